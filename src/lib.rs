@@ -1,0 +1,50 @@
+//! Bounded lock-free queues for the hops between pipeline stages.
+//!
+//! ringflow offers two primitives with one vocabulary (std /
+//! crossbeam-channel naming):
+//!
+//! - [`spsc`]: a single-producer single-consumer ring (`Producer` /
+//!   `Consumer`, methods on `&mut self`);
+//! - [`mpmc`]: a multi-producer multi-consumer ring (`Sender` / `Receiver`,
+//!   `Clone`, methods on `&self`), with `force_send` to overwrite the oldest
+//!   item.
+//!
+//! A full queue is an explicit decision, never a silent loss: block the
+//! producer (`send`: backpressure), reject (`try_send`: load shedding, the
+//! value comes back in the error) or overwrite the oldest (`force_send`:
+//! freshness, the evicted value comes back to the caller).
+//!
+//! Each channel has a [`WaitStrategy`] deciding how blocking calls wait:
+//! `BusySpin`, `SpinYield` or `Park` (the default).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::thread;
+//!
+//! let (mut tx, mut rx) = ringflow::spsc::channel::<u64>(1024);
+//! let producer = thread::spawn(move || {
+//!     for i in 0..10_000 {
+//!         tx.send(i).unwrap(); // waits while the ring is full
+//!     }
+//! });
+//! let mut expected = 0;
+//! for v in rx.iter() {
+//!     assert_eq!(v, expected); // strict FIFO
+//!     expected += 1;
+//! }
+//! assert_eq!(expected, 10_000);
+//! producer.join().unwrap();
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+
+mod builder;
+mod error;
+pub mod spsc;
+mod sync;
+mod wait;
+
+pub use builder::Builder;
+pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use wait::WaitStrategy;

@@ -1,0 +1,834 @@
+//! The single-producer single-consumer ring: [`Producer`] and [`Consumer`].
+//!
+//! # Algorithm
+//!
+//! A classic Lamport ring with free-running positions: the producer owns
+//! `tail` (items ever sent), the consumer owns `head` (items ever received),
+//! each in its own [`CachePadded`] line, and the number of queued items is
+//! `tail - head` in wrapping arithmetic, so the ring holds exactly
+//! `capacity` items with no wasted slot and positions stay correct across
+//! `usize` overflow. Each side also keeps the slot *index* of its own
+//! position privately (incremented and reset at `capacity`), so no division
+//! or power-of-two mask is needed and any capacity works.
+//!
+//! Each side keeps a private cached copy of the other side's position and
+//! re-reads the shared one only when the cache says full (producer) or empty
+//! (consumer). This is Erik Rigtorp's cached-index technique ("Optimizing a
+//! ring buffer for throughput", used in his `SPSCQueue`): in steady state each
+//! operation touches only its own cache line and the slot, and the other
+//! side's line is read once per "lap" of the cache rather than per item.
+//!
+//! Hand-over of a value: the producer writes the slot, then stores `tail`
+//! with `Release`; the consumer loads `tail` with `Acquire` before reading
+//! the slot. Symmetrically the consumer's `Release` store of `head` after
+//! moving a value out pairs with the producer's `Acquire` load before it
+//! overwrites that slot. On `BusySpin` / `SpinYield` channels those are the
+//! only orderings on the try paths: no SeqCst and no read-modify-write.
+//! `Park` channels add the notification of `wait.rs` (a compiler fence and a
+//! load while nobody sleeps).
+
+use core::fmt;
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::builder::{assert_capacity, assert_layout, Builder};
+use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::{deadline_after, Pause, Sleepers, Waiter};
+use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
+
+type Cell<T> = UnsafeCell<MaybeUninit<T>>;
+
+/// Creates a ring holding exactly `capacity` items, with the default
+/// [`WaitStrategy::Park`]. Use [`Builder`] for other strategies.
+///
+/// # Panics
+///
+/// If `capacity` is 0, or if `capacity` items of `T` would not fit in one
+/// allocation.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ringflow::spsc::channel::<u64>(2);
+/// tx.try_send(1).unwrap();
+/// tx.try_send(2).unwrap();
+/// assert!(tx.try_send(3).unwrap_err().is_full()); // 3 is handed back
+/// assert_eq!(rx.try_recv(), Ok(1));
+/// ```
+pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    Builder::new(capacity).spsc()
+}
+
+impl Builder {
+    /// Builds a single-producer single-consumer ring.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` items of `T` would not fit in one allocation.
+    pub fn spsc<T>(self) -> (Producer<T>, Consumer<T>) {
+        let shared = Arc::new(Shared::new(&self));
+        let buffer = shared.buffer.ptr;
+        let capacity = self.capacity;
+        let park = self.park_barrier();
+        let producer = Producer {
+            tail: self.start,
+            tail_idx: 0,
+            cached_head: self.start,
+            capacity,
+            buffer,
+            park,
+            shared: shared.clone(),
+        };
+        let consumer =
+            Consumer { head: self.start, head_idx: 0, cached_tail: self.start, capacity, buffer, park, shared };
+        (producer, consumer)
+    }
+}
+
+/// The slot array: one allocation of `capacity` uninitialised cells. Frees
+/// the memory on drop without touching the items (the owner drops those).
+struct Buffer<T> {
+    /// Start of a `Box<[Cell<T>]>` of length `capacity`, leaked with
+    /// `Box::into_raw` and reclaimed in `Drop`.
+    ptr: NonNull<Cell<T>>,
+    capacity: usize,
+}
+
+impl<T> Buffer<T> {
+    fn new(capacity: usize) -> Self {
+        assert_capacity(capacity);
+        assert_layout::<Cell<T>>(capacity);
+        #[cfg(not(loom))]
+        let boxed: Box<[Cell<T>]> = {
+            let mut v: Vec<Cell<T>> = Vec::with_capacity(capacity);
+            // SAFETY: `Cell<T>` is a `repr(transparent)` wrapper around
+            // `MaybeUninit<T>`, for which uninitialised memory is a valid
+            // value; the capacity was just reserved. This keeps construction
+            // O(1) (no per-slot loop), which matters for huge ZST rings.
+            unsafe { v.set_len(capacity) };
+            v.into_boxed_slice()
+        };
+        #[cfg(loom)]
+        let boxed: Box<[Cell<T>]> = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+        let ptr = NonNull::from(Box::leak(boxed)).cast::<Cell<T>>();
+        Buffer { ptr, capacity }
+    }
+}
+
+impl<T> Drop for Buffer<T> {
+    fn drop(&mut self) {
+        let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.capacity);
+        // SAFETY: `ptr`/`capacity` came from `Box::leak` of a boxed slice of
+        // exactly this length and are freed only here, once. Dropping
+        // `Cell<T>` (a `MaybeUninit`) never drops an item.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+/// State shared by the two handles.
+struct Shared<T> {
+    /// Consumer position: the start position plus the number of items ever
+    /// received, wrapping. Written only by the consumer (`Release`, after
+    /// moving the value out); `tail - head <= capacity` at all times.
+    head: CachePadded<AtomicUsize>,
+    /// Producer position: the start position plus the number of items ever
+    /// sent, wrapping. Written only by the producer (`Release`, after writing
+    /// the slot). Slots for positions `head..tail` hold initialised values.
+    tail: CachePadded<AtomicUsize>,
+    /// Read-mostly state: written only on disconnection or by a sleeper.
+    cold: CachePadded<Cold>,
+    buffer: Buffer<T>,
+}
+
+struct Cold {
+    /// `false` once the producer is dropped; stored (`Release`) after its
+    /// last `tail` store, so a consumer that sees `false` and then re-reads
+    /// `tail` sees every item.
+    producer_alive: AtomicBool,
+    /// `false` once the consumer is dropped.
+    consumer_alive: AtomicBool,
+    /// Slot index of `head`, written by the consumer when it drops so that
+    /// the last handle can drop the queued items. Meaningful only once the
+    /// consumer is gone.
+    head_idx: AtomicUsize,
+    strategy: WaitStrategy,
+    /// Producers blocked waiting for room.
+    senders: Sleepers,
+    /// Consumers blocked waiting for an item.
+    receivers: Sleepers,
+}
+
+impl<T> Shared<T> {
+    fn new(b: &Builder) -> Self {
+        let buffer = Buffer::new(b.capacity);
+        Shared {
+            head: CachePadded::new(AtomicUsize::new(b.start)),
+            tail: CachePadded::new(AtomicUsize::new(b.start)),
+            cold: CachePadded::new(Cold {
+                producer_alive: AtomicBool::new(true),
+                consumer_alive: AtomicBool::new(true),
+                head_idx: AtomicUsize::new(0),
+                strategy: b.strategy,
+                senders: Sleepers::new(),
+                receivers: Sleepers::new(),
+            }),
+            buffer,
+        }
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Both handles are gone (this is the last `Arc`), so nothing moves.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let len = tail.wrapping_sub(head);
+        debug_assert!(len <= self.buffer.capacity);
+        let mut guard =
+            DropItems { buffer: &self.buffer, idx: self.cold.head_idx.load(Ordering::Relaxed), remaining: len };
+        guard.run();
+    }
+}
+
+/// Drops `remaining` items starting at slot `idx`. If one item's `Drop`
+/// panics, the guard's own `Drop` carries on with the rest during unwinding,
+/// so each item is dropped exactly once (a second panic aborts, as for any
+/// panic during unwinding).
+struct DropItems<'a, T> {
+    buffer: &'a Buffer<T>,
+    idx: usize,
+    remaining: usize,
+}
+
+impl<T> DropItems<'_, T> {
+    fn run(&mut self) {
+        while self.remaining > 0 {
+            let idx = self.idx;
+            // Advance first: if this drop panics, the slot counts as done.
+            self.remaining -= 1;
+            self.idx = if idx + 1 == self.buffer.capacity { 0 } else { idx + 1 };
+            // SAFETY: `idx < capacity`; the slot lies in `head..tail`, so it
+            // holds an initialised value that nobody else can reach (both
+            // handles are gone), and it is dropped once because `remaining`
+            // and `idx` moved past it before the call.
+            unsafe { (*self.buffer.ptr.as_ptr().add(idx)).with_mut(|p| (*p).assume_init_drop()) };
+        }
+    }
+}
+
+impl<T> Drop for DropItems<'_, T> {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
+/// The sending half of an SPSC ring. Methods that move values take
+/// `&mut self`: there is exactly one producer, and the type system enforces
+/// it (the handle is `Send` but not `Clone`).
+///
+/// `Producer<T>` is `Send` when `T: Send`, and never `Send` otherwise:
+///
+/// ```compile_fail
+/// fn assert_send<S: Send>(_: &S) {}
+/// let (tx, _rx) = ringflow::spsc::channel::<std::rc::Rc<u8>>(1);
+/// assert_send(&tx);
+/// ```
+pub struct Producer<T> {
+    /// Private copy of `shared.tail`; the producer is its only writer, so it
+    /// is always exact.
+    tail: usize,
+    /// Slot index of `tail`: always `< capacity`.
+    tail_idx: usize,
+    /// Last value read from `shared.head`. `head` only grows, so this is a
+    /// lower bound: the producer may think the ring fuller than it is, never
+    /// emptier. Invariant: `tail - cached_head <= capacity`.
+    cached_head: usize,
+    capacity: usize,
+    /// `shared.buffer.ptr`, copied to save a pointer chase per operation.
+    buffer: NonNull<Cell<T>>,
+    /// `Some` on `Park` channels: notify sleeping consumers after each send.
+    park: Option<barrier::Kind>,
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving half of an SPSC ring. Methods that move values take
+/// `&mut self`; see [`Producer`].
+///
+/// `Consumer<T>` is `Send` when `T: Send`; it is `Sync` only when `T` is
+/// also `Sync`, because [`peek`](Consumer::peek) hands out `&T`:
+///
+/// ```compile_fail
+/// fn assert_sync<S: Sync>(_: &S) {}
+/// let (_tx, rx) = ringflow::spsc::channel::<std::cell::Cell<u8>>(1);
+/// assert_sync(&rx);
+/// ```
+pub struct Consumer<T> {
+    /// Private copy of `shared.head`; always exact.
+    head: usize,
+    /// Slot index of `head`: always `< capacity`.
+    head_idx: usize,
+    /// Last value read from `shared.tail`: an upper bound on what may be
+    /// read without looking again. Invariant: `cached_tail - head <= capacity`
+    /// and every slot in `head..cached_tail` is initialised.
+    cached_tail: usize,
+    capacity: usize,
+    buffer: NonNull<Cell<T>>,
+    /// `Some` on `Park` channels: notify sleeping producers after each receive.
+    park: Option<barrier::Kind>,
+    shared: Arc<Shared<T>>,
+}
+
+// SAFETY: the handles move `T` values between threads (so `T: Send` is
+// required) and share only atomics and the slot array, whose accesses are
+// synchronised by the head/tail protocol described in the module docs.
+unsafe impl<T: Send> Send for Producer<T> {}
+// SAFETY: as for `Producer`.
+unsafe impl<T: Send> Send for Consumer<T> {}
+// SAFETY: through `&Producer` only the introspection methods are callable,
+// and they read atomics only; every method that touches a `T` needs `&mut`.
+unsafe impl<T: Send> Sync for Producer<T> {}
+// SAFETY: through `&Consumer` only the introspection methods are callable.
+// `peek` needs `&mut self` today, but the `&T` it hands out may be read
+// while the `Consumer` is shared, so `T: Sync` is required as well; this
+// keeps the bound right if a shared peek is ever added.
+unsafe impl<T: Send + Sync> Sync for Consumer<T> {}
+
+impl<T> Producer<T> {
+    /// Sends `value` if there is room, without waiting.
+    ///
+    /// Never enters the kernel on `BusySpin` / `SpinYield` channels; on a
+    /// `Park` channel it may wake a parked consumer (one system call, only
+    /// when one is parked).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if the ring holds `capacity` items;
+    /// [`TrySendError::Disconnected`] if the consumer is gone (even if there
+    /// is room). Either way the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TrySendError;
+    /// let (mut tx, rx) = ringflow::spsc::channel(1);
+    /// assert_eq!(tx.try_send('a'), Ok(()));
+    /// assert_eq!(tx.try_send('b'), Err(TrySendError::Full('b')));
+    /// drop(rx);
+    /// assert_eq!(tx.try_send('c'), Err(TrySendError::Disconnected('c')));
+    /// ```
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        let shared = &*self.shared;
+        // Carries no data, so Relaxed: it only has to be eventually seen.
+        if !shared.cold.consumer_alive.load(Ordering::Relaxed) {
+            return Err(TrySendError::Disconnected(value));
+        }
+        if self.tail.wrapping_sub(self.cached_head) == self.capacity {
+            // The cache says full: refresh it. Acquire pairs with the
+            // consumer's Release store of `head`, so its read of the slot we
+            // are about to overwrite has finished.
+            self.cached_head = shared.head.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.cached_head) == self.capacity {
+                return Err(TrySendError::Full(value));
+            }
+        }
+        // SAFETY: `tail_idx < capacity`, and `tail - head < capacity`, so the
+        // slot is outside `head..tail`: no value lives there and the consumer
+        // does not read it until we publish `tail` below.
+        unsafe { self.cell(self.tail_idx).with_mut(|p| (*p).write(value)) };
+        self.tail = self.tail.wrapping_add(1);
+        self.tail_idx = if self.tail_idx + 1 == self.capacity { 0 } else { self.tail_idx + 1 };
+        // Publish: the consumer's Acquire load of `tail` makes the write above
+        // visible before it reads the slot.
+        shared.tail.store(self.tail, Ordering::Release);
+        if let Some(kind) = self.park {
+            shared.cold.receivers.notify(kind);
+        }
+        Ok(())
+    }
+
+    /// Sends `value`, waiting for room as the channel's [`WaitStrategy`] says.
+    ///
+    /// May enter the kernel on `SpinYield` (yielding) and `Park` (parking,
+    /// waking the consumer) channels; never on `BusySpin`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the consumer is gone, whether before
+    /// the call or while waiting.
+    #[inline]
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        // Fast path inline; the waiting loop stays out of line and cold.
+        let value = match self.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        match self.send_until(value, None) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Disconnected(v) | SendTimeoutError::Timeout(v)) => Err(SendError(v)),
+        }
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+    /// to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] if the ring stayed full;
+    /// [`SendTimeoutError::Disconnected`] if the consumer is gone. Either way
+    /// the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, _rx) = ringflow::spsc::channel(1);
+    /// tx.send(1).unwrap();
+    /// let err = tx.send_timeout(2, Duration::from_millis(5)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Sends `value`, waiting for room until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Producer::send_timeout).
+    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut waiter = Waiter::new(self.shared.cold.strategy, deadline);
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            let shared = &*self.shared;
+            let (tail, capacity) = (self.tail, self.capacity);
+            let ready = || {
+                tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < capacity
+                    || !shared.cold.consumer_alive.load(Ordering::Acquire)
+            };
+            if waiter.pause(&shared.cold.senders, self.park, ready) == Pause::TimedOut {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+        }
+    }
+
+    /// Number of queued items. It may be stale by the time it returns (the
+    /// consumer keeps receiving), but it never exceeds
+    /// [`capacity`](Producer::capacity).
+    pub fn len(&self) -> usize {
+        let head = self.shared.head.load(Ordering::Acquire);
+        self.tail.wrapping_sub(head).min(self.capacity)
+    }
+
+    /// `true` if [`len`](Producer::len) is 0 (possibly stale).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Producer::len) equals the capacity (possibly
+    /// stale: the consumer may make room at any moment).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// `true` once the consumer has been dropped. Once true it stays true.
+    pub fn is_disconnected(&self) -> bool {
+        !self.shared.cold.consumer_alive.load(Ordering::Acquire)
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.strategy
+    }
+
+    /// The cell for slot `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity`.
+    #[inline(always)]
+    unsafe fn cell(&self, idx: usize) -> &Cell<T> {
+        debug_assert!(idx < self.capacity);
+        // SAFETY: the caller guarantees `idx < capacity`, the buffer's length;
+        // the buffer lives as long as `shared`, which `self` keeps alive.
+        unsafe { &*self.buffer.as_ptr().add(idx) }
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        // Release: a consumer that sees `false` sees every `tail` store.
+        cold.producer_alive.store(false, Ordering::Release);
+        if self.park.is_some() {
+            cold.receivers.wake_all();
+        }
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Makes sure the slot at `head` is readable: refreshes the cached tail
+    /// if the cache says empty.
+    #[inline(always)]
+    fn ready(&mut self) -> Result<(), TryRecvError> {
+        if self.head == self.cached_tail {
+            // Acquire pairs with the producer's Release store of `tail`.
+            self.cached_tail = self.shared.tail.load(Ordering::Acquire);
+            if self.head == self.cached_tail {
+                return self.empty_or_disconnected();
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn empty_or_disconnected(&mut self) -> Result<(), TryRecvError> {
+        let shared = &*self.shared;
+        if shared.cold.producer_alive.load(Ordering::Acquire) {
+            return Err(TryRecvError::Empty);
+        }
+        // The producer is gone; it stored `tail` for the last time before
+        // clearing the flag (Release/Acquire), so this re-read sees every
+        // item it sent, including one published after our first read.
+        self.cached_tail = shared.tail.load(Ordering::Acquire);
+        if self.head == self.cached_tail {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Receives the oldest item if there is one, without waiting.
+    ///
+    /// Never enters the kernel on `BusySpin` / `SpinYield` channels; on a
+    /// `Park` channel it may wake a parked producer.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is queued;
+    /// [`TryRecvError::Disconnected`] if nothing is queued and the producer
+    /// is gone (items sent before it dropped are received first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TryRecvError;
+    /// let (mut tx, mut rx) = ringflow::spsc::channel(4);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(7).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(7)); // drained first...
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected)); // ...then disconnected
+    /// ```
+    #[inline]
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.ready()?;
+        // SAFETY: `head_idx < capacity` and `head != cached_tail`, so the slot
+        // is in `head..tail` and initialised; the producer does not touch it
+        // until we publish a `head` past it. Reading moves the value out; the
+        // slot is then treated as uninitialised.
+        let value = unsafe { self.cell(self.head_idx).with(|p| (*p).assume_init_read()) };
+        self.advance();
+        Ok(value)
+    }
+
+    /// Moves `head` past the current slot and publishes it.
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.head = self.head.wrapping_add(1);
+        self.head_idx = if self.head_idx + 1 == self.capacity { 0 } else { self.head_idx + 1 };
+        let shared = &*self.shared;
+        // Publish: pairs with the producer's Acquire load of `head`.
+        shared.head.store(self.head, Ordering::Release);
+        if let Some(kind) = self.park {
+            shared.cold.senders.notify(kind);
+        }
+    }
+
+    /// A reference to the oldest item, without removing it.
+    ///
+    /// Returns `None` if nothing is queued. The producer never overwrites a
+    /// slot before the consumer has moved past it, so the reference stays
+    /// valid for as long as it borrows the consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel(2);
+    /// assert_eq!(rx.peek(), None);
+    /// tx.send(String::from("x")).unwrap();
+    /// assert_eq!(rx.peek().map(String::as_str), Some("x"));
+    /// assert_eq!(rx.try_recv().unwrap(), "x"); // still there until received
+    /// ```
+    pub fn peek(&mut self) -> Option<&T> {
+        self.ready().ok()?;
+        // SAFETY: as in `try_recv`, the slot holds an initialised value that
+        // the producer will not touch while `head` stays put, and `head` can
+        // only move through `&mut self`, which the returned borrow holds.
+        Some(unsafe { self.cell(self.head_idx).with(|p| (*p).assume_init_ref()) })
+    }
+
+    /// Receives the oldest item, waiting for one as the channel's
+    /// [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the ring is empty and the producer is gone.
+    #[inline]
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        // Fast path inline; the waiting loop stays out of line and cold.
+        if let Ok(v) = self.try_recv() {
+            return Ok(v);
+        }
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Receives the oldest item, waiting at most `timeout`. A timeout too
+    /// large to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+    /// [`RecvTimeoutError::Disconnected`] once the ring is empty and the
+    /// producer is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::RecvTimeoutError;
+    /// use std::time::Duration;
+    /// let (_tx, mut rx) = ringflow::spsc::channel::<u8>(1);
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Receives the oldest item, waiting until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Consumer::recv_timeout).
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut waiter = Waiter::new(self.shared.cold.strategy, deadline);
+        loop {
+            match self.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            let shared = &*self.shared;
+            let head = self.head;
+            let ready =
+                || shared.tail.load(Ordering::Acquire) != head || !shared.cold.producer_alive.load(Ordering::Acquire);
+            if waiter.pause(&shared.cold.receivers, self.park, ready) == Pause::TimedOut {
+                return Err(RecvTimeoutError::Timeout);
+            }
+        }
+    }
+
+    /// An iterator that receives what is queued now, without waiting, and
+    /// stops at the first `Empty` or `Disconnected`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel(8);
+    /// for i in 0..3 { tx.send(i).unwrap(); }
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    /// ```
+    pub fn try_iter(&mut self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// A blocking iterator: waits for each item and ends once the ring is
+    /// empty and the producer is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel(2);
+    /// let t = std::thread::spawn(move || for i in 0..10 { tx.send(i).unwrap(); });
+    /// assert_eq!(rx.iter().sum::<i32>(), 45);
+    /// t.join().unwrap();
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Number of queued items. It may be stale by the time it returns (the
+    /// producer keeps sending), but it never exceeds
+    /// [`capacity`](Consumer::capacity).
+    pub fn len(&self) -> usize {
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        tail.wrapping_sub(self.head).min(self.capacity)
+    }
+
+    /// `true` if [`len`](Consumer::len) is 0 (possibly stale).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Consumer::len) equals the capacity (possibly stale).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// `true` once the producer has been dropped (items may still be queued).
+    pub fn is_disconnected(&self) -> bool {
+        !self.shared.cold.producer_alive.load(Ordering::Acquire)
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.strategy
+    }
+
+    /// The cell for slot `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity`.
+    #[inline(always)]
+    unsafe fn cell(&self, idx: usize) -> &Cell<T> {
+        debug_assert!(idx < self.capacity);
+        // SAFETY: as in `Producer::cell`.
+        unsafe { &*self.buffer.as_ptr().add(idx) }
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        // Tell the last handle where the queued items start; the Arc's own
+        // Release/Acquire on drop orders this for whoever frees the ring.
+        cold.head_idx.store(self.head_idx, Ordering::Relaxed);
+        cold.consumer_alive.store(false, Ordering::Release);
+        if self.park.is_some() {
+            cold.senders.wake_all();
+        }
+    }
+}
+
+/// Iterator returned by [`Consumer::try_iter`].
+pub struct TryIter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Iterator returned by [`Consumer::iter`].
+pub struct Iter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Owning blocking iterator, from `Consumer::into_iter`.
+pub struct IntoIter<T> {
+    rx: Consumer<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> IntoIterator for Consumer<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Consumer<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").field("rx", &self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("rx", &self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}

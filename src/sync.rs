@@ -1,0 +1,175 @@
+//! The one place that chooses between `std` and `loom`.
+//!
+//! Every other module imports atomics, `UnsafeCell`, `Mutex`, `Condvar`,
+//! `Arc`, spinning, yielding and the asymmetric barrier from here, so that
+//! compiling with `RUSTFLAGS="--cfg loom"` swaps the whole crate onto loom's
+//! model-checked types with no other change. The two sides expose the same API
+//! (loom's `UnsafeCell::with` / `with_mut` shape, as tokio and thingbuf do).
+//!
+//! The switch is `cfg(loom)`, not `cfg(all(test, loom))`: the `loom-tests`
+//! crate compiles this crate as a normal dependency, without `cfg(test)`.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+pub(crate) use std::time::Instant;
+
+/// `UnsafeCell` with loom's closure-based access API.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `UnsafeCell` with loom's closure-based access API, backed by
+/// `core::cell::UnsafeCell`. Both methods inline to a plain pointer access.
+#[cfg(not(loom))]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a mutable raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// One step of a busy wait: a CPU spin-loop hint, or a loom yield so that the
+/// model checker can schedule the thread being waited for.
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// Gives the rest of the time slice to another thread.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}
+
+/// Spin iterations a `SpinYield` / `Park` waiter makes before yielding, and
+/// yields a `Park` waiter makes before parking. Under loom every spin is a
+/// yield and the state space grows with each one, so the counts shrink to the
+/// smallest values that still exercise every phase of the backoff.
+#[cfg(not(loom))]
+pub(crate) const SPIN_LIMIT: u32 = 6; // 2^0 + .. + 2^6 = 127 hints
+#[cfg(loom)]
+pub(crate) const SPIN_LIMIT: u32 = 0;
+#[cfg(not(loom))]
+pub(crate) const YIELD_LIMIT: u32 = 10;
+#[cfg(loom)]
+pub(crate) const YIELD_LIMIT: u32 = 1;
+
+/// The asymmetric store/load barrier used by the sleeper protocol in
+/// `wait.rs`.
+///
+/// A waiter (already on a slow path) publishes "I am about to sleep" and then
+/// runs [`heavy`](barrier::heavy); a notifier (on the fast path) publishes its
+/// data and then runs [`light`](barrier::light) before looking for sleepers.
+/// The pair gives the same guarantee as `fence(SeqCst)` on both sides: at
+/// least one of the two threads sees the other's store.
+///
+/// On Linux the heavy side is `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`,
+/// which makes every running thread of the process execute a full memory
+/// barrier before the call returns, so the light side only has to stop the
+/// *compiler* from reordering (the technique of folly's
+/// `asymmetricHeavyBarrier` and of userspace RCU). Registration happens once per
+/// process; if it fails (old kernel, seccomp, another OS) both sides fall back
+/// to `fence(SeqCst)`. The choice is made once and stored in the channel, so
+/// every handle of a process agrees.
+///
+/// Under loom, and when built with `--cfg ringflow_no_membarrier` (used by the
+/// ThreadSanitizer run, because TSan does not understand standalone fences or
+/// IPIs), both sides are `fence(SeqCst)`: loom cannot model `membarrier`, and
+/// a SeqCst fence on both sides is the stand-in it can check.
+pub(crate) mod barrier {
+    use super::Ordering;
+
+    /// Which light/heavy pair this process uses.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Kind {
+        /// Light side: compiler fence. Heavy side: `membarrier`.
+        Membarrier,
+        /// Both sides: `fence(SeqCst)`.
+        Fence,
+    }
+
+    /// Decides, once per process, which barrier pair to use.
+    pub(crate) fn kind() -> Kind {
+        #[cfg(all(target_os = "linux", not(loom), not(ringflow_no_membarrier)))]
+        {
+            static KIND: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
+            *KIND.get_or_init(|| {
+                use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+                let supported = membarrier_query();
+                if supported.contains(MembarrierQuery::PRIVATE_EXPEDITED)
+                    && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+                {
+                    Kind::Membarrier
+                } else {
+                    Kind::Fence
+                }
+            })
+        }
+        #[cfg(not(all(target_os = "linux", not(loom), not(ringflow_no_membarrier))))]
+        {
+            Kind::Fence
+        }
+    }
+
+    /// The notifier's side: cheap, run on every operation of a `Park` channel.
+    #[inline(always)]
+    pub(crate) fn light(kind: Kind) {
+        match kind {
+            Kind::Membarrier => core::sync::atomic::compiler_fence(Ordering::SeqCst),
+            Kind::Fence => super::fence(Ordering::SeqCst),
+        }
+    }
+
+    /// The waiter's side: expensive, run only by a thread about to sleep.
+    #[cold]
+    pub(crate) fn heavy(kind: Kind) {
+        match kind {
+            Kind::Membarrier => {
+                #[cfg(all(target_os = "linux", not(loom), not(ringflow_no_membarrier)))]
+                {
+                    use rustix::thread::{membarrier, MembarrierCommand};
+                    if membarrier(MembarrierCommand::PrivateExpedited).is_err() {
+                        // Registration succeeded, so this cannot fail short of
+                        // a kernel bug; a full fence here alone would not be
+                        // enough (the light side is only a compiler fence),
+                        // so refuse to continue silently.
+                        panic!("ringflow: membarrier(PRIVATE_EXPEDITED) failed after registration");
+                    }
+                }
+                #[cfg(not(all(target_os = "linux", not(loom), not(ringflow_no_membarrier))))]
+                unreachable!("membarrier barrier kind on a build without membarrier");
+            }
+            Kind::Fence => super::fence(Ordering::SeqCst),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Wait strategies and the sleeper registry that parks and wakes threads.
+//!
+//! # The notification protocol (an eventcount)
+//!
+//! Each channel has two [`Sleepers`] registries: threads waiting for room
+//! (blocked senders) and threads waiting for items (blocked receivers). A
+//! registry is a count of registered sleepers plus a `Mutex<()>`/`Condvar`
+//! pair used only by threads that actually sleep.
+//!
+//! **Waiter** (slow path, in [`Sleepers::sleep`]):
+//! 1. `count += 1` (register);
+//! 2. heavy barrier ([`barrier::heavy`]);
+//! 3. lock the mutex, re-check the condition (room / item / disconnection)
+//!    by reading the *shared* positions, and only if it is still false
+//!    `Condvar::wait` (which releases the mutex atomically);
+//! 4. `count -= 1`; the caller retries its operation.
+//!
+//! **Notifier** (fast path, in [`Sleepers::notify`]): after publishing its
+//! position with a Release store,
+//! 1. light barrier ([`barrier::light`]);
+//! 2. one Relaxed load of `count`; only if it is non-zero, lock the mutex and
+//!    `notify_one`.
+//!
+//! **Why no wake-up is lost.** Steps W1–W3 and N0–N2 are the two halves of a
+//! Dekker pattern: each thread stores, runs a barrier, then loads what the
+//! other stored. The light/heavy pair is as strong as `fence(SeqCst)` on both
+//! sides, and with SeqCst fences one of the two fences comes first in the
+//! single total order: if the waiter's comes first, the notifier's load of
+//! `count` sees the registration and it goes on to notify; if the notifier's
+//! comes first, the waiter's re-check sees the published position and it does
+//! not sleep. The remaining window — the notifier sees `count > 0` while the
+//! waiter is between its re-check and `Condvar::wait` — is closed by the
+//! mutex: the waiter holds it from the re-check until `wait` releases it, and
+//! the notifier takes it before `notify_one`, so the notification either
+//! happens before the re-check (which then sees the data, through the mutex's
+//! happens-before) or after the waiter is already waiting.
+//!
+//! Disconnection is rarer and not on a fast path: the dropping handle stores
+//! its flag and then always takes the mutex and calls `notify_all`, which the
+//! same mutex argument makes lossless without any barrier.
+//!
+//! A channel whose strategy is not [`WaitStrategy::Park`] never registers a
+//! sleeper and never calls `notify` at all, so it pays nothing for the
+//! protocol; a `Park` channel pays a compiler fence and one load of a rarely
+//! written word per operation while nobody sleeps.
+
+use crate::sync::{barrier, spin_hint, yield_now, AtomicUsize, Condvar, Instant, Mutex, Ordering};
+use crate::sync::{SPIN_LIMIT, YIELD_LIMIT};
+
+/// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
+/// waits, chosen once per channel with [`Builder::wait_strategy`](crate::Builder::wait_strategy).
+///
+/// `try_*` calls never wait, whatever the strategy.
+///
+/// | strategy | waits by | enters the kernel | use when |
+/// |---|---|---|---|
+/// | `BusySpin` | spin-loop hint only | never | each thread owns a core; lowest latency |
+/// | `SpinYield` | spinning, then `yield_now` | `sched_yield` while waiting | cores are mostly free |
+/// | `Park` (default) | brief spin, a few yields, then parking | when waiting long, and a `try_*`/`send`/`recv` may wake a parked peer | threads may outnumber cores |
+///
+/// # Examples
+///
+/// ```
+/// use ringflow::{Builder, WaitStrategy};
+///
+/// assert_eq!(WaitStrategy::default(), WaitStrategy::Park);
+/// let (mut tx, mut rx) = Builder::new(16).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.recv(), Ok(1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WaitStrategy {
+    /// Spin with a CPU spin-loop hint until the operation can proceed. Never
+    /// enters the kernel, so it is real-time safe, but it burns a core and
+    /// collapses when threads outnumber cores (the spinning thread can hold
+    /// the CPU that the peer it waits for needs).
+    BusySpin,
+    /// Spin briefly with exponential backoff, then call `yield_now` between
+    /// attempts. Gives the CPU away but never sleeps.
+    SpinYield,
+    /// Spin briefly, yield a few times, then park the thread until the other
+    /// side notifies it. The only strategy that stays efficient when threads
+    /// outnumber cores. Notification costs the other side a compiler fence
+    /// and one load while nobody sleeps, and a system call when somebody does.
+    #[default]
+    Park,
+}
+
+/// Per-wait backoff state and deadline, driven by the blocking loops of both
+/// primitives: `loop { try the operation; waiter.pause(..)? }`.
+pub(crate) struct Waiter {
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    step: u32,
+}
+
+/// What [`Waiter::pause`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// Try the operation again.
+    Retry,
+    /// The deadline has passed; give up (after the attempt just made).
+    TimedOut,
+}
+
+impl Waiter {
+    #[inline]
+    pub(crate) fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Self {
+        Waiter { strategy, deadline, step: 0 }
+    }
+
+    /// Waits a little (spin, yield or park, as the strategy says) after a
+    /// failed attempt. `ready` re-reads shared state and says whether the
+    /// attempt could now succeed (or fail for good, e.g. disconnection); it
+    /// is the re-check of the sleeper protocol and must not use cached
+    /// positions.
+    pub(crate) fn pause(
+        &mut self,
+        sleepers: &Sleepers,
+        barrier: Option<barrier::Kind>,
+        ready: impl Fn() -> bool,
+    ) -> Pause {
+        if let Some(deadline) = self.deadline {
+            if Instant::now() >= deadline {
+                return Pause::TimedOut;
+            }
+        }
+        match self.strategy {
+            WaitStrategy::BusySpin => spin_hint(),
+            WaitStrategy::SpinYield => {
+                if self.step <= SPIN_LIMIT {
+                    for _ in 0..(1u32 << self.step) {
+                        spin_hint();
+                    }
+                    self.step += 1;
+                } else {
+                    yield_now();
+                }
+            }
+            WaitStrategy::Park => {
+                if self.step <= SPIN_LIMIT {
+                    for _ in 0..(1u32 << self.step) {
+                        spin_hint();
+                    }
+                    self.step += 1;
+                } else if self.step <= SPIN_LIMIT + YIELD_LIMIT {
+                    yield_now();
+                    self.step += 1;
+                } else {
+                    // A `Park` channel always carries its barrier kind.
+                    let kind = barrier.unwrap_or(barrier::Kind::Fence);
+                    if sleepers.sleep(kind, self.deadline, ready) {
+                        return Pause::TimedOut;
+                    }
+                }
+            }
+        }
+        Pause::Retry
+    }
+}
+
+/// Registry of threads sleeping on one condition of one channel (see the
+/// module docs for the protocol).
+#[derive(Debug)]
+pub(crate) struct Sleepers {
+    /// Number of threads between registration (step W1) and leaving the
+    /// registry (step W4). Written only by waiters, read by every notify on
+    /// a `Park` channel: it stays in the notifier's cache while nobody sleeps.
+    count: AtomicUsize,
+    /// Held by a waiter from its re-check until `Condvar::wait` releases it,
+    /// and by a notifier around `notify_*`; guards no data.
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl Sleepers {
+    pub(crate) fn new() -> Self {
+        Sleepers { count: AtomicUsize::new(0), lock: Mutex::new(()), cond: Condvar::new() }
+    }
+
+    /// Notifier side: call after publishing (a Release store) on a `Park`
+    /// channel. Costs the light barrier and one load while nobody sleeps.
+    #[inline(always)]
+    pub(crate) fn notify(&self, kind: barrier::Kind) {
+        barrier::light(kind);
+        if self.count.load(Ordering::Relaxed) != 0 {
+            self.wake_one();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_one(&self) {
+        let _guard = lock(&self.lock);
+        self.cond.notify_one();
+    }
+
+    /// Wakes every sleeper; used on disconnection. Always takes the mutex, so
+    /// it needs no barrier (see the module docs).
+    #[cold]
+    pub(crate) fn wake_all(&self) {
+        let _guard = lock(&self.lock);
+        self.cond.notify_all();
+    }
+
+    /// Waiter side: registers, runs the heavy barrier, re-checks `ready`
+    /// under the mutex and sleeps until notified or `deadline`. Returns `true`
+    /// if it returned because the deadline passed. Spurious returns are
+    /// allowed; the caller retries its operation either way.
+    #[cold]
+    pub(crate) fn sleep(&self, kind: barrier::Kind, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+        // W1: register. Relaxed is enough: the barrier below orders it.
+        self.count.fetch_add(1, Ordering::Relaxed);
+        // W2: pairs with the notifier's light barrier.
+        barrier::heavy(kind);
+        let mut timed_out = false;
+        {
+            // W3: re-check under the mutex, then sleep.
+            let guard = lock(&self.lock);
+            if !ready() {
+                match deadline {
+                    None => drop(self.cond.wait(guard).unwrap_or_else(|e| e.into_inner())),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            timed_out = true;
+                        } else {
+                            let (_guard, _) =
+                                self.cond.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                }
+            }
+        }
+        // W4: leave the registry.
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        timed_out
+    }
+
+    /// Number of registered sleepers (tests and stats only).
+    #[allow(dead_code)]
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// Locks, ignoring poisoning: the mutex guards no data, so a panic while it
+/// was held cannot have left anything inconsistent.
+fn lock(m: &Mutex<()>) -> crate::sync::MutexGuard<'_, ()> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Converts a timeout into a deadline: one too large to add to `now` means
+/// "no deadline" (wait forever), as DESIGN.md specifies.
+#[inline]
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
