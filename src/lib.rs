@@ -39,8 +39,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
 
+mod buffer;
 mod builder;
 mod error;
+pub mod mpmc;
 pub mod spsc;
 mod sync;
 mod wait;

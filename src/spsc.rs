@@ -28,18 +28,16 @@
 //! load while nobody sleeps).
 
 use core::fmt;
-use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::builder::{assert_capacity, assert_layout, Builder};
-use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::buffer::{drop_each, Buffer, Cell};
+use crate::builder::Builder;
+use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering};
 use crate::wait::{deadline_after, Pause, Sleepers, Waiter};
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
-
-type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 
 /// Creates a ring holding exactly `capacity` items, with the default
 /// [`WaitStrategy::Park`]. Use [`Builder`] for other strategies.
@@ -70,7 +68,7 @@ impl Builder {
     /// If `capacity` items of `T` would not fit in one allocation.
     pub fn spsc<T>(self) -> (Producer<T>, Consumer<T>) {
         let shared = Arc::new(Shared::new(&self));
-        let buffer = shared.buffer.ptr;
+        let buffer = shared.buffer.as_ptr();
         let capacity = self.capacity;
         let park = self.park_barrier();
         let producer = Producer {
@@ -88,46 +86,6 @@ impl Builder {
     }
 }
 
-/// The slot array: one allocation of `capacity` uninitialised cells. Frees
-/// the memory on drop without touching the items (the owner drops those).
-struct Buffer<T> {
-    /// Start of a `Box<[Cell<T>]>` of length `capacity`, leaked with
-    /// `Box::into_raw` and reclaimed in `Drop`.
-    ptr: NonNull<Cell<T>>,
-    capacity: usize,
-}
-
-impl<T> Buffer<T> {
-    fn new(capacity: usize) -> Self {
-        assert_capacity(capacity);
-        assert_layout::<Cell<T>>(capacity);
-        #[cfg(not(loom))]
-        let boxed: Box<[Cell<T>]> = {
-            let mut v: Vec<Cell<T>> = Vec::with_capacity(capacity);
-            // SAFETY: `Cell<T>` is a `repr(transparent)` wrapper around
-            // `MaybeUninit<T>`, for which uninitialised memory is a valid
-            // value; the capacity was just reserved. This keeps construction
-            // O(1) (no per-slot loop), which matters for huge ZST rings.
-            unsafe { v.set_len(capacity) };
-            v.into_boxed_slice()
-        };
-        #[cfg(loom)]
-        let boxed: Box<[Cell<T>]> = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
-        let ptr = NonNull::from(Box::leak(boxed)).cast::<Cell<T>>();
-        Buffer { ptr, capacity }
-    }
-}
-
-impl<T> Drop for Buffer<T> {
-    fn drop(&mut self) {
-        let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.capacity);
-        // SAFETY: `ptr`/`capacity` came from `Box::leak` of a boxed slice of
-        // exactly this length and are freed only here, once. Dropping
-        // `Cell<T>` (a `MaybeUninit`) never drops an item.
-        drop(unsafe { Box::from_raw(slice) });
-    }
-}
-
 /// State shared by the two handles.
 struct Shared<T> {
     /// Consumer position: the start position plus the number of items ever
@@ -140,7 +98,8 @@ struct Shared<T> {
     tail: CachePadded<AtomicUsize>,
     /// Read-mostly state: written only on disconnection or by a sleeper.
     cold: CachePadded<Cold>,
-    buffer: Buffer<T>,
+    buffer: Buffer<Cell<T>>,
+    capacity: usize,
 }
 
 struct Cold {
@@ -163,7 +122,7 @@ struct Cold {
 
 impl<T> Shared<T> {
     fn new(b: &Builder) -> Self {
-        let buffer = Buffer::new(b.capacity);
+        let buffer = Buffer::uninit_cells(b.capacity);
         Shared {
             head: CachePadded::new(AtomicUsize::new(b.start)),
             tail: CachePadded::new(AtomicUsize::new(b.start)),
@@ -176,6 +135,7 @@ impl<T> Shared<T> {
                 receivers: Sleepers::new(),
             }),
             buffer,
+            capacity: b.capacity,
         }
     }
 }
@@ -186,42 +146,17 @@ impl<T> Drop for Shared<T> {
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
         let len = tail.wrapping_sub(head);
-        debug_assert!(len <= self.buffer.capacity);
-        let mut guard =
-            DropItems { buffer: &self.buffer, idx: self.cold.head_idx.load(Ordering::Relaxed), remaining: len };
-        guard.run();
-    }
-}
-
-/// Drops `remaining` items starting at slot `idx`. If one item's `Drop`
-/// panics, the guard's own `Drop` carries on with the rest during unwinding,
-/// so each item is dropped exactly once (a second panic aborts, as for any
-/// panic during unwinding).
-struct DropItems<'a, T> {
-    buffer: &'a Buffer<T>,
-    idx: usize,
-    remaining: usize,
-}
-
-impl<T> DropItems<'_, T> {
-    fn run(&mut self) {
-        while self.remaining > 0 {
-            let idx = self.idx;
-            // Advance first: if this drop panics, the slot counts as done.
-            self.remaining -= 1;
-            self.idx = if idx + 1 == self.buffer.capacity { 0 } else { idx + 1 };
+        let capacity = self.capacity;
+        debug_assert!(len <= capacity);
+        let first = self.cold.head_idx.load(Ordering::Relaxed);
+        let buffer = &self.buffer;
+        drop_each(len, |i| {
+            let idx = if first + i < capacity { first + i } else { first + i - capacity };
             // SAFETY: `idx < capacity`; the slot lies in `head..tail`, so it
             // holds an initialised value that nobody else can reach (both
-            // handles are gone), and it is dropped once because `remaining`
-            // and `idx` moved past it before the call.
-            unsafe { (*self.buffer.ptr.as_ptr().add(idx)).with_mut(|p| (*p).assume_init_drop()) };
-        }
-    }
-}
-
-impl<T> Drop for DropItems<'_, T> {
-    fn drop(&mut self) {
-        self.run();
+            // handles are gone), and `drop_each` visits it once.
+            unsafe { buffer.get(idx).with_mut(|p| (*p).assume_init_drop()) };
+        });
     }
 }
 

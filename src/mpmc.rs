@@ -1,0 +1,1013 @@
+//! The multi-producer multi-consumer ring: [`Sender`] and [`Receiver`].
+//!
+//! # Algorithm
+//!
+//! Dmitry Vyukov's bounded MPMC queue (1024cores.net, "Bounded MPMC queue"):
+//! every slot carries a sequence *stamp*, and the `head` (next position to
+//! read) and `tail` (next position to write) counters each live in their own
+//! [`CachePadded`] line. A producer at position `p` may claim the slot only
+//! when its stamp equals `p` (empty for this lap), which it does with a
+//! compare-and-swap of `tail` from `p` to the next position; it then writes
+//! the value and stores the stamp `p + 1` (full) with `Release`. A consumer
+//! at position `p` claims a slot whose stamp is `p + 1` with a CAS of `head`,
+//! moves the value out and stores the stamp of the same slot one lap later
+//! (empty for the next lap), again with `Release`. The stamp's
+//! Release/Acquire pair hands each value over, so the counters themselves
+//! need only relaxed CASes.
+//!
+//! Exact capacity without division uses the *lap* encoding of crossbeam's
+//! `ArrayQueue`: a position is `lap * one_lap + index` with `index <
+//! capacity` and `one_lap` the next power of two above the capacity, so the
+//! index is a mask away and moving past the last index jumps to the next lap.
+//! All arithmetic wraps, and comparisons use wrapping signed differences, so
+//! positions stay correct across `usize` overflow.
+//!
+//! # Progress
+//!
+//! The ring is lock-free, not wait-free: a CAS that loses to another thread
+//! retries (after that thread *completed* a claim). The `try_*` calls never
+//! wait for another thread to *finish* its operation: a slot a preempted
+//! sender has claimed but not yet written reads as empty to `try_recv`, and a
+//! slot a receiver has claimed but not yet read out reads as occupied to
+//! `try_send` (crossbeam's queues spin in that case, crossbeam issue #997).
+//! Hence `try_recv` may return `Empty` while [`Receiver::len`] is non-zero.
+
+use core::fmt;
+use core::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::buffer::{drop_each, Buffer};
+use crate::builder::Builder;
+use crate::sync::{barrier, spin_hint, Arc, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::{deadline_after, Pause, Sleepers, Waiter};
+use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
+
+/// Creates an MPMC ring holding exactly `capacity` items, with the default
+/// [`WaitStrategy::Park`]. Use [`Builder`] for other strategies.
+///
+/// # Panics
+///
+/// If `capacity` is 0, larger than `usize::MAX / 4`, or too large to
+/// allocate (one `usize` stamp plus one `T` per slot).
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
+/// let tx2 = tx.clone();
+/// let a = std::thread::spawn(move || tx.send(1).unwrap());
+/// let b = std::thread::spawn(move || tx2.send(2).unwrap());
+/// a.join().unwrap();
+/// b.join().unwrap();
+/// let mut got = [rx.recv().unwrap(), rx.recv().unwrap()];
+/// got.sort();
+/// assert_eq!(got, [1, 2]);
+/// ```
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    Builder::new(capacity).mpmc()
+}
+
+impl Builder {
+    /// Builds a multi-producer multi-consumer ring.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity is larger than `usize::MAX / 4` or the slots would
+    /// not fit in one allocation.
+    pub fn mpmc<T>(self) -> (Sender<T>, Receiver<T>) {
+        let shared = Arc::new(Shared::new(&self));
+        let park = self.park_barrier();
+        (Sender { shared: shared.clone(), park }, Receiver { shared, park })
+    }
+}
+
+/// One slot: a stamp and a cell.
+struct Slot<T> {
+    /// For the position `p` this slot serves in the current lap: `p` when
+    /// empty and claimable by the sender at `p`; `p + 1` once the value
+    /// written at `p` is published; `p + one_lap` once the receiver at `p`
+    /// has moved the value out (which is "empty" for the next lap). The value
+    /// is initialised exactly while the stamp says full (or a receiver holds
+    /// the claim on it).
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+struct Shared<T> {
+    /// Next position to read. Moved only by a successful CAS (a receiver's
+    /// claim, or `force_send` evicting the oldest item).
+    head: CachePadded<AtomicUsize>,
+    /// Next position to write. Moved only by a successful CAS (a sender's
+    /// claim) or by the `force_send` that owns the eviction of the slot at
+    /// `tail`. `tail - head` (in positions) never exceeds `capacity`.
+    tail: CachePadded<AtomicUsize>,
+    /// Read-mostly state: handle counts and sleepers.
+    cold: CachePadded<Cold>,
+    slots: Buffer<Slot<T>>,
+    capacity: usize,
+    /// `(capacity + 1).next_power_of_two()`; a position's low bits below
+    /// `one_lap` are its slot index.
+    one_lap: usize,
+}
+
+struct Cold {
+    /// Live `Sender` handles. When it reaches 0 it stays 0 (no handle is left
+    /// to clone), and every send that happened before is visible to a
+    /// receiver that loads 0 with `Acquire` (the decrements form a release
+    /// sequence).
+    senders: AtomicUsize,
+    /// Live `Receiver` handles.
+    receivers: AtomicUsize,
+    strategy: WaitStrategy,
+    /// Senders blocked waiting for room.
+    send_waiters: Sleepers,
+    /// Receivers blocked waiting for an item.
+    recv_waiters: Sleepers,
+}
+
+/// Largest capacity: positions need at least two lap bits above the index
+/// so that wrapping signed differences between a slot's stamp and a position
+/// (at most one lap apart) are unambiguous.
+const MAX_CAPACITY: usize = usize::MAX / 4;
+
+impl<T> Shared<T> {
+    fn new(b: &Builder) -> Self {
+        let capacity = b.capacity;
+        assert!(
+            capacity <= MAX_CAPACITY,
+            "ringflow: capacity {capacity} is too large for the MPMC ring (at most usize::MAX / 4)"
+        );
+        let one_lap = (capacity + 1).next_power_of_two();
+        // Start on a lap boundary so that slot `i` serves position start + i.
+        let start = b.start & !(one_lap - 1);
+        let slots = Buffer::from_fn(capacity, |i| Slot {
+            stamp: AtomicUsize::new(start.wrapping_add(i)),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        });
+        Shared {
+            head: CachePadded::new(AtomicUsize::new(start)),
+            tail: CachePadded::new(AtomicUsize::new(start)),
+            cold: CachePadded::new(Cold {
+                senders: AtomicUsize::new(1),
+                receivers: AtomicUsize::new(1),
+                strategy: b.strategy,
+                send_waiters: Sleepers::new(),
+                recv_waiters: Sleepers::new(),
+            }),
+            slots,
+            capacity,
+            one_lap,
+        }
+    }
+
+    /// The slot serving `pos`.
+    #[inline(always)]
+    fn slot(&self, pos: usize) -> &Slot<T> {
+        let idx = pos & (self.one_lap - 1);
+        // SAFETY: every position is built as `lap + index` with
+        // `index < capacity` (see `next`), so the masked index is in bounds.
+        unsafe { self.slots.get(idx) }
+    }
+
+    /// The position after `pos`: the next index, or index 0 of the next lap.
+    #[inline(always)]
+    fn next(&self, pos: usize) -> usize {
+        let idx = pos & (self.one_lap - 1);
+        if idx + 1 < self.capacity {
+            pos.wrapping_add(1)
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Claims the position at `tail` for writing. `Err(())` means the slot
+    /// there is still occupied (full, or being read or written by a peer a
+    /// lap behind): the ring is full from this sender's point of view.
+    #[inline]
+    fn claim_send(&self) -> Result<usize, ()> {
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        let mut contention = 0u32;
+        loop {
+            // Acquire pairs with the Release store of the receiver that
+            // emptied this slot: its read is done before we overwrite it.
+            let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
+            let ahead = stamp.wrapping_sub(tail) as isize;
+            if ahead == 0 {
+                // Empty for this lap: try to claim it.
+                let next = self.next(tail);
+                match self.tail.compare_exchange_weak(tail, next, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Ok(tail),
+                    Err(current) => {
+                        // Another sender claimed it first (it completed its
+                        // claim; we are not waiting for it): back off a
+                        // little and retry at the new tail.
+                        tail = current;
+                        contention_backoff(&mut contention);
+                    }
+                }
+            } else if ahead < 0 {
+                // The slot still holds (or is handing over) the value from
+                // one lap ago. Full, unless our `tail` was stale.
+                let current = self.tail.load(Ordering::Relaxed);
+                if current == tail {
+                    return Err(());
+                }
+                tail = current;
+            } else {
+                // Someone already wrote at `tail`: it moved `tail` before
+                // publishing, and the Acquire above makes that visible.
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Writes `value` at the claimed position `pos` and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by `claim_send` (or is owned by `force_send`) and
+    /// not yet published.
+    #[inline(always)]
+    unsafe fn publish(&self, pos: usize, value: T) {
+        let slot = self.slot(pos);
+        // SAFETY: the claim gives this thread exclusive access to the slot
+        // until the stamp store below; the slot is empty (its stamp was `pos`).
+        unsafe { slot.value.with_mut(|p| (*p).write(value)) };
+        slot.stamp.store(pos.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Claims the position at `head` for reading. `Err(())` means the slot
+    /// there holds nothing readable yet (empty, or a sender is mid-write).
+    #[inline]
+    fn claim_recv(&self) -> Result<usize, ()> {
+        let mut head = self.head.load(Ordering::Relaxed);
+        let mut contention = 0u32;
+        loop {
+            // Acquire pairs with the sender's Release store of `head + 1`:
+            // the value it wrote is visible once we see the stamp.
+            let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+            let ahead = stamp.wrapping_sub(head.wrapping_add(1)) as isize;
+            if ahead == 0 {
+                let next = self.next(head);
+                match self.head.compare_exchange_weak(head, next, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Ok(head),
+                    Err(current) => {
+                        head = current;
+                        contention_backoff(&mut contention);
+                    }
+                }
+            } else if ahead < 0 {
+                // Not written for this lap yet. Empty, unless `head` was stale.
+                let current = self.head.load(Ordering::Relaxed);
+                if current == head {
+                    return Err(());
+                }
+                head = current;
+            } else {
+                // Someone already read at `head` (or evicted it).
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Moves the value out of the claimed position `pos` and frees the slot
+    /// for the next lap.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by `claim_recv` and not yet taken.
+    #[inline(always)]
+    unsafe fn take(&self, pos: usize) -> T {
+        let slot = self.slot(pos);
+        // SAFETY: the claim gives this thread exclusive access to the full
+        // slot until the stamp store below; the value is initialised (the
+        // stamp said `pos + 1`, published with Release and seen with Acquire).
+        let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
+        slot.stamp.store(pos.wrapping_add(self.one_lap), Ordering::Release);
+        value
+    }
+
+    /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
+    fn len_between(&self, head: usize, tail: usize) -> usize {
+        let mask = self.one_lap - 1;
+        let laps = ((tail & !mask).wrapping_sub(head & !mask) as isize) / self.one_lap as isize;
+        let n = laps as i128 * self.capacity as i128 + (tail & mask) as i128 - (head & mask) as i128;
+        n.clamp(0, self.capacity as i128) as usize
+    }
+
+    fn len(&self) -> usize {
+        // Each position read once. Reading `head` first can only overcount
+        // (tail moves on meanwhile), and the clamp caps that at capacity.
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::Acquire);
+        self.len_between(head, tail)
+    }
+
+    /// Whether a blocked sender should retry: the slot at `tail` is free (or
+    /// `tail` moved on), or every receiver is gone.
+    fn send_may_proceed(&self) -> bool {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
+        stamp.wrapping_sub(tail) as isize >= 0 || self.cold.receivers.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a blocked receiver should retry: the slot at `head` is
+    /// published (or `head` moved on), or every sender is gone.
+    fn recv_may_proceed(&self) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+        stamp.wrapping_sub(head.wrapping_add(1)) as isize >= 0 || self.cold.senders.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Exponential backoff after losing a CAS race: a few spin hints, capped.
+/// The winner has already completed its claim, so this is contention
+/// management, not waiting for a peer.
+#[inline(always)]
+fn contention_backoff(step: &mut u32) {
+    for _ in 0..(1u32 << (*step).min(4)) {
+        spin_hint();
+    }
+    *step += 1;
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Every handle is gone, so no claim is in flight: every position in
+        // `head..tail` holds a published value.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let len = self.len_between(head, tail);
+        let mut pos = head;
+        drop_each(len, |_| {
+            let slot = self.slot(pos);
+            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), pos.wrapping_add(1));
+            // SAFETY: the slot serving `pos` in `head..tail` is full and no
+            // handle remains to reach it; `drop_each` visits each once.
+            unsafe { slot.value.with_mut(|p| (*p).assume_init_drop()) };
+            pos = self.next(pos);
+        });
+    }
+}
+
+/// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
+/// `T: Send`, with every method on `&self`.
+///
+/// ```compile_fail
+/// fn assert_send<S: Send>(_: &S) {}
+/// let (tx, _rx) = ringflow::mpmc::channel::<std::rc::Rc<u8>>(1);
+/// assert_send(&tx);
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+    /// `Some` on `Park` channels: notify sleeping receivers after each send.
+    park: Option<barrier::Kind>,
+}
+
+/// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
+/// `T: Send`, with every method on `&self`.
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// `Some` on `Park` channels: notify sleeping senders after each receive.
+    park: Option<barrier::Kind>,
+}
+
+// SAFETY: values of `T` move between threads through the ring (hence
+// `T: Send`); all shared state is atomics plus slots whose access is
+// serialised by the stamp protocol. No `&T` is ever handed out, so `T: Sync`
+// is not needed for sharing a handle.
+unsafe impl<T: Send> Send for Sender<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Sender<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Receiver<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Receiver<T> {}
+
+impl<T> Sender<T> {
+    /// Sends `value` if there is room, without waiting.
+    ///
+    /// Never waits for another thread: if the slot at the tail is still being
+    /// read by a (possibly preempted) receiver, this reports `Full`. A CAS
+    /// lost to another sender is retried (lock-free, not wait-free). Never
+    /// enters the kernel on `BusySpin` / `SpinYield` channels; on `Park` it
+    /// may wake a parked receiver.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if there is no room; [`TrySendError::Disconnected`]
+    /// if every receiver is gone (even if there is room). The value is handed
+    /// back either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TrySendError;
+    /// let (tx, rx) = ringflow::mpmc::channel(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+    /// ```
+    #[inline]
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let shared = &*self.shared;
+        if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(TrySendError::Disconnected(value));
+        }
+        match shared.claim_send() {
+            Ok(pos) => {
+                // SAFETY: `pos` was just claimed by this thread.
+                unsafe { shared.publish(pos, value) };
+                self.notify_receivers();
+                Ok(())
+            }
+            Err(()) => Err(TrySendError::Full(value)),
+        }
+    }
+
+    #[inline(always)]
+    fn notify_receivers(&self) {
+        if let Some(kind) = self.park {
+            self.shared.cold.recv_waiters.notify(kind);
+        }
+    }
+
+    /// Sends `value`, waiting for room as the channel's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver is gone, before the
+    /// call or while waiting.
+    #[inline]
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        match self.send_until(value, None) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Disconnected(v) | SendTimeoutError::Timeout(v)) => Err(SendError(v)),
+        }
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+    /// to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] if there was no room in time;
+    /// [`SendTimeoutError::Disconnected`] if every receiver is gone. The
+    /// value is handed back either way.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Sends `value`, waiting for room until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Sender::send_timeout).
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_until(&self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let shared = &*self.shared;
+        let mut waiter = Waiter::new(shared.cold.strategy, deadline);
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            if waiter.pause(&shared.cold.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+        }
+    }
+
+    /// Sends `value`, overwriting the oldest queued item if the ring is full;
+    /// the evicted item is handed back, never dropped silently.
+    ///
+    /// Returns `Ok(None)` if there was room, `Ok(Some(oldest))` if `oldest`
+    /// was evicted to make room.
+    ///
+    /// **May wait**: if the oldest item is still being written by a sender
+    /// or read out by a receiver that claimed it (a peer preempted mid-copy),
+    /// this waits for that peer to finish. It waits with the channel's wait
+    /// strategy but never parks (a `Park` channel spins, then yields): the
+    /// peer is running or runnable, and finishing takes it a few instructions
+    /// once it is scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ringflow::mpmc::channel(2);
+    /// assert_eq!(tx.force_send(1), Ok(None));
+    /// assert_eq!(tx.force_send(2), Ok(None));
+    /// assert_eq!(tx.force_send(3), Ok(Some(1))); // the oldest comes back
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2, 3]);
+    /// ```
+    pub fn force_send(&self, value: T) -> Result<Option<T>, SendError<T>> {
+        let shared = &*self.shared;
+        if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(SendError(value));
+        }
+        // Waiting for a peer mid-copy never parks (see the docs above).
+        let strategy = match shared.cold.strategy {
+            WaitStrategy::Park => WaitStrategy::SpinYield,
+            other => other,
+        };
+        let mut waiter = Waiter::new(strategy, None);
+        let mut tail = shared.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = shared.slot(tail);
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            let ahead = stamp.wrapping_sub(tail) as isize;
+            if ahead == 0 {
+                // Room: an ordinary claim.
+                let next = shared.next(tail);
+                match shared.tail.compare_exchange_weak(tail, next, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        // SAFETY: `tail` was just claimed by this thread.
+                        unsafe { shared.publish(tail, value) };
+                        self.notify_receivers();
+                        return Ok(None);
+                    }
+                    Err(current) => tail = current,
+                }
+                continue;
+            }
+            if ahead > 0 {
+                // Stale `tail`: someone already wrote there.
+                tail = shared.tail.load(Ordering::Relaxed);
+                continue;
+            }
+            let oldest = tail.wrapping_sub(shared.one_lap);
+            if stamp == oldest.wrapping_add(1) {
+                // The slot holds the published item of position `oldest`, so
+                // the ring is full and that item is the oldest one, unless a
+                // receiver has already claimed it. Claim it ourselves by
+                // moving `head` past it: success means no receiver can reach
+                // it, and no sender can claim `tail` either (its stamp is not
+                // `tail`), so this thread owns the slot and is the only one
+                // that may move `tail` past it.
+                let next_head = shared.next(oldest);
+                if shared.head.compare_exchange(oldest, next_head, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                    // `tail` is exactly `oldest + one_lap` here: it cannot be
+                    // smaller (we read it) nor larger (that slot was full).
+                    shared.tail.store(shared.next(tail), Ordering::Relaxed);
+                    // SAFETY: the head CAS made this thread the owner of the
+                    // full slot; the Acquire load of its stamp made the
+                    // value visible. Swap the new value in and publish it at
+                    // position `tail`.
+                    let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
+                    slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+                    self.notify_receivers();
+                    // Room did not change: no sender needs waking.
+                    // SAFETY: the slot was full, so the replaced cell held an
+                    // initialised value, now owned by us.
+                    return Ok(Some(unsafe { evicted.assume_init() }));
+                }
+            }
+            // The oldest slot is being read (a receiver claimed it) or is
+            // still being written (its sender claimed it a lap ago), or our
+            // `tail` is stale. Look again; if nothing moved, wait a little.
+            let current = shared.tail.load(Ordering::Relaxed);
+            if current != tail {
+                tail = current;
+                continue;
+            }
+            if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+                return Err(SendError(value));
+            }
+            let _ = waiter.pause(&shared.cold.send_waiters, None, || true);
+        }
+    }
+
+    /// Test hook, not part of the public API: claims the next slot for
+    /// `value` but does not publish it until the returned guard is finished
+    /// or dropped, to test that no `try_*` call waits for a stalled sender.
+    ///
+    /// # Errors
+    ///
+    /// Hands the value back if the ring is full or disconnected.
+    #[doc(hidden)]
+    pub fn __claim_send(&self, value: T) -> Result<PendingSend<'_, T>, T> {
+        if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(value);
+        }
+        match self.shared.claim_send() {
+            Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
+            Err(()) => Err(value),
+        }
+    }
+
+    /// Number of queued items. Reads each position once: it may be stale and
+    /// may count items still being written or read, but never exceeds
+    /// [`capacity`](Sender::capacity).
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// `true` if [`len`](Sender::len) is 0 (possibly stale).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Sender::len) equals the capacity (possibly stale).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.shared.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// `true` once every [`Receiver`] has been dropped. Once true it stays
+    /// true.
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.cold.receivers.load(Ordering::Acquire) == 0
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.strategy
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives the oldest available item, without waiting.
+    ///
+    /// Never waits for another thread: if the next slot was claimed by a
+    /// sender that has not finished writing it (for example because it was
+    /// preempted), this reports `Empty` even though [`len`](Receiver::len)
+    /// counts that item. Never enters the kernel on `BusySpin` / `SpinYield`
+    /// channels; on `Park` it may wake a parked sender.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing can be received now;
+    /// [`TryRecvError::Disconnected`] if nothing is queued and every sender
+    /// is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TryRecvError;
+    /// let (tx, rx) = ringflow::mpmc::channel(4);
+    /// tx.send(5).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(5));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    #[inline]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let shared = &*self.shared;
+        let pos = match shared.claim_recv() {
+            Ok(pos) => pos,
+            Err(()) => {
+                // Acquire: synchronises with every sender's final decrement,
+                // so all their publications are visible below.
+                if shared.cold.senders.load(Ordering::Acquire) != 0 {
+                    return Err(TryRecvError::Empty);
+                }
+                // Every sender is gone, so no claim is in flight: one more
+                // claim decides between an item and disconnection.
+                match shared.claim_recv() {
+                    Ok(pos) => pos,
+                    Err(()) => return Err(TryRecvError::Disconnected),
+                }
+            }
+        };
+        // SAFETY: `pos` was just claimed by this thread.
+        let value = unsafe { shared.take(pos) };
+        if let Some(kind) = self.park {
+            shared.cold.send_waiters.notify(kind);
+        }
+        Ok(value)
+    }
+
+    /// Receives an item, waiting for one as the channel's [`WaitStrategy`]
+    /// says.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the ring is empty and every sender is gone.
+    #[inline]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        if let Ok(v) = self.try_recv() {
+            return Ok(v);
+        }
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Receives an item, waiting at most `timeout`. A timeout too large to
+    /// add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+    /// [`RecvTimeoutError::Disconnected`] once the ring is empty and every
+    /// sender is gone.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Receives an item, waiting until `deadline`. A deadline already past
+    /// means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Receiver::recv_timeout).
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let shared = &*self.shared;
+        let mut waiter = Waiter::new(shared.cold.strategy, deadline);
+        loop {
+            match self.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if waiter.pause(&shared.cold.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
+                return Err(RecvTimeoutError::Timeout);
+            }
+        }
+    }
+
+    /// An iterator over what can be received now, without waiting; it stops
+    /// at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// A blocking iterator that ends once the ring is empty and every sender
+    /// is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ringflow::mpmc::channel(4);
+    /// let t = std::thread::spawn(move || for i in 1..=10 { tx.send(i).unwrap(); });
+    /// assert_eq!(rx.iter().sum::<i32>(), 55);
+    /// t.join().unwrap();
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Test hook, not part of the public API: claims the oldest item but
+    /// does not free its slot until the returned guard is finished or
+    /// dropped, to test that no `try_*` call waits for a stalled receiver.
+    #[doc(hidden)]
+    pub fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
+        self.shared.claim_recv().ok().map(|pos| PendingRecv { rx: self, pos, done: false })
+    }
+
+    /// Number of queued items. Reads each position once: it may be stale and
+    /// may count items still being written or read, but never exceeds
+    /// [`capacity`](Receiver::capacity).
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// `true` if [`len`](Receiver::len) is 0 (possibly stale).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Receiver::len) equals the capacity (possibly stale).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.shared.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// `true` once every [`Sender`] has been dropped (items may still be
+    /// queued). Once true it stays true.
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.cold.senders.load(Ordering::Acquire) == 0
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.strategy
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        // Relaxed, as for `Arc`: the new handle is created from a live one.
+        self.shared.cold.senders.fetch_add(1, Ordering::Relaxed);
+        Sender { shared: self.shared.clone(), park: self.park }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.shared.cold.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver { shared: self.shared.clone(), park: self.park }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        // AcqRel: Release publishes this sender's sends to a receiver that
+        // sees 0; Acquire lets the last one see the others' (for symmetry
+        // with Arc; not otherwise needed).
+        if cold.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            cold.recv_waiters.wake_all();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        if cold.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            cold.send_waiters.wake_all();
+        }
+    }
+}
+
+/// A claimed but unpublished send (test hook; see [`Sender::__claim_send`]).
+#[doc(hidden)]
+pub struct PendingSend<'a, T> {
+    tx: &'a Sender<T>,
+    pos: usize,
+    value: Option<T>,
+}
+
+impl<T> PendingSend<'_, T> {
+    /// Publishes the value.
+    pub fn finish(self) {}
+}
+
+impl<T> Drop for PendingSend<'_, T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take() {
+            // SAFETY: `pos` was claimed by `__claim_send` and is published
+            // exactly once, here.
+            unsafe { self.tx.shared.publish(self.pos, value) };
+            self.tx.notify_receivers();
+        }
+    }
+}
+
+/// A claimed but unfinished receive (test hook; see [`Receiver::__claim_recv`]).
+#[doc(hidden)]
+pub struct PendingRecv<'a, T> {
+    rx: &'a Receiver<T>,
+    pos: usize,
+    done: bool,
+}
+
+impl<T> PendingRecv<'_, T> {
+    /// Moves the value out and frees the slot.
+    pub fn finish(mut self) -> T {
+        self.done = true;
+        // SAFETY: `pos` was claimed by `__claim_recv`; `done` makes `Drop`
+        // skip the second take.
+        let value = unsafe { self.rx.shared.take(self.pos) };
+        if let Some(kind) = self.rx.park {
+            self.rx.shared.cold.send_waiters.notify(kind);
+        }
+        value
+    }
+}
+
+impl<T> Drop for PendingRecv<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            // SAFETY: as in `finish`, taken exactly once.
+            drop(unsafe { self.rx.shared.take(self.pos) });
+            if let Some(kind) = self.rx.park {
+                self.rx.shared.cold.send_waiters.notify(kind);
+            }
+        }
+    }
+}
+
+/// Iterator returned by [`Receiver::try_iter`].
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Iterator returned by [`Receiver::iter`].
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Owning blocking iterator, from `Receiver::into_iter`.
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").field("rx", self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("rx", self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
+    }
+}
+
+impl<T> fmt::Debug for PendingSend<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSend").field("pos", &self.pos).finish()
+    }
+}
+
+impl<T> fmt::Debug for PendingRecv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
+    }
+}
