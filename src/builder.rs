@@ -1,5 +1,6 @@
 //! [`Builder`]: capacity and wait strategy, then `.spsc()` or `.mpmc()`.
 
+use crate::flow::Marks;
 use crate::sync::barrier;
 use crate::WaitStrategy;
 
@@ -24,6 +25,8 @@ pub struct Builder {
     pub(crate) strategy: WaitStrategy,
     /// First position of both counters; 0 except in wrap-around tests.
     pub(crate) start: usize,
+    /// `(low, high)` congestion watermarks, if configured.
+    pub(crate) watermarks: Option<(usize, usize)>,
 }
 
 impl Builder {
@@ -36,12 +39,51 @@ impl Builder {
     /// where the item type is known.)
     pub fn new(capacity: usize) -> Self {
         assert_capacity(capacity);
-        Builder { capacity, strategy: WaitStrategy::default(), start: 0 }
+        Builder { capacity, strategy: WaitStrategy::default(), start: 0, watermarks: None }
     }
 
     /// Chooses how blocking calls wait (default: [`WaitStrategy::Park`]).
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// Turns on the congestion signal: the channel becomes
+    /// [`Congestion::Congested`](crate::Congestion::Congested) when an
+    /// operation or query observes at least `high` items queued, and
+    /// [`Clear`](crate::Congestion::Clear) again only when one observes at
+    /// most `low` (hysteresis, like XON/XOFF). A producer can read it with
+    /// `congestion()` or block on it with `wait_until_clear` to slow its
+    /// upstream before the queue is full.
+    ///
+    /// Without watermarks the signal costs nothing and is always `Clear`.
+    /// With them, each send loads a rarely written flag (and, near `high`,
+    /// the consumer position), and each receive a compiler fence and the
+    /// flag.
+    ///
+    /// # Panics
+    ///
+    /// Unless `low < high <= capacity`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::{Builder, Congestion};
+    /// let (tx, rx) = Builder::new(8).watermarks(2, 6).mpmc::<u32>();
+    /// for i in 0..6 { tx.send(i).unwrap(); }
+    /// assert_eq!(tx.congestion(), Congestion::Congested);
+    /// for _ in 0..3 { rx.recv().unwrap(); }
+    /// assert_eq!(tx.congestion(), Congestion::Congested); // 3 left: above `low`
+    /// rx.recv().unwrap();
+    /// assert_eq!(tx.congestion(), Congestion::Clear); // 2 left: at `low`
+    /// ```
+    pub fn watermarks(mut self, low: usize, high: usize) -> Self {
+        assert!(
+            low < high && high <= self.capacity,
+            "ringflow: watermarks need low < high <= capacity (got low {low}, high {high}, capacity {})",
+            self.capacity
+        );
+        self.watermarks = Some((low, high));
         self
     }
 
@@ -60,6 +102,14 @@ impl Builder {
             WaitStrategy::Park => Some(barrier::kind()),
             WaitStrategy::BusySpin | WaitStrategy::SpinYield => None,
         }
+    }
+}
+
+impl Builder {
+    /// The watermarks as handles cache them, with the barrier pair the
+    /// congestion protocol uses (decided once per process).
+    pub(crate) fn flow_marks(&self) -> Option<Marks> {
+        self.watermarks.map(|(low, high)| Marks { low, high, kind: barrier::kind() })
     }
 }
 

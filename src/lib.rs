@@ -42,6 +42,7 @@
 mod buffer;
 mod builder;
 mod error;
+mod flow;
 pub mod mpmc;
 pub mod spsc;
 mod sync;
@@ -49,4 +50,5 @@ mod wait;
 
 pub use builder::Builder;
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use flow::{Congestion, Stats};
 pub use wait::WaitStrategy;

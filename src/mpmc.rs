@@ -40,8 +40,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::buffer::{drop_each, Buffer};
 use crate::builder::Builder;
+use crate::flow::{wait_until_clear, Congestion, Control, Marks, Stats};
 use crate::sync::{barrier, spin_hint, Arc, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::{deadline_after, Pause, Sleepers, Waiter};
+use crate::wait::{deadline_after, Pause, Waiter};
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
 
 /// Creates an MPMC ring holding exactly `capacity` items, with the default
@@ -79,7 +80,8 @@ impl Builder {
     pub fn mpmc<T>(self) -> (Sender<T>, Receiver<T>) {
         let shared = Arc::new(Shared::new(&self));
         let park = self.park_barrier();
-        (Sender { shared: shared.clone(), park }, Receiver { shared, park })
+        let marks = self.flow_marks();
+        (Sender { shared: shared.clone(), park, marks }, Receiver { shared, park, marks })
     }
 }
 
@@ -120,11 +122,8 @@ struct Cold {
     senders: AtomicUsize,
     /// Live `Receiver` handles.
     receivers: AtomicUsize,
-    strategy: WaitStrategy,
-    /// Senders blocked waiting for room.
-    send_waiters: Sleepers,
-    /// Receivers blocked waiting for an item.
-    recv_waiters: Sleepers,
+    /// Wait strategy, sleepers, congestion flag and counters.
+    ctl: Control,
 }
 
 /// Largest capacity: positions need at least two lap bits above the index
@@ -152,9 +151,7 @@ impl<T> Shared<T> {
             cold: CachePadded::new(Cold {
                 senders: AtomicUsize::new(1),
                 receivers: AtomicUsize::new(1),
-                strategy: b.strategy,
-                send_waiters: Sleepers::new(),
-                recv_waiters: Sleepers::new(),
+                ctl: Control::new(b.strategy),
             }),
             slots,
             capacity,
@@ -364,6 +361,8 @@ pub struct Sender<T> {
     shared: Arc<Shared<T>>,
     /// `Some` on `Park` channels: notify sleeping receivers after each send.
     park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
 }
 
 /// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -372,6 +371,8 @@ pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
     /// `Some` on `Park` channels: notify sleeping senders after each receive.
     park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -421,17 +422,25 @@ impl<T> Sender<T> {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
-                self.notify_receivers();
+                self.after_publish();
                 Ok(())
             }
             Err(()) => Err(TrySendError::Full(value)),
         }
     }
 
+    /// After publishing an item: wake a parked receiver (on `Park`
+    /// channels) and raise the congestion flag if the length reached `high`.
     #[inline(always)]
-    fn notify_receivers(&self) {
+    fn after_publish(&self) {
+        let shared = &*self.shared;
         if let Some(kind) = self.park {
-            self.shared.cold.recv_waiters.notify(kind);
+            shared.cold.ctl.recv_waiters.notify(kind);
+        }
+        if let Some(marks) = self.marks {
+            if !shared.cold.ctl.is_congested() && shared.len() >= marks.high {
+                shared.cold.ctl.raise(marks, || shared.len());
+            }
         }
     }
 
@@ -480,14 +489,19 @@ impl<T> Sender<T> {
     #[inline(never)]
     fn send_until(&self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let shared = &*self.shared;
-        let mut waiter = Waiter::new(shared.cold.strategy, deadline);
+        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
+        let mut counted = false;
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
-            if waiter.pause(&shared.cold.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
+            if !counted {
+                counted = true;
+                shared.cold.ctl.count_send_wait();
+            }
+            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
                 return Err(SendTimeoutError::Timeout(value));
             }
         }
@@ -525,7 +539,7 @@ impl<T> Sender<T> {
             return Err(SendError(value));
         }
         // Waiting for a peer mid-copy never parks (see the docs above).
-        let strategy = match shared.cold.strategy {
+        let strategy = match shared.cold.ctl.strategy {
             WaitStrategy::Park => WaitStrategy::SpinYield,
             other => other,
         };
@@ -542,7 +556,7 @@ impl<T> Sender<T> {
                     Ok(_) => {
                         // SAFETY: `tail` was just claimed by this thread.
                         unsafe { shared.publish(tail, value) };
-                        self.notify_receivers();
+                        self.after_publish();
                         return Ok(None);
                     }
                     Err(current) => tail = current,
@@ -574,7 +588,8 @@ impl<T> Sender<T> {
                     // position `tail`.
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
                     slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
-                    self.notify_receivers();
+                    shared.cold.ctl.count_eviction();
+                    self.after_publish();
                     // Room did not change: no sender needs waking.
                     // SAFETY: the slot was full, so the replaced cell held an
                     // initialised value, now owned by us.
@@ -592,8 +607,18 @@ impl<T> Sender<T> {
             if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
                 return Err(SendError(value));
             }
-            let _ = waiter.pause(&shared.cold.send_waiters, None, || true);
+            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, || true);
         }
+    }
+
+    /// Waits until the channel is [`Congestion::Clear`] (or `deadline`
+    /// passes, or every receiver is gone) and returns the state then.
+    /// Returns at once without watermarks. Waits with the channel's
+    /// strategy; on `Park` channels the receiver that clears the flag wakes
+    /// it.
+    pub fn wait_until_clear(&self, deadline: Option<Instant>) -> Congestion {
+        let shared = &*self.shared;
+        wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
     }
 
     /// Test hook, not part of the public API: claims the next slot for
@@ -644,7 +669,20 @@ impl<T> Sender<T> {
 
     /// The channel's wait strategy.
     pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.strategy
+        self.shared.cold.ctl.strategy
+    }
+
+    /// Counters of the channel's slow paths (shared by every handle).
+    pub fn stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// The channel's congestion state (see [`Builder::watermarks`]). This
+    /// query also applies the transition the current length calls for.
+    /// Always [`Congestion::Clear`] without watermarks.
+    pub fn congestion(&self) -> Congestion {
+        let shared = &*self.shared;
+        shared.cold.ctl.observe(self.marks, || shared.len())
     }
 }
 
@@ -694,10 +732,21 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `pos` was just claimed by this thread.
         let value = unsafe { shared.take(pos) };
-        if let Some(kind) = self.park {
-            shared.cold.send_waiters.notify(kind);
-        }
+        self.after_take();
         Ok(value)
+    }
+
+    /// After freeing a slot: wake a parked sender (on `Park` channels) and
+    /// lower the congestion flag if the length fell to `low`.
+    #[inline(always)]
+    fn after_take(&self) {
+        let shared = &*self.shared;
+        if let Some(kind) = self.park {
+            shared.cold.ctl.send_waiters.notify(kind);
+        }
+        if let Some(marks) = self.marks {
+            shared.cold.ctl.after_remove(marks, || shared.len());
+        }
     }
 
     /// Receives an item, waiting for one as the channel's [`WaitStrategy`]
@@ -740,14 +789,19 @@ impl<T> Receiver<T> {
     #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let shared = &*self.shared;
-        let mut waiter = Waiter::new(shared.cold.strategy, deadline);
+        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
+        let mut counted = false;
         loop {
             match self.try_recv() {
                 Ok(v) => return Ok(v),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            if waiter.pause(&shared.cold.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
+            if !counted {
+                counted = true;
+                shared.cold.ctl.count_recv_wait();
+            }
+            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
                 return Err(RecvTimeoutError::Timeout);
             }
         }
@@ -812,7 +866,20 @@ impl<T> Receiver<T> {
 
     /// The channel's wait strategy.
     pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.strategy
+        self.shared.cold.ctl.strategy
+    }
+
+    /// Counters of the channel's slow paths (shared by every handle).
+    pub fn stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// The channel's congestion state (see [`Builder::watermarks`]). This
+    /// query also applies the transition the current length calls for.
+    /// Always [`Congestion::Clear`] without watermarks.
+    pub fn congestion(&self) -> Congestion {
+        let shared = &*self.shared;
+        shared.cold.ctl.observe(self.marks, || shared.len())
     }
 }
 
@@ -820,14 +887,14 @@ impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         // Relaxed, as for `Arc`: the new handle is created from a live one.
         self.shared.cold.senders.fetch_add(1, Ordering::Relaxed);
-        Sender { shared: self.shared.clone(), park: self.park }
+        Sender { shared: self.shared.clone(), park: self.park, marks: self.marks }
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.shared.cold.receivers.fetch_add(1, Ordering::Relaxed);
-        Receiver { shared: self.shared.clone(), park: self.park }
+        Receiver { shared: self.shared.clone(), park: self.park, marks: self.marks }
     }
 }
 
@@ -838,7 +905,7 @@ impl<T> Drop for Sender<T> {
         // sees 0; Acquire lets the last one see the others' (for symmetry
         // with Arc; not otherwise needed).
         if cold.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            cold.recv_waiters.wake_all();
+            cold.ctl.wake_everyone();
         }
     }
 }
@@ -847,7 +914,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let cold = &self.shared.cold;
         if cold.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            cold.send_waiters.wake_all();
+            cold.ctl.wake_everyone();
         }
     }
 }
@@ -871,7 +938,7 @@ impl<T> Drop for PendingSend<'_, T> {
             // SAFETY: `pos` was claimed by `__claim_send` and is published
             // exactly once, here.
             unsafe { self.tx.shared.publish(self.pos, value) };
-            self.tx.notify_receivers();
+            self.tx.after_publish();
         }
     }
 }
@@ -891,9 +958,7 @@ impl<T> PendingRecv<'_, T> {
         // SAFETY: `pos` was claimed by `__claim_recv`; `done` makes `Drop`
         // skip the second take.
         let value = unsafe { self.rx.shared.take(self.pos) };
-        if let Some(kind) = self.rx.park {
-            self.rx.shared.cold.send_waiters.notify(kind);
-        }
+        self.rx.after_take();
         value
     }
 }
@@ -903,9 +968,7 @@ impl<T> Drop for PendingRecv<'_, T> {
         if !self.done {
             // SAFETY: as in `finish`, taken exactly once.
             drop(unsafe { self.rx.shared.take(self.pos) });
-            if let Some(kind) = self.rx.park {
-                self.rx.shared.cold.send_waiters.notify(kind);
-            }
+            self.rx.after_take();
         }
     }
 }

@@ -35,8 +35,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::buffer::{drop_each, Buffer, Cell};
 use crate::builder::Builder;
+use crate::flow::{wait_until_clear, Congestion, Control, Marks, Stats};
 use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering};
-use crate::wait::{deadline_after, Pause, Sleepers, Waiter};
+use crate::wait::{deadline_after, Pause, Waiter};
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
 
 /// Creates a ring holding exactly `capacity` items, with the default
@@ -71,6 +72,7 @@ impl Builder {
         let buffer = shared.buffer.as_ptr();
         let capacity = self.capacity;
         let park = self.park_barrier();
+        let marks = self.flow_marks();
         let producer = Producer {
             tail: self.start,
             tail_idx: 0,
@@ -78,10 +80,11 @@ impl Builder {
             capacity,
             buffer,
             park,
+            marks,
             shared: shared.clone(),
         };
         let consumer =
-            Consumer { head: self.start, head_idx: 0, cached_tail: self.start, capacity, buffer, park, shared };
+            Consumer { head: self.start, head_idx: 0, cached_tail: self.start, capacity, buffer, park, marks, shared };
         (producer, consumer)
     }
 }
@@ -113,11 +116,8 @@ struct Cold {
     /// the last handle can drop the queued items. Meaningful only once the
     /// consumer is gone.
     head_idx: AtomicUsize,
-    strategy: WaitStrategy,
-    /// Producers blocked waiting for room.
-    senders: Sleepers,
-    /// Consumers blocked waiting for an item.
-    receivers: Sleepers,
+    /// Wait strategy, sleepers, congestion flag and counters.
+    ctl: Control,
 }
 
 impl<T> Shared<T> {
@@ -130,9 +130,7 @@ impl<T> Shared<T> {
                 producer_alive: AtomicBool::new(true),
                 consumer_alive: AtomicBool::new(true),
                 head_idx: AtomicUsize::new(0),
-                strategy: b.strategy,
-                senders: Sleepers::new(),
-                receivers: Sleepers::new(),
+                ctl: Control::new(b.strategy),
             }),
             buffer,
             capacity: b.capacity,
@@ -186,6 +184,8 @@ pub struct Producer<T> {
     buffer: NonNull<Cell<T>>,
     /// `Some` on `Park` channels: notify sleeping consumers after each send.
     park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
     shared: Arc<Shared<T>>,
 }
 
@@ -213,6 +213,8 @@ pub struct Consumer<T> {
     buffer: NonNull<Cell<T>>,
     /// `Some` on `Park` channels: notify sleeping producers after each receive.
     park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
     shared: Arc<Shared<T>>,
 }
 
@@ -280,7 +282,10 @@ impl<T> Producer<T> {
         // visible before it reads the slot.
         shared.tail.store(self.tail, Ordering::Release);
         if let Some(kind) = self.park {
-            shared.cold.receivers.notify(kind);
+            shared.cold.ctl.recv_waiters.notify(kind);
+        }
+        if let Some(marks) = self.marks {
+            self.after_send_flow(marks);
         }
         Ok(())
     }
@@ -344,12 +349,17 @@ impl<T> Producer<T> {
     #[cold]
     #[inline(never)]
     fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let mut waiter = Waiter::new(self.shared.cold.strategy, deadline);
+        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
+        let mut counted = false;
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
+            }
+            if !counted {
+                counted = true;
+                self.shared.cold.ctl.count_send_wait();
             }
             let shared = &*self.shared;
             let (tail, capacity) = (self.tail, self.capacity);
@@ -357,7 +367,7 @@ impl<T> Producer<T> {
                 tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < capacity
                     || !shared.cold.consumer_alive.load(Ordering::Acquire)
             };
-            if waiter.pause(&shared.cold.senders, self.park, ready) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, ready) == Pause::TimedOut {
                 return Err(SendTimeoutError::Timeout(value));
             }
         }
@@ -394,7 +404,59 @@ impl<T> Producer<T> {
 
     /// The channel's wait strategy.
     pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.strategy
+        self.shared.cold.ctl.strategy
+    }
+
+    /// Counters of the channel's slow paths (shared by both handles).
+    pub fn stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// The channel's congestion state (see [`Builder::watermarks`]). This
+    /// query also applies the transition the current length calls for.
+    /// Always [`Congestion::Clear`] without watermarks.
+    pub fn congestion(&self) -> Congestion {
+        let shared = &*self.shared;
+        shared.cold.ctl.observe(self.marks, || self.len())
+    }
+
+    /// Waits until the channel is [`Congestion::Clear`] (or `deadline`
+    /// passes, or the consumer is gone) and returns the state then. Returns
+    /// at once without watermarks. Waits with the channel's strategy; on
+    /// `Park` channels the consumer that clears the flag wakes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::{Builder, Congestion};
+    /// let (mut tx, mut rx) = Builder::new(4).watermarks(1, 3).spsc::<u8>();
+    /// for i in 0..3 { tx.send(i).unwrap(); }
+    /// assert_eq!(tx.congestion(), Congestion::Congested); // at `high`
+    /// let t = std::thread::spawn(move || { while rx.recv().is_ok() {} });
+    /// assert_eq!(tx.wait_until_clear(None), Congestion::Clear); // drained to `low`
+    /// drop(tx);
+    /// t.join().unwrap();
+    /// ```
+    pub fn wait_until_clear(&self, deadline: Option<Instant>) -> Congestion {
+        let shared = &*self.shared;
+        wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
+    }
+
+    /// After a send on a channel with watermarks: raise the flag if the
+    /// length reached `high`. Only refreshes `head` when the cached view
+    /// (an upper bound of the length) says it might have.
+    #[inline(always)]
+    fn after_send_flow(&mut self, marks: Marks) {
+        let ctl = &self.shared.cold.ctl;
+        if ctl.is_congested() || self.tail.wrapping_sub(self.cached_head) < marks.high {
+            return;
+        }
+        self.cached_head = self.shared.head.load(Ordering::Acquire);
+        if self.tail.wrapping_sub(self.cached_head) >= marks.high {
+            let shared = &*self.shared;
+            let tail = self.tail;
+            ctl.raise(marks, || tail.wrapping_sub(shared.head.load(Ordering::Acquire)));
+        }
     }
 
     /// The cell for slot `idx`.
@@ -416,9 +478,7 @@ impl<T> Drop for Producer<T> {
         let cold = &self.shared.cold;
         // Release: a consumer that sees `false` sees every `tail` store.
         cold.producer_alive.store(false, Ordering::Release);
-        if self.park.is_some() {
-            cold.receivers.wake_all();
-        }
+        cold.ctl.wake_everyone();
     }
 }
 
@@ -497,7 +557,11 @@ impl<T> Consumer<T> {
         // Publish: pairs with the producer's Acquire load of `head`.
         shared.head.store(self.head, Ordering::Release);
         if let Some(kind) = self.park {
-            shared.cold.senders.notify(kind);
+            shared.cold.ctl.send_waiters.notify(kind);
+        }
+        if let Some(marks) = self.marks {
+            let head = self.head;
+            shared.cold.ctl.after_remove(marks, || shared.tail.load(Ordering::Acquire).wrapping_sub(head));
         }
     }
 
@@ -573,18 +637,23 @@ impl<T> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut waiter = Waiter::new(self.shared.cold.strategy, deadline);
+        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
+        let mut counted = false;
         loop {
             match self.try_recv() {
                 Ok(v) => return Ok(v),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
+            if !counted {
+                counted = true;
+                self.shared.cold.ctl.count_recv_wait();
+            }
             let shared = &*self.shared;
             let head = self.head;
             let ready =
                 || shared.tail.load(Ordering::Acquire) != head || !shared.cold.producer_alive.load(Ordering::Acquire);
-            if waiter.pause(&shared.cold.receivers, self.park, ready) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, ready) == Pause::TimedOut {
                 return Err(RecvTimeoutError::Timeout);
             }
         }
@@ -649,7 +718,18 @@ impl<T> Consumer<T> {
 
     /// The channel's wait strategy.
     pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.strategy
+        self.shared.cold.ctl.strategy
+    }
+
+    /// Counters of the channel's slow paths (shared by both handles).
+    pub fn stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// The channel's congestion state (see [`Builder::watermarks`]). This
+    /// query also applies the transition the current length calls for.
+    pub fn congestion(&self) -> Congestion {
+        self.shared.cold.ctl.observe(self.marks, || self.len())
     }
 
     /// The cell for slot `idx`.
@@ -672,9 +752,7 @@ impl<T> Drop for Consumer<T> {
         // Release/Acquire on drop orders this for whoever frees the ring.
         cold.head_idx.store(self.head_idx, Ordering::Relaxed);
         cold.consumer_alive.store(false, Ordering::Release);
-        if self.park.is_some() {
-            cold.senders.wake_all();
-        }
+        cold.ctl.wake_everyone();
     }
 }
 

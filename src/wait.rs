@@ -171,11 +171,22 @@ pub(crate) struct Sleepers {
     /// and by a notifier around `notify_*`; guards no data.
     lock: Mutex<()>,
     cond: Condvar,
+    /// Times a registered thread actually waited on `cond` (stats only).
+    parks: AtomicUsize,
+    /// Wake-ups delivered: one per `notify_one`, one per sleeper for
+    /// `notify_all` (stats only).
+    wakeups: AtomicUsize,
 }
 
 impl Sleepers {
     pub(crate) fn new() -> Self {
-        Sleepers { count: AtomicUsize::new(0), lock: Mutex::new(()), cond: Condvar::new() }
+        Sleepers {
+            count: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+            parks: AtomicUsize::new(0),
+            wakeups: AtomicUsize::new(0),
+        }
     }
 
     /// Notifier side: call after publishing (a Release store) on a `Park`
@@ -192,6 +203,7 @@ impl Sleepers {
     #[inline(never)]
     fn wake_one(&self) {
         let _guard = lock(&self.lock);
+        self.wakeups.fetch_add(1, Ordering::Relaxed);
         self.cond.notify_one();
     }
 
@@ -200,7 +212,11 @@ impl Sleepers {
     #[cold]
     pub(crate) fn wake_all(&self) {
         let _guard = lock(&self.lock);
-        self.cond.notify_all();
+        let sleeping = self.count.load(Ordering::Relaxed);
+        if sleeping != 0 {
+            self.wakeups.fetch_add(sleeping, Ordering::Relaxed);
+            self.cond.notify_all();
+        }
     }
 
     /// Waiter side: registers, runs the heavy barrier, re-checks `ready`
@@ -218,6 +234,7 @@ impl Sleepers {
             // W3: re-check under the mutex, then sleep.
             let guard = lock(&self.lock);
             if !ready() {
+                self.parks.fetch_add(1, Ordering::Relaxed);
                 match deadline {
                     None => drop(self.cond.wait(guard).unwrap_or_else(|e| e.into_inner())),
                     Some(deadline) => {
@@ -237,10 +254,14 @@ impl Sleepers {
         timed_out
     }
 
-    /// Number of registered sleepers (tests and stats only).
-    #[allow(dead_code)]
-    pub(crate) fn count(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
+    /// Times a thread parked here.
+    pub(crate) fn parks(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed) as u64
+    }
+
+    /// Wake-ups delivered from here.
+    pub(crate) fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed) as u64
     }
 }
 

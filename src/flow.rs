@@ -1,0 +1,245 @@
+//! Flow control shared by both rings: the congestion signal (low/high
+//! watermarks with hysteresis), the sleeper registries, and the slow-path
+//! counters behind `stats()`.
+//!
+//! # Congestion: why it cannot get stuck
+//!
+//! One `congested` flag per channel. Senders *raise* it when they observe
+//! the length at `high` or above; receivers *lower* it when they observe it
+//! at `low` or below; a `congestion()` query does either. The dangerous race
+//! is a sender raising from a stale length while the receiver drains:
+//!
+//! 1. the receiver drains the queue below `low`, loads the flag, sees
+//!    `Clear` and does nothing;
+//! 2. a sender that read the length before the drain sets `Congested`;
+//! 3. the queue is now empty and flagged congested, and nobody will receive
+//!    again to clear it.
+//!
+//! It is closed with the same asymmetric Dekker pattern as the sleeper
+//! protocol (`wait.rs`):
+//!
+//! - **receiver**, after every item it removes (a store of its position):
+//!   light barrier, then load the flag; if `Congested`, re-read the length
+//!   and lower the flag if it is at `low` or below;
+//! - **raiser**, on the rare Clear→Congested transition: CAS the flag, heavy
+//!   barrier, then re-read the length with fresh loads and lower the flag
+//!   again itself if it is at `low` or below.
+//!
+//! For any removal racing with a raise, the two barriers are ordered: either
+//! the receiver's load sees `Congested` (and it checks the length, which is
+//! what it just made small), or the raiser's re-read sees the removal (and it
+//! undoes its own raise). Every later removal comes after the receiver's
+//! barrier, so it sees the flag as well. Hence a queue drained to `low` or
+//! below is never left `Congested` by a stale raise. The opposite mistake — a
+//! receiver lowering from a stale, too-small length — only makes the flag
+//! `Clear` early, and the next send re-raises it.
+//!
+//! The costs: nothing when no watermarks are configured (the handle's
+//! `Option` is `None`); with watermarks, a send loads the flag (a word
+//! written only on transitions) and, while `Clear` and its cached view says
+//! it might be at `high`, refreshes the consumer position it would refresh
+//! anyway when full; a receive pays a compiler fence (with `membarrier`) and
+//! the flag load. Only transitions pay more.
+
+use crate::sync::{barrier, AtomicBool, AtomicUsize, Ordering};
+use crate::wait::{Pause, Sleepers, WaitStrategy, Waiter};
+
+/// The congestion state of a channel configured with
+/// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks
+/// it is always `Clear`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Congestion {
+    /// The length was last observed at or below the low watermark (or has
+    /// not reached the high watermark since the channel was created).
+    Clear,
+    /// The length was last observed at or above the high watermark and has
+    /// not been observed at or below the low watermark since.
+    Congested,
+}
+
+/// Counters of the slow paths of one channel, from any handle's `stats()`.
+///
+/// They are counted only where a thread already waits, parks, wakes another,
+/// evicts or flips the congestion flag — never on a `try_*` call that simply
+/// fails — so the fast paths do not pay for them. Under concurrency a
+/// snapshot is approximate (the fields are read one by one), but each field
+/// never decreases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Blocking sends (`send`, `send_timeout`, `send_deadline`) that found
+    /// no room and had to wait.
+    pub send_waits: u64,
+    /// Blocking receives that found nothing and had to wait.
+    pub recv_waits: u64,
+    /// Times a thread went to sleep (parked) on this channel.
+    pub parks: u64,
+    /// Wake-ups delivered to sleeping threads (one per `notify_one`, one per
+    /// sleeper for a broadcast).
+    pub wakeups: u64,
+    /// Items evicted (and handed back) by `force_send`.
+    pub evictions: u64,
+    /// Clear→Congested plus Congested→Clear transitions.
+    pub congestion_transitions: u64,
+}
+
+/// Watermarks as a handle caches them, plus the barrier pair they use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Marks {
+    pub(crate) low: usize,
+    pub(crate) high: usize,
+    pub(crate) kind: barrier::Kind,
+}
+
+/// Channel-wide control block: wait strategy, sleepers, congestion flag and
+/// counters. Lives in the channel's read-mostly cache line(s).
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub(crate) strategy: WaitStrategy,
+    /// Threads blocked waiting for room.
+    pub(crate) send_waiters: Sleepers,
+    /// Threads blocked waiting for an item.
+    pub(crate) recv_waiters: Sleepers,
+    /// Threads blocked in `wait_until_clear`.
+    pub(crate) clear_waiters: Sleepers,
+    /// `true` while `Congested`. Written only on transitions (CAS).
+    congested: AtomicBool,
+    send_waits: AtomicUsize,
+    recv_waits: AtomicUsize,
+    evictions: AtomicUsize,
+    transitions: AtomicUsize,
+}
+
+impl Control {
+    pub(crate) fn new(strategy: WaitStrategy) -> Self {
+        Control {
+            strategy,
+            send_waiters: Sleepers::new(),
+            recv_waiters: Sleepers::new(),
+            clear_waiters: Sleepers::new(),
+            congested: AtomicBool::new(false),
+            send_waits: AtomicUsize::new(0),
+            recv_waits: AtomicUsize::new(0),
+            evictions: AtomicUsize::new(0),
+            transitions: AtomicUsize::new(0),
+        }
+    }
+
+    /// The flag, as last seen by this thread.
+    #[inline(always)]
+    pub(crate) fn is_congested(&self) -> bool {
+        self.congested.load(Ordering::Relaxed)
+    }
+
+    /// Sender side: the length was observed at `high` or above while the
+    /// flag looked `Clear`. `fresh_len` must re-read the shared positions.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn raise(&self, marks: Marks, fresh_len: impl Fn() -> usize) {
+        if self.congested.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            self.transitions.fetch_add(1, Ordering::Relaxed);
+            // Pairs with the receivers' light barrier (see the module docs).
+            barrier::heavy(marks.kind);
+            if fresh_len() <= marks.low {
+                self.lower();
+            }
+        }
+    }
+
+    /// Receiver side, after removing an item (its position store is done):
+    /// the light barrier, then the flag; only if `Congested`, the length.
+    #[inline(always)]
+    pub(crate) fn after_remove(&self, marks: Marks, fresh_len: impl Fn() -> usize) {
+        barrier::light(marks.kind);
+        if self.is_congested() && fresh_len() <= marks.low {
+            self.lower();
+        }
+    }
+
+    /// Congested→Clear, waking `wait_until_clear` callers.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn lower(&self) {
+        if self.congested.compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            self.transitions.fetch_add(1, Ordering::Relaxed);
+            self.clear_waiters.wake_all();
+        }
+    }
+
+    /// A query: applies whichever transition `len` calls for, then reports.
+    pub(crate) fn observe(&self, marks: Option<Marks>, fresh_len: impl Fn() -> usize) -> Congestion {
+        let Some(marks) = marks else { return Congestion::Clear };
+        let len = fresh_len();
+        if self.is_congested() {
+            if len <= marks.low {
+                self.lower();
+            }
+        } else if len >= marks.high {
+            self.raise(marks, &fresh_len);
+        }
+        if self.congested.load(Ordering::Acquire) {
+            Congestion::Congested
+        } else {
+            Congestion::Clear
+        }
+    }
+
+    #[cold]
+    pub(crate) fn count_send_wait(&self) {
+        self.send_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
+    pub(crate) fn count_recv_wait(&self) {
+        self.recv_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
+    pub(crate) fn count_eviction(&self) {
+        self.evictions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wakes every kind of sleeper; used when a side disconnects.
+    #[cold]
+    pub(crate) fn wake_everyone(&self) {
+        self.send_waiters.wake_all();
+        self.recv_waiters.wake_all();
+        self.clear_waiters.wake_all();
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let r = |a: &AtomicUsize| a.load(Ordering::Relaxed) as u64;
+        let sleepers = [&self.send_waiters, &self.recv_waiters, &self.clear_waiters];
+        Stats {
+            send_waits: r(&self.send_waits),
+            recv_waits: r(&self.recv_waits),
+            parks: sleepers.iter().map(|s| s.parks()).sum(),
+            wakeups: sleepers.iter().map(|s| s.wakeups()).sum(),
+            evictions: r(&self.evictions),
+            congestion_transitions: r(&self.transitions),
+        }
+    }
+}
+
+/// The body of `wait_until_clear` on both rings: waits (with the channel's
+/// strategy) until `query` reports `Clear`, the other side is gone, or the
+/// deadline passes; returns the state at that point.
+pub(crate) fn wait_until_clear(
+    ctl: &Control,
+    park: Option<barrier::Kind>,
+    deadline: Option<std::time::Instant>,
+    query: impl Fn() -> Congestion,
+    disconnected: impl Fn() -> bool,
+) -> Congestion {
+    let mut waiter = Waiter::new(ctl.strategy, deadline);
+    loop {
+        let state = query();
+        if state == Congestion::Clear || disconnected() {
+            return state;
+        }
+        let ready = || !ctl.congested.load(Ordering::Acquire) || disconnected();
+        if waiter.pause(&ctl.clear_waiters, park, ready) == Pause::TimedOut {
+            return query();
+        }
+    }
+}
