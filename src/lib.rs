@@ -52,3 +52,8 @@ pub use builder::Builder;
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use flow::{Congestion, Stats};
 pub use wait::WaitStrategy;
+
+/// The README's code blocks run as doc-tests, so the API tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
