@@ -179,45 +179,68 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Claims the position at `tail` for writing. `Err(())` means the slot
-    /// there is still occupied (full, or being read or written by a peer a
-    /// lap behind): the ring is full from this sender's point of view.
-    #[inline]
-    fn claim_send(&self) -> Result<usize, ()> {
-        let mut tail = self.tail.load(Ordering::Relaxed);
+    /// The claim step of Vyukov's algorithm, shared by both sides. A
+    /// position is *ready* for a sender when its slot's stamp is `pos`
+    /// (`offset` 0: empty for this lap) and for a receiver when it is
+    /// `pos + 1` (`offset` 1: published). Claims up to `max` consecutive
+    /// ready positions starting at `counter` (`tail` or `head`) by moving
+    /// `counter` past them with one CAS, and returns the first position and
+    /// how many were claimed. `Err(())` means the first position is not ready
+    /// and `counter` has not moved: full (for a sender: the slot still holds,
+    /// or is handing over, the item of one lap ago) or empty (for a receiver:
+    /// nothing written there yet, or a sender is mid-write).
+    ///
+    /// A claimed run stays ready until this thread uses it: a ready stamp
+    /// only changes through the owner of the position, and owning it takes a
+    /// CAS of `counter` past it, which ours just did.
+    #[inline(always)]
+    fn claim(&self, counter: &AtomicUsize, offset: usize, max: usize) -> Result<(usize, usize), ()> {
+        let mut pos = counter.load(Ordering::Relaxed);
         let mut contention = 0u32;
         loop {
-            // Acquire pairs with the Release store of the receiver that
-            // emptied this slot: its read is done before we overwrite it.
-            let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
-            let ahead = stamp.wrapping_sub(tail) as isize;
+            // Acquire pairs with the Release store of the stamp by the
+            // previous owner of the slot (the receiver that emptied it, or
+            // the sender that filled it), so its access to the value is done
+            // and visible before ours.
+            let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+            let ahead = stamp.wrapping_sub(pos.wrapping_add(offset)) as isize;
             if ahead == 0 {
-                // Empty for this lap: try to claim it.
-                let next = self.next(tail);
-                match self.tail.compare_exchange_weak(tail, next, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => return Ok(tail),
+                let mut end = self.next(pos);
+                let mut n = 1;
+                while n < max && self.slot(end).stamp.load(Ordering::Acquire) == end.wrapping_add(offset) {
+                    end = self.next(end);
+                    n += 1;
+                }
+                match counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Ok((pos, n)),
                     Err(current) => {
-                        // Another sender claimed it first (it completed its
+                        // Another thread claimed first (it completed its
                         // claim; we are not waiting for it): back off a
-                        // little and retry at the new tail.
-                        tail = current;
+                        // little and retry at the new position.
+                        pos = current;
                         contention_backoff(&mut contention);
                     }
                 }
             } else if ahead < 0 {
-                // The slot still holds (or is handing over) the value from
-                // one lap ago. Full, unless our `tail` was stale.
-                let current = self.tail.load(Ordering::Relaxed);
-                if current == tail {
+                // Not ready. Full / empty, unless our `pos` was stale.
+                let current = counter.load(Ordering::Relaxed);
+                if current == pos {
                     return Err(());
                 }
-                tail = current;
+                pos = current;
             } else {
-                // Someone already wrote at `tail`: it moved `tail` before
-                // publishing, and the Acquire above makes that visible.
-                tail = self.tail.load(Ordering::Relaxed);
+                // Someone already used `pos`: it moved `counter` before
+                // storing the stamp we saw, and the Acquire above makes that
+                // visible to this load.
+                pos = counter.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Claims the position at `tail` for writing (see [`Shared::claim`]).
+    #[inline]
+    fn claim_send(&self) -> Result<usize, ()> {
+        self.claim(&self.tail, 0, 1).map(|(pos, _)| pos)
     }
 
     /// Writes `value` at the claimed position `pos` and publishes it.
@@ -235,38 +258,10 @@ impl<T> Shared<T> {
         slot.stamp.store(pos.wrapping_add(1), Ordering::Release);
     }
 
-    /// Claims the position at `head` for reading. `Err(())` means the slot
-    /// there holds nothing readable yet (empty, or a sender is mid-write).
+    /// Claims the position at `head` for reading (see [`Shared::claim`]).
     #[inline]
     fn claim_recv(&self) -> Result<usize, ()> {
-        let mut head = self.head.load(Ordering::Relaxed);
-        let mut contention = 0u32;
-        loop {
-            // Acquire pairs with the sender's Release store of `head + 1`:
-            // the value it wrote is visible once we see the stamp.
-            let stamp = self.slot(head).stamp.load(Ordering::Acquire);
-            let ahead = stamp.wrapping_sub(head.wrapping_add(1)) as isize;
-            if ahead == 0 {
-                let next = self.next(head);
-                match self.head.compare_exchange_weak(head, next, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => return Ok(head),
-                    Err(current) => {
-                        head = current;
-                        contention_backoff(&mut contention);
-                    }
-                }
-            } else if ahead < 0 {
-                // Not written for this lap yet. Empty, unless `head` was stale.
-                let current = self.head.load(Ordering::Relaxed);
-                if current == head {
-                    return Err(());
-                }
-                head = current;
-            } else {
-                // Someone already read at `head` (or evicted it).
-                head = self.head.load(Ordering::Relaxed);
-            }
-        }
+        self.claim(&self.head, 1, 1).map(|(pos, _)| pos)
     }
 
     /// Moves the value out of the claimed position `pos` and frees the slot
@@ -422,7 +417,7 @@ impl<T> Sender<T> {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
-                self.after_publish();
+                self.after_publish(1);
                 Ok(())
             }
             Err(()) => Err(TrySendError::Full(value)),
@@ -432,16 +427,50 @@ impl<T> Sender<T> {
     /// After publishing an item: wake a parked receiver (on `Park`
     /// channels) and raise the congestion flag if the length reached `high`.
     #[inline(always)]
-    fn after_publish(&self) {
+    fn after_publish(&self, n: usize) {
         let shared = &*self.shared;
         if let Some(kind) = self.park {
-            shared.cold.ctl.recv_waiters.notify(kind);
+            shared.cold.ctl.recv_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
             if !shared.cold.ctl.is_congested() && shared.len() >= marks.high {
                 shared.cold.ctl.raise(marks, || shared.len());
             }
         }
+    }
+
+    /// Sends as many items from the front of `items` as there is room for,
+    /// with one claim (one CAS of the tail for the whole run of free slots),
+    /// removes them from `items`, and returns how many were sent. Never
+    /// waits; returns 0 if the ring is full or every receiver is gone.
+    /// Items from one call are consecutive in the ring, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(3);
+    /// let mut batch = vec![1, 2, 3, 4];
+    /// assert_eq!(tx.try_send_many(&mut batch), 3);
+    /// assert_eq!(batch, [4]); // what did not fit is still yours
+    /// let mut out = Vec::new();
+    /// assert_eq!(rx.try_recv_many(&mut out, 10), 3);
+    /// assert_eq!(out, [1, 2, 3]);
+    /// ```
+    pub fn try_send_many(&self, items: &mut Vec<T>) -> usize {
+        let shared = &*self.shared;
+        if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len()) else { return 0 };
+        let mut pos = first;
+        for value in items.drain(..n) {
+            // SAFETY: `claim` gave this thread the `n` consecutive positions
+            // starting at `first`; each is published once.
+            unsafe { shared.publish(pos, value) };
+            pos = shared.next(pos);
+        }
+        self.after_publish(n);
+        n
     }
 
     /// Sends `value`, waiting for room as the channel's [`WaitStrategy`] says.
@@ -556,7 +585,7 @@ impl<T> Sender<T> {
                     Ok(_) => {
                         // SAFETY: `tail` was just claimed by this thread.
                         unsafe { shared.publish(tail, value) };
-                        self.after_publish();
+                        self.after_publish(1);
                         return Ok(None);
                     }
                     Err(current) => tail = current,
@@ -589,7 +618,7 @@ impl<T> Sender<T> {
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
                     slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
-                    self.after_publish();
+                    self.after_publish(1);
                     // Room did not change: no sender needs waking.
                     // SAFETY: the slot was full, so the replaced cell held an
                     // initialised value, now owned by us.
@@ -732,21 +761,48 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `pos` was just claimed by this thread.
         let value = unsafe { shared.take(pos) };
-        self.after_take();
+        self.after_take(1);
         Ok(value)
     }
 
     /// After freeing a slot: wake a parked sender (on `Park` channels) and
     /// lower the congestion flag if the length fell to `low`.
     #[inline(always)]
-    fn after_take(&self) {
+    fn after_take(&self, n: usize) {
         let shared = &*self.shared;
         if let Some(kind) = self.park {
-            shared.cold.ctl.send_waiters.notify(kind);
+            shared.cold.ctl.send_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
             shared.cold.ctl.after_remove(marks, || shared.len());
         }
+    }
+
+    /// Moves up to `max` available items into `out` (appended, oldest
+    /// first) with one claim (one CAS of the head for the whole run), and
+    /// returns how many. Never waits; 0 means nothing was available (check
+    /// [`is_disconnected`](Receiver::is_disconnected) to tell why).
+    ///
+    /// `out` is grown before anything is claimed, so an allocation failure
+    /// cannot strand claimed items.
+    pub fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
+        let shared = &*self.shared;
+        let max = max.min(shared.capacity);
+        if max == 0 {
+            return 0;
+        }
+        out.reserve(max);
+        let Ok((first, n)) = shared.claim(&shared.head, 1, max) else { return 0 };
+        let mut pos = first;
+        for _ in 0..n {
+            // SAFETY: `claim` gave this thread the `n` consecutive published
+            // positions starting at `first`; each is taken once. `push` does
+            // not reallocate (reserved above), so nothing here can panic.
+            out.push(unsafe { shared.take(pos) });
+            pos = shared.next(pos);
+        }
+        self.after_take(n);
+        n
     }
 
     /// Receives an item, waiting for one as the channel's [`WaitStrategy`]
@@ -938,7 +994,7 @@ impl<T> Drop for PendingSend<'_, T> {
             // SAFETY: `pos` was claimed by `__claim_send` and is published
             // exactly once, here.
             unsafe { self.tx.shared.publish(self.pos, value) };
-            self.tx.after_publish();
+            self.tx.after_publish(1);
         }
     }
 }
@@ -958,7 +1014,7 @@ impl<T> PendingRecv<'_, T> {
         // SAFETY: `pos` was claimed by `__claim_recv`; `done` makes `Drop`
         // skip the second take.
         let value = unsafe { self.rx.shared.take(self.pos) };
-        self.rx.after_take();
+        self.rx.after_take(1);
         value
     }
 }
@@ -968,7 +1024,7 @@ impl<T> Drop for PendingRecv<'_, T> {
         if !self.done {
             // SAFETY: as in `finish`, taken exactly once.
             drop(unsafe { self.rx.shared.take(self.pos) });
-            self.rx.after_take();
+            self.rx.after_take(1);
         }
     }
 }

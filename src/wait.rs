@@ -193,9 +193,21 @@ impl Sleepers {
     /// channel. Costs the light barrier and one load while nobody sleeps.
     #[inline(always)]
     pub(crate) fn notify(&self, kind: barrier::Kind) {
+        self.notify_n(kind, 1);
+    }
+
+    /// As [`notify`](Sleepers::notify) after publishing `n` items or slots
+    /// at once: wakes one sleeper for one, every sleeper for more (each
+    /// woken thread retries; those that find nothing sleep again).
+    #[inline(always)]
+    pub(crate) fn notify_n(&self, kind: barrier::Kind, n: usize) {
         barrier::light(kind);
         if self.count.load(Ordering::Relaxed) != 0 {
-            self.wake_one();
+            if n == 1 {
+                self.wake_one();
+            } else {
+                self.wake_all();
+            }
         }
     }
 

@@ -27,6 +27,11 @@
 //! `Park` channels add the notification of `wait.rs` (a compiler fence and a
 //! load while nobody sleeps).
 
+#[cfg(not(loom))]
+mod chunks;
+#[cfg(not(loom))]
+pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunkUninit};
+
 use core::fmt;
 use core::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -263,23 +268,43 @@ impl<T> Producer<T> {
         if !shared.cold.consumer_alive.load(Ordering::Relaxed) {
             return Err(TrySendError::Disconnected(value));
         }
-        if self.tail.wrapping_sub(self.cached_head) == self.capacity {
-            // The cache says full: refresh it. Acquire pairs with the
-            // consumer's Release store of `head`, so its read of the slot we
-            // are about to overwrite has finished.
-            self.cached_head = shared.head.load(Ordering::Acquire);
-            if self.tail.wrapping_sub(self.cached_head) == self.capacity {
-                return Err(TrySendError::Full(value));
-            }
+        if self.free_slots(1) == 0 {
+            return Err(TrySendError::Full(value));
         }
         // SAFETY: `tail_idx < capacity`, and `tail - head < capacity`, so the
         // slot is outside `head..tail`: no value lives there and the consumer
         // does not read it until we publish `tail` below.
         unsafe { self.cell(self.tail_idx).with_mut(|p| (*p).write(value)) };
-        self.tail = self.tail.wrapping_add(1);
-        self.tail_idx = if self.tail_idx + 1 == self.capacity { 0 } else { self.tail_idx + 1 };
-        // Publish: the consumer's Acquire load of `tail` makes the write above
-        // visible before it reads the slot.
+        self.publish_tail(1);
+        Ok(())
+    }
+
+    /// Free slots as far as the producer can tell, refreshing its cached
+    /// copy of `head` only if the cache shows fewer than `want`.
+    #[inline(always)]
+    fn free_slots(&mut self, want: usize) -> usize {
+        let free = self.capacity - self.tail.wrapping_sub(self.cached_head);
+        if free >= want {
+            return free;
+        }
+        // Acquire pairs with the consumer's Release store of `head`, so its
+        // reads of the slots we are about to overwrite have finished.
+        self.cached_head = self.shared.head.load(Ordering::Acquire);
+        self.capacity - self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Publishes the next `n` slots, which the caller has initialised: one
+    /// Release store of `tail` however large `n` is, then the notification
+    /// and congestion check.
+    #[inline(always)]
+    fn publish_tail(&mut self, n: usize) {
+        debug_assert!(n <= self.capacity - self.tail.wrapping_sub(self.cached_head));
+        self.tail = self.tail.wrapping_add(n);
+        let idx = self.tail_idx + n;
+        self.tail_idx = if idx >= self.capacity { idx - self.capacity } else { idx };
+        let shared = &*self.shared;
+        // Publish: the consumer's Acquire load of `tail` makes the writes
+        // visible before it reads the slots.
         shared.tail.store(self.tail, Ordering::Release);
         if let Some(kind) = self.park {
             shared.cold.ctl.recv_waiters.notify(kind);
@@ -287,7 +312,6 @@ impl<T> Producer<T> {
         if let Some(marks) = self.marks {
             self.after_send_flow(marks);
         }
-        Ok(())
     }
 
     /// Sends `value`, waiting for room as the channel's [`WaitStrategy`] says.
@@ -544,15 +568,31 @@ impl<T> Consumer<T> {
         // until we publish a `head` past it. Reading moves the value out; the
         // slot is then treated as uninitialised.
         let value = unsafe { self.cell(self.head_idx).with(|p| (*p).assume_init_read()) };
-        self.advance();
+        self.publish_head(1);
         Ok(value)
     }
 
-    /// Moves `head` past the current slot and publishes it.
+    /// Items readable as far as the consumer can tell, refreshing its cached
+    /// copy of `tail` only if the cache shows fewer than `want`.
     #[inline(always)]
-    fn advance(&mut self) {
-        self.head = self.head.wrapping_add(1);
-        self.head_idx = if self.head_idx + 1 == self.capacity { 0 } else { self.head_idx + 1 };
+    fn available(&mut self, want: usize) -> usize {
+        let available = self.cached_tail.wrapping_sub(self.head);
+        if available >= want {
+            return available;
+        }
+        // Acquire pairs with the producer's Release store of `tail`.
+        self.cached_tail = self.shared.tail.load(Ordering::Acquire);
+        self.cached_tail.wrapping_sub(self.head)
+    }
+
+    /// Moves `head` past the next `n` slots, whose values the caller has
+    /// moved out or dropped, and publishes it with one Release store.
+    #[inline(always)]
+    fn publish_head(&mut self, n: usize) {
+        debug_assert!(n <= self.cached_tail.wrapping_sub(self.head));
+        self.head = self.head.wrapping_add(n);
+        let idx = self.head_idx + n;
+        self.head_idx = if idx >= self.capacity { idx - self.capacity } else { idx };
         let shared = &*self.shared;
         // Publish: pairs with the producer's Acquire load of `head`.
         shared.head.store(self.head, Ordering::Release);

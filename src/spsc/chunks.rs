@@ -1,0 +1,366 @@
+//! The SPSC batch API: claim many slots, publish the position once.
+//!
+//! One `Release` store of `tail` (or `head`) per batch instead of per item,
+//! and one refresh of the other side's position at most, is what makes
+//! batches cheaper than a loop of `try_send` / `try_recv`.
+//!
+//! Not compiled under loom: the slice views need the std `UnsafeCell`'s
+//! transparent layout, which loom's tracked cell does not have.
+
+use core::mem::MaybeUninit;
+
+use super::{Consumer, Producer};
+use crate::buffer::drop_each;
+
+impl<T> Producer<T> {
+    /// Grants up to `n` free slots to write in place; the chunk holds fewer
+    /// if fewer are free, and none if the consumer is gone. Nothing is
+    /// visible to the consumer until the chunk is committed, and then all of
+    /// it is published with one store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(8);
+    /// let mut chunk = tx.write_chunk_uninit(5);
+    /// assert_eq!(chunk.len(), 5);
+    /// let (first, second) = chunk.as_mut_slices();
+    /// for (i, slot) in first.iter_mut().chain(second).enumerate() {
+    ///     slot.write(i as u32 * 10);
+    /// }
+    /// // SAFETY: all 5 granted slots were initialised above.
+    /// unsafe { chunk.commit_all() };
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 10, 20, 30, 40]);
+    /// ```
+    pub fn write_chunk_uninit(&mut self, n: usize) -> WriteChunkUninit<'_, T> {
+        let granted = if self.is_disconnected() { 0 } else { self.free_slots(n).min(n) };
+        WriteChunkUninit { producer: self, len: granted }
+    }
+
+    /// Copies as many items from the front of `items` as there is room for,
+    /// publishes them at once, and returns how many were sent (0 if the ring
+    /// is full or the consumer is gone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel::<u8>(4);
+    /// assert_eq!(tx.send_slice(b"hello"), 4); // only 4 fit
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(rx.recv_into(&mut out), 4);
+    /// assert_eq!(&out[..4], b"hell");
+    /// ```
+    pub fn send_slice(&mut self, items: &[T]) -> usize
+    where
+        T: Copy,
+    {
+        let mut chunk = self.write_chunk_uninit(items.len());
+        let n = chunk.len();
+        let (first, second) = chunk.as_mut_slices();
+        let split = first.len();
+        for (slot, item) in first.iter_mut().chain(second.iter_mut()).zip(&items[..n]) {
+            slot.write(*item);
+        }
+        debug_assert!(split <= n);
+        // SAFETY: the loop above initialised all `n` granted slots.
+        unsafe { chunk.commit_all() };
+        n
+    }
+
+    /// Moves items out of `iter` into the ring until it is full or `iter`
+    /// ends, publishes them at once, and returns how many were sent. Takes
+    /// the iterator by reference and never pulls an item it has no room for,
+    /// so whatever was not sent is still in `iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = ringflow::spsc::channel::<String>(2);
+    /// let mut words = ["a", "b", "c"].map(String::from).into_iter();
+    /// assert_eq!(tx.send_iter(&mut words), 2);
+    /// assert_eq!(words.next().as_deref(), Some("c")); // not lost
+    /// ```
+    pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
+        let n = self.free_slots(1);
+        self.write_chunk_uninit(n).fill_from_iter(iter)
+    }
+}
+
+/// Free slots granted by [`Producer::write_chunk_uninit`], written in place
+/// and published together by [`commit`](WriteChunkUninit::commit) or
+/// [`fill_from_iter`](WriteChunkUninit::fill_from_iter). Dropping it without
+/// committing publishes nothing (and drops nothing: values written but not
+/// committed are leaked, not dropped).
+pub struct WriteChunkUninit<'a, T> {
+    producer: &'a mut Producer<T>,
+    /// Granted slots: at most the free slots seen when it was created, which
+    /// stay free until committed (only this producer fills slots).
+    len: usize,
+}
+
+impl<T> WriteChunkUninit<'_, T> {
+    /// Number of granted slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` if no slot was granted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The granted slots as two slices (the second is non-empty only when
+    /// the chunk wraps around the end of the buffer), in send order.
+    pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
+        let p = &*self.producer;
+        let start = p.tail_idx;
+        let first_len = self.len.min(p.capacity - start);
+        let base = p.buffer.as_ptr().cast::<MaybeUninit<T>>();
+        // SAFETY: the std `UnsafeCell<MaybeUninit<T>>` is `repr(transparent)`,
+        // so the buffer is an array of `MaybeUninit<T>`. Slots
+        // `start..start + first_len` and `0..len - first_len` are inside it
+        // (`first_len <= capacity - start`, `len <= capacity`), do not
+        // overlap, are free (outside `head..tail`), and the consumer will not
+        // read them before `tail` is published; `&mut self` makes these the
+        // only references to them.
+        unsafe {
+            (
+                core::slice::from_raw_parts_mut(base.add(start), first_len),
+                core::slice::from_raw_parts_mut(base, self.len - first_len),
+            )
+        }
+    }
+
+    /// Publishes the first `n` granted slots.
+    ///
+    /// # Safety
+    ///
+    /// The first `n` slots, in the order of
+    /// [`as_mut_slices`](WriteChunkUninit::as_mut_slices), must have been
+    /// initialised.
+    ///
+    /// # Panics
+    ///
+    /// If `n > self.len()`.
+    pub unsafe fn commit(self, n: usize) {
+        assert!(n <= self.len, "ringflow: commit({n}) exceeds the {} granted slots", self.len);
+        self.producer.publish_tail(n);
+    }
+
+    /// Publishes every granted slot.
+    ///
+    /// # Safety
+    ///
+    /// Every granted slot must have been initialised.
+    pub unsafe fn commit_all(self) {
+        let n = self.len;
+        // SAFETY: forwarded to the caller.
+        unsafe { self.commit(n) }
+    }
+
+    /// Moves items from `iter` into the granted slots until they are full or
+    /// `iter` ends, then publishes them; returns how many. Never pulls more
+    /// items than it has slots for. If `iter` panics, the items written so
+    /// far are still published.
+    pub fn fill_from_iter<I: Iterator<Item = T>>(mut self, iter: &mut I) -> usize {
+        struct Publish<'c, 'a, T> {
+            chunk: &'c mut WriteChunkUninit<'a, T>,
+            written: usize,
+        }
+        impl<T> Drop for Publish<'_, '_, T> {
+            fn drop(&mut self) {
+                // Runs on success and on unwind alike: publish what was
+                // written, so no value is leaked or left half-sent.
+                self.chunk.producer.publish_tail(self.written);
+            }
+        }
+        let len = self.len;
+        let mut guard = Publish { chunk: &mut self, written: 0 };
+        while guard.written < len {
+            let Some(item) = iter.next() else { break };
+            let i = guard.written;
+            let (first, second) = guard.chunk.as_mut_slices();
+            let slot = if i < first.len() { &mut first[i] } else { &mut second[i - first.len()] };
+            slot.write(item);
+            guard.written += 1;
+        }
+        guard.written
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Grants up to `n` queued items to read in place (fewer if fewer are
+    /// queued). Release them with [`ReadChunk::release`] or move them out with
+    /// its iterator; either publishes the new position once for the batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::spsc::channel::<u64>(8);
+    /// tx.send_slice(&[1, 2, 3]);
+    /// let chunk = rx.read_chunk(10);
+    /// let (a, b) = chunk.as_slices();
+    /// assert_eq!(a.iter().chain(b).sum::<u64>(), 6);
+    /// chunk.release(2); // drops the first two, keeps the third
+    /// assert_eq!(rx.try_recv(), Ok(3));
+    /// ```
+    pub fn read_chunk(&mut self, n: usize) -> ReadChunk<'_, T> {
+        let granted = self.available(n).min(n);
+        ReadChunk { consumer: self, len: granted }
+    }
+
+    /// Copies up to `out.len()` queued items into `out`, frees their slots
+    /// at once, and returns how many.
+    pub fn recv_into(&mut self, out: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        let chunk = self.read_chunk(out.len());
+        let n = chunk.len;
+        let (first, second) = chunk.as_slices();
+        out[..first.len()].copy_from_slice(first);
+        out[first.len()..n].copy_from_slice(second);
+        // `T: Copy` has no drop glue: freeing the slots is just publishing.
+        chunk.consumer.publish_head(n);
+        n
+    }
+}
+
+/// Queued items granted by [`Consumer::read_chunk`]. Dropping it without
+/// releasing leaves the items queued.
+pub struct ReadChunk<'a, T> {
+    consumer: &'a mut Consumer<T>,
+    /// Granted items: at most what was published when it was created, which
+    /// stay in place until released (only this consumer frees slots).
+    len: usize,
+}
+
+impl<'a, T> ReadChunk<'a, T> {
+    /// Number of granted items.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` if no item was granted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The granted items as two slices, oldest first (the second is
+    /// non-empty only when the chunk wraps around the end of the buffer).
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        let c = &*self.consumer;
+        let start = c.head_idx;
+        let first_len = self.len.min(c.capacity - start);
+        let base = c.buffer.as_ptr().cast::<T>();
+        // SAFETY: the buffer is an array of `MaybeUninit<T>` (transparent
+        // cells); the granted slots lie in `head..tail`, so they are
+        // initialised, and the producer does not touch them until `head` is
+        // published past them, which needs `&mut self`.
+        unsafe {
+            (
+                core::slice::from_raw_parts(base.add(start), first_len),
+                core::slice::from_raw_parts(base, self.len - first_len),
+            )
+        }
+    }
+
+    /// Drops the oldest `n` granted items and frees their slots with one
+    /// store. If one of their `Drop`s panics, the others are still dropped
+    /// and all `n` slots are still freed.
+    ///
+    /// # Panics
+    ///
+    /// If `n > self.len()`.
+    pub fn release(self, n: usize) {
+        assert!(n <= self.len, "ringflow: release({n}) exceeds the {} granted items", self.len);
+        struct Free<'c, T> {
+            consumer: &'c mut Consumer<T>,
+            n: usize,
+        }
+        impl<T> Drop for Free<'_, T> {
+            fn drop(&mut self) {
+                self.consumer.publish_head(self.n);
+            }
+        }
+        let guard = Free { consumer: self.consumer, n };
+        let (start, capacity, base) = (guard.consumer.head_idx, guard.consumer.capacity, guard.consumer.buffer);
+        drop_each(n, |i| {
+            let idx = if start + i < capacity { start + i } else { start + i - capacity };
+            // SAFETY: `idx < capacity` and the slot is one of the granted,
+            // initialised items; `drop_each` visits it once, and `Free`
+            // publishes `head` past it only after every drop has run.
+            unsafe { (*base.as_ptr().add(idx)).with_mut(|p| (*p).assume_init_drop()) };
+        });
+    }
+}
+
+impl<'a, T> IntoIterator for ReadChunk<'a, T> {
+    type Item = T;
+    type IntoIter = ReadChunkIntoIter<'a, T>;
+
+    /// Moves the granted items out, oldest first. The slots of the items
+    /// taken are freed (with one store) when the iterator is dropped; items
+    /// not taken stay queued.
+    fn into_iter(self) -> ReadChunkIntoIter<'a, T> {
+        ReadChunkIntoIter { consumer: self.consumer, len: self.len, taken: 0 }
+    }
+}
+
+/// Owning iterator over a [`ReadChunk`].
+pub struct ReadChunkIntoIter<'a, T> {
+    consumer: &'a mut Consumer<T>,
+    len: usize,
+    /// Items moved out so far; their slots are freed on drop.
+    taken: usize,
+}
+
+impl<T> Iterator for ReadChunkIntoIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.taken == self.len {
+            return None;
+        }
+        let c = &*self.consumer;
+        let idx = c.head_idx + self.taken;
+        let idx = if idx < c.capacity { idx } else { idx - c.capacity };
+        // SAFETY: `idx < capacity`; the slot is a granted, initialised item
+        // not yet taken; `taken` moves past it so it is read once, and its
+        // slot is freed only in `Drop`.
+        let value = unsafe { c.cell(idx).with(|p| (*p).assume_init_read()) };
+        self.taken += 1;
+        Some(value)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len - self.taken;
+        (left, Some(left))
+    }
+}
+
+impl<T> ExactSizeIterator for ReadChunkIntoIter<'_, T> {}
+
+impl<T> Drop for ReadChunkIntoIter<'_, T> {
+    fn drop(&mut self) {
+        self.consumer.publish_head(self.taken);
+    }
+}
+
+impl<T> core::fmt::Debug for WriteChunkUninit<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriteChunkUninit").field("len", &self.len).finish()
+    }
+}
+
+impl<T> core::fmt::Debug for ReadChunk<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadChunk").field("len", &self.len).finish()
+    }
+}
+
+impl<T> core::fmt::Debug for ReadChunkIntoIter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadChunkIntoIter").field("len", &self.len).field("taken", &self.taken).finish()
+    }
+}
