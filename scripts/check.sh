@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Verification runners beyond `cargo test --workspace`. Each subcommand
+# installs what it needs (nightly components, cargo-fuzz) and prints its
+# wall time. Used by .ci/run (loom, miri, fuzz-replay) and by developers.
+#
+#   scripts/check.sh loom        loom models, LOOM_MAX_PREEMPTIONS=2 (what CI runs)
+#   scripts/check.sh loom-deep   loom models, LOOM_MAX_PREEMPTIONS=3 (local, slower)
+#   scripts/check.sh miri        Miri on the fast subset, strict provenance (what CI runs)
+#   scripts/check.sh miri-full   Miri on every test, strict provenance, then tree borrows
+#   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
+#   scripts/check.sh fuzz [SECS] both cargo-fuzz targets, SECS each (default 600)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=x86_64-unknown-linux-gnu
+
+nightly_with() {
+  # nightly_with COMPONENT... : make sure nightly and the components exist.
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+  fi
+  rustup component add --toolchain nightly "$@"
+}
+
+timed() {
+  local t0; t0=$(date +%s)
+  "$@"
+  echo "--- $* : $(( $(date +%s) - t0 ))s"
+}
+
+loom() {
+  local preemptions="$1"
+  LOOM_MAX_PREEMPTIONS="$preemptions" RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    timed cargo test -p loom-tests --release
+}
+
+# The fast Miri subset: every integration test file; stress-sized tests
+# shrink their counts under cfg!(miri) and the few that cannot are marked
+# #[cfg_attr(miri, ignore)].
+MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test fuzz_replay)
+
+miri() {
+  nightly_with miri rust-src
+  cargo +nightly miri setup
+  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" timed cargo +nightly miri test -p ringflow "${MIRI_TESTS[@]}"
+}
+
+miri_full() {
+  nightly_with miri rust-src
+  cargo +nightly miri setup
+  MIRIFLAGS="-Zmiri-strict-provenance" timed cargo +nightly miri test -p ringflow
+  MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-tree-borrows" timed cargo +nightly miri test -p ringflow
+}
+
+tsan() {
+  nightly_with rust-src
+  # TSan does not model standalone fences or membarrier's IPIs: build with
+  # the fence(SeqCst)-on-both-sides fallback (see src/sync.rs).
+  RUSTFLAGS="-Zsanitizer=thread --cfg ringflow_no_membarrier" RUSTDOCFLAGS="-Zsanitizer=thread" \
+    CARGO_TARGET_DIR=target/tsan \
+    timed cargo +nightly test -p ringflow -Zbuild-std --target "$TARGET" --tests
+}
+
+fuzz() {
+  local secs="${1:-600}"
+  nightly_with rust-src
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  (cd fuzz && timed cargo +nightly fuzz run spsc_ops -- -max_total_time="$secs")
+  (cd fuzz && timed cargo +nightly fuzz run mpmc_ops -- -max_total_time="$secs")
+}
+
+case "${1:-}" in
+  loom) loom 2 ;;
+  loom-deep) loom 3 ;;
+  miri) miri ;;
+  miri-full) miri_full ;;
+  tsan) tsan ;;
+  fuzz) shift; fuzz "${1:-600}" ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
