@@ -102,7 +102,8 @@ pub(crate) const YIELD_LIMIT: u32 = 1;
 /// to `fence(SeqCst)`. The choice is made once and stored in the channel, so
 /// every handle of a process agrees.
 ///
-/// Under loom, and when built with `--cfg ringflow_no_membarrier` (used by the
+/// Under Miri (which has no `membarrier` syscall), under loom, and when built
+/// with `--cfg ringflow_no_membarrier` (used by the
 /// ThreadSanitizer run, because TSan does not understand standalone fences or
 /// IPIs), both sides are `fence(SeqCst)`: loom cannot model `membarrier`, and
 /// a SeqCst fence on both sides is the stand-in it can check.
@@ -120,7 +121,7 @@ pub(crate) mod barrier {
 
     /// Decides, once per process, which barrier pair to use.
     pub(crate) fn kind() -> Kind {
-        #[cfg(all(target_os = "linux", not(loom), not(ringflow_no_membarrier)))]
+        #[cfg(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier)))]
         {
             static KIND: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
             *KIND.get_or_init(|| {
@@ -135,7 +136,7 @@ pub(crate) mod barrier {
                 }
             })
         }
-        #[cfg(not(all(target_os = "linux", not(loom), not(ringflow_no_membarrier))))]
+        #[cfg(not(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier))))]
         {
             Kind::Fence
         }
@@ -155,7 +156,7 @@ pub(crate) mod barrier {
     pub(crate) fn heavy(kind: Kind) {
         match kind {
             Kind::Membarrier => {
-                #[cfg(all(target_os = "linux", not(loom), not(ringflow_no_membarrier)))]
+                #[cfg(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier)))]
                 {
                     use rustix::thread::{membarrier, MembarrierCommand};
                     if membarrier(MembarrierCommand::PrivateExpedited).is_err() {
@@ -166,7 +167,7 @@ pub(crate) mod barrier {
                         panic!("ringflow: membarrier(PRIVATE_EXPEDITED) failed after registration");
                     }
                 }
-                #[cfg(not(all(target_os = "linux", not(loom), not(ringflow_no_membarrier))))]
+                #[cfg(not(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier))))]
                 unreachable!("membarrier barrier kind on a build without membarrier");
             }
             Kind::Fence => super::fence(Ordering::SeqCst),
