@@ -25,7 +25,7 @@
 
 mod common;
 
-use common::{expect_model_failure, model};
+use common::{expect_model_failure, model_parks};
 use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
@@ -52,19 +52,22 @@ impl EventCount {
         EventCount { count: AtomicUsize::new(0), lock: Mutex::new(()), cond: Condvar::new(), variant }
     }
 
-    /// `Sleepers::sleep` with no deadline.
-    fn sleep(&self, ready: impl Fn() -> bool) {
+    /// `Sleepers::sleep` with no deadline. Returns whether it waited on the
+    /// condvar (for the coverage check of `model_parks`).
+    fn sleep(&self, ready: impl Fn() -> bool) -> bool {
         self.count.fetch_add(1, Ordering::Relaxed); // W1
         if self.variant.fences {
             fence(Ordering::SeqCst); // W2
         }
         let guard = self.lock.lock().unwrap(); // W3
-        if !self.variant.recheck || !ready() {
+        let waited = !self.variant.recheck || !ready();
+        if waited {
             drop(self.cond.wait(guard).unwrap());
         } else {
             drop(guard);
         }
         self.count.fetch_sub(1, Ordering::Relaxed); // W4
+        waited
     }
 
     /// `Sleepers::notify`, called after the Release store that publishes.
@@ -83,55 +86,61 @@ impl EventCount {
 /// One waiter, one notifier, one event. The waiter checks the flag, and
 /// while it is not set goes through the sleeper protocol; the notifier sets
 /// it and notifies. A lost wake-up leaves the waiter in `Condvar::wait`
-/// forever: loom reports "deadlock".
-fn one_event(variant: Variant) {
+/// forever: loom reports "deadlock". Returns how many times the waiter
+/// waited on the condvar.
+fn one_event(variant: Variant) -> u64 {
     let ec = Arc::new(EventCount::new(variant));
     let flag = Arc::new(AtomicBool::new(false));
     let waiter = {
         let (ec, flag) = (ec.clone(), flag.clone());
         thread::spawn(move || {
+            let mut waits = 0;
             while !flag.load(Ordering::Acquire) {
-                ec.sleep(|| flag.load(Ordering::Acquire));
+                waits += u64::from(ec.sleep(|| flag.load(Ordering::Acquire)));
             }
+            waits
         })
     };
     flag.store(true, Ordering::Release);
     ec.notify();
-    waiter.join().unwrap();
+    waiter.join().unwrap()
 }
 
 /// Two events in sequence on one eventcount (a counter instead of a flag):
 /// the waiter must observe both, re-registering after the first wake-up.
-fn two_events(variant: Variant) {
+/// Returns how many times the waiter waited on the condvar.
+fn two_events(variant: Variant) -> u64 {
     let ec = Arc::new(EventCount::new(variant));
     let events = Arc::new(AtomicUsize::new(0));
     let waiter = {
         let (ec, events) = (ec.clone(), events.clone());
         thread::spawn(move || {
+            let mut waits = 0;
             for want in 1..=2 {
                 while events.load(Ordering::Acquire) < want {
-                    ec.sleep(|| events.load(Ordering::Acquire) >= want);
+                    waits += u64::from(ec.sleep(|| events.load(Ordering::Acquire) >= want));
                 }
             }
+            waits
         })
     };
     for n in 1..=2 {
         events.store(n, Ordering::Release);
         ec.notify();
     }
-    waiter.join().unwrap();
+    waiter.join().unwrap()
 }
 
 /// Model 9b: the eventcount replica, one event.
 #[test]
 fn eventcount_replica_one_event() {
-    model("eventcount_replica_one_event", 3, || one_event(CORRECT));
+    model_parks("eventcount_replica_one_event", 4, || one_event(CORRECT));
 }
 
 /// Model 9c: the eventcount replica, two events (re-registration).
 #[test]
 fn eventcount_replica_two_events() {
-    model("eventcount_replica_two_events", 3, || two_events(CORRECT));
+    model_parks("eventcount_replica_two_events", 4, || two_events(CORRECT));
 }
 
 /// Negative control: without the two SeqCst fences the Dekker pair breaks —
@@ -140,7 +149,7 @@ fn eventcount_replica_two_events() {
 #[test]
 fn eventcount_without_fences_loses_wakeup() {
     expect_model_failure("eventcount_without_fences_loses_wakeup", "deadlock", || {
-        model("eventcount_without_fences_loses_wakeup", 3, || one_event(Variant { fences: false, recheck: true }))
+        model_parks("eventcount_without_fences_loses_wakeup", 4, || one_event(Variant { fences: false, recheck: true }))
     });
 }
 
@@ -150,6 +159,8 @@ fn eventcount_without_fences_loses_wakeup() {
 #[test]
 fn eventcount_without_recheck_loses_wakeup() {
     expect_model_failure("eventcount_without_recheck_loses_wakeup", "deadlock", || {
-        model("eventcount_without_recheck_loses_wakeup", 3, || one_event(Variant { fences: true, recheck: false }))
+        model_parks("eventcount_without_recheck_loses_wakeup", 4, || {
+            one_event(Variant { fences: true, recheck: false })
+        })
     });
 }

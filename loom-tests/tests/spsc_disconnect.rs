@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{model, yield_times, Item, Ledger};
+use common::{model, model_parks, yield_times, Item, Ledger};
 use loom::thread;
 use ringflow::{Builder, RecvError, SendError, TryRecvError, TrySendError, WaitStrategy};
 
@@ -19,7 +19,7 @@ use ringflow::{Builder, RecvError, SendError, TryRecvError, TrySendError, WaitSt
 /// order, and only then `Disconnected`; every item is dropped once.
 #[test]
 fn producer_drop_while_receiving() {
-    model("producer_drop_while_receiving", 3, || {
+    model("producer_drop_while_receiving", 4, || {
         let ledger = Ledger::new(3);
         let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).spsc::<Item>();
         let items: Vec<Item> = (0..3).map(|i| ledger.item(i)).collect();
@@ -57,7 +57,7 @@ fn producer_drop_while_receiving() {
 /// last handle must find through the `head_idx` the consumer left behind.
 #[test]
 fn consumer_drop_while_sending() {
-    model("consumer_drop_while_sending", 3, || {
+    model("consumer_drop_while_sending", 4, || {
         let ledger = Ledger::new(4);
         let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).spsc::<Item>();
         let items: Vec<Item> = (0..4).map(|i| ledger.item(i)).collect();
@@ -101,24 +101,28 @@ fn consumer_drop_while_sending() {
 /// Model 6: a `recv` blocked on an empty `Park` channel is woken by the
 /// producer dropping, after the producer has sent one item: the consumer
 /// gets the item, then `RecvError` — never a hang (loom reports a deadlock if
-/// the wake-up is lost).
+/// the wake-up is lost). The consumer is the main thread and the producer a
+/// spawned thread that yields first, so the consumer can be parked when
+/// each of the producer's actions lands (see `common::yield_times`).
 #[test]
 fn blocked_recv_woken_by_producer_drop() {
-    model("blocked_recv_woken_by_producer_drop", 3, || {
+    model_parks("blocked_recv_woken_by_producer_drop", 4, || {
         let ledger = Ledger::new(1);
         let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<Item>();
         let item = ledger.item(0);
-        let consumer = thread::spawn(move || {
-            assert_eq!(rx.recv().map(|item| item.id), Ok(0));
-            assert_eq!(rx.recv().map(|item| item.id), Err(RecvError));
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            assert!(tx.try_send(item).is_ok());
+            yield_times(2);
+            drop(tx);
         });
-        // Let the consumer get into its parking path first (cheaply).
-        yield_times(3);
-        assert!(tx.try_send(item).is_ok());
-        yield_times(3);
-        drop(tx);
-        consumer.join().unwrap();
+        assert_eq!(rx.recv().map(|item| item.id), Ok(0));
+        assert_eq!(rx.recv().map(|item| item.id), Err(RecvError));
+        producer.join().unwrap();
+        let parks = rx.stats().parks;
+        drop(rx);
         ledger.assert_each_dropped_once();
+        parks
     });
 }
 
@@ -126,14 +130,15 @@ fn blocked_recv_woken_by_producer_drop() {
 /// blocked `recv` must return `RecvError`.
 #[test]
 fn blocked_recv_woken_by_producer_drop_empty() {
-    model("blocked_recv_woken_by_producer_drop_empty", 3, || {
+    model_parks("blocked_recv_woken_by_producer_drop_empty", 4, || {
         let (tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
-        let consumer = thread::spawn(move || {
-            assert_eq!(rx.recv(), Err(RecvError));
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            drop(tx);
         });
-        yield_times(3);
-        drop(tx);
-        consumer.join().unwrap();
+        assert_eq!(rx.recv(), Err(RecvError));
+        producer.join().unwrap();
+        rx.stats().parks
     });
 }
 
@@ -142,18 +147,22 @@ fn blocked_recv_woken_by_producer_drop_empty() {
 /// very value it was given; the queued item is dropped by the last handle.
 #[test]
 fn blocked_send_woken_by_consumer_drop() {
-    model("blocked_send_woken_by_consumer_drop", 3, || {
+    model_parks("blocked_send_woken_by_consumer_drop", 4, || {
         let ledger = Ledger::new(2);
         let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<Item>();
         assert!(tx.try_send(ledger.item(0)).is_ok());
-        let item = ledger.item(1);
-        let producer = thread::spawn(move || match tx.send(item) {
+        let consumer = thread::spawn(move || {
+            yield_times(2);
+            drop(rx);
+        });
+        match tx.send(ledger.item(1)) {
             Err(SendError(back)) => assert_eq!(back.id, 1, "the value is handed back"),
             Ok(()) => panic!("the ring stayed full, the send cannot succeed"),
-        });
-        yield_times(3);
-        drop(rx);
-        producer.join().unwrap();
+        }
+        consumer.join().unwrap();
+        let parks = tx.stats().parks;
+        drop(tx);
         ledger.assert_each_dropped_once();
+        parks
     });
 }

@@ -56,20 +56,20 @@ fn fifo(capacity: usize, start: usize, items: u32) {
 /// slot 0 and has to wait for the consumer's `head` store.
 #[test]
 fn fifo_wrap_capacity_1() {
-    model("fifo_wrap_capacity_1", 3, || fifo(1, 0, 3));
+    model("fifo_wrap_capacity_1", 4, || fifo(1, 0, 3));
 }
 
 /// Model 1b: capacity 2, four items — two full laps of the ring.
 #[test]
 fn fifo_wrap_capacity_2() {
-    model("fifo_wrap_capacity_2", 3, || fifo(2, 0, 4));
+    model("fifo_wrap_capacity_2", 4, || fifo(2, 0, 4));
 }
 
 /// Model 1c: capacity 2, positions starting at `usize::MAX - 1`, three items:
 /// `tail` and `head` overflow to 0 while items are in flight.
 #[test]
 fn fifo_wrap_across_usize_max() {
-    model("fifo_wrap_across_usize_max", 3, || fifo(2, usize::MAX - 1, 3));
+    model("fifo_wrap_across_usize_max", 4, || fifo(2, usize::MAX - 1, 3));
 }
 
 /// Model 8: send happens-before recv. The payload is a boxed loom
@@ -81,7 +81,7 @@ fn fifo_wrap_across_usize_max() {
 /// moved out of (head Release → producer Acquire).
 #[test]
 fn send_happens_before_recv() {
-    model("send_happens_before_recv", 3, || {
+    model("send_happens_before_recv", 4, || {
         let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).spsc::<Box<UnsafeCell<u64>>>();
         let producer = thread::spawn(move || {
             for i in 0..2u64 {

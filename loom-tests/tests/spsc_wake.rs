@@ -7,48 +7,67 @@
 //! attempts, and the heavy/light barrier pair is `fence(SeqCst)` on both
 //! sides. A lost wake-up shows up as a loom "deadlock" (the sleeper waits on
 //! its `Condvar` forever and no thread can run).
+//!
+//! Shape of every model here (see `common::yield_times` for the reasons):
+//! the waiter runs on the model's main thread; the notifier is a spawned
+//! thread that yields twice before it acts; and the notifier hands its
+//! channel handle back through `join` instead of dropping it, because a
+//! dropped handle calls `wake_all`, which would rescue a lost notification
+//! and hide the bug the model is looking for.
 #![cfg(loom)]
 
 mod common;
 
-use common::{model, yield_times};
+use common::{model_parks, yield_times};
 use loom::thread;
 use ringflow::{Builder, TryRecvError, WaitStrategy};
 
 /// Model 4: capacity 1, full. The producer's `send(1)` must wait for room;
-/// the consumer's one `try_recv` makes room and must wake it.
+/// the consumer's one `try_recv` makes room and its notify must wake it.
 #[test]
 fn blocked_send_woken_by_recv() {
-    model("blocked_send_woken_by_recv", 3, || {
+    model_parks("blocked_send_woken_by_recv", 4, || {
         let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
         tx.try_send(0).unwrap();
-        let producer = thread::spawn(move || {
-            tx.send(1).unwrap();
+        let consumer = thread::spawn(move || {
+            yield_times(2);
+            assert_eq!(rx.try_recv(), Ok(0));
+            rx
         });
-        // Let the producer get into its parking path first (cheaply).
-        yield_times(3);
-        assert_eq!(rx.try_recv(), Ok(0));
-        producer.join().unwrap();
+        tx.send(1).unwrap();
+        let mut rx = consumer.join().unwrap();
         assert_eq!(rx.try_recv(), Ok(1));
+        rx.stats().parks
     });
 }
 
-/// Model 5: a `recv` that has to wait twice. Capacity 2 so the producer's
-/// sends never block: only the receivers' registry is exercised, and the
-/// consumer registers, sleeps, leaves, and registers again.
+/// Model 5: a `recv` that has to wait twice, woken each time by a blocking
+/// `send` (capacity 2, so the sends themselves never wait): the consumer
+/// registers, sleeps, leaves the registry and registers again.
+///
+/// The producer handle is relayed to a second thread for the second send:
+/// a thread that has already read the sleeper count cannot read a stale
+/// one after a yield (see `common::yield_times`), so a fresh thread keeps
+/// the second round as sharp as the first.
 #[test]
 fn blocked_recv_woken_by_send() {
-    model("blocked_recv_woken_by_send", 3, || {
+    model_parks("blocked_recv_woken_by_send", 4, || {
         let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).spsc::<u32>();
-        let consumer = thread::spawn(move || {
-            assert_eq!(rx.recv(), Ok(0));
-            assert_eq!(rx.recv(), Ok(1));
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            tx.send(0).unwrap();
+            let relay = thread::spawn(move || {
+                yield_times(2);
+                tx.send(1).unwrap();
+                tx
+            });
+            relay.join().unwrap()
         });
-        yield_times(3);
-        tx.send(0).unwrap();
-        yield_times(3);
-        tx.send(1).unwrap();
-        consumer.join().unwrap();
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(rx.recv(), Ok(1));
+        let tx = producer.join().unwrap();
+        assert!(tx.is_empty());
+        tx.stats().parks
     });
 }
 
@@ -58,33 +77,40 @@ fn blocked_recv_woken_by_send() {
 /// whose notify must wake it. Nothing else touches the channel.
 #[test]
 fn protocol_minimal_recv_parks() {
-    model("protocol_minimal_recv_parks", 3, || {
+    model_parks("protocol_minimal_recv_parks", 4, || {
         let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
-        let consumer = thread::spawn(move || {
-            assert_eq!(rx.recv(), Ok(7));
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(7).unwrap();
+            tx
         });
-        yield_times(3);
-        tx.try_send(7).unwrap();
-        consumer.join().unwrap();
+        assert_eq!(rx.recv(), Ok(7));
+        let _tx = producer.join().unwrap();
+        rx.stats().parks
     });
 }
 
 /// Model 10: ping-pong through capacity 1 — three items, blocking `send`
 /// and blocking `recv`, so both registries see sleepers, each side's notify
-/// races the other side's registration, and the ring wraps twice.
+/// races the other side's registration, and the ring wraps twice. No
+/// explicit yields: each side's backoff yields are absorbed by the other
+/// side's work, whichever schedule loom picks.
 #[test]
 fn ping_pong_both_sides_park() {
-    model("ping_pong_both_sides_park", 3, || {
+    model_parks("ping_pong_both_sides_park", 4, || {
         let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
         let producer = thread::spawn(move || {
             for i in 0..3 {
                 tx.send(i).unwrap();
             }
+            tx
         });
         for i in 0..3 {
             assert_eq!(rx.recv(), Ok(i));
         }
-        producer.join().unwrap();
+        let tx = producer.join().unwrap();
+        drop(tx);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        rx.stats().parks
     });
 }

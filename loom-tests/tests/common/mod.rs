@@ -9,10 +9,11 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 
 /// Runs `f` under loom with preemption bound `default_bound`, unless
-/// `LOOM_MAX_PREEMPTIONS` is set, which wins (so a deeper run is one
-/// environment variable away). Prints the number of executions explored and
-/// the wall time, visible with `-- --nocapture`.
-pub fn model<F>(name: &str, default_bound: usize, f: F)
+/// `LOOM_MAX_PREEMPTIONS` is set, which wins (so a deeper or shallower run
+/// is one environment variable away). Prints the number of executions
+/// explored and the wall time, visible with `-- --nocapture`, and returns the
+/// number of executions.
+pub fn model<F>(name: &str, default_bound: usize, f: F) -> usize
 where
     F: Fn() + Sync + Send + 'static,
 {
@@ -30,11 +31,33 @@ where
         counter.fetch_add(1, StdOrdering::Relaxed);
         f();
     });
-    println!(
-        "loom model {name}: {} executions, preemption bound {:?}, {:.2?}",
-        executions.load(StdOrdering::Relaxed),
-        bound,
-        start.elapsed()
+    let executions = executions.load(StdOrdering::Relaxed);
+    println!("loom model {name}: {executions} executions, preemption bound {bound:?}, {:.2?}", start.elapsed());
+    executions
+}
+
+/// [`model`] for a wake-up model: `f` returns the channel's
+/// `Stats::parks` at the end of the execution, and at least one explored
+/// execution must have parked a thread. This keeps a wake-up model from
+/// silently losing its teeth (a change to the loom backoff limits or to the
+/// model's shape that stops any thread from reaching `Condvar::wait` would
+/// otherwise leave a model that passes without testing the protocol).
+pub fn model_parks<F>(name: &str, default_bound: usize, f: F)
+where
+    F: Fn() -> u64 + Sync + Send + 'static,
+{
+    let parked = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let counter = parked.clone();
+    let executions = model(name, default_bound, move || {
+        if f() > 0 {
+            counter.fetch_add(1, StdOrdering::Relaxed);
+        }
+    });
+    let parked = parked.load(StdOrdering::Relaxed);
+    println!("loom model {name}: {parked} of {executions} executions parked a thread");
+    assert!(
+        parked > 0,
+        "{name}: no explored execution parked a thread; the model no longer reaches the sleeper protocol"
     );
 }
 
@@ -78,11 +101,32 @@ impl Drop for Item {
     }
 }
 
-/// `n` loom yields. loom treats a yield as "let the others run first", so a
-/// few yields before an operation make the schedules in which the peer gets
-/// far ahead (e.g. all the way into its parking path) cost no preemptions;
-/// schedules where this thread goes first are still explored, through the
-/// preemption budget.
+/// `n` loom yields, used by a notifying thread (a sender, a receiver, a
+/// dropping handle) *before* it acts, so that the waiting thread can get all
+/// the way into its parking path first.
+///
+/// Why this is needed, and why it is placed exactly so (loom 0.7.3,
+/// `rt/execution.rs` and `rt/atomic.rs`):
+///
+/// - A yield makes the thread non-runnable until another thread has taken a
+///   step. Under `--cfg loom` a `Park` waiter yields twice in its backoff
+///   before it parks (`SPIN_LIMIT = 0`, `YIELD_LIMIT = 1`), so each of those
+///   yields hands a step to the notifier; without steps to spare, the
+///   notifier has already published by the time the waiter re-checks, and
+///   the race the protocol exists for is never reached. Two yields in the
+///   notifier absorb them at no preemption cost.
+/// - After a thread yields, loom no longer lets its loads return a store that
+///   the thread had already observed before the yield when a newer one
+///   exists (`is_seen_before_yield`: this is how loom makes spin loops
+///   terminate). Creating an atomic counts as observing it. So a notifier
+///   that built the channel and then yielded can never read a stale sleeper
+///   count, and the lost wake-up of a missing barrier becomes invisible.
+///   The notifier must therefore be a *spawned* thread that has not touched
+///   the channel's sleeper count before it yields.
+///
+/// (Both facts were found by seeding bugs: with the notifier on the thread
+/// that built the channel, removing the waiter's `fence(SeqCst)` went
+/// unnoticed; see `loom-tests/README.md`.)
 pub fn yield_times(n: usize) {
     for _ in 0..n {
         loom::thread::yield_now();
