@@ -58,9 +58,10 @@ fn partial_commit_publishes_only_the_prefix() {
     assert_eq!(rx.try_recv(), Ok(8));
     assert!(rx.try_recv().is_err());
     // An uncommitted chunk publishes nothing.
-    let mut chunk = tx.write_chunk_uninit(1);
-    chunk.as_mut_slices().0[0].write(9);
-    drop(chunk);
+    {
+        let mut chunk = tx.write_chunk_uninit(1);
+        chunk.as_mut_slices().0[0].write(9);
+    }
     assert!(rx.try_recv().is_err());
 }
 
