@@ -45,7 +45,7 @@
 //! written word per operation while nobody sleeps.
 
 use crate::sync::{barrier, spin_hint, yield_now, AtomicUsize, Condvar, Instant, Mutex, Ordering};
-use crate::sync::{SPIN_LIMIT, YIELD_LIMIT};
+use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
 /// waits, chosen once per channel with [`Builder::wait_strategy`](crate::Builder::wait_strategy).
@@ -128,7 +128,7 @@ impl Waiter {
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
             WaitStrategy::SpinYield => {
-                if self.step <= SPIN_LIMIT {
+                if self.step < SPIN_STEPS {
                     for _ in 0..(1u32 << self.step) {
                         spin_hint();
                     }
@@ -138,12 +138,12 @@ impl Waiter {
                 }
             }
             WaitStrategy::Park => {
-                if self.step <= SPIN_LIMIT {
+                if self.step < SPIN_STEPS {
                     for _ in 0..(1u32 << self.step) {
                         spin_hint();
                     }
                     self.step += 1;
-                } else if self.step <= SPIN_LIMIT + YIELD_LIMIT {
+                } else if self.step < SPIN_STEPS + YIELD_STEPS {
                     yield_now();
                     self.step += 1;
                 } else {

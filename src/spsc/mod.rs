@@ -575,6 +575,7 @@ impl<T> Consumer<T> {
     /// Items readable as far as the consumer can tell, refreshing its cached
     /// copy of `tail` only if the cache shows fewer than `want`.
     #[inline(always)]
+    #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
     fn available(&mut self, want: usize) -> usize {
         let available = self.cached_tail.wrapping_sub(self.head);
         if available >= want {
