@@ -71,14 +71,13 @@ pub(crate) fn yield_now() {
     std::thread::yield_now();
 }
 
-/// Backoff rounds of a waiting `SpinYield` / `Park` thread: `SPIN_STEPS`
-/// rounds of exponentially more spin hints (round `k` spins `2^k` times),
-/// then (for `Park`) `YIELD_STEPS` yields before parking. Under loom every
-/// spin is a yield and the state space grows with each one, so the counts
-/// shrink to the smallest values that still exercise every phase of the
-/// backoff (one spin round, one yield, then parking).
+/// Backoff of a waiting `SpinYield` / `Park` thread: `SPIN_STEPS` retries
+/// separated by one spin hint each, then (for `Park`) `YIELD_STEPS` retries
+/// separated by a yield, then parking. Under loom every spin is a yield and
+/// the state space grows with each one, so the counts shrink to the smallest
+/// values that still exercise every phase (one spin, one yield, parking).
 #[cfg(not(loom))]
-pub(crate) const SPIN_STEPS: u32 = 7; // 2^0 + .. + 2^6 = 127 hints
+pub(crate) const SPIN_STEPS: u32 = 128;
 #[cfg(loom)]
 pub(crate) const SPIN_STEPS: u32 = 1;
 #[cfg(not(loom))]

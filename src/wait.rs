@@ -127,25 +127,16 @@ impl Waiter {
         }
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
-            WaitStrategy::SpinYield => {
+            WaitStrategy::SpinYield | WaitStrategy::Park => {
                 if self.step < SPIN_STEPS {
-                    for _ in 0..(1u32 << self.step) {
-                        spin_hint();
-                    }
+                    // One hint per retry: the peer's publication is noticed
+                    // within one iteration, which keeps the latency of a
+                    // short wait close to `BusySpin`'s.
+                    spin_hint();
                     self.step += 1;
-                } else {
+                } else if self.strategy == WaitStrategy::SpinYield || self.step < SPIN_STEPS + YIELD_STEPS {
                     yield_now();
-                }
-            }
-            WaitStrategy::Park => {
-                if self.step < SPIN_STEPS {
-                    for _ in 0..(1u32 << self.step) {
-                        spin_hint();
-                    }
-                    self.step += 1;
-                } else if self.step < SPIN_STEPS + YIELD_STEPS {
-                    yield_now();
-                    self.step += 1;
+                    self.step = (self.step + 1).min(SPIN_STEPS + YIELD_STEPS);
                 } else {
                     // A `Park` channel always carries its barrier kind.
                     let kind = barrier.unwrap_or(barrier::Kind::Fence);
