@@ -1,0 +1,1389 @@
+//! The operation interpreter shared by the cargo-fuzz targets (`fuzz/`,
+//! included there with `#[path]`) and the stable replay test
+//! (`tests/fuzz_replay.rs`).
+//!
+//! An input is raw bytes, decoded by hand (no `arbitrary` dependency, so the
+//! stable side needs nothing extra); every byte string is a valid input. It
+//! is a series of *sessions*; each builds one channel and runs
+//! single-threaded operations on it, comparing every result with a
+//! `VecDeque` model:
+//!
+//! ```text
+//! session := cap cfg extra op*     (ends when every handle is dropped or the
+//!                                   input runs out; missing bytes read as 0)
+//! cap:   capacity = 1 + b % 17
+//! cfg:   strategy = b % 3 (BusySpin, SpinYield, Park); start position
+//!        = (b / 3) % 4 -> 0, near usize::MAX, near isize::MAX, a few laps
+//!        below usize::MAX; bit 7: which side the end of the session drops
+//!        first
+//! extra: b % 3 == 0 -> no watermarks, else low = (b / 3) % cap and
+//!        high = low + 1 + (b / 7) % (cap - low); bit 7 (SPSC only): a
+//!        `Copy` payload, which enables `send_slice` / `recv_into`
+//! op:    low 6 bits pick the operation (`SPSC_OPS` / `MPMC_OPS`), bit 6
+//!        keeps a received value for a while instead of dropping it, bit 7
+//!        picks a variant; some ops read argument bytes, and MPMC ops read a
+//!        handle index when a side has more than one handle
+//! ```
+//!
+//! Payloads are [`Val`]s: each carries a unique id and a heap-allocated tag
+//! derived from it (so a double drop is a double free that ASan reports, and
+//! a value read from a stale or uninitialised slot fails the tag check), and
+//! records its drop in a per-session [`Tracker`]. After every operation the
+//! number of drops must equal the number of values created minus those the
+//! model says are alive (queued in the ring or held by the interpreter); a
+//! second drop of one id panics at once; when a session ends every id must
+//! have been dropped exactly once.
+//!
+//! The model encodes the documented contract: exact capacity, strict FIFO,
+//! `Full` / `Empty` / `Disconnected` exactly when the model says, values
+//! handed back in errors, `force_send` evicting exactly the oldest, batch
+//! calls moving exactly `min(asked, room)` items, `len()` exact (one thread,
+//! so never stale), `is_disconnected()` exactly when the other side has no
+//! live handle, queued items dropped only when the last handle of the
+//! channel goes, and the congestion flag following its hysteresis (at or
+//! above `high` after a send: `Congested`; at or below `low` after a
+//! receive: `Clear`), checked through `stats()` after every step without
+//! querying (a `congestion()` query applies transitions itself and would
+//! hide a missed one).
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringflow::{
+    mpmc, spsc, Builder, Congestion, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError, WaitStrategy,
+};
+
+/// Mixed into every tag so that a zeroed or stale value does not pass.
+const TAG: usize = 0x5A5A_C3C3_0F0F_9696;
+
+/// Most values the interpreter keeps out of the ring at once.
+const MAX_HELD: usize = 8;
+
+/// Most live handles per side (MPMC).
+const MAX_HANDLES: usize = 4;
+
+/// Checks that are relaxed while a known bug is open, so that the fuzz
+/// targets keep looking for other bugs instead of finding the same one.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// `Producer::send_iter` must send `min(room, offered)` items, as its
+    /// docs say ("until it is full or `iter` ends"). Known bug, found by
+    /// this interpreter: it sizes the batch with `free_slots(1)`, which
+    /// returns the producer's *cached* free count whenever that is at least
+    /// 1, so after the consumer has freed slots it stops early (capacity 2:
+    /// `try_send`, `try_recv`, then `send_iter` of 2 items sends 1 into an
+    /// empty ring). While `false`, the model only requires
+    /// `1 <= sent <= min(room, offered)` when both are non-zero.
+    pub strict_send_iter: bool,
+}
+
+impl Options {
+    /// What the fuzz targets and the replay test use.
+    pub const DEFAULT: Options = Options { strict_send_iter: false };
+}
+
+// ---------------------------------------------------------------------------
+// Input decoding
+// ---------------------------------------------------------------------------
+
+/// A cursor over the fuzz input: op bytes end the session when the input
+/// runs out, argument bytes read as 0.
+struct Input<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Input { data, pos: 0 }
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.data.get(self.pos).copied();
+        self.pos += 1;
+        b
+    }
+
+    fn arg(&mut self) -> u8 {
+        self.next().unwrap_or(0)
+    }
+
+    /// An index below `len` (0 without reading when `len <= 1`).
+    fn pick(&mut self, len: usize) -> usize {
+        if len <= 1 {
+            0
+        } else {
+            self.arg() as usize % len
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+}
+
+/// Channel configuration decoded from a session header.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    capacity: usize,
+    strategy: WaitStrategy,
+    start: usize,
+    marks: Option<(usize, usize)>,
+    /// Which side the end of the session drops first.
+    drop_tx_first: bool,
+    /// SPSC: use the `Copy` payload.
+    plain: bool,
+}
+
+impl Config {
+    fn decode(input: &mut Input<'_>) -> Self {
+        let capacity = 1 + input.arg() as usize % 17;
+        let cfg = input.arg();
+        let extra = input.arg();
+        let strategy = match cfg % 3 {
+            0 => WaitStrategy::BusySpin,
+            1 => WaitStrategy::SpinYield,
+            _ => WaitStrategy::Park,
+        };
+        let offset = ((cfg >> 4) & 7) as usize;
+        let start = match (cfg / 3) % 4 {
+            0 => 0,
+            1 => usize::MAX - offset,
+            2 => (isize::MAX as usize) - offset,
+            _ => usize::MAX - 3 * capacity - offset,
+        };
+        let m = (extra & 0x7f) as usize;
+        let marks = match m % 3 {
+            0 => None,
+            _ => {
+                let low = (m / 3) % capacity;
+                let high = low + 1 + (m / 7) % (capacity - low);
+                Some((low, high))
+            }
+        };
+        Config { capacity, strategy, start, marks, drop_tx_first: cfg & 0x80 == 0, plain: extra & 0x80 != 0 }
+    }
+
+    fn builder(&self) -> Builder {
+        let b = Builder::new(self.capacity).wait_strategy(self.strategy).__start_position(self.start);
+        match self.marks {
+            Some((low, high)) => b.watermarks(low, high),
+            None => b,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Payloads
+// ---------------------------------------------------------------------------
+
+/// Drop counts for the values of one session.
+#[derive(Default)]
+pub struct Tracker {
+    drops: RefCell<Vec<u8>>,
+    total: Cell<usize>,
+}
+
+impl Tracker {
+    fn register(&self) -> usize {
+        let mut drops = self.drops.borrow_mut();
+        drops.push(0);
+        drops.len() - 1
+    }
+
+    fn created(&self) -> usize {
+        self.drops.borrow().len()
+    }
+
+    fn total_drops(&self) -> usize {
+        self.total.get()
+    }
+
+    /// Panics unless every value created was dropped exactly once.
+    fn assert_all_dropped_once(&self) {
+        for (id, &n) in self.drops.borrow().iter().enumerate() {
+            assert_eq!(n, 1, "value {id} was dropped {n} times at the end of the session (leak if 0)");
+        }
+    }
+}
+
+/// What the interpreter needs from a payload type.
+trait Payload: Sized {
+    /// Drops are counted (false for `Copy` payloads, which have no drop).
+    const TRACKED: bool;
+    fn make(tracker: &Rc<Tracker>) -> Self;
+    /// The id, after checking that the value is intact.
+    fn check_id(&self) -> usize;
+    /// `send_slice`, for `Copy` payloads; `None` if the type has none.
+    fn send_slice(_tx: &mut spsc::Producer<Self>, _items: &[Self]) -> Option<usize> {
+        None
+    }
+    /// `recv_into` a buffer of `n` placeholders, for `Copy` payloads.
+    fn recv_into(_rx: &mut spsc::Consumer<Self>, _n: usize) -> Option<(usize, Vec<Self>)> {
+        None
+    }
+}
+
+/// The drop-counting payload: a unique id, a heap tag derived from it, and
+/// a drop record.
+pub struct Val {
+    id: usize,
+    tag: Box<usize>,
+    tracker: Rc<Tracker>,
+}
+
+impl Payload for Val {
+    const TRACKED: bool = true;
+
+    fn make(tracker: &Rc<Tracker>) -> Self {
+        let id = tracker.register();
+        Val { id, tag: Box::new(id ^ TAG), tracker: tracker.clone() }
+    }
+
+    #[track_caller]
+    fn check_id(&self) -> usize {
+        assert_eq!(*self.tag, self.id ^ TAG, "value {} has a corrupt tag (stale or torn read?)", self.id);
+        assert_eq!(self.tracker.drops.borrow()[self.id], 0, "value {} used after it was dropped", self.id);
+        self.id
+    }
+}
+
+impl Drop for Val {
+    fn drop(&mut self) {
+        let mut drops = self.tracker.drops.borrow_mut();
+        drops[self.id] += 1;
+        self.tracker.total.set(self.tracker.total.get() + 1);
+        let n = drops[self.id];
+        drop(drops);
+        if n > 1 && !std::thread::panicking() {
+            panic!("value {} dropped {n} times (double drop)", self.id);
+        }
+    }
+}
+
+/// A `Copy` payload (for `send_slice` / `recv_into`): an id and a check word.
+#[derive(Clone, Copy)]
+pub struct Plain {
+    id: u32,
+    check: u32,
+}
+
+impl Plain {
+    /// What `recv_into` must leave alone past the items it returns.
+    const PLACEHOLDER: Plain = Plain { id: u32::MAX, check: 0 };
+}
+
+impl Payload for Plain {
+    const TRACKED: bool = false;
+
+    fn make(tracker: &Rc<Tracker>) -> Self {
+        let id = tracker.register() as u32;
+        Plain { id, check: id ^ TAG as u32 }
+    }
+
+    #[track_caller]
+    fn check_id(&self) -> usize {
+        assert_eq!(self.check, self.id ^ TAG as u32, "value {} has a corrupt check word", self.id);
+        self.id as usize
+    }
+
+    fn send_slice(tx: &mut spsc::Producer<Self>, items: &[Self]) -> Option<usize> {
+        Some(tx.send_slice(items))
+    }
+
+    fn recv_into(rx: &mut spsc::Consumer<Self>, n: usize) -> Option<(usize, Vec<Self>)> {
+        let mut out = vec![Plain::PLACEHOLDER; n];
+        let got = rx.recv_into(&mut out);
+        Some((got, out))
+    }
+}
+
+/// Checks that `got` is the value with id `want`.
+#[track_caller]
+fn expect_id<P: Payload>(got: &P, want: usize, what: &str) {
+    let id = got.check_id();
+    assert_eq!(id, want, "{what}: got value {id}, the model expected {want}");
+}
+
+// ---------------------------------------------------------------------------
+// State common to both interpreters
+// ---------------------------------------------------------------------------
+
+/// The model plus the values the interpreter holds outside the ring.
+struct Model<P> {
+    cfg: Config,
+    tracker: Rc<Tracker>,
+    queue: VecDeque<usize>,
+    held: Vec<P>,
+    /// Items ever enqueued / dequeued (SPSC slot indices derive from them).
+    pushed: usize,
+    popped: usize,
+    congested: bool,
+    transitions: u64,
+    evictions: u64,
+    step: usize,
+}
+
+impl<P: Payload> Model<P> {
+    fn new(cfg: Config) -> Self {
+        Model {
+            cfg,
+            tracker: Rc::new(Tracker::default()),
+            queue: VecDeque::new(),
+            held: Vec::new(),
+            pushed: 0,
+            popped: 0,
+            congested: false,
+            transitions: 0,
+            evictions: 0,
+            step: 0,
+        }
+    }
+
+    fn make(&self) -> P {
+        P::make(&self.tracker)
+    }
+
+    fn make_n(&self, n: usize) -> Vec<P> {
+        (0..n).map(|_| self.make()).collect()
+    }
+
+    fn free(&self) -> usize {
+        self.cfg.capacity - self.queue.len()
+    }
+
+    fn is_full(&self) -> bool {
+        self.queue.len() == self.cfg.capacity
+    }
+
+    fn push(&mut self, id: usize) {
+        assert!(self.queue.len() < self.cfg.capacity, "step {}: the model overflowed", self.step);
+        self.queue.push_back(id);
+        self.pushed += 1;
+    }
+
+    /// Pops the model's oldest id and checks `got` against it.
+    #[track_caller]
+    fn received(&mut self, got: &P, what: &str) {
+        let want =
+            self.queue.pop_front().unwrap_or_else(|| panic!("step {}: {what}: a value from an empty model", self.step));
+        self.popped += 1;
+        expect_id(got, want, what);
+    }
+
+    /// Keeps `v` out of the ring for a while if `keep`, else drops it.
+    fn dispose(&mut self, v: P, keep: bool) {
+        if keep && self.held.len() < MAX_HELD {
+            self.held.push(v);
+        }
+    }
+
+    fn drop_held(&mut self, which: u8) {
+        if !self.held.is_empty() {
+            let i = which as usize % self.held.len();
+            drop(self.held.swap_remove(i));
+        }
+    }
+
+    /// The congestion hysteresis after an operation: at or above `high`
+    /// the flag is up, at or below `low` it is down, in between unchanged.
+    /// (The length changes only through sends and receives, each of which
+    /// applies the transition it calls for.)
+    fn settle_congestion(&mut self) {
+        let Some((low, high)) = self.cfg.marks else { return };
+        let len = self.queue.len();
+        let want = if len >= high {
+            true
+        } else if len <= low {
+            false
+        } else {
+            self.congested
+        };
+        if want != self.congested {
+            self.congested = want;
+            self.transitions += 1;
+        }
+    }
+
+    fn congestion(&self) -> Congestion {
+        if self.congested {
+            Congestion::Congested
+        } else {
+            Congestion::Clear
+        }
+    }
+
+    /// Drops are exactly the values created minus the live ones.
+    #[track_caller]
+    fn check_drops(&self) {
+        if !P::TRACKED {
+            return;
+        }
+        let live = self.queue.len() + self.held.len();
+        let expected = self.tracker.created() - live;
+        assert_eq!(
+            self.tracker.total_drops(),
+            expected,
+            "step {}: {} drops, expected {expected} ({} created, {} queued, {} held)",
+            self.step,
+            self.tracker.total_drops(),
+            self.tracker.created(),
+            self.queue.len(),
+            self.held.len()
+        );
+    }
+
+    #[track_caller]
+    fn check_stats(&self, stats: ringflow::Stats, who: &str) {
+        let step = self.step;
+        assert_eq!(stats.evictions, self.evictions, "step {step}: {who}.stats().evictions");
+        assert_eq!(stats.congestion_transitions, self.transitions, "step {step}: {who}.stats().congestion_transitions");
+        assert_eq!(stats.parks, 0, "step {step}: {who}.stats().parks on one thread");
+        assert_eq!(stats.wakeups, 0, "step {step}: {who}.stats().wakeups on one thread");
+    }
+
+    /// Ends the session: the ring and its handles are gone, so every value
+    /// must have been dropped exactly once once the held ones go too.
+    fn finish(mut self) {
+        self.queue.clear(); // the last handle dropped these
+        self.check_drops();
+        self.held.clear();
+        self.check_drops();
+        if P::TRACKED {
+            self.tracker.assert_all_dropped_once();
+        }
+    }
+}
+
+/// Expands `(op, weight)` pairs into a lookup table; the weights must add
+/// up to `N` (checked at compile time).
+const fn op_table<T: Copy, const N: usize>(weights: &[(T, usize)]) -> [T; N] {
+    let mut table = [weights[0].0; N];
+    let (mut i, mut at) = (0, 0);
+    while i < weights.len() {
+        let mut k = 0;
+        while k < weights[i].1 {
+            table[at] = weights[i].0;
+            at += 1;
+            k += 1;
+        }
+        i += 1;
+    }
+    assert!(at == N, "op weights must add up to the table size");
+    table
+}
+
+/// Maps a one-try receive result onto `try_recv`'s.
+fn timeout_to_try(e: RecvTimeoutError) -> TryRecvError {
+    match e {
+        RecvTimeoutError::Timeout => TryRecvError::Empty,
+        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SPSC
+// ---------------------------------------------------------------------------
+
+/// SPSC operations, picked by `SPSC_OPS[op_byte & 63]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpscOp {
+    /// `try_send` of a new value.
+    TrySend,
+    /// `try_recv`.
+    TryRecv,
+    /// `peek` (twice), checked against the model's front; removes nothing.
+    Peek,
+    /// `send_timeout(v, 0)`: one try.
+    SendTimeoutZero,
+    /// `recv_timeout(0)`: one try.
+    RecvTimeoutZero,
+    /// `send` (variant: `send_timeout(MAX)`) when it cannot block, else
+    /// `send_deadline(now)`.
+    Send,
+    /// `recv` (variant: `recv_timeout(MAX)`) when it cannot block, else
+    /// `recv_deadline(now)`.
+    Recv,
+    /// `try_iter().take(n)`.
+    TryIter,
+    /// Drop one of the values held outside the ring.
+    DropHeld,
+    /// Drop the producer.
+    DropProducer,
+    /// Drop the consumer.
+    DropConsumer,
+    /// `Debug` of both handles, `Display` of an error.
+    Format,
+    /// `congestion()` on either handle, compared with the model.
+    Congestion,
+    /// `Producer::wait_until_clear` (`None` when it cannot block, else a
+    /// past deadline).
+    WaitUntilClear,
+    /// `write_chunk_uninit(n)`, write `k` of the granted slots, `commit(k)`
+    /// (variant: `commit_all` after writing all).
+    WriteChunk,
+    /// `write_chunk_uninit(n).fill_from_iter(m values)`.
+    FillFromIter,
+    /// `send_iter(m values)`.
+    SendIter,
+    /// `read_chunk(n)`, `as_slices`, then `release(k)`, move `k` out with
+    /// its iterator, or drop it.
+    ReadChunk,
+    /// `send_slice` (`Copy` payload sessions only).
+    SendSlice,
+    /// `recv_into` (`Copy` payload sessions only).
+    RecvInto,
+}
+
+/// Each operation's share of the 64 op-byte values.
+const SPSC_WEIGHTS: &[(SpscOp, usize)] = &[
+    (SpscOp::TrySend, 12),
+    (SpscOp::TryRecv, 10),
+    (SpscOp::Peek, 4),
+    (SpscOp::SendTimeoutZero, 3),
+    (SpscOp::RecvTimeoutZero, 3),
+    (SpscOp::Send, 3),
+    (SpscOp::Recv, 3),
+    (SpscOp::TryIter, 2),
+    (SpscOp::DropHeld, 3),
+    (SpscOp::DropProducer, 1),
+    (SpscOp::DropConsumer, 1),
+    (SpscOp::Format, 1),
+    (SpscOp::Congestion, 3),
+    (SpscOp::WaitUntilClear, 2),
+    (SpscOp::WriteChunk, 3),
+    (SpscOp::FillFromIter, 2),
+    (SpscOp::SendIter, 2),
+    (SpscOp::ReadChunk, 4),
+    (SpscOp::SendSlice, 1),
+    (SpscOp::RecvInto, 1),
+];
+
+/// Op byte (low 6 bits) to operation, in the order of `SPSC_WEIGHTS`.
+const SPSC_OPS: [SpscOp; 64] = op_table(SPSC_WEIGHTS);
+
+struct Spsc<P> {
+    opts: Options,
+    m: Model<P>,
+    tx: Option<spsc::Producer<P>>,
+    rx: Option<spsc::Consumer<P>>,
+}
+
+impl<P: Payload> Spsc<P> {
+    fn new(cfg: Config, opts: Options) -> Self {
+        let (tx, rx) = cfg.builder().spsc::<P>();
+        Spsc { opts, m: Model::new(cfg), tx: Some(tx), rx: Some(rx) }
+    }
+
+    /// What a send that does not wait should do: `None` = succeed,
+    /// `Some(true)` = disconnected, `Some(false)` = full.
+    fn send_outcome(&self) -> Option<bool> {
+        if self.rx.is_none() {
+            Some(true)
+        } else if self.m.is_full() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// `None` = a value; else `Some(disconnected)`.
+    fn recv_outcome(&self) -> Option<bool> {
+        if !self.m.queue.is_empty() {
+            None
+        } else {
+            Some(self.tx.is_none())
+        }
+    }
+
+    /// Free room a batch send can use: 0 once the consumer is gone.
+    fn room(&self) -> usize {
+        if self.rx.is_none() {
+            0
+        } else {
+            self.m.free()
+        }
+    }
+
+    fn step(&mut self, op: SpscOp, byte: u8, input: &mut Input<'_>) {
+        let keep = byte & 0x40 != 0;
+        let variant = byte & 0x80 != 0;
+        let send_expect = self.send_outcome();
+        let recv_expect = self.recv_outcome();
+        let room = self.room();
+        let m = &mut self.m;
+        let step = m.step;
+        match op {
+            SpscOp::TrySend | SpscOp::SendTimeoutZero => {
+                let Some(tx) = self.tx.as_mut() else { return };
+                let v = m.make();
+                let id = v.check_id();
+                let got = if op == SpscOp::TrySend {
+                    tx.try_send(v)
+                } else {
+                    tx.send_timeout(v, Duration::ZERO).map_err(|e| match e {
+                        SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+                        SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+                    })
+                };
+                match (got, send_expect) {
+                    (Ok(()), None) => m.push(id),
+                    (Err(TrySendError::Full(v)), Some(false)) => expect_id(&v, id, "Full hands back"),
+                    (Err(TrySendError::Disconnected(v)), Some(true)) => expect_id(&v, id, "Disconnected hands back"),
+                    (got, want) => panic!("step {step}: {op:?} returned {got:?}, the model expected {want:?}"),
+                }
+            }
+            SpscOp::TryRecv | SpscOp::RecvTimeoutZero => {
+                let Some(rx) = self.rx.as_mut() else { return };
+                let got = if op == SpscOp::TryRecv {
+                    rx.try_recv()
+                } else {
+                    rx.recv_timeout(Duration::ZERO).map_err(timeout_to_try)
+                };
+                match (got, recv_expect) {
+                    (Ok(v), None) => {
+                        m.received(&v, "try_recv");
+                        m.dispose(v, keep);
+                    }
+                    (Err(TryRecvError::Empty), Some(false)) | (Err(TryRecvError::Disconnected), Some(true)) => {}
+                    (got, want) => panic!(
+                        "step {step}: {op:?} returned {:?}, the model expected {want:?} (None = a value)",
+                        got.map(|v| v.check_id())
+                    ),
+                }
+            }
+            SpscOp::Peek => {
+                let Some(rx) = self.rx.as_mut() else { return };
+                let got = rx.peek().map(|v| v.check_id());
+                assert_eq!(got, m.queue.front().copied(), "step {step}: peek");
+                assert_eq!(rx.peek().map(|v| v.check_id()), got, "step {step}: second peek");
+            }
+            SpscOp::Send => {
+                let Some(tx) = self.tx.as_mut() else { return };
+                let v = m.make();
+                let id = v.check_id();
+                if send_expect == Some(false) {
+                    // Full and connected: `send` would block forever, so
+                    // take a deadline that has already passed (one try).
+                    match tx.send_deadline(v, Instant::now()) {
+                        Err(SendTimeoutError::Timeout(v)) => expect_id(&v, id, "send_deadline(now) Timeout"),
+                        got => panic!("step {step}: send_deadline(now) on a full ring returned {got:?}"),
+                    }
+                    return;
+                }
+                let got = if variant {
+                    tx.send_timeout(v, Duration::MAX).map_err(|e| match e {
+                        SendTimeoutError::Disconnected(v) => SendError(v),
+                        SendTimeoutError::Timeout(_) => panic!("step {step}: send_timeout(MAX) timed out"),
+                    })
+                } else {
+                    tx.send(v)
+                };
+                match (got, send_expect) {
+                    (Ok(()), None) => m.push(id),
+                    (Err(SendError(v)), Some(true)) => expect_id(&v, id, "send SendError"),
+                    (got, want) => panic!("step {step}: send returned {got:?}, the model expected {want:?}"),
+                }
+            }
+            SpscOp::Recv => {
+                let Some(rx) = self.rx.as_mut() else { return };
+                if recv_expect == Some(false) {
+                    match rx.recv_deadline(Instant::now()) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        got => panic!(
+                            "step {step}: recv_deadline(now) on an empty ring returned {:?}",
+                            got.map(|v| v.check_id())
+                        ),
+                    }
+                    return;
+                }
+                let got = if variant {
+                    rx.recv_timeout(Duration::MAX).map_err(|e| {
+                        assert!(e.is_disconnected(), "step {step}: recv_timeout(MAX) timed out");
+                        RecvError
+                    })
+                } else {
+                    rx.recv()
+                };
+                match (got, recv_expect) {
+                    (Ok(v), None) => {
+                        m.received(&v, "recv");
+                        m.dispose(v, keep);
+                    }
+                    (Err(RecvError), Some(true)) => {}
+                    (got, want) => panic!(
+                        "step {step}: recv returned {:?}, the model expected {want:?}",
+                        got.map(|v| v.check_id())
+                    ),
+                }
+            }
+            SpscOp::TryIter => {
+                let n = input.arg() as usize % 8;
+                let Some(rx) = self.rx.as_mut() else { return };
+                let got: Vec<P> = rx.try_iter().take(n).collect();
+                assert_eq!(got.len(), n.min(m.queue.len()), "step {step}: try_iter().take({n}) length");
+                for v in got {
+                    m.received(&v, "try_iter");
+                }
+            }
+            SpscOp::DropHeld => m.drop_held(input.arg()),
+            SpscOp::DropProducer => self.tx = None,
+            SpscOp::DropConsumer => self.rx = None,
+            SpscOp::Format => {
+                let mut s = String::new();
+                if let Some(tx) = &self.tx {
+                    s += &format!("{tx:?} {:?}", tx.stats());
+                }
+                if let Some(rx) = &self.rx {
+                    s += &format!("{rx:?}");
+                }
+                s += &format!("{}", TrySendError::Full(()));
+                assert!(!s.is_empty());
+            }
+            SpscOp::Congestion => {
+                // Ask the producer, or (variant, or no producer) the consumer.
+                let want = m.congestion();
+                match (&self.tx, &self.rx) {
+                    (Some(tx), rx) if !variant || rx.is_none() => {
+                        assert_eq!(tx.congestion(), want, "step {step}: Producer::congestion")
+                    }
+                    (_, Some(rx)) => assert_eq!(rx.congestion(), want, "step {step}: Consumer::congestion"),
+                    (_, None) => {}
+                }
+            }
+            SpscOp::WaitUntilClear => {
+                let Some(tx) = &self.tx else { return };
+                let want = m.congestion();
+                let cannot_block = want == Congestion::Clear || self.rx.is_none();
+                let deadline = if cannot_block && variant { None } else { Some(Instant::now()) };
+                assert_eq!(tx.wait_until_clear(deadline), want, "step {step}: wait_until_clear({deadline:?})");
+            }
+            SpscOp::WriteChunk => {
+                let n = input.arg() as usize % (m.cfg.capacity + 3);
+                let k_arg = input.arg() as usize;
+                let Some(tx) = self.tx.as_mut() else { return };
+                let granted = n.min(room);
+                let mut chunk = tx.write_chunk_uninit(n);
+                assert_eq!(chunk.len(), granted, "step {step}: write_chunk_uninit({n}).len()");
+                assert_eq!(chunk.is_empty(), granted == 0);
+                let k = if variant { granted } else { k_arg % (granted + 1) };
+                let vals = m.make_n(k);
+                let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
+                {
+                    let (first, second) = chunk.as_mut_slices();
+                    let tail_idx = m.pushed % m.cfg.capacity;
+                    assert_eq!(first.len(), granted.min(m.cfg.capacity - tail_idx), "step {step}: first slice");
+                    assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
+                    for (slot, v) in first.iter_mut().chain(second.iter_mut()).zip(vals) {
+                        slot.write(v);
+                    }
+                }
+                if variant {
+                    // SAFETY: `k == granted` and every granted slot was written.
+                    unsafe { chunk.commit_all() };
+                } else {
+                    // SAFETY: the first `k` slots, in slice order, were written.
+                    unsafe { chunk.commit(k) };
+                }
+                for id in ids {
+                    m.push(id);
+                }
+            }
+            SpscOp::FillFromIter | SpscOp::SendIter => {
+                let n = input.arg() as usize % (m.cfg.capacity + 3);
+                let count = input.arg() as usize % 10;
+                let Some(tx) = self.tx.as_mut() else { return };
+                let vals = m.make_n(count);
+                let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
+                let mut iter = vals.into_iter();
+                let (sent, want) = if op == SpscOp::FillFromIter {
+                    (tx.write_chunk_uninit(n).fill_from_iter(&mut iter), n.min(room).min(count))
+                } else {
+                    (tx.send_iter(&mut iter), room.min(count))
+                };
+                if op == SpscOp::SendIter && !self.opts.strict_send_iter {
+                    // See `Options::strict_send_iter`.
+                    assert!(
+                        sent <= want && (sent >= 1 || want == 0),
+                        "step {step}: send_iter sent {sent} ({count} offered, room {room})"
+                    );
+                } else {
+                    assert_eq!(sent, want, "step {step}: {op:?} sent (n {n}, {count} offered, room {room})");
+                }
+                // What was not sent is still in the iterator, in order.
+                let rest: Vec<P> = iter.collect();
+                assert_eq!(rest.len(), count - sent, "step {step}: {op:?} pulled items it did not send");
+                for (v, &id) in rest.iter().zip(&ids[sent..]) {
+                    expect_id(v, id, "unsent item left in the iterator");
+                }
+                for &id in &ids[..sent] {
+                    m.push(id);
+                }
+            }
+            SpscOp::ReadChunk => {
+                let n = input.arg() as usize % (m.cfg.capacity + 3);
+                let k_arg = input.arg() as usize;
+                let mode = k_arg % 3;
+                let Some(rx) = self.rx.as_mut() else { return };
+                let granted = n.min(m.queue.len());
+                let chunk = rx.read_chunk(n);
+                assert_eq!(chunk.len(), granted, "step {step}: read_chunk({n}).len()");
+                assert_eq!(chunk.is_empty(), granted == 0);
+                {
+                    let (first, second) = chunk.as_slices();
+                    let head_idx = m.popped % m.cfg.capacity;
+                    assert_eq!(first.len(), granted.min(m.cfg.capacity - head_idx), "step {step}: first slice");
+                    assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
+                    for (i, v) in first.iter().chain(second).enumerate() {
+                        expect_id(v, m.queue[i], "read_chunk slice");
+                    }
+                }
+                let k = (k_arg / 3) % (granted + 1);
+                match mode {
+                    0 => {
+                        chunk.release(k);
+                        for _ in 0..k {
+                            m.queue.pop_front();
+                            m.popped += 1;
+                        }
+                    }
+                    1 => {
+                        let mut it = chunk.into_iter();
+                        assert_eq!(it.len(), granted, "step {step}: chunk iterator len");
+                        let got: Vec<P> = it.by_ref().take(k).collect();
+                        assert_eq!(it.size_hint(), (granted - k, Some(granted - k)));
+                        drop(it);
+                        for v in got {
+                            m.received(&v, "read_chunk iterator");
+                            m.dispose(v, keep);
+                        }
+                    }
+                    // Let it go unused: the items stay queued.
+                    _ => {
+                        let _ = chunk;
+                    }
+                }
+            }
+            SpscOp::SendSlice => {
+                let count = input.arg() as usize % 10;
+                let Some(tx) = self.tx.as_mut() else { return };
+                let vals = m.make_n(count);
+                let Some(sent) = P::send_slice(tx, &vals) else { return };
+                assert_eq!(sent, room.min(count), "step {step}: send_slice of {count} with room {room}");
+                for v in &vals[..sent] {
+                    m.push(v.check_id());
+                }
+            }
+            SpscOp::RecvInto => {
+                let n = input.arg() as usize % 10;
+                let Some(rx) = self.rx.as_mut() else { return };
+                let Some((got, out)) = P::recv_into(rx, n) else { return };
+                assert_eq!(got, n.min(m.queue.len()), "step {step}: recv_into a buffer of {n}");
+                for v in &out[..got] {
+                    let want = m.queue.pop_front().unwrap();
+                    m.popped += 1;
+                    expect_id(v, want, "recv_into");
+                }
+            }
+        }
+    }
+
+    /// Once the last handle is gone the ring has dropped what it held.
+    fn settle(&mut self) {
+        if self.tx.is_none() && self.rx.is_none() {
+            self.m.queue.clear();
+        } else {
+            self.m.settle_congestion();
+        }
+    }
+
+    /// Introspection on every live handle must match the model exactly.
+    fn check(&self) {
+        let m = &self.m;
+        let (len, cap, step) = (m.queue.len(), m.cfg.capacity, m.step);
+        if let Some(tx) = &self.tx {
+            assert_eq!(tx.len(), len, "step {step}: Producer::len");
+            assert_eq!(tx.is_empty(), len == 0, "step {step}: Producer::is_empty");
+            assert_eq!(tx.is_full(), len == cap, "step {step}: Producer::is_full");
+            assert_eq!(tx.capacity(), cap, "step {step}: Producer::capacity");
+            assert_eq!(tx.is_disconnected(), self.rx.is_none(), "step {step}: Producer::is_disconnected");
+            assert_eq!(tx.wait_strategy(), m.cfg.strategy);
+            m.check_stats(tx.stats(), "Producer");
+        }
+        if let Some(rx) = &self.rx {
+            assert_eq!(rx.len(), len, "step {step}: Consumer::len");
+            assert_eq!(rx.is_empty(), len == 0, "step {step}: Consumer::is_empty");
+            assert_eq!(rx.is_full(), len == cap, "step {step}: Consumer::is_full");
+            assert_eq!(rx.capacity(), cap, "step {step}: Consumer::capacity");
+            assert_eq!(rx.is_disconnected(), self.tx.is_none(), "step {step}: Consumer::is_disconnected");
+            assert_eq!(rx.wait_strategy(), m.cfg.strategy);
+            m.check_stats(rx.stats(), "Consumer");
+        }
+        m.check_drops();
+    }
+
+    fn finish(mut self) {
+        // Drop the remaining handles in the order the header chose; the
+        // queued values must survive the first and go with the last.
+        if self.m.cfg.drop_tx_first {
+            self.tx = None;
+        } else {
+            self.rx = None;
+        }
+        self.settle();
+        self.check();
+        self.tx = None;
+        self.rx = None;
+        self.m.finish();
+    }
+
+    /// Runs one session; returns when every handle is gone or the input
+    /// runs out.
+    fn run(cfg: Config, opts: Options, input: &mut Input<'_>) {
+        let mut s = Spsc::<P>::new(cfg, opts);
+        s.check();
+        while s.tx.is_some() || s.rx.is_some() {
+            let Some(byte) = input.next() else { break };
+            let op = SPSC_OPS[(byte & 63) as usize];
+            s.step(op, byte, input);
+            s.m.step += 1;
+            s.settle();
+            s.check();
+        }
+        s.finish();
+    }
+}
+
+/// Runs `data` as SPSC sessions against the model; panics on any mismatch,
+/// leak or double drop.
+pub fn run_spsc(data: &[u8]) {
+    run_spsc_with(data, Options::DEFAULT);
+}
+
+/// [`run_spsc`] with explicit [`Options`].
+pub fn run_spsc_with(data: &[u8], opts: Options) {
+    let mut input = Input::new(data);
+    loop {
+        let cfg = Config::decode(&mut input);
+        if cfg.plain {
+            Spsc::<Plain>::run(cfg, opts, &mut input);
+        } else {
+            Spsc::<Val>::run(cfg, opts, &mut input);
+        }
+        if input.is_done() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MPMC
+// ---------------------------------------------------------------------------
+
+/// MPMC operations, picked by `MPMC_OPS[op_byte & 63]`. Operations on a
+/// handle read its index from the next byte when that side has more than
+/// one live handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MpmcOp {
+    /// `try_send` of a new value.
+    TrySend,
+    /// `force_send` of a new value.
+    ForceSend,
+    /// `try_recv`.
+    TryRecv,
+    /// `send_timeout(v, 0)`.
+    SendTimeoutZero,
+    /// `recv_timeout(0)`.
+    RecvTimeoutZero,
+    /// `send` (variant: `send_timeout(MAX)`) when it cannot block, else
+    /// `send_deadline(now)`.
+    Send,
+    /// `recv` (variant: `recv_timeout(MAX)`) when it cannot block, else
+    /// `recv_deadline(now)`.
+    Recv,
+    /// `try_iter().take(n)`.
+    TryIter,
+    /// `try_send_many` of m new values.
+    TrySendMany,
+    /// `try_recv_many(out, max)`, into an empty or a non-empty `out`.
+    TryRecvMany,
+    /// Clone a sender.
+    CloneSender,
+    /// Clone a receiver.
+    CloneReceiver,
+    /// Drop a sender.
+    DropSender,
+    /// Drop a receiver.
+    DropReceiver,
+    /// Drop one of the values held outside the ring.
+    DropHeld,
+    /// `Debug` of the handles, `Display` of an error.
+    Format,
+    /// `congestion()` on a sender (variant: a receiver).
+    Congestion,
+    /// `Sender::wait_until_clear` (`None` when it cannot block, else a past
+    /// deadline).
+    WaitUntilClear,
+}
+
+/// Each operation's share of the 64 op-byte values.
+const MPMC_WEIGHTS: &[(MpmcOp, usize)] = &[
+    (MpmcOp::TrySend, 10),
+    (MpmcOp::ForceSend, 7),
+    (MpmcOp::TryRecv, 10),
+    (MpmcOp::SendTimeoutZero, 2),
+    (MpmcOp::RecvTimeoutZero, 2),
+    (MpmcOp::Send, 2),
+    (MpmcOp::Recv, 2),
+    (MpmcOp::TryIter, 2),
+    (MpmcOp::TrySendMany, 4),
+    (MpmcOp::TryRecvMany, 4),
+    (MpmcOp::CloneSender, 3),
+    (MpmcOp::CloneReceiver, 3),
+    (MpmcOp::DropSender, 3),
+    (MpmcOp::DropReceiver, 3),
+    (MpmcOp::DropHeld, 2),
+    (MpmcOp::Format, 1),
+    (MpmcOp::Congestion, 2),
+    (MpmcOp::WaitUntilClear, 2),
+];
+
+/// Op byte (low 6 bits) to operation, in the order of `MPMC_WEIGHTS`.
+const MPMC_OPS: [MpmcOp; 64] = op_table(MPMC_WEIGHTS);
+
+struct Mpmc {
+    m: Model<Val>,
+    txs: Vec<mpmc::Sender<Val>>,
+    rxs: Vec<mpmc::Receiver<Val>>,
+}
+
+impl Mpmc {
+    fn new(cfg: Config) -> Self {
+        let (tx, rx) = cfg.builder().mpmc::<Val>();
+        Mpmc { m: Model::new(cfg), txs: vec![tx], rxs: vec![rx] }
+    }
+
+    fn send_outcome(&self) -> Option<bool> {
+        if self.rxs.is_empty() {
+            Some(true)
+        } else if self.m.is_full() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn recv_outcome(&self) -> Option<bool> {
+        if !self.m.queue.is_empty() {
+            None
+        } else {
+            Some(self.txs.is_empty())
+        }
+    }
+
+    fn step(&mut self, op: MpmcOp, byte: u8, input: &mut Input<'_>) {
+        let keep = byte & 0x40 != 0;
+        let variant = byte & 0x80 != 0;
+        let send_expect = self.send_outcome();
+        let recv_expect = self.recv_outcome();
+        let room = if self.rxs.is_empty() { 0 } else { self.m.free() };
+        let uses_sender = matches!(
+            op,
+            MpmcOp::TrySend
+                | MpmcOp::ForceSend
+                | MpmcOp::SendTimeoutZero
+                | MpmcOp::Send
+                | MpmcOp::TrySendMany
+                | MpmcOp::CloneSender
+                | MpmcOp::DropSender
+                | MpmcOp::WaitUntilClear
+        ) || (op == MpmcOp::Congestion && !variant);
+        let ti = if uses_sender { input.pick(self.txs.len()) } else { 0 };
+        let ri = if uses_sender || op == MpmcOp::DropHeld { 0 } else { input.pick(self.rxs.len()) };
+        let m = &mut self.m;
+        let step = m.step;
+        let tx = self.txs.get(ti);
+        let rx = self.rxs.get(ri);
+        match op {
+            MpmcOp::TrySend | MpmcOp::SendTimeoutZero => {
+                let Some(tx) = tx else { return };
+                let v = m.make();
+                let id = v.check_id();
+                let got = if op == MpmcOp::TrySend {
+                    tx.try_send(v)
+                } else {
+                    tx.send_timeout(v, Duration::ZERO).map_err(|e| match e {
+                        SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+                        SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+                    })
+                };
+                match (got, send_expect) {
+                    (Ok(()), None) => m.push(id),
+                    (Err(TrySendError::Full(v)), Some(false)) => expect_id(&v, id, "Full hands back"),
+                    (Err(TrySendError::Disconnected(v)), Some(true)) => expect_id(&v, id, "Disconnected hands back"),
+                    (got, want) => panic!("step {step}: {op:?} returned {got:?}, the model expected {want:?}"),
+                }
+            }
+            MpmcOp::ForceSend => {
+                let Some(tx) = tx else { return };
+                let v = m.make();
+                let id = v.check_id();
+                match (tx.force_send(v), send_expect) {
+                    (Ok(None), None) => m.push(id),
+                    (Ok(Some(old)), Some(false)) => {
+                        m.received(&old, "force_send eviction");
+                        m.push(id);
+                        m.evictions += 1;
+                        m.dispose(old, keep);
+                    }
+                    (Err(SendError(v)), Some(true)) => expect_id(&v, id, "force_send SendError hands back"),
+                    (got, want) => panic!(
+                        "step {step}: force_send returned {:?}, the model expected {want:?}",
+                        got.map(|o| o.map(|v| v.check_id()))
+                    ),
+                }
+            }
+            MpmcOp::TryRecv | MpmcOp::RecvTimeoutZero => {
+                let Some(rx) = rx else { return };
+                let got = if op == MpmcOp::TryRecv {
+                    rx.try_recv()
+                } else {
+                    rx.recv_timeout(Duration::ZERO).map_err(timeout_to_try)
+                };
+                match (got, recv_expect) {
+                    (Ok(v), None) => {
+                        m.received(&v, "try_recv");
+                        m.dispose(v, keep);
+                    }
+                    (Err(TryRecvError::Empty), Some(false)) | (Err(TryRecvError::Disconnected), Some(true)) => {}
+                    (got, want) => panic!(
+                        "step {step}: {op:?} returned {:?}, the model expected {want:?} (None = a value)",
+                        got.map(|v| v.check_id())
+                    ),
+                }
+            }
+            MpmcOp::Send => {
+                let Some(tx) = tx else { return };
+                let v = m.make();
+                let id = v.check_id();
+                if send_expect == Some(false) {
+                    match tx.send_deadline(v, Instant::now()) {
+                        Err(SendTimeoutError::Timeout(v)) => expect_id(&v, id, "send_deadline(now) Timeout"),
+                        got => panic!("step {step}: send_deadline(now) on a full ring returned {got:?}"),
+                    }
+                    return;
+                }
+                let got = if variant {
+                    tx.send_timeout(v, Duration::MAX).map_err(|e| match e {
+                        SendTimeoutError::Disconnected(v) => SendError(v),
+                        SendTimeoutError::Timeout(_) => panic!("step {step}: send_timeout(MAX) timed out"),
+                    })
+                } else {
+                    tx.send(v)
+                };
+                match (got, send_expect) {
+                    (Ok(()), None) => m.push(id),
+                    (Err(SendError(v)), Some(true)) => expect_id(&v, id, "send SendError"),
+                    (got, want) => panic!("step {step}: send returned {got:?}, the model expected {want:?}"),
+                }
+            }
+            MpmcOp::Recv => {
+                let Some(rx) = rx else { return };
+                if recv_expect == Some(false) {
+                    match rx.recv_deadline(Instant::now()) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        got => panic!(
+                            "step {step}: recv_deadline(now) on an empty ring returned {:?}",
+                            got.map(|v| v.check_id())
+                        ),
+                    }
+                    return;
+                }
+                let got = if variant {
+                    rx.recv_timeout(Duration::MAX).map_err(|e| {
+                        assert!(e.is_disconnected(), "step {step}: recv_timeout(MAX) timed out");
+                        RecvError
+                    })
+                } else {
+                    rx.recv()
+                };
+                match (got, recv_expect) {
+                    (Ok(v), None) => {
+                        m.received(&v, "recv");
+                        m.dispose(v, keep);
+                    }
+                    (Err(RecvError), Some(true)) => {}
+                    (got, want) => panic!(
+                        "step {step}: recv returned {:?}, the model expected {want:?}",
+                        got.map(|v| v.check_id())
+                    ),
+                }
+            }
+            MpmcOp::TryIter => {
+                let n = input.arg() as usize % 8;
+                let Some(rx) = rx else { return };
+                let got: Vec<Val> = rx.try_iter().take(n).collect();
+                assert_eq!(got.len(), n.min(m.queue.len()), "step {step}: try_iter().take({n}) length");
+                for v in got {
+                    m.received(&v, "try_iter");
+                }
+            }
+            MpmcOp::TrySendMany => {
+                let count = input.arg() as usize % 10;
+                let Some(tx) = tx else { return };
+                let mut vals = m.make_n(count);
+                let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
+                let sent = tx.try_send_many(&mut vals);
+                assert_eq!(sent, room.min(count), "step {step}: try_send_many of {count} with room {room}");
+                assert_eq!(vals.len(), count - sent, "step {step}: try_send_many left the wrong items");
+                for (v, &id) in vals.iter().zip(&ids[sent..]) {
+                    expect_id(v, id, "item try_send_many did not send");
+                }
+                for &id in &ids[..sent] {
+                    m.push(id);
+                }
+            }
+            MpmcOp::TryRecvMany => {
+                let max = input.arg() as usize % 12;
+                let Some(rx) = rx else { return };
+                // A non-empty `out` must be appended to, not overwritten.
+                let mut out = if variant { m.make_n(1) } else { Vec::new() };
+                let before: Vec<usize> = out.iter().map(|v| v.check_id()).collect();
+                let got = rx.try_recv_many(&mut out, max);
+                assert_eq!(got, max.min(m.queue.len()), "step {step}: try_recv_many(max {max})");
+                assert_eq!(out.len(), before.len() + got, "step {step}: try_recv_many appended");
+                for (v, &id) in out.iter().zip(&before) {
+                    expect_id(v, id, "try_recv_many kept what was in `out`");
+                }
+                for v in out.drain(before.len()..) {
+                    m.received(&v, "try_recv_many");
+                    m.dispose(v, keep);
+                }
+            }
+            MpmcOp::CloneSender => {
+                if let Some(c) = tx.filter(|_| self.txs.len() < MAX_HANDLES).cloned() {
+                    self.txs.push(c);
+                }
+            }
+            MpmcOp::CloneReceiver => {
+                if let Some(c) = rx.filter(|_| self.rxs.len() < MAX_HANDLES).cloned() {
+                    self.rxs.push(c);
+                }
+            }
+            MpmcOp::DropSender => {
+                if ti < self.txs.len() {
+                    drop(self.txs.swap_remove(ti));
+                }
+            }
+            MpmcOp::DropReceiver => {
+                if ri < self.rxs.len() {
+                    drop(self.rxs.swap_remove(ri));
+                }
+            }
+            MpmcOp::DropHeld => m.drop_held(input.arg()),
+            MpmcOp::Format => {
+                let mut s = String::new();
+                if let Some(tx) = tx {
+                    s += &format!("{tx:?} {:?}", tx.stats());
+                }
+                if let Some(rx) = rx {
+                    s += &format!("{rx:?}");
+                }
+                s += &format!("{}", SendError(()));
+                assert!(!s.is_empty());
+            }
+            MpmcOp::Congestion => {
+                let want = m.congestion();
+                if variant {
+                    if let Some(rx) = rx {
+                        assert_eq!(rx.congestion(), want, "step {step}: Receiver::congestion");
+                    }
+                } else if let Some(tx) = tx {
+                    assert_eq!(tx.congestion(), want, "step {step}: Sender::congestion");
+                }
+            }
+            MpmcOp::WaitUntilClear => {
+                let Some(tx) = tx else { return };
+                let want = m.congestion();
+                let cannot_block = want == Congestion::Clear || self.rxs.is_empty();
+                let deadline = if cannot_block && variant { None } else { Some(Instant::now()) };
+                assert_eq!(tx.wait_until_clear(deadline), want, "step {step}: wait_until_clear({deadline:?})");
+            }
+        }
+    }
+
+    /// Once the last handle is gone the ring has dropped what it held.
+    fn settle(&mut self) {
+        if self.txs.is_empty() && self.rxs.is_empty() {
+            self.m.queue.clear();
+        } else {
+            self.m.settle_congestion();
+        }
+    }
+
+    fn check(&self) {
+        let m = &self.m;
+        let (len, cap, step) = (m.queue.len(), m.cfg.capacity, m.step);
+        for (i, tx) in self.txs.iter().enumerate() {
+            assert_eq!(tx.len(), len, "step {step}: Sender[{i}]::len");
+            assert_eq!(tx.is_empty(), len == 0, "step {step}: Sender[{i}]::is_empty");
+            assert_eq!(tx.is_full(), len == cap, "step {step}: Sender[{i}]::is_full");
+            assert_eq!(tx.capacity(), cap, "step {step}: Sender[{i}]::capacity");
+            assert_eq!(tx.is_disconnected(), self.rxs.is_empty(), "step {step}: Sender[{i}]::is_disconnected");
+            assert_eq!(tx.wait_strategy(), m.cfg.strategy);
+        }
+        for (i, rx) in self.rxs.iter().enumerate() {
+            assert_eq!(rx.len(), len, "step {step}: Receiver[{i}]::len");
+            assert_eq!(rx.is_empty(), len == 0, "step {step}: Receiver[{i}]::is_empty");
+            assert_eq!(rx.is_full(), len == cap, "step {step}: Receiver[{i}]::is_full");
+            assert_eq!(rx.capacity(), cap, "step {step}: Receiver[{i}]::capacity");
+            assert_eq!(rx.is_disconnected(), self.txs.is_empty(), "step {step}: Receiver[{i}]::is_disconnected");
+            assert_eq!(rx.wait_strategy(), m.cfg.strategy);
+        }
+        if let Some(tx) = self.txs.first() {
+            m.check_stats(tx.stats(), "Sender");
+        } else if let Some(rx) = self.rxs.first() {
+            m.check_stats(rx.stats(), "Receiver");
+        }
+        m.check_drops();
+    }
+
+    fn finish(mut self) {
+        if self.m.cfg.drop_tx_first {
+            self.txs.clear();
+        } else {
+            self.rxs.clear();
+        }
+        self.settle();
+        self.check();
+        self.txs.clear();
+        self.rxs.clear();
+        self.m.finish();
+    }
+}
+
+/// Runs `data` as MPMC sessions against the model; panics on any mismatch,
+/// leak or double drop.
+pub fn run_mpmc(data: &[u8]) {
+    let mut input = Input::new(data);
+    loop {
+        let mut s = Mpmc::new(Config::decode(&mut input));
+        s.check();
+        while !s.txs.is_empty() || !s.rxs.is_empty() {
+            let Some(byte) = input.next() else { break };
+            let op = MPMC_OPS[(byte & 63) as usize];
+            s.step(op, byte, &mut input);
+            s.m.step += 1;
+            s.settle();
+            s.check();
+        }
+        s.finish();
+        if input.is_done() {
+            return;
+        }
+    }
+}
