@@ -81,7 +81,9 @@ impl<T> Producer<T> {
     /// assert_eq!(words.next().as_deref(), Some("c")); // not lost
     /// ```
     pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
-        let n = self.free_slots(1);
+        // Ask for the whole capacity so that a cached view showing only
+        // some room is refreshed: the batch must reach a full ring.
+        let n = self.free_slots(self.capacity);
         self.write_chunk_uninit(n).fill_from_iter(iter)
     }
 }

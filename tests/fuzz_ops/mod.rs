@@ -66,26 +66,6 @@ const MAX_HELD: usize = 8;
 /// Most live handles per side (MPMC).
 const MAX_HANDLES: usize = 4;
 
-/// Checks that are relaxed while a known bug is open, so that the fuzz
-/// targets keep looking for other bugs instead of finding the same one.
-#[derive(Clone, Copy, Debug)]
-pub struct Options {
-    /// `Producer::send_iter` must send `min(room, offered)` items, as its
-    /// docs say ("until it is full or `iter` ends"). Known bug, found by
-    /// this interpreter: it sizes the batch with `free_slots(1)`, which
-    /// returns the producer's *cached* free count whenever that is at least
-    /// 1, so after the consumer has freed slots it stops early (capacity 2:
-    /// `try_send`, `try_recv`, then `send_iter` of 2 items sends 1 into an
-    /// empty ring). While `false`, the model only requires
-    /// `1 <= sent <= min(room, offered)` when both are non-zero.
-    pub strict_send_iter: bool,
-}
-
-impl Options {
-    /// What the fuzz targets and the replay test use.
-    pub const DEFAULT: Options = Options { strict_send_iter: false };
-}
-
 // ---------------------------------------------------------------------------
 // Input decoding
 // ---------------------------------------------------------------------------
@@ -567,16 +547,15 @@ const SPSC_WEIGHTS: &[(SpscOp, usize)] = &[
 const SPSC_OPS: [SpscOp; 64] = op_table(SPSC_WEIGHTS);
 
 struct Spsc<P> {
-    opts: Options,
     m: Model<P>,
     tx: Option<spsc::Producer<P>>,
     rx: Option<spsc::Consumer<P>>,
 }
 
 impl<P: Payload> Spsc<P> {
-    fn new(cfg: Config, opts: Options) -> Self {
+    fn new(cfg: Config) -> Self {
         let (tx, rx) = cfg.builder().spsc::<P>();
-        Spsc { opts, m: Model::new(cfg), tx: Some(tx), rx: Some(rx) }
+        Spsc { m: Model::new(cfg), tx: Some(tx), rx: Some(rx) }
     }
 
     /// What a send that does not wait should do: `None` = succeed,
@@ -805,15 +784,7 @@ impl<P: Payload> Spsc<P> {
                 } else {
                     (tx.send_iter(&mut iter), room.min(count))
                 };
-                if op == SpscOp::SendIter && !self.opts.strict_send_iter {
-                    // See `Options::strict_send_iter`.
-                    assert!(
-                        sent <= want && (sent >= 1 || want == 0),
-                        "step {step}: send_iter sent {sent} ({count} offered, room {room})"
-                    );
-                } else {
-                    assert_eq!(sent, want, "step {step}: {op:?} sent (n {n}, {count} offered, room {room})");
-                }
+                assert_eq!(sent, want, "step {step}: {op:?} sent (n {n}, {count} offered, room {room})");
                 // What was not sent is still in the iterator, in order.
                 let rest: Vec<P> = iter.collect();
                 assert_eq!(rest.len(), count - sent, "step {step}: {op:?} pulled items it did not send");
@@ -943,8 +914,8 @@ impl<P: Payload> Spsc<P> {
 
     /// Runs one session; returns when every handle is gone or the input
     /// runs out.
-    fn run(cfg: Config, opts: Options, input: &mut Input<'_>) {
-        let mut s = Spsc::<P>::new(cfg, opts);
+    fn run(cfg: Config, input: &mut Input<'_>) {
+        let mut s = Spsc::<P>::new(cfg);
         s.check();
         while s.tx.is_some() || s.rx.is_some() {
             let Some(byte) = input.next() else { break };
@@ -961,18 +932,13 @@ impl<P: Payload> Spsc<P> {
 /// Runs `data` as SPSC sessions against the model; panics on any mismatch,
 /// leak or double drop.
 pub fn run_spsc(data: &[u8]) {
-    run_spsc_with(data, Options::DEFAULT);
-}
-
-/// [`run_spsc`] with explicit [`Options`].
-pub fn run_spsc_with(data: &[u8], opts: Options) {
     let mut input = Input::new(data);
     loop {
         let cfg = Config::decode(&mut input);
         if cfg.plain {
-            Spsc::<Plain>::run(cfg, opts, &mut input);
+            Spsc::<Plain>::run(cfg, &mut input);
         } else {
-            Spsc::<Val>::run(cfg, opts, &mut input);
+            Spsc::<Val>::run(cfg, &mut input);
         }
         if input.is_done() {
             return;
