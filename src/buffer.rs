@@ -130,3 +130,17 @@ pub(crate) fn drop_each(count: usize, drop_one: impl FnMut(usize)) {
     let mut guard = Guard { next: 0, count, drop_one };
     guard.run();
 }
+
+/// `(idx + n) % len` for `idx < len` and `n <= len`, without division and
+/// without overflow (a ring of zero-sized items may be longer than
+/// `usize::MAX / 2`, where `idx + n` itself would overflow).
+#[inline(always)]
+pub(crate) fn wrap_add(idx: usize, n: usize, len: usize) -> usize {
+    debug_assert!(idx < len && n <= len);
+    let room = len - idx;
+    if n < room {
+        idx + n
+    } else {
+        n - room
+    }
+}

@@ -334,12 +334,15 @@ impl<T> Drop for Shared<T> {
         let len = self.len_between(head, tail);
         let mut pos = head;
         drop_each(len, |_| {
-            let slot = self.slot(pos);
-            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), pos.wrapping_add(1));
-            // SAFETY: the slot serving `pos` in `head..tail` is full and no
+            // Advance first: if this item's drop panics, `drop_each` carries
+            // on with the next position, not this one again.
+            let this = pos;
+            pos = self.next(pos);
+            let slot = self.slot(this);
+            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), this.wrapping_add(1));
+            // SAFETY: the slot serving `this` in `head..tail` is full and no
             // handle remains to reach it; `drop_each` visits each once.
             unsafe { slot.value.with_mut(|p| (*p).assume_init_drop()) };
-            pos = self.next(pos);
         });
     }
 }
@@ -526,12 +529,14 @@ impl<T> Sender<T> {
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
+            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+            // Count a call once, and only once it has really waited (a zero
+            // timeout makes one attempt and never waits).
             if !counted {
                 counted = true;
                 shared.cold.ctl.count_send_wait();
-            }
-            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
-                return Err(SendTimeoutError::Timeout(value));
             }
         }
     }
@@ -853,12 +858,14 @@ impl<T> Receiver<T> {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
+            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // Count a call once, and only once it has really waited (a zero
+            // timeout makes one attempt and never waits).
             if !counted {
                 counted = true;
                 shared.cold.ctl.count_recv_wait();
-            }
-            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
-                return Err(RecvTimeoutError::Timeout);
             }
         }
     }

@@ -10,34 +10,43 @@
 //! **Waiter** (slow path, in [`Sleepers::sleep`]):
 //! 1. `count += 1` (register);
 //! 2. heavy barrier ([`barrier::heavy`]);
-//! 3. lock the mutex, re-check the condition (room / item / disconnection)
-//!    by reading the *shared* positions, and only if it is still false
-//!    `Condvar::wait` (which releases the mutex atomically);
-//! 4. `count -= 1`; the caller retries its operation.
+//! 3. lock the mutex and re-check the condition (room / item /
+//!    disconnection) by reading the *shared* positions; if it now holds,
+//!    `count -= 1` and return;
+//! 4. otherwise `Condvar::wait` (which releases the mutex atomically) until
+//!    a notifier hands it a wake-up token, then return; the caller retries
+//!    its operation.
 //!
 //! **Notifier** (fast path, in [`Sleepers::notify`]): after publishing its
 //! position with a Release store,
 //! 1. light barrier ([`barrier::light`]);
-//! 2. one Relaxed load of `count`; only if it is non-zero, lock the mutex and
-//!    `notify_one`.
+//! 2. one Relaxed load of `count`; only if it is non-zero, lock the mutex,
+//!    hand a token to a sleeper that has none (taking it off `count` right
+//!    away, so later operations skip the mutex until someone else
+//!    registers) and `notify_one`.
 //!
-//! **Why no wake-up is lost.** Steps W1–W3 and N0–N2 are the two halves of a
-//! Dekker pattern: each thread stores, runs a barrier, then loads what the
-//! other stored. The light/heavy pair is as strong as `fence(SeqCst)` on both
-//! sides, and with SeqCst fences one of the two fences comes first in the
-//! single total order: if the waiter's comes first, the notifier's load of
-//! `count` sees the registration and it goes on to notify; if the notifier's
-//! comes first, the waiter's re-check sees the published position and it does
-//! not sleep. The remaining window — the notifier sees `count > 0` while the
-//! waiter is between its re-check and `Condvar::wait` — is closed by the
-//! mutex: the waiter holds it from the re-check until `wait` releases it, and
-//! the notifier takes it before `notify_one`, so the notification either
-//! happens before the re-check (which then sees the data, through the mutex's
-//! happens-before) or after the waiter is already waiting.
+//! **Why no wake-up is lost.** Waiter steps 1–3 and the notifier's publish
+//! plus steps 1–2 are the two halves of a Dekker pattern: each thread
+//! stores, runs a barrier, then loads what the other stored. The light/heavy
+//! pair is as strong as `fence(SeqCst)` on both sides, and with SeqCst
+//! fences one of the two fences comes first in the single total order: if
+//! the waiter's comes first, the notifier's load of `count` sees the
+//! registration and it goes on to take the mutex; if the notifier's comes
+//! first, the waiter's re-check sees the published position and it does not
+//! sleep. The remaining window — the notifier sees `count > 0` while the
+//! waiter is between its registration and `Condvar::wait` — is closed by the
+//! mutex: the waiter holds it from the re-check until `wait` releases it,
+//! and the notifier holds it while it looks for a sleeper to hand a token,
+//! so either the notifier runs first (finds nobody waiting, hands out
+//! nothing, and the waiter's re-check then sees the data through the
+//! mutex's happens-before) or the waiter is already waiting and gets the
+//! token. A token is only ever taken by a thread that then retries its
+//! operation, so every publication that found a sleeper leads to a retry.
 //!
 //! Disconnection is rarer and not on a fast path: the dropping handle stores
-//! its flag and then always takes the mutex and calls `notify_all`, which the
-//! same mutex argument makes lossless without any barrier.
+//! its flag and then always takes the mutex and hands a token to every
+//! sleeper (`notify_all`), which the same mutex argument makes lossless
+//! without any barrier.
 //!
 //! A channel whose strategy is not [`WaitStrategy::Park`] never registers a
 //! sleeper and never calls `notify` at all, so it pays nothing for the
@@ -152,28 +161,48 @@ impl Waiter {
 
 /// Registry of threads sleeping on one condition of one channel (see the
 /// module docs for the protocol).
+///
+/// Wake-ups are handed out as *tokens*: a notifier that finds a sleeper
+/// without one gives it a token (and takes it off `count` at once), so while
+/// a woken thread is still on its way out, further operations see
+/// `count == 0` and skip the mutex entirely — one notification per sleep,
+/// not one per operation.
 #[derive(Debug)]
 pub(crate) struct Sleepers {
-    /// Number of threads between registration (step W1) and leaving the
-    /// registry (step W4). Written only by waiters, read by every notify on
-    /// a `Park` channel: it stays in the notifier's cache while nobody sleeps.
+    /// Registered sleepers that hold no token yet. Incremented by a waiter at
+    /// registration (W1); decremented by the notifier that hands it a token,
+    /// or by the waiter itself if it leaves without one (its re-check passed
+    /// or its deadline expired). Read by every notify on a `Park` channel:
+    /// it stays in the notifier's cache while nobody sleeps.
     count: AtomicUsize,
-    /// Held by a waiter from its re-check until `Condvar::wait` releases it,
-    /// and by a notifier around `notify_*`; guards no data.
-    lock: Mutex<()>,
+    /// Token bookkeeping; held by a waiter from its re-check until
+    /// `Condvar::wait` releases it, and by a notifier while it hands out
+    /// tokens.
+    state: Mutex<Tokens>,
     cond: Condvar,
-    /// Times a registered thread actually waited on `cond` (stats only).
+    /// Times a thread actually went to sleep here (stats only).
     parks: AtomicUsize,
-    /// Wake-ups delivered: one per `notify_one`, one per sleeper for
-    /// `notify_all` (stats only).
+    /// Tokens handed out: threads woken (stats only).
     wakeups: AtomicUsize,
+}
+
+/// Invariant, under the mutex: `unnotified + tokens` equals the number of
+/// threads inside `Condvar::wait` (or about to re-enter it). Sleepers are
+/// interchangeable: a token may be used by a different sleeper than the one
+/// it was meant for, and the count stays right.
+#[derive(Debug, Default)]
+struct Tokens {
+    /// Sleeping threads not covered by a token.
+    unnotified: usize,
+    /// Tokens handed out and not yet used by a waking thread.
+    tokens: usize,
 }
 
 impl Sleepers {
     pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            state: Mutex::new(Tokens::default()),
             cond: Condvar::new(),
             parks: AtomicUsize::new(0),
             wakeups: AtomicUsize::new(0),
@@ -194,67 +223,82 @@ impl Sleepers {
     pub(crate) fn notify_n(&self, kind: barrier::Kind, n: usize) {
         barrier::light(kind);
         if self.count.load(Ordering::Relaxed) != 0 {
-            if n == 1 {
-                self.wake_one();
-            } else {
-                self.wake_all();
-            }
+            self.wake(if n == 1 { 1 } else { usize::MAX });
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wake_one(&self) {
-        let _guard = lock(&self.lock);
-        self.wakeups.fetch_add(1, Ordering::Relaxed);
-        self.cond.notify_one();
     }
 
     /// Wakes every sleeper; used on disconnection. Always takes the mutex, so
     /// it needs no barrier (see the module docs).
     #[cold]
     pub(crate) fn wake_all(&self) {
-        let _guard = lock(&self.lock);
-        let sleeping = self.count.load(Ordering::Relaxed);
-        if sleeping != 0 {
-            self.wakeups.fetch_add(sleeping, Ordering::Relaxed);
+        self.wake(usize::MAX);
+    }
+
+    /// Hands a token to up to `max` sleepers that hold none, and wakes them.
+    #[cold]
+    #[inline(never)]
+    fn wake(&self, max: usize) {
+        let mut state = lock(&self.state);
+        let n = state.unnotified.min(max);
+        if n == 0 {
+            // Registered threads that are not waiting yet will re-check
+            // under this mutex after we release it, and see what we published.
+            return;
+        }
+        state.unnotified -= n;
+        state.tokens += n;
+        self.count.fetch_sub(n, Ordering::Relaxed);
+        self.wakeups.fetch_add(n, Ordering::Relaxed);
+        if n == 1 {
+            self.cond.notify_one();
+        } else {
             self.cond.notify_all();
         }
     }
 
     /// Waiter side: registers, runs the heavy barrier, re-checks `ready`
-    /// under the mutex and sleeps until notified or `deadline`. Returns `true`
-    /// if it returned because the deadline passed. Spurious returns are
-    /// allowed; the caller retries its operation either way.
+    /// under the mutex and sleeps until it gets a token or `deadline`
+    /// passes. Returns `true` if it returned because the deadline passed.
+    /// The caller retries its operation either way.
     #[cold]
     pub(crate) fn sleep(&self, kind: barrier::Kind, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
         // W1: register. Relaxed is enough: the barrier below orders it.
         self.count.fetch_add(1, Ordering::Relaxed);
         // W2: pairs with the notifier's light barrier.
         barrier::heavy(kind);
-        let mut timed_out = false;
-        {
-            // W3: re-check under the mutex, then sleep.
-            let guard = lock(&self.lock);
-            if !ready() {
-                self.parks.fetch_add(1, Ordering::Relaxed);
-                match deadline {
-                    None => drop(self.cond.wait(guard).unwrap_or_else(|e| e.into_inner())),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            timed_out = true;
-                        } else {
-                            let (_guard, _) =
-                                self.cond.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner());
-                        }
-                    }
-                }
-            }
+        // W3: re-check under the mutex.
+        let mut state = lock(&self.state);
+        if ready() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return false;
         }
-        // W4: leave the registry.
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        timed_out
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return true;
+        }
+        // W4: sleep until a token is available.
+        state.unnotified += 1;
+        self.parks.fetch_add(1, Ordering::Relaxed);
+        loop {
+            if state.tokens > 0 {
+                // The notifier already took us off `count`.
+                state.tokens -= 1;
+                return false;
+            }
+            state = match deadline {
+                None => self.cond.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        // Leave without a token: undo our own registration.
+                        state.unnotified -= 1;
+                        self.count.fetch_sub(1, Ordering::Relaxed);
+                        return true;
+                    }
+                    self.cond.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
     }
 
     /// Times a thread parked here.
@@ -268,9 +312,10 @@ impl Sleepers {
     }
 }
 
-/// Locks, ignoring poisoning: the mutex guards no data, so a panic while it
-/// was held cannot have left anything inconsistent.
-fn lock(m: &Mutex<()>) -> crate::sync::MutexGuard<'_, ()> {
+/// Locks, ignoring poisoning: no code that can panic runs while it is held
+/// (plain counter updates and the caller's `ready`, which only loads
+/// atomics), so a poisoned state is still consistent.
+fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -920,14 +920,10 @@ on_both_rings_each_strategy!(blocking_calls_that_waited_count_once);
 
 mod zero_timeouts_do_not_count_as_waits {
     #[test]
-    #[ignore = "BUG: send_until/recv_until (src/spsc.rs, src/mpmc.rs) count a wait before Waiter::pause \
-                checks the deadline, so a past deadline (one attempt, no wait) still bumps send_waits/recv_waits"]
     fn spsc() {
         super::zero_timeouts_do_not_count_as_waits::<super::Spsc>()
     }
     #[test]
-    #[ignore = "BUG: send_until/recv_until (src/spsc.rs, src/mpmc.rs) count a wait before Waiter::pause \
-                checks the deadline, so a past deadline (one attempt, no wait) still bumps send_waits/recv_waits"]
     fn mpmc() {
         super::zero_timeouts_do_not_count_as_waits::<super::Mpmc>()
     }

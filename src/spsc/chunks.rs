@@ -10,7 +10,7 @@
 use core::mem::MaybeUninit;
 
 use super::{Consumer, Producer};
-use crate::buffer::drop_each;
+use crate::buffer::{drop_each, wrap_add};
 
 impl<T> Producer<T> {
     /// Grants up to `n` free slots to write in place; the chunk holds fewer
@@ -288,7 +288,7 @@ impl<'a, T> ReadChunk<'a, T> {
         let guard = Free { consumer: self.consumer, n };
         let (start, capacity, base) = (guard.consumer.head_idx, guard.consumer.capacity, guard.consumer.buffer);
         drop_each(n, |i| {
-            let idx = if start + i < capacity { start + i } else { start + i - capacity };
+            let idx = wrap_add(start, i, capacity);
             // SAFETY: `idx < capacity` and the slot is one of the granted,
             // initialised items; `drop_each` visits it once, and `Free`
             // publishes `head` past it only after every drop has run.
@@ -325,8 +325,7 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
             return None;
         }
         let c = &*self.consumer;
-        let idx = c.head_idx + self.taken;
-        let idx = if idx < c.capacity { idx } else { idx - c.capacity };
+        let idx = wrap_add(c.head_idx, self.taken, c.capacity);
         // SAFETY: `idx < capacity`; the slot is a granted, initialised item
         // not yet taken; `taken` moves past it so it is read once, and its
         // slot is freed only in `Drop`.

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer, Cell};
+use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
 use crate::builder::Builder;
 use crate::flow::{wait_until_clear, Congestion, Control, Marks, Stats};
 use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering};
@@ -154,7 +154,7 @@ impl<T> Drop for Shared<T> {
         let first = self.cold.head_idx.load(Ordering::Relaxed);
         let buffer = &self.buffer;
         drop_each(len, |i| {
-            let idx = if first + i < capacity { first + i } else { first + i - capacity };
+            let idx = wrap_add(first, i, capacity);
             // SAFETY: `idx < capacity`; the slot lies in `head..tail`, so it
             // holds an initialised value that nobody else can reach (both
             // handles are gone), and `drop_each` visits it once.
@@ -300,8 +300,7 @@ impl<T> Producer<T> {
     fn publish_tail(&mut self, n: usize) {
         debug_assert!(n <= self.capacity - self.tail.wrapping_sub(self.cached_head));
         self.tail = self.tail.wrapping_add(n);
-        let idx = self.tail_idx + n;
-        self.tail_idx = if idx >= self.capacity { idx - self.capacity } else { idx };
+        self.tail_idx = wrap_add(self.tail_idx, n, self.capacity);
         let shared = &*self.shared;
         // Publish: the consumer's Acquire load of `tail` makes the writes
         // visible before it reads the slots.
@@ -381,10 +380,6 @@ impl<T> Producer<T> {
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
-            if !counted {
-                counted = true;
-                self.shared.cold.ctl.count_send_wait();
-            }
             let shared = &*self.shared;
             let (tail, capacity) = (self.tail, self.capacity);
             let ready = || {
@@ -393,6 +388,12 @@ impl<T> Producer<T> {
             };
             if waiter.pause(&shared.cold.ctl.send_waiters, self.park, ready) == Pause::TimedOut {
                 return Err(SendTimeoutError::Timeout(value));
+            }
+            // Count a call once, and only once it has really waited (a zero
+            // timeout makes one attempt and never waits).
+            if !counted {
+                counted = true;
+                self.shared.cold.ctl.count_send_wait();
             }
         }
     }
@@ -592,8 +593,7 @@ impl<T> Consumer<T> {
     fn publish_head(&mut self, n: usize) {
         debug_assert!(n <= self.cached_tail.wrapping_sub(self.head));
         self.head = self.head.wrapping_add(n);
-        let idx = self.head_idx + n;
-        self.head_idx = if idx >= self.capacity { idx - self.capacity } else { idx };
+        self.head_idx = wrap_add(self.head_idx, n, self.capacity);
         let shared = &*self.shared;
         // Publish: pairs with the producer's Acquire load of `head`.
         shared.head.store(self.head, Ordering::Release);
@@ -686,16 +686,18 @@ impl<T> Consumer<T> {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            if !counted {
-                counted = true;
-                self.shared.cold.ctl.count_recv_wait();
-            }
             let shared = &*self.shared;
             let head = self.head;
             let ready =
                 || shared.tail.load(Ordering::Acquire) != head || !shared.cold.producer_alive.load(Ordering::Acquire);
             if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, ready) == Pause::TimedOut {
                 return Err(RecvTimeoutError::Timeout);
+            }
+            // Count a call once, and only once it has really waited (a zero
+            // timeout makes one attempt and never waits).
+            if !counted {
+                counted = true;
+                self.shared.cold.ctl.count_recv_wait();
             }
         }
     }
