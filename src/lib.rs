@@ -39,6 +39,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod handle;
+
 mod buffer;
 mod builder;
 mod error;

@@ -40,7 +40,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::buffer::{drop_each, Buffer};
 use crate::builder::Builder;
-use crate::flow::{wait_until_clear, Congestion, Control, Marks, Stats};
+use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, spin_hint, Arc, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::{deadline_after, Pause, Waiter};
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
@@ -680,43 +680,12 @@ impl<T> Sender<T> {
         self.shared.len()
     }
 
-    /// `true` if [`len`](Sender::len) is 0 (possibly stale).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Sender::len) equals the capacity (possibly stale).
-    pub fn is_full(&self) -> bool {
-        self.len() == self.shared.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
+    handle_introspection!(capacity: |this| this.shared.capacity);
 
     /// `true` once every [`Receiver`] has been dropped. Once true it stays
     /// true.
     pub fn is_disconnected(&self) -> bool {
         self.shared.cold.receivers.load(Ordering::Acquire) == 0
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
-
-    /// Counters of the channel's slow paths (shared by every handle).
-    pub fn stats(&self) -> Stats {
-        self.shared.cold.ctl.stats()
-    }
-
-    /// The channel's congestion state (see [`Builder::watermarks`]). This
-    /// query also applies the transition the current length calls for.
-    /// Always [`Congestion::Clear`] without watermarks.
-    pub fn congestion(&self) -> Congestion {
-        let shared = &*self.shared;
-        shared.cold.ctl.observe(self.marks, || shared.len())
     }
 }
 
@@ -906,43 +875,12 @@ impl<T> Receiver<T> {
         self.shared.len()
     }
 
-    /// `true` if [`len`](Receiver::len) is 0 (possibly stale).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Receiver::len) equals the capacity (possibly stale).
-    pub fn is_full(&self) -> bool {
-        self.len() == self.shared.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
+    handle_introspection!(capacity: |this| this.shared.capacity);
 
     /// `true` once every [`Sender`] has been dropped (items may still be
     /// queued). Once true it stays true.
     pub fn is_disconnected(&self) -> bool {
         self.shared.cold.senders.load(Ordering::Acquire) == 0
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
-
-    /// Counters of the channel's slow paths (shared by every handle).
-    pub fn stats(&self) -> Stats {
-        self.shared.cold.ctl.stats()
-    }
-
-    /// The channel's congestion state (see [`Builder::watermarks`]). This
-    /// query also applies the transition the current length calls for.
-    /// Always [`Congestion::Clear`] without watermarks.
-    pub fn congestion(&self) -> Congestion {
-        let shared = &*self.shared;
-        shared.cold.ctl.observe(self.marks, || shared.len())
     }
 }
 
@@ -1036,95 +974,7 @@ impl<T> Drop for PendingRecv<'_, T> {
     }
 }
 
-/// Iterator returned by [`Receiver::try_iter`].
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// Iterator returned by [`Receiver::iter`].
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-/// Owning blocking iterator, from `Receiver::into_iter`.
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .field("disconnected", &self.is_disconnected())
-            .finish()
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .field("disconnected", &self.is_disconnected())
-            .finish()
-    }
-}
-
-impl<T> fmt::Debug for TryIter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter").field("rx", self.rx).finish()
-    }
-}
-
-impl<T> fmt::Debug for Iter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("rx", self.rx).finish()
-    }
-}
-
-impl<T> fmt::Debug for IntoIter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
-    }
-}
+receiver_iterators!(Receiver);
 
 impl<T> fmt::Debug for PendingSend<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1137,3 +987,5 @@ impl<T> fmt::Debug for PendingRecv<'_, T> {
         f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
     }
 }
+
+handle_debug!(Sender, Receiver);

@@ -32,7 +32,6 @@ mod chunks;
 #[cfg(not(loom))]
 pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunkUninit};
 
-use core::fmt;
 use core::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -40,10 +39,12 @@ use crossbeam_utils::CachePadded;
 
 use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
 use crate::builder::Builder;
-use crate::flow::{wait_until_clear, Congestion, Control, Marks, Stats};
+use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering};
 use crate::wait::{deadline_after, Pause, Waiter};
-use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy};
+#[cfg(doc)]
+use crate::WaitStrategy;
+use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 
 /// Creates a ring holding exactly `capacity` items, with the default
 /// [`WaitStrategy::Park`]. Use [`Builder`] for other strategies.
@@ -406,43 +407,11 @@ impl<T> Producer<T> {
         self.tail.wrapping_sub(head).min(self.capacity)
     }
 
-    /// `true` if [`len`](Producer::len) is 0 (possibly stale).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Producer::len) equals the capacity (possibly
-    /// stale: the consumer may make room at any moment).
-    pub fn is_full(&self) -> bool {
-        self.len() == self.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
+    handle_introspection!(capacity: |this| this.capacity);
 
     /// `true` once the consumer has been dropped. Once true it stays true.
     pub fn is_disconnected(&self) -> bool {
         !self.shared.cold.consumer_alive.load(Ordering::Acquire)
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
-
-    /// Counters of the channel's slow paths (shared by both handles).
-    pub fn stats(&self) -> Stats {
-        self.shared.cold.ctl.stats()
-    }
-
-    /// The channel's congestion state (see [`Builder::watermarks`]). This
-    /// query also applies the transition the current length calls for.
-    /// Always [`Congestion::Clear`] without watermarks.
-    pub fn congestion(&self) -> Congestion {
-        let shared = &*self.shared;
-        shared.cold.ctl.observe(self.marks, || self.len())
     }
 
     /// Waits until the channel is [`Congestion::Clear`] (or `deadline`
@@ -739,40 +708,11 @@ impl<T> Consumer<T> {
         tail.wrapping_sub(self.head).min(self.capacity)
     }
 
-    /// `true` if [`len`](Consumer::len) is 0 (possibly stale).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Consumer::len) equals the capacity (possibly stale).
-    pub fn is_full(&self) -> bool {
-        self.len() == self.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
+    handle_introspection!(capacity: |this| this.capacity);
 
     /// `true` once the producer has been dropped (items may still be queued).
     pub fn is_disconnected(&self) -> bool {
         !self.shared.cold.producer_alive.load(Ordering::Acquire)
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
-
-    /// Counters of the channel's slow paths (shared by both handles).
-    pub fn stats(&self) -> Stats {
-        self.shared.cold.ctl.stats()
-    }
-
-    /// The channel's congestion state (see [`Builder::watermarks`]). This
-    /// query also applies the transition the current length calls for.
-    pub fn congestion(&self) -> Congestion {
-        self.shared.cold.ctl.observe(self.marks, || self.len())
     }
 
     /// The cell for slot `idx`.
@@ -799,92 +739,6 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-/// Iterator returned by [`Consumer::try_iter`].
-pub struct TryIter<'a, T> {
-    rx: &'a mut Consumer<T>,
-}
+receiver_iterators!(Consumer, mut);
 
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// Iterator returned by [`Consumer::iter`].
-pub struct Iter<'a, T> {
-    rx: &'a mut Consumer<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-/// Owning blocking iterator, from `Consumer::into_iter`.
-pub struct IntoIter<T> {
-    rx: Consumer<T>,
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> IntoIterator for Consumer<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a mut Consumer<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> fmt::Debug for TryIter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter").field("rx", &self.rx).finish()
-    }
-}
-
-impl<T> fmt::Debug for Iter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("rx", &self.rx).finish()
-    }
-}
-
-impl<T> fmt::Debug for IntoIter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
-    }
-}
-
-impl<T> fmt::Debug for Producer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Producer")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity)
-            .field("disconnected", &self.is_disconnected())
-            .finish()
-    }
-}
-
-impl<T> fmt::Debug for Consumer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity)
-            .field("disconnected", &self.is_disconnected())
-            .finish()
-    }
-}
+handle_debug!(Producer, Consumer);

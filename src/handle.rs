@@ -1,0 +1,142 @@
+//! Code the handle types of both rings share, written once as macros: the
+//! introspection methods every handle has, the `Debug` impls, and the
+//! receiving iterators.
+
+/// Inside `impl<T> Handle<T>`: `is_empty`, `is_full`, `capacity`,
+/// `wait_strategy`, `stats` and `congestion`, given the handle's own
+/// `len()` and an expression for its capacity.
+macro_rules! handle_introspection {
+    (capacity: |$this:ident| $capacity:expr) => {
+        /// `true` if [`len`](Self::len) is 0. Possibly stale by the time it
+        /// returns: the other side keeps working.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// `true` if [`len`](Self::len) equals the capacity. Possibly stale
+        /// by the time it returns: the other side keeps working.
+        pub fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
+
+        /// The number of items the ring holds, exactly as requested.
+        pub fn capacity(&self) -> usize {
+            let $this = self;
+            $capacity
+        }
+
+        /// The channel's wait strategy.
+        pub fn wait_strategy(&self) -> $crate::WaitStrategy {
+            self.shared.cold.ctl.strategy
+        }
+
+        /// Counters of the channel's slow paths, shared by every handle of
+        /// the channel (see [`Stats`](crate::Stats)).
+        pub fn stats(&self) -> $crate::Stats {
+            self.shared.cold.ctl.stats()
+        }
+
+        /// The channel's congestion state (see
+        /// [`Builder::watermarks`](crate::Builder::watermarks)). This query
+        /// also applies the transition the current length calls for. Always
+        /// [`Congestion::Clear`](crate::Congestion::Clear) without
+        /// watermarks.
+        pub fn congestion(&self) -> $crate::Congestion {
+            self.shared.cold.ctl.observe(self.marks, || self.len())
+        }
+    };
+}
+
+/// `Debug` for a handle: its length, capacity and disconnection, never the
+/// items (so `T: Debug` is not needed).
+macro_rules! handle_debug {
+    ($($handle:ident),+) => {$(
+        impl<T> core::fmt::Debug for $handle<T> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($handle))
+                    .field("len", &self.len())
+                    .field("capacity", &self.capacity())
+                    .field("disconnected", &self.is_disconnected())
+                    .finish()
+            }
+        }
+    )+};
+}
+
+/// The receiving iterators of a ring whose receiver type is `$rx`: `TryIter`
+/// (from `try_iter`), `Iter` (from `iter`), `IntoIter`, and `IntoIterator`
+/// for the receiver and for a reference to it (`&mut` for the SPSC
+/// consumer, whose methods take `&mut self`).
+macro_rules! receiver_iterators {
+    ($rx:ident $(, $mut:ident)?) => {
+        #[doc = concat!("Iterator returned by [`", stringify!($rx), "::try_iter`]: receives what is there, without waiting.")]
+        pub struct TryIter<'a, T> {
+            rx: &'a $($mut)? $rx<T>,
+        }
+
+        impl<T> Iterator for TryIter<'_, T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.rx.try_recv().ok()
+            }
+        }
+
+        #[doc = concat!("Iterator returned by [`", stringify!($rx), "::iter`]: waits for each item, ends at disconnection.")]
+        pub struct Iter<'a, T> {
+            rx: &'a $($mut)? $rx<T>,
+        }
+
+        impl<T> Iterator for Iter<'_, T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.rx.recv().ok()
+            }
+        }
+
+        #[doc = concat!("Owning blocking iterator, from `", stringify!($rx), "::into_iter`.")]
+        pub struct IntoIter<T> {
+            rx: $rx<T>,
+        }
+
+        impl<T> Iterator for IntoIter<T> {
+            type Item = T;
+            fn next(&mut self) -> Option<T> {
+                self.rx.recv().ok()
+            }
+        }
+
+        impl<T> IntoIterator for $rx<T> {
+            type Item = T;
+            type IntoIter = IntoIter<T>;
+            fn into_iter(self) -> IntoIter<T> {
+                IntoIter { rx: self }
+            }
+        }
+
+        impl<'a, T> IntoIterator for &'a $($mut)? $rx<T> {
+            type Item = T;
+            type IntoIter = Iter<'a, T>;
+            fn into_iter(self) -> Iter<'a, T> {
+                self.iter()
+            }
+        }
+
+        impl<T> core::fmt::Debug for TryIter<'_, T> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("TryIter").field("rx", &self.rx).finish()
+            }
+        }
+
+        impl<T> core::fmt::Debug for Iter<'_, T> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("Iter").field("rx", &self.rx).finish()
+            }
+        }
+
+        impl<T> core::fmt::Debug for IntoIter<T> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("IntoIter").field("rx", &self.rx).finish()
+            }
+        }
+    };
+}
