@@ -61,6 +61,27 @@ where
     );
 }
 
+/// [`model`] with a coverage check: `f` returns whether this execution
+/// reached the interleaving the model exists for (an eviction happened, the
+/// congestion flag was raised, ...), and at least one explored execution
+/// must have. Prints how many did. The generic form of [`model_parks`], for
+/// models whose point is not parking.
+pub fn model_covers<F>(name: &str, default_bound: usize, what: &str, f: F)
+where
+    F: Fn() -> bool + Sync + Send + 'static,
+{
+    let reached = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let counter = reached.clone();
+    let executions = model(name, default_bound, move || {
+        if f() {
+            counter.fetch_add(1, StdOrdering::Relaxed);
+        }
+    });
+    let reached = reached.load(StdOrdering::Relaxed);
+    println!("loom model {name}: {reached} of {executions} executions {what}");
+    assert!(reached > 0, "{name}: no explored execution {what}; the model no longer reaches what it tests");
+}
+
 /// Per-item drop counters, one loom atomic per item id.
 #[derive(Clone)]
 pub struct Ledger {
@@ -161,3 +182,6 @@ pub fn expect_model_failure(test_name: &str, expected: &str, run: impl FnOnce())
     let first = text.lines().find(|l| l.contains(expected)).unwrap_or_default();
     println!("{test_name}: loom rejected the broken model as expected: {first}");
 }
+
+/// MPMC try-loops with bounded patience (see the module docs).
+pub mod mpmc;
