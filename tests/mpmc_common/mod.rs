@@ -1,0 +1,230 @@
+//! Helpers for `tests/mpmc.rs`: drop-counting payloads (including one whose
+//! `Drop` panics once and which stays harmless if the ring drops it twice), a
+//! zero-sized drop counter, a payload without `Debug`, an exactly-once
+//! register, a small PRNG, a watchdog that turns a hang into a failure, and
+//! scaling of iteration counts under Miri.
+//!
+//! Kept apart from `tests/common/` (the SPSC tests' helpers) so that the two
+//! test files can evolve independently.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `normal` on a native run, `miri` under Miri (threads and loops are slow
+/// there).
+pub fn scaled(normal: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        normal
+    }
+}
+
+/// Per-id drop counters for [`Tracked`] values. Every tracker is
+/// independent, so tests running in parallel do not see each other's drops.
+#[derive(Clone)]
+pub struct Tracker {
+    counts: Arc<Vec<AtomicUsize>>,
+}
+
+impl Tracker {
+    /// A tracker for ids `0..n`.
+    pub fn new(n: usize) -> Self {
+        Tracker { counts: Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect()) }
+    }
+
+    /// A value with id `id` that records its drop here.
+    pub fn item(&self, id: usize) -> Tracked {
+        assert!(id < self.counts.len());
+        Tracked { id, counts: self.counts.clone() }
+    }
+
+    /// How many times the value with id `id` was dropped.
+    pub fn drops(&self, id: usize) -> usize {
+        self.counts[id].load(Ordering::SeqCst)
+    }
+
+    /// Total drops over all ids.
+    pub fn total(&self) -> usize {
+        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).sum()
+    }
+
+    /// Asserts that every id in `ids` was dropped exactly once.
+    #[track_caller]
+    pub fn assert_dropped_once(&self, ids: impl IntoIterator<Item = usize>) {
+        for id in ids {
+            assert_eq!(self.drops(id), 1, "item {id} dropped {} times, expected exactly once", self.drops(id));
+        }
+    }
+
+    /// Asserts that no id in `ids` was dropped.
+    #[track_caller]
+    pub fn assert_not_dropped(&self, ids: impl IntoIterator<Item = usize>) {
+        for id in ids {
+            assert_eq!(self.drops(id), 0, "item {id} dropped {} times, expected never", self.drops(id));
+        }
+    }
+}
+
+/// A payload that records its drop in a [`Tracker`]. Deliberately neither
+/// `Debug`, `Clone` nor `Default`: the API must not need them.
+pub struct Tracked {
+    id: usize,
+    counts: Arc<Vec<AtomicUsize>>,
+}
+
+impl Tracked {
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.counts[self.id].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A payload whose `Drop` records the drop in a `'static` counter array and,
+/// if `panics` is set, panics the *first* time it is dropped. It owns nothing
+/// (no `Arc`, no heap), so a buggy ring that drops it twice only bumps a
+/// counter to 2 (which the test reports) instead of corrupting memory, and
+/// the second drop does not panic (a panic while unwinding would abort the
+/// whole test binary instead of failing one test).
+pub struct PanicOnce {
+    id: usize,
+    panics: bool,
+    counts: &'static [AtomicUsize],
+}
+
+impl PanicOnce {
+    pub fn new(counts: &'static [AtomicUsize], id: usize, panics: bool) -> Self {
+        assert!(id < counts.len());
+        PanicOnce { id, panics, counts }
+    }
+}
+
+impl Drop for PanicOnce {
+    fn drop(&mut self) {
+        let before = self.counts[self.id].fetch_add(1, Ordering::SeqCst);
+        if self.panics && before == 0 {
+            panic!("PanicOnce({}) panics in drop, as the test asked", self.id);
+        }
+    }
+}
+
+/// Drop counters for [`Zst`], one per const index so that parallel tests
+/// each use their own.
+pub static ZST_DROPS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+
+/// A zero-sized type whose drops are counted in `ZST_DROPS[N]`. Use a
+/// different `N` in every test.
+pub struct Zst<const N: usize>;
+
+impl<const N: usize> Zst<N> {
+    pub fn drops() -> usize {
+        ZST_DROPS[N].load(Ordering::SeqCst)
+    }
+}
+
+impl<const N: usize> Drop for Zst<N> {
+    fn drop(&mut self) {
+        ZST_DROPS[N].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A payload with no trait implementations at all (not `Debug`, not
+/// `PartialEq`, not `Clone`).
+pub struct Opaque(pub u32);
+
+/// Records which values `0..n` were seen, failing on a second sighting.
+pub struct Seen {
+    flags: Vec<AtomicBool>,
+}
+
+impl Seen {
+    pub fn new(n: usize) -> Self {
+        Seen { flags: (0..n).map(|_| AtomicBool::new(false)).collect() }
+    }
+
+    /// Marks `v` as seen; panics if it was seen before (delivered twice).
+    #[track_caller]
+    pub fn mark(&self, v: usize, what: &str) {
+        assert!(v < self.flags.len(), "{what}: value {v} was never sent");
+        assert!(!self.flags[v].swap(true, Ordering::Relaxed), "{what}: value {v} seen twice");
+    }
+
+    /// Asserts every value `0..n` was seen.
+    #[track_caller]
+    pub fn assert_all(&self) {
+        let missing: Vec<usize> = self
+            .flags
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.load(Ordering::Relaxed))
+            .map(|(i, _)| i)
+            .take(10)
+            .collect();
+        assert!(missing.is_empty(), "values never seen (first 10): {missing:?}");
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift64*) for op sequences.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// How long a [`Watchdog`] waits before declaring a test stuck.
+pub const WATCHDOG_LIMIT: Duration = Duration::from_secs(120);
+
+/// Turns a hang into a failure: if it is not dropped within
+/// [`WATCHDOG_LIMIT`], it prints what was stuck and aborts the test process.
+/// Used around blocking calls that a lost wake-up would leave blocked forever.
+pub struct Watchdog {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn new(what: &'static str) -> Self {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(WATCHDOG_LIMIT) {
+                eprintln!(
+                    "watchdog: `{what}` still running after {WATCHDOG_LIMIT:?} (lost wake-up or livelock?); aborting"
+                );
+                std::process::abort();
+            }
+        });
+        Watchdog { done: Some(done), thread: Some(thread) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
