@@ -5,7 +5,7 @@
 #
 #   scripts/check.sh loom        loom models at LOOM_MAX_PREEMPTIONS=2, then at each
 #                                model's default bound (what CI runs)
-#   scripts/check.sh loom-deep   loom models at LOOM_MAX_PREEMPTIONS=5 (local, slower)
+#   scripts/check.sh loom-deep   loom models at LOOM_MAX_PREEMPTIONS=3 (local, slower)
 #   scripts/check.sh miri        Miri on the fast subset, strict provenance (what CI runs)
 #   scripts/check.sh miri-full   Miri on every test, strict provenance, then tree borrows
 #   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
@@ -77,7 +77,7 @@ fuzz() {
 
 case "${1:-}" in
   loom) loom 2; loom ;;
-  loom-deep) loom 5 ;;
+  loom-deep) loom 3 ;;
   miri) miri ;;
   miri-full) miri_full ;;
   tsan) tsan ;;

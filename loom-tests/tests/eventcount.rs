@@ -3,7 +3,16 @@
 //! process, see `common::expect_model_failure`).
 //!
 //! `wait.rs`'s types are `pub(crate)`, so this file re-states the protocol
-//! with loom primitives, step for step (keep the two in sync):
+//! with loom primitives. It replicates the part that makes wake-ups
+//! lossless — register, barrier, re-check under the mutex; publish,
+//! barrier, look for sleepers under the mutex — as it was before `wait.rs`
+//! started handing out wake-up *tokens* (the notifier now takes a woken
+//! sleeper off `count` itself, so later operations skip the mutex). The
+//! tokens change who decrements `count`, not the Dekker/mutex argument
+//! checked here; the token bookkeeping itself is checked through the real
+//! code by the public-API models (`spsc_wake.rs`, and `mpmc_wake.rs`'s two
+//! sleepers on one channel). The table maps the replica to the pre-token
+//! steps:
 //!
 //! | `wait.rs` (`Sleepers`)                          | here (`EventCount`)          |
 //! |-------------------------------------------------|------------------------------|
