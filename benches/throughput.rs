@@ -230,13 +230,17 @@ trait Spsc<T: Send + 'static>: Copy + Send + 'static {
 
 /// ringflow SPSC, blocking `send` / `recv` with the given wait strategy.
 #[derive(Clone, Copy)]
-struct RingflowBlocking(WaitStrategy);
+struct RingflowBlocking(WaitStrategy, Option<(usize, usize)>);
 
 impl<T: Send + 'static> Spsc<T> for RingflowBlocking {
     type Tx = ringflow::spsc::Producer<T>;
     type Rx = ringflow::spsc::Consumer<T>;
     fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        Builder::new(capacity).wait_strategy(self.0).spsc()
+        let b = Builder::new(capacity).wait_strategy(self.0);
+        match self.1 {
+            Some((low, high)) => b.watermarks(low, high).spsc(),
+            None => b.spsc(),
+        }
     }
     #[inline]
     fn send(tx: &mut Self::Tx, value: T, _: &Abort) {
@@ -413,7 +417,7 @@ fn bench_spsc_impl<P: Payload, Q: Spsc<P>>(
 /// Every SPSC row, in the same group.
 fn spsc_rows<P: Payload>(g: &mut BenchmarkGroup<'_, WallTime>, capacity: usize, items: u64, cores: (CoreId, CoreId)) {
     for s in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
-        bench_spsc_impl::<P, _>(g, &format!("ringflow {s:?}"), RingflowBlocking(s), capacity, items, cores);
+        bench_spsc_impl::<P, _>(g, &format!("ringflow {s:?}"), RingflowBlocking(s, None), capacity, items, cores);
     }
     bench_spsc_impl::<P, _>(g, "ringflow try+spin", RingflowTry, capacity, items, cores);
     bench_spsc_impl::<P, _>(g, "rtrb try+spin", Rtrb, capacity, items, cores);
@@ -443,6 +447,22 @@ fn spsc(c: &mut Criterion) {
         group::<[u64; 8]>(c, capacity, cores);
         group::<[u64; 32]>(c, capacity, cores);
     }
+}
+
+/// The cost of the congestion signal: the same blocking transfer without
+/// and with watermarks (low 256, high 768 of 1024). Stats are always on, so
+/// the "without" rows are also the fast path with counters compiled in.
+fn spsc_watermarks(c: &mut Criterion) {
+    let cores = cores();
+    let mut g = c.benchmark_group("spsc_watermarks_cap1024_8B");
+    configure(&mut g, ITEMS);
+    for s in [WaitStrategy::BusySpin, WaitStrategy::Park] {
+        for (label, marks) in [("no watermarks", None), ("watermarks 256/768", Some((256, 768)))] {
+            let name = format!("ringflow {s:?} {label}");
+            bench_spsc_impl::<[u64; 1], _>(&mut g, &name, RingflowBlocking(s, marks), 1024, ITEMS, cores);
+        }
+    }
+    g.finish();
 }
 
 fn spsc_one_core(c: &mut Criterion) {
@@ -856,5 +876,5 @@ fn mpmc(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, spsc, spsc_one_core, spsc_batch, mpmc);
+criterion_group!(benches, spsc, spsc_watermarks, spsc_one_core, spsc_batch, mpmc);
 criterion_main!(benches);
