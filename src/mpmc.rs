@@ -624,7 +624,16 @@ impl<T> Sender<T> {
                     slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
                     self.after_publish(1);
-                    // Room did not change: no sender needs waking.
+                    // The number of items did not change, but `tail` moved:
+                    // a sender that parked while this eviction was between
+                    // its `head` CAS and its `tail` store re-checked the
+                    // evicted (full) slot, and the slot at the new `tail` may
+                    // have been freed by a receiver meanwhile. Wake it so it
+                    // looks again (found by a loom model: `mpmc_force.rs`,
+                    // `blocked_send_woken_after_force_send_eviction`).
+                    if let Some(kind) = self.park {
+                        shared.cold.ctl.send_waiters.notify(kind);
+                    }
                     // SAFETY: the slot was full, so the replaced cell held an
                     // initialised value, now owned by us.
                     return Ok(Some(unsafe { evicted.assume_init() }));

@@ -126,3 +126,42 @@ fn force_send_two_senders_capacity_1() {
         !evicted.is_empty()
     });
 }
+
+/// A sender blocked in `send` while a `force_send` eviction is in its window
+/// (`head` moved, `tail` not yet) must be woken once there is room. Found by
+/// the MPMC test helper: before the fix the eviction woke only receivers, so
+/// with F = `force_send(2)`, R = one `try_recv` and S = `send(3)` on a full
+/// capacity-2 ring, S could park for good with a free slot (loom:
+/// `deadlock; threads = [(Id(0), Blocked), .., (Id(3), Blocked)]`).
+#[test]
+fn blocked_send_woken_after_force_send_eviction() {
+    common::model("blocked_send_woken_after_force_send_eviction", 2, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let f_tx = tx.clone();
+        let s_tx = tx.clone();
+        drop(tx);
+        let f = thread::spawn(move || {
+            let evicted = f_tx.force_send(2).ok().unwrap();
+            (f_tx, evicted)
+        });
+        let r = thread::spawn(move || {
+            let got = rx.try_recv();
+            (rx, got)
+        });
+        let s = thread::spawn(move || s_tx.send(3).is_ok());
+        let (f_tx, evicted) = f.join().unwrap();
+        let (rx, got) = r.join().unwrap();
+        assert!(got.is_ok(), "the ring was full, so the receive finds an item");
+        if evicted.is_none() {
+            // R freed a slot before F, which then filled it without
+            // evicting: the ring is full and S rightly waits for a receive.
+            rx.try_recv().unwrap();
+        }
+        // Otherwise F evicted (no net change) and R removed one item: there
+        // is room, and S must finish without any further receive.
+        assert!(s.join().unwrap(), "the blocked send completes");
+        drop((f_tx, rx));
+    });
+}
