@@ -116,9 +116,9 @@ pub(crate) struct Control {
     /// Threads blocked in `wait_until_clear`.
     pub(crate) clear_waiters: CachePadded<Sleepers>,
     /// Written by senders that wait.
-    send_waits: CachePadded<AtomicUsize>,
+    pub(crate) send_waits: CachePadded<AtomicUsize>,
     /// Written by receivers that wait.
-    recv_waits: CachePadded<AtomicUsize>,
+    pub(crate) recv_waits: CachePadded<AtomicUsize>,
     /// Written on evictions and transitions only.
     rare: CachePadded<RareCounters>,
 }
@@ -203,16 +203,6 @@ impl Control {
     }
 
     #[cold]
-    pub(crate) fn count_send_wait(&self) {
-        self.send_waits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    #[cold]
-    pub(crate) fn count_recv_wait(&self) {
-        self.recv_waits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    #[cold]
     pub(crate) fn count_eviction(&self) {
         self.rare.evictions.fetch_add(1, Ordering::Relaxed);
     }
@@ -256,7 +246,7 @@ pub(crate) fn wait_until_clear(
             return state;
         }
         let ready = || !ctl.congested.load(Ordering::Acquire) || disconnected();
-        if waiter.pause(&ctl.clear_waiters, park, ready) == Pause::TimedOut {
+        if waiter.pause(&ctl.clear_waiters, None, park, ready) == Pause::TimedOut {
             return query();
         }
     }

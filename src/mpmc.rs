@@ -522,21 +522,17 @@ impl<T> Sender<T> {
     fn send_until(&self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let shared = &*self.shared;
         let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
-        let mut counted = false;
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
-            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, || shared.send_may_proceed()) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.send_waiters, Some(&shared.cold.ctl.send_waits), self.park, || {
+                shared.send_may_proceed()
+            }) == Pause::TimedOut
+            {
                 return Err(SendTimeoutError::Timeout(value));
-            }
-            // Count a call once, and only once it has really waited (a zero
-            // timeout makes one attempt and never waits).
-            if !counted {
-                counted = true;
-                shared.cold.ctl.count_send_wait();
             }
         }
     }
@@ -650,7 +646,7 @@ impl<T> Sender<T> {
             if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
                 return Err(SendError(value));
             }
-            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, || true);
+            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
         }
     }
 
@@ -829,21 +825,17 @@ impl<T> Receiver<T> {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let shared = &*self.shared;
         let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
-        let mut counted = false;
         loop {
             match self.try_recv() {
                 Ok(v) => return Ok(v),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, || shared.recv_may_proceed()) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.recv_waiters, Some(&shared.cold.ctl.recv_waits), self.park, || {
+                shared.recv_may_proceed()
+            }) == Pause::TimedOut
+            {
                 return Err(RecvTimeoutError::Timeout);
-            }
-            // Count a call once, and only once it has really waited (a zero
-            // timeout makes one attempt and never waits).
-            if !counted {
-                counted = true;
-                shared.cold.ctl.count_recv_wait();
             }
         }
     }

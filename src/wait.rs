@@ -101,6 +101,8 @@ pub(crate) struct Waiter {
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     step: u32,
+    /// Whether this call has been counted in its `waits` counter yet.
+    counted: bool,
 }
 
 /// What [`Waiter::pause`] decided.
@@ -115,7 +117,7 @@ pub(crate) enum Pause {
 impl Waiter {
     #[inline]
     pub(crate) fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Self {
-        Waiter { strategy, deadline, step: 0 }
+        Waiter { strategy, deadline, step: 0, counted: false }
     }
 
     /// Waits a little (spin, yield or park, as the strategy says) after a
@@ -126,6 +128,7 @@ impl Waiter {
     pub(crate) fn pause(
         &mut self,
         sleepers: &Sleepers,
+        waits: Option<&AtomicUsize>,
         barrier: Option<barrier::Kind>,
         ready: impl Fn() -> bool,
     ) -> Pause {
@@ -133,6 +136,12 @@ impl Waiter {
             if Instant::now() >= deadline {
                 return Pause::TimedOut;
             }
+        }
+        // The call really waits now: count it once in the stats (a zero
+        // timeout makes one attempt, returns above, and is not counted).
+        if let (Some(waits), false) = (waits, self.counted) {
+            self.counted = true;
+            waits.fetch_add(1, Ordering::Relaxed);
         }
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),

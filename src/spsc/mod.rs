@@ -374,7 +374,6 @@ impl<T> Producer<T> {
     #[inline(never)]
     fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        let mut counted = false;
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
@@ -387,14 +386,10 @@ impl<T> Producer<T> {
                 tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < capacity
                     || !shared.cold.consumer_alive.load(Ordering::Acquire)
             };
-            if waiter.pause(&shared.cold.ctl.send_waiters, self.park, ready) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.send_waiters, Some(&shared.cold.ctl.send_waits), self.park, ready)
+                == Pause::TimedOut
+            {
                 return Err(SendTimeoutError::Timeout(value));
-            }
-            // Count a call once, and only once it has really waited (a zero
-            // timeout makes one attempt and never waits).
-            if !counted {
-                counted = true;
-                self.shared.cold.ctl.count_send_wait();
             }
         }
     }
@@ -648,7 +643,6 @@ impl<T> Consumer<T> {
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        let mut counted = false;
         loop {
             match self.try_recv() {
                 Ok(v) => return Ok(v),
@@ -659,14 +653,10 @@ impl<T> Consumer<T> {
             let head = self.head;
             let ready =
                 || shared.tail.load(Ordering::Acquire) != head || !shared.cold.producer_alive.load(Ordering::Acquire);
-            if waiter.pause(&shared.cold.ctl.recv_waiters, self.park, ready) == Pause::TimedOut {
+            if waiter.pause(&shared.cold.ctl.recv_waiters, Some(&shared.cold.ctl.recv_waits), self.park, ready)
+                == Pause::TimedOut
+            {
                 return Err(RecvTimeoutError::Timeout);
-            }
-            // Count a call once, and only once it has really waited (a zero
-            // timeout makes one attempt and never waits).
-            if !counted {
-                counted = true;
-                self.shared.cold.ctl.count_recv_wait();
             }
         }
     }
