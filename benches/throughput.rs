@@ -672,15 +672,20 @@ trait Mpmc: Copy + Send + 'static {
     fn recv(rx: &Self::Rx, producers_done: &AtomicUsize, producers: usize, abort: &Abort) -> Option<u64>;
 }
 
-/// ringflow MPMC, blocking calls with the given wait strategy.
+/// ringflow MPMC, blocking calls with the given wait strategy and, if
+/// `Some((low, high))`, watermarks.
 #[derive(Clone, Copy)]
-struct RingflowMpmc(WaitStrategy);
+struct RingflowMpmc(WaitStrategy, Option<(usize, usize)>);
 
 impl Mpmc for RingflowMpmc {
     type Tx = ringflow::mpmc::Sender<u64>;
     type Rx = ringflow::mpmc::Receiver<u64>;
     fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        Builder::new(capacity).wait_strategy(self.0).mpmc()
+        let b = Builder::new(capacity).wait_strategy(self.0);
+        match self.1 {
+            Some((low, high)) => b.watermarks(low, high).mpmc(),
+            None => b.mpmc(),
+        }
     }
     #[inline]
     fn send(tx: &Self::Tx, value: u64, _: &Abort) {
@@ -865,7 +870,7 @@ fn mpmc(c: &mut Criterion) {
         }
         let pc = (producers, consumers);
         for s in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
-            row(&mut g, &format!("ringflow {s:?}"), RingflowMpmc(s), pc, cores);
+            row(&mut g, &format!("ringflow {s:?}"), RingflowMpmc(s, None), pc, cores);
         }
         row(&mut g, "ringflow try+backoff", RingflowMpmcTry, pc, cores);
         row(&mut g, "ArrayQueue try+backoff", ArrayQueueBackoff, pc, cores);
@@ -876,5 +881,23 @@ fn mpmc(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, spsc, spsc_watermarks, spsc_one_core, spsc_batch, mpmc);
+/// The cost of the congestion signal on the MPMC ring, 1P1C: the same
+/// blocking transfer without and with watermarks (low 256, high 768 of
+/// 1024), nobody reacting to the signal.
+fn mpmc_watermarks(c: &mut Criterion) {
+    let cores = cores();
+    let mut g = c.benchmark_group("mpmc_watermarks_cap1024_8B");
+    configure(&mut g, ITEMS);
+    for s in [WaitStrategy::BusySpin, WaitStrategy::Park] {
+        for (label, marks) in [("no watermarks", None), ("watermarks 256/768", Some((256, 768)))] {
+            let name = format!("ringflow {s:?} {label}");
+            g.bench_function(BenchmarkId::from_parameter(&name), |b| {
+                b.iter_custom(|iters| mpmc_transfer(RingflowMpmc(s, marks), 1, 1, iters * ITEMS, cores));
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, spsc, spsc_watermarks, spsc_one_core, spsc_batch, mpmc, mpmc_watermarks);
 criterion_main!(benches);

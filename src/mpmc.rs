@@ -237,6 +237,65 @@ impl<T> Shared<T> {
         }
     }
 
+    /// The position `k` places after `pos` (`k <= capacity`), across the
+    /// lap encoding.
+    #[inline(always)]
+    fn forward(&self, pos: usize, k: usize) -> usize {
+        debug_assert!(k <= self.capacity);
+        let mask = self.one_lap - 1;
+        let i = (pos & mask) + k;
+        if i < self.capacity {
+            pos.wrapping_add(k)
+        } else {
+            (pos & !mask).wrapping_add(self.one_lap).wrapping_add(i - self.capacity)
+        }
+    }
+
+    /// The position `k` places before `pos` (`k <= capacity`).
+    #[inline(always)]
+    fn backward(&self, pos: usize, k: usize) -> usize {
+        debug_assert!(k <= self.capacity);
+        let mask = self.one_lap - 1;
+        let i = pos & mask;
+        if i >= k {
+            pos.wrapping_sub(k)
+        } else {
+            (pos & !mask).wrapping_sub(self.one_lap).wrapping_add(i + self.capacity - k)
+        }
+    }
+
+    /// Congestion probe for a sender that has just published `last`: `false`
+    /// when the length is certainly below `high`, `true` when it may not be.
+    ///
+    /// The length including `last` reaches `high` only if position
+    /// `q = last + 1 - high` has not been consumed yet, and that shows in
+    /// `q`'s stamp: `q` (being written) or `q + 1` (full, or being read)
+    /// until a receiver frees the slot with `q + one_lap` (positions before
+    /// the first lap start out that way). So instead of loading `head` —
+    /// a line every receive writes — a sender loads one stamp of a slot it
+    /// will itself write `capacity - high + 1` sends later. A stale value is
+    /// an older stamp, which only says "maybe"; the caller then confirms
+    /// with fresh loads of both positions.
+    #[inline(always)]
+    fn may_be_at_high(&self, last: usize, high: usize) -> bool {
+        let q = self.backward(last, high - 1);
+        self.slot(q).stamp.load(Ordering::Relaxed).wrapping_sub(q) < self.one_lap
+    }
+
+    /// Congestion probe for a receiver that has just taken `last`: `false`
+    /// when the length is certainly above `low`, `true` when it may not be.
+    ///
+    /// Counting from `last + 1`, the length exceeds `low` once position
+    /// `p = last + 1 + low` is published, and then `p`'s stamp is `p + 1`
+    /// or later. Anything else (`p`: not yet written; an older lap's stamp)
+    /// means "maybe"; so does a stale load. Other receivers may have taken
+    /// more meanwhile; they run their own probe.
+    #[inline(always)]
+    fn may_be_at_low(&self, last: usize, low: usize) -> bool {
+        let p = self.forward(last, low + 1);
+        self.slot(p).stamp.load(Ordering::Relaxed).wrapping_sub(p) as isize <= 0
+    }
+
     /// Claims the position at `tail` for writing (see [`Shared::claim`]).
     #[inline]
     fn claim_send(&self) -> Result<usize, ()> {
@@ -420,24 +479,28 @@ impl<T> Sender<T> {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
-                self.after_publish(1);
+                self.after_publish(pos, 1);
                 Ok(())
             }
             Err(()) => Err(TrySendError::Full(value)),
         }
     }
 
-    /// After publishing an item: wake a parked receiver (on `Park`
-    /// channels) and raise the congestion flag if the length reached `high`.
+    /// After publishing `n` items, the last at position `last`: wake a
+    /// parked receiver (on `Park` channels) and raise the congestion flag if
+    /// the length reached `high`. While `Clear`, that costs one stamp load
+    /// (see [`Shared::may_be_at_high`]); the shared positions are loaded
+    /// only when the probe says the length may be at `high`.
     #[inline(always)]
-    fn after_publish(&self, n: usize) {
+    fn after_publish(&self, last: usize, n: usize) {
         let shared = &*self.shared;
         if let Some(kind) = self.park {
             shared.cold.ctl.recv_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
-            if !shared.cold.ctl.is_congested() && shared.len() >= marks.high {
-                shared.cold.ctl.raise(marks, || shared.len());
+            let ctl = &shared.cold.ctl;
+            if !ctl.is_congested() && shared.may_be_at_high(last, marks.high) && shared.len() >= marks.high {
+                ctl.raise(marks, || shared.len());
             }
         }
     }
@@ -465,14 +528,15 @@ impl<T> Sender<T> {
             return 0;
         }
         let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len()) else { return 0 };
-        let mut pos = first;
+        let (mut pos, mut last) = (first, first);
         for value in items.drain(..n) {
             // SAFETY: `claim` gave this thread the `n` consecutive positions
             // starting at `first`; each is published once.
             unsafe { shared.publish(pos, value) };
+            last = pos;
             pos = shared.next(pos);
         }
-        self.after_publish(n);
+        self.after_publish(last, n);
         n
     }
 
@@ -586,7 +650,7 @@ impl<T> Sender<T> {
                     Ok(_) => {
                         // SAFETY: `tail` was just claimed by this thread.
                         unsafe { shared.publish(tail, value) };
-                        self.after_publish(1);
+                        self.after_publish(tail, 1);
                         return Ok(None);
                     }
                     Err(current) => tail = current,
@@ -619,7 +683,7 @@ impl<T> Sender<T> {
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
                     slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
-                    self.after_publish(1);
+                    self.after_publish(tail, 1);
                     // The number of items did not change, but `tail` moved:
                     // a sender that parked while this eviction was between
                     // its `head` CAS and its `tail` store re-checked the
@@ -740,20 +804,22 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `pos` was just claimed by this thread.
         let value = unsafe { shared.take(pos) };
-        self.after_take(1);
+        self.after_take(pos, 1);
         Ok(value)
     }
 
     /// After freeing a slot: wake a parked sender (on `Park` channels) and
     /// lower the congestion flag if the length fell to `low`.
+    /// While `Congested` that costs one stamp load (see
+    /// [`Shared::may_be_at_low`]) before any load of the shared positions.
     #[inline(always)]
-    fn after_take(&self, n: usize) {
+    fn after_take(&self, last: usize, n: usize) {
         let shared = &*self.shared;
         if let Some(kind) = self.park {
             shared.cold.ctl.send_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
-            shared.cold.ctl.after_remove(marks, || shared.len());
+            shared.cold.ctl.after_remove(marks, || shared.may_be_at_low(last, marks.low), || shared.len());
         }
     }
 
@@ -772,15 +838,16 @@ impl<T> Receiver<T> {
         }
         out.reserve(max);
         let Ok((first, n)) = shared.claim(&shared.head, 1, max) else { return 0 };
-        let mut pos = first;
+        let (mut pos, mut last) = (first, first);
         for _ in 0..n {
             // SAFETY: `claim` gave this thread the `n` consecutive published
             // positions starting at `first`; each is taken once. `push` does
             // not reallocate (reserved above), so nothing here can panic.
             out.push(unsafe { shared.take(pos) });
+            last = pos;
             pos = shared.next(pos);
         }
-        self.after_take(n);
+        self.after_take(last, n);
         n
     }
 
@@ -940,7 +1007,7 @@ impl<T> Drop for PendingSend<'_, T> {
             // SAFETY: `pos` was claimed by `__claim_send` and is published
             // exactly once, here.
             unsafe { self.tx.shared.publish(self.pos, value) };
-            self.tx.after_publish(1);
+            self.tx.after_publish(self.pos, 1);
         }
     }
 }
@@ -960,7 +1027,7 @@ impl<T> PendingRecv<'_, T> {
         // SAFETY: `pos` was claimed by `__claim_recv`; `done` makes `Drop`
         // skip the second take.
         let value = unsafe { self.rx.shared.take(self.pos) };
-        self.rx.after_take(1);
+        self.rx.after_take(self.pos, 1);
         value
     }
 }
@@ -970,7 +1037,7 @@ impl<T> Drop for PendingRecv<'_, T> {
         if !self.done {
             // SAFETY: as in `finish`, taken exactly once.
             drop(unsafe { self.rx.shared.take(self.pos) });
-            self.rx.after_take(1);
+            self.rx.after_take(self.pos, 1);
         }
     }
 }

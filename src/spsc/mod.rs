@@ -566,7 +566,15 @@ impl<T> Consumer<T> {
         }
         if let Some(marks) = self.marks {
             let head = self.head;
-            shared.cold.ctl.after_remove(marks, || shared.tail.load(Ordering::Acquire).wrapping_sub(head));
+            // The cached view is a lower bound of the length (`tail` only
+            // grows), so only a cached length at `low` or below needs the
+            // producer's line.
+            let cached_len = self.cached_tail.wrapping_sub(head);
+            shared.cold.ctl.after_remove(
+                marks,
+                || cached_len <= marks.low,
+                || shared.tail.load(Ordering::Acquire).wrapping_sub(head),
+            );
         }
     }
 
