@@ -187,13 +187,13 @@ impl Control {
 
     /// Receiver side, after removing an item (its position store is done):
     /// the light barrier, then the flag; only if `Congested`, the ring's
-    /// cheap probe `may_be_low` (a cached position or one stamp: `false`
-    /// only when the length is certainly above `low`), and only if that
-    /// says maybe, the length from fresh loads.
+    /// `at_or_below(low)`, which runs its cheap probe (a cached position or
+    /// one stamp) and loads the shared positions only if the probe cannot
+    /// rule the length out.
     #[inline(always)]
-    pub(crate) fn after_remove(&self, marks: Marks, may_be_low: impl FnOnce() -> bool, fresh_len: impl Fn() -> usize) {
+    pub(crate) fn after_remove(&self, marks: Marks, at_or_below: impl FnOnce(usize) -> bool) {
         barrier::light(marks.kind);
-        if self.is_congested() && may_be_low() && fresh_len() <= marks.low {
+        if self.is_congested() && at_or_below(marks.low) {
             self.lower();
         }
     }

@@ -819,7 +819,7 @@ impl<T> Receiver<T> {
             shared.cold.ctl.send_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
-            shared.cold.ctl.after_remove(marks, || shared.may_be_at_low(last, marks.low), || shared.len());
+            shared.cold.ctl.after_remove(marks, |low| shared.may_be_at_low(last, low) && shared.len() <= low);
         }
     }
 

@@ -436,8 +436,13 @@ impl<T> Producer<T> {
     /// (an upper bound of the length) says it might have.
     #[inline(always)]
     fn after_send_flow(&mut self, marks: Marks) {
+        // The cached view first: it needs no load at all, and it rules out
+        // the flag check on almost every send.
+        if self.tail.wrapping_sub(self.cached_head) < marks.high {
+            return;
+        }
         let ctl = &self.shared.cold.ctl;
-        if ctl.is_congested() || self.tail.wrapping_sub(self.cached_head) < marks.high {
+        if ctl.is_congested() {
             return;
         }
         self.cached_head = self.shared.head.load(Ordering::Acquire);
@@ -566,15 +571,19 @@ impl<T> Consumer<T> {
         }
         if let Some(marks) = self.marks {
             let head = self.head;
-            // The cached view is a lower bound of the length (`tail` only
-            // grows), so only a cached length at `low` or below needs the
-            // producer's line.
-            let cached_len = self.cached_tail.wrapping_sub(head);
-            shared.cold.ctl.after_remove(
-                marks,
-                || cached_len <= marks.low,
-                || shared.tail.load(Ordering::Acquire).wrapping_sub(head),
-            );
+            let cached_tail = &mut self.cached_tail;
+            shared.cold.ctl.after_remove(marks, |low| {
+                // The cached view is a lower bound of the length (`tail`
+                // only grows): only a cached length at `low` or below needs
+                // the producer's line, and then the cache is refreshed too,
+                // so the next removals do not ask again.
+                if cached_tail.wrapping_sub(head) > low {
+                    return false;
+                }
+                // Acquire pairs with the producer's Release store of `tail`.
+                *cached_tail = shared.tail.load(Ordering::Acquire);
+                cached_tail.wrapping_sub(head) <= low
+            });
         }
     }
 
