@@ -125,7 +125,39 @@ impl Waiter {
     /// attempt could now succeed (or fail for good, e.g. disconnection); it
     /// is the re-check of the sleeper protocol and must not use cached
     /// positions.
+    #[inline(always)]
     pub(crate) fn pause(
+        &mut self,
+        sleepers: &Sleepers,
+        waits: Option<&AtomicUsize>,
+        barrier: Option<barrier::Kind>,
+        ready: impl Fn() -> bool,
+    ) -> Pause {
+        // The spinning part is inline in the caller's retry loop, so a busy
+        // wait re-reads the other side's position every few instructions;
+        // the deadline, the counting, yielding and parking stay out of line.
+        if self.deadline.is_none() && self.counted {
+            match self.strategy {
+                WaitStrategy::BusySpin => {
+                    spin_hint();
+                    return Pause::Retry;
+                }
+                _ if self.step < SPIN_STEPS => {
+                    // One hint per retry: the peer's publication is noticed
+                    // within one iteration, which keeps the latency of a
+                    // short wait close to `BusySpin`'s.
+                    spin_hint();
+                    self.step += 1;
+                    return Pause::Retry;
+                }
+                _ => {}
+            }
+        }
+        self.pause_slow(sleepers, waits, barrier, ready)
+    }
+
+    #[inline(never)]
+    fn pause_slow(
         &mut self,
         sleepers: &Sleepers,
         waits: Option<&AtomicUsize>,
@@ -139,17 +171,16 @@ impl Waiter {
         }
         // The call really waits now: count it once in the stats (a zero
         // timeout makes one attempt, returns above, and is not counted).
-        if let (Some(waits), false) = (waits, self.counted) {
+        if !self.counted {
             self.counted = true;
-            waits.fetch_add(1, Ordering::Relaxed);
+            if let Some(waits) = waits {
+                waits.fetch_add(1, Ordering::Relaxed);
+            }
         }
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
             WaitStrategy::SpinYield | WaitStrategy::Park => {
                 if self.step < SPIN_STEPS {
-                    // One hint per retry: the peer's publication is noticed
-                    // within one iteration, which keeps the latency of a
-                    // short wait close to `BusySpin`'s.
                     spin_hint();
                     self.step += 1;
                 } else if self.strategy == WaitStrategy::SpinYield || self.step < SPIN_STEPS + YIELD_STEPS {
