@@ -62,6 +62,22 @@ pub(crate) fn spin_hint() {
     core::hint::spin_loop();
 }
 
+/// Hints the CPU to start fetching the cache line at `p` for reading. Not a
+/// memory access: `p` is never dereferenced, so it may point anywhere. A
+/// no-op where there is no stable prefetch intrinsic, and under loom / Miri.
+#[inline(always)]
+pub(crate) fn prefetch_read<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is
+    // part of the target's baseline); a prefetch never faults and never
+    // dereferences `p` as far as the memory model is concerned.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = p;
+}
+
 /// Gives the rest of the time slice to another thread.
 #[inline]
 pub(crate) fn yield_now() {

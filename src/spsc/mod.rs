@@ -40,7 +40,7 @@ use crossbeam_utils::CachePadded;
 use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
 use crate::builder::Builder;
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
-use crate::sync::{barrier, Arc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicUsize, Ordering};
 use crate::wait::{deadline_after, Pause, Waiter};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -666,6 +666,16 @@ impl<T> Consumer<T> {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
+            // While waiting, ask for the line of the slot the next item will
+            // land in, so that its transfer overlaps the wait on `tail`
+            // instead of following it: without this an SPSC hand-over to a
+            // waiting consumer is two cache-line misses in a row (`tail`,
+            // then the slot). Measured on two SPSC rings bounced between two
+            // cores (BusySpin, blocking `recv`): mean round trip ~484 ns
+            // without, ~416 ns with (two binaries alternated, 6 runs each;
+            // a second set of 9 each: 442 vs 397 ns).
+            // A hint only: it reads nothing in the language's sense.
+            prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
             let shared = &*self.shared;
             let head = self.head;
             let ready =
