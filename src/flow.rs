@@ -18,8 +18,9 @@
 //! It is closed with the same asymmetric Dekker pattern as the sleeper
 //! protocol (`wait.rs`):
 //!
-//! - **receiver**, after every item it removes (a store of its position):
-//!   light barrier, then load the flag; if `Congested`, re-read the length
+//! - **receiver**, after an item it removes (a store of its position) that
+//!   may have taken the length to `low` (below): light barrier, then load
+//!   the flag; if `Congested`, re-read the length
 //!   and lower the flag if it is at `low` or below;
 //! - **raiser**, on the rare Clear→Congested transition: CAS the flag, heavy
 //!   barrier, then re-read the length with fresh loads and lower the flag
@@ -41,26 +42,36 @@
 //! loads one slot stamp (`Shared::may_be_at_high` / `may_be_at_low` in
 //! `mpmc.rs`). A probe that says "maybe" is confirmed from fresh loads, so
 //! the argument above is unchanged: the probe only skips loads whose result
-//! is already known.
+//! is already known. The SPSC consumer goes one step further and skips the
+//! whole receiver step (barrier and flag) while its cached length is above
+//! `low`: the cached length is a lower bound of the real one, so such a
+//! removal did not drain the ring to `low`, and the removal that does will
+//! see a cached length at `low` or below and run the step.
 //!
 //! The costs: nothing when no watermarks are configured (the handle's
-//! `Option` is `None`); with watermarks, a send loads the flag (a word
-//! written only on transitions) and, while `Clear`, runs its probe (SPSC:
-//! arithmetic on cached positions; MPMC: one stamp of a slot the sender will
-//! itself write `capacity - high + 1` sends later); a receive pays a
-//! compiler fence (with `membarrier`) and the flag load, plus its probe only
-//! while `Congested`. The shared positions are loaded only when a probe says
-//! the length may have crossed a watermark; transitions pay more (a CAS, and
-//! the heavy barrier for a raise).
+//! `Option` is `None`; the SPSC handles compare against a sentinel instead);
+//! with watermarks:
 //!
-//! Measured (20 M `u64` through a 1024-slot channel, blocking send/recv,
-//! watermarks 256/768, nobody reacting to the signal): before the probes,
-//! MPMC senders loaded both positions on every send and receivers did the
-//! same on every receive while `Congested`, which cost MPMC about half its
-//! throughput (about 30 → 14 M items/s) and SPSC a similar share while
-//! congested; with the probes the rows with and without watermarks are
-//! within run-to-run noise of each other (throughput bench,
-//! `spsc_watermarks_cap1024_8B` and `mpmc_watermarks_cap1024_8B`).
+//! - SPSC send: one compare of its cached length with `high`; only when
+//!   that reaches `high`, the flag load and, while `Clear`, a refresh of
+//!   the consumer position (out of line).
+//! - SPSC receive: one compare of its cached length with `low`; only when
+//!   at or below, the compiler fence (with `membarrier`), the flag load and,
+//!   while `Congested`, a refresh of the producer position.
+//! - MPMC send: the flag load and, while `Clear`, one stamp of a slot the
+//!   sender will itself write `capacity - high + 1` sends later.
+//! - MPMC receive: the compiler fence and the flag load; while `Congested`,
+//!   one stamp.
+//!
+//! The shared positions are loaded only when a probe says the length may
+//! have crossed a watermark; transitions pay more (a CAS, and the heavy
+//! barrier for a raise). `cargo bench --bench targets` reports the cost as
+//! a per-round ratio with/without watermarks; the README quotes a run.
+//! History: when MPMC senders loaded both positions on every send, MPMC
+//! 1P1C ran at about half its throughput with watermarks (~30 → 14 M
+//! items/s); when the SPSC handles checked the flag on every operation,
+//! SPSC ran at 0.2–0.8× (the ring's throughput on two cores is bimodal
+//! here, and small per-item costs on one side flip it between modes).
 
 use crossbeam_utils::CachePadded;
 

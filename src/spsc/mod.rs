@@ -87,10 +87,20 @@ impl Builder {
             buffer,
             park,
             marks,
+            check_at: marks.map_or(usize::MAX, |m| m.high),
             shared: shared.clone(),
         };
-        let consumer =
-            Consumer { head: self.start, head_idx: 0, cached_tail: self.start, capacity, buffer, park, marks, shared };
+        let consumer = Consumer {
+            head: self.start,
+            head_idx: 0,
+            cached_tail: self.start,
+            capacity,
+            buffer,
+            park,
+            marks,
+            check_below: marks.map_or(0, |m| m.low + 1),
+            shared,
+        };
         (producer, consumer)
     }
 }
@@ -192,6 +202,11 @@ pub struct Producer<T> {
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
     marks: Option<Marks>,
+    /// `marks.high`, or `usize::MAX` without watermarks: a send looks at the
+    /// congestion flag only once the cached length (`tail - cached_head`)
+    /// reaches it, so the common case is one compare of two fields of this
+    /// handle, with or without watermarks.
+    check_at: usize,
     shared: Arc<Shared<T>>,
 }
 
@@ -221,6 +236,12 @@ pub struct Consumer<T> {
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
     marks: Option<Marks>,
+    /// `marks.low + 1`, or 0 without watermarks: a receive looks at the
+    /// congestion flag only when the cached length (`cached_tail - head`, a
+    /// lower bound of the length) is below it. A larger cached length
+    /// proves this removal did not drain the ring to `low`, so there is
+    /// nothing to lower (see `flow.rs`); the common case is one compare.
+    check_below: usize,
     shared: Arc<Shared<T>>,
 }
 
@@ -309,8 +330,8 @@ impl<T> Producer<T> {
         if let Some(kind) = self.park {
             shared.cold.ctl.recv_waiters.notify(kind);
         }
-        if let Some(marks) = self.marks {
-            self.after_send_flow(marks);
+        if self.tail.wrapping_sub(self.cached_head) >= self.check_at {
+            self.after_send_flow();
         }
     }
 
@@ -431,16 +452,13 @@ impl<T> Producer<T> {
         wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
     }
 
-    /// After a send on a channel with watermarks: raise the flag if the
-    /// length reached `high`. Only refreshes `head` when the cached view
-    /// (an upper bound of the length) says it might have.
-    #[inline(always)]
-    fn after_send_flow(&mut self, marks: Marks) {
-        // The cached view first: it needs no load at all, and it rules out
-        // the flag check on almost every send.
-        if self.tail.wrapping_sub(self.cached_head) < marks.high {
-            return;
-        }
+    /// After a send whose cached view of the length (an upper bound)
+    /// reached `high`: raise the flag if the length really did. Refreshes
+    /// `head` only while the flag is `Clear`.
+    #[cold]
+    #[inline(never)]
+    fn after_send_flow(&mut self) {
+        let Some(marks) = self.marks else { return };
         let ctl = &self.shared.cold.ctl;
         if ctl.is_congested() {
             return;
@@ -569,22 +587,26 @@ impl<T> Consumer<T> {
         if let Some(kind) = self.park {
             shared.cold.ctl.send_waiters.notify(kind);
         }
-        if let Some(marks) = self.marks {
-            let head = self.head;
-            let cached_tail = &mut self.cached_tail;
-            shared.cold.ctl.after_remove(marks, |low| {
-                // The cached view is a lower bound of the length (`tail`
-                // only grows): only a cached length at `low` or below needs
-                // the producer's line, and then the cache is refreshed too,
-                // so the next removals do not ask again.
-                if cached_tail.wrapping_sub(head) > low {
-                    return false;
-                }
-                // Acquire pairs with the producer's Release store of `tail`.
-                *cached_tail = shared.tail.load(Ordering::Acquire);
-                cached_tail.wrapping_sub(head) <= low
-            });
+        if self.cached_tail.wrapping_sub(self.head) < self.check_below {
+            self.after_remove_flow();
         }
+    }
+
+    /// After a removal that may have drained the ring to `low` (its cached
+    /// length is there): the receiver's side of the congestion protocol.
+    /// Refreshes the cached `tail` if the flag is set, so the next removals
+    /// skip this again unless the ring really is that short.
+    #[inline]
+    fn after_remove_flow(&mut self) {
+        let Some(marks) = self.marks else { return };
+        let shared = &*self.shared;
+        let head = self.head;
+        let cached_tail = &mut self.cached_tail;
+        shared.cold.ctl.after_remove(marks, |low| {
+            // Acquire pairs with the producer's Release store of `tail`.
+            *cached_tail = shared.tail.load(Ordering::Acquire);
+            cached_tail.wrapping_sub(head) <= low
+        });
     }
 
     /// A reference to the oldest item, without removing it.
