@@ -274,12 +274,14 @@ impl<T> Shared<T> {
     /// the first lap start out that way). So instead of loading `head` —
     /// a line every receive writes — a sender loads one stamp of a slot it
     /// will itself write `capacity - high + 1` sends later. A stale value is
-    /// an older stamp, which only says "maybe"; the caller then confirms
-    /// with fresh loads of both positions.
+    /// an older stamp (`q`, `q + 1`, or one from the lap before, which is
+    /// below `q`): compared as a signed distance, each of those says
+    /// "maybe", and the caller then confirms with fresh loads of both
+    /// positions. Only `q + one_lap` or later says "certainly below".
     #[inline(always)]
     fn may_be_at_high(&self, last: usize, high: usize) -> bool {
         let q = self.backward(last, high - 1);
-        self.slot(q).stamp.load(Ordering::Relaxed).wrapping_sub(q) < self.one_lap
+        (self.slot(q).stamp.load(Ordering::Relaxed).wrapping_sub(q) as isize) < self.one_lap as isize
     }
 
     /// Congestion probe for a receiver that has just taken `last`: `false`
