@@ -38,6 +38,8 @@
 //! Self-contained on purpose (no `mod common`), so that this file builds on
 //! its own.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -49,6 +51,7 @@ use ringflow::{
     WaitStrategy,
 };
 
+use common::{scaled, Rng, Watchdog};
 use Congestion::{Clear, Congested};
 
 const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park];
@@ -60,58 +63,6 @@ const ACT_AFTER: Duration = Duration::from_millis(50);
 /// A deadline that a woken waiter must beat by far; reaching it means the
 /// wake-up was lost and the waiter only returned because it timed out.
 const LONG: Duration = Duration::from_secs(10);
-
-fn scaled(normal: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        normal
-    }
-}
-
-/// xorshift64*: deterministic pseudo-random choices.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// Aborts the process if it is not dropped within a minute: turns a lost
-/// wake-up (a hang) into a failure.
-struct Watchdog(Option<mpsc::Sender<()>>, Option<thread::JoinHandle<()>>);
-
-impl Watchdog {
-    fn new(what: &'static str) -> Self {
-        let (done, rx) = mpsc::channel::<()>();
-        let t = thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(60)) {
-                eprintln!("watchdog: `{what}` still blocked after 60 s (lost wake-up?); aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog(Some(done), Some(t))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-        if let Some(t) = self.1.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// The state of the flag without applying a transition (see the module docs).
 fn flag(stats: Stats) -> Congestion {

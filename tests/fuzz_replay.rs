@@ -4,9 +4,12 @@
 //! by step against a `VecDeque` model with drop counting. Runs in
 //! `cargo test` on stable, so CI exercises the fuzz model without nightly.
 
+mod common;
 mod fuzz_ops;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use common::Rng;
 
 /// Sequences per ring (native / Miri, where the longest are also cut short).
 const SEQUENCES: usize = if cfg!(miri) { 24 } else { 4000 };
@@ -34,30 +37,12 @@ const MPMC_SEEDS: &[(&str, &[u8])] = &[
     ("batches with watermarks", &[3, 0, 28, 37, 9, 60, 41, 3, 60, 37, 2, 62, 41, 11, 190]),
 ];
 
-/// xorshift64*, seeded by the sequence index.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 /// The bytes of sequence `i`: from a few ops to a few hundred. A quarter of
 /// the sequences bias op bytes towards sends (low 6 bits 0..15: sends in
 /// both op tables) and a quarter towards receives (16..31), so full and
 /// empty rings are both reached often.
 fn sequence(i: usize) -> Vec<u8> {
-    let mut rng = Rng::new(i as u64);
+    let mut rng = Rng::new_mixed(i as u64);
     let longest = if cfg!(miri) { 96 } else { 512 };
     let len = match i % 4 {
         0 => 3 + (rng.next() % 16) as usize,

@@ -16,7 +16,7 @@
 //! (a hang) into an abort. Iteration counts shrink under Miri through
 //! [`scaled`].
 
-mod mpmc_common;
+mod common;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mpmc_common::{scaled, Opaque, PanicOnce, Rng, Seen, Tracked, Tracker, Watchdog, Zst};
+use common::{scaled, Opaque, PanicOnce, Rng, Seen, Tracked, Tracker, Watchdog, Zst};
 use ringflow::mpmc::{self, Receiver, Sender};
 use ringflow::{
     Builder, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy,
@@ -552,7 +552,7 @@ fn model_run(capacity: usize, start: Option<usize>, min_sends: usize, seed: u64)
     let (tx1, rx1) = b.mpmc::<u64>();
     let (tx2, rx2) = (tx1.clone(), rx1.clone());
     let mut model: VecDeque<u64> = VecDeque::new();
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::new_mixed(seed);
     let mut next = 0u64;
     let mut sent = 0usize;
     let mut filling = true;
@@ -1825,7 +1825,7 @@ fn stress(load: Load) {
         for p in 0..producers {
             let tx = tx.clone();
             s.spawn(move || {
-                let mut rng = Rng::new(p as u64 + 1);
+                let mut rng = Rng::new_mixed(p as u64 + 1);
                 for seq in 0..per {
                     let v = p * per + seq;
                     match mode {
@@ -1858,7 +1858,7 @@ fn stress(load: Load) {
                         }
                     }
                     Mode::Mixed => {
-                        let mut rng = Rng::new(1000 + c as u64);
+                        let mut rng = Rng::new_mixed(1000 + c as u64);
                         recv_any_way(&rx, &mut rng, &mut on_value);
                     }
                 }

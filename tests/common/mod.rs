@@ -1,9 +1,12 @@
-//! Helpers shared by the integration tests: drop-counting payloads, a
-//! zero-sized drop counter, a payload without `Debug`, and scaling of
-//! iteration counts under Miri.
+//! Helpers shared by the integration tests (`spsc.rs`, `mpmc.rs`, `flow.rs`,
+//! `fuzz_replay.rs`): drop-counting payloads (including one whose `Drop`
+//! panics once and which stays harmless if a ring drops it twice), a
+//! zero-sized drop counter, a payload without `Debug`, an exactly-once
+//! register, a small PRNG, a watchdog that turns a hang into a failure, and
+//! scaling of iteration counts under Miri. Each test binary uses a subset.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// `normal` on a native run, `miri` under Miri (threads and loops are slow
@@ -92,9 +95,37 @@ impl Drop for Tracked {
     }
 }
 
+/// A payload whose `Drop` records the drop in a `'static` counter array and,
+/// if `panics` is set, panics the *first* time it is dropped. It owns nothing
+/// (no `Arc`, no heap), so a buggy ring that drops it twice only bumps a
+/// counter to 2 (which the test reports) instead of corrupting memory, and
+/// the second drop does not panic (a panic while unwinding would abort the
+/// whole test binary instead of failing one test).
+pub struct PanicOnce {
+    id: usize,
+    panics: bool,
+    counts: &'static [AtomicUsize],
+}
+
+impl PanicOnce {
+    pub fn new(counts: &'static [AtomicUsize], id: usize, panics: bool) -> Self {
+        assert!(id < counts.len());
+        PanicOnce { id, panics, counts }
+    }
+}
+
+impl Drop for PanicOnce {
+    fn drop(&mut self) {
+        let before = self.counts[self.id].fetch_add(1, Ordering::SeqCst);
+        if self.panics && before == 0 {
+            panic!("PanicOnce({}) panics in drop, as the test asked", self.id);
+        }
+    }
+}
+
 /// Drop counters for [`Zst`], one per const index so that parallel tests
 /// each use their own.
-pub static ZST_DROPS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+pub static ZST_DROPS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
 
 /// A zero-sized type whose drops are counted in `ZST_DROPS[N]`. Use a
 /// different `N` in every test.
@@ -116,12 +147,51 @@ impl<const N: usize> Drop for Zst<N> {
 /// `PartialEq`, not `Clone`).
 pub struct Opaque(pub u32);
 
+/// Records which values `0..n` were seen, failing on a second sighting.
+pub struct Seen {
+    flags: Vec<AtomicBool>,
+}
+
+impl Seen {
+    pub fn new(n: usize) -> Self {
+        Seen { flags: (0..n).map(|_| AtomicBool::new(false)).collect() }
+    }
+
+    /// Marks `v` as seen; panics if it was seen before (delivered twice).
+    #[track_caller]
+    pub fn mark(&self, v: usize, what: &str) {
+        assert!(v < self.flags.len(), "{what}: value {v} was never sent");
+        assert!(!self.flags[v].swap(true, Ordering::Relaxed), "{what}: value {v} seen twice");
+    }
+
+    /// Asserts every value `0..n` was seen.
+    #[track_caller]
+    pub fn assert_all(&self) {
+        let missing: Vec<usize> = self
+            .flags
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.load(Ordering::Relaxed))
+            .map(|(i, _)| i)
+            .take(10)
+            .collect();
+        assert!(missing.is_empty(), "values never seen (first 10): {missing:?}");
+    }
+}
+
 /// A tiny deterministic PRNG (xorshift64*) for op sequences.
 pub struct Rng(u64);
 
 impl Rng {
+    /// Seeded with `seed` as it is (`| 1`: never the all-zero state).
     pub fn new(seed: u64) -> Self {
         Rng(seed | 1)
+    }
+
+    /// Seeded with `seed` spread over all bits first, for small consecutive
+    /// seeds (a sequence index).
+    pub fn new_mixed(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
     pub fn next(&mut self) -> u64 {
@@ -140,8 +210,8 @@ impl Rng {
 }
 
 /// How long a [`Watchdog`] waits without progress before declaring a thread
-/// stuck.
-pub const WATCHDOG_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// stuck (generous: Miri runs the same tests, slowly).
+pub const WATCHDOG_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Turns a hang into a failure: if it is neither dropped nor
 /// [`tick`](Watchdog::tick)ed for [`WATCHDOG_LIMIT`], it prints what was
