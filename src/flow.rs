@@ -67,11 +67,10 @@
 //! have crossed a watermark; transitions pay more (a CAS, and the heavy
 //! barrier for a raise). `cargo bench --bench targets` reports the cost as
 //! a per-round ratio with/without watermarks; the README quotes a run.
-//! History: when MPMC senders loaded both positions on every send, MPMC
-//! 1P1C ran at about half its throughput with watermarks (~30 → 14 M
-//! items/s); when the SPSC handles checked the flag on every operation,
-//! SPSC ran at 0.2–0.8× (the ring's throughput on two cores is bimodal
-//! here, and small per-item costs on one side flip it between modes).
+//! While the SPSC handles still loaded the flag on every operation, the
+//! same bench measured that ratio at 0.19–0.46× for SPSC: the ring's
+//! throughput on two cores is bimodal here, and small per-item costs on one
+//! side flip it between modes.
 
 use crossbeam_utils::CachePadded;
 

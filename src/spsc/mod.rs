@@ -692,11 +692,10 @@ impl<T> Consumer<T> {
             // land in, so that its transfer overlaps the wait on `tail`
             // instead of following it: without this an SPSC hand-over to a
             // waiting consumer is two cache-line misses in a row (`tail`,
-            // then the slot). Measured on two SPSC rings bounced between two
-            // cores (BusySpin, blocking `recv`): mean round trip ~484 ns
-            // without, ~416 ns with (two binaries alternated, 6 runs each;
-            // a second set of 9 each: 442 vs 397 ns).
-            // A hint only: it reads nothing in the language's sense.
+            // then the slot). It shows in the SPSC rows of `cargo bench
+            // --bench latency` (p50 / floor 1.8-2.1x before, 1.3-1.6x after;
+            // README, Performance). A hint only: it reads nothing in the
+            // language's sense.
             prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
             let shared = &*self.shared;
             let head = self.head;
