@@ -133,66 +133,61 @@ impl Waiter {
         barrier: Option<barrier::Kind>,
         ready: impl Fn() -> bool,
     ) -> Pause {
-        // The spinning part is inline in the caller's retry loop, so a busy
-        // wait re-reads the other side's position every few instructions;
-        // the deadline, the counting, yielding and parking stay out of line.
-        if self.deadline.is_none() && self.counted {
-            match self.strategy {
-                WaitStrategy::BusySpin => {
-                    spin_hint();
-                    return Pause::Retry;
-                }
-                _ if self.step < SPIN_STEPS => {
-                    // One hint per retry: the peer's publication is noticed
-                    // within one iteration, which keeps the latency of a
-                    // short wait close to `BusySpin`'s.
-                    spin_hint();
-                    self.step += 1;
-                    return Pause::Retry;
-                }
-                _ => {}
-            }
+        // The spin step is inline in the caller's retry loop, so a busy wait
+        // re-reads the other side's position every few instructions; the
+        // deadline check, the counting, yielding and parking are out of line.
+        if (self.deadline.is_some() || !self.counted) && self.check_in(waits) == Pause::TimedOut {
+            return Pause::TimedOut;
         }
-        self.pause_slow(sleepers, waits, barrier, ready)
+        match self.strategy {
+            WaitStrategy::BusySpin => spin_hint(),
+            _ if self.step < SPIN_STEPS => {
+                // One hint per retry: the peer's publication is noticed
+                // within one iteration, which keeps the latency of a short
+                // wait close to `BusySpin`'s.
+                spin_hint();
+                self.step += 1;
+            }
+            _ => return self.yield_or_park(sleepers, barrier, ready),
+        }
+        Pause::Retry
     }
 
+    /// The deadline check, and counting the call once it really waits (a
+    /// zero timeout makes one attempt, times out here, and is not counted).
     #[inline(never)]
-    fn pause_slow(
-        &mut self,
-        sleepers: &Sleepers,
-        waits: Option<&AtomicUsize>,
-        barrier: Option<barrier::Kind>,
-        ready: impl Fn() -> bool,
-    ) -> Pause {
+    fn check_in(&mut self, waits: Option<&AtomicUsize>) -> Pause {
         if let Some(deadline) = self.deadline {
             if Instant::now() >= deadline {
                 return Pause::TimedOut;
             }
         }
-        // The call really waits now: count it once in the stats (a zero
-        // timeout makes one attempt, returns above, and is not counted).
         if !self.counted {
             self.counted = true;
             if let Some(waits) = waits {
                 waits.fetch_add(1, Ordering::Relaxed);
             }
         }
-        match self.strategy {
-            WaitStrategy::BusySpin => spin_hint(),
-            WaitStrategy::SpinYield | WaitStrategy::Park => {
-                if self.step < SPIN_STEPS {
-                    spin_hint();
-                    self.step += 1;
-                } else if self.strategy == WaitStrategy::SpinYield || self.step < SPIN_STEPS + YIELD_STEPS {
-                    yield_now();
-                    self.step = (self.step + 1).min(SPIN_STEPS + YIELD_STEPS);
-                } else {
-                    // A `Park` channel always carries its barrier kind.
-                    let kind = barrier.unwrap_or(barrier::Kind::Fence);
-                    if sleepers.sleep(kind, self.deadline, ready) {
-                        return Pause::TimedOut;
-                    }
-                }
+        Pause::Retry
+    }
+
+    /// Past the spin phase of `SpinYield` / `Park`: yield, then (`Park`)
+    /// sleep on `sleepers`.
+    #[inline(never)]
+    fn yield_or_park(
+        &mut self,
+        sleepers: &Sleepers,
+        barrier: Option<barrier::Kind>,
+        ready: impl Fn() -> bool,
+    ) -> Pause {
+        if self.strategy == WaitStrategy::SpinYield || self.step < SPIN_STEPS + YIELD_STEPS {
+            yield_now();
+            self.step = (self.step + 1).min(SPIN_STEPS + YIELD_STEPS);
+        } else {
+            // A `Park` channel always carries its barrier kind.
+            let kind = barrier.unwrap_or(barrier::Kind::Fence);
+            if sleepers.sleep(kind, self.deadline, ready) {
+                return Pause::TimedOut;
             }
         }
         Pause::Retry
