@@ -101,6 +101,30 @@ impl<'a> Snooze<'a> {
     }
 }
 
+/// Offers `value` to `push` until it is taken, calling `wait` after each
+/// refusal (`push` hands a refused value back as `Err`).
+#[inline(always)]
+pub fn push_until<V>(mut value: V, mut push: impl FnMut(V) -> Result<(), V>, mut wait: impl FnMut()) {
+    loop {
+        match push(value) {
+            Ok(()) => return,
+            Err(v) => value = v,
+        }
+        wait();
+    }
+}
+
+/// Calls `pop` until it yields a value, calling `wait` after each miss.
+#[inline(always)]
+pub fn pop_until<V>(mut pop: impl FnMut() -> Option<V>, mut wait: impl FnMut()) -> V {
+    loop {
+        if let Some(v) = pop() {
+            return v;
+        }
+        wait();
+    }
+}
+
 pub type Work = Box<dyn FnOnce(&Abort) + Send>;
 
 /// Runs each worker on its own thread pinned to its core and returns the
@@ -226,27 +250,24 @@ impl<T: Send + 'static> Spsc<T> for RingflowTry {
         Builder::new(capacity).wait_strategy(WaitStrategy::BusySpin).spsc()
     }
     #[inline]
-    fn send(tx: &mut Self::Tx, mut value: T, abort: &Abort) {
+    fn send(tx: &mut Self::Tx, value: T, abort: &Abort) {
         let mut spin = Spin::new(abort);
-        loop {
-            match tx.try_send(value) {
-                Ok(()) => return,
-                Err(TrySendError::Full(v)) => value = v,
-                Err(TrySendError::Disconnected(_)) => panic!("consumer gone"),
-            }
-            spin.spin();
-        }
+        let push = |v| match tx.try_send(v) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(v)) => Err(v),
+            Err(TrySendError::Disconnected(_)) => panic!("consumer gone"),
+        };
+        push_until(value, push, || spin.spin());
     }
     #[inline]
     fn recv(rx: &mut Self::Rx, abort: &Abort) -> T {
         let mut spin = Spin::new(abort);
-        loop {
-            match rx.try_recv() {
-                Ok(v) => return v,
-                Err(TryRecvError::Empty) => spin.spin(),
-                Err(TryRecvError::Disconnected) => panic!("producer gone"),
-            }
-        }
+        let pop = || match rx.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => panic!("producer gone"),
+        };
+        pop_until(pop, || spin.spin())
     }
 }
 
@@ -260,25 +281,14 @@ impl<T: Send + 'static> Spsc<T> for Rtrb {
         rtrb::RingBuffer::new(capacity)
     }
     #[inline]
-    fn send(tx: &mut Self::Tx, mut value: T, abort: &Abort) {
+    fn send(tx: &mut Self::Tx, value: T, abort: &Abort) {
         let mut spin = Spin::new(abort);
-        loop {
-            match tx.push(value) {
-                Ok(()) => return,
-                Err(rtrb::PushError::Full(v)) => value = v,
-            }
-            spin.spin();
-        }
+        push_until(value, |v| tx.push(v).map_err(|rtrb::PushError::Full(v)| v), || spin.spin());
     }
     #[inline]
     fn recv(rx: &mut Self::Rx, abort: &Abort) -> T {
         let mut spin = Spin::new(abort);
-        loop {
-            if let Ok(v) = rx.pop() {
-                return v;
-            }
-            spin.spin();
-        }
+        pop_until(|| rx.pop().ok(), || spin.spin())
     }
 }
 
@@ -293,25 +303,14 @@ impl<T: Send + 'static> Spsc<T> for ArrayQueueSpin {
         (q.clone(), q)
     }
     #[inline]
-    fn send(tx: &mut Self::Tx, mut value: T, abort: &Abort) {
+    fn send(tx: &mut Self::Tx, value: T, abort: &Abort) {
         let mut spin = Spin::new(abort);
-        loop {
-            match tx.push(value) {
-                Ok(()) => return,
-                Err(v) => value = v,
-            }
-            spin.spin();
-        }
+        push_until(value, |v| tx.push(v), || spin.spin());
     }
     #[inline]
     fn recv(rx: &mut Self::Rx, abort: &Abort) -> T {
         let mut spin = Spin::new(abort);
-        loop {
-            if let Some(v) = rx.pop() {
-                return v;
-            }
-            spin.spin();
-        }
+        pop_until(|| rx.pop(), || spin.spin())
     }
 }
 
@@ -414,16 +413,14 @@ impl Mpmc for RingflowMpmcTry {
         Builder::new(capacity).wait_strategy(WaitStrategy::BusySpin).mpmc()
     }
     #[inline]
-    fn send(tx: &Self::Tx, mut value: u64, abort: &Abort) {
+    fn send(tx: &Self::Tx, value: u64, abort: &Abort) {
         let mut b = Snooze::new(abort);
-        loop {
-            match tx.try_send(value) {
-                Ok(()) => return,
-                Err(TrySendError::Full(v)) => value = v,
-                Err(TrySendError::Disconnected(_)) => panic!("receivers gone"),
-            }
-            b.snooze();
-        }
+        let push = |v| match tx.try_send(v) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(v)) => Err(v),
+            Err(TrySendError::Disconnected(_)) => panic!("receivers gone"),
+        };
+        push_until(value, push, || b.snooze());
     }
     #[inline]
     fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, abort: &Abort) -> Option<u64> {
@@ -451,15 +448,9 @@ impl Mpmc for ArrayQueueBackoff {
         (q.clone(), q)
     }
     #[inline]
-    fn send(tx: &Self::Tx, mut value: u64, abort: &Abort) {
+    fn send(tx: &Self::Tx, value: u64, abort: &Abort) {
         let mut b = Snooze::new(abort);
-        loop {
-            match tx.push(value) {
-                Ok(()) => return,
-                Err(v) => value = v,
-            }
-            b.snooze();
-        }
+        push_until(value, |v| tx.push(v), || b.snooze());
     }
     #[inline]
     fn recv(rx: &Self::Rx, done: &AtomicUsize, producers: usize, abort: &Abort) -> Option<u64> {
