@@ -869,16 +869,7 @@ fn zero_timeouts_do_not_count_as_waits<R: Ring>() {
 on_both_rings!(failed_try_calls_and_unblocked_calls_change_no_counter, timed_out_waits_count);
 on_both_rings_each_strategy!(blocking_calls_that_waited_count_once);
 
-mod zero_timeouts_do_not_count_as_waits {
-    #[test]
-    fn spsc() {
-        super::zero_timeouts_do_not_count_as_waits::<super::Spsc>()
-    }
-    #[test]
-    fn mpmc() {
-        super::zero_timeouts_do_not_count_as_waits::<super::Mpmc>()
-    }
-}
+on_both_rings!(zero_timeouts_do_not_count_as_waits);
 
 /// Counts both directions: k cycles of high/low make 2k transitions.
 fn congestion_transitions_count_both_directions<R: Ring>() {

@@ -16,6 +16,7 @@
 //! (a hang) into an abort. Iteration counts shrink under Miri through
 //! [`scaled`].
 
+#[macro_use]
 mod common;
 
 use std::collections::VecDeque;
@@ -74,30 +75,6 @@ fn wait_for(flag: &AtomicBool) {
     while !flag.load(Ordering::SeqCst) {
         thread::yield_now();
     }
-}
-
-/// Generates `mod $f { #[test] fn busy_spin; spin_yield; park }` calling
-/// `$f(strategy)`.
-macro_rules! for_each_strategy {
-    ($($f:ident),* $(,)?) => {
-        $(
-            mod $f {
-                use ringflow::WaitStrategy;
-                #[test]
-                fn busy_spin() {
-                    super::$f(WaitStrategy::BusySpin)
-                }
-                #[test]
-                fn spin_yield() {
-                    super::$f(WaitStrategy::SpinYield)
-                }
-                #[test]
-                fn park() {
-                    super::$f(WaitStrategy::Park)
-                }
-            }
-        )*
-    };
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 //! asked"). A [`Watchdog`] turns a lost wake-up (a hang) into an abort.
 //! Iteration counts shrink under Miri through [`scaled`].
 
+#[macro_use]
 mod common;
 
 use std::cell::Cell;
@@ -38,41 +39,6 @@ fn chan<T>(capacity: usize, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>
 fn past() -> Instant {
     let now = Instant::now();
     now.checked_sub(Duration::from_millis(10)).unwrap_or(now)
-}
-
-/// Serialises the `BusySpin` variants of the threaded tests. A `BusySpin`
-/// waiter never gives its core away, so several such tests running at once
-/// on a 2-core machine (the harness runs tests in parallel) make every
-/// hand-off wait for a scheduler time slice. This keeps the suite fast; it
-/// does not hide anything, since each test still runs two spinning threads.
-fn busy_spin_exclusive() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Generates `mod $f { #[test] fn busy_spin; spin_yield; park }` calling
-/// `$f(strategy)`.
-macro_rules! for_each_strategy {
-    ($($f:ident),* $(,)?) => {
-        $(
-            mod $f {
-                use ringflow::WaitStrategy;
-                #[test]
-                fn busy_spin() {
-                    let _exclusive = super::busy_spin_exclusive();
-                    super::$f(WaitStrategy::BusySpin)
-                }
-                #[test]
-                fn spin_yield() {
-                    super::$f(WaitStrategy::SpinYield)
-                }
-                #[test]
-                fn park() {
-                    super::$f(WaitStrategy::Park)
-                }
-            }
-        )*
-    };
 }
 
 // ---------------------------------------------------------------------------

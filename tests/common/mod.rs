@@ -262,3 +262,40 @@ impl Drop for Watchdog {
         }
     }
 }
+
+/// Serialises the `BusySpin` variants of the threaded tests. A `BusySpin`
+/// waiter never gives its core away, so several such tests running at once
+/// on a 2-core machine (the harness runs tests in parallel) make every
+/// hand-off wait for a scheduler time slice. This keeps the suite fast; it
+/// does not hide anything, since each test still runs two spinning threads.
+pub fn busy_spin_exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Generates `mod $f { #[test] fn busy_spin; spin_yield; park }` calling
+/// `$f(strategy)` (the `BusySpin` one under [`busy_spin_exclusive`]). Use
+/// with `#[macro_use] mod common;`.
+#[allow(unused_macros)] // flow.rs and fuzz_replay.rs do not use it
+macro_rules! for_each_strategy {
+    ($($f:ident),* $(,)?) => {
+        $(
+            mod $f {
+                use ringflow::WaitStrategy;
+                #[test]
+                fn busy_spin() {
+                    let _exclusive = super::common::busy_spin_exclusive();
+                    super::$f(WaitStrategy::BusySpin)
+                }
+                #[test]
+                fn spin_yield() {
+                    super::$f(WaitStrategy::SpinYield)
+                }
+                #[test]
+                fn park() {
+                    super::$f(WaitStrategy::Park)
+                }
+            }
+        )*
+    };
+}
