@@ -36,6 +36,17 @@
 //! assert_eq!(expected, 10_000);
 //! producer.join().unwrap();
 //! ```
+//!
+//! # Feature flags
+//!
+//! This release has no user-facing features: the default build is the whole
+//! API.
+//!
+//! `__test-hooks` (off by default) exposes unsafe test-only hooks and
+//! instrumentation (claim guards that stall a slot, a start position for
+//! wrap-around tests, barrier counters) to the crate's own tests, loom models
+//! and fuzz targets. It is not part of the public API, not covered by semver,
+//! and must not be enabled by users.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
 
