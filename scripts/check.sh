@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Verification runners beyond `cargo test --workspace`. Each subcommand
 # installs what it needs (nightly components, cargo-fuzz) and prints its
-# wall time. Used by .ci/run (loom, miri, fuzz-replay) and by developers.
+# wall time. Used by .ci/run (loom, miri, tsan-ci, hooks-hidden) and by developers.
 #
 #   scripts/check.sh loom        loom models at LOOM_MAX_PREEMPTIONS=2, then at each
 #                                model's default bound (what CI runs)
@@ -43,7 +43,7 @@ loom() {
 # The fast Miri subset: every integration test file; stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)].
-MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test batch --test fuzz_replay)
+MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test batch --test guards --test fuzz_replay)
 
 miri() {
   nightly_with miri rust-src

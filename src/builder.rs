@@ -87,8 +87,10 @@ impl Builder {
         self
     }
 
-    /// Test hook, not part of the public API: starts both position counters
-    /// at `position` so that tests can cross `usize::MAX` quickly.
+    /// Test hook, not part of the public API (feature `__test-hooks`, for
+    /// the crate's own tests): starts both position counters at `position`
+    /// so that tests can cross `usize::MAX` quickly.
+    #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
     pub fn __start_position(mut self, position: usize) -> Self {
         self.start = position;
@@ -107,9 +109,13 @@ impl Builder {
 
 impl Builder {
     /// The watermarks as handles cache them, with the barrier pair the
-    /// congestion protocol uses (decided once per process).
+    /// congestion protocol uses: the process's pair (decided once) on `Park`
+    /// channels, the fence pair on the others.
     pub(crate) fn flow_marks(&self) -> Option<Marks> {
-        self.watermarks.map(|(low, high)| Marks { low, high, kind: barrier::kind() })
+        // A channel that never parks must never enter the kernel, so its
+        // congestion protocol uses the fence pair, not `membarrier`.
+        let kind = self.park_barrier().unwrap_or(barrier::Kind::Fence);
+        self.watermarks.map(|(low, high)| Marks { low, high, kind })
     }
 }
 

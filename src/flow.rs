@@ -74,13 +74,14 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{barrier, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
 use crate::wait::{Pause, Sleepers, WaitStrategy, Waiter};
 
 /// The congestion state of a channel configured with
 /// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks
 /// it is always `Clear`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Congestion {
     /// The length was last observed at or below the low watermark (or has
     /// not reached the high watermark since the channel was created).
@@ -96,7 +97,7 @@ pub enum Congestion {
 /// evicts or flips the congestion flag — never on a `try_*` call that simply
 /// fails — so the fast paths do not pay for them. Under concurrency a
 /// snapshot is approximate (the fields are read one by one), but each field
-/// never decreases.
+/// never decreases (they are 64-bit counters on every target).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
@@ -116,7 +117,10 @@ pub struct Stats {
     pub congestion_transitions: u64,
 }
 
-/// Watermarks as a handle caches them, plus the barrier pair they use.
+/// Watermarks as a handle caches them, plus the barrier pair they use: the
+/// process's pair on `Park` channels, the `Fence` pair (no system call) on
+/// channels that never park, so that their `try_*` calls and `congestion()`
+/// never enter the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Marks {
     pub(crate) low: usize,
@@ -147,17 +151,17 @@ pub(crate) struct Control {
     /// Threads blocked in `wait_until_clear`.
     pub(crate) clear_waiters: CachePadded<Sleepers>,
     /// Written by senders that wait.
-    pub(crate) send_waits: CachePadded<AtomicUsize>,
+    pub(crate) send_waits: CachePadded<AtomicU64>,
     /// Written by receivers that wait.
-    pub(crate) recv_waits: CachePadded<AtomicUsize>,
+    pub(crate) recv_waits: CachePadded<AtomicU64>,
     /// Written on evictions and transitions only.
     rare: CachePadded<RareCounters>,
 }
 
 #[derive(Debug)]
 struct RareCounters {
-    evictions: AtomicUsize,
-    transitions: AtomicUsize,
+    evictions: AtomicU64,
+    transitions: AtomicU64,
 }
 
 impl Control {
@@ -168,9 +172,9 @@ impl Control {
             send_waiters: CachePadded::new(Sleepers::new()),
             recv_waiters: CachePadded::new(Sleepers::new()),
             clear_waiters: CachePadded::new(Sleepers::new()),
-            send_waits: CachePadded::new(AtomicUsize::new(0)),
-            recv_waits: CachePadded::new(AtomicUsize::new(0)),
-            rare: CachePadded::new(RareCounters { evictions: AtomicUsize::new(0), transitions: AtomicUsize::new(0) }),
+            send_waits: CachePadded::new(AtomicU64::new(0)),
+            recv_waits: CachePadded::new(AtomicU64::new(0)),
+            rare: CachePadded::new(RareCounters { evictions: AtomicU64::new(0), transitions: AtomicU64::new(0) }),
         }
     }
 
@@ -188,8 +192,11 @@ impl Control {
         if self.congested.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             self.rare.transitions.fetch_add(1, Ordering::Relaxed);
             // Pairs with the receivers' light barrier (see the module docs).
-            barrier::heavy(marks.kind);
-            if fresh_len() <= marks.low {
+            // If the barrier could not run, a receiver that drained the ring
+            // may not have seen the flag and our re-read may not see the
+            // drain: undo the raise. A missed `Congested` is repaired by the
+            // next send that sees `high`; a stuck one would not be.
+            if !barrier::heavy(marks.kind) || fresh_len() <= marks.low {
                 self.lower();
             }
         }
@@ -250,7 +257,7 @@ impl Control {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let r = |a: &AtomicUsize| a.load(Ordering::Relaxed) as u64;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let sleepers: [&Sleepers; 3] = [&self.send_waiters, &self.recv_waiters, &self.clear_waiters];
         Stats {
             send_waits: r(&self.send_waits),

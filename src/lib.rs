@@ -67,6 +67,16 @@ pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRec
 pub use flow::{Congestion, Stats};
 pub use wait::WaitStrategy;
 
+/// Test-only instrumentation (feature `__test-hooks`): not for users, not
+/// covered by semver, absent from the default crate.
+#[cfg(feature = "__test-hooks")]
+#[doc(hidden)]
+pub mod __test_hooks {
+    pub use crate::sync::barrier::probe::{
+        fail_next_heavy_barriers, membarrier_calls_on_this_thread, park_channels_use_membarrier,
+    };
+}
+
 /// The README's code blocks run as doc-tests, so the API tour stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

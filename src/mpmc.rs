@@ -32,8 +32,8 @@
 //! `try_send` (crossbeam's queues spin in that case, crossbeam issue #997).
 //! Hence `try_recv` may return `Empty` while [`Receiver::len`] is non-zero.
 
-use core::fmt;
 use core::mem::MaybeUninit;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -513,25 +513,32 @@ impl<T> Sender<T> {
     /// waits; returns 0 if the ring is full or every receiver is gone.
     /// Items from one call are consecutive in the ring, in order.
     ///
+    /// Takes a `VecDeque` so that removing the sent items from the front
+    /// costs O(1) each: a retry loop over a large batch stays linear. (A
+    /// `Vec` converts with `VecDeque::from` without copying.)
+    ///
     /// # Examples
     ///
     /// ```
+    /// use std::collections::VecDeque;
     /// let (tx, rx) = ringflow::mpmc::channel::<u32>(3);
-    /// let mut batch = vec![1, 2, 3, 4];
+    /// let mut batch = VecDeque::from(vec![1, 2, 3, 4]);
     /// assert_eq!(tx.try_send_many(&mut batch), 3);
     /// assert_eq!(batch, [4]); // what did not fit is still yours
     /// let mut out = Vec::new();
-    /// assert_eq!(rx.try_recv_many(&mut out, 10), 3);
+    /// assert_eq!(rx.try_recv_many(&mut out, 10), Ok(3));
     /// assert_eq!(out, [1, 2, 3]);
     /// ```
-    pub fn try_send_many(&self, items: &mut Vec<T>) -> usize {
+    pub fn try_send_many(&self, items: &mut VecDeque<T>) -> usize {
         let shared = &*self.shared;
         if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return 0;
         }
         let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len()) else { return 0 };
         let (mut pos, mut last) = (first, first);
-        for value in items.drain(..n) {
+        for _ in 0..n {
+            // `claim` took at most `items.len()` positions.
+            let Some(value) = items.pop_front() else { unreachable!("claimed more positions than items") };
             // SAFETY: `claim` gave this thread the `n` consecutive positions
             // starting at `first`; each is published once.
             unsafe { shared.publish(pos, value) };
@@ -590,7 +597,12 @@ impl<T> Sender<T> {
         let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_send(value) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let (Some(kind), true) = (self.park, waiter.slept()) {
+                        shared.cold.ctl.send_waiters.pass_baton(kind, || shared.send_may_proceed());
+                    }
+                    return Ok(());
+                }
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
@@ -726,15 +738,24 @@ impl<T> Sender<T> {
         wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
     }
 
-    /// Test hook, not part of the public API: claims the next slot for
-    /// `value` but does not publish it until the returned guard is finished
-    /// or dropped, to test that no `try_*` call waits for a stalled sender.
+    /// Test hook, not part of the public API (feature `__test-hooks`, for
+    /// the crate's own tests): claims the next slot for `value` but does
+    /// not publish it until the returned guard is finished or dropped, to
+    /// test that no `try_*` call waits for a stalled sender.
     ///
     /// # Errors
     ///
     /// Hands the value back if the ring is full or disconnected.
+    ///
+    /// # Safety
+    ///
+    /// The returned guard must be finished or dropped, never leaked
+    /// (`mem::forget`, a reference cycle): a leaked guard leaves a claimed
+    /// slot that is never written, which the ring's drop would then drop
+    /// as if it held a value, and which blocks the ring forever.
+    #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
-    pub fn __claim_send(&self, value: T) -> Result<PendingSend<'_, T>, T> {
+    pub unsafe fn __claim_send(&self, value: T) -> Result<PendingSend<'_, T>, T> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(value);
         }
@@ -827,19 +848,59 @@ impl<T> Receiver<T> {
 
     /// Moves up to `max` available items into `out` (appended, oldest
     /// first) with one claim (one CAS of the head for the whole run), and
-    /// returns how many. Never waits; 0 means nothing was available (check
-    /// [`is_disconnected`](Receiver::is_disconnected) to tell why).
+    /// returns how many (at least 1). Never waits.
     ///
-    /// `out` is grown before anything is claimed, so an allocation failure
-    /// cannot strand claimed items.
-    pub fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
+    /// `out` is grown before anything is claimed, by what the ring holds
+    /// (at most `max`), never by `max` itself; an allocation failure
+    /// therefore cannot strand claimed items, and a huge `max` costs
+    /// nothing. `max == 0` returns `Ok(0)` and takes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Receiver::try_recv): [`TryRecvError::Empty`] if
+    /// nothing can be received now, [`TryRecvError::Disconnected`] if
+    /// nothing is queued and every sender is gone. As there, the two are
+    /// told apart by claiming once more after seeing no senders, so an item
+    /// sent just before the last sender dropped is received, not lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TryRecvError;
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
+    /// let mut out = Vec::new();
+    /// assert_eq!(rx.try_recv_many(&mut out, 4), Err(TryRecvError::Empty));
+    /// tx.send(1).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv_many(&mut out, usize::MAX), Ok(1));
+    /// assert_eq!(rx.try_recv_many(&mut out, 4), Err(TryRecvError::Disconnected));
+    /// assert_eq!(out, [1]);
+    /// ```
+    pub fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
         let shared = &*self.shared;
         let max = max.min(shared.capacity);
         if max == 0 {
-            return 0;
+            return Ok(0);
         }
-        out.reserve(max);
-        let Ok((first, n)) = shared.claim(&shared.head, 1, max) else { return 0 };
+        // Room for what is there now (at least one), so that nothing can
+        // allocate once positions are claimed; the claim takes no more than
+        // that room.
+        let want = shared.len().clamp(1, max);
+        out.reserve(want);
+        let room = (out.capacity() - out.len()).min(max);
+        let (first, n) = match shared.claim(&shared.head, 1, room) {
+            Ok(run) => run,
+            Err(()) => {
+                // Acquire: synchronises with every sender's final decrement,
+                // so all their publications are visible below.
+                if shared.cold.senders.load(Ordering::Acquire) != 0 {
+                    return Err(TryRecvError::Empty);
+                }
+                // Every sender is gone, so no claim is in flight: one more
+                // claim decides between items and disconnection.
+                shared.claim(&shared.head, 1, room).map_err(|()| TryRecvError::Disconnected)?
+            }
+        };
         let (mut pos, mut last) = (first, first);
         for _ in 0..n {
             // SAFETY: `claim` gave this thread the `n` consecutive published
@@ -850,7 +911,7 @@ impl<T> Receiver<T> {
             pos = shared.next(pos);
         }
         self.after_take(last, n);
-        n
+        Ok(n)
     }
 
     /// Receives an item, waiting for one as the channel's [`WaitStrategy`]
@@ -896,7 +957,12 @@ impl<T> Receiver<T> {
         let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_recv() {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    if let (Some(kind), true) = (self.park, waiter.slept()) {
+                        shared.cold.ctl.recv_waiters.pass_baton(kind, || shared.recv_may_proceed());
+                    }
+                    return Ok(v);
+                }
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
@@ -930,11 +996,19 @@ impl<T> Receiver<T> {
         Iter { rx: self }
     }
 
-    /// Test hook, not part of the public API: claims the oldest item but
-    /// does not free its slot until the returned guard is finished or
-    /// dropped, to test that no `try_*` call waits for a stalled receiver.
+    /// Test hook, not part of the public API (feature `__test-hooks`, for
+    /// the crate's own tests): claims the oldest item but does not free its
+    /// slot until the returned guard is finished or dropped, to test that
+    /// no `try_*` call waits for a stalled receiver.
+    ///
+    /// # Safety
+    ///
+    /// The returned guard must be finished or dropped, never leaked: a
+    /// leaked guard leaves a slot claimed forever, which makes
+    /// `force_send` wait forever for it and leaks its value.
+    #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
-    pub fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
+    pub unsafe fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
         self.shared.claim_recv().ok().map(|pos| PendingRecv { rx: self, pos, done: false })
     }
 
@@ -991,6 +1065,7 @@ impl<T> Drop for Receiver<T> {
 }
 
 /// A claimed but unpublished send (test hook; see [`Sender::__claim_send`]).
+#[cfg(feature = "__test-hooks")]
 #[doc(hidden)]
 pub struct PendingSend<'a, T> {
     tx: &'a Sender<T>,
@@ -998,16 +1073,19 @@ pub struct PendingSend<'a, T> {
     value: Option<T>,
 }
 
+#[cfg(feature = "__test-hooks")]
 impl<T> PendingSend<'_, T> {
     /// Publishes the value.
     pub fn finish(self) {}
 }
 
+#[cfg(feature = "__test-hooks")]
 impl<T> Drop for PendingSend<'_, T> {
     fn drop(&mut self) {
         if let Some(value) = self.value.take() {
             // SAFETY: `pos` was claimed by `__claim_send` and is published
-            // exactly once, here.
+            // exactly once, here (the guard is not leaked: `__claim_send`'s
+            // contract).
             unsafe { self.tx.shared.publish(self.pos, value) };
             self.tx.after_publish(self.pos, 1);
         }
@@ -1015,6 +1093,7 @@ impl<T> Drop for PendingSend<'_, T> {
 }
 
 /// A claimed but unfinished receive (test hook; see [`Receiver::__claim_recv`]).
+#[cfg(feature = "__test-hooks")]
 #[doc(hidden)]
 pub struct PendingRecv<'a, T> {
     rx: &'a Receiver<T>,
@@ -1022,6 +1101,7 @@ pub struct PendingRecv<'a, T> {
     done: bool,
 }
 
+#[cfg(feature = "__test-hooks")]
 impl<T> PendingRecv<'_, T> {
     /// Moves the value out and frees the slot.
     pub fn finish(mut self) -> T {
@@ -1034,6 +1114,7 @@ impl<T> PendingRecv<'_, T> {
     }
 }
 
+#[cfg(feature = "__test-hooks")]
 impl<T> Drop for PendingRecv<'_, T> {
     fn drop(&mut self) {
         if !self.done {
@@ -1046,14 +1127,16 @@ impl<T> Drop for PendingRecv<'_, T> {
 
 receiver_iterators!(Receiver);
 
-impl<T> fmt::Debug for PendingSend<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(feature = "__test-hooks")]
+impl<T> core::fmt::Debug for PendingSend<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingSend").field("pos", &self.pos).finish()
     }
 }
 
-impl<T> fmt::Debug for PendingRecv<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(feature = "__test-hooks")]
+impl<T> core::fmt::Debug for PendingRecv<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
     }
 }

@@ -10,12 +10,12 @@
 //! crate compiles this crate as a normal dependency, without `cfg(test)`.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -117,7 +117,11 @@ pub(crate) const YIELD_STEPS: u32 = 1;
 /// `asymmetricHeavyBarrier` and of userspace RCU). Registration happens once per
 /// process; if it fails (old kernel, seccomp, another OS) both sides fall back
 /// to `fence(SeqCst)`. The choice is made once and stored in the channel, so
-/// every handle of a process agrees.
+/// every handle of a process agrees. Only `Park` channels use the
+/// `membarrier` pair: a channel that never parks uses the `Fence` pair for
+/// its congestion flag too, so none of its calls enters the kernel (the
+/// promise `BusySpin` / `SpinYield` make), at the price of a real fence on
+/// the receiver's side of that protocol.
 ///
 /// Under Miri (which has no `membarrier` syscall), under loom, and when built
 /// with `--cfg ringflow_no_membarrier` (used by the
@@ -170,26 +174,91 @@ pub(crate) mod barrier {
         }
     }
 
-    /// The waiter's side: expensive, run only by a thread about to sleep.
+    /// The heavy side: expensive, run only by a thread already on a slow
+    /// path (about to sleep, or raising the congestion flag).
+    ///
+    /// Returns `false` if the barrier could not be run (`membarrier` failed
+    /// after a successful registration, which needs a kernel bug or a
+    /// seccomp change at run time; or a failure injected by a test). The
+    /// caller must then act as if the other side may not have seen its
+    /// store: a waiter does not sleep, a raise is undone. It never panics,
+    /// so a failed barrier can never surface as a panic from an operation
+    /// that already succeeded.
     #[cold]
-    pub(crate) fn heavy(kind: Kind) {
+    #[must_use]
+    pub(crate) fn heavy(kind: Kind) -> bool {
+        #[cfg(feature = "__test-hooks")]
+        if !probe::count_heavy(kind) {
+            return false;
+        }
         match kind {
             Kind::Membarrier => {
                 #[cfg(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier)))]
                 {
                     use rustix::thread::{membarrier, MembarrierCommand};
-                    if membarrier(MembarrierCommand::PrivateExpedited).is_err() {
-                        // Registration succeeded, so this cannot fail short of
-                        // a kernel bug; a full fence here alone would not be
-                        // enough (the light side is only a compiler fence),
-                        // so refuse to continue silently.
-                        panic!("ringflow: membarrier(PRIVATE_EXPEDITED) failed after registration");
-                    }
+                    // Registration succeeded, so this fails only on a kernel
+                    // bug. A full fence here alone would not be enough (the
+                    // light side is only a compiler fence), so report it.
+                    membarrier(MembarrierCommand::PrivateExpedited).is_ok()
                 }
                 #[cfg(not(all(target_os = "linux", not(loom), not(miri), not(ringflow_no_membarrier))))]
                 unreachable!("membarrier barrier kind on a build without membarrier");
             }
-            Kind::Fence => super::fence(Ordering::SeqCst),
+            Kind::Fence => {
+                super::fence(Ordering::SeqCst);
+                true
+            }
+        }
+    }
+
+    /// Test-only instrumentation of the heavy barrier (feature
+    /// `__test-hooks`): a per-thread count of `membarrier` system calls,
+    /// and injected failures. Per thread, so that tests running in parallel
+    /// in one process do not see each other's barriers.
+    #[cfg(feature = "__test-hooks")]
+    pub(crate) mod probe {
+        use std::cell::Cell;
+
+        std::thread_local! {
+            static HEAVY: Cell<u64> = const { Cell::new(0) };
+            static FAIL: Cell<u64> = const { Cell::new(0) };
+        }
+
+        /// Counts one heavy barrier on this thread (if it is a system call);
+        /// `false` if an injected failure consumes it.
+        pub(crate) fn count_heavy(kind: super::Kind) -> bool {
+            if kind == super::Kind::Membarrier {
+                HEAVY.with(|h| h.set(h.get() + 1));
+            }
+            FAIL.with(|f| {
+                let left = f.get();
+                if left > 0 {
+                    f.set(left - 1);
+                    false
+                } else {
+                    true
+                }
+            })
+        }
+
+        /// `membarrier` system calls made by this thread so far (heavy
+        /// barriers of the `Membarrier` kind; `Fence`-kind heavy barriers
+        /// enter no kernel and are not counted).
+        pub fn membarrier_calls_on_this_thread() -> u64 {
+            HEAVY.with(Cell::get)
+        }
+
+        /// Whether this process's `Park` channels use `membarrier` (it is
+        /// not used under Miri, loom, `--cfg ringflow_no_membarrier`, or
+        /// where the kernel refuses it).
+        pub fn park_channels_use_membarrier() -> bool {
+            super::kind() == super::Kind::Membarrier
+        }
+
+        /// Makes the next `n` heavy barriers on this thread fail, as a
+        /// failed `membarrier` would.
+        pub fn fail_next_heavy_barriers(n: u64) {
+            FAIL.with(|f| f.set(n));
         }
     }
 }

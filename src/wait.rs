@@ -53,7 +53,7 @@
 //! protocol; a `Park` channel pays a compiler fence and one load of a rarely
 //! written word per operation while nobody sleeps.
 
-use crate::sync::{barrier, spin_hint, yield_now, AtomicUsize, Condvar, Instant, Mutex, Ordering};
+use crate::sync::{barrier, spin_hint, yield_now, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, Ordering};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
@@ -78,14 +78,15 @@ use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 /// assert_eq!(rx.recv(), Ok(1));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WaitStrategy {
     /// Spin with a CPU spin-loop hint until the operation can proceed. Never
     /// enters the kernel, so it is real-time safe, but it burns a core and
     /// collapses when threads outnumber cores (the spinning thread can hold
     /// the CPU that the peer it waits for needs).
     BusySpin,
-    /// Spin briefly with exponential backoff, then call `yield_now` between
-    /// attempts. Gives the CPU away but never sleeps.
+    /// Retry after one spin-loop hint, a fixed number of times, then call
+    /// `yield_now` between attempts. Gives the CPU away but never sleeps.
     SpinYield,
     /// Spin briefly, yield a few times, then park the thread until the other
     /// side notifies it. The only strategy that stays efficient when threads
@@ -103,6 +104,9 @@ pub(crate) struct Waiter {
     step: u32,
     /// Whether this call has been counted in its `waits` counter yet.
     counted: bool,
+    /// Whether this call has gone to sleep at least once (see
+    /// [`Sleepers::pass_baton`]).
+    slept: bool,
 }
 
 /// What [`Waiter::pause`] decided.
@@ -117,7 +121,14 @@ pub(crate) enum Pause {
 impl Waiter {
     #[inline]
     pub(crate) fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Self {
-        Waiter { strategy, deadline, step: 0, counted: false }
+        Waiter { strategy, deadline, step: 0, counted: false, slept: false }
+    }
+
+    /// `true` if this call has slept on a [`Sleepers`] registry (it may
+    /// have used a wake-up token meant for an item or slot it did not get).
+    #[inline]
+    pub(crate) fn slept(&self) -> bool {
+        self.slept
     }
 
     /// Waits a little (spin, yield or park, as the strategy says) after a
@@ -129,7 +140,7 @@ impl Waiter {
     pub(crate) fn pause(
         &mut self,
         sleepers: &Sleepers,
-        waits: Option<&AtomicUsize>,
+        waits: Option<&AtomicU64>,
         barrier: Option<barrier::Kind>,
         ready: impl Fn() -> bool,
     ) -> Pause {
@@ -156,7 +167,7 @@ impl Waiter {
     /// The deadline check, and counting the call once it really waits (a
     /// zero timeout makes one attempt, times out here, and is not counted).
     #[inline(never)]
-    fn check_in(&mut self, waits: Option<&AtomicUsize>) -> Pause {
+    fn check_in(&mut self, waits: Option<&AtomicU64>) -> Pause {
         if let Some(deadline) = self.deadline {
             if Instant::now() >= deadline {
                 return Pause::TimedOut;
@@ -186,6 +197,7 @@ impl Waiter {
         } else {
             // A `Park` channel always carries its barrier kind.
             let kind = barrier.unwrap_or(barrier::Kind::Fence);
+            self.slept = true;
             if sleepers.sleep(kind, self.deadline, ready) {
                 return Pause::TimedOut;
             }
@@ -215,10 +227,11 @@ pub(crate) struct Sleepers {
     /// tokens.
     state: Mutex<Tokens>,
     cond: Condvar,
-    /// Times a thread actually went to sleep here (stats only).
-    parks: AtomicUsize,
+    /// Times a thread actually went to sleep here (stats only; 64-bit so
+    /// that it never wraps, even on 32-bit targets).
+    parks: AtomicU64,
     /// Tokens handed out: threads woken (stats only).
-    wakeups: AtomicUsize,
+    wakeups: AtomicU64,
 }
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
@@ -239,8 +252,8 @@ impl Sleepers {
             count: AtomicUsize::new(0),
             state: Mutex::new(Tokens::default()),
             cond: Condvar::new(),
-            parks: AtomicUsize::new(0),
-            wakeups: AtomicUsize::new(0),
+            parks: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
         }
     }
 
@@ -259,6 +272,37 @@ impl Sleepers {
         barrier::light(kind);
         if self.count.load(Ordering::Relaxed) != 0 {
             self.wake(if n == 1 { 1 } else { usize::MAX });
+        }
+    }
+
+    /// The baton of a woken waiter: call after a blocking operation that
+    /// slept here (see [`Waiter::slept`]) has succeeded. If `ready` (fresh
+    /// loads, as for [`sleep`](Sleepers::sleep)) says another waiter could
+    /// proceed too, notify one more sleeper.
+    ///
+    /// Why it is needed (MPMC): tokens are handed out per publication, but
+    /// a woken thread retries at the ring's *head* (or tail). With two
+    /// publications out of order — position `p + 1` published while `p` is
+    /// still being written by a preempted peer — the token for `p + 1`
+    /// wakes a thread that finds `p` unready and sleeps again; the token
+    /// for `p` then wakes one thread, which takes `p`, and without the
+    /// baton `p + 1` would stay queued while the other sleeper sleeps on
+    /// (loom: `mpmc_wake.rs`, `out_of_order_publications_wake_both_receivers`
+    /// and its mirror for senders). The thread that takes `p` runs this and
+    /// sees `p + 1` ready, so one more sleeper is woken.
+    ///
+    /// Why it is enough: a sleeper whose re-check ran after the publication
+    /// of an item sees that item (the notify protocol); a sleeper whose
+    /// re-check ran before it and that got no token is counted in `count`
+    /// when this runs after the take (its registration and heavy barrier
+    /// precede its re-check, our take precedes our light barrier: the
+    /// Dekker pair of the module docs). A woken thread that fails again
+    /// found the position at the head unready, and that position's own
+    /// publication will notify.
+    #[inline]
+    pub(crate) fn pass_baton(&self, kind: barrier::Kind, ready: impl Fn() -> bool) {
+        if ready() {
+            self.notify(kind);
         }
     }
 
@@ -283,7 +327,7 @@ impl Sleepers {
         state.unnotified -= n;
         state.tokens += n;
         self.count.fetch_sub(n, Ordering::Relaxed);
-        self.wakeups.fetch_add(n, Ordering::Relaxed);
+        self.wakeups.fetch_add(n as u64, Ordering::Relaxed);
         if n == 1 {
             self.cond.notify_one();
         } else {
@@ -300,7 +344,14 @@ impl Sleepers {
         // W1: register. Relaxed is enough: the barrier below orders it.
         self.count.fetch_add(1, Ordering::Relaxed);
         // W2: pairs with the notifier's light barrier.
-        barrier::heavy(kind);
+        if !barrier::heavy(kind) {
+            // Without the barrier a notifier may not see the registration,
+            // so sleeping could miss its wake-up. Do not sleep: unregister
+            // and let the caller retry (it keeps waiting by yielding).
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            yield_now();
+            return false;
+        }
         // W3: re-check under the mutex.
         let mut state = lock(&self.state);
         if ready() {
@@ -338,12 +389,12 @@ impl Sleepers {
 
     /// Times a thread parked here.
     pub(crate) fn parks(&self) -> u64 {
-        self.parks.load(Ordering::Relaxed) as u64
+        self.parks.load(Ordering::Relaxed)
     }
 
     /// Wake-ups delivered from here.
     pub(crate) fn wakeups(&self) -> u64 {
-        self.wakeups.load(Ordering::Relaxed) as u64
+        self.wakeups.load(Ordering::Relaxed)
     }
 }
 

@@ -1,14 +1,17 @@
 //! The batch API: SPSC chunks and slice/iterator conveniences, MPMC
 //! try_send_many / try_recv_many.
 
+// SAFETY (every `unsafe { .. }` around a `__claim_send` / `__claim_recv` test
+// hook in this file): the guard it returns is finished or dropped, never leaked.
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use ringflow::{Builder, WaitStrategy};
+use ringflow::{Builder, TryRecvError, WaitStrategy};
 
 /// Records every drop by id, so double drops and leaks show.
 #[derive(Debug)]
@@ -249,18 +252,25 @@ fn batch_positions_cross_usize_max() {
 #[test]
 fn mpmc_try_send_many_and_try_recv_many() {
     let (tx, rx) = ringflow::mpmc::channel::<u32>(5);
-    let mut items: Vec<u32> = (0..8).collect();
+    let mut items: VecDeque<u32> = (0..8).collect();
     assert_eq!(tx.try_send_many(&mut items), 5);
     assert_eq!(items, [5, 6, 7]);
     assert_eq!(tx.try_send_many(&mut items), 0, "full");
     let mut out = Vec::new();
-    assert_eq!(rx.try_recv_many(&mut out, 2), 2);
+    assert_eq!(rx.try_recv_many(&mut out, 2), Ok(2));
     assert_eq!(out, [0, 1]);
     assert_eq!(tx.try_send_many(&mut items), 2);
     assert_eq!(items, [7]);
-    assert_eq!(rx.try_recv_many(&mut out, usize::MAX), 5);
+    assert_eq!(rx.try_recv_many(&mut out, usize::MAX), Ok(5));
     assert_eq!(out, [0, 1, 2, 3, 4, 5, 6]);
-    assert_eq!(rx.try_recv_many(&mut out, 3), 0, "empty");
+    assert_eq!(rx.try_recv_many(&mut out, 3), Err(TryRecvError::Empty));
+    assert_eq!(rx.try_recv_many(&mut out, 0), Ok(0), "max 0 takes nothing");
+    tx.send(9).unwrap();
+    assert_eq!(rx.try_recv_many(&mut out, 0), Ok(0), "max 0 takes nothing, even with an item");
+    let tx2 = tx.clone();
+    drop(tx2);
+    assert_eq!(rx.try_recv_many(&mut out, 3), Ok(1), "one sender left");
+    assert_eq!(out, [0, 1, 2, 3, 4, 5, 6, 9]);
     drop(rx);
     assert_eq!(tx.try_send_many(&mut items), 0, "disconnected");
     assert_eq!(items, [7], "the value is still the caller's");
@@ -270,13 +280,13 @@ fn mpmc_try_send_many_and_try_recv_many() {
 fn mpmc_batch_stops_at_a_slot_still_being_written() {
     let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
     tx.send(1).unwrap();
-    let pending = tx.__claim_send(2).unwrap();
+    let pending = unsafe { tx.__claim_send(2) }.unwrap();
     tx.send(3).unwrap();
     let mut out = Vec::new();
-    assert_eq!(rx.try_recv_many(&mut out, 8), 1, "stops before the unpublished slot");
-    assert_eq!(rx.try_recv_many(&mut out, 8), 0, "does not wait for it either");
+    assert_eq!(rx.try_recv_many(&mut out, 8), Ok(1), "stops before the unpublished slot");
+    assert_eq!(rx.try_recv_many(&mut out, 8), Err(TryRecvError::Empty), "does not wait for it either");
     pending.finish();
-    assert_eq!(rx.try_recv_many(&mut out, 8), 2);
+    assert_eq!(rx.try_recv_many(&mut out, 8), Ok(2));
     assert_eq!(out, [1, 2, 3]);
 }
 
@@ -290,10 +300,10 @@ fn mpmc_batches_under_contention_deliver_each_value_once_in_producer_order() {
         let tx = tx.clone();
         handles.push(thread::spawn(move || {
             let mut next = 0;
-            let mut batch = Vec::new();
+            let mut batch = VecDeque::new();
             while next < per || !batch.is_empty() {
                 while batch.len() < 10 && next < per {
-                    batch.push(p << 32 | next);
+                    batch.push_back(p << 32 | next);
                     next += 1;
                 }
                 if tx.try_send_many(&mut batch) == 0 {
@@ -312,12 +322,13 @@ fn mpmc_batches_under_contention_deliver_each_value_once_in_producer_order() {
                 let mut last = vec![None::<u64>; producers as usize];
                 loop {
                     out.clear();
-                    if rx.try_recv_many(&mut out, 7) == 0 {
-                        if rx.is_disconnected() && rx.is_empty() {
-                            break;
+                    match rx.try_recv_many(&mut out, 7) {
+                        Ok(_) => {}
+                        Err(TryRecvError::Empty) => {
+                            thread::yield_now();
+                            continue;
                         }
-                        thread::yield_now();
-                        continue;
+                        Err(TryRecvError::Disconnected) => break,
                     }
                     for &v in &out {
                         let (p, k) = ((v >> 32) as usize, v & 0xffff_ffff);

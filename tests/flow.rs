@@ -40,6 +40,8 @@
 
 mod common;
 
+// SAFETY (every `unsafe { .. }` around a `__claim_send` / `__claim_recv` test
+// hook in this file): the guard it returns is finished or dropped, never leaked.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -371,7 +373,7 @@ fn mpmc_queries_raise_at_high_and_lower_at_low_on_their_own() {
         tx.send(i).unwrap();
     }
     assert_eq!(rx.stats().congestion_transitions, 0);
-    let pending = tx.__claim_send(5).expect("room for a sixth item");
+    let pending = unsafe { tx.__claim_send(5) }.expect("room for a sixth item");
     assert_eq!(rx.len(), 6);
     assert_eq!(flag(rx.stats()), Clear, "nothing published yet, so nothing raised");
     assert_eq!(rx.congestion(), Congested, "a query at `high` raises");
@@ -384,7 +386,7 @@ fn mpmc_queries_raise_at_high_and_lower_at_low_on_their_own() {
         rx.recv().unwrap();
     }
     assert_eq!(rx.len(), 3);
-    let pending = rx.__claim_recv().expect("an item to claim");
+    let pending = unsafe { rx.__claim_recv() }.expect("an item to claim");
     assert_eq!(tx.len(), 2);
     assert_eq!(flag(tx.stats()), Congested, "the receive has not finished, so nothing lowered");
     assert_eq!(tx.congestion(), Clear, "a query at `low` lowers");
@@ -1116,13 +1118,13 @@ fn batch_operations_raise_and_lower_the_flag() {
 
     // MPMC: try_send_many / try_recv_many.
     let (tx, rx) = Builder::new(16).watermarks(3, 10).mpmc::<u64>();
-    let mut batch: Vec<u64> = (0..20).collect();
+    let mut batch: std::collections::VecDeque<u64> = (0..20).collect();
     assert_eq!(tx.try_send_many(&mut batch), 16);
     assert_eq!(flag(tx.stats()), Congested, "try_send_many across `high` raises");
     let mut got = vec![];
-    assert_eq!(rx.try_recv_many(&mut got, 12), 12); // 4 left
+    assert_eq!(rx.try_recv_many(&mut got, 12), Ok(12)); // 4 left
     assert_eq!(flag(rx.stats()), Congested);
-    assert_eq!(rx.try_recv_many(&mut got, 1), 1); // 3 left
+    assert_eq!(rx.try_recv_many(&mut got, 1), Ok(1)); // 3 left
     assert_eq!(flag(rx.stats()), Clear, "try_recv_many down to `low` lowers");
     assert_eq!(rx.stats().congestion_transitions, 2);
 }
@@ -1174,11 +1176,11 @@ fn batch_drains_never_leave_the_flag_stuck() {
         // MPMC: try_send_many in, try_recv_many out.
         let (tx, rx) = Builder::new(cap).wait_strategy(WaitStrategy::SpinYield).watermarks(low, high).mpmc::<u64>();
         let producer = thread::spawn(move || {
-            let mut pending: Vec<u64> = vec![];
+            let mut pending = std::collections::VecDeque::new();
             let mut next = 0;
             while next < n || !pending.is_empty() {
                 while pending.len() < batch && next < n {
-                    pending.push(next);
+                    pending.push_back(next);
                     next += 1;
                 }
                 if tx.try_send_many(&mut pending) == 0 {
@@ -1192,7 +1194,7 @@ fn batch_drains_never_leave_the_flag_stuck() {
         let mut next = 0;
         while next < n {
             got.clear();
-            if rx.try_recv_many(&mut got, batch) == 0 {
+            if rx.try_recv_many(&mut got, batch).is_err() {
                 thread::yield_now();
             }
             for &v in &got {
@@ -1219,4 +1221,82 @@ fn spsc_send_iter_fills_every_free_slot() {
     let mut it = 0..13u64;
     assert_eq!(tx.send_iter(&mut it), 13, "13 slots were free and the iterator had 13 items");
     assert!(tx.is_full());
+}
+
+/// Soundness review, defect 4: on a channel that never parks (`BusySpin`,
+/// `SpinYield`), watermark transitions, `congestion()` queries and every
+/// `try_*` call make no `membarrier` system call (the heavy barrier of
+/// `Park` channels) on the calling thread. Counted with the test-only
+/// per-thread counter; the `Park` rows show the counter does count (where
+/// the process uses `membarrier` at all: not under Miri or TSan).
+#[test]
+fn watermarks_on_channels_that_never_park_make_no_system_call() {
+    use ringflow::__test_hooks::{membarrier_calls_on_this_thread as heavy, park_channels_use_membarrier};
+    for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
+        let before = heavy();
+        let (mut tx, mut rx) = Builder::new(8).wait_strategy(strategy).watermarks(2, 6).spsc::<u32>();
+        for _ in 0..3 {
+            while tx.try_send(0).is_ok() {}
+            assert_eq!(tx.congestion(), Congestion::Congested);
+            while rx.try_recv().is_ok() {}
+            assert_eq!(rx.congestion(), Congestion::Clear);
+        }
+        let spsc_transitions = rx.stats().congestion_transitions;
+        let (tx, rx) = Builder::new(8).wait_strategy(strategy).watermarks(2, 6).mpmc::<u32>();
+        for _ in 0..3 {
+            while tx.try_send(0).is_ok() {}
+            assert_eq!(tx.congestion(), Congestion::Congested);
+            while rx.try_recv().is_ok() {}
+            assert_eq!(rx.congestion(), Congestion::Clear);
+        }
+        let mpmc_transitions = rx.stats().congestion_transitions;
+        assert_eq!((spsc_transitions, mpmc_transitions), (6, 6), "{strategy:?}: three raises and lowers each");
+        let ran = heavy() - before;
+        if strategy == WaitStrategy::Park && park_channels_use_membarrier() {
+            assert_eq!(ran, 6, "Park: one membarrier per raise (the counter works)");
+        } else {
+            assert_eq!(ran, 0, "{strategy:?}: a channel that never parks must never enter the kernel");
+        }
+    }
+}
+
+/// Soundness review, defect 4: a heavy barrier that fails (injected: as a
+/// `membarrier` failing after registration would) never turns a successful
+/// send into a panic. The raise it belonged to is undone (a missed
+/// `Congested` is repaired by the next send at `high`; a stuck one would
+/// not be), and a waiter whose barrier fails does not sleep but keeps
+/// waiting by yielding, so it still gets its item and its timeout.
+#[test]
+fn a_failed_heavy_barrier_is_never_a_panic() {
+    use ringflow::__test_hooks::fail_next_heavy_barriers;
+    for ring in ["spsc", "mpmc"] {
+        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).mpmc::<u32>();
+        let (mut stx, srx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).spsc::<u32>();
+        let mut send = |v| if ring == "spsc" { stx.try_send(v).is_ok() } else { tx.try_send(v).is_ok() };
+        fail_next_heavy_barriers(1);
+        assert!(send(0) && send(1) && send(2), "{ring}: the send that reaches `high` succeeds");
+        fail_next_heavy_barriers(0);
+        let stats = if ring == "spsc" { srx.stats() } else { rx.stats() };
+        assert_eq!(flag(stats), Clear, "{ring}: the raise whose barrier failed was undone");
+        assert_eq!(stats.congestion_transitions, 2, "{ring}: raised, then lowered again");
+        assert!(send(3), "{ring}: the next send at `high` raises again");
+        let stats = if ring == "spsc" { srx.stats() } else { rx.stats() };
+        assert_eq!(flag(stats), Congested);
+    }
+
+    // A waiter whose barrier always fails: never sleeps, still times out...
+    let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    fail_next_heavy_barriers(u64::MAX);
+    assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(ringflow::RecvTimeoutError::Timeout));
+    assert_eq!(rx.stats().parks, 0, "it must not sleep without the barrier");
+    // ...and still gets an item sent later from another thread.
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        tx.send(5).unwrap();
+        tx
+    });
+    assert_eq!(rx.recv(), Ok(5));
+    fail_next_heavy_barriers(0);
+    assert_eq!(rx.stats().parks, 0);
+    drop(sender.join().unwrap());
 }

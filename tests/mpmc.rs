@@ -19,6 +19,8 @@
 #[macro_use]
 mod common;
 
+// SAFETY (every `unsafe { .. }` around a `__claim_send` / `__claim_recv` test
+// hook in this file): the guard it returns is finished or dropped, never leaked.
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -787,7 +789,7 @@ fn try_recv_does_not_wait_for_a_stalled_sender() {
         for capacity in [2, 3, 1025] {
             let (tx, rx) = chan::<u32>(capacity, strategy);
             let rx2 = rx.clone();
-            let Ok(guard) = tx.__claim_send(1) else { panic!("no room to claim") };
+            let Ok(guard) = (unsafe { tx.__claim_send(1) }) else { panic!("no room to claim") };
             assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "the claimed slot reads as empty");
             assert_eq!(rx.len(), 1, "len() counts the claimed slot");
             // A later slot published by another send does not help: the
@@ -812,8 +814,8 @@ fn stalled_senders_publish_in_any_order_and_items_arrive_in_position_order() {
     let _w = Watchdog::new("stalled senders out of order");
     let (tx, rx) = mpmc::channel::<u32>(4);
     let tx2 = tx.clone();
-    let g0 = tx.__claim_send(0).ok().unwrap();
-    let g1 = tx2.__claim_send(1).ok().unwrap();
+    let g0 = unsafe { tx.__claim_send(0) }.ok().unwrap();
+    let g1 = unsafe { tx2.__claim_send(1) }.ok().unwrap();
     tx.try_send(2).unwrap();
     assert_eq!(rx.len(), 3);
     drop(g1); // dropping the guard publishes, like finish()
@@ -826,11 +828,11 @@ fn stalled_senders_publish_in_any_order_and_items_arrive_in_position_order() {
 fn claim_send_hook_hands_the_value_back_when_full_or_disconnected() {
     let (tx, rx) = mpmc::channel::<u32>(1);
     tx.send(1).unwrap();
-    assert_eq!(tx.__claim_send(2).err(), Some(2));
+    assert_eq!(unsafe { tx.__claim_send(2) }.err(), Some(2));
     assert_eq!(rx.try_recv(), Ok(1));
-    assert!(rx.__claim_recv().is_none(), "nothing to claim");
+    assert!(unsafe { rx.__claim_recv() }.is_none(), "nothing to claim");
     drop(rx);
-    assert_eq!(tx.__claim_send(3).err(), Some(3));
+    assert_eq!(unsafe { tx.__claim_send(3) }.err(), Some(3));
 }
 
 #[test]
@@ -843,7 +845,7 @@ fn try_send_does_not_wait_for_a_stalled_receiver() {
             for i in 0..capacity {
                 tx.try_send(i).unwrap();
             }
-            let guard = rx.__claim_recv().expect("an item to claim");
+            let guard = unsafe { rx.__claim_recv() }.expect("an item to claim");
             assert_eq!(tx.try_send(100), Err(TrySendError::Full(100)), "cap {capacity}: slot still being read");
             assert_eq!(tx2.try_send(101), Err(TrySendError::Full(101)));
             assert_eq!(tx.send_timeout(102, Duration::ZERO), Err(SendTimeoutError::Timeout(102)));
@@ -868,7 +870,7 @@ fn dropping_a_claim_recv_guard_drops_the_item_once_and_frees_the_slot() {
     let (tx, rx) = mpmc::channel::<Tracked>(2);
     tx.send(t.item(0)).unwrap();
     tx.send(t.item(1)).unwrap();
-    let guard = rx.__claim_recv().unwrap();
+    let guard = unsafe { rx.__claim_recv() }.unwrap();
     t.assert_not_dropped([0]);
     drop(guard);
     t.assert_dropped_once([0]);
@@ -882,7 +884,7 @@ fn dropping_a_claim_recv_guard_drops_the_item_once_and_frees_the_slot() {
 fn dropping_a_claim_send_guard_publishes_and_drops_nothing() {
     let t = Tracker::new(1);
     let (tx, rx) = mpmc::channel::<Tracked>(2);
-    let guard = tx.__claim_send(t.item(0)).ok().unwrap();
+    let guard = unsafe { tx.__claim_send(t.item(0)) }.ok().unwrap();
     drop(guard);
     t.assert_not_dropped([0]);
     assert_eq!(rx.try_recv().map(|v| v.id()).ok(), Some(0));
@@ -895,7 +897,7 @@ fn recv_waits_for_a_stalled_sender_to_publish(strategy: WaitStrategy) {
     let claimed = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| {
-            let guard = tx.__claim_send(7).ok().unwrap();
+            let guard = unsafe { tx.__claim_send(7) }.ok().unwrap();
             claimed.store(true, Ordering::SeqCst);
             thread::sleep(ACT_AFTER);
             guard.finish();
@@ -914,7 +916,7 @@ fn send_waits_for_a_stalled_receiver_to_finish(strategy: WaitStrategy) {
     let claimed = AtomicBool::new(false);
     thread::scope(|s| {
         let h = s.spawn(|| {
-            let guard = rx.__claim_recv().unwrap();
+            let guard = unsafe { rx.__claim_recv() }.unwrap();
             claimed.store(true, Ordering::SeqCst);
             thread::sleep(ACT_AFTER);
             guard.finish()
@@ -938,7 +940,7 @@ fn force_send_waits_for_a_receiver_mid_read_of_the_oldest(strategy: WaitStrategy
         let finishing = AtomicBool::new(false);
         thread::scope(|s| {
             let h = s.spawn(|| {
-                let guard = rx.__claim_recv().unwrap();
+                let guard = unsafe { rx.__claim_recv() }.unwrap();
                 claimed.store(true, Ordering::SeqCst);
                 thread::sleep(ACT_AFTER);
                 finishing.store(true, Ordering::SeqCst);
@@ -965,7 +967,7 @@ fn force_send_waits_for_a_sender_mid_write_of_the_oldest(strategy: WaitStrategy)
         let publishing = AtomicBool::new(false);
         thread::scope(|s| {
             s.spawn(|| {
-                let guard = tx.__claim_send(0).ok().unwrap();
+                let guard = unsafe { tx.__claim_send(0) }.ok().unwrap();
                 claimed.store(true, Ordering::SeqCst);
                 thread::sleep(ACT_AFTER);
                 publishing.store(true, Ordering::SeqCst);
@@ -2307,3 +2309,69 @@ for_each_strategy!(
     force_send_with_tracked_items_and_receivers_leaving,
     senders_blocked_when_receivers_leave_get_their_values_back,
 );
+
+/// Polls `cond` every millisecond until it holds; panics after 10 s.
+#[track_caller]
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Soundness review, defect 3, deterministically (the loom models W5/W6 in
+/// `loom-tests/tests/mpmc_wake.rs` explore every interleaving): two
+/// receivers parked, position `p` claimed by a stalled sender, `p + 1`
+/// published; its token wakes a receiver that finds `p` unready and parks
+/// again; then `p` is published. Both receivers must get an item: before
+/// the baton, one slept on with `p + 1` queued and timed out.
+#[test]
+#[cfg_attr(miri, ignore)] // waits on wall-clock progress of parked threads
+fn out_of_order_publications_wake_both_parked_receivers() {
+    let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    let stalled = unsafe { tx.__claim_send(0) }.expect("room at p");
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || rx.recv_timeout(Duration::from_secs(5)))
+        })
+        .collect();
+    wait_until("both receivers to park", || rx.stats().parks >= 2);
+    tx.send(1).unwrap();
+    wait_until("the woken receiver to park again", || rx.stats().parks >= 3);
+    stalled.finish();
+    let mut got: Vec<u32> =
+        receivers.into_iter().map(|h| h.join().unwrap().expect("each parked receiver gets an item")).collect();
+    got.sort_unstable();
+    assert_eq!(got, [0, 1]);
+}
+
+/// The mirror for senders: a full ring, two senders parked, the oldest item
+/// claimed by a stalled receiver, the next one received; its token wakes a
+/// sender that finds the tail's slot still being read and parks again; then
+/// the stalled read finishes. Both senders must get through.
+#[test]
+#[cfg_attr(miri, ignore)] // waits on wall-clock progress of parked threads
+fn out_of_order_frees_wake_both_parked_senders() {
+    let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    tx.send(0).unwrap();
+    tx.send(1).unwrap();
+    let stalled = unsafe { rx.__claim_recv() }.expect("item 0 is queued");
+    let senders: Vec<_> = (2..4)
+        .map(|v| {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_timeout(v, Duration::from_secs(5)).map_err(|e| e.into_inner()))
+        })
+        .collect();
+    wait_until("both senders to park", || rx.stats().parks >= 2);
+    assert_eq!(rx.try_recv(), Ok(1));
+    wait_until("the woken sender to park again", || rx.stats().parks >= 3);
+    assert_eq!(stalled.finish(), 0);
+    for h in senders {
+        assert_eq!(h.join().unwrap(), Ok(()), "each parked sender gets through");
+    }
+    let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+    got.sort_unstable();
+    assert_eq!(got, [2, 3]);
+}

@@ -690,10 +690,10 @@ pub fn batch_ringflow_mpmc_many(items: u64, cores: (CoreId, CoreId)) -> Duration
     let (tx, rx) = Builder::new(1024).wait_strategy(WaitStrategy::BusySpin).mpmc::<u64>();
     let producer: Work = Box::new(move |abort: &Abort| {
         let (mut next, mut spin) = (0u64, Spin::new(abort));
-        let mut buf = Vec::with_capacity(BATCH);
+        let mut buf = std::collections::VecDeque::with_capacity(BATCH);
         while next < items || !buf.is_empty() {
             while buf.len() < BATCH && next < items {
-                buf.push(next);
+                buf.push_back(next);
                 next += 1;
             }
             if tx.try_send_many(&mut buf) == 0 {
@@ -707,7 +707,7 @@ pub fn batch_ringflow_mpmc_many(items: u64, cores: (CoreId, CoreId)) -> Duration
         let mut buf = Vec::with_capacity(BATCH);
         while next < items {
             buf.clear();
-            if rx.try_recv_many(&mut buf, BATCH) == 0 {
+            if rx.try_recv_many(&mut buf, BATCH).is_err() {
                 spin.spin();
             }
             next += check(&buf, next);

@@ -17,6 +17,8 @@
 
 mod common;
 
+use std::collections::VecDeque;
+
 use common::mpmc::{drain_with, send_with, Patience, BOUNDED};
 use common::{model, model_covers};
 use loom::cell::UnsafeCell;
@@ -228,7 +230,7 @@ fn batches_capacity_2() {
     model("batches_capacity_2", 4, || {
         let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::BusySpin).mpmc::<u32>();
         let producer = thread::spawn(move || {
-            let mut batch = vec![0, 1, 2, 3];
+            let mut batch = VecDeque::from([0, 1, 2, 3]);
             let mut sent = 0;
             while !batch.is_empty() {
                 let n = tx.try_send_many(&mut batch);
@@ -241,15 +243,15 @@ fn batches_capacity_2() {
         });
         let mut got = Vec::new();
         while got.len() < 4 {
-            let n = rx.try_recv_many(&mut got, 2);
-            assert!(n <= 2);
-            if n == 0 {
-                thread::yield_now();
+            match rx.try_recv_many(&mut got, 2) {
+                Ok(n) => assert!((1..=2).contains(&n)),
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Disconnected) => panic!("the producer sends four values before it drops"),
             }
         }
         assert_eq!(got, [0, 1, 2, 3], "every value once, in order");
         producer.join().unwrap();
-        assert_eq!(rx.try_recv_many(&mut got, 2), 0);
+        assert_eq!(rx.try_recv_many(&mut got, 2), Err(TryRecvError::Disconnected));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     });
 }
@@ -268,7 +270,7 @@ fn batches_two_producers_capacity_2() {
         let tx0 = tx.clone();
         let spawn_producer = |tx: Sender<u32>, base: u32| {
             thread::spawn(move || {
-                let mut batch = vec![base, base + 1];
+                let mut batch = VecDeque::from([base, base + 1]);
                 // Bounded patience: calls until one sends nothing.
                 let mut runs = Vec::new(); // sizes of the successful calls
                 while !batch.is_empty() {
@@ -284,15 +286,15 @@ fn batches_two_producers_capacity_2() {
         let p1 = spawn_producer(tx, 10);
         let mut got = Vec::new();
         loop {
-            if rx.try_recv_many(&mut got, 2) == 0 {
-                if rx.is_disconnected() && rx.try_recv_many(&mut got, 2) == 0 {
-                    break;
-                }
-                thread::yield_now();
+            match rx.try_recv_many(&mut got, 2) {
+                Ok(_) => {}
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
             }
         }
         for (base, producer) in [(0u32, p0), (10, p1)] {
             let (runs, kept) = producer.join().unwrap();
+            let kept = Vec::from(kept);
             let mut mine: Vec<u32> = got.iter().copied().filter(|v| v / 10 == base / 10).collect();
             mine.extend(&kept);
             assert_eq!(mine, [base, base + 1], "producer {base}: received in order, then kept; got {got:?}");
@@ -302,5 +304,31 @@ fn batches_two_producers_capacity_2() {
             }
         }
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
+/// Model M9c (soundness review, "also fix"): a sender publishes one item and
+/// drops while the model thread polls `try_recv_many` until it reports
+/// `Disconnected`. The item must be received: `try_recv_many` claims once
+/// more after it sees no senders, as `try_recv` does. (Its old contract — 0
+/// for "nothing", then `is_disconnected()` to tell why — lost the item when
+/// the send and the drop fell between the two calls.)
+#[test]
+fn try_recv_many_never_reports_disconnected_over_a_queued_item() {
+    model("try_recv_many_disconnected_after_last_send", 3, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::BusySpin).mpmc::<u32>();
+        let sender = thread::spawn(move || {
+            tx.try_send(7).unwrap();
+        });
+        let mut got = Vec::new();
+        loop {
+            match rx.try_recv_many(&mut got, 2) {
+                Ok(n) => assert_eq!(n, 1),
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        assert_eq!(got, [7], "the item sent before the last sender dropped");
+        sender.join().unwrap();
     });
 }

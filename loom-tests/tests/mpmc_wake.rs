@@ -125,3 +125,73 @@ fn two_blocked_sends_woken_by_two_recvs() {
         rx.stats().parks
     });
 }
+
+/// Model W5 (soundness review, defect 3): two receivers parked, and two
+/// publications out of order. A spawned driver claims position `p` and
+/// holds it unwritten (the test hook stands in for a sender preempted
+/// mid-write), publishes `p + 1` with a plain `try_send`, then writes `p`.
+/// The token of `p + 1` may wake a receiver that finds `p` unready and
+/// sleeps again; the token of `p` then wakes one receiver, which takes `p`.
+/// Without the baton (`Sleepers::pass_baton`: a woken receiver that
+/// succeeds wakes one more sleeper if the next item is ready) the other
+/// receiver sleeps on with `p + 1` queued, and loom reports the deadlock.
+#[test]
+fn out_of_order_publications_wake_both_receivers() {
+    model_parks("mpmc_out_of_order_publications_wake_both_receivers", 3, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        let rx1 = rx.clone();
+        let other = thread::spawn(move || {
+            let v = rx1.recv().unwrap();
+            (v, rx1)
+        });
+        let driver = thread::spawn(move || {
+            // SAFETY: the guard is finished below, never leaked.
+            let pending = unsafe { tx.__claim_send(0) }.expect("room at p");
+            tx.try_send(1).unwrap();
+            pending.finish();
+            tx
+        });
+        let mine = rx.recv().unwrap();
+        let (theirs, _rx1) = other.join().unwrap();
+        let _tx = driver.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort_unstable();
+        assert_eq!(got, [0, 1]);
+        rx.stats().parks
+    });
+}
+
+/// Model W6: the mirror of W5 for senders. A full capacity-2 ring, two
+/// senders parked; a spawned driver claims the oldest item (position `h`,
+/// the test hook stands in for a receiver preempted mid-read), frees
+/// `h + 1` with a plain `try_recv`, then finishes reading `h`. The token
+/// of `h + 1` may wake a sender that finds the slot at the tail (`h`'s)
+/// still being read; the token of `h` wakes one sender, and the baton must
+/// wake the other for the slot `h + 1` freed.
+#[test]
+fn out_of_order_frees_wake_both_senders() {
+    model_parks("mpmc_out_of_order_frees_wake_both_senders", 3, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let tx1 = tx.clone();
+        let other = thread::spawn(move || {
+            tx1.send(3).unwrap();
+            tx1
+        });
+        let driver = thread::spawn(move || {
+            // SAFETY: the guard is finished below, never leaked.
+            let reading = unsafe { rx.__claim_recv() }.expect("item 0 is queued");
+            assert_eq!(rx.try_recv(), Ok(1));
+            assert_eq!(reading.finish(), 0);
+            rx
+        });
+        tx.send(2).unwrap();
+        let _tx1 = other.join().unwrap();
+        let rx = driver.join().unwrap();
+        let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [2, 3]);
+        rx.stats().parks
+    });
+}

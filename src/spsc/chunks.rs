@@ -276,22 +276,29 @@ impl<'a, T> ReadChunk<'a, T> {
     /// If `n > self.len()`.
     pub fn release(self, n: usize) {
         assert!(n <= self.len, "ringflow: release({n}) exceeds the {} granted items", self.len);
-        struct Free<'c, T> {
+        struct Publish<'c, T> {
             consumer: &'c mut Consumer<T>,
-            n: usize,
         }
-        impl<T> Drop for Free<'_, T> {
+        impl<T> Drop for Publish<'_, T> {
             fn drop(&mut self) {
-                self.consumer.publish_head(self.n);
+                self.consumer.store_head();
             }
         }
-        let guard = Free { consumer: self.consumer, n };
-        let (start, capacity, base) = (guard.consumer.head_idx, guard.consumer.capacity, guard.consumer.buffer);
+        let (start, capacity, base) = (self.consumer.head_idx, self.consumer.capacity, self.consumer.buffer);
+        // Move the private position past the `n` items *before* dropping
+        // them: if anything below is leaked or unwinds, those items are no
+        // longer reachable through the consumer, so none is dropped or read
+        // twice. `Publish` stores the position once every drop has run (on
+        // unwind too).
+        self.consumer.advance_head(n);
+        let _publish = Publish { consumer: self.consumer };
         drop_each(n, |i| {
             let idx = wrap_add(start, i, capacity);
             // SAFETY: `idx < capacity` and the slot is one of the granted,
-            // initialised items; `drop_each` visits it once, and `Free`
-            // publishes `head` past it only after every drop has run.
+            // initialised items, no longer reachable through the consumer
+            // (its position moved past them above); `drop_each` visits it
+            // once, and the producer cannot reuse it before `Publish` stores
+            // `head`, after every drop has run.
             unsafe { (*base.as_ptr().add(idx)).with_mut(|p| (*p).assume_init_drop()) };
         });
     }
@@ -303,7 +310,9 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
 
     /// Moves the granted items out, oldest first. The slots of the items
     /// taken are freed (with one store) when the iterator is dropped; items
-    /// not taken stay queued.
+    /// not taken stay queued. Leaking the iterator (`mem::forget`) only
+    /// delays freeing those slots until the consumer's next operation
+    /// publishes its position: an item moved out is never received again.
     fn into_iter(self) -> ReadChunkIntoIter<'a, T> {
         ReadChunkIntoIter { consumer: self.consumer, len: self.len, taken: 0 }
     }
@@ -311,9 +320,12 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
 
 /// Owning iterator over a [`ReadChunk`].
 pub struct ReadChunkIntoIter<'a, T> {
+    /// Its private position moves past each item as it is moved out; the
+    /// shared position is stored once, on drop.
     consumer: &'a mut Consumer<T>,
     len: usize,
-    /// Items moved out so far; their slots are freed on drop.
+    /// Items moved out so far (the consumer's position is already past
+    /// them); their slots are published free on drop.
     taken: usize,
 }
 
@@ -324,12 +336,16 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
         if self.taken == self.len {
             return None;
         }
-        let c = &*self.consumer;
-        let idx = wrap_add(c.head_idx, self.taken, c.capacity);
-        // SAFETY: `idx < capacity`; the slot is a granted, initialised item
-        // not yet taken; `taken` moves past it so it is read once, and its
-        // slot is freed only in `Drop`.
-        let value = unsafe { c.cell(idx).with(|p| (*p).assume_init_read()) };
+        let c = &mut *self.consumer;
+        // SAFETY: `head_idx < capacity`; the slot at the consumer's private
+        // position is a granted, initialised item not yet taken (each one
+        // taken moved the position past it). The position moves past this
+        // one right below, before the value can leave this function, so it
+        // is read once even if the iterator is leaked; the producer may
+        // reuse the slot only after the position is stored (in `Drop`, or
+        // by the consumer's next operation).
+        let value = unsafe { c.cell(c.head_idx).with(|p| (*p).assume_init_read()) };
+        c.advance_head(1);
         self.taken += 1;
         Some(value)
     }
@@ -344,7 +360,8 @@ impl<T> ExactSizeIterator for ReadChunkIntoIter<'_, T> {}
 
 impl<T> Drop for ReadChunkIntoIter<'_, T> {
     fn drop(&mut self) {
-        self.consumer.publish_head(self.taken);
+        // The private position is already past every item taken.
+        self.consumer.store_head();
     }
 }
 

@@ -251,10 +251,18 @@ pub struct Consumer<T> {
 unsafe impl<T: Send> Send for Producer<T> {}
 // SAFETY: as for `Producer`.
 unsafe impl<T: Send> Send for Consumer<T> {}
-// SAFETY: through `&Producer` only the introspection methods are callable,
-// and they read atomics only; every method that touches a `T` needs `&mut`.
+// SAFETY: every method that touches a `T` or the handle's private fields
+// needs `&mut self`. Through `&Producer` only these are callable: `len`,
+// `capacity`, `is_empty`, `is_full`, `is_disconnected`, `wait_strategy` and
+// `stats` (loads of atomics); `congestion()`, which may also CAS the
+// channel's congestion flag, run a barrier and wake `wait_until_clear`
+// callers; and `wait_until_clear`, which may park on the channel's sleeper
+// registry (a `Mutex` / `Condvar` pair). All of that is shared state of the
+// channel built for concurrent use (atomics, `Mutex`, `Condvar`), so sharing
+// the handle between threads is sound.
 unsafe impl<T: Send> Sync for Producer<T> {}
-// SAFETY: through `&Consumer` only the introspection methods are callable.
+// SAFETY: through `&Consumer` only the introspection methods are callable
+// (as for `Producer`: atomics, the congestion flag and its wake-ups).
 // `peek` needs `&mut self` today, but the `&T` it hands out may be read
 // while the `Consumer` is shared, so `T: Sync` is required as well; this
 // keeps the bound right if a shared peek is ever added.
@@ -511,6 +519,13 @@ impl<T> Consumer<T> {
 
     #[cold]
     fn empty_or_disconnected(&mut self) -> Result<(), TryRecvError> {
+        // A leaked read guard may have moved the private position past items
+        // without storing it. Publish it before reporting `Empty`, so that a
+        // producer waiting for room is never left waiting on a consumer that
+        // waits for items. (A load of our own line, on the empty path only.)
+        if self.shared.head.load(Ordering::Relaxed) != self.head {
+            self.store_head();
+        }
         let shared = &*self.shared;
         if shared.cold.producer_alive.load(Ordering::Acquire) {
             return Err(TryRecvError::Empty);
@@ -578,9 +593,28 @@ impl<T> Consumer<T> {
     /// moved out or dropped, and publishes it with one Release store.
     #[inline(always)]
     fn publish_head(&mut self, n: usize) {
+        self.advance_head(n);
+        self.store_head();
+    }
+
+    /// Moves the consumer's *private* position past the next `n` slots,
+    /// without publishing it. A guard that hands out values one by one
+    /// advances this as it goes (before anything could leak it), so that a
+    /// value moved out is never reachable again, and publishes once with
+    /// [`store_head`](Consumer::store_head) when it is dropped. If the guard
+    /// is leaked, the slots are released late (by the next `store_head`),
+    /// never read twice.
+    #[inline(always)]
+    fn advance_head(&mut self, n: usize) {
         debug_assert!(n <= self.cached_tail.wrapping_sub(self.head));
         self.head = self.head.wrapping_add(n);
         self.head_idx = wrap_add(self.head_idx, n, self.capacity);
+    }
+
+    /// Publishes the private position: one Release store of `head`, then
+    /// the notification and congestion check.
+    #[inline(always)]
+    fn store_head(&mut self) {
         let shared = &*self.shared;
         // Publish: pairs with the producer's Acquire load of `head`.
         shared.head.store(self.head, Ordering::Release);
@@ -769,8 +803,12 @@ impl<T> Consumer<T> {
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
         let cold = &self.shared.cold;
-        // Tell the last handle where the queued items start; the Arc's own
-        // Release/Acquire on drop orders this for whoever frees the ring.
+        // Tell the last handle where the queued items start: the position
+        // and its slot index, both private values (a leaked read guard may
+        // have moved them past items without storing `head`; Release, as
+        // every store of `head`, since the producer may still read it). The Arc's own
+        // Release/Acquire on drop orders these for whoever frees the ring.
+        self.shared.head.store(self.head, Ordering::Release);
         cold.head_idx.store(self.head_idx, Ordering::Relaxed);
         cold.consumer_alive.store(false, Ordering::Release);
         cold.ctl.wake_everyone();

@@ -1201,7 +1201,7 @@ impl Mpmc {
             MpmcOp::TrySendMany => {
                 let count = input.arg() as usize % 10;
                 let Some(tx) = tx else { return };
-                let mut vals = m.make_n(count);
+                let mut vals: std::collections::VecDeque<_> = m.make_n(count).into();
                 let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
                 let sent = tx.try_send_many(&mut vals);
                 assert_eq!(sent, room.min(count), "step {step}: try_send_many of {count} with room {room}");
@@ -1219,7 +1219,14 @@ impl Mpmc {
                 // A non-empty `out` must be appended to, not overwritten.
                 let mut out = if variant { m.make_n(1) } else { Vec::new() };
                 let before: Vec<usize> = out.iter().map(|v| v.check_id()).collect();
-                let got = rx.try_recv_many(&mut out, max);
+                let got = match (rx.try_recv_many(&mut out, max), recv_expect) {
+                    (Ok(0), _) if max == 0 => 0,
+                    (Ok(got), None) => got,
+                    (Err(TryRecvError::Empty), Some(false)) | (Err(TryRecvError::Disconnected), Some(true)) => 0,
+                    (got, want) => panic!(
+                        "step {step}: try_recv_many(max {max}) returned {got:?}, the model expected {want:?} (None = values)"
+                    ),
+                };
                 assert_eq!(got, max.min(m.queue.len()), "step {step}: try_recv_many(max {max})");
                 assert_eq!(out.len(), before.len() + got, "step {step}: try_recv_many appended");
                 for (v, &id) in out.iter().zip(&before) {
