@@ -9,6 +9,8 @@
 #   scripts/check.sh miri        Miri on the fast subset, strict provenance (what CI runs)
 #   scripts/check.sh miri-full   Miri on every test, strict provenance, then tree borrows
 #   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
+#   scripts/check.sh tsan-ci     ThreadSanitizer on the MPMC, SPSC and guard tests (what CI runs)
+#   scripts/check.sh hooks-hidden  the test hooks are unreachable without `__test-hooks` (CI)
 #   scripts/check.sh fuzz [SECS] both cargo-fuzz targets, SECS each (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,12 +61,44 @@ miri_full() {
 }
 
 tsan() {
+  # With arguments: only those test targets (e.g. --test mpmc). Without: all.
   nightly_with rust-src
   # TSan does not model standalone fences or membarrier's IPIs: build with
   # the fence(SeqCst)-on-both-sides fallback (see src/sync.rs).
   RUSTFLAGS="-Zsanitizer=thread --cfg ringflow_no_membarrier" RUSTDOCFLAGS="-Zsanitizer=thread" \
     CARGO_TARGET_DIR=target/tsan \
-    timed cargo +nightly test -p ringflow -Zbuild-std --target "$TARGET" --tests
+    timed cargo +nightly test -p ringflow -Zbuild-std --target "$TARGET" "${@:---tests}"
+}
+
+hooks_hidden() {
+  # A user of the default crate must not reach the test hooks: a scratch
+  # crate that depends on this one without features builds with the public
+  # API, and fails to build as soon as it calls a hook.
+  local dir=target/hooks-hidden
+  rm -rf "$dir"; mkdir -p "$dir/src"
+  cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "hooks-hidden"
+version = "0.0.0"
+edition = "2021"
+publish = false
+[dependencies]
+ringflow = { path = "$(pwd)" }
+[workspace]
+TOML
+  local public='let (tx, rx) = ringflow::mpmc::channel::<u32>(2); tx.send(1).unwrap(); assert_eq!(rx.recv(), Ok(1));'
+  echo "fn main() { $public }" > "$dir/src/main.rs"
+  (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q) || { echo "the public API did not build"; return 1; }
+  local hook
+  for hook in 'let _ = unsafe { tx.__claim_send(2) };' 'let _ = unsafe { rx.__claim_recv() };' \
+      'let _ = ringflow::Builder::new(2).__start_position(7);' \
+      'let _ = ringflow::__test_hooks::membarrier_calls_on_this_thread();'; do
+    echo "fn main() { $public $hook }" > "$dir/src/main.rs"
+    if (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q 2>/dev/null); then
+      echo "reachable without the __test-hooks feature: $hook"; return 1
+    fi
+    echo "unreachable, as it must be: $hook"
+  done
 }
 
 fuzz() {
@@ -81,6 +115,8 @@ case "${1:-}" in
   miri) miri ;;
   miri-full) miri_full ;;
   tsan) tsan ;;
+  tsan-ci) tsan --test mpmc --test spsc --test guards ;;
+  hooks-hidden) hooks_hidden ;;
   fuzz) shift; fuzz "${1:-600}" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -58,8 +58,12 @@ impl Builder {
     ///
     /// Without watermarks the signal costs nothing and is always `Clear`.
     /// With them, each send loads a rarely written flag (and, near `high`,
-    /// the consumer position), and each receive a compiler fence and the
-    /// flag.
+    /// the consumer position), and each receive (on the SPSC ring: each one
+    /// near `low`) runs a barrier and loads the flag. The barrier is a
+    /// compiler fence on `Park` channels, whose Clear→Congested transition
+    /// pays a `membarrier` system call; on `BusySpin` / `SpinYield`
+    /// channels it is a `fence(SeqCst)`, so that no call on them ever enters
+    /// the kernel.
     ///
     /// # Panics
     ///

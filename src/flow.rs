@@ -60,8 +60,16 @@
 //!   while `Congested`, a refresh of the producer position.
 //! - MPMC send: the flag load and, while `Clear`, one stamp of a slot the
 //!   sender will itself write `capacity - high + 1` sends later.
-//! - MPMC receive: the compiler fence and the flag load; while `Congested`,
+//! - MPMC receive: the light barrier and the flag load; while `Congested`,
 //!   one stamp.
+//!
+//! The light barrier is a compiler fence on `Park` channels (whose raise
+//! pays `membarrier`) but a real `fence(SeqCst)` on `BusySpin` / `SpinYield`
+//! channels: those promise that no `try_*` call and no `congestion()` query
+//! enters the kernel, so their raise uses `fence(SeqCst)` as its heavy side
+//! and the receiver must match it. If a heavy barrier ever fails
+//! (`barrier::heavy` returns `false`), the raise is undone rather than left
+//! unprotected: a missed `Congested` is repaired by the next send at `high`.
 //!
 //! The shared positions are loaded only when a probe says the length may
 //! have crossed a watermark; transitions pay more (a CAS, and the heavy
