@@ -598,6 +598,7 @@ impl<T> Sender<T> {
         loop {
             match self.try_send(value) {
                 Ok(()) => {
+                    waiter.done(&shared.cold.ctl.send_waiters);
                     if let (Some(kind), true) = (self.park, waiter.slept()) {
                         shared.cold.ctl.send_waiters.pass_baton(kind, || shared.send_may_proceed());
                     }
@@ -958,6 +959,7 @@ impl<T> Receiver<T> {
         loop {
             match self.try_recv() {
                 Ok(v) => {
+                    waiter.done(&shared.cold.ctl.recv_waiters);
                     if let (Some(kind), true) = (self.park, waiter.slept()) {
                         shared.cold.ctl.recv_waiters.pass_baton(kind, || shared.recv_may_proceed());
                     }

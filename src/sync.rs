@@ -10,12 +10,12 @@
 //! crate compiles this crate as a normal dependency, without `cfg(test)`.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -100,6 +100,30 @@ pub(crate) const SPIN_STEPS: u32 = 1;
 pub(crate) const YIELD_STEPS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const YIELD_STEPS: u32 = 1;
+
+/// `Park`: retries spun before a wait first reads the clock (see the
+/// adaptive policy in `wait.rs`); a short wait ends within them and pays no
+/// clock read. Under loom: one.
+#[cfg(not(loom))]
+pub(crate) const PARK_INLINE_SPINS: u32 = 64;
+#[cfg(loom)]
+pub(crate) const PARK_INLINE_SPINS: u32 = 1;
+
+/// `Park`: retries between two clock reads while spinning on a budget.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const SPIN_CLOCK_EVERY: u32 = 16;
+
+/// `Park`: the cap on a wait's spin past its inline retries, in ns (kanal
+/// spins up to about 25 µs; a gap longer than this is better slept through).
+pub(crate) const PARK_SPIN_MAX_NS: u32 = 50_000;
+
+/// `Park`: the spin budget of a new channel, in ns, before anything is learned.
+pub(crate) const PARK_SPIN_INITIAL_NS: u32 = 20_000;
+
+/// `Park`: a `yield_now` that takes this long (ns) means another thread ran
+/// on this core in between; spinning there would only delay it.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const CONTENDED_YIELD_NS: u32 = 3_000;
 
 /// The asymmetric store/load barrier used by the sleeper protocol in
 /// `wait.rs`.

@@ -53,7 +53,11 @@
 //! protocol; a `Park` channel pays a compiler fence and one load of a rarely
 //! written word per operation while nobody sleeps.
 
+use crate::sync::AtomicU32;
 use crate::sync::{barrier, spin_hint, yield_now, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, Ordering};
+#[cfg(not(loom))]
+use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
+use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
@@ -97,16 +101,66 @@ pub enum WaitStrategy {
 }
 
 /// Per-wait backoff state and deadline, driven by the blocking loops of both
-/// primitives: `loop { try the operation; waiter.pause(..)? }`.
+/// primitives: `loop { try the operation; waiter.pause(..)? }`, then
+/// [`Waiter::done`] once the operation succeeded.
+///
+/// # The adaptive `Park` policy
+///
+/// A `Park` wait goes through three phases: spin (one spin-loop hint per
+/// retry), yield (up to `YIELD_STEPS` `yield_now` calls), park (sleep on the
+/// registry until notified). How long it spins is learned per registry —
+/// per channel and direction: waiting senders, waiting receivers — from how
+/// the recent waits there ended, in [`Sleepers::learn`]:
+///
+/// - the first `PARK_INLINE_SPINS` retries spin without looking at a clock
+///   (the short waits of a ping-pong or a busy stream end here, and pay no
+///   clock read); after that the wait reads the clock every
+///   `SPIN_CLOCK_EVERY` retries and spins on while the registry's *spin
+///   budget* lasts;
+/// - a wait that ended while spinning after `t` keeps the budget at least
+///   `2t` (and lets it decay by 1/8 towards that): gaps that spinning
+///   bridges keep being bridged;
+/// - a wait that had to yield or park but ended within `PARK_SPIN_MAX_NS`
+///   sets the budget to 1.5× its length: spinning that long would have
+///   caught it (an item every 10 µs ends up caught while spinning);
+/// - a wait longer than that halves the budget: an idle or slow channel
+///   settles into parking after a few waits, spinning only the inline
+///   retries (an item every 100 µs or 1 ms costs a few µs of CPU per item);
+/// - a wait in which a `yield_now` took longer than `CONTENDED_YIELD_NS`
+///   sets the budget to zero: another thread was waiting for this core —
+///   likely the very peer this thread waits for (both on one core, or
+///   threads outnumbering cores) — so spinning only delays it.
+///
+/// Bounds: a wait never spins longer than `PARK_SPIN_MAX_NS` (50 µs) past
+/// its inline retries, then yields at most `YIELD_STEPS` times, then parks.
+/// CPU cost: at most that spin per wait; while the waits are longer than
+/// the cap, only the inline retries and the yields. The budget is a plain
+/// atomic word written only at the end of a wait that read the clock, on a
+/// line that only waiters write and notifiers read; the notification
+/// protocol (and so its proof) is untouched: the policy only decides *when*
+/// to enter [`Sleepers::sleep`].
 pub(crate) struct Waiter {
     strategy: WaitStrategy,
     deadline: Option<Instant>,
+    /// Retries so far (the spin phase's steps).
     step: u32,
+    /// The spin phase goes on inline while `step < spin_limit`; for `Park`
+    /// the out-of-line check moves the limit on while the budget lasts.
+    spin_limit: u32,
     /// Whether this call has been counted in its `waits` counter yet.
     counted: bool,
     /// Whether this call has gone to sleep at least once (see
     /// [`Sleepers::pass_baton`]).
     slept: bool,
+    /// `yield_now` calls made in this wait.
+    yields: u32,
+    /// `Park`: a `yield_now` in this wait took long (another thread ran).
+    #[cfg_attr(loom, allow(dead_code))]
+    contended: bool,
+    /// `Park`: when the clocked part of the spin began (`None`: the wait
+    /// ended within the inline retries), and the budget it ran to.
+    #[cfg_attr(loom, allow(dead_code))]
+    clock: Option<(Instant, u32)>,
 }
 
 /// What [`Waiter::pause`] decided.
@@ -118,10 +172,33 @@ pub(crate) enum Pause {
     TimedOut,
 }
 
+/// How a `Park` wait ended, for [`Sleepers::learn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) enum Ended {
+    /// While spinning.
+    Spinning,
+    /// After yielding or parking, with no sign of a busy core.
+    Waiting,
+    /// A yield handed the core to another thread for a while.
+    Contended,
+}
+
 impl Waiter {
     #[inline]
     pub(crate) fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Self {
-        Waiter { strategy, deadline, step: 0, counted: false, slept: false }
+        let spin_limit = if strategy == WaitStrategy::Park { PARK_INLINE_SPINS } else { SPIN_STEPS };
+        Waiter {
+            strategy,
+            deadline,
+            step: 0,
+            spin_limit,
+            counted: false,
+            slept: false,
+            yields: 0,
+            contended: false,
+            clock: None,
+        }
     }
 
     /// `true` if this call has slept on a [`Sleepers`] registry (it may
@@ -146,20 +223,21 @@ impl Waiter {
     ) -> Pause {
         // The spin step is inline in the caller's retry loop, so a busy wait
         // re-reads the other side's position every few instructions; the
-        // deadline check, the counting, yielding and parking are out of line.
+        // deadline check, the counting, the clock, yielding and parking are
+        // out of line.
         if (self.deadline.is_some() || !self.counted) && self.check_in(waits) == Pause::TimedOut {
             return Pause::TimedOut;
         }
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
-            _ if self.step < SPIN_STEPS => {
+            _ if self.step < self.spin_limit => {
                 // One hint per retry: the peer's publication is noticed
                 // within one iteration, which keeps the latency of a short
                 // wait close to `BusySpin`'s.
                 spin_hint();
                 self.step += 1;
             }
-            _ => return self.yield_or_park(sleepers, barrier, ready),
+            _ => return self.past_spin_limit(sleepers, barrier, ready),
         }
         Pause::Retry
     }
@@ -182,18 +260,40 @@ impl Waiter {
         Pause::Retry
     }
 
-    /// Past the spin phase of `SpinYield` / `Park`: yield, then (`Park`)
-    /// sleep on `sleepers`.
+    /// Past the inline spin steps: for `Park`, spin on while the learned
+    /// budget lasts (checking the clock every `SPIN_CLOCK_EVERY` retries);
+    /// then yield (`SpinYield`: for good; `Park`: `YIELD_STEPS` times), then
+    /// (`Park`) sleep on `sleepers`.
     #[inline(never)]
-    fn yield_or_park(
+    fn past_spin_limit(
         &mut self,
         sleepers: &Sleepers,
         barrier: Option<barrier::Kind>,
         ready: impl Fn() -> bool,
     ) -> Pause {
-        if self.strategy == WaitStrategy::SpinYield || self.step < SPIN_STEPS + YIELD_STEPS {
+        let park = self.strategy == WaitStrategy::Park;
+        // loom has no time (and a clock would make its executions differ):
+        // under loom a `Park` wait is inline spins, yields, then parking.
+        #[cfg(not(loom))]
+        if park && self.yields == 0 && !self.slept {
+            let now = Instant::now();
+            let (started, budget) = *self.clock.get_or_insert_with(|| (now, sleepers.spin_budget()));
+            if now.saturating_duration_since(started).as_nanos() < u128::from(budget) {
+                self.spin_limit = self.step.saturating_add(SPIN_CLOCK_EVERY);
+                spin_hint();
+                self.step += 1;
+                return Pause::Retry;
+            }
+        }
+        if !park || self.yields < YIELD_STEPS {
+            #[cfg(not(loom))]
+            let before = park.then(Instant::now);
             yield_now();
-            self.step = (self.step + 1).min(SPIN_STEPS + YIELD_STEPS);
+            #[cfg(not(loom))]
+            if before.is_some_and(|t| t.elapsed().as_nanos() >= u128::from(CONTENDED_YIELD_NS)) {
+                self.contended = true;
+            }
+            self.yields = self.yields.saturating_add(1);
         } else {
             // A `Park` channel always carries its barrier kind.
             let kind = barrier.unwrap_or(barrier::Kind::Fence);
@@ -203,6 +303,28 @@ impl Waiter {
             }
         }
         Pause::Retry
+    }
+
+    /// Call once the operation this waiter waited for has succeeded: on
+    /// `Park` channels, a wait that ran past its inline retries teaches the
+    /// registry's spin budget how it ended (see the type's docs). Free for
+    /// the other strategies and for short waits.
+    #[inline]
+    pub(crate) fn done(&self, sleepers: &Sleepers) {
+        #[cfg(not(loom))]
+        if let Some((started, budget)) = self.clock {
+            let waited = u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            let ended = if self.contended {
+                Ended::Contended
+            } else if self.yields == 0 && !self.slept {
+                Ended::Spinning
+            } else {
+                Ended::Waiting
+            };
+            sleepers.learn(budget, waited, ended);
+        }
+        #[cfg(loom)]
+        let _ = sleepers;
     }
 }
 
@@ -232,6 +354,10 @@ pub(crate) struct Sleepers {
     parks: AtomicU64,
     /// Tokens handed out: threads woken (stats only).
     wakeups: AtomicU64,
+    /// `Park`: how long (ns) a waiter spins past its inline retries before
+    /// it yields; learned from how recent waits ended ([`Sleepers::learn`]),
+    /// at most `PARK_SPIN_MAX_NS`. Written only at the end of a long wait.
+    spin_budget: AtomicU32,
 }
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
@@ -254,6 +380,7 @@ impl Sleepers {
             cond: Condvar::new(),
             parks: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
+            spin_budget: AtomicU32::new(PARK_SPIN_INITIAL_NS),
         }
     }
 
@@ -387,6 +514,25 @@ impl Sleepers {
         }
     }
 
+    /// The current spin budget (ns) of waiters here.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn spin_budget(&self) -> u32 {
+        self.spin_budget.load(Ordering::Relaxed)
+    }
+
+    /// The learning step of the adaptive `Park` policy (see [`Waiter`]): a
+    /// wait that started spinning with `budget` and ran `waited` ns past its
+    /// inline retries ended as `ended`. Racy by design when several threads
+    /// wait on one registry (the last writer wins): the budget is a hint,
+    /// bounded on both sides, never a correctness input.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn learn(&self, budget: u32, waited: u32, ended: Ended) {
+        let next = next_budget(budget, waited, ended);
+        if next != budget {
+            self.spin_budget.store(next, Ordering::Relaxed);
+        }
+    }
+
     /// Times a thread parked here.
     pub(crate) fn parks(&self) -> u64 {
         self.parks.load(Ordering::Relaxed)
@@ -396,6 +542,25 @@ impl Sleepers {
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.load(Ordering::Relaxed)
     }
+}
+
+/// The budget after a wait that started with `budget` and ran `waited` ns
+/// past its inline retries (the rules in [`Waiter`]'s docs). Never above
+/// `PARK_SPIN_MAX_NS`.
+#[cfg_attr(loom, allow(dead_code))]
+fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
+    match ended {
+        Ended::Spinning => (budget - budget / 8).max(waited.saturating_mul(2)),
+        // Halved, not zeroed: a yield can also be slow because the
+        // hypervisor took the vCPU away, which says nothing about the peer;
+        // real sharing of a core repeats and drives the budget down fast.
+        Ended::Contended => budget / 2,
+        Ended::Waiting if waited <= PARK_SPIN_MAX_NS => waited.saturating_add(waited / 2),
+        // By a quarter, not to zero: one stall of the peer (preempted, a
+        // page fault) should not cost the next hundred items a wake-up each.
+        Ended::Waiting => budget - budget / 4,
+    }
+    .min(PARK_SPIN_MAX_NS)
 }
 
 /// Locks, ignoring poisoning: no code that can panic runs while it is held
@@ -410,4 +575,47 @@ fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
 #[inline]
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{next_budget, Ended, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS};
+
+    #[test]
+    fn a_stream_caught_while_spinning_keeps_its_budget() {
+        // Items every 10 µs, caught 8 µs into the clocked spin each time.
+        let mut b = PARK_SPIN_INITIAL_NS;
+        for _ in 0..100 {
+            b = next_budget(b, 8_000, Ended::Spinning);
+        }
+        assert_eq!(b, 16_000, "settles at twice the gap it bridges");
+    }
+
+    #[test]
+    fn a_gap_just_missed_grows_the_budget_within_the_cap() {
+        assert_eq!(next_budget(5_000, 12_000, Ended::Waiting), 18_000);
+        assert_eq!(next_budget(5_000, PARK_SPIN_MAX_NS, Ended::Waiting), PARK_SPIN_MAX_NS, "capped");
+        assert_eq!(next_budget(PARK_SPIN_MAX_NS, u32::MAX / 2, Ended::Spinning), PARK_SPIN_MAX_NS, "capped");
+    }
+
+    #[test]
+    fn an_idle_channel_settles_into_parking() {
+        // Waits of 1 ms: the budget decays to (almost) nothing.
+        let mut b = PARK_SPIN_INITIAL_NS;
+        let mut waits = 0;
+        while b > 100 {
+            b = next_budget(b, 1_000_000, Ended::Waiting);
+            waits += 1;
+        }
+        assert!(waits <= 20, "{waits} waits to settle");
+    }
+
+    #[test]
+    fn a_shared_core_stops_the_spinning() {
+        let mut b = PARK_SPIN_MAX_NS;
+        for _ in 0..16 {
+            b = next_budget(b, 5_000, Ended::Contended);
+        }
+        assert!(b < 10, "{b}");
+    }
 }

@@ -2375,3 +2375,40 @@ fn out_of_order_frees_wake_both_parked_senders() {
     got.sort_unstable();
     assert_eq!(got, [2, 3]);
 }
+
+/// The adaptive `Park` policy is bounded: a wait spins at most
+/// `PARK_SPIN_MAX_NS` (50 µs) past its inline retries, yields a few times,
+/// then parks, so waits of 5 ms each park, on both rings, whatever the spin
+/// budget has learned. (Counts parks, not time: no timing assertion.)
+#[test]
+#[cfg_attr(miri, ignore)] // wall-clock gaps
+fn park_waits_longer_than_the_spin_cap_always_park() {
+    let gaps = 8;
+    let pause = || thread::sleep(Duration::from_millis(5));
+    let (mut stx, mut srx) = ringflow::spsc::channel::<u32>(4);
+    let sender = thread::spawn(move || {
+        for i in 0..gaps {
+            pause();
+            stx.send(i).unwrap();
+        }
+        stx
+    });
+    for i in 0..gaps {
+        assert_eq!(srx.recv(), Ok(i));
+    }
+    let _stx = sender.join().unwrap();
+    let (tx, rx) = ringflow::mpmc::channel::<u32>(4);
+    let sender = thread::spawn(move || {
+        for i in 0..gaps {
+            pause();
+            tx.send(i).unwrap();
+        }
+        tx
+    });
+    for i in 0..gaps {
+        assert_eq!(rx.recv(), Ok(i));
+    }
+    let _tx = sender.join().unwrap();
+    assert!(srx.stats().parks >= u64::from(gaps), "spsc: every 5 ms wait parks ({})", srx.stats().parks);
+    assert!(rx.stats().parks >= u64::from(gaps), "mpmc: every 5 ms wait parks ({})", rx.stats().parks);
+}

@@ -405,7 +405,10 @@ impl<T> Producer<T> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_send(value) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    waiter.done(&self.shared.cold.ctl.send_waiters);
+                    return Ok(());
+                }
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
@@ -718,7 +721,10 @@ impl<T> Consumer<T> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_recv() {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    waiter.done(&self.shared.cold.ctl.recv_waiters);
+                    return Ok(v);
+                }
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
