@@ -73,12 +73,10 @@
 //!
 //! The shared positions are loaded only when a probe says the length may
 //! have crossed a watermark; transitions pay more (a CAS, and the heavy
-//! barrier for a raise). `cargo bench --bench targets` reports the cost as
-//! a per-round ratio with/without watermarks; the README quotes a run.
-//! While the SPSC handles still loaded the flag on every operation, the
-//! same bench measured that ratio at 0.19–0.46× for SPSC: the ring's
-//! throughput on two cores is bimodal here, and small per-item costs on one
-//! side flip it between modes.
+//! barrier for a raise). What that costs is measured, not asserted here:
+//! the `targets` bench's "watermarks cost" rows (`cargo bench --bench
+//! targets -- watermarks`) report the same transfer with and without
+//! watermarks as a per-round ratio, per ring and strategy.
 
 use crossbeam_utils::CachePadded;
 
@@ -144,9 +142,9 @@ pub(crate) struct Marks {
 /// everything a *waiting* thread writes — a registry's mutex and counters,
 /// the wait counters — gets its own cache line, so that a thread spinning in
 /// `recv` does not keep invalidating the line the producer reads on every
-/// `try_send`. (Round-trip bench, same run: with `recv_waits` in that line
-/// the SPSC BusySpin p50 was 828–867 ns, with the count removed 691–747 ns;
-/// with it on its own line, counting or not made no measurable difference.)
+/// `try_send`. (The round-trip rows of `cargo bench --bench latency -- --only
+/// rt` are where a counter on the wrong line shows: the SPSC rows' p50 moves
+/// well above the floor's.)
 #[derive(Debug)]
 pub(crate) struct Control {
     pub(crate) strategy: WaitStrategy,

@@ -3,10 +3,18 @@
 //! receiving iterators.
 
 /// Inside `impl<T> Handle<T>`: `is_empty`, `is_full`, `capacity`,
-/// `wait_strategy`, `stats` and `congestion`, given the handle's own
-/// `len()` and an expression for its capacity.
+/// `wait_strategy`, `stats` and `congestion`. Everything it needs from the
+/// handle is passed in, so the dependency is visible at the call site: the
+/// handle's own `len()` (a method the handle must have), and three
+/// expressions of `this` (the handle): its capacity, its channel's
+/// [`Control`](crate::flow::Control) block, and its cached
+/// `Option<Marks>` watermarks.
 macro_rules! handle_introspection {
-    (capacity: |$this:ident| $capacity:expr) => {
+    (
+        capacity: |$this:ident| $capacity:expr,
+        control: |$this_c:ident| $control:expr,
+        marks: |$this_m:ident| $marks:expr $(,)?
+    ) => {
         /// `true` if [`len`](Self::len) is 0. Possibly stale by the time it
         /// returns: the other side keeps working.
         pub fn is_empty(&self) -> bool {
@@ -27,13 +35,17 @@ macro_rules! handle_introspection {
 
         /// The channel's wait strategy.
         pub fn wait_strategy(&self) -> $crate::WaitStrategy {
-            self.shared.cold.ctl.strategy
+            let $this_c = self;
+            let control: &$crate::flow::Control = $control;
+            control.strategy
         }
 
         /// Counters of the channel's slow paths, shared by every handle of
         /// the channel (see [`Stats`](crate::Stats)).
         pub fn stats(&self) -> $crate::Stats {
-            self.shared.cold.ctl.stats()
+            let $this_c = self;
+            let control: &$crate::flow::Control = $control;
+            control.stats()
         }
 
         /// The channel's congestion state (see
@@ -42,7 +54,15 @@ macro_rules! handle_introspection {
         /// [`Congestion::Clear`](crate::Congestion::Clear) without
         /// watermarks.
         pub fn congestion(&self) -> $crate::Congestion {
-            self.shared.cold.ctl.observe(self.marks, || self.len())
+            let control: &$crate::flow::Control = {
+                let $this_c = self;
+                $control
+            };
+            let marks: Option<$crate::flow::Marks> = {
+                let $this_m = self;
+                $marks
+            };
+            control.observe(marks, || self.len())
         }
     };
 }

@@ -773,7 +773,7 @@ impl<T> Sender<T> {
         self.shared.len()
     }
 
-    handle_introspection!(capacity: |this| this.shared.capacity);
+    handle_introspection!(capacity: |this| this.shared.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
 
     /// `true` once every [`Receiver`] has been dropped. Once true it stays
     /// true.
@@ -1021,7 +1021,7 @@ impl<T> Receiver<T> {
         self.shared.len()
     }
 
-    handle_introspection!(capacity: |this| this.shared.capacity);
+    handle_introspection!(capacity: |this| this.shared.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
 
     /// `true` once every [`Sender`] has been dropped (items may still be
     /// queued). Once true it stays true.

@@ -434,7 +434,7 @@ impl<T> Producer<T> {
         self.tail.wrapping_sub(head).min(self.capacity)
     }
 
-    handle_introspection!(capacity: |this| this.capacity);
+    handle_introspection!(capacity: |this| this.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
 
     /// `true` once the consumer has been dropped. Once true it stays true.
     pub fn is_disconnected(&self) -> bool {
@@ -732,10 +732,9 @@ impl<T> Consumer<T> {
             // land in, so that its transfer overlaps the wait on `tail`
             // instead of following it: without this an SPSC hand-over to a
             // waiting consumer is two cache-line misses in a row (`tail`,
-            // then the slot). It shows in the SPSC rows of `cargo bench
-            // --bench latency` (p50 / floor 1.8-2.1x before, 1.3-1.6x after;
-            // README, Performance). A hint only: it reads nothing in the
-            // language's sense.
+            // then the slot). It shows in the SPSC rows' p50 / floor of
+            // `cargo bench --bench latency -- --only rt`. A hint only: it
+            // reads nothing in the language's sense.
             prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
             let shared = &*self.shared;
             let head = self.head;
@@ -786,7 +785,7 @@ impl<T> Consumer<T> {
         tail.wrapping_sub(self.head).min(self.capacity)
     }
 
-    handle_introspection!(capacity: |this| this.capacity);
+    handle_introspection!(capacity: |this| this.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
 
     /// `true` once the producer has been dropped (items may still be queued).
     pub fn is_disconnected(&self) -> bool {
