@@ -64,383 +64,80 @@
 //! `latency-summary.csv`, `latency.json` (banner, configuration and summary)
 //! and one HdrHistogram-style SVG plot per scenario (`latency-roundtrip.svg`,
 //! `latency-paced.svg`: latency by percentile, median across rounds).
+//!
+//! The queue adapters, the floor, the stop flag and spin helpers, pinned
+//! threads with their watchdog, the rounds and the output files live in
+//! `support/` (shared with `targets.rs` and `throughput.rs`); this file holds
+//! the two scenarios, the summaries particular to latency (percentile
+//! curves, the producer's own lateness), the tables and the command line.
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod support;
+
 use std::sync::{mpsc, Arc, Barrier};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use core_affinity::CoreId;
-use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use ringflow::{Builder, WaitStrategy};
+use ringflow::WaitStrategy;
+use support::*;
 
 // ---------------------------------------------------------------------------
-// Stopping: a shared flag, a spin helper that watches it, and a watchdog.
+// The implementations a run can measure.
 // ---------------------------------------------------------------------------
 
-/// The other side is gone or the run was stopped; the caller winds down.
-#[derive(Debug)]
-struct Stopped;
+/// One item of the paced scenario: a sequence number and the instant it
+/// was meant to be sent at.
+type Stamp = (u64, Instant);
 
-/// Stop flag of one run. Set by the timing thread when it ends (normally or
-/// early), by a worker that panics, and by the watchdog when the run overruns.
-#[derive(Clone)]
-struct Stop(Arc<CachePadded<AtomicBool>>);
+/// A round-trip run: (configuration, samples, warm-up samples).
+type RoundTripRun = Box<dyn Fn(&Config, usize, usize) -> Measured>;
+/// A paced run with the given schedule.
+type PacedRun = Box<dyn Fn(&Config, &PacedConfig) -> Measured>;
 
-impl Stop {
-    fn new() -> Self {
-        Stop(Arc::new(CachePadded::new(AtomicBool::new(false))))
-    }
-    fn set(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+/// One implementation: its row name, and how it runs each scenario (the
+/// adapters are in `support/adapters.rs`).
+struct Impl {
+    name: String,
+    /// The floor: the round trip's reference, drawn dashed.
+    floor: bool,
+    round_trip: RoundTripRun,
+    /// `None` for the floor: a one-word mailbox cannot hold a burst.
+    paced: Option<PacedRun>,
+}
+
+fn queue<Q: Spsc<u64> + Spsc<Stamp>>(name: &str, q: Q) -> Impl {
+    Impl {
+        name: name.to_string(),
+        floor: false,
+        round_trip: Box::new(move |cfg, samples, warmup| round_trip(q, cfg, samples, warmup)),
+        paced: Some(Box::new(move |cfg, paced| paced_run(q, cfg, paced))),
     }
 }
 
-/// Busy-wait step for try-based loops: a spin-loop hint per attempt, and a
-/// look at the stop flag every 1024 attempts (so the flag's cache line is
-/// not touched on the fast path).
-struct Spin<'a> {
-    stop: &'a Stop,
-    n: u32,
-}
-
-impl<'a> Spin<'a> {
-    #[inline(always)]
-    fn new(stop: &'a Stop) -> Self {
-        Spin { stop, n: 0 }
+/// Every implementation, in table order (which also fixes each one's
+/// colour in the plots).
+fn implementations() -> Vec<Impl> {
+    use WaitStrategy::{BusySpin, Park, SpinYield};
+    let mut all = vec![Impl {
+        name: "floor (2 padded atomics, spin)".into(),
+        floor: true,
+        round_trip: Box::new(|cfg, samples, warmup| round_trip(Floor, cfg, samples, warmup)),
+        paced: None,
+    }];
+    for s in [BusySpin, SpinYield, Park] {
+        all.push(queue(&format!("ringflow spsc {s:?}"), RingflowBlocking(s, None)));
     }
-
-    #[inline(always)]
-    fn spin(&mut self) -> Result<(), Stopped> {
-        self.n = self.n.wrapping_add(1);
-        if self.n % 1024 == 0 && self.stop.is_set() {
-            return Err(Stopped);
-        }
-        std::hint::spin_loop();
-        Ok(())
+    // The MPMC ring with one sender and one receiver.
+    for s in [BusySpin, SpinYield, Park] {
+        all.push(queue(&format!("ringflow mpmc {s:?}"), RingflowMpmc(s, None)));
     }
-}
-
-/// Dropped when a worker's closure ends, however it ends: reports to the
-/// watchdog and, if the worker is panicking, stops its peer.
-struct ExitGuard {
-    stop: Stop,
-    done: mpsc::Sender<()>,
-}
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            self.stop.set();
-        }
-        let _ = self.done.send(());
-    }
-}
-
-fn spawn_pinned<R: Send + 'static>(
-    name: &str,
-    core: CoreId,
-    stop: &Stop,
-    done: &mpsc::Sender<()>,
-    f: impl FnOnce() -> R + Send + 'static,
-) -> JoinHandle<R> {
-    let guard = ExitGuard { stop: stop.clone(), done: done.clone() };
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _guard = guard;
-            assert!(core_affinity::set_for_current(core), "could not pin thread to core {}", core.id);
-            f()
-        })
-        .expect("spawn a bench thread")
-}
-
-/// Set when a run's threads could not be stopped; the bench exits non-zero.
-static HUNG: AtomicBool = AtomicBool::new(false);
-
-/// Waits for both workers of a run: up to `limit` for them to finish, then
-/// sets the stop flag and waits a few seconds more. Returns `None` (and
-/// leaves the threads behind) if they still have not finished. A worker's
-/// panic — a failed count or value assertion — is re-raised here.
-fn supervise<A, B>(
-    a: JoinHandle<A>,
-    b: JoinHandle<B>,
-    done: mpsc::Receiver<()>,
-    stop: &Stop,
-    limit: Duration,
-) -> Option<(A, B)> {
-    let deadline = Instant::now() + limit;
-    let mut finished = 0;
-    let mut stopped_at = None;
-    while finished < 2 {
-        let now = Instant::now();
-        let until = match stopped_at {
-            None => deadline,
-            Some(t) => t + Duration::from_secs(5),
-        };
-        if now >= until {
-            if stopped_at.is_none() {
-                eprintln!("  watchdog: run over its {limit:?} limit, stopping it");
-                stop.set();
-                stopped_at = Some(now);
-                continue;
-            }
-            HUNG.store(true, Ordering::Relaxed);
-            eprintln!("  watchdog: threads did not stop within 5 s of the stop flag: HUNG, leaving them behind");
-            return None;
-        }
-        match done.recv_timeout(until - now) {
-            Ok(()) => finished += 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let ra = a.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-    let rb = b.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-    Some((ra, rb))
-}
-
-// ---------------------------------------------------------------------------
-// The queues under test, behind one small trait.
-// ---------------------------------------------------------------------------
-
-/// One queue implementation: how to build a channel and how to send / receive
-/// one item the way that implementation is meant to be used.
-trait Queue<T: Send + 'static>: 'static {
-    type Tx: Send + 'static;
-    type Rx: Send + 'static;
-    fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx);
-    fn send(tx: &mut Self::Tx, value: T, stop: &Stop) -> Result<(), Stopped>;
-    fn recv(rx: &mut Self::Rx, stop: &Stop) -> Result<T, Stopped>;
-}
-
-/// ringflow SPSC with a wait strategy; blocking `send` / `recv`.
-struct RingflowSpsc(WaitStrategy);
-
-impl<T: Send + 'static> Queue<T> for RingflowSpsc {
-    type Tx = ringflow::spsc::Producer<T>;
-    type Rx = ringflow::spsc::Consumer<T>;
-    fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        Builder::new(capacity).wait_strategy(self.0).spsc()
-    }
-    #[inline]
-    fn send(tx: &mut Self::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
-        tx.send(value).map_err(|_| Stopped)
-    }
-    #[inline]
-    fn recv(rx: &mut Self::Rx, _: &Stop) -> Result<T, Stopped> {
-        rx.recv().map_err(|_| Stopped)
-    }
-}
-
-/// ringflow MPMC (used here with one sender and one receiver) with a wait
-/// strategy; blocking `send` / `recv`.
-struct RingflowMpmc(WaitStrategy);
-
-impl<T: Send + 'static> Queue<T> for RingflowMpmc {
-    type Tx = ringflow::mpmc::Sender<T>;
-    type Rx = ringflow::mpmc::Receiver<T>;
-    fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        Builder::new(capacity).wait_strategy(self.0).mpmc()
-    }
-    #[inline]
-    fn send(tx: &mut Self::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
-        tx.send(value).map_err(|_| Stopped)
-    }
-    #[inline]
-    fn recv(rx: &mut Self::Rx, _: &Stop) -> Result<T, Stopped> {
-        rx.recv().map_err(|_| Stopped)
-    }
-}
-
-/// rtrb, try + spin.
-struct Rtrb;
-
-impl<T: Send + 'static> Queue<T> for Rtrb {
-    type Tx = rtrb::Producer<T>;
-    type Rx = rtrb::Consumer<T>;
-    fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        rtrb::RingBuffer::new(capacity)
-    }
-    #[inline]
-    fn send(tx: &mut Self::Tx, mut value: T, stop: &Stop) -> Result<(), Stopped> {
-        let mut spin = Spin::new(stop);
-        loop {
-            match tx.push(value) {
-                Ok(()) => return Ok(()),
-                Err(rtrb::PushError::Full(back)) => value = back,
-            }
-            spin.spin()?;
-        }
-    }
-    #[inline]
-    fn recv(rx: &mut Self::Rx, stop: &Stop) -> Result<T, Stopped> {
-        let mut spin = Spin::new(stop);
-        loop {
-            if let Ok(v) = rx.pop() {
-                return Ok(v);
-            }
-            spin.spin()?;
-        }
-    }
-}
-
-/// crossbeam `ArrayQueue` (a bounded MPMC queue), try + spin.
-struct ArrayQueue;
-
-impl<T: Send + 'static> Queue<T> for ArrayQueue {
-    type Tx = Arc<crossbeam_queue::ArrayQueue<T>>;
-    type Rx = Arc<crossbeam_queue::ArrayQueue<T>>;
-    fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        let q = Arc::new(crossbeam_queue::ArrayQueue::new(capacity));
-        (q.clone(), q)
-    }
-    #[inline]
-    fn send(tx: &mut Self::Tx, mut value: T, stop: &Stop) -> Result<(), Stopped> {
-        let mut spin = Spin::new(stop);
-        loop {
-            match tx.push(value) {
-                Ok(()) => return Ok(()),
-                Err(back) => value = back,
-            }
-            spin.spin()?;
-        }
-    }
-    #[inline]
-    fn recv(rx: &mut Self::Rx, stop: &Stop) -> Result<T, Stopped> {
-        let mut spin = Spin::new(stop);
-        loop {
-            if let Some(v) = rx.pop() {
-                return Ok(v);
-            }
-            spin.spin()?;
-        }
-    }
-}
-
-/// Blocking channels: `send` / `recv` return an error only on disconnection,
-/// which is how a stopped peer releases them.
-macro_rules! blocking_queue {
-    ($ty:ident, $tx:ty, $rx:ty, $make:expr) => {
-        struct $ty;
-        impl<T: Send + 'static> Queue<T> for $ty {
-            type Tx = $tx;
-            type Rx = $rx;
-            fn channel(&self, capacity: usize) -> (Self::Tx, Self::Rx) {
-                $make(capacity)
-            }
-            #[inline]
-            fn send(tx: &mut Self::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
-                tx.send(value).map_err(|_| Stopped)
-            }
-            #[inline]
-            fn recv(rx: &mut Self::Rx, _: &Stop) -> Result<T, Stopped> {
-                rx.recv().map_err(|_| Stopped)
-            }
-        }
-    };
-}
-
-blocking_queue!(
-    CrossbeamChannel,
-    crossbeam_channel::Sender<T>,
-    crossbeam_channel::Receiver<T>,
-    crossbeam_channel::bounded
-);
-blocking_queue!(StdSync, mpsc::SyncSender<T>, mpsc::Receiver<T>, mpsc::sync_channel);
-blocking_queue!(Flume, flume::Sender<T>, flume::Receiver<T>, flume::bounded);
-blocking_queue!(Kanal, kanal::Sender<T>, kanal::Receiver<T>, kanal::bounded);
-
-/// The floor: a one-word mailbox per direction, a bare cache-padded atomic.
-/// `send` stores the value, `recv` spins until the value differs from the
-/// last one seen. Only valid for a ping-pong of distinct, non-zero values
-/// (there is no room for a second message in flight), so it runs in the
-/// round trip only.
-struct Floor;
-
-struct FloorRx {
-    cell: Arc<CachePadded<AtomicU64>>,
-    last: u64,
-}
-
-impl Queue<u64> for Floor {
-    type Tx = Arc<CachePadded<AtomicU64>>;
-    type Rx = FloorRx;
-    fn channel(&self, _capacity: usize) -> (Self::Tx, Self::Rx) {
-        let cell = Arc::new(CachePadded::new(AtomicU64::new(0)));
-        (cell.clone(), FloorRx { cell, last: 0 })
-    }
-    #[inline]
-    fn send(tx: &mut Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
-        tx.store(value, Ordering::Release);
-        Ok(())
-    }
-    #[inline]
-    fn recv(rx: &mut Self::Rx, stop: &Stop) -> Result<u64, Stopped> {
-        let mut spin = Spin::new(stop);
-        loop {
-            let v = rx.cell.load(Ordering::Acquire);
-            if v != rx.last {
-                rx.last = v;
-                return Ok(v);
-            }
-            spin.spin()?;
-        }
-    }
-}
-
-/// The implementations a run can measure.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Impl {
-    Floor,
-    RingflowSpsc(WaitStrategy),
-    RingflowMpmc(WaitStrategy),
-    Rtrb,
-    ArrayQueue,
-    CrossbeamChannel,
-    StdSync,
-    Flume,
-    Kanal,
-}
-
-impl Impl {
-    fn all() -> Vec<Impl> {
-        vec![
-            Impl::Floor,
-            Impl::RingflowSpsc(WaitStrategy::BusySpin),
-            Impl::RingflowSpsc(WaitStrategy::SpinYield),
-            Impl::RingflowSpsc(WaitStrategy::Park),
-            Impl::RingflowMpmc(WaitStrategy::BusySpin),
-            Impl::RingflowMpmc(WaitStrategy::SpinYield),
-            Impl::RingflowMpmc(WaitStrategy::Park),
-            Impl::Rtrb,
-            Impl::ArrayQueue,
-            Impl::CrossbeamChannel,
-            Impl::StdSync,
-            Impl::Flume,
-            Impl::Kanal,
-        ]
-    }
-
-    fn name(self) -> String {
-        match self {
-            Impl::Floor => "floor (2 padded atomics, spin)".into(),
-            Impl::RingflowSpsc(s) => format!("ringflow spsc {s:?}"),
-            Impl::RingflowMpmc(s) => format!("ringflow mpmc {s:?}"),
-            Impl::Rtrb => "rtrb (try + spin)".into(),
-            Impl::ArrayQueue => "crossbeam ArrayQueue (try + spin)".into(),
-            Impl::CrossbeamChannel => "crossbeam-channel bounded".into(),
-            Impl::StdSync => "std sync_channel".into(),
-            Impl::Flume => "flume bounded".into(),
-            Impl::Kanal => "kanal bounded".into(),
-        }
-    }
+    all.push(queue("rtrb (try + spin)", Rtrb));
+    all.push(queue("crossbeam ArrayQueue (try + spin)", ArrayQueueSpin));
+    all.push(queue("crossbeam-channel bounded", CrossbeamChannel));
+    all.push(queue("std sync_channel", StdSync));
+    all.push(queue("flume bounded", Flume));
+    all.push(queue("kanal bounded", Kanal));
+    all
 }
 
 // ---------------------------------------------------------------------------
@@ -448,45 +145,28 @@ impl Impl {
 // ---------------------------------------------------------------------------
 
 /// Quantiles in the tables (then `max`).
-const QUANTILES: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999)];
+const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 0.9999];
 /// Column names: the quantiles plus max.
 const COLUMNS: [&str; 6] = ["p50", "p90", "p99", "p99.9", "p99.99", "max"];
 /// The plot's x axis is log10(1 / (1 - p)); 20 points per decade up to 99.999 %.
 const CURVE_STEPS: usize = 100;
-const CURVE_X_MAX: f64 = 5.0;
+const CURVE_X_MAX: f64 = PLOT_X_MAX;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Outcome {
-    /// All samples taken.
-    Complete,
-    /// The run's time budget ran out first; the samples so far are kept.
-    Budget,
-    /// The watchdog stopped it (or a peer went away).
-    Stopped,
-    /// Its threads could not be stopped.
-    Hung,
-}
-
-impl Outcome {
-    fn label(self) -> &'static str {
-        match self {
-            Outcome::Complete => "complete",
-            Outcome::Budget => "budget",
-            Outcome::Stopped => "stopped",
-            Outcome::Hung => "hung",
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct RunResult {
+/// What one run measured, before it is placed in its round.
+struct Measured {
     outcome: Outcome,
     /// Samples recorded (warm-up excluded).
     count: u64,
     /// Samples the run was asked for.
     wanted: u64,
     /// p50, p90, p99, p99.9, p99.99, max (ns).
-    values: [u64; 6],
+    values: Vec<f64>,
+    detail: Detail,
+}
+
+/// What only the latency bench keeps of a run.
+#[derive(Default)]
+struct Detail {
     /// Value (ns) at x = i * CURVE_X_MAX / CURVE_STEPS, for the x the sample
     /// count resolves (10^x <= count).
     curve: Vec<u64>,
@@ -501,16 +181,16 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("histogram bounds")
 }
 
-impl RunResult {
+impl Measured {
     fn from_histogram(h: &Histogram<u64>, outcome: Outcome, wanted: u64) -> Self {
         let count = h.len();
-        let mut values = [0; 6];
+        let mut values = vec![0.0; COLUMNS.len()];
         let mut curve = Vec::new();
         if count > 0 {
-            for (i, (_, q)) in QUANTILES.iter().enumerate() {
-                values[i] = h.value_at_quantile(*q);
+            for (v, q) in values.iter_mut().zip(QUANTILES) {
+                *v = h.value_at_quantile(q) as f64;
             }
-            values[5] = h.max();
+            values[5] = h.max() as f64;
             for i in 0..=CURVE_STEPS {
                 let x = i as f64 * CURVE_X_MAX / CURVE_STEPS as f64;
                 if 10f64.powf(x) > count as f64 {
@@ -519,11 +199,17 @@ impl RunResult {
                 curve.push(h.value_at_quantile(1.0 - 10f64.powf(-x)));
             }
         }
-        RunResult { outcome, count, wanted, values, curve, producer_late: None }
+        Measured { outcome, count, wanted, values, detail: Detail { curve, producer_late: None } }
     }
 
     fn hung(wanted: u64) -> Self {
-        RunResult { outcome: Outcome::Hung, count: 0, wanted, values: [0; 6], curve: Vec::new(), producer_late: None }
+        Measured {
+            outcome: Outcome::Hung,
+            count: 0,
+            wanted,
+            values: vec![0.0; COLUMNS.len()],
+            detail: Detail::default(),
+        }
     }
 }
 
@@ -537,7 +223,7 @@ struct Config {
     one_core: bool,
     rounds: usize,
     filter: Vec<String>,
-    cores: (CoreId, CoreId),
+    cores: (core_affinity::CoreId, core_affinity::CoreId),
     capacity: usize,
     rt_samples: usize,
     rt_warmup: usize,
@@ -547,23 +233,9 @@ struct Config {
     run_paced: bool,
 }
 
-fn run_round_trip(imp: Impl, cfg: &Config, samples: usize, warmup: usize) -> RunResult {
-    match imp {
-        Impl::Floor => round_trip(Floor, cfg, samples, warmup),
-        Impl::RingflowSpsc(s) => round_trip(RingflowSpsc(s), cfg, samples, warmup),
-        Impl::RingflowMpmc(s) => round_trip(RingflowMpmc(s), cfg, samples, warmup),
-        Impl::Rtrb => round_trip(Rtrb, cfg, samples, warmup),
-        Impl::ArrayQueue => round_trip(ArrayQueue, cfg, samples, warmup),
-        Impl::CrossbeamChannel => round_trip(CrossbeamChannel, cfg, samples, warmup),
-        Impl::StdSync => round_trip(StdSync, cfg, samples, warmup),
-        Impl::Flume => round_trip(Flume, cfg, samples, warmup),
-        Impl::Kanal => round_trip(Kanal, cfg, samples, warmup),
-    }
-}
-
 /// Bounces `warmup + samples` sequence numbers (1, 2, ...) through two
 /// queues; the pinger times each round trip, both sides check every value.
-fn round_trip<Q: Queue<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) -> RunResult {
+fn round_trip<Q: Spsc<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) -> Measured {
     let (mut ping_tx, mut ping_rx) = q.channel(cfg.capacity);
     let (mut pong_tx, mut pong_rx) = q.channel(cfg.capacity);
     let stop = Stop::new();
@@ -575,7 +247,7 @@ fn round_trip<Q: Queue<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) 
 
     let ponger = {
         let (stop2, barrier) = (stop.clone(), barrier.clone());
-        spawn_pinned("ponger", cfg.cores.1, &stop, &done_tx, move || {
+        spawn_pinned("ponger", cfg.cores.1, &stop, Some(&done_tx), move || {
             let stop = stop2;
             barrier.wait();
             for i in 1..=total {
@@ -590,7 +262,7 @@ fn round_trip<Q: Queue<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) 
     };
     let pinger = {
         let stop2 = stop.clone();
-        spawn_pinned("pinger", cfg.cores.0, &stop, &done_tx, move || {
+        spawn_pinned("pinger", cfg.cores.0, &stop, Some(&done_tx), move || {
             let stop = stop2;
             let mut hist = new_histogram();
             barrier.wait();
@@ -629,13 +301,13 @@ fn round_trip<Q: Queue<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) 
     drop(done_tx);
     let limit = budget + Duration::from_secs(10);
     match supervise(pinger, ponger, done_rx, &stop, limit) {
-        None => RunResult::hung(samples as u64),
+        None => Measured::hung(samples as u64),
         Some(((hist, outcome), echoed)) => {
             if outcome == Outcome::Complete {
                 assert_eq!(hist.len(), samples as u64, "pinger recorded every sample");
                 assert_eq!(echoed, total, "ponger echoed every value");
             }
-            RunResult::from_histogram(&hist, outcome, samples as u64)
+            Measured::from_histogram(&hist, outcome, samples as u64)
         }
     }
 }
@@ -676,24 +348,6 @@ impl PacedConfig {
     }
 }
 
-/// One item of the paced scenario: a sequence number and the instant it
-/// was meant to be sent at.
-type Stamp = (u64, Instant);
-
-fn run_paced(imp: Impl, cfg: &Config, paced: &PacedConfig) -> Option<RunResult> {
-    Some(match imp {
-        Impl::Floor => return None, // a one-word mailbox cannot hold a burst
-        Impl::RingflowSpsc(s) => paced_run(RingflowSpsc(s), cfg, paced),
-        Impl::RingflowMpmc(s) => paced_run(RingflowMpmc(s), cfg, paced),
-        Impl::Rtrb => paced_run(Rtrb, cfg, paced),
-        Impl::ArrayQueue => paced_run(ArrayQueue, cfg, paced),
-        Impl::CrossbeamChannel => paced_run(CrossbeamChannel, cfg, paced),
-        Impl::StdSync => paced_run(StdSync, cfg, paced),
-        Impl::Flume => paced_run(Flume, cfg, paced),
-        Impl::Kanal => paced_run(Kanal, cfg, paced),
-    })
-}
-
 /// Waits until `t`: sleeps while it is far, then spins (two cores) or yields
 /// (one core, where spinning would keep the consumer off the CPU). Returns
 /// the first instant seen at or after `t`.
@@ -714,7 +368,7 @@ fn wait_until(t: Instant, one_core: bool) -> Instant {
     }
 }
 
-fn paced_run<Q: Queue<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> RunResult {
+fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measured {
     let schedule = paced.schedule();
     let n = schedule.len() as u64;
     let warmup_ns = paced.warmup.as_nanos() as u64;
@@ -727,7 +381,7 @@ fn paced_run<Q: Queue<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> RunRes
 
     let consumer = {
         let (stop2, barrier) = (stop.clone(), barrier.clone());
-        spawn_pinned("consumer", cfg.cores.1, &stop, &done_tx, move || {
+        spawn_pinned("consumer", cfg.cores.1, &stop, Some(&done_tx), move || {
             let stop = stop2;
             let mut hist = new_histogram();
             barrier.wait();
@@ -746,7 +400,7 @@ fn paced_run<Q: Queue<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> RunRes
     };
     let producer = {
         let stop2 = stop.clone();
-        spawn_pinned("producer", cfg.cores.0, &stop, &done_tx, move || {
+        spawn_pinned("producer", cfg.cores.0, &stop, Some(&done_tx), move || {
             let stop = stop2;
             barrier.wait();
             // A little lead so both threads are past the barrier.
@@ -782,15 +436,15 @@ fn paced_run<Q: Queue<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> RunRes
     };
     drop(done_tx);
     match supervise(producer, consumer, done_rx, &stop, budget + Duration::from_secs(10)) {
-        None => RunResult::hung(n - skip),
+        None => Measured::hung(n - skip),
         Some(((outcome, sent, late), (hist, got))) => {
             if outcome == Outcome::Complete {
                 assert_eq!(sent, n, "producer sent every item");
                 assert_eq!(got, n, "consumer received every item");
             }
-            let mut r = RunResult::from_histogram(&hist, outcome, n - skip);
+            let mut r = Measured::from_histogram(&hist, outcome, n - skip);
             if !late.is_empty() {
-                r.producer_late = Some([late.value_at_quantile(0.5), late.value_at_quantile(0.99), late.max()]);
+                r.detail.producer_late = Some([late.value_at_quantile(0.5), late.value_at_quantile(0.99), late.max()]);
             }
             r
         }
@@ -808,115 +462,55 @@ enum Scenario {
 }
 
 impl Scenario {
-    fn key(self) -> &'static str {
-        match self {
+    fn metrics(self) -> Metrics {
+        let scenario = match self {
             Scenario::RoundTrip => "roundtrip",
             Scenario::Paced => "paced",
-        }
+        };
+        Metrics { scenario, unit: "ns", columns: &COLUMNS }
     }
 }
 
-/// Every run of one implementation in one scenario.
+/// Every run of one implementation in one scenario, in round order.
 struct Series {
-    imp: Impl,
-    runs: Vec<RunResult>,
-    /// Position of the implementation within each round (rotation).
-    positions: Vec<usize>,
+    /// Index into `implementations()`.
+    imp: usize,
+    runs: Vec<Run>,
+    details: Vec<Detail>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
-struct Summary {
-    imp: Impl,
-    name: String,
-    rounds_with_data: usize,
-    outcomes: String,
-    median_count: f64,
-    wanted: u64,
-    median: [f64; 6],
-    min: [f64; 6],
-    max: [f64; 6],
-    /// Median across rounds of (this / floor) in the same round.
-    ratio: Option<[f64; 6]>,
+/// The shared summary plus what only latency shows: the median percentile
+/// curve for the plot and the producer's own lateness.
+struct LatencySummary {
+    summary: Summary,
+    imp: usize,
     /// Median across rounds of the producer's own lateness (p50, p99, max).
     producer_late: Option<[f64; 3]>,
+    /// (x, median ns across rounds), for the x every round resolves.
     curve: Vec<(f64, f64)>,
 }
 
-fn summarise(series: &Series, floor: Option<&Series>) -> Summary {
-    let ok: Vec<&RunResult> = series.runs.iter().filter(|r| r.count > 0).collect();
-    let mut median_v = [f64::NAN; 6];
-    let mut min_v = [f64::NAN; 6];
-    let mut max_v = [f64::NAN; 6];
-    for k in 0..6 {
-        let mut col: Vec<f64> = ok.iter().map(|r| r.values[k] as f64).collect();
-        median_v[k] = median(&mut col);
-        min_v[k] = col.first().copied().unwrap_or(f64::NAN);
-        max_v[k] = col.last().copied().unwrap_or(f64::NAN);
-    }
-    let ratio = floor.filter(|f| f.imp != series.imp).map(|f| {
-        let mut r = [f64::NAN; 6];
-        for (k, slot) in r.iter_mut().enumerate() {
-            let mut col: Vec<f64> = series
-                .runs
-                .iter()
-                .zip(&f.runs)
-                .filter(|(a, b)| a.count > 0 && b.count > 0 && b.values[k] > 0)
-                .map(|(a, b)| a.values[k] as f64 / b.values[k] as f64)
-                .collect();
-            *slot = median(&mut col);
-        }
-        r
-    });
-    let longest = ok.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+fn summarise(metrics: &Metrics, series: &Series, floor: Option<&Series>) -> LatencySummary {
+    let reference = floor.filter(|f| f.imp != series.imp).map(|f| f.runs.as_slice());
+    let summary = Summary::of(metrics, &series.runs, reference);
+    let ok: Vec<&Detail> =
+        series.runs.iter().zip(&series.details).filter(|(r, _)| r.count > 0).map(|(_, d)| d).collect();
+    let longest = ok.iter().map(|d| d.curve.len()).min().unwrap_or(0);
     let curve = (0..longest)
         .map(|i| {
-            let mut col: Vec<f64> = ok.iter().map(|r| r.curve[i] as f64).collect();
-            (i as f64 * CURVE_X_MAX / CURVE_STEPS as f64, median(&mut col))
+            let col: Vec<f64> = ok.iter().map(|d| d.curve[i] as f64).collect();
+            (i as f64 * CURVE_X_MAX / CURVE_STEPS as f64, median(&col))
         })
         .collect();
-    let lates: Vec<[u64; 3]> = ok.iter().filter_map(|r| r.producer_late).collect();
+    let lates: Vec<[u64; 3]> = ok.iter().filter_map(|d| d.producer_late).collect();
     let producer_late = (!lates.is_empty()).then(|| {
         let mut m = [0.0; 3];
         for (k, slot) in m.iter_mut().enumerate() {
-            *slot = median(&mut lates.iter().map(|l| l[k] as f64).collect::<Vec<_>>());
+            *slot = median(&lates.iter().map(|l| l[k] as f64).collect::<Vec<_>>());
         }
         m
     });
-    let mut counts: Vec<f64> = series.runs.iter().map(|r| r.count as f64).collect();
-    let mut outcomes: Vec<(Outcome, usize)> = Vec::new();
-    for r in &series.runs {
-        match outcomes.iter_mut().find(|(o, _)| *o == r.outcome) {
-            Some((_, n)) => *n += 1,
-            None => outcomes.push((r.outcome, 1)),
-        }
-    }
-    let outcomes = outcomes.iter().map(|(o, n)| format!("{n}x {}", o.label())).collect::<Vec<_>>().join(", ");
-    Summary {
-        imp: series.imp,
-        name: series.imp.name(),
-        rounds_with_data: ok.len(),
-        outcomes,
-        median_count: median(&mut counts),
-        wanted: series.runs.first().map_or(0, |r| r.wanted),
-        median: median_v,
-        min: min_v,
-        max: max_v,
-        ratio,
-        producer_late,
-        curve,
-    }
+    LatencySummary { summary, imp: series.imp, producer_late, curve }
 }
 
 /// Nanoseconds, plain below 10 µs, then with a unit.
@@ -944,16 +538,6 @@ fn fmt_ns_unit(v: f64) -> String {
     }
 }
 
-/// An axis label for a power of ten of nanoseconds.
-fn fmt_decade(ns: f64) -> String {
-    match ns {
-        v if v < 1e3 => format!("{v:.0} ns"),
-        v if v < 1e6 => format!("{:.0} µs", v / 1e3),
-        v if v < 1e9 => format!("{:.0} ms", v / 1e6),
-        v => format!("{:.0} s", v / 1e9),
-    }
-}
-
 fn fmt_ratio(v: f64) -> String {
     if v.is_nan() {
         "-".into()
@@ -965,25 +549,27 @@ fn fmt_ratio(v: f64) -> String {
     }
 }
 
-fn print_tables(title: &str, summaries: &[Summary], with_ratio: bool) {
+fn print_tables(title: &str, summaries: &[LatencySummary], with_ratio: bool) {
     println!();
     println!("{title}");
-    let w = summaries.iter().map(|s| s.name.chars().count()).max().unwrap_or(10).max(14);
+    let name = |s: &LatencySummary| s.summary.implementation.clone();
+    let w = summaries.iter().map(|s| name(s).chars().count()).max().unwrap_or(10).max(14);
     print!("  {:<w$}", "implementation");
     for c in COLUMNS {
         print!(" {c:>9}");
     }
     println!(" {:>9}  notes", "samples");
     for s in summaries {
-        print!("  {:<w$}", s.name);
-        for v in s.median {
+        let sum = &s.summary;
+        print!("  {:<w$}", name(s));
+        for &v in &sum.median.values {
             print!(" {:>9}", fmt_ns(v));
         }
         let mut notes = String::new();
-        if s.outcomes != format!("{}x complete", s.rounds_with_data) || s.median_count < s.wanted as f64 {
-            notes = format!("{} (wanted {} samples)", s.outcomes, s.wanted);
+        if !sum.all_complete() {
+            notes = format!("{} (wanted {} samples)", sum.outcomes, sum.wanted);
         }
-        println!(" {:>9}  {notes}", format!("{:.0}", s.median_count));
+        println!(" {:>9}  {notes}", format!("{:.0}", sum.median_count));
     }
     println!();
     if with_ratio {
@@ -1004,13 +590,14 @@ fn print_tables(title: &str, summaries: &[Summary], with_ratio: bool) {
     }
     println!();
     for s in summaries {
-        print!("  {:<w$}", s.name);
+        let sum = &s.summary;
+        print!("  {:<w$}", name(s));
         if with_ratio {
             for k in [0, 2, 3, 5] {
-                print!(" {:>11}", s.ratio.map_or("-".into(), |r| fmt_ratio(r[k])));
+                print!(" {:>11}", sum.ratio_to_floor.as_ref().map_or("-".into(), |r| fmt_ratio(r.values[k])));
             }
         }
-        let spread = |k: usize| format!("{}–{}", fmt_ns(s.min[k]), fmt_ns(s.max[k]));
+        let spread = |k: usize| format!("{}–{}", fmt_ns(sum.min.values[k]), fmt_ns(sum.max.values[k]));
         print!("   {:>17} {:>17} {:>17}", spread(0), spread(3), spread(5));
         if let Some(late) = s.producer_late {
             print!("   {:>9} {:>9} {:>9}", fmt_ns(late[0]), fmt_ns(late[1]), fmt_ns(late[2]));
@@ -1019,226 +606,9 @@ fn print_tables(title: &str, summaries: &[Summary], with_ratio: bool) {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Output files: CSV, JSON, SVG — all written by hand.
-// ---------------------------------------------------------------------------
-
-fn out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("ringflow")
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.3}")
-    } else {
-        "null".into()
-    }
-}
-
-fn json_obj(values: &[f64; 6]) -> String {
-    let fields: Vec<String> =
-        COLUMNS.iter().zip(values).map(|(c, v)| format!("{}: {}", json_str(c), json_num(*v))).collect();
-    format!("{{{}}}", fields.join(", "))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// HdrHistogram-style latency-by-percentile plot: x = log10(1 / (1 - p)),
-/// y = latency on a log scale, one polyline per implementation.
-fn svg_plot(title: &str, subtitle: &str, summaries: &[Summary]) -> String {
-    const W: f64 = 1260.0;
-    const H: f64 = 620.0;
-    let (left, right, top, bottom) = (80.0, W - 480.0, 70.0, H - 60.0);
-    const PALETTE: [&str; 14] = [
-        "#000000", "#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22", "#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd",
-        "#17becf", "#393b79", "#637939", "#843c39",
-    ];
-    let curves: Vec<&Summary> = summaries.iter().filter(|s| !s.curve.is_empty()).collect();
-    let x_max = curves.iter().map(|s| s.curve.last().unwrap().0).fold(1.0, f64::max).ceil().min(CURVE_X_MAX);
-    let ys = curves.iter().flat_map(|s| s.curve.iter().map(|p| p.1)).filter(|y| *y > 0.0);
-    let (y_lo, y_hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
-    let (d_lo, mut d_hi) = if y_hi > 0.0 { (y_lo.log10().floor(), y_hi.log10().ceil()) } else { (1.0, 3.0) };
-    if d_hi <= d_lo {
-        d_hi = d_lo + 1.0;
-    }
-    let px = |x: f64| left + (right - left) * x / x_max;
-    let py = |y: f64| bottom - (bottom - top) * (y.max(1.0).log10() - d_lo) / (d_hi - d_lo);
-
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{left}" y="24" font-size="16" font-weight="bold">{}</text>"#, xml_escape(title));
-    let _ = writeln!(s, r##"<text x="{left}" y="44" fill="#444">{}</text>"##, xml_escape(subtitle));
-    // y grid: decades labelled, 2x and 5x light.
-    let mut d = d_lo;
-    while d <= d_hi {
-        let base = 10f64.powf(d);
-        let y = py(base);
-        let _ = writeln!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#bbb"/>"##);
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            left - 6.0,
-            y + 4.0,
-            fmt_decade(base)
-        );
-        for m in [2.0, 5.0] {
-            if d < d_hi {
-                let y = py(base * m);
-                let _ = writeln!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#eee"/>"##);
-            }
-        }
-        d += 1.0;
-    }
-    // x ticks.
-    for (x, label) in [
-        (0.0, "0%"),
-        (2f64.log10(), "50%"),
-        (1.0, "90%"),
-        (2.0, "99%"),
-        (3.0, "99.9%"),
-        (4.0, "99.99%"),
-        (5.0, "99.999%"),
-    ] {
-        if x <= x_max + 1e-9 {
-            let xp = px(x);
-            let _ = writeln!(s, r##"<line x1="{xp:.1}" y1="{top}" x2="{xp:.1}" y2="{bottom}" stroke="#ddd"/>"##);
-            let _ = writeln!(s, r#"<text x="{xp:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#, bottom + 18.0);
-        }
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">percentile (log scale of 1/(1-p))</text>"#,
-        (left + right) / 2.0,
-        bottom + 40.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle">latency (log scale)</text>"#,
-        (top + bottom) / 2.0
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect x="{left}" y="{top}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
-        right - left,
-        bottom - top
-    );
-    // Series and legend.
-    for (i, sum) in curves.iter().enumerate() {
-        // One colour per implementation, the same in every plot.
-        let color = PALETTE[Impl::all().iter().position(|&x| x == sum.imp).unwrap_or(i) % PALETTE.len()];
-        let dash = if sum.imp == Impl::Floor { r#" stroke-dasharray="6,4""# } else { "" };
-        let pts: Vec<String> = sum.curve.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
-        let _ = writeln!(
-            s,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
-            pts.join(" ")
-        );
-        let ly = top + 10.0 + 20.0 * i as f64;
-        let lx = right + 16.0;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="3"{dash}/>"#,
-            lx + 24.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}">{}: p50 {}, p99.9 {}</text>"#,
-            lx + 30.0,
-            ly + 4.0,
-            xml_escape(&sum.name),
-            fmt_ns_unit(sum.median[0]),
-            fmt_ns_unit(sum.median[3])
-        );
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-// ---------------------------------------------------------------------------
-// Banner: what machine and toolchain the numbers come from.
-// ---------------------------------------------------------------------------
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn command_line(cmd: &str, args: &[&str]) -> String {
-    std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn utc_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let r = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", r / 3600, r / 60 % 60, r % 60)
-}
-
 /// Median cost of one `Instant::now()` in ns (every sample pays two).
 fn instant_cost_ns() -> f64 {
-    let mut v: Vec<f64> = (0..101)
+    let v: Vec<f64> = (0..101)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..1000 {
@@ -1247,7 +617,7 @@ fn instant_cost_ns() -> f64 {
             t.elapsed().as_nanos() as f64 / 1000.0
         })
         .collect();
-    median(&mut v)
+    median(&v)
 }
 
 // ---------------------------------------------------------------------------
@@ -1257,7 +627,7 @@ fn instant_cost_ns() -> f64 {
 const USAGE: &str = "cargo bench --bench latency -- [--quick] [--rounds N] [--samples N] [--paced-ms N] \
 [--period-us N] [--burst N] [--burst-every-ms N] [--cores A,B] [--one-core] [--only rt|paced] [--list] [FILTER...]";
 
-fn parse_args(available: &[CoreId]) -> Config {
+fn parse_args(all: &[Impl]) -> Config {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().any(|a| a == name);
     let value = |name: &str| -> Option<String> {
@@ -1272,7 +642,7 @@ fn parse_args(available: &[CoreId]) -> Config {
         std::process::exit(0);
     }
     if flag("--list") {
-        Impl::all().iter().for_each(|i| println!("{}", i.name()));
+        all.iter().for_each(|i| println!("{}", i.name));
         std::process::exit(0);
     }
     let quick = flag("--quick");
@@ -1291,25 +661,7 @@ fn parse_args(available: &[CoreId]) -> Config {
         }
         i += 1;
     }
-    let pick = |id: usize| -> CoreId {
-        *available.iter().find(|c| c.id == id).unwrap_or_else(|| {
-            panic!("core {id} is not available; available: {:?}", available.iter().map(|c| c.id).collect::<Vec<_>>())
-        })
-    };
-    let (a, b) = match value("--cores") {
-        Some(v) => {
-            let ids: Vec<usize> = v
-                .split(',')
-                .map(|x| x.trim().parse().unwrap_or_else(|_| panic!("--cores A,B: bad core {x}")))
-                .collect();
-            match ids.as_slice() {
-                [a, b] => (pick(*a), pick(*b)),
-                [a] => (pick(*a), pick(*a)),
-                _ => panic!("--cores takes two ids, e.g. --cores 0,1"),
-            }
-        }
-        None => (available[0], *available.get(1).unwrap_or(&available[0])),
-    };
+    let (a, b) = pick_cores(value("--cores").as_deref());
     if !one_core && a.id == b.id {
         eprintln!(
             "warning: both threads on core {} (only one core available or chosen): this is --one-core in effect",
@@ -1366,17 +718,17 @@ fn parse_args(available: &[CoreId]) -> Config {
     }
 }
 
-fn selected(cfg: &Config, imp: Impl, scenario: Scenario) -> bool {
-    if imp == Impl::Floor {
+fn selected(cfg: &Config, imp: &Impl, scenario: Scenario) -> bool {
+    if imp.floor {
         // The floor always runs in the round trip (ratios need it); the
         // paced scenario has none.
         return scenario == Scenario::RoundTrip;
     }
-    let name = imp.name().to_lowercase();
+    let name = imp.name.to_lowercase();
     cfg.filter.is_empty() || cfg.filter.iter().any(|f| name.contains(f.as_str()))
 }
 
-fn run_one(scenario: Scenario, imp: Impl, cfg: &Config, warm_up: bool) -> Option<RunResult> {
+fn run_one(scenario: Scenario, imp: &Impl, cfg: &Config, warm_up: bool) -> Option<Measured> {
     match scenario {
         Scenario::RoundTrip => {
             let (samples, warmup) = if warm_up {
@@ -1384,7 +736,7 @@ fn run_one(scenario: Scenario, imp: Impl, cfg: &Config, warm_up: bool) -> Option
             } else {
                 (cfg.rt_samples, cfg.rt_warmup)
             };
-            Some(run_round_trip(imp, cfg, samples, warmup))
+            Some((imp.round_trip)(cfg, samples, warmup))
         }
         Scenario::Paced => {
             let mut paced = cfg.paced.clone();
@@ -1392,16 +744,15 @@ fn run_one(scenario: Scenario, imp: Impl, cfg: &Config, warm_up: bool) -> Option
                 paced.duration = (paced.duration / 4).max(Duration::from_millis(20));
                 paced.warmup = Duration::ZERO;
             }
-            run_paced(imp, cfg, &paced)
+            imp.paced.as_ref().map(|run| run(cfg, &paced))
         }
     }
 }
 
 fn main() {
     // Read the core ids before anything is pinned (the main thread never is).
-    let available = core_affinity::get_core_ids().unwrap_or_default();
-    assert!(!available.is_empty(), "core_affinity found no usable core");
-    let cfg = parse_args(&available);
+    let all = implementations();
+    let cfg = parse_args(&all);
     let started = Instant::now();
 
     let mode = if cfg.one_core {
@@ -1409,21 +760,14 @@ fn main() {
     } else {
         format!("two cores: pinger/producer on core {}, ponger/consumer on core {}", cfg.cores.0.id, cfg.cores.1.id)
     };
-    let banner = [
-        ("cpu", cpu_model()),
-        ("cores available", format!("{} {:?}", available.len(), available.iter().map(|c| c.id).collect::<Vec<_>>())),
-        ("logical cpus", thread::available_parallelism().map_or("unknown".into(), |n| n.to_string())),
-        ("kernel", read_trim("/proc/sys/kernel/osrelease")),
-        ("clocksource", read_trim("/sys/devices/system/clocksource/clocksource0/current_clocksource")),
-        ("rustc", command_line("rustc", &["-V"])),
-        ("date", utc_now()),
-        ("pinning", mode.clone()),
-        ("Instant::now()", format!("{:.1} ns per call (two per sample, included in every number)", instant_cost_ns())),
-    ];
+    let mut banner = Facts::machine();
+    banner.push("pinning", mode.clone());
+    banner.push(
+        "Instant::now()",
+        format!("{:.1} ns per call (two per sample, included in every number)", instant_cost_ns()),
+    );
     println!("ringflow latency bench{}", if cfg.quick { " (--quick)" } else { "" });
-    for (k, v) in &banner {
-        println!("  {k:<16} {v}");
-    }
+    banner.print();
     let p = &cfg.paced;
     let settings = format!(
         "{} rounds (+1 warm-up round, discarded), order rotated each round; capacity {}; round trip: {} samples \
@@ -1454,35 +798,44 @@ fn main() {
     }
     let mut all_series: Vec<(Scenario, Vec<Series>)> = Vec::new();
     for &scenario in &scenarios {
-        let impls: Vec<Impl> = Impl::all().into_iter().filter(|&i| selected(&cfg, i, scenario)).collect();
-        if impls.is_empty() {
-            continue;
-        }
-        eprintln!("[{}] warm-up round", scenario.key());
-        for &imp in &impls {
-            let _ = run_one(scenario, imp, &cfg, true);
-        }
+        let metrics = scenario.metrics();
+        let chosen: Vec<usize> = (0..all.len()).filter(|&i| selected(&cfg, &all[i], scenario)).collect();
         let mut series: Vec<Series> =
-            impls.iter().map(|&imp| Series { imp, runs: Vec::new(), positions: Vec::new() }).collect();
-        for round in 0..cfg.rounds {
-            let t = Instant::now();
-            for pos in 0..impls.len() {
-                let idx = (pos + round) % impls.len();
-                if let Some(r) = run_one(scenario, impls[idx], &cfg, false) {
-                    series[idx].runs.push(r);
-                    series[idx].positions.push(pos);
+            chosen.iter().map(|&imp| Series { imp, runs: Vec::new(), details: Vec::new() }).collect();
+        let rounds = Rounds { rounds: cfg.rounds, rotate_by: 1, label: metrics.scenario.to_string() };
+        rounds.run(
+            chosen.len(),
+            |k| {
+                let _ = run_one(scenario, &all[chosen[k]], &cfg, true);
+            },
+            |k, round, position| {
+                let imp = &all[chosen[k]];
+                if let Some(m) = run_one(scenario, imp, &cfg, false) {
+                    series[k].runs.push(Run {
+                        scenario: metrics.scenario,
+                        implementation: imp.name.clone(),
+                        round: round + 1,
+                        position,
+                        outcome: m.outcome,
+                        count: m.count,
+                        wanted: m.wanted,
+                        values: m.values,
+                    });
+                    series[k].details.push(m.detail);
                 }
-            }
-            eprintln!("[{}] round {}/{} done in {:.1?}", scenario.key(), round + 1, cfg.rounds, t.elapsed());
+            },
+        );
+        if !series.is_empty() {
+            all_series.push((scenario, series));
         }
-        all_series.push((scenario, series));
     }
 
     // Tables.
     let mut summaries_by_scenario = Vec::new();
     for (scenario, series) in &all_series {
-        let floor = series.iter().find(|s| s.imp == Impl::Floor);
-        let summaries: Vec<Summary> = series.iter().map(|s| summarise(s, floor)).collect();
+        let metrics = scenario.metrics();
+        let floor = series.iter().find(|s| all[s.imp].floor);
+        let summaries: Vec<LatencySummary> = series.iter().map(|s| summarise(&metrics, s, floor)).collect();
         let title = match scenario {
             Scenario::RoundTrip => {
                 format!("Round trip (ping -> pong through two queues), ns, median of {} rounds — {}", cfg.rounds, mode)
@@ -1496,121 +849,57 @@ fn main() {
         summaries_by_scenario.push((*scenario, summaries));
     }
 
-    // Files.
-    let dir = out_dir();
+    // Files: CSV and JSON through the shared model, one plot per scenario.
     let stem = if cfg.one_core { "latency-one-core" } else { "latency" };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("cannot create {}: {e}", dir.display());
-        return;
+    let report = Report {
+        banner: banner.clone(),
+        settings,
+        quick: cfg.quick,
+        one_core: Some(cfg.one_core),
+        rounds: cfg.rounds,
+        scenarios: summaries_by_scenario
+            .iter()
+            .map(|(scenario, summaries)| ScenarioReport {
+                metrics: scenario.metrics(),
+                results: summaries.iter().map(|s| s.summary.clone()).collect(),
+            })
+            .collect(),
+    };
+    let runs: Vec<&Run> = all_series.iter().flat_map(|(_, series)| series.iter().flat_map(|s| &s.runs)).collect();
+    println!();
+    match write_results(stem, &report, &runs) {
+        Ok(paths) => paths.iter().for_each(|p| println!("wrote {}", p.display())),
+        Err(e) => eprintln!("cannot write the results: {e}"),
     }
-    let mut rounds_csv = String::from("scenario,implementation,round,position,outcome,count,wanted");
-    for c in COLUMNS {
-        let _ = write!(rounds_csv, ",{}_ns", c.replace('.', "_"));
-    }
-    rounds_csv.push('\n');
-    for (scenario, series) in &all_series {
-        for s in series {
-            for (round, (r, pos)) in s.runs.iter().zip(&s.positions).enumerate() {
-                let _ = write!(
-                    rounds_csv,
-                    "{},{},{},{},{},{},{}",
-                    scenario.key(),
-                    csv_field(&s.imp.name()),
-                    round + 1,
-                    pos,
-                    r.outcome.label(),
-                    r.count,
-                    r.wanted
-                );
-                for v in r.values {
-                    let _ = write!(rounds_csv, ",{v}");
-                }
-                rounds_csv.push('\n');
-            }
-        }
-    }
-    let mut summary_csv = String::from("scenario,implementation,rounds_with_data,outcomes,median_count");
-    for kind in ["median", "min", "max", "ratio_to_floor"] {
-        for c in COLUMNS {
-            let _ = write!(summary_csv, ",{}_{kind}", c.replace('.', "_"));
-        }
-    }
-    summary_csv.push('\n');
-    let mut json = String::from("{\n  \"banner\": {\n");
-    let fields: Vec<String> = banner.iter().map(|(k, v)| format!("    {}: {}", json_str(k), json_str(v))).collect();
-    json.push_str(&fields.join(",\n"));
-    let _ = write!(
-        json,
-        "\n  }},\n  \"settings\": {},\n  \"quick\": {},\n  \"one_core\": {},\n  \"rounds\": {},\n  \"scenarios\": [",
-        json_str(&settings),
-        cfg.quick,
-        cfg.one_core,
-        cfg.rounds
-    );
-    for (si, (scenario, summaries)) in summaries_by_scenario.iter().enumerate() {
-        let _ = write!(
-            json,
-            "{}\n    {{\"name\": {}, \"unit\": \"ns\", \"results\": [",
-            if si > 0 { "," } else { "" },
-            json_str(scenario.key())
-        );
-        for (i, s) in summaries.iter().enumerate() {
-            let _ = write!(
-                summary_csv,
-                "{},{},{},{},{}",
-                scenario.key(),
-                csv_field(&s.name),
-                s.rounds_with_data,
-                csv_field(&s.outcomes),
-                s.median_count
-            );
-            let nan = [f64::NAN; 6];
-            for arr in [&s.median, &s.min, &s.max, s.ratio.as_ref().unwrap_or(&nan)] {
-                for v in arr {
-                    let _ = write!(summary_csv, ",{}", if v.is_finite() { format!("{v:.3}") } else { String::new() });
-                }
-            }
-            summary_csv.push('\n');
-            let _ = write!(
-                json,
-                "{}\n      {{\"implementation\": {}, \"rounds_with_data\": {}, \"outcomes\": {}, \"median_count\": {}, \
-                 \"median\": {}, \"min\": {}, \"max\": {}, \"ratio_to_floor\": {}}}",
-                if i > 0 { "," } else { "" },
-                json_str(&s.name),
-                s.rounds_with_data,
-                json_str(&s.outcomes),
-                json_num(s.median_count),
-                json_obj(&s.median),
-                json_obj(&s.min),
-                json_obj(&s.max),
-                s.ratio.as_ref().map_or("null".into(), json_obj)
-            );
-        }
-        json.push_str("\n    ]}");
-    }
-    json.push_str("\n  ]\n}\n");
-    let mut written = vec![
-        (dir.join(format!("{stem}-rounds.csv")), rounds_csv),
-        (dir.join(format!("{stem}-summary.csv")), summary_csv),
-        (dir.join(format!("{stem}.json")), json),
-    ];
     for (scenario, summaries) in &summaries_by_scenario {
         let (title, file) = match scenario {
             Scenario::RoundTrip => ("Round trip latency by percentile", format!("{stem}-roundtrip.svg")),
             Scenario::Paced => ("Paced one-way latency under bursts, by percentile", format!("{stem}-paced.svg")),
         };
-        let subtitle = format!("median of {} rounds; {}; {}; {}", cfg.rounds, banner[0].1, mode, banner[6].1);
-        written.push((dir.join(file), svg_plot(title, &subtitle, summaries)));
-    }
-    println!();
-    for (path, contents) in &written {
-        match std::fs::write(path, contents) {
+        let subtitle =
+            format!("median of {} rounds; {}; {}; {}", cfg.rounds, banner.get("cpu"), mode, banner.get("date"));
+        let curves: Vec<Curve> = summaries
+            .iter()
+            .map(|s| Curve {
+                label: format!(
+                    "{}: p50 {}, p99.9 {}",
+                    s.summary.implementation,
+                    fmt_ns_unit(s.summary.median.values[0]),
+                    fmt_ns_unit(s.summary.median.values[3])
+                ),
+                color: s.imp,
+                dashed: all[s.imp].floor,
+                points: s.curve.clone(),
+            })
+            .collect();
+        let path = out_dir().join(file);
+        match percentile_plot(&path, title, &subtitle, &curves) {
             Ok(()) => println!("wrote {}", path.display()),
             Err(e) => eprintln!("cannot write {}: {e}", path.display()),
         }
     }
     println!("total time {:.1?}", started.elapsed());
-    if HUNG.load(Ordering::Relaxed) {
+    if any_hung() {
         eprintln!("error: at least one run hung (see above); its threads were left behind");
         std::process::exit(2);
     }

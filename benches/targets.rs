@@ -16,11 +16,13 @@
 //! signal — the same blocking transfer with and without watermarks
 //! (low 256, high 768 of 1024), nobody reacting to the signal.
 //!
-//! Per-round figures go to `target/ringflow/targets-rounds.csv`.
+//! Results go to `target/ringflow/` through the results model the latency
+//! bench uses (`support/output.rs`): `targets-rounds.csv` (every run),
+//! `targets-summary.csv` and `targets.json` (machine banner, settings, the
+//! median and spread of each row).
 
 mod support;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use core_affinity::CoreId;
@@ -77,7 +79,7 @@ fn rows() -> Vec<Row> {
         r.push(mpmc(&format!("MPMC {p}P{c}C ArrayQueue try+backoff"), ArrayQueueBackoff, p, c));
     }
     r.push(mpmc("MPMC 4P4C ringflow Park", RingflowMpmc(Park, None), 4, 4));
-    r.push(mpmc("MPMC 4P4C crossbeam-channel", CrossbeamChannelMpmc, 4, 4));
+    r.push(mpmc("MPMC 4P4C crossbeam-channel", CrossbeamChannel, 4, 4));
     for s in [BusySpin, Park] {
         let n = strategy_name(s);
         r.push(spsc(&format!("SPSC ringflow {n} + watermarks"), RingflowBlocking(s, MARKS)));
@@ -170,20 +172,8 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn spread(v: &[f64]) -> (f64, f64) {
-    (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max))
-}
+/// What every run records: its rate.
+const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate"] };
 
 fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     let i = args.iter().position(|a| a == flag)?;
@@ -207,30 +197,42 @@ fn main() {
         assert!(!rows.is_empty(), "no configuration matches {f:?}");
     }
     let start = std::time::Instant::now();
-    println!(
-        "ringflow throughput targets: {rounds} interleaved rounds (order rotated), {items} items per run \
+    let settings = format!(
+        "{rounds} interleaved rounds (order rotated), {items} items per run \
          (one-core rows 1/4, batch rows 4x), capacity {CAP}, threads pinned to cores {} and {}",
         cores.0.id, cores.1.id
     );
-    // Warm-up: every row once, discarded.
-    for r in &rows {
-        (r.run)(((items as f64 * r.scale) as u64 / 4).max(1000), cores);
-    }
-    let mut rates = vec![Vec::with_capacity(rounds); rows.len()];
-    for round in 0..rounds {
-        for k in 0..rows.len() {
-            let i = (k + round * 3) % rows.len();
+    println!("ringflow throughput targets: {settings}");
+    // Warm-up: every row once, discarded. Then every row once per round,
+    // the order moving three places a round.
+    let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::with_capacity(rounds)).collect();
+    let schedule = Rounds { rounds, rotate_by: 3, label: "targets".into() };
+    schedule.run(
+        rows.len(),
+        |i| {
+            (rows[i].run)(((items as f64 * rows[i].scale) as u64 / 4).max(1000), cores);
+        },
+        |i, round, position| {
             let n = (items as f64 * rows[i].scale) as u64;
             let t = (rows[i].run)(n, cores);
-            rates[i].push(n as f64 / t.as_secs_f64() / 1e6);
-        }
-        eprintln!("[targets] round {}/{rounds} done ({:.0} s so far)", round + 1, start.elapsed().as_secs_f64());
-    }
+            runs[i].push(Run {
+                scenario: METRICS.scenario,
+                implementation: rows[i].name.clone(),
+                round: round + 1,
+                position,
+                outcome: Outcome::Complete,
+                count: n,
+                wanted: n,
+                values: vec![n as f64 / t.as_secs_f64() / 1e6],
+            });
+        },
+    );
+    let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
 
     println!("\n  {:<44} {:>9} {:>19}", "configuration (M items/s)", "median", "min - max");
     for (r, v) in rows.iter().zip(&rates) {
-        let (lo, hi) = spread(v);
-        println!("  {:<44} {:>9.1} {:>9.1} - {:<8.1}", r.name, median(v), lo, hi);
+        let s = Spread::of(v);
+        println!("  {:<44} {:>9.1} {:>9.1} - {:<8.1}", r.name, s.median, s.min, s.max);
     }
 
     let index = |name: &str| rows.iter().position(|r| r.name == name);
@@ -246,24 +248,31 @@ fn main() {
         let num = &rates[num];
         let dens: Vec<&Vec<f64>> = dens.into_iter().map(|d| &rates[d]).collect();
         let ratios: Vec<f64> = (0..rounds).map(|k| num[k] / dens.iter().map(|d| d[k]).fold(0.0, f64::max)).collect();
-        let m = median(&ratios);
-        let (lo, hi) = spread(&ratios);
+        let s = Spread::of(&ratios);
         let (goal, verdict) = match t.goal {
-            Some(g) => (format!(">= {g:.2}"), if m >= g { "met" } else { "MISSED" }),
+            Some(g) => (format!(">= {g:.2}"), if s.median >= g { "met" } else { "MISSED" }),
             None => ("-".to_string(), "(cost: 1.00 = free)"),
         };
-        println!("  {:<40} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict}", t.what, m, lo, hi, goal);
+        println!("  {:<40} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict}", t.what, s.median, s.min, s.max, goal);
     }
 
-    let mut csv = String::from("round,configuration,m_items_per_s\n");
-    for (r, v) in rows.iter().zip(&rates) {
-        for (k, x) in v.iter().enumerate() {
-            let _ = writeln!(csv, "{},{},{x:.3}", k + 1, r.name);
-        }
+    let mut banner = Facts::machine();
+    banner.push("pinning", format!("cores {} and {}", cores.0.id, cores.1.id));
+    let report = Report {
+        banner,
+        settings,
+        quick,
+        one_core: None,
+        rounds,
+        scenarios: vec![ScenarioReport {
+            metrics: METRICS,
+            results: runs.iter().map(|r| Summary::of(&METRICS, r, None)).collect(),
+        }],
+    };
+    println!();
+    match write_results("targets", &report, &runs.iter().flatten().collect::<Vec<_>>()) {
+        Ok(paths) => paths.iter().for_each(|p| println!("wrote {}", p.display())),
+        Err(e) => eprintln!("could not write the results: {e}"),
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ringflow");
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("targets-rounds.csv"), csv)) {
-        Ok(()) => println!("\nwrote target/ringflow/targets-rounds.csv; total {:.0} s", start.elapsed().as_secs_f64()),
-        Err(e) => eprintln!("could not write target/ringflow/targets-rounds.csv: {e}"),
-    }
+    println!("total {:.0} s", start.elapsed().as_secs_f64());
 }

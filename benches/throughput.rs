@@ -30,7 +30,8 @@
 //! backoff; crossbeam-channel, flume and kanal bounded with blocking calls.
 //!
 //! The adapters and the pinned-worker harness live in `support/`, shared
-//! with `targets.rs` (the same rows in interleaved rounds, as ratios).
+//! with `targets.rs` (the same rows in interleaved rounds, as ratios) and
+//! `latency.rs`.
 //!
 //! Cores: the first two available, read once before any thread is pinned;
 //! override with `RINGFLOW_BENCH_CORES=A,B` (criterion owns the command line).
@@ -169,9 +170,9 @@ fn mpmc(c: &mut Criterion) {
         }
         row(&mut g, "ringflow try+backoff", RingflowMpmcTry, pc, cores);
         row(&mut g, "ArrayQueue try+backoff", ArrayQueueBackoff, pc, cores);
-        row(&mut g, "crossbeam-channel", CrossbeamChannelMpmc, pc, cores);
-        row(&mut g, "flume", FlumeMpmc, pc, cores);
-        row(&mut g, "kanal", KanalMpmc, pc, cores);
+        row(&mut g, "crossbeam-channel", CrossbeamChannel, pc, cores);
+        row(&mut g, "flume", Flume, pc, cores);
+        row(&mut g, "kanal", Kanal, pc, cores);
         g.finish();
     }
 }

@@ -1,0 +1,600 @@
+//! One adapter per queue implementation: how to build it (`Queue`, written
+//! once per implementation), then how to send one item and receive one for
+//! SPSC use (`Spsc`: one sender, one receiver — the MPMC queues too) and for
+//! MPMC use (`Mpmc`: groups of producers and consumers); plus the batch rows
+//! through each crate's own chunk API.
+//!
+//! Each implementation is used the way it is meant to be: ringflow with its
+//! channel's wait strategy (blocking `send` / `recv`) or with `try_*` and a
+//! spin on a `BusySpin` channel; rtrb and crossbeam `ArrayQueue`, which have
+//! no blocking calls, with try + spin (SPSC) or try + backoff (MPMC); the
+//! blocking channels (crossbeam-channel, std `sync_channel`, flume, kanal)
+//! with their blocking calls. A try-based loop looks at the stop flag while
+//! it waits; a blocking call is released by its peer dropping its handle.
+
+use std::collections::VecDeque;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use core_affinity::CoreId;
+use crossbeam_utils::CachePadded;
+use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
+
+use super::harness::{run_workers, Snooze, Spin, Stop, Stopped, Work};
+
+/// Batch size of the batch rows.
+pub const BATCH: usize = 64;
+
+/// An item of `8 * N` bytes; element 0 carries the sequence number.
+pub trait Payload: Copy + Send + 'static {
+    const BYTES: usize;
+    fn make(seq: u64) -> Self;
+    fn seq(&self) -> u64;
+}
+
+impl<const N: usize> Payload for [u64; N] {
+    const BYTES: usize = 8 * N;
+    #[inline(always)]
+    fn make(seq: u64) -> Self {
+        [seq; N]
+    }
+    #[inline(always)]
+    fn seq(&self) -> u64 {
+        self[0]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The retry loops every try-based adapter shares.
+// ---------------------------------------------------------------------------
+
+/// Offers `value` to `push` until it is taken, calling `wait` after each
+/// refusal (`push` hands a refused value back as `Err`).
+#[inline(always)]
+pub fn push_until<V>(
+    mut value: V,
+    mut push: impl FnMut(V) -> Result<(), V>,
+    mut wait: impl FnMut() -> Result<(), Stopped>,
+) -> Result<(), Stopped> {
+    loop {
+        match push(value) {
+            Ok(()) => return Ok(()),
+            Err(v) => value = v,
+        }
+        wait()?;
+    }
+}
+
+/// Calls `pop` until it yields a value, calling `wait` after each miss.
+#[inline(always)]
+pub fn pop_until<V>(
+    mut pop: impl FnMut() -> Option<V>,
+    mut wait: impl FnMut() -> Result<(), Stopped>,
+) -> Result<V, Stopped> {
+    loop {
+        if let Some(v) = pop() {
+            return Ok(v);
+        }
+        wait()?;
+    }
+}
+
+/// ringflow's `try_send` as a retry step: `Full` hands the value back.
+#[inline(always)]
+fn ringflow_try_send<V>(r: Result<(), TrySendError<V>>) -> Result<(), V> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(v)) => Err(v),
+        Err(TrySendError::Disconnected(_)) => panic!("receiver gone"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The traits: how to build a channel, then how to use it.
+// ---------------------------------------------------------------------------
+
+/// How to build one implementation's channel of `T` (written once per
+/// implementation, whichever way it is then used).
+pub trait Queue<T>: Copy + Send + 'static {
+    type Tx: Send + 'static;
+    type Rx: Send + 'static;
+    fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx);
+}
+
+/// A queue used by one sender and one receiver. `Err(Stopped)`: the stop
+/// flag was seen while waiting, or the other side is gone.
+pub trait Spsc<T: Send + 'static>: Queue<T> {
+    fn send(tx: &mut <Self as Queue<T>>::Tx, value: T, stop: &Stop) -> Result<(), Stopped>;
+    fn recv(rx: &mut <Self as Queue<T>>::Rx, stop: &Stop) -> Result<T, Stopped>;
+}
+
+/// A queue shared by several producers and consumers (cloned handles).
+/// `recv` returns `Ok(None)` once every producer is done and the queue is
+/// empty.
+pub trait Mpmc: Queue<u64, Tx: Clone, Rx: Clone> {
+    fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped>;
+    fn recv(rx: &Self::Rx, producers_done: &AtomicUsize, producers: usize, stop: &Stop)
+        -> Result<Option<u64>, Stopped>;
+}
+
+/// `Queue<T>` for every `T`: the handle types and `|q, capacity| expr`,
+/// which builds a channel from the adapter value `q`.
+macro_rules! queue {
+    ($ty:ty, $tx:ty, $rx:ty, |$q:ident, $capacity:ident| $make:expr) => {
+        impl<T: Send + 'static> Queue<T> for $ty {
+            type Tx = $tx;
+            type Rx = $rx;
+            fn channel(self, $capacity: usize) -> (Self::Tx, Self::Rx) {
+                let $q = self;
+                $make
+            }
+        }
+    };
+}
+
+/// A blocking queue as an SPSC adapter: `send` / `recv` wait as the queue
+/// does and fail only on disconnection, which is also how a stopped peer
+/// releases them (it drops its handle).
+macro_rules! blocking_spsc {
+    ($ty:ty) => {
+        impl<T: Send + 'static> Spsc<T> for $ty {
+            #[inline]
+            fn send(tx: &mut <Self as Queue<T>>::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
+                tx.send(value).map_err(|_| Stopped)
+            }
+            #[inline]
+            fn recv(rx: &mut <Self as Queue<T>>::Rx, _: &Stop) -> Result<T, Stopped> {
+                rx.recv().map_err(|_| Stopped)
+            }
+        }
+    };
+}
+
+/// A blocking queue as an MPMC adapter: the disconnection that ends `recv`
+/// (the last producer dropping its handle) tells consumers every producer
+/// is done.
+macro_rules! blocking_mpmc {
+    ($ty:ty) => {
+        impl Mpmc for $ty {
+            #[inline]
+            fn send(tx: &Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
+                tx.send(value).map_err(|_| Stopped)
+            }
+            #[inline]
+            fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, _: &Stop) -> Result<Option<u64>, Stopped> {
+                Ok(rx.recv().ok())
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
+// ringflow.
+// ---------------------------------------------------------------------------
+
+/// A ringflow channel's builder: `capacity`, the wait strategy and, if
+/// `Some((low, high))`, watermarks.
+fn ringflow_builder(capacity: usize, strategy: WaitStrategy, marks: Option<(usize, usize)>) -> Builder {
+    let b = Builder::new(capacity).wait_strategy(strategy);
+    match marks {
+        Some((low, high)) => b.watermarks(low, high),
+        None => b,
+    }
+}
+
+/// ringflow SPSC, blocking `send` / `recv` with the given wait strategy and,
+/// if `Some((low, high))`, watermarks.
+#[derive(Clone, Copy)]
+pub struct RingflowBlocking(pub WaitStrategy, pub Option<(usize, usize)>);
+
+queue!(RingflowBlocking, ringflow::spsc::Producer<T>, ringflow::spsc::Consumer<T>, |q, capacity| {
+    ringflow_builder(capacity, q.0, q.1).spsc()
+});
+blocking_spsc!(RingflowBlocking);
+
+/// ringflow MPMC, blocking `send` / `recv` with the given wait strategy (and
+/// watermarks, as for [`RingflowBlocking`]): for SPSC use (one sender, one
+/// receiver) and MPMC use.
+#[derive(Clone, Copy)]
+pub struct RingflowMpmc(pub WaitStrategy, pub Option<(usize, usize)>);
+
+queue!(RingflowMpmc, ringflow::mpmc::Sender<T>, ringflow::mpmc::Receiver<T>, |q, capacity| {
+    ringflow_builder(capacity, q.0, q.1).mpmc()
+});
+blocking_spsc!(RingflowMpmc);
+blocking_mpmc!(RingflowMpmc);
+
+/// ringflow SPSC, `try_send` / `try_recv` + spin on a `BusySpin` channel.
+#[derive(Clone, Copy)]
+pub struct RingflowTry;
+
+queue!(RingflowTry, ringflow::spsc::Producer<T>, ringflow::spsc::Consumer<T>, |_q, capacity| {
+    ringflow_builder(capacity, WaitStrategy::BusySpin, None).spsc()
+});
+
+impl<T: Send + 'static> Spsc<T> for RingflowTry {
+    #[inline]
+    fn send(tx: &mut ringflow::spsc::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
+        let mut spin = Spin::new(stop);
+        push_until(value, |v| ringflow_try_send(tx.try_send(v)), || spin.spin())
+    }
+    #[inline]
+    fn recv(rx: &mut ringflow::spsc::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        let pop = || match rx.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => panic!("sender gone"),
+        };
+        pop_until(pop, || spin.spin())
+    }
+}
+
+/// ringflow MPMC, `try_*` + backoff on a `BusySpin` channel.
+#[derive(Clone, Copy)]
+pub struct RingflowMpmcTry;
+
+queue!(RingflowMpmcTry, ringflow::mpmc::Sender<T>, ringflow::mpmc::Receiver<T>, |_q, capacity| {
+    ringflow_builder(capacity, WaitStrategy::BusySpin, None).mpmc()
+});
+
+impl Mpmc for RingflowMpmcTry {
+    #[inline]
+    fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped> {
+        let mut b = Snooze::new(stop);
+        push_until(value, |v| ringflow_try_send(tx.try_send(v)), || b.snooze())
+    }
+    #[inline]
+    fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, stop: &Stop) -> Result<Option<u64>, Stopped> {
+        let mut b = Snooze::new(stop);
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return Ok(Some(v)),
+                Err(TryRecvError::Disconnected) => return Ok(None),
+                Err(TryRecvError::Empty) => b.snooze()?,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The try-only peers: rtrb and crossbeam `ArrayQueue`.
+// ---------------------------------------------------------------------------
+
+/// rtrb, try + spin (SPSC only).
+#[derive(Clone, Copy)]
+pub struct Rtrb;
+
+queue!(Rtrb, rtrb::Producer<T>, rtrb::Consumer<T>, |_q, capacity| rtrb::RingBuffer::new(capacity));
+
+impl<T: Send + 'static> Spsc<T> for Rtrb {
+    #[inline]
+    fn send(tx: &mut rtrb::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
+        let mut spin = Spin::new(stop);
+        push_until(value, |v| tx.push(v).map_err(|rtrb::PushError::Full(v)| v), || spin.spin())
+    }
+    #[inline]
+    fn recv(rx: &mut rtrb::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        pop_until(|| rx.pop().ok(), || spin.spin())
+    }
+}
+
+/// Both ends of an `ArrayQueue`: one shared queue.
+type SharedArrayQueue<T> = Arc<crossbeam_queue::ArrayQueue<T>>;
+
+fn array_queue<T>(capacity: usize) -> (SharedArrayQueue<T>, SharedArrayQueue<T>) {
+    let q = Arc::new(crossbeam_queue::ArrayQueue::new(capacity));
+    (q.clone(), q)
+}
+
+/// crossbeam `ArrayQueue` (a bounded MPMC queue) for SPSC use, try + spin.
+#[derive(Clone, Copy)]
+pub struct ArrayQueueSpin;
+
+queue!(ArrayQueueSpin, SharedArrayQueue<T>, SharedArrayQueue<T>, |_q, capacity| array_queue(capacity));
+
+impl<T: Send + 'static> Spsc<T> for ArrayQueueSpin {
+    #[inline]
+    fn send(tx: &mut SharedArrayQueue<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
+        let mut spin = Spin::new(stop);
+        push_until(value, |v| tx.push(v), || spin.spin())
+    }
+    #[inline]
+    fn recv(rx: &mut SharedArrayQueue<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        pop_until(|| rx.pop(), || spin.spin())
+    }
+}
+
+/// crossbeam `ArrayQueue` for MPMC use, push / pop + backoff. It has no
+/// disconnection, so consumers stop when every producer has finished and a
+/// pop still fails.
+#[derive(Clone, Copy)]
+pub struct ArrayQueueBackoff;
+
+queue!(ArrayQueueBackoff, SharedArrayQueue<T>, SharedArrayQueue<T>, |_q, capacity| array_queue(capacity));
+
+impl Mpmc for ArrayQueueBackoff {
+    #[inline]
+    fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped> {
+        let mut b = Snooze::new(stop);
+        push_until(value, |v| tx.push(v), || b.snooze())
+    }
+    #[inline]
+    fn recv(rx: &Self::Rx, done: &AtomicUsize, producers: usize, stop: &Stop) -> Result<Option<u64>, Stopped> {
+        let mut b = Snooze::new(stop);
+        loop {
+            if let Some(v) = rx.pop() {
+                return Ok(Some(v));
+            }
+            if done.load(Ordering::Acquire) == producers {
+                // Every push happened before `done` was bumped: one more pop
+                // decides.
+                return Ok(rx.pop());
+            }
+            b.snooze()?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The blocking peers: one type each, for SPSC and (where the receiver can be
+// cloned) MPMC use.
+// ---------------------------------------------------------------------------
+
+/// crossbeam-channel, bounded.
+#[derive(Clone, Copy)]
+pub struct CrossbeamChannel;
+
+queue!(CrossbeamChannel, crossbeam_channel::Sender<T>, crossbeam_channel::Receiver<T>, |_q, capacity| {
+    crossbeam_channel::bounded(capacity)
+});
+blocking_spsc!(CrossbeamChannel);
+blocking_mpmc!(CrossbeamChannel);
+
+/// std `sync_channel` (bounded; its receiver is not `Clone`: SPSC use only).
+#[derive(Clone, Copy)]
+pub struct StdSync;
+
+queue!(StdSync, mpsc::SyncSender<T>, mpsc::Receiver<T>, |_q, capacity| mpsc::sync_channel(capacity));
+blocking_spsc!(StdSync);
+
+/// flume, bounded.
+#[derive(Clone, Copy)]
+pub struct Flume;
+
+queue!(Flume, flume::Sender<T>, flume::Receiver<T>, |_q, capacity| flume::bounded(capacity));
+blocking_spsc!(Flume);
+blocking_mpmc!(Flume);
+
+/// kanal, bounded.
+#[derive(Clone, Copy)]
+pub struct Kanal;
+
+queue!(Kanal, kanal::Sender<T>, kanal::Receiver<T>, |_q, capacity| kanal::bounded(capacity));
+blocking_spsc!(Kanal);
+blocking_mpmc!(Kanal);
+
+// ---------------------------------------------------------------------------
+// The floor.
+// ---------------------------------------------------------------------------
+
+/// The floor: a one-word mailbox per direction, a bare cache-padded atomic.
+/// `send` stores the value, `recv` spins until the value differs from the
+/// last one seen: what two cores cost to hand a word over with no queue at
+/// all. Only valid for a ping-pong of distinct, non-zero values (there is
+/// no room for a second message in flight), so only the latency bench's
+/// round trip uses it.
+#[derive(Clone, Copy)]
+pub struct Floor;
+
+pub struct FloorRx {
+    cell: Arc<CachePadded<AtomicU64>>,
+    last: u64,
+}
+
+impl Queue<u64> for Floor {
+    type Tx = Arc<CachePadded<AtomicU64>>;
+    type Rx = FloorRx;
+    fn channel(self, _capacity: usize) -> (Self::Tx, Self::Rx) {
+        let cell = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        (cell.clone(), FloorRx { cell, last: 0 })
+    }
+}
+
+impl Spsc<u64> for Floor {
+    #[inline]
+    fn send(tx: &mut Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
+        tx.store(value, Ordering::Release);
+        Ok(())
+    }
+    #[inline]
+    fn recv(rx: &mut FloorRx, stop: &Stop) -> Result<u64, Stopped> {
+        let mut spin = Spin::new(stop);
+        let mut pop = || {
+            let v = rx.cell.load(Ordering::Acquire);
+            (v != rx.last).then(|| {
+                rx.last = v;
+                v
+            })
+        };
+        pop_until(&mut pop, || spin.spin())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SPSC batches of 64 u64 through each crate's own batch API.
+// ---------------------------------------------------------------------------
+
+/// One batch row: moves `items` between the two cores, returns the time.
+pub type BatchRun = fn(u64, (CoreId, CoreId)) -> Duration;
+
+/// Writes sequence numbers `next..` into `slots`; returns how many.
+#[inline(always)]
+pub fn fill(slots: &mut [MaybeUninit<u64>], next: u64) -> usize {
+    for (i, s) in slots.iter_mut().enumerate() {
+        s.write(next + i as u64);
+    }
+    slots.len()
+}
+
+/// Checks that `items` are `next, next + 1, ...`; returns how many.
+#[inline(always)]
+pub fn check(items: &[u64], next: u64) -> u64 {
+    for (i, v) in items.iter().enumerate() {
+        assert_eq!(*v, next + i as u64, "lost, duplicated or reordered item");
+    }
+    items.len() as u64
+}
+
+/// The two loops every batch row shares: the producer calls
+/// `put(next, remaining)` until `items` items have gone (it returns how many
+/// it moved, 0 when the queue had no room), the consumer calls `take(next)`
+/// until they have all arrived (it checks what it took and returns how
+/// many); each spins while its step moves nothing.
+fn batch_transfer<Tx: Send + 'static, Rx: Send + 'static>(
+    (mut tx, mut rx): (Tx, Rx),
+    items: u64,
+    cores: (CoreId, CoreId),
+    mut put: impl FnMut(&mut Tx, u64, usize) -> usize + Send + 'static,
+    mut take: impl FnMut(&mut Rx, u64) -> u64 + Send + 'static,
+) -> Duration {
+    let producer: Work = Box::new(move |stop: &Stop| {
+        let (mut next, mut spin) = (0u64, Spin::new(stop));
+        while next < items {
+            match put(&mut tx, next, (items - next) as usize) {
+                0 => spin.spin()?,
+                n => next += n as u64,
+            }
+        }
+        Ok(())
+    });
+    let consumer: Work = Box::new(move |stop: &Stop| {
+        let (mut next, mut spin) = (0u64, Spin::new(stop));
+        while next < items {
+            match take(&mut rx, next) {
+                0 => spin.spin()?,
+                n => next += n,
+            }
+        }
+        Ok(())
+    });
+    run_workers(vec![(cores.0, producer), (cores.1, consumer)])
+}
+
+fn busy_spin_spsc() -> (ringflow::spsc::Producer<u64>, ringflow::spsc::Consumer<u64>) {
+    ringflow_builder(1024, WaitStrategy::BusySpin, None).spsc()
+}
+
+/// ringflow SPSC, `write_chunk_uninit` / `read_chunk` (granting what is
+/// there, up to `BATCH`).
+pub fn batch_ringflow_chunks(items: u64, cores: (CoreId, CoreId)) -> Duration {
+    let put = |tx: &mut ringflow::spsc::Producer<u64>, next, left: usize| {
+        let mut chunk = tx.write_chunk_uninit(BATCH.min(left));
+        if chunk.is_empty() {
+            assert!(!tx.is_disconnected(), "consumer gone");
+            return 0;
+        }
+        let (a, b) = chunk.as_mut_slices();
+        let n = fill(a, next);
+        let n = n + fill(b, next + n as u64);
+        // SAFETY: `fill` initialised every granted slot.
+        unsafe { chunk.commit_all() };
+        n
+    };
+    let take = |rx: &mut ringflow::spsc::Consumer<u64>, next| {
+        let chunk = rx.read_chunk(BATCH);
+        if chunk.is_empty() {
+            return 0;
+        }
+        let (a, b) = chunk.as_slices();
+        let n = check(a, next);
+        let n = n + check(b, next + n);
+        chunk.release(n as usize);
+        n
+    };
+    batch_transfer(busy_spin_spsc(), items, cores, put, take)
+}
+
+/// ringflow SPSC, `send_slice` / `recv_into` (copies through a local buffer).
+pub fn batch_ringflow_slices(items: u64, cores: (CoreId, CoreId)) -> Duration {
+    let mut out = [0u64; BATCH];
+    let put = move |tx: &mut ringflow::spsc::Producer<u64>, next, left: usize| {
+        let k = BATCH.min(left);
+        for (i, slot) in out[..k].iter_mut().enumerate() {
+            *slot = next + i as u64;
+        }
+        let n = tx.send_slice(&out[..k]);
+        assert!(n > 0 || !tx.is_disconnected(), "consumer gone");
+        n
+    };
+    let mut buf = [0u64; BATCH];
+    let take = move |rx: &mut ringflow::spsc::Consumer<u64>, next| {
+        let n = rx.recv_into(&mut buf);
+        check(&buf[..n], next)
+    };
+    batch_transfer(busy_spin_spsc(), items, cores, put, take)
+}
+
+/// rtrb, `write_chunk_uninit` / `read_chunk`. rtrb grants exactly `n` slots
+/// or fails, so each side asks for what `slots()` says is there.
+pub fn batch_rtrb_chunks(items: u64, cores: (CoreId, CoreId)) -> Duration {
+    let put = |tx: &mut rtrb::Producer<u64>, next, left: usize| {
+        let k = BATCH.min(left).min(tx.slots());
+        if k == 0 {
+            return 0;
+        }
+        let mut chunk = tx.write_chunk_uninit(k).expect("k slots are free");
+        let (a, b) = chunk.as_mut_slices();
+        let n = fill(a, next);
+        let n = n + fill(b, next + n as u64);
+        // SAFETY: `fill` initialised every granted slot.
+        unsafe { chunk.commit_all() };
+        n
+    };
+    let take = |rx: &mut rtrb::Consumer<u64>, next| {
+        let k = BATCH.min(rx.slots());
+        if k == 0 {
+            return 0;
+        }
+        let chunk = rx.read_chunk(k).expect("k items are queued");
+        let (a, b) = chunk.as_slices();
+        let n = check(a, next);
+        let n = n + check(b, next + n);
+        chunk.commit_all();
+        n
+    };
+    batch_transfer(rtrb::RingBuffer::<u64>::new(1024), items, cores, put, take)
+}
+
+/// ringflow MPMC, 1P1C, `try_send_many` / `try_recv_many` in runs of 64.
+/// The producer refills a `VecDeque` of the next sequence numbers up to
+/// `BATCH` and offers it whole; what was not taken stays queued for the next
+/// call, so `put` reports the items that left it.
+pub fn batch_ringflow_mpmc_many(items: u64, cores: (CoreId, CoreId)) -> Duration {
+    let (tx, rx) = ringflow_builder(1024, WaitStrategy::BusySpin, None).mpmc::<u64>();
+    let mut pending = VecDeque::with_capacity(BATCH);
+    let put = move |tx: &mut ringflow::mpmc::Sender<u64>, next, left: usize| {
+        // `next` counts items sent; the deque holds the ones offered but not
+        // yet taken, so the refill continues after them.
+        let mut seq = next + pending.len() as u64;
+        while pending.len() < BATCH && seq < next + left as u64 {
+            pending.push_back(seq);
+            seq += 1;
+        }
+        let n = tx.try_send_many(&mut pending);
+        assert!(n > 0 || !tx.is_disconnected(), "receiver gone");
+        n
+    };
+    let mut buf = Vec::with_capacity(BATCH);
+    let take = move |rx: &mut ringflow::mpmc::Receiver<u64>, next| {
+        buf.clear();
+        // `Err` is `Empty` (or `Disconnected`, after the last item): nothing taken.
+        let _ = rx.try_recv_many(&mut buf, BATCH);
+        check(&buf, next)
+    };
+    batch_transfer((tx, rx), items, cores, put, take)
+}

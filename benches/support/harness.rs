@@ -1,0 +1,414 @@
+//! Running measurements: which cores, how to stop, pinned worker threads,
+//! the throughput transfers built on them, and interleaved rounds.
+//!
+//! Nothing here may hang a bench: every busy-wait goes through [`Spin`] or
+//! [`Snooze`], which look at a shared [`Stop`] flag, and a worker that
+//! panics sets that flag on its way out, so its peers give up instead of
+//! waiting for it forever.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use core_affinity::CoreId;
+use crossbeam_utils::{Backoff, CachePadded};
+
+use super::adapters::{Mpmc, Payload, Spsc};
+
+// ---------------------------------------------------------------------------
+// Cores.
+// ---------------------------------------------------------------------------
+
+/// The usable core ids, read once. Read them before anything is pinned: a
+/// pinned thread's children inherit its mask (the benches' main threads are
+/// never pinned).
+pub fn available_cores() -> &'static [CoreId] {
+    static IDS: OnceLock<Vec<CoreId>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let ids = core_affinity::get_core_ids().unwrap_or_default();
+        assert!(!ids.is_empty(), "core_affinity found no usable core");
+        ids
+    })
+}
+
+/// The two cores a bench pins its two sides to: `spec` is `"A,B"` (or
+/// `"A"`: both sides on core A); without one, the first two available.
+pub fn pick_cores(spec: Option<&str>) -> (CoreId, CoreId) {
+    let available = available_cores();
+    let pick = |id: usize| -> CoreId {
+        *available.iter().find(|c| c.id == id).unwrap_or_else(|| {
+            panic!("core {id} is not available; available: {:?}", available.iter().map(|c| c.id).collect::<Vec<_>>())
+        })
+    };
+    match spec {
+        Some(v) => {
+            let ids: Vec<usize> = v
+                .split(',')
+                .map(|x| x.trim().parse().unwrap_or_else(|_| panic!("cores A,B: bad core {x:?}")))
+                .collect();
+            match ids.as_slice() {
+                [a, b] => (pick(*a), pick(*b)),
+                [a] => (pick(*a), pick(*a)),
+                _ => panic!("cores: two ids, e.g. 0,1"),
+            }
+        }
+        None => (available[0], *available.get(1).unwrap_or(&available[0])),
+    }
+}
+
+/// The two cores of the throughput benches (criterion owns their command
+/// line): `RINGFLOW_BENCH_CORES=A,B`, else the first two available.
+pub fn cores() -> (CoreId, CoreId) {
+    static CORES: OnceLock<(CoreId, CoreId)> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        let chosen = pick_cores(std::env::var("RINGFLOW_BENCH_CORES").ok().as_deref());
+        eprintln!("bench: cores {} and {} (of {} available)", chosen.0.id, chosen.1.id, available_cores().len());
+        chosen
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Stopping.
+// ---------------------------------------------------------------------------
+
+/// The other side is gone or the run was stopped: the caller winds down.
+#[derive(Debug)]
+pub struct Stopped;
+
+/// Stop flag of one run. Set by a worker that panics (see [`spawn_pinned`]),
+/// and in the latency bench also by the timing thread when it ends and by
+/// the watchdog when a run overruns.
+#[derive(Clone)]
+pub struct Stop(Arc<CachePadded<AtomicBool>>);
+
+impl Stop {
+    pub fn new() -> Self {
+        Stop(Arc::new(CachePadded::new(AtomicBool::new(false))))
+    }
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Busy-wait step for try-based loops: a spin-loop hint per attempt, and a
+/// look at the stop flag every 1024 attempts (so the flag's cache line is
+/// not touched on the fast path).
+pub struct Spin<'a> {
+    stop: &'a Stop,
+    n: u32,
+}
+
+impl<'a> Spin<'a> {
+    #[inline(always)]
+    pub fn new(stop: &'a Stop) -> Self {
+        Spin { stop, n: 0 }
+    }
+    #[inline(always)]
+    pub fn spin(&mut self) -> Result<(), Stopped> {
+        self.n = self.n.wrapping_add(1);
+        if self.n % 1024 == 0 && self.stop.is_set() {
+            return Err(Stopped);
+        }
+        std::hint::spin_loop();
+        Ok(())
+    }
+}
+
+/// `crossbeam_utils::Backoff` (spin, then yield) with the same stop check:
+/// for groups that may outnumber the cores.
+pub struct Snooze<'a> {
+    stop: &'a Stop,
+    backoff: Backoff,
+    n: u32,
+}
+
+impl<'a> Snooze<'a> {
+    #[inline(always)]
+    pub fn new(stop: &'a Stop) -> Self {
+        Snooze { stop, backoff: Backoff::new(), n: 0 }
+    }
+    #[inline(always)]
+    pub fn snooze(&mut self) -> Result<(), Stopped> {
+        self.n = self.n.wrapping_add(1);
+        if self.n % 1024 == 0 && self.stop.is_set() {
+            return Err(Stopped);
+        }
+        self.backoff.snooze();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pinned threads.
+// ---------------------------------------------------------------------------
+
+/// Dropped when a worker's closure ends, however it ends: if the worker is
+/// panicking it stops its peers, and it tells a watchdog (if any) it is done.
+struct ExitGuard {
+    stop: Stop,
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.stop.set();
+        }
+        if let Some(done) = &self.done {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Spawns `f` on a thread named `name` pinned to `core`. When it ends, a
+/// panic sets `stop`, and `done` (the watchdog's channel, see [`supervise`])
+/// hears of it.
+pub fn spawn_pinned<R: Send + 'static>(
+    name: &str,
+    core: CoreId,
+    stop: &Stop,
+    done: Option<&mpsc::Sender<()>>,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> JoinHandle<R> {
+    let guard = ExitGuard { stop: stop.clone(), done: done.cloned() };
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _guard = guard;
+            assert!(core_affinity::set_for_current(core), "could not pin thread to core {}", core.id);
+            f()
+        })
+        .expect("spawn a bench thread")
+}
+
+/// Set when a run's threads could not be stopped; see [`any_hung`].
+static HUNG: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`supervise`] ever had to leave threads behind (the bench then
+/// exits non-zero).
+pub fn any_hung() -> bool {
+    HUNG.load(Ordering::Relaxed)
+}
+
+/// Waits for both workers of a run: up to `limit` for them to finish, then
+/// sets the stop flag and waits five seconds more. Returns `None` (and
+/// leaves the threads behind) if they still have not finished: a lost
+/// wake-up in a blocking queue shows up here. A worker's panic — a failed
+/// count or value assertion — is re-raised.
+pub fn supervise<A, B>(
+    a: JoinHandle<A>,
+    b: JoinHandle<B>,
+    done: mpsc::Receiver<()>,
+    stop: &Stop,
+    limit: Duration,
+) -> Option<(A, B)> {
+    let deadline = Instant::now() + limit;
+    let mut finished = 0;
+    let mut stopped_at = None;
+    while finished < 2 {
+        let now = Instant::now();
+        let until = match stopped_at {
+            None => deadline,
+            Some(t) => t + Duration::from_secs(5),
+        };
+        if now >= until {
+            if stopped_at.is_none() {
+                eprintln!("  watchdog: run over its {limit:?} limit, stopping it");
+                stop.set();
+                stopped_at = Some(now);
+                continue;
+            }
+            HUNG.store(true, Ordering::Relaxed);
+            eprintln!("  watchdog: threads did not stop within 5 s of the stop flag: HUNG, leaving them behind");
+            return None;
+        }
+        match done.recv_timeout(until - now) {
+            Ok(()) => finished += 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let ra = a.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let rb = b.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    Some((ra, rb))
+}
+
+/// One side of a throughput transfer; `Err(Stopped)` means a peer failed.
+pub type Work = Box<dyn FnOnce(&Stop) -> Result<(), Stopped> + Send>;
+
+/// Runs each worker on its own thread pinned to its core and returns the
+/// time from the first worker starting to the last one finishing. Spawning,
+/// pinning and the barrier happen before the clock starts; a spinning
+/// rendezvous (with yields, for oversubscribed groups) then releases all
+/// workers together. A worker's panic is re-raised (in preference to the
+/// `Stopped` its peers then return).
+pub fn run_workers(workers: Vec<(CoreId, Work)>) -> Duration {
+    let n = workers.len();
+    let barrier = Arc::new(Barrier::new(n));
+    let arrived = Arc::new(CachePadded::new(AtomicUsize::new(0)));
+    let stop = Stop::new();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|(core, work)| {
+            let (barrier, arrived, stop2) = (barrier.clone(), arrived.clone(), stop.clone());
+            spawn_pinned("worker", core, &stop, None, move || {
+                barrier.wait();
+                arrived.fetch_add(1, Ordering::AcqRel);
+                while arrived.load(Ordering::Acquire) < n {
+                    thread::yield_now();
+                }
+                let start = Instant::now();
+                let result = work(&stop2);
+                (start, Instant::now(), result)
+            })
+        })
+        .collect();
+    let mut span: Option<(Instant, Instant)> = None;
+    let (mut panic, mut stopped) = (None, false);
+    for h in handles {
+        match h.join() {
+            Ok((s, e, result)) => {
+                stopped |= result.is_err();
+                span = Some(span.map_or((s, e), |(s0, e0)| (s0.min(s), e0.max(e))));
+            }
+            Err(p) => {
+                panic.get_or_insert(p);
+            }
+        }
+    }
+    if let Some(p) = panic {
+        std::panic::resume_unwind(p);
+    }
+    assert!(!stopped, "a worker stopped early: its peer went away");
+    let (s, e) = span.expect("at least one worker");
+    e - s
+}
+
+// ---------------------------------------------------------------------------
+// Throughput transfers.
+// ---------------------------------------------------------------------------
+
+/// Moves `items` payloads from a producer on `cores.0` to a consumer on
+/// `cores.1`, checking every sequence number; returns the transfer time.
+pub fn spsc_transfer<P: Payload, Q: Spsc<P>>(q: Q, capacity: usize, items: u64, cores: (CoreId, CoreId)) -> Duration {
+    let (mut tx, mut rx) = q.channel(capacity);
+    let producer: Work = Box::new(move |stop: &Stop| {
+        for i in 0..items {
+            Q::send(&mut tx, P::make(i), stop)?;
+        }
+        Ok(())
+    });
+    let consumer: Work = Box::new(move |stop: &Stop| {
+        for i in 0..items {
+            let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
+            assert_eq!(v.seq(), i, "lost, duplicated or reordered item");
+        }
+        Ok(())
+    });
+    run_workers(vec![(cores.0, producer), (cores.1, consumer)])
+}
+
+/// P producers, C consumers: producer `p` sends `(p << 40) | seq` for its
+/// share of `items`; consumers check per-producer order and the total
+/// count. Producers alternate between the two cores, consumers take the
+/// other one.
+pub fn mpmc_transfer<Q: Mpmc>(
+    q: Q,
+    producers: usize,
+    consumers: usize,
+    items: u64,
+    cores: (CoreId, CoreId),
+) -> Duration {
+    let (tx, rx) = q.channel(1024);
+    let done = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    let core = |i: usize| if i % 2 == 0 { cores.0 } else { cores.1 };
+    let mut workers: Vec<(CoreId, Work)> = Vec::new();
+    for p in 0..producers {
+        let share = items / producers as u64 + u64::from((p as u64) < items % producers as u64);
+        let (tx, done) = (tx.clone(), done.clone());
+        workers.push((
+            core(p),
+            Box::new(move |stop: &Stop| {
+                for seq in 0..share {
+                    Q::send(&tx, (p as u64) << 40 | seq, stop)?;
+                }
+                drop(tx); // disconnects the channel once every producer is done
+                done.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }),
+        ));
+    }
+    for c in 0..consumers {
+        let (rx, done, received) = (rx.clone(), done.clone(), received.clone());
+        workers.push((
+            core(c + 1),
+            Box::new(move |stop: &Stop| {
+                let mut next = vec![0u64; producers];
+                let mut count = 0u64;
+                while let Some(v) = Q::recv(&rx, &done, producers, stop)? {
+                    let (p, seq) = ((v >> 40) as usize, v & ((1 << 40) - 1));
+                    assert!(seq >= next[p], "producer {p}: item {seq} after {}", next[p]);
+                    next[p] = seq + 1;
+                    count += 1;
+                }
+                received.fetch_add(count, Ordering::Relaxed);
+                Ok(())
+            }),
+        ));
+    }
+    drop((tx, rx));
+    let elapsed = run_workers(workers);
+    assert_eq!(received.load(Ordering::Relaxed), items, "every item received exactly once");
+    elapsed
+}
+
+// ---------------------------------------------------------------------------
+// Interleaved rounds.
+// ---------------------------------------------------------------------------
+
+/// The benchmark method's rounds: after one discarded warm-up round, every
+/// configuration runs once per round, so that ratios can be taken within a
+/// round (all configurations back to back) and their median across rounds
+/// reported. The order rotates by `rotate_by` places each round, so no
+/// configuration always runs first, or always right after the same one.
+pub struct Rounds {
+    /// Measured rounds (the warm-up round comes on top).
+    pub rounds: usize,
+    /// How far the order moves each round.
+    pub rotate_by: usize,
+    /// Names the progress lines on stderr.
+    pub label: String,
+}
+
+impl Rounds {
+    /// Calls `warm_up(i)` for every configuration `i` in `0..n`, then
+    /// `measure(i, round, position)` for every configuration in every
+    /// round, in the rotated order (`position` is its place in that round).
+    pub fn run(&self, n: usize, mut warm_up: impl FnMut(usize), mut measure: impl FnMut(usize, usize, usize)) {
+        if n == 0 {
+            return;
+        }
+        eprintln!("[{}] warm-up round", self.label);
+        (0..n).for_each(&mut warm_up);
+        let start = Instant::now();
+        for round in 0..self.rounds {
+            let t = Instant::now();
+            for position in 0..n {
+                measure((position + round * self.rotate_by) % n, round, position);
+            }
+            eprintln!(
+                "[{}] round {}/{} done in {:.1?} ({:.0} s so far)",
+                self.label,
+                round + 1,
+                self.rounds,
+                t.elapsed(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
