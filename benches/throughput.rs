@@ -100,20 +100,34 @@ fn spsc(c: &mut Criterion) {
     }
 }
 
-/// The cost of the congestion signal: the same blocking transfer without
-/// and with watermarks (low 256, high 768 of 1024). Stats are always on, so
-/// the "without" rows are also the fast path with counters compiled in.
-fn spsc_watermarks(c: &mut Criterion) {
+/// The cost of the congestion signal on one ring: the same blocking
+/// transfer (`transfer(strategy, watermarks, items, cores)`) without and with
+/// watermarks (low 256, high 768 of 1024), nobody reacting to the signal.
+/// Stats are always on, so the "without" rows are also the fast path with
+/// counters compiled in.
+fn watermark_rows(
+    c: &mut Criterion,
+    group: &str,
+    transfer: impl Fn(WaitStrategy, Option<(usize, usize)>, u64, (CoreId, CoreId)) -> Duration,
+) {
     let cores = cores();
-    let mut g = c.benchmark_group("spsc_watermarks_cap1024_8B");
+    let mut g = c.benchmark_group(group);
     configure(&mut g, ITEMS);
     for s in [WaitStrategy::BusySpin, WaitStrategy::Park] {
         for (label, marks) in [("no watermarks", None), ("watermarks 256/768", Some((256, 768)))] {
             let name = format!("ringflow {s:?} {label}");
-            bench_spsc_impl::<[u64; 1], _>(&mut g, &name, RingflowBlocking(s, marks), 1024, ITEMS, cores);
+            g.bench_function(BenchmarkId::from_parameter(&name), |b| {
+                b.iter_custom(|iters| transfer(s, marks, iters * ITEMS, cores));
+            });
         }
     }
     g.finish();
+}
+
+fn spsc_watermarks(c: &mut Criterion) {
+    watermark_rows(c, "spsc_watermarks_cap1024_8B", |s, marks, items, cores| {
+        spsc_transfer::<[u64; 1], _>(RingflowBlocking(s, marks), 1024, items, cores)
+    });
 }
 
 fn spsc_one_core(c: &mut Criterion) {
@@ -177,22 +191,11 @@ fn mpmc(c: &mut Criterion) {
     }
 }
 
-/// The cost of the congestion signal on the MPMC ring, 1P1C: the same
-/// blocking transfer without and with watermarks (low 256, high 768 of
-/// 1024), nobody reacting to the signal.
+/// The MPMC ring, 1P1C.
 fn mpmc_watermarks(c: &mut Criterion) {
-    let cores = cores();
-    let mut g = c.benchmark_group("mpmc_watermarks_cap1024_8B");
-    configure(&mut g, ITEMS);
-    for s in [WaitStrategy::BusySpin, WaitStrategy::Park] {
-        for (label, marks) in [("no watermarks", None), ("watermarks 256/768", Some((256, 768)))] {
-            let name = format!("ringflow {s:?} {label}");
-            g.bench_function(BenchmarkId::from_parameter(&name), |b| {
-                b.iter_custom(|iters| mpmc_transfer(RingflowMpmc(s, marks), 1, 1, iters * ITEMS, cores));
-            });
-        }
-    }
-    g.finish();
+    watermark_rows(c, "mpmc_watermarks_cap1024_8B", |s, marks, items, cores| {
+        mpmc_transfer(RingflowMpmc(s, marks), 1, 1, items, cores)
+    });
 }
 
 criterion_group!(benches, spsc, spsc_watermarks, spsc_one_core, spsc_batch, mpmc, mpmc_watermarks);
