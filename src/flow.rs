@@ -112,10 +112,12 @@ pub struct Stats {
     pub send_waits: u64,
     /// Blocking receives that found nothing and had to wait.
     pub recv_waits: u64,
-    /// Times a thread went to sleep (parked) on this channel.
+    /// Times a thread went to sleep (parked) on this channel, or an async
+    /// task registered its waker to wait (`send_async` / `recv_async` on a
+    /// `Park` channel; repeated polls of one waiting future count once).
     pub parks: u64,
-    /// Wake-ups delivered to sleeping threads (one per `notify_one`, one per
-    /// sleeper for a broadcast).
+    /// Wake-ups delivered to sleeping threads and waiting tasks (one per
+    /// `notify_one` or waker woken, one per sleeper for a broadcast).
     pub wakeups: u64,
     /// Items evicted (and handed back) by `force_send`.
     pub evictions: u64,

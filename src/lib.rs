@@ -37,10 +37,16 @@
 //! producer.join().unwrap();
 //! ```
 //!
+//! Both rings also wait asynchronously (`send_async` / `recv_async`, on any
+//! executor; blocking and async callers may share a channel).
+//!
 //! # Feature flags
 //!
-//! This release has no user-facing features: the default build is the whole
-//! API.
+//! - `futures` (off by default): the receivers' `into_stream()` returns a
+//!   `RecvStream` implementing `futures_core::Stream`, and the senders'
+//!   `into_sink()` a `SendSink` implementing `futures_sink::Sink`
+//!   (`spsc::{RecvStream, SendSink}`, `mpmc::{RecvStream, SendSink}`). The
+//!   async methods themselves need no feature.
 //!
 //! `__test-hooks` (off by default) exposes unsafe test-only hooks and
 //! instrumentation (claim guards that stall a slot, a start position for
@@ -57,6 +63,7 @@ mod buffer;
 mod builder;
 mod error;
 mod flow;
+mod future;
 pub mod mpmc;
 pub mod spsc;
 mod sync;

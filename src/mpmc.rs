@@ -1129,6 +1129,36 @@ impl<T> Drop for PendingRecv<'_, T> {
 
 receiver_iterators!(Receiver);
 
+#[cfg(feature = "futures")]
+pub use crate::future::mpmc_adapters::{RecvStream, SendSink};
+pub use crate::future::mpmc_futures::{RecvFuture, SendFuture};
+
+// Async support (`future.rs`): the registry, barrier and fresh re-check each
+// side waits with.
+impl<T> Sender<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.send_waiters, park: self.park, waits: &ctl.send_waits, multi: true }
+    }
+
+    /// The slot at `tail` free, or every receiver gone (fresh loads).
+    pub(crate) fn room_or_gone(&self) -> bool {
+        self.shared.send_may_proceed()
+    }
+}
+
+impl<T> Receiver<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.recv_waiters, park: self.park, waits: &ctl.recv_waits, multi: true }
+    }
+
+    /// The slot at `head` published, or every sender gone (fresh loads).
+    pub(crate) fn item_or_gone(&self) -> bool {
+        self.shared.recv_may_proceed()
+    }
+}
+
 #[cfg(feature = "__test-hooks")]
 impl<T> core::fmt::Debug for PendingSend<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -52,9 +52,34 @@
 //! sleeper and never calls `notify` at all, so it pays nothing for the
 //! protocol; a `Park` channel pays a compiler fence and one load of a rarely
 //! written word per operation while nobody sleeps.
+//!
+//! # Tasks: a sleeper is a thread or a waker
+//!
+//! An async waiter (`future.rs`) sleeps in the same registry: its
+//! [`Waker`] is stored under the mutex, keyed by a registration ticket,
+//! and counted in the same `count` (W1, in the critical section that stores
+//! it); then the task runs the heavy barrier (W2) and re-checks (W3); then
+//! it returns `Pending` instead of waiting on the `Condvar` (W4). The
+//! notifier is not changed at all: its `count` load sees threads and tasks
+//! alike, and `wake` hands tokens to sleeping threads first, then takes
+//! wakers out of the registry (oldest first, each off `count`) and wakes
+//! them after releasing the mutex. The Dekker argument above is the same
+//! (the task's store is the `count` increment, its load the re-check); the
+//! mutex window argument is simpler, because the waker is stored *before*
+//! the barrier: a notifier that sees the count finds the entry. A woken
+//! task is off the registry ("my entry is gone" = "I was woken"); a task
+//! dropped after that passes the wake-up on (one more `wake(1)` under the
+//! mutex), which is lossless for the reason `wake_all` is. So one
+//! publication wakes whichever kind waits, and a channel on which no task
+//! ever waited runs exactly the code it ran before.
+
+use core::task::Waker;
+use std::collections::BTreeMap;
 
 use crate::sync::AtomicU32;
-use crate::sync::{barrier, spin_hint, yield_now, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, Ordering};
+use crate::sync::{
+    barrier, spin_hint, yield_now, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard, Ordering,
+};
 #[cfg(not(loom))]
 use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS};
@@ -338,21 +363,24 @@ impl Waiter {
 /// not one per operation.
 #[derive(Debug)]
 pub(crate) struct Sleepers {
-    /// Registered sleepers that hold no token yet. Incremented by a waiter at
-    /// registration (W1); decremented by the notifier that hands it a token,
-    /// or by the waiter itself if it leaves without one (its re-check passed
-    /// or its deadline expired). Read by every notify on a `Park` channel:
-    /// it stays in the notifier's cache while nobody sleeps.
+    /// Registered sleepers that hold no token yet: threads, plus tasks whose
+    /// waker is in `state.wakers`. Incremented by a waiter at registration
+    /// (W1); decremented by the notifier that hands it a token or takes its
+    /// waker, or by the waiter itself if it leaves without one (its re-check
+    /// passed, its deadline expired, the future completed or was dropped).
+    /// Read by every notify on a `Park` channel: it stays in the notifier's
+    /// cache while nobody sleeps.
     count: AtomicUsize,
     /// Token bookkeeping; held by a waiter from its re-check until
     /// `Condvar::wait` releases it, and by a notifier while it hands out
     /// tokens.
     state: Mutex<Tokens>,
     cond: Condvar,
-    /// Times a thread actually went to sleep here (stats only; 64-bit so
-    /// that it never wraps, even on 32-bit targets).
+    /// Times a thread actually went to sleep here, or a task registered a
+    /// new entry (stats only; 64-bit so that it never wraps, even on 32-bit
+    /// targets).
     parks: AtomicU64,
-    /// Tokens handed out: threads woken (stats only).
+    /// Tokens handed out and wakers woken (stats only).
     wakeups: AtomicU64,
     /// `Park`: how long (ns) a waiter spins past its inline retries before
     /// it yields; learned from how recent waits ended ([`Sleepers::learn`]),
@@ -370,13 +398,35 @@ struct Tokens {
     unnotified: usize,
     /// Tokens handed out and not yet used by a waking thread.
     tokens: usize,
+    /// Registered tasks (async waiters), keyed by registration ticket, so
+    /// that they are woken oldest first and a future finds its own entry in
+    /// O(log n). Invariant: every entry is counted in `count`; a notifier
+    /// that wakes an entry removes it (and takes it off `count`) in the
+    /// same critical section, so "my entry is gone" means "I was woken".
+    wakers: BTreeMap<u64, Waker>,
+    /// The next registration ticket.
+    next_key: u64,
+}
+
+/// What [`Sleepers::register_waker`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Registration {
+    /// A new entry (the future was not registered, or a notifier has
+    /// woken and removed its entry since): counted in `count`, so the
+    /// caller must run the heavy barrier and re-check before it returns
+    /// `Pending`.
+    New,
+    /// The future's entry was still there (nobody woke it since it
+    /// registered); only its waker was replaced if it changed. The barrier
+    /// and re-check made at registration still cover it.
+    Kept,
 }
 
 impl Sleepers {
     pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
-            state: Mutex::new(Tokens::default()),
+            state: Mutex::new(Tokens { unnotified: 0, tokens: 0, wakers: BTreeMap::new(), next_key: 0 }),
             cond: Condvar::new(),
             parks: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
@@ -440,26 +490,129 @@ impl Sleepers {
         self.wake(usize::MAX);
     }
 
-    /// Hands a token to up to `max` sleepers that hold none, and wakes them.
+    /// Hands a token to up to `max` sleepers that hold none, and wakes them:
+    /// sleeping threads first, then registered tasks, oldest first.
     #[cold]
     #[inline(never)]
     fn wake(&self, max: usize) {
-        let mut state = lock(&self.state);
-        let n = state.unnotified.min(max);
-        if n == 0 {
-            // Registered threads that are not waiting yet will re-check
-            // under this mutex after we release it, and see what we published.
+        self.wake_locked(lock(&self.state), max);
+    }
+
+    /// [`wake`](Sleepers::wake) with the mutex already held (by `state`).
+    /// Wakers are called after the mutex is released: a waker may run
+    /// arbitrary code, including dropping the last reference to its task,
+    /// whose future then deregisters here and takes this mutex.
+    fn wake_locked(&self, mut state: MutexGuard<'_, Tokens>, max: usize) {
+        let threads = state.unnotified.min(max);
+        if threads > 0 {
+            state.unnotified -= threads;
+            state.tokens += threads;
+            if threads == 1 {
+                self.cond.notify_one();
+            } else {
+                self.cond.notify_all();
+            }
+        }
+        // Registered threads that are not waiting yet will re-check under
+        // this mutex after we release it, and see what we published.
+        let tasks = state.wakers.len().min(max - threads);
+        let woken = threads + tasks;
+        if woken == 0 {
             return;
         }
-        state.unnotified -= n;
-        state.tokens += n;
-        self.count.fetch_sub(n, Ordering::Relaxed);
-        self.wakeups.fetch_add(n as u64, Ordering::Relaxed);
-        if n == 1 {
-            self.cond.notify_one();
-        } else {
-            self.cond.notify_all();
+        self.count.fetch_sub(woken, Ordering::Relaxed);
+        self.wakeups.fetch_add(woken as u64, Ordering::Relaxed);
+        match tasks {
+            0 => {}
+            1 => {
+                let waker = state.wakers.pop_first().map(|(_, w)| w);
+                drop(state);
+                waker.into_iter().for_each(Waker::wake);
+            }
+            _ => {
+                let wakers: Vec<Waker> = if tasks == state.wakers.len() {
+                    core::mem::take(&mut state.wakers).into_values().collect()
+                } else {
+                    (0..tasks).filter_map(|_| state.wakers.pop_first().map(|(_, w)| w)).collect()
+                };
+                drop(state);
+                wakers.into_iter().for_each(Waker::wake);
+            }
         }
+    }
+
+    /// Async waiter: registers `waker` under `key` (the future's entry, if
+    /// it has one), or replaces the waker of a still-registered entry when
+    /// it would not wake the same task (so the waker of the latest poll is
+    /// the one woken; repeated polls never add entries).
+    ///
+    /// On [`Registration::New`] the caller runs [`barrier::heavy`] and then
+    /// re-checks its condition with fresh loads before returning `Pending`
+    /// (the Dekker pair of the module docs: the entry is counted before the
+    /// barrier). Unlike a thread, a task needs no mutex around its
+    /// re-check: its waker is stored before the barrier, so a notifier that
+    /// sees the count finds the entry, whenever the re-check runs.
+    ///
+    /// `exclusive`: at most one operation can wait here at a time (an SPSC
+    /// side), so any other entry belongs to a future that was leaked
+    /// (`mem::forget`) and is retired, rather than left to absorb a wake-up.
+    pub(crate) fn register_waker(&self, key: &mut Option<u64>, waker: &Waker, exclusive: bool) -> Registration {
+        let mut state = lock(&self.state);
+        if let Some(k) = *key {
+            if let Some(current) = state.wakers.get_mut(&k) {
+                if current.will_wake(waker) {
+                    return Registration::Kept;
+                }
+                let old = core::mem::replace(current, waker.clone());
+                drop(state);
+                // Dropped outside the mutex (it may be a task's last reference).
+                drop(old);
+                return Registration::Kept;
+            }
+        }
+        let stale = if exclusive && !state.wakers.is_empty() {
+            let stale = core::mem::take(&mut state.wakers);
+            self.count.fetch_sub(stale.len(), Ordering::Relaxed);
+            Some(stale)
+        } else {
+            None
+        };
+        let k = state.next_key;
+        state.next_key = k.wrapping_add(1);
+        state.wakers.insert(k, waker.clone());
+        // W1 for a task, inside the critical section that stored the waker.
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.parks.fetch_add(1, Ordering::Relaxed);
+        drop(state);
+        drop(stale);
+        *key = Some(k);
+        Registration::New
+    }
+
+    /// Async waiter leaving: removes the future's entry, if any. Returns
+    /// `true` if the entry was already gone, i.e. a notifier woke this
+    /// future after its last registration (the wake-up was consumed).
+    ///
+    /// With `pass_on` (a future dropped before completing), a consumed
+    /// wake-up is handed to another sleeper (one token or one waker), so
+    /// that a publication meant for the dropped future still reaches a
+    /// waiter; lossless by the mutex argument of the module docs (a waiter
+    /// that registers after this critical section re-checks after it, and
+    /// sees what the notifier published before it woke us). Never waits for
+    /// anything but the registry's mutex, which no code holds across a wait.
+    pub(crate) fn deregister_waker(&self, key: &mut Option<u64>, pass_on: bool) -> bool {
+        let Some(k) = key.take() else { return false };
+        let mut state = lock(&self.state);
+        if let Some(waker) = state.wakers.remove(&k) {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            drop(state);
+            drop(waker);
+            return false;
+        }
+        if pass_on {
+            self.wake_locked(state, 1);
+        }
+        true
     }
 
     /// Waiter side: registers, runs the heavy barrier, re-checks `ready`
@@ -566,7 +719,7 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
 /// Locks, ignoring poisoning: no code that can panic runs while it is held
 /// (plain counter updates and the caller's `ready`, which only loads
 /// atomics), so a poisoned state is still consistent.
-fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -822,4 +822,37 @@ impl<T> Drop for Consumer<T> {
 
 receiver_iterators!(Consumer, mut);
 
+#[cfg(feature = "futures")]
+pub use crate::future::spsc_adapters::{RecvStream, SendSink};
+pub use crate::future::spsc_futures::{RecvFuture, SendFuture};
+
+// Async support (`future.rs`): the registry, barrier and fresh re-check each
+// side waits with.
+impl<T> Producer<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.send_waiters, park: self.park, waits: &ctl.send_waits, multi: false }
+    }
+
+    /// Room for the next send, or the consumer gone (fresh loads).
+    pub(crate) fn room_or_gone(&self) -> bool {
+        let shared = &*self.shared;
+        self.tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < self.capacity
+            || !shared.cold.consumer_alive.load(Ordering::Acquire)
+    }
+}
+
+impl<T> Consumer<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.recv_waiters, park: self.park, waits: &ctl.recv_waits, multi: false }
+    }
+
+    /// An item at `head`, or the producer gone (fresh loads).
+    pub(crate) fn item_or_gone(&self) -> bool {
+        let shared = &*self.shared;
+        shared.tail.load(Ordering::Acquire) != self.head || !shared.cold.producer_alive.load(Ordering::Acquire)
+    }
+}
+
 handle_debug!(Producer, Consumer);

@@ -1,0 +1,722 @@
+//! Async send and receive on both rings: the futures returned by
+//! `send_async` / `recv_async`, and (feature `futures`) the `Stream` and
+//! `Sink` adapters.
+//!
+//! # How a task waits
+//!
+//! A task waits in the *same* sleeper registry as a blocked thread
+//! ([`Sleepers`](crate::wait::Sleepers)): a sleeper is a parked thread or a
+//! registered [`Waker`], both counted in the registry's `count`, so one
+//! publication wakes whichever kind waits, under the one eventcount protocol
+//! of `wait.rs`. A poll that finds no room (no item):
+//!
+//! 1. registers the task's waker (a new entry, counted in `count`), or, if
+//!    its entry from an earlier poll is still there, only replaces the waker
+//!    when it would not wake the same task — repeated polls never add
+//!    entries, and the waker of the latest poll is the one woken;
+//! 2. after a *new* registration runs the heavy barrier and re-checks the
+//!    condition with fresh loads; if it now holds, it tries again at once
+//!    (staying registered), otherwise it returns `Pending`.
+//!
+//! A notifier is unchanged: light barrier, one load of `count`, and only if
+//! it is non-zero the mutex, where it hands a token to a sleeping thread or
+//! takes one waker out of the registry (and off `count`) and wakes it after
+//! releasing the mutex. So a channel on which no task ever waited pays
+//! exactly what it paid before: the notifier never looks at the wakers
+//! while `count` is 0. "My entry is gone" means "a notifier woke me".
+//!
+//! # Cancellation
+//!
+//! - A receive takes a value out of the ring only inside the `poll` that
+//!   returns it: a dropped `recv_async` future took nothing.
+//! - A dropped future removes its entry (the registry's mutex, held by
+//!   nobody across a wait, so dropping never blocks). If the entry was
+//!   already gone, the future had consumed a wake-up without using it, and
+//!   it hands that wake-up to another sleeper (thread or task), so the
+//!   publication it was meant for still reaches a waiter.
+//! - A completed operation removes its entry too, so no stale waker is left
+//!   behind to swallow a later wake-up; an MPMC operation that had
+//!   registered and then succeeded passes the baton as a woken thread does
+//!   (`Sleepers::pass_baton`).
+//! - A dropped `send_async` future did not send, and its value is dropped
+//!   with it (as with tokio's `Sender::send`).
+//!
+//! # Wait strategies
+//!
+//! On [`WaitStrategy::Park`] channels (the default) tasks wait as described
+//! above. On `BusySpin` and `SpinYield` channels nobody ever sleeps and no
+//! call notifies (that is what makes them free of system calls), so a
+//! pending task does what a waiting thread does there: it gives the worker
+//! back and comes straight back (it wakes its own waker and returns
+//! `Pending`, as `tokio::task::yield_now` does). No wake-up can be lost
+//! because none is needed, and the notifying side pays nothing — not even
+//! a load — whether or not a task ever waited. The price is the strategy's
+//! own: a task waiting on such a channel keeps its worker busy.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use crate::sync::{barrier, AtomicU64, Ordering};
+use crate::wait::{Registration, Sleepers};
+#[cfg(doc)]
+use crate::WaitStrategy;
+use crate::{mpmc, spsc, RecvError, SendError, TryRecvError, TrySendError};
+
+/// What an async operation needs from its handle's channel.
+pub(crate) struct Side<'a> {
+    /// The registry this operation waits in.
+    pub(crate) sleepers: &'a Sleepers,
+    /// `Some` on `Park` channels.
+    pub(crate) park: Option<barrier::Kind>,
+    /// The channel's wait counter for this direction (stats).
+    pub(crate) waits: &'a AtomicU64,
+    /// Whether several waiters can share the registry (MPMC): then an
+    /// operation that registered and then succeeded passes the baton. On
+    /// an SPSC registry at most one operation can wait (its handle is
+    /// borrowed `&mut` for as long as the future lives), so a new
+    /// registration retires any entry left by a leaked (`mem::forget`)
+    /// future instead.
+    pub(crate) multi: bool,
+}
+
+/// The waiting state an async operation keeps between polls.
+#[derive(Debug, Default)]
+pub(crate) struct AsyncWait {
+    /// The future's entry in the registry, if it registered and has not
+    /// deregistered since. (The entry itself may be gone: woken.)
+    key: Option<u64>,
+    /// Registered at least once in this operation.
+    registered: bool,
+    /// Counted in the channel's wait counter.
+    counted: bool,
+}
+
+impl AsyncWait {
+    /// After an attempt that found no room (no item): registers, and says
+    /// whether to try again at once (`true`) or return `Pending`.
+    fn pause(&mut self, side: &Side<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
+        if !self.counted {
+            self.counted = true;
+            side.waits.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(kind) = side.park else {
+            // BusySpin / SpinYield: nobody notifies; come back at once.
+            cx.waker().wake_by_ref();
+            return false;
+        };
+        match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.multi) {
+            // Still registered since a poll whose barrier and re-check
+            // cover every later publication.
+            Registration::Kept => false,
+            Registration::New => {
+                self.registered = true;
+                // W2: pairs with the notifier's light barrier.
+                if !barrier::heavy(kind) {
+                    // As a thread does: without the barrier a notifier may
+                    // miss the entry, so do not wait on it. Leave (passing
+                    // on a wake-up that may have come meanwhile) and retry
+                    // after yielding to the executor.
+                    side.sleepers.deregister_waker(&mut self.key, true);
+                    cx.waker().wake_by_ref();
+                    return false;
+                }
+                // W3: the re-check, with fresh loads.
+                ready()
+            }
+        }
+    }
+
+    /// The operation completed (or failed for good): leaves the registry
+    /// without passing anything on, and resets for a next operation (the
+    /// stream / sink reuse it). With `baton`, an MPMC operation that had
+    /// registered passes the baton as a woken thread does.
+    fn complete(&mut self, side: &Side<'_>, baton: impl Fn() -> bool) {
+        if self.key.is_some() {
+            side.sleepers.deregister_waker(&mut self.key, false);
+        }
+        if self.registered && side.multi {
+            if let Some(kind) = side.park {
+                side.sleepers.pass_baton(kind, baton);
+            }
+        }
+        *self = AsyncWait::default();
+    }
+
+    /// The future is dropped before completing: leaves the registry and
+    /// passes on a wake-up it consumed.
+    fn cancel(&mut self, side: &Side<'_>) {
+        if self.key.is_some() {
+            side.sleepers.deregister_waker(&mut self.key, true);
+        }
+    }
+
+    fn is_registered(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// A receiving handle, as the async machinery sees it.
+pub(crate) trait RecvHandle {
+    type Item;
+    fn try_recv_now(&mut self) -> Result<Self::Item, TryRecvError>;
+    fn side(&self) -> Side<'_>;
+    /// Fresh loads: could a receive proceed (or fail for good) now?
+    fn can_recv(&self) -> bool;
+}
+
+/// A sending handle, as the async machinery sees it.
+pub(crate) trait SendHandle {
+    type Item;
+    fn try_send_now(&mut self, value: Self::Item) -> Result<(), TrySendError<Self::Item>>;
+    fn side(&self) -> Side<'_>;
+    /// Fresh loads: could a send proceed (or fail for good) now?
+    fn can_send(&self) -> bool;
+}
+
+fn poll_recv<H: RecvHandle>(h: &mut H, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<H::Item, RecvError>> {
+    loop {
+        match h.try_recv_now() {
+            Ok(v) => {
+                wait.complete(&h.side(), || h.can_recv());
+                return Poll::Ready(Ok(v));
+            }
+            Err(TryRecvError::Disconnected) => {
+                wait.complete(&h.side(), || false);
+                return Poll::Ready(Err(RecvError));
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        if !wait.pause(&h.side(), cx, || h.can_recv()) {
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Polls a send of `slot`'s value; `slot` is `None` afterwards once it
+/// returns `Ready`.
+fn poll_send<H: SendHandle>(
+    h: &mut H,
+    slot: &mut Option<H::Item>,
+    wait: &mut AsyncWait,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<H::Item>>> {
+    let Some(mut value) = slot.take() else { panic!("ringflow: send future polled after completion") };
+    loop {
+        match h.try_send_now(value) {
+            Ok(()) => {
+                wait.complete(&h.side(), || h.can_send());
+                return Poll::Ready(Ok(()));
+            }
+            Err(TrySendError::Disconnected(v)) => {
+                wait.complete(&h.side(), || false);
+                return Poll::Ready(Err(SendError(v)));
+            }
+            Err(TrySendError::Full(v)) => value = v,
+        }
+        if !wait.pause(&h.side(), cx, || h.can_send()) {
+            *slot = Some(value);
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<T> RecvHandle for &mut spsc::Consumer<T> {
+    type Item = T;
+    #[inline]
+    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
+        self.try_recv()
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_recv(&self) -> bool {
+        self.item_or_gone()
+    }
+}
+
+impl<T> SendHandle for &mut spsc::Producer<T> {
+    type Item = T;
+    #[inline]
+    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        self.try_send(value)
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_send(&self) -> bool {
+        self.room_or_gone()
+    }
+}
+
+impl<T> RecvHandle for &mpmc::Receiver<T> {
+    type Item = T;
+    #[inline]
+    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
+        self.try_recv()
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_recv(&self) -> bool {
+        self.item_or_gone()
+    }
+}
+
+impl<T> SendHandle for &mpmc::Sender<T> {
+    type Item = T;
+    #[inline]
+    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        self.try_send(value)
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_send(&self) -> bool {
+        self.room_or_gone()
+    }
+}
+
+// The owned adapters (feature `futures`) reach an MPMC handle through
+// `&mut`; same behaviour as through `&`.
+#[cfg(feature = "futures")]
+impl<T> RecvHandle for &mut mpmc::Receiver<T> {
+    type Item = T;
+    #[inline]
+    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
+        self.try_recv()
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_recv(&self) -> bool {
+        self.item_or_gone()
+    }
+}
+
+#[cfg(feature = "futures")]
+impl<T> SendHandle for &mut mpmc::Sender<T> {
+    type Item = T;
+    #[inline]
+    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        self.try_send(value)
+    }
+    fn side(&self) -> Side<'_> {
+        self.async_side()
+    }
+    fn can_send(&self) -> bool {
+        self.room_or_gone()
+    }
+}
+
+macro_rules! futures_for {
+    ($ring:ident, $tx:ident, $rx:ident, $($mut_:ident)?) => {
+        /// The future of
+        #[doc = concat!("[`", stringify!($tx), "::send_async`](crate::", stringify!($ring), "::", stringify!($tx), "::send_async).")]
+        ///
+        /// Resolves to `Ok(())` once the value is in the ring, or to
+        /// [`SendError`] with the value once the other side is gone.
+        /// Dropping it before it resolves means the value was **not** sent;
+        /// the value is dropped with the future (as with tokio's `send`).
+        /// `Send` when `T: Send`; `Unpin` always (the value is never
+        /// pinned). Polling it again after it resolved panics.
+        #[must_use = "futures do nothing unless polled"]
+        pub struct SendFuture<'a, T> {
+            pub(crate) tx: &'a $($mut_)? crate::$ring::$tx<T>,
+            pub(crate) value: Option<T>,
+            pub(crate) wait: AsyncWait,
+        }
+
+        /// The future of
+        #[doc = concat!("[`", stringify!($rx), "::recv_async`](crate::", stringify!($ring), "::", stringify!($rx), "::recv_async).")]
+        ///
+        /// Resolves to the next item, or to [`RecvError`] once the ring is
+        /// empty and the other side is gone. **Cancel-safe**: an item leaves
+        /// the ring only in the `poll` that returns it, so a future dropped
+        /// before it resolved took nothing. `Send` when `T: Send`; `Unpin`.
+        #[must_use = "futures do nothing unless polled"]
+        pub struct RecvFuture<'a, T> {
+            pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T>,
+            pub(crate) wait: AsyncWait,
+        }
+
+        // The value is never pinned (it is moved in and out by value), so
+        // the futures are `Unpin` whatever `T` is.
+        impl<T> Unpin for SendFuture<'_, T> {}
+        impl<T> Unpin for RecvFuture<'_, T> {}
+
+        impl<T> Future for SendFuture<'_, T> {
+            type Output = Result<(), SendError<T>>;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                let this = self.get_mut();
+                poll_send(&mut this.tx, &mut this.value, &mut this.wait, cx)
+            }
+        }
+
+        impl<T> Future for RecvFuture<'_, T> {
+            type Output = Result<T, RecvError>;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                let this = self.get_mut();
+                poll_recv(&mut this.rx, &mut this.wait, cx)
+            }
+        }
+
+        impl<T> Drop for SendFuture<'_, T> {
+            fn drop(&mut self) {
+                self.wait.cancel(&SendHandle::side(&self.tx));
+            }
+        }
+
+        impl<T> Drop for RecvFuture<'_, T> {
+            fn drop(&mut self) {
+                self.wait.cancel(&RecvHandle::side(&self.rx));
+            }
+        }
+
+        impl<T> fmt::Debug for SendFuture<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct("SendFuture")
+                    .field("pending", &self.value.is_some())
+                    .field("registered", &self.wait.is_registered())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<T> fmt::Debug for RecvFuture<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct("RecvFuture").field("registered", &self.wait.is_registered()).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// The SPSC futures (re-exported from [`crate::spsc`]).
+pub(crate) mod spsc_futures {
+    use super::*;
+    futures_for!(spsc, Producer, Consumer, mut);
+}
+
+/// The MPMC futures (re-exported from [`crate::mpmc`]).
+pub(crate) mod mpmc_futures {
+    use super::*;
+    futures_for!(mpmc, Sender, Receiver,);
+}
+
+impl<T> spsc::Producer<T> {
+    /// Sends `value`, waiting for room without blocking the thread: the
+    /// returned future resolves once the value is in the ring.
+    ///
+    /// Works on any executor (only [`core::task::Waker`] is used) and may be
+    /// mixed with blocking calls on the same channel. On a
+    /// [`WaitStrategy::Park`] channel a pending task sleeps in the same
+    /// registry as a parked thread and is woken by the next receive; on
+    /// `BusySpin` / `SpinYield` channels it yields to its executor and
+    /// retries (see the strategy's docs).
+    ///
+    /// Dropping the future before it resolves means the value was not sent;
+    /// it is dropped with the future.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the consumer is gone, before the
+    /// call or while waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(1);
+    /// tx.send_async(1).await.unwrap();
+    /// let consumer = std::thread::spawn(move || rx.recv().unwrap() + rx.recv().unwrap());
+    /// tx.send_async(2).await.unwrap(); // waits until the thread made room
+    /// assert_eq!(consumer.join().unwrap(), 3);
+    /// # });
+    /// ```
+    pub fn send_async(&mut self, value: T) -> spsc_futures::SendFuture<'_, T> {
+        spsc_futures::SendFuture { tx: self, value: Some(value), wait: AsyncWait::default() }
+    }
+}
+
+impl<T> spsc::Consumer<T> {
+    /// Receives the oldest item, waiting for one without blocking the
+    /// thread.
+    ///
+    /// Cancel-safe: the item leaves the ring only in the `poll` that returns
+    /// it, so dropping the future (a `select!` branch that lost, a timeout)
+    /// never loses an item. Works on any executor and may be mixed with
+    /// blocking calls; see [`Producer::send_async`](crate::spsc::Producer::send_async)
+    /// for how each wait strategy waits.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the ring is empty and the producer is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(4);
+    /// let producer = std::thread::spawn(move || tx.send(7).unwrap());
+    /// assert_eq!(rx.recv_async().await, Ok(7));
+    /// producer.join().unwrap(); // the producer is gone
+    /// assert!(rx.recv_async().await.is_err());
+    /// # });
+    /// ```
+    pub fn recv_async(&mut self) -> spsc_futures::RecvFuture<'_, T> {
+        spsc_futures::RecvFuture { rx: self, wait: AsyncWait::default() }
+    }
+}
+
+impl<T> mpmc::Sender<T> {
+    /// Sends `value`, waiting for room without blocking the thread.
+    ///
+    /// As [`spsc::Producer::send_async`]; any number of tasks and threads
+    /// may wait on one channel, each woken task retries, and a task that
+    /// was woken but dropped passes the wake-up on.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
+    /// tx.send_async(1).await.unwrap();
+    /// assert_eq!(rx.recv_async().await, Ok(1));
+    /// drop(rx);
+    /// assert_eq!(tx.send_async(2).await.unwrap_err().into_inner(), 2);
+    /// # });
+    /// ```
+    pub fn send_async(&self, value: T) -> mpmc_futures::SendFuture<'_, T> {
+        mpmc_futures::SendFuture { tx: self, value: Some(value), wait: AsyncWait::default() }
+    }
+}
+
+impl<T> mpmc::Receiver<T> {
+    /// Receives an item, waiting for one without blocking the thread.
+    ///
+    /// Cancel-safe, as [`spsc::Consumer::recv_async`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the ring is empty and every sender is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
+    /// let t = std::thread::spawn(move || for i in 0..3 { tx.send(i).unwrap(); });
+    /// let mut sum = 0;
+    /// while let Ok(v) = rx.recv_async().await {
+    ///     sum += v;
+    /// }
+    /// assert_eq!(sum, 3);
+    /// t.join().unwrap();
+    /// # });
+    /// ```
+    pub fn recv_async(&self) -> mpmc_futures::RecvFuture<'_, T> {
+        mpmc_futures::RecvFuture { rx: self, wait: AsyncWait::default() }
+    }
+}
+
+/// `Stream` and `Sink` adapters (feature `futures`).
+///
+/// Each adapter *owns* its handle and keeps the waiting state (the task's
+/// entry in the registry) between polls, which `Stream::poll_next` and
+/// `Sink::poll_ready` need and a handle does not carry: SPSC handles take
+/// `&mut self` anyway, and MPMC handles are shared by `&self` and cloned,
+/// so per-poll state inside them would need a lock. This is the shape the
+/// ecosystem uses for such handles (tokio-stream's `ReceiverStream`,
+/// tokio-util's `PollSender`, flume's `into_stream` / `into_sink`); clone an
+/// MPMC handle first to keep one.
+#[cfg(feature = "futures")]
+mod adapters {
+    use super::*;
+    use futures_core::stream::{FusedStream, Stream};
+    use futures_sink::Sink;
+
+    macro_rules! adapters_for {
+        ($ring:ident, $tx:ident, $rx:ident) => {
+            /// A [`Stream`] of the items of a
+            #[doc = concat!("[`", stringify!($rx), "`](crate::", stringify!($ring), "::", stringify!($rx), "),")]
+            /// ending (`None`) once the ring is empty and the sending side is
+            /// gone. Cancel-safe as `recv_async`: an item leaves the ring only
+            /// in the `poll_next` that returns it. Dropping the stream drops
+            /// the handle (and so may disconnect the channel).
+            #[must_use = "streams do nothing unless polled"]
+            pub struct RecvStream<T> {
+                rx: crate::$ring::$rx<T>,
+                wait: AsyncWait,
+                done: bool,
+            }
+
+            /// A [`Sink`] into a
+            #[doc = concat!("[`", stringify!($tx), "`](crate::", stringify!($ring), "::", stringify!($tx), ").")]
+            ///
+            /// `start_send` puts the item into the ring at once if there is
+            /// room; otherwise the sink holds it (one item) and `poll_ready`
+            /// / `poll_flush` wait for room as `send_async` does. An item
+            /// held when the sink is dropped is dropped with it (not sent).
+            /// `poll_close` flushes; the channel sees the sender go when the
+            /// sink is dropped. Errors hand the item back ([`SendError`]).
+            #[must_use = "sinks do nothing unless polled"]
+            pub struct SendSink<T> {
+                tx: crate::$ring::$tx<T>,
+                pending: Option<T>,
+                wait: AsyncWait,
+            }
+
+            impl<T> Unpin for RecvStream<T> {}
+            impl<T> Unpin for SendSink<T> {}
+
+            impl<T> crate::$ring::$rx<T> {
+                /// Turns the handle into a [`Stream`] of its items (feature
+                /// `futures`).
+                pub fn into_stream(self) -> RecvStream<T> {
+                    RecvStream { rx: self, wait: AsyncWait::default(), done: false }
+                }
+            }
+
+            impl<T> crate::$ring::$tx<T> {
+                /// Turns the handle into a [`Sink`] (feature `futures`).
+                pub fn into_sink(self) -> SendSink<T> {
+                    SendSink { tx: self, pending: None, wait: AsyncWait::default() }
+                }
+            }
+
+            impl<T> RecvStream<T> {
+                /// The handle, for introspection (`len`, `stats`, ...).
+                pub fn get_ref(&self) -> &crate::$ring::$rx<T> {
+                    &self.rx
+                }
+            }
+
+            impl<T> SendSink<T> {
+                /// The handle, for introspection (`len`, `stats`, ...).
+                pub fn get_ref(&self) -> &crate::$ring::$tx<T> {
+                    &self.tx
+                }
+            }
+
+            impl<T> Stream for RecvStream<T> {
+                type Item = T;
+
+                fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+                    let this = self.get_mut();
+                    if this.done {
+                        return Poll::Ready(None);
+                    }
+                    let mut h = &mut this.rx;
+                    match poll_recv(&mut h, &mut this.wait, cx) {
+                        Poll::Ready(Ok(v)) => Poll::Ready(Some(v)),
+                        Poll::Ready(Err(RecvError)) => {
+                            this.done = true;
+                            Poll::Ready(None)
+                        }
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+
+            impl<T> FusedStream for RecvStream<T> {
+                fn is_terminated(&self) -> bool {
+                    self.done
+                }
+            }
+
+            impl<T> SendSink<T> {
+                fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+                    if self.pending.is_none() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    let mut h = &mut self.tx;
+                    poll_send(&mut h, &mut self.pending, &mut self.wait, cx)
+                }
+            }
+
+            impl<T> Sink<T> for SendSink<T> {
+                type Error = SendError<T>;
+
+                fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+                    self.get_mut().drive(cx)
+                }
+
+                fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), SendError<T>> {
+                    let this = self.get_mut();
+                    assert!(this.pending.is_none(), "ringflow: start_send without poll_ready returning Ready");
+                    match this.tx.try_send(item) {
+                        Ok(()) => Ok(()),
+                        Err(TrySendError::Full(v)) => {
+                            this.pending = Some(v);
+                            Ok(())
+                        }
+                        Err(TrySendError::Disconnected(v)) => Err(SendError(v)),
+                    }
+                }
+
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+                    self.get_mut().drive(cx)
+                }
+
+                fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+                    self.get_mut().drive(cx)
+                }
+            }
+
+            impl<T> Drop for RecvStream<T> {
+                fn drop(&mut self) {
+                    let h = &mut self.rx;
+                    self.wait.cancel(&RecvHandle::side(&h));
+                }
+            }
+
+            impl<T> Drop for SendSink<T> {
+                fn drop(&mut self) {
+                    let h = &mut self.tx;
+                    self.wait.cancel(&SendHandle::side(&h));
+                }
+            }
+
+            impl<T> fmt::Debug for RecvStream<T> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.debug_struct("RecvStream")
+                        .field("rx", &self.rx)
+                        .field("registered", &self.wait.is_registered())
+                        .field("done", &self.done)
+                        .finish()
+                }
+            }
+
+            impl<T> fmt::Debug for SendSink<T> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.debug_struct("SendSink")
+                        .field("tx", &self.tx)
+                        .field("holding", &self.pending.is_some())
+                        .field("registered", &self.wait.is_registered())
+                        .finish()
+                }
+            }
+        };
+    }
+
+    /// SPSC adapters (re-exported from [`crate::spsc`]).
+    pub(crate) mod spsc_adapters {
+        use super::*;
+        adapters_for!(spsc, Producer, Consumer);
+    }
+
+    /// MPMC adapters (re-exported from [`crate::mpmc`]).
+    pub(crate) mod mpmc_adapters {
+        use super::*;
+        adapters_for!(mpmc, Sender, Receiver);
+    }
+}
+
+#[cfg(feature = "futures")]
+pub(crate) use adapters::{mpmc_adapters, spsc_adapters};
