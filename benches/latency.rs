@@ -21,7 +21,16 @@
 //!   schedule (no coordinated omission). The table also shows how late the
 //!   producer itself was when it got to each send (`late` columns): when that
 //!   is close to the latency, the time was lost before the queue (a
-//!   descheduled producer, or backpressure from a full queue).
+//!   descheduled producer, or backpressure from a full queue). It runs at
+//!   three paces — one item every 10 µs with the bursts (a busy stage), and
+//!   one every 100 µs and every 1 ms without them (a quiet one) — and
+//!   reports each side's **CPU time per second of wall time**
+//!   (`CLOCK_THREAD_CPUTIME_ID` over the run): latency without its CPU cost
+//!   is not evidence (a spin-forever wait shows 100 % at every pace). The
+//!   producer's column includes its own pacing (it spins when the next send
+//!   is under 200 µs away, sleeps otherwise), the same for every
+//!   implementation. After the tables, the `Park` targets of the adaptive
+//!   wait are checked as per-round ratios (median, min–max).
 //!
 //! Implementations: ringflow's SPSC ring and its MPMC ring (one sender, one
 //! receiver here), each with every wait strategy and its blocking `send` /
@@ -45,7 +54,7 @@
 //! | `--rounds N` | rounds (default 7) |
 //! | `--samples N` | round trips per run (default 100 000; 10 000 quick; fewer on one core) |
 //! | `--paced-ms N` | length of one paced run in ms (default 1000; 200 quick) |
-//! | `--period-us N`, `--burst N`, `--burst-every-ms N` | paced schedule: one item every N µs (default 10) plus a burst of N items (default 256) every N ms (default 10) |
+//! | `--period-us N`, `--burst N`, `--burst-every-ms N` | paced schedule: one item every N µs (default: 10, 100 and 1000, one scenario each) plus, at the fastest pace only, a burst of N items (default 256) every N ms (default 10) |
 //! | `--cores A,B` | the two cores (default: the first two available) |
 //! | `--one-core` | every thread on core A: oversubscribed, spinning collapses |
 //! | `--only rt` / `--only paced` | run one scenario |
@@ -63,7 +72,7 @@
 //! `latency-one-core*` in `--one-core` mode): `latency-rounds.csv` (every run),
 //! `latency-summary.csv`, `latency.json` (banner, configuration and summary)
 //! and one HdrHistogram-style SVG plot per scenario (`latency-roundtrip.svg`,
-//! `latency-paced.svg`: latency by percentile, median across rounds).
+//! `latency-paced-10us.svg`, ...: latency by percentile, median across rounds).
 //!
 //! The queue adapters, the floor, the stop flag and spin helpers, pinned
 //! threads with their watchdog, the rounds and the output files live in
@@ -174,6 +183,9 @@ struct Detail {
     /// (p50, p99, max, ns): a stalled producer thread, or backpressure from
     /// a full queue making the next item late.
     producer_late: Option<[u64; 3]>,
+    /// Paced scenario only: CPU time per second of wall time of the
+    /// consumer and of the producer (1.0 = a whole core).
+    cpu: Option<[f64; 2]>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -199,7 +211,7 @@ impl Measured {
                 curve.push(h.value_at_quantile(1.0 - 10f64.powf(-x)));
             }
         }
-        Measured { outcome, count, wanted, values, detail: Detail { curve, producer_late: None } }
+        Measured { outcome, count, wanted, values, detail: Detail { curve, producer_late: None, cpu: None } }
     }
 
     fn hung(wanted: u64) -> Self {
@@ -320,8 +332,10 @@ fn round_trip<Q: Spsc<u64>>(q: Q, cfg: &Config, samples: usize, warmup: usize) -
 struct PacedConfig {
     /// Length of the schedule.
     duration: Duration,
-    /// One item every `period`...
+    /// One item every `period` (set per scenario from `periods`)...
     period: Duration,
+    /// The paces, one paced scenario each (the first with the bursts).
+    periods: Vec<Duration>,
     /// ...plus `burst` items at once every `burst_every`.
     burst: usize,
     burst_every: Duration,
@@ -368,6 +382,21 @@ fn wait_until(t: Instant, one_core: bool) -> Instant {
     }
 }
 
+/// CPU time this thread has used, in ns (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `clock_gettime` writes one `timespec` through the valid,
+    // exclusive pointer it is given; the clock id is a constant it knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time per wall time since `(cpu0, wall0)`.
+fn cpu_share(cpu0: u64, wall0: Instant) -> f64 {
+    (thread_cpu_ns() - cpu0) as f64 / wall0.elapsed().as_nanos().max(1) as f64
+}
+
 fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measured {
     let schedule = paced.schedule();
     let n = schedule.len() as u64;
@@ -385,6 +414,7 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
             let stop = stop2;
             let mut hist = new_histogram();
             barrier.wait();
+            let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
             let mut got = 0;
             while got < n {
                 let Ok((seq, intended)) = Q::recv(&mut rx, &stop) else { break };
@@ -395,7 +425,7 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
                 }
                 got += 1;
             }
-            (hist, got)
+            (hist, got, cpu_share(cpu0, wall0))
         })
     };
     let producer = {
@@ -403,6 +433,7 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
         spawn_pinned("producer", cfg.cores.0, &stop, Some(&done_tx), move || {
             let stop = stop2;
             barrier.wait();
+            let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
             // A little lead so both threads are past the barrier.
             let start = Instant::now() + Duration::from_micros(500);
             let mut outcome = Outcome::Complete;
@@ -431,13 +462,13 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
             if outcome != Outcome::Complete {
                 stop.set(); // a spinning consumer drains what was sent, then sees this
             }
-            (outcome, sent, late)
+            (outcome, sent, late, cpu_share(cpu0, wall0))
         })
     };
     drop(done_tx);
     match supervise(producer, consumer, done_rx, &stop, budget + Duration::from_secs(10)) {
         None => Measured::hung(n - skip),
-        Some(((outcome, sent, late), (hist, got))) => {
+        Some(((outcome, sent, late, producer_cpu), (hist, got, consumer_cpu))) => {
             if outcome == Outcome::Complete {
                 assert_eq!(sent, n, "producer sent every item");
                 assert_eq!(got, n, "consumer received every item");
@@ -446,6 +477,7 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
             if !late.is_empty() {
                 r.detail.producer_late = Some([late.value_at_quantile(0.5), late.value_at_quantile(0.99), late.max()]);
             }
+            r.detail.cpu = Some([consumer_cpu, producer_cpu]);
             r
         }
     }
@@ -458,14 +490,16 @@ fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measure
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Scenario {
     RoundTrip,
-    Paced,
+    /// One item every this many µs.
+    Paced(u64),
 }
 
 impl Scenario {
     fn metrics(self) -> Metrics {
-        let scenario = match self {
+        let scenario: &'static str = match self {
             Scenario::RoundTrip => "roundtrip",
-            Scenario::Paced => "paced",
+            // A handful per run of the bench: leaking the names is fine.
+            Scenario::Paced(us) => Box::leak(format!("paced-{us}us").into_boxed_str()),
         };
         Metrics { scenario, unit: "ns", columns: &COLUMNS }
     }
@@ -486,6 +520,8 @@ struct LatencySummary {
     imp: usize,
     /// Median across rounds of the producer's own lateness (p50, p99, max).
     producer_late: Option<[f64; 3]>,
+    /// Median across rounds of the consumer's and the producer's CPU share.
+    cpu: Option<[f64; 2]>,
     /// (x, median ns across rounds), for the x every round resolves.
     curve: Vec<(f64, f64)>,
 }
@@ -510,7 +546,9 @@ fn summarise(metrics: &Metrics, series: &Series, floor: Option<&Series>) -> Late
         }
         m
     });
-    LatencySummary { summary, imp: series.imp, producer_late, curve }
+    let cpus: Vec<[f64; 2]> = ok.iter().filter_map(|d| d.cpu).collect();
+    let cpu = (!cpus.is_empty()).then(|| [0, 1].map(|k| median(&cpus.iter().map(|c| c[k]).collect::<Vec<_>>())));
+    LatencySummary { summary, imp: series.imp, producer_late, cpu, curve }
 }
 
 /// Nanoseconds, plain below 10 µs, then with a unit.
@@ -581,12 +619,15 @@ fn print_tables(title: &str, summaries: &[LatencySummary], with_ratio: bool) {
             print!(" {:>11}", format!("{c}/floor"));
         }
     } else {
-        println!("  spread across rounds (min–max), and how late the producer itself was (median across rounds):");
+        println!(
+            "  spread across rounds (min–max); how late the producer itself was, and each side's CPU time per \
+             wall second (medians across rounds):"
+        );
         print!("  {:<w$}", "implementation");
     }
     print!("   {:>17} {:>17} {:>17}", "p50 range", "p99.9 range", "max range");
     if !with_ratio {
-        print!("   {:>9} {:>9} {:>9}", "late p50", "late p99", "late max");
+        print!("   {:>9} {:>9} {:>9}   {:>9} {:>9}", "late p50", "late p99", "late max", "cons CPU", "prod CPU");
     }
     println!();
     for s in summaries {
@@ -602,7 +643,62 @@ fn print_tables(title: &str, summaries: &[LatencySummary], with_ratio: bool) {
         if let Some(late) = s.producer_late {
             print!("   {:>9} {:>9} {:>9}", fmt_ns(late[0]), fmt_ns(late[1]), fmt_ns(late[2]));
         }
+        if let Some(cpu) = s.cpu {
+            print!("   {:>9} {:>9}", format!("{:.1}%", cpu[0] * 100.0), format!("{:.1}%", cpu[1] * 100.0));
+        }
         println!();
+    }
+}
+
+/// The targets of the adaptive `Park` wait (issue: the default `Park`
+/// strategy), as per-round ratios of the paced scenario's rows: at 10 µs,
+/// `ringflow spsc Park` p50 ≤ 2× `ringflow spsc BusySpin`'s and ≤ kanal's,
+/// p99 ≤ kanal's; at 1 ms, its consumer CPU ≤ 5 % of a core. Prints the
+/// ratios for every pace (with a verdict where a target applies) and skips
+/// a row whose implementations were filtered out.
+fn print_park_targets(us: u64, series: &[Series], all: &[Impl]) {
+    let find = |name: &str| series.iter().find(|s| all[s.imp].name == name);
+    let per_round = |a: &Series, b: &Series, k: usize| -> Vec<f64> {
+        a.runs
+            .iter()
+            .filter_map(|ra| {
+                let rb = b.runs.iter().find(|rb| rb.round == ra.round)?;
+                (ra.count > 0 && rb.count > 0 && rb.values[k] > 0.0).then(|| ra.values[k] / rb.values[k])
+            })
+            .collect()
+    };
+    let Some(park) = find("ringflow spsc Park") else { return };
+    println!("  adaptive Park at 1 item / {us} µs (per-round ratios, median (min–max)):");
+    let line = |what: &str, v: Vec<f64>, target: Option<f64>| {
+        if v.is_empty() {
+            return;
+        }
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let m = median(&v);
+        let verdict = match target {
+            Some(t) if m <= t => format!("target <= {t:.2}: met"),
+            Some(t) => format!("target <= {t:.2}: MISSED"),
+            None => String::new(),
+        };
+        println!("    {what:<44} {:>7} ({:.2}–{:.2})   {verdict}", fmt_ratio(m), lo, hi);
+    };
+    let fast = us <= 10;
+    if let Some(busy) = find("ringflow spsc BusySpin") {
+        line("spsc Park p50 / spsc BusySpin p50", per_round(park, busy, 0), fast.then_some(2.0));
+    }
+    if let Some(kanal) = find("kanal bounded") {
+        line("spsc Park p50 / kanal p50", per_round(park, kanal, 0), fast.then_some(1.0));
+        line("spsc Park p99 / kanal p99", per_round(park, kanal, 2), fast.then_some(1.0));
+    }
+    let cpus: Vec<f64> = park.details.iter().filter_map(|d| d.cpu.map(|c| c[0])).collect();
+    if !cpus.is_empty() {
+        let m = median(&cpus) * 100.0;
+        let verdict = match us {
+            1000.. if m <= 5.0 => "target <= 5%: met",
+            1000.. => "target <= 5%: MISSED",
+            _ => "",
+        };
+        println!("    {:<44} {:>6.1}%   {verdict}", "spsc Park consumer CPU (median)", m);
     }
 }
 
@@ -687,9 +783,14 @@ fn parse_args(all: &[Impl]) -> Config {
     });
     let paced_ms = number("--paced-ms").unwrap_or(if quick { 200 } else { 1000 }) as u64;
     let duration = Duration::from_millis(paced_ms.max(20));
+    let periods: Vec<Duration> = match number("--period-us") {
+        Some(us) => vec![Duration::from_micros(us.max(1) as u64)],
+        None => [10, 100, 1000].map(Duration::from_micros).to_vec(),
+    };
     let paced = PacedConfig {
         duration,
-        period: Duration::from_micros(number("--period-us").unwrap_or(10).max(1) as u64),
+        period: periods[0],
+        periods,
         burst: number("--burst").unwrap_or(256),
         burst_every: Duration::from_millis(number("--burst-every-ms").unwrap_or(10).max(1) as u64),
         warmup: (duration / 10).max(Duration::from_millis(10)),
@@ -738,8 +839,12 @@ fn run_one(scenario: Scenario, imp: &Impl, cfg: &Config, warm_up: bool) -> Optio
             };
             Some((imp.round_trip)(cfg, samples, warmup))
         }
-        Scenario::Paced => {
+        Scenario::Paced(us) => {
             let mut paced = cfg.paced.clone();
+            paced.period = Duration::from_micros(us);
+            if paced.period != cfg.paced.periods[0] {
+                paced.burst = 0; // the quiet paces: no bursts
+            }
             if warm_up {
                 paced.duration = (paced.duration / 4).max(Duration::from_millis(20));
                 paced.warmup = Duration::ZERO;
@@ -771,14 +876,14 @@ fn main() {
     let p = &cfg.paced;
     let settings = format!(
         "{} rounds (+1 warm-up round, discarded), order rotated each round; capacity {}; round trip: {} samples \
-         (+{} warm-up) per run, budget {:?}; paced: 1 item / {:?} + burst of {} every {:?} for {:?} per run \
-         (first {:?} not recorded)",
+         (+{} warm-up) per run, budget {:?}; paced: 1 item / {:?} (+ burst of {} every {:?} at the first pace) \
+         for {:?} per run (first {:?} not recorded)",
         cfg.rounds,
         cfg.capacity,
         cfg.rt_samples,
         cfg.rt_warmup,
         cfg.rt_budget,
-        p.period,
+        p.periods,
         p.burst,
         p.burst_every,
         p.duration,
@@ -794,7 +899,7 @@ fn main() {
         scenarios.push(Scenario::RoundTrip);
     }
     if cfg.run_paced {
-        scenarios.push(Scenario::Paced);
+        scenarios.extend(cfg.paced.periods.iter().map(|p| Scenario::Paced(p.as_micros() as u64)));
     }
     let mut all_series: Vec<(Scenario, Vec<Series>)> = Vec::new();
     for &scenario in &scenarios {
@@ -840,12 +945,21 @@ fn main() {
             Scenario::RoundTrip => {
                 format!("Round trip (ping -> pong through two queues), ns, median of {} rounds — {}", cfg.rounds, mode)
             }
-            Scenario::Paced => format!(
-                "Paced one-way under bursts (now - intended send time), ns, median of {} rounds — {}",
-                cfg.rounds, mode
+            Scenario::Paced(us) => format!(
+                "Paced one-way, 1 item / {us} µs{} (now - intended send time), ns, median of {} rounds — {}",
+                if Duration::from_micros(*us) == cfg.paced.periods[0] && cfg.paced.burst > 0 {
+                    format!(" + bursts of {}", cfg.paced.burst)
+                } else {
+                    String::new()
+                },
+                cfg.rounds,
+                mode
             ),
         };
         print_tables(&title, &summaries, floor.is_some());
+        if let Scenario::Paced(us) = scenario {
+            print_park_targets(*us, series, &all);
+        }
         summaries_by_scenario.push((*scenario, summaries));
     }
 
@@ -874,7 +988,7 @@ fn main() {
     for (scenario, summaries) in &summaries_by_scenario {
         let (title, file) = match scenario {
             Scenario::RoundTrip => ("Round trip latency by percentile", format!("{stem}-roundtrip.svg")),
-            Scenario::Paced => ("Paced one-way latency under bursts, by percentile", format!("{stem}-paced.svg")),
+            Scenario::Paced(us) => ("Paced one-way latency, by percentile", format!("{stem}-paced-{us}us.svg")),
         };
         let subtitle =
             format!("median of {} rounds; {}; {}; {}", cfg.rounds, banner.get("cpu"), mode, banner.get("date"));
