@@ -843,7 +843,26 @@ impl<T> Receiver<T> {
             shared.cold.ctl.send_waiters.notify_n(kind, n);
         }
         if let Some(marks) = self.marks {
-            shared.cold.ctl.after_remove(marks, |low| shared.may_be_at_low(last, low) && shared.len() <= low);
+            let ctl = &shared.cold.ctl;
+            if marks.kind == barrier::Kind::Fence {
+                // On the fence pair (channels that never park, and every
+                // build without `membarrier`) the light barrier is a real
+                // `fence(SeqCst)`: ask the probe first and skip the whole
+                // receiver step when it proves this removal left more than
+                // `low` items. That is safe because the removal that does
+                // drain the ring to `low` finds position `last + 1 + low`
+                // unpublished and runs the step (flow.rs, "Both sides first
+                // ask a cheap probe"); loom's congestion models run this
+                // order (loom always uses the fence pair).
+                if shared.may_be_at_low(last, marks.low) {
+                    ctl.after_remove(marks, |low| shared.len() <= low);
+                }
+            } else {
+                // With `membarrier` the light barrier is a compiler fence and
+                // the flag a read-mostly word: cheaper than the stamp, which
+                // sits on a line the senders are writing. Same decision.
+                ctl.after_remove(marks, |low| shared.may_be_at_low(last, low) && shared.len() <= low);
+            }
         }
     }
 
