@@ -6,7 +6,7 @@
 //! configuration says little; a ratio of two runs made seconds apart says
 //! more, and the median of seven such ratios more again.
 //!
-//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [FILTER]`
+//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [FILTER]`
 //!
 //! A `FILTER` keeps the rows whose name contains it (e.g. `SPSC`,
 //! `watermarks`, `2P2C`); targets with a row filtered out are skipped.
@@ -15,6 +15,20 @@
 //! in `throughput.rs` time). Also measured: the cost of the congestion
 //! signal — the same blocking transfer with and without watermarks
 //! (low 256, high 768 of 1024), nobody reacting to the signal.
+//!
+//! **SPSC regimes.** Throughput of an SPSC ring between two cores is
+//! bimodal: when the consumer keeps up, every item crosses alone (one
+//! hand-over per item: *near-empty*); when it falls behind, it takes what
+//! has piled up with few looks at the producer's position (*near-full*,
+//! batching), 5–10× faster per item. A free-running run lands in one or the
+//! other by chance. So the SPSC rows run in three regimes, chosen on
+//! purpose: `near-empty` (the producer does `--work-ns` of work per item,
+//! default 30, so the consumer is faster), `near-full` (the consumer does
+//! it), and `free` (no work). Each row reports the mean fill the consumer
+//! saw (the queue's length sampled every 1024 items), so a reader can see
+//! which regime it measured. With tens of ns of work per item every fast
+//! ring runs at the work's ceiling; a lead shows free-running and where the
+//! work is least.
 //!
 //! Results go to `target/ringflow/` through the results model the latency
 //! bench uses (`support/output.rs`): `targets-rounds.csv` (every run),
@@ -37,15 +51,29 @@ struct Row {
     name: String,
     /// Items per run relative to the default (one-core rows move fewer).
     scale: f64,
-    run: Box<dyn Fn(u64, (CoreId, CoreId)) -> Duration>,
+    /// Runs `items` items on the cores; returns the time and the mean fill
+    /// level the consumer saw (NaN where not measured).
+    run: Box<dyn Fn(u64, (CoreId, CoreId)) -> (Duration, f64)>,
 }
 
 fn row(name: &str, scale: f64, run: impl Fn(u64, (CoreId, CoreId)) -> Duration + 'static) -> Row {
-    Row { name: name.to_string(), scale, run: Box::new(run) }
+    Row { name: name.to_string(), scale, run: Box::new(move |n, c| (run(n, c), f64::NAN)) }
 }
 
-fn spsc<Q: Spsc<[u64; 1]>>(name: &str, q: Q) -> Row {
-    row(name, 1.0, move |n, c| spsc_transfer::<[u64; 1], Q>(q, CAP, n, c))
+/// The SPSC regimes: (name, which side works).
+const REGIMES: [(&str, bool, bool); 3] =
+    [("near-empty", true, false), ("free", false, false), ("near-full", false, true)];
+
+/// An SPSC row in a regime (see the module docs), named `SPSC <regime> <name>`.
+fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: u32, name: &str, q: Q) -> Row {
+    let (label, producer_works, consumer_works) = regime;
+    let work =
+        SideWork { producer: if producer_works { units } else { 0 }, consumer: if consumer_works { units } else { 0 } };
+    Row {
+        name: format!("SPSC {label} {name}"),
+        scale: if producer_works || consumer_works { 0.5 } else { 1.0 },
+        run: Box::new(move |n, c| spsc_transfer_regime::<[u64; 1], Q>(q, CAP, n, c, work)),
+    }
 }
 
 fn spsc_one_core<Q: Spsc<[u64; 1]>>(name: &str, q: Q) -> Row {
@@ -60,17 +88,20 @@ fn strategy_name(s: WaitStrategy) -> String {
     format!("{s:?}")
 }
 
-fn rows() -> Vec<Row> {
+fn rows(units: u32) -> Vec<Row> {
     let mut r = vec![
-        spsc("SPSC ringflow try+spin", RingflowTry),
-        spsc("SPSC rtrb try+spin", Rtrb),
         row("SPSC batch64 ringflow chunks", 4.0, batch_ringflow_chunks),
         row("SPSC batch64 rtrb chunks", 4.0, batch_rtrb_chunks),
     ];
-    for s in [BusySpin, Park] {
-        r.push(spsc(&format!("SPSC ringflow {}", strategy_name(s)), RingflowBlocking(s, None)));
+    for regime in REGIMES {
+        r.push(spsc_regime(regime, units, "ringflow try+spin", RingflowTry));
+        r.push(spsc_regime(regime, units, "rtrb try+spin", Rtrb));
+        for s in [BusySpin, Park] {
+            r.push(spsc_regime(regime, units, &format!("ringflow {}", strategy_name(s)), RingflowBlocking(s, None)));
+        }
+        r.push(spsc_regime(regime, units, "crossbeam-channel", CrossbeamChannel));
+        r.push(spsc_regime(regime, units, "kanal", Kanal));
     }
-    r.push(spsc("SPSC crossbeam-channel", CrossbeamChannel));
     r.push(spsc_one_core("SPSC one core ringflow Park", RingflowBlocking(Park, None)));
     r.push(spsc_one_core("SPSC one core kanal", Kanal));
     r.push(spsc_one_core("SPSC one core crossbeam-channel", CrossbeamChannel));
@@ -78,12 +109,19 @@ fn rows() -> Vec<Row> {
         r.push(mpmc(&format!("MPMC {p}P{c}C ringflow try+backoff"), RingflowMpmcTry, p, c));
         r.push(mpmc(&format!("MPMC {p}P{c}C ArrayQueue try+backoff"), ArrayQueueBackoff, p, c));
     }
-    r.push(mpmc("MPMC 4P4C ringflow Park", RingflowMpmc(Park, None), 4, 4));
-    r.push(mpmc("MPMC 4P4C crossbeam-channel", CrossbeamChannel, 4, 4));
+    // Blocking MPMC against the strongest blocking peers, up to 8 threads a
+    // side on the two cores (oversubscribed from 2P2C on).
+    for (p, c) in [(1, 1), (2, 2), (4, 4), (8, 8)] {
+        r.push(mpmc(&format!("MPMC {p}P{c}C ringflow Park"), RingflowMpmc(Park, None), p, c));
+        r.push(mpmc(&format!("MPMC {p}P{c}C kanal"), Kanal, p, c));
+        r.push(mpmc(&format!("MPMC {p}P{c}C crossbeam-channel"), CrossbeamChannel, p, c));
+    }
     for s in [BusySpin, Park] {
         let n = strategy_name(s);
-        r.push(spsc(&format!("SPSC ringflow {n} + watermarks"), RingflowBlocking(s, MARKS)));
-        r.push(mpmc(&format!("MPMC 1P1C ringflow {n}"), RingflowMpmc(s, None), 1, 1));
+        r.push(spsc_regime(REGIMES[1], units, &format!("ringflow {n} + watermarks"), RingflowBlocking(s, MARKS)));
+        if s == BusySpin {
+            r.push(mpmc(&format!("MPMC 1P1C ringflow {n}"), RingflowMpmc(s, None), 1, 1));
+        }
         r.push(mpmc(&format!("MPMC 1P1C ringflow {n} + watermarks"), RingflowMpmc(s, MARKS), 1, 1));
     }
     r
@@ -91,89 +129,98 @@ fn rows() -> Vec<Row> {
 
 /// A target: `num / den` (or `num / max(dens)`) per round, against `goal`.
 struct Target {
-    what: &'static str,
-    num: &'static str,
-    dens: &'static [&'static str],
+    what: String,
+    num: String,
+    dens: Vec<String>,
     goal: Option<f64>,
 }
 
-const TARGETS: &[Target] = &[
-    Target {
-        what: "SPSC try+spin vs rtrb",
-        num: "SPSC ringflow try+spin",
-        dens: &["SPSC rtrb try+spin"],
-        goal: Some(1.3),
-    },
-    Target {
-        what: "SPSC batch of 64 vs rtrb chunks",
-        num: "SPSC batch64 ringflow chunks",
-        dens: &["SPSC batch64 rtrb chunks"],
-        goal: Some(1.2),
-    },
-    Target {
-        what: "SPSC Park vs crossbeam-channel",
-        num: "SPSC ringflow Park",
-        dens: &["SPSC crossbeam-channel"],
-        goal: Some(2.0),
-    },
-    Target {
-        what: "SPSC Park vs own BusySpin",
-        num: "SPSC ringflow Park",
-        dens: &["SPSC ringflow BusySpin"],
-        goal: Some(0.7),
-    },
-    Target {
-        what: "one core Park vs best blocking peer",
-        num: "SPSC one core ringflow Park",
-        dens: &["SPSC one core kanal", "SPSC one core crossbeam-channel"],
-        goal: Some(1.0),
-    },
-    Target {
-        what: "MPMC 1P1C vs ArrayQueue",
-        num: "MPMC 1P1C ringflow try+backoff",
-        dens: &["MPMC 1P1C ArrayQueue try+backoff"],
-        goal: Some(1.25),
-    },
-    Target {
-        what: "MPMC 2P2C vs ArrayQueue",
-        num: "MPMC 2P2C ringflow try+backoff",
-        dens: &["MPMC 2P2C ArrayQueue try+backoff"],
-        goal: Some(1.25),
-    },
-    Target {
-        what: "MPMC 4P4C Park vs crossbeam-channel",
-        num: "MPMC 4P4C ringflow Park",
-        dens: &["MPMC 4P4C crossbeam-channel"],
-        goal: Some(1.5),
-    },
-    Target {
-        what: "watermarks cost, SPSC BusySpin",
-        num: "SPSC ringflow BusySpin + watermarks",
-        dens: &["SPSC ringflow BusySpin"],
-        goal: None,
-    },
-    Target {
-        what: "watermarks cost, SPSC Park",
-        num: "SPSC ringflow Park + watermarks",
-        dens: &["SPSC ringflow Park"],
-        goal: None,
-    },
-    Target {
-        what: "watermarks cost, MPMC BusySpin",
-        num: "MPMC 1P1C ringflow BusySpin + watermarks",
-        dens: &["MPMC 1P1C ringflow BusySpin"],
-        goal: None,
-    },
-    Target {
-        what: "watermarks cost, MPMC Park",
-        num: "MPMC 1P1C ringflow Park + watermarks",
-        dens: &["MPMC 1P1C ringflow Park"],
-        goal: None,
-    },
-];
+fn target(what: &str, num: &str, dens: &[&str], goal: Option<f64>) -> Target {
+    Target { what: what.into(), num: num.into(), dens: dens.iter().map(|d| d.to_string()).collect(), goal }
+}
+
+fn targets() -> Vec<Target> {
+    let mut t = Vec::new();
+    // SPSC, per regime: the try path against rtrb (a lead where the work
+    // is least, never behind where the consumer batches), and the blocking
+    // calls against the own try path and crossbeam-channel.
+    for (regime, _, _) in REGIMES {
+        let row = |name: &str| format!("SPSC {regime} {name}");
+        let goal = if regime == "near-full" { 1.0 } else { 1.3 };
+        t.push(target(
+            &format!("SPSC {regime}: try+spin vs rtrb"),
+            &row("ringflow try+spin"),
+            &[&row("rtrb try+spin")],
+            Some(goal),
+        ));
+        for s in ["BusySpin", "Park"] {
+            t.push(target(
+                &format!("SPSC {regime}: {s} vs own try+spin"),
+                &row(&format!("ringflow {s}")),
+                &[&row("ringflow try+spin")],
+                Some(0.9),
+            ));
+            t.push(target(
+                &format!("SPSC {regime}: {s} vs crossbeam-channel"),
+                &row(&format!("ringflow {s}")),
+                &[&row("crossbeam-channel")],
+                Some(2.0),
+            ));
+        }
+    }
+    t.push(target(
+        "SPSC batch of 64 vs rtrb chunks",
+        "SPSC batch64 ringflow chunks",
+        &["SPSC batch64 rtrb chunks"],
+        Some(1.2),
+    ));
+    t.push(target(
+        "one core Park vs best blocking peer",
+        "SPSC one core ringflow Park",
+        &["SPSC one core kanal", "SPSC one core crossbeam-channel"],
+        Some(1.0),
+    ));
+    t.push(target(
+        "MPMC 1P1C vs ArrayQueue",
+        "MPMC 1P1C ringflow try+backoff",
+        &["MPMC 1P1C ArrayQueue try+backoff"],
+        Some(1.25),
+    ));
+    t.push(target(
+        "MPMC 2P2C vs ArrayQueue",
+        "MPMC 2P2C ringflow try+backoff",
+        &["MPMC 2P2C ArrayQueue try+backoff"],
+        Some(1.25),
+    ));
+    for (pc, goal) in [("1P1C", 1.25), ("2P2C", 1.25), ("4P4C", 1.25), ("8P8C", 1.0)] {
+        t.push(target(
+            &format!("MPMC {pc} Park vs kanal"),
+            &format!("MPMC {pc} ringflow Park"),
+            &[&format!("MPMC {pc} kanal")],
+            Some(goal),
+        ));
+    }
+    t.push(target(
+        "MPMC 4P4C Park vs crossbeam-channel",
+        "MPMC 4P4C ringflow Park",
+        &["MPMC 4P4C crossbeam-channel"],
+        Some(1.5),
+    ));
+    for (what, num, den) in [
+        ("watermarks cost, SPSC BusySpin", "SPSC free ringflow BusySpin + watermarks", "SPSC free ringflow BusySpin"),
+        ("watermarks cost, SPSC Park", "SPSC free ringflow Park + watermarks", "SPSC free ringflow Park"),
+        ("watermarks cost, MPMC BusySpin", "MPMC 1P1C ringflow BusySpin + watermarks", "MPMC 1P1C ringflow BusySpin"),
+        ("watermarks cost, MPMC Park", "MPMC 1P1C ringflow Park + watermarks", "MPMC 1P1C ringflow Park"),
+    ] {
+        t.push(target(what, num, &[den], None));
+    }
+    t
+}
 
 /// What every run records: its rate.
-const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate"] };
+/// What every run records: its rate, and the mean fill the consumer saw
+/// (regime rows; NaN elsewhere).
+const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate", "mean fill"] };
 
 fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     let i = args.iter().position(|a| a == flag)?;
@@ -185,13 +232,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let rounds = arg_value(&args, "--rounds").unwrap_or(if quick { 3 } else { 7 }) as usize;
+    let work_ns = arg_value(&args, "--work-ns").unwrap_or(30);
     let items = arg_value(&args, "--items").unwrap_or(if quick { 200_000 } else { 2_000_000 });
     assert!(rounds >= 1 && items >= 1000, "need at least one round and 1000 items");
     let filter = args.iter().enumerate().find(|&(i, a)| {
-        !a.starts_with("--") && !matches!(i.checked_sub(1).map(|j| args[j].as_str()), Some("--rounds" | "--items"))
+        !a.starts_with("--")
+            && !matches!(i.checked_sub(1).map(|j| args[j].as_str()), Some("--rounds" | "--items" | "--work-ns"))
     });
     let cores = cores();
-    let mut rows = rows();
+    let units = busy_units_for(work_ns as f64);
+    let mut rows = rows(units);
     if let Some((_, f)) = filter {
         rows.retain(|r| r.name.contains(f.as_str()));
         assert!(!rows.is_empty(), "no configuration matches {f:?}");
@@ -199,7 +249,8 @@ fn main() {
     let start = std::time::Instant::now();
     let settings = format!(
         "{rounds} interleaved rounds (order rotated), {items} items per run \
-         (one-core rows 1/4, batch rows 4x), capacity {CAP}, threads pinned to cores {} and {}",
+         (one-core rows 1/4, batch rows 4x, regime rows with work 1/2), capacity {CAP}, threads pinned to cores {} \
+         and {}; regime work {work_ns} ns per item ({units} busy-loop units)",
         cores.0.id, cores.1.id
     );
     println!("ringflow throughput targets: {settings}");
@@ -214,7 +265,7 @@ fn main() {
         },
         |i, round, position| {
             let n = (items as f64 * rows[i].scale) as u64;
-            let t = (rows[i].run)(n, cores);
+            let (t, fill) = (rows[i].run)(n, cores);
             runs[i].push(Run {
                 scenario: METRICS.scenario,
                 implementation: rows[i].name.clone(),
@@ -223,25 +274,27 @@ fn main() {
                 outcome: Outcome::Complete,
                 count: n,
                 wanted: n,
-                values: vec![n as f64 / t.as_secs_f64() / 1e6],
+                values: vec![n as f64 / t.as_secs_f64() / 1e6, fill],
             });
         },
     );
     let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
 
-    println!("\n  {:<44} {:>9} {:>19}", "configuration (M items/s)", "median", "min - max");
-    for (r, v) in rows.iter().zip(&rates) {
+    println!("\n  {:<52} {:>9} {:>19} {:>10}", "configuration (M items/s)", "median", "min - max", "mean fill");
+    for ((r, v), run) in rows.iter().zip(&rates).zip(&runs) {
         let s = Spread::of(v);
-        println!("  {:<44} {:>9.1} {:>9.1} - {:<8.1}", r.name, s.median, s.min, s.max);
+        let fill = Spread::of(&run.iter().map(|r| r.values[1]).filter(|f| !f.is_nan()).collect::<Vec<_>>());
+        let fill = if fill.median.is_nan() { "-".to_string() } else { format!("{:.0}", fill.median) };
+        println!("  {:<52} {:>9.1} {:>9.1} - {:<8.1} {:>10}", r.name, s.median, s.min, s.max, fill);
     }
 
     let index = |name: &str| rows.iter().position(|r| r.name == name);
     println!(
-        "\n  {:<40} {:>8} {:>15} {:>8}  verdict",
+        "\n  {:<44} {:>8} {:>15} {:>8}  verdict",
         "ratio (per round, then median)", "median", "min - max", "target"
     );
-    for t in TARGETS {
-        let (Some(num), Some(dens)) = (index(t.num), t.dens.iter().map(|d| index(d)).collect::<Option<Vec<_>>>())
+    for t in targets() {
+        let (Some(num), Some(dens)) = (index(&t.num), t.dens.iter().map(|d| index(d)).collect::<Option<Vec<_>>>())
         else {
             continue;
         };
@@ -253,7 +306,7 @@ fn main() {
             Some(g) => (format!(">= {g:.2}"), if s.median >= g { "met" } else { "MISSED" }),
             None => ("-".to_string(), "(cost: 1.00 = free)"),
         };
-        println!("  {:<40} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict}", t.what, s.median, s.min, s.max, goal);
+        println!("  {:<44} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict}", t.what, s.median, s.min, s.max, goal);
     }
 
     let mut banner = Facts::machine();

@@ -108,6 +108,11 @@ pub trait Queue<T>: Copy + Send + 'static {
 pub trait Spsc<T: Send + 'static>: Queue<T> {
     fn send(tx: &mut <Self as Queue<T>>::Tx, value: T, stop: &Stop) -> Result<(), Stopped>;
     fn recv(rx: &mut <Self as Queue<T>>::Rx, stop: &Stop) -> Result<T, Stopped>;
+    /// Items queued as the receiver sees them, where the queue can tell
+    /// (for the regime rows' fill level); `None` where it cannot.
+    fn len(_rx: &<Self as Queue<T>>::Rx) -> Option<usize> {
+        None
+    }
 }
 
 /// A queue shared by several producers and consumers (cloned handles).
@@ -138,7 +143,7 @@ macro_rules! queue {
 /// does and fail only on disconnection, which is also how a stopped peer
 /// releases them (it drops its handle).
 macro_rules! blocking_spsc {
-    ($ty:ty) => {
+    ($ty:ty $(, len: |$rx:ident| $len:expr)?) => {
         impl<T: Send + 'static> Spsc<T> for $ty {
             #[inline]
             fn send(tx: &mut <Self as Queue<T>>::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
@@ -148,6 +153,11 @@ macro_rules! blocking_spsc {
             fn recv(rx: &mut <Self as Queue<T>>::Rx, _: &Stop) -> Result<T, Stopped> {
                 rx.recv().map_err(|_| Stopped)
             }
+            $(
+                fn len($rx: &<Self as Queue<T>>::Rx) -> Option<usize> {
+                    Some($len)
+                }
+            )?
         }
     };
 }
@@ -192,7 +202,7 @@ pub struct RingflowBlocking(pub WaitStrategy, pub Option<(usize, usize)>);
 queue!(RingflowBlocking, ringflow::spsc::Producer<T>, ringflow::spsc::Consumer<T>, |q, capacity| {
     ringflow_builder(capacity, q.0, q.1).spsc()
 });
-blocking_spsc!(RingflowBlocking);
+blocking_spsc!(RingflowBlocking, len: |rx| rx.len());
 
 /// ringflow MPMC, blocking `send` / `recv` with the given wait strategy (and
 /// watermarks, as for [`RingflowBlocking`]): for SPSC use (one sender, one
@@ -229,6 +239,9 @@ impl<T: Send + 'static> Spsc<T> for RingflowTry {
             Err(TryRecvError::Disconnected) => panic!("sender gone"),
         };
         pop_until(pop, || spin.spin())
+    }
+    fn len(rx: &ringflow::spsc::Consumer<T>) -> Option<usize> {
+        Some(rx.len())
     }
 }
 
@@ -279,6 +292,9 @@ impl<T: Send + 'static> Spsc<T> for Rtrb {
     fn recv(rx: &mut rtrb::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         pop_until(|| rx.pop().ok(), || spin.spin())
+    }
+    fn len(rx: &rtrb::Consumer<T>) -> Option<usize> {
+        Some(rx.slots())
     }
 }
 
@@ -352,7 +368,7 @@ pub struct CrossbeamChannel;
 queue!(CrossbeamChannel, crossbeam_channel::Sender<T>, crossbeam_channel::Receiver<T>, |_q, capacity| {
     crossbeam_channel::bounded(capacity)
 });
-blocking_spsc!(CrossbeamChannel);
+blocking_spsc!(CrossbeamChannel, len: |rx| rx.len());
 blocking_mpmc!(CrossbeamChannel);
 
 /// std `sync_channel` (bounded; its receiver is not `Clone`: SPSC use only).
@@ -375,7 +391,7 @@ blocking_mpmc!(Flume);
 pub struct Kanal;
 
 queue!(Kanal, kanal::Sender<T>, kanal::Receiver<T>, |_q, capacity| kanal::bounded(capacity));
-blocking_spsc!(Kanal);
+blocking_spsc!(Kanal, len: |rx| rx.len());
 blocking_mpmc!(Kanal);
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 //! waiting for it forever.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier, OnceLock};
+use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -310,6 +310,85 @@ pub fn spsc_transfer<P: Payload, Q: Spsc<P>>(q: Q, capacity: usize, items: u64, 
         Ok(())
     });
     run_workers(vec![(cores.0, producer), (cores.1, consumer)])
+}
+
+/// Per-item work, in iterations of [`busy`]'s loop, on each side of an SPSC
+/// transfer: what puts the transfer in a regime on purpose.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SideWork {
+    pub producer: u32,
+    pub consumer: u32,
+}
+
+/// `units` iterations of a loop the optimiser cannot remove: a fixed amount
+/// of work per item.
+#[inline(never)]
+pub fn busy(units: u32) {
+    for i in 0..units {
+        std::hint::black_box(i);
+    }
+}
+
+/// How many [`busy`] units take about `ns` nanoseconds on this machine
+/// (median of 21 timings of a long loop).
+pub fn busy_units_for(ns: f64) -> u32 {
+    let units = 100_000u32;
+    let mut per_unit: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            busy(units);
+            t.elapsed().as_nanos() as f64 / f64::from(units)
+        })
+        .collect();
+    per_unit.sort_by(f64::total_cmp);
+    (ns / per_unit[10]).round().max(1.0) as u32
+}
+
+/// An SPSC transfer in a chosen regime: `work` per item on each side (the
+/// side that works is the slower one, so with producer work the consumer
+/// keeps up and every item crosses alone — near-empty; with consumer work
+/// the queue fills and the consumer takes what has piled up — near-full;
+/// with none, free-running, whatever the two cores settle into). Returns
+/// the time and the mean fill the consumer saw (queue length sampled every
+/// 1024 items; NaN where the queue cannot tell).
+pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
+    q: Q,
+    capacity: usize,
+    items: u64,
+    cores: (CoreId, CoreId),
+    work: SideWork,
+) -> (Duration, f64) {
+    let (mut tx, mut rx) = q.channel(capacity);
+    let fill = Arc::new(Mutex::new(f64::NAN));
+    let fill2 = fill.clone();
+    let producer: Work = Box::new(move |stop: &Stop| {
+        for i in 0..items {
+            busy(work.producer);
+            Q::send(&mut tx, P::make(i), stop)?;
+        }
+        Ok(())
+    });
+    let consumer: Work = Box::new(move |stop: &Stop| {
+        let (mut sum, mut samples) = (0usize, 0usize);
+        for i in 0..items {
+            let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
+            assert_eq!(v.seq(), i, "lost, duplicated or reordered item");
+            busy(work.consumer);
+            if i % 1024 == 512 {
+                if let Some(n) = Q::len(&rx) {
+                    sum += n;
+                    samples += 1;
+                }
+            }
+        }
+        if samples > 0 {
+            *fill2.lock().unwrap() = sum as f64 / samples as f64;
+        }
+        Ok(())
+    });
+    let t = run_workers(vec![(cores.0, producer), (cores.1, consumer)]);
+    let fill = *fill.lock().unwrap();
+    (t, fill)
 }
 
 /// P producers, C consumers: producer `p` sends `(p << 40) | seq` for its
