@@ -58,7 +58,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use crate::sync::{barrier, AtomicU64, Ordering};
+use crate::sync::{barrier, spin_hint, AtomicU64, Ordering};
 use crate::wait::{Registration, Sleepers};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -103,6 +103,9 @@ impl AsyncWait {
         }
         let Some(kind) = side.park else {
             // BusySpin / SpinYield: nobody notifies; come back at once.
+            // (One spin hint, which under loom is the yield that lets the
+            // model schedule the peer this task waits for.)
+            spin_hint();
             cx.waker().wake_by_ref();
             return false;
         };

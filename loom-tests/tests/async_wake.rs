@@ -1,0 +1,167 @@
+//! Wake-up models of the async path (`send_async` / `recv_async`): a task's
+//! waker sleeps in the same registry as a parked thread (`wait.rs`,
+//! "Tasks"), so these models check the waker half of the one eventcount:
+//! register-then-publish races, cancellation during a wake-up, and threads
+//! and tasks waiting on one registry.
+//!
+//! A task is `loom::future::block_on` (its waker unparks the blocked
+//! thread; a future that is never woken leaves it blocked, and loom reports
+//! the deadlock) or a future polled by hand with a mock waker. Same shape as
+//! `spsc_wake.rs` / `mpmc_wake.rs` (see `common::yield_times`): the waiter
+//! runs on the model's main thread, a notifier is a spawned thread that
+//! yields twice before it acts and hands its handle back through `join`
+//! (a dropped handle wakes everyone, which would hide a lost wake-up).
+//! `model_parks` asserts that some execution really registered a task or
+//! parked a thread (`Stats::parks` counts both).
+#![cfg(loom)]
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use common::{model_parks, yield_times};
+use loom::future::block_on;
+use loom::thread;
+use ringflow::{Builder, TryRecvError, WaitStrategy};
+
+/// A mock waker that does nothing: the task it stands for is cancelled
+/// before it would be polled again.
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: StdArc<Self>) {}
+}
+
+fn noop() -> Waker {
+    Waker::from(StdArc::new(Noop))
+}
+
+fn poll_once<F: Future + Unpin>(f: &mut F, w: &Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(w))
+}
+
+/// Model AW1 (register-then-publish): a task waits in `recv_async` on an
+/// empty SPSC `Park` ring; a spawned producer's one `try_send` must wake it.
+/// The task registers its waker, runs the heavy barrier and re-checks; the
+/// producer publishes, runs the light barrier and loads the count — every
+/// order of the two must end with the task woken or not sleeping.
+#[test]
+fn spsc_recv_async_woken_by_send() {
+    model_parks("async_spsc_recv_async_woken_by_send", 4, || {
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(7).unwrap();
+            tx
+        });
+        assert_eq!(block_on(rx.recv_async()), Ok(7));
+        let _tx = producer.join().unwrap();
+        rx.stats().parks
+    });
+}
+
+/// Model AW2: the send side on MPMC — a task in `send_async` on a full
+/// capacity-1 ring, woken by one `try_recv` on another thread.
+#[test]
+fn mpmc_send_async_woken_by_recv() {
+    model_parks("async_mpmc_send_async_woken_by_recv", 4, || {
+        let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        tx.try_send(0).unwrap();
+        let receiver = thread::spawn(move || {
+            yield_times(2);
+            assert_eq!(rx.try_recv(), Ok(0));
+            rx
+        });
+        block_on(tx.send_async(1)).unwrap();
+        let rx = receiver.join().unwrap();
+        assert_eq!(rx.try_recv(), Ok(1));
+        rx.stats().parks
+    });
+}
+
+/// Model AW3 (cancel during wake): two tasks wait for the one item of an
+/// MPMC `Park` ring. Task A (a spawned thread polling by hand) registers
+/// and is then cancelled (dropped) at any point relative to the sender's
+/// wake-up; task B (`block_on` on the main thread) must get the item. If
+/// the notifier picked A and A's drop did not pass the wake-up on, B would
+/// sleep with the item queued.
+#[test]
+fn cancelled_task_passes_its_wakeup_on() {
+    model_parks("async_cancelled_task_passes_its_wakeup_on", 3, || {
+        let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        let rx_a = rx.clone();
+        let tx_a = tx.clone();
+        let a = thread::spawn(move || {
+            let w = noop();
+            let mut f = rx_a.recv_async();
+            let first = poll_once(&mut f, &w);
+            drop(f); // cancelled: `select!` took another branch
+            if let Poll::Ready(v) = first {
+                // A's one poll found the item: hand it on, so that B's
+                // wait still ends (through this send's own notify).
+                tx_a.try_send(v.unwrap()).unwrap();
+            }
+            (rx_a, tx_a)
+        });
+        let sender = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(1).unwrap();
+            tx
+        });
+        assert_eq!(block_on(rx.recv_async()), Ok(1));
+        let (rx_a, _tx_a) = a.join().unwrap();
+        let _tx = sender.join().unwrap();
+        assert_eq!(rx_a.try_recv(), Err(TryRecvError::Empty));
+        rx.stats().parks
+    });
+}
+
+/// Model AW4 (threads and tasks on one registry): a thread blocked in
+/// `recv` and a task in `recv_async` on an empty MPMC `Park` ring of
+/// capacity 2; a sender makes two `try_send`s (one wake-up each). Both
+/// must get an item, whichever kind each wake-up reaches, including a
+/// task woken for an item the thread then took (it must register again).
+#[test]
+fn thread_and_task_waiters_mixed() {
+    model_parks("async_thread_and_task_waiters_mixed", 3, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        let rx1 = rx.clone();
+        let thread_waiter = thread::spawn(move || {
+            let v = rx1.recv().unwrap();
+            (v, rx1)
+        });
+        let sender = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            tx
+        });
+        let mine = block_on(rx.recv_async()).unwrap();
+        let (theirs, _rx1) = thread_waiter.join().unwrap();
+        let _tx = sender.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        rx.stats().parks
+    });
+}
+
+/// Model AW5: a task on a `BusySpin` channel. Nobody notifies there (the
+/// notifier pays nothing), so a pending task must come back by itself (it
+/// wakes its own waker); the model ends only if it does.
+#[test]
+fn busy_spin_task_needs_no_notification() {
+    common::model("async_busy_spin_task_needs_no_notification", 4, || {
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
+        let producer = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(5).unwrap();
+            tx
+        });
+        assert_eq!(block_on(rx.recv_async()), Ok(5));
+        let _tx = producer.join().unwrap();
+    });
+}
