@@ -1,11 +1,13 @@
-//! [`Builder`]: capacity and wait strategy, then `.spsc()` or `.mpmc()`.
+//! [`Builder`]: capacity and wait strategy, then `.spsc()`, `.mpmc()`,
+//! `.broadcast()` or `.broadcast_lossy()`.
 
 use crate::flow::Marks;
 use crate::sync::barrier;
 use crate::WaitStrategy;
 
-/// Configures a channel, then builds it with [`spsc`](Builder::spsc) or
-/// [`mpmc`](Builder::mpmc).
+/// Configures a channel, then builds it with [`spsc`](Builder::spsc),
+/// [`mpmc`](Builder::mpmc), [`broadcast`](Builder::broadcast) or
+/// [`broadcast_lossy`](Builder::broadcast_lossy).
 ///
 /// # Examples
 ///

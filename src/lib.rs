@@ -7,7 +7,10 @@
 //!   `Consumer`, methods on `&mut self`);
 //! - [`mpmc`]: a multi-producer multi-consumer ring (`Sender` / `Receiver`,
 //!   `Clone`, methods on `&self`), with `force_send` to overwrite the oldest
-//!   item.
+//!   item;
+//! - [`broadcast`]: a fan-out ring (one `Sender`, many `Receiver`s, each
+//!   receiver sees every item) that blocks on the slowest receiver or, lossy,
+//!   overwrites and reports `Lagged`.
 //!
 //! A full queue is an explicit decision, never a silent loss: block the
 //! producer (`send`: backpressure), reject (`try_send`: load shedding, the
@@ -59,6 +62,7 @@
 #[macro_use]
 mod handle;
 
+pub mod broadcast;
 mod buffer;
 mod builder;
 mod error;

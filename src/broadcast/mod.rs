@@ -1,0 +1,547 @@
+//! The broadcast (fan-out) ring: one [`Sender`], any number of
+//! [`Receiver`]s, and every receiver sees every item.
+//!
+//! ```
+//! let (mut tx, mut rx1) = ringflow::broadcast::channel::<u64>(64);
+//! let mut rx2 = rx1.clone(); // a second receiver at the same position
+//! tx.send(7).unwrap();
+//! assert_eq!(rx1.recv(), Ok(7));
+//! assert_eq!(rx2.recv(), Ok(7)); // each receiver gets its own clone
+//! ```
+//!
+//! Two policies decide what a full ring does:
+//!
+//! - **Block** ([`channel`], [`Builder::broadcast`]): a send waits (or
+//!   `try_send` fails `Full`, handing the value back) while the slowest live
+//!   receiver is `capacity` items behind. Backpressure: no receiver ever
+//!   misses an item. A receiver that is alive but never polled therefore
+//!   holds the ring — that is the point of backpressure, and its lag shows in
+//!   [`Receiver::stats`] and [`Sender::slowest_lag`]; drop it (which releases
+//!   its hold at once) or use `Lossy` if that is not what you want.
+//! - **Lossy** ([`Builder::broadcast_lossy`]): a send never waits for a slow
+//!   receiver. A receiver that fell more than `capacity` items behind gets
+//!   [`TryRecvError::Lagged(n)`](TryRecvError::Lagged) once (`n` = the items
+//!   it missed) and then continues from the oldest item still held, so for
+//!   every receiver `received + missed = sent` holds exactly.
+//!
+//! There is one sender (its sending methods take `&mut self`; for several
+//! producers, put an [`mpmc`](crate::mpmc) ring in front of it). Receivers
+//! join with [`Receiver::clone`] (same position as the original) or
+//! [`Sender::subscribe`] (only items sent from then on), and leave by being
+//! dropped.
+//!
+//! # Algorithm
+//!
+//! A single-producer ring of `capacity` slots with one *cursor per receiver*,
+//! the fan-out shape of the LMAX Disruptor (Thompson et al., "Disruptor:
+//! High performance alternative to bounded queues for exchanging data
+//! between concurrent threads", 2011): the sender may reuse the slot of
+//! position `t - capacity` only once every receiver is past it.
+//!
+//! - **Slots** carry a *stamp* (as in Vyukov's bounded queue, see
+//!   [`mpmc`](crate::mpmc)): `2(p + 1)` once the value of position `p` is
+//!   published. The sender writes the value, then stores the stamp with
+//!   `Release`; a receiver at position `p` loads it with `Acquire` and
+//!   clones the value only if it reads exactly `2(p + 1)`. A smaller stamp
+//!   (an older lap) means "not sent yet"; a larger one (a later lap) means
+//!   "overwritten" (Lossy only). The stamp lives in the slot's own cache
+//!   line, so a hand-over moves one line, not a shared `tail` plus the slot.
+//! - **Cursors**: each receiver publishes its position in its own
+//!   [`CachePadded`] word (`2p` when idle at `p`, `2p + 1` while cloning the
+//!   item at `p`, Lossy only), stored with `Release` after each clone.
+//! - **The sender caches the minimum** receiver position (a lower bound)
+//!   and rescans the cursors only when that cached bound says the ring is
+//!   full, as the SPSC ring caches `head` (Rigtorp's cached index): while
+//!   receivers keep up, a send touches only the slot and the sender's own
+//!   line.
+//! - **Registry**: the cursors live in a `Mutex<Vec<_>>` that only joining
+//!   and leaving receivers write; the sender keeps a private snapshot and
+//!   takes the mutex only on its first rescan after membership changed (a
+//!   `generation` counter tells it). Sends and receives themselves are
+//!   lock-free; a receiver that is preempted while joining or leaving can
+//!   delay the sender's next rescan, nothing else.
+//!
+//! ## A send (Block)
+//!
+//! 1. If `tail - cached_min < capacity`, there is room: go to 3.
+//! 2. Rescan: for each live cursor, load it (`Acquire`: the receiver's
+//!    clones of older items happen-before our overwrite); the smallest is
+//!    the new `cached_min`. Still full: `try_send` returns `Full`, `send`
+//!    waits (see below).
+//! 3. Swap the new value into the slot, store the stamp (`Release`), store
+//!    `tail` (`Release`, for `len` and subscriptions), wake sleeping
+//!    receivers (`Park` only), and finally drop the value the slot held a
+//!    lap ago (every receiver has cloned it; dropping it last means a
+//!    panicking `Drop` cannot leave the ring half-updated).
+//!
+//! ## A receive
+//!
+//! Load the stamp of the slot at the receiver's position. Not published:
+//! `Empty` (or `Disconnected`, if the sender is gone and a second look
+//! still finds nothing). Published: clone the value, store the cursor
+//! `2(p + 1)` with `Release`, and on `Park` Block channels notify a waiting
+//! sender.
+//!
+//! ## Lossy: overwriting without cloning a dying value
+//!
+//! A stamp checked before and after a clone (a seqlock) is only enough for
+//! values that can be copied blindly: a `Clone` of a `String` that the sender
+//! is freeing at the same moment reads freed memory before the second check
+//! can reject it. So the sender never touches a slot while a receiver
+//! clones it, and it waits for *in-flight clones only* (bounded by one
+//! `clone` of one item), never for a receiver that is merely behind:
+//!
+//! - A receiver at `p` that finds the stamp published moves its cursor from
+//!   idle to *busy* with a compare-and-swap `2p → 2p + 1`, clones, then
+//!   stores `2(p + 1)`.
+//! - The sender, about to overwrite position `q = t - capacity` while its
+//!   cached minimum says a receiver may still be at or before `q`, visits
+//!   every live cursor: one past `q` is left alone; one idle at or before `q`
+//!   is *evicted* with a CAS to `2(q + 1)` (the oldest position still held
+//!   after this send); one busy at `q` is waited for (spin, then yield; never
+//!   park: the receiver is running its `clone`).
+//! - The two CASes on the receiver's cursor decide every race: if the
+//!   eviction comes first, the receiver's CAS fails, it reads the evicted
+//!   position from its cursor and reports `Lagged(n)` without touching the
+//!   slot; if the receiver's comes first, the eviction fails and the sender
+//!   waits until the receiver's `Release` store after its clone, which its
+//!   `Acquire` load then sees, so the clone happens-before the overwrite.
+//!   A receiver that finds a later lap's stamp was evicted before the
+//!   overwrite (the sender evicts, then writes, then publishes the stamp with
+//!   `Release`), so its cursor already holds the position to resume from.
+//!
+//! This is the same guarantee as tokio's per-slot `RwLock`, with one
+//! uncontended CAS on the receiver's own line per receive instead of a lock
+//! shared by every receiver of the slot. The loom model
+//! `loom-tests/tests/broadcast.rs` checks it (a lossy overwrite racing a
+//! clone, with loom tracking every access to the slot's cell).
+//!
+//! ## Joining while the sender rescans
+//!
+//! A cloned receiver starts at the original's position, which the sender
+//! may not have seen yet. The clone registers (bumping `generation` with
+//! `Release`) and only then reads the original's cursor with a
+//! read-modify-write (and adopts an eviction it finds there). Either the
+//! sender's visit of the original comes first in that cursor's modification
+//! order — then the clone sees what the sender saw or later, so its own
+//! position is no lower than the one the sender used — or the clone's RMW
+//! comes first, and then the sender's visit synchronises with it (directly
+//! or through the original's later `Release` stores), so the sender's
+//! closing load of `generation` sees the registration and it scans again.
+//! [`Sender::subscribe`] needs none of this: it cannot run during a send.
+//!
+//! ## Blocking
+//!
+//! The sleeper protocol of the other rings (`wait.rs`): on `Park` channels
+//! a blocked sender sleeps on the channel's `send_waiters` with a re-check
+//! that scans the registry, and every receive on a Block channel notifies
+//! it after publishing its cursor. A receiver that leaves wakes the sender
+//! (`wake_all`), so a send blocked on it goes on at once; the last one to
+//! leave wakes it too (the send then fails, handing the value back).
+//!
+//! Each receiver sleeps on a registry of its *own* (in its cursor), and a
+//! send notifies every live receiver's registry: the light barrier, then
+//! one load of `generation` (refreshing the sender's snapshot if a receiver
+//! joined: its registration precedes its sleeper registration, so the
+//! barrier pair makes a joiner that could miss the item visible here), then
+//! one load of each registry's sleeper count — a line only that receiver
+//! writes, and only when it sleeps. One shared registry for all receivers
+//! is not enough: `wait.rs` hands out wake-up *tokens* that any sleeper of
+//! the registry may use, which is right when sleepers are interchangeable
+//! (any MPMC receiver can take any item) but not here, where each receiver
+//! waits for its own position. A receiver that went to sleep just after a
+//! send took the token meant for a receiver whose item that send had
+//! published, found nothing for itself and slept again, and the other one
+//! slept on while the sender waited for it: both sides asleep
+//! (`tests/broadcast.rs`, `one_sender_four_receivers::park`, hung so before
+//! this design). The sender's drop wakes every receiver's registry.
+//!
+//! # Guarantees
+//!
+//! - Every item is dropped exactly once: by the send that reuses its slot,
+//!   or by the last handle's drop (also if one of the drops panics).
+//!   Receivers get clones; a panicking `Clone` leaves the receiver where it
+//!   was (the item is not received and not lost).
+//! - Each receiver sees the items in send order; a send happens-before every
+//!   receive of that item.
+//! - When the sender is gone, each receiver first gets what it has not read,
+//!   then `Disconnected`; threads blocked in `recv` wake up. While no
+//!   receiver is alive, sends fail with the value handed back
+//!   ([`Sender::is_disconnected`]); a later [`Sender::subscribe`] makes the
+//!   channel live again.
+//! - `try_*` calls never wait: a lossy `try_send` may wait for one in-flight
+//!   `clone` of the slot it overwrites (bounded by that clone), like
+//!   `force_send` on the MPMC ring.
+//! - `T: Send + Sync` for the handles to be `Send`: receivers on different
+//!   threads clone the same value at the same time through `&T` (tokio's
+//!   broadcast channel missed this bound, RUSTSEC-2025-0023).
+//!
+//! # Costs
+//!
+//! One clone per receiver per item (the item itself stays in the ring until
+//! its slot is reused). A Block receive is a load, a clone and a store on
+//! the receiver's own line; a Lossy receive adds one CAS there. A send
+//! touches the sender's line and the slot; it reads every cursor only when
+//! its cached minimum says the ring is full, and on a Lossy ring that keeps
+//! a receiver permanently behind, it visits every cursor on each send.
+//! Congestion watermarks are not supported on this ring
+//! ([`Builder::broadcast`] panics if they are set).
+
+mod error;
+mod receiver;
+mod sender;
+
+pub use error::{RecvError, RecvTimeoutError, TryRecvError};
+pub use receiver::{Receiver, ReceiverStats};
+pub use sender::Sender;
+
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::buffer::{drop_each, Buffer};
+use crate::builder::Builder;
+use crate::flow::Control;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::wait::Sleepers;
+
+/// What a full broadcast ring does; see the [module docs](self).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// The sender waits for the slowest receiver (backpressure).
+    Block,
+    /// The sender overwrites the oldest item; slow receivers get `Lagged`.
+    Lossy,
+}
+
+/// Creates a Block broadcast ring holding exactly `capacity` items, with the
+/// default [`WaitStrategy::Park`](crate::WaitStrategy::Park). Use
+/// [`Builder::broadcast`] / [`Builder::broadcast_lossy`] for other
+/// strategies or the Lossy policy.
+///
+/// # Panics
+///
+/// If `capacity` is 0, larger than `usize::MAX / 4`, or too large to
+/// allocate.
+///
+/// # Examples
+///
+/// ```
+/// use ringflow::TrySendError;
+/// let (mut tx, mut rx) = ringflow::broadcast::channel::<&str>(1);
+/// tx.try_send("a").unwrap();
+/// assert_eq!(tx.try_send("b"), Err(TrySendError::Full("b"))); // rx has not read "a"
+/// assert_eq!(rx.try_recv(), Ok("a"));
+/// tx.try_send("b").unwrap();
+/// ```
+pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    Builder::new(capacity).broadcast()
+}
+
+impl Builder {
+    /// Builds a Block broadcast ring: the sender waits for the slowest
+    /// receiver (see [`broadcast`](crate::broadcast)).
+    ///
+    /// # Panics
+    ///
+    /// If watermarks were set (the broadcast ring has no congestion signal),
+    /// or the capacity is larger than `usize::MAX / 4`, or the slots would
+    /// not fit in one allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::{Builder, WaitStrategy};
+    /// let (mut tx, mut rx) = Builder::new(16).wait_strategy(WaitStrategy::SpinYield).broadcast::<u32>();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
+    pub fn broadcast<T: Clone>(self) -> (Sender<T>, Receiver<T>) {
+        build(self, Policy::Block)
+    }
+
+    /// Builds a Lossy broadcast ring: the sender never waits for a slow
+    /// receiver; one that falls more than `capacity` behind gets
+    /// [`TryRecvError::Lagged`] (see [`broadcast`](crate::broadcast)).
+    ///
+    /// # Panics
+    ///
+    /// As [`broadcast`](Builder::broadcast).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::broadcast::TryRecvError;
+    /// let (mut tx, mut rx) = ringflow::Builder::new(2).broadcast_lossy::<u32>();
+    /// for i in 0..5 {
+    ///     tx.try_send(i).unwrap(); // never Full
+    /// }
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(3))); // 0, 1, 2 were overwritten
+    /// assert_eq!(rx.try_recv(), Ok(3)); // then the oldest still held
+    /// assert_eq!(rx.try_recv(), Ok(4));
+    /// ```
+    pub fn broadcast_lossy<T: Clone>(self) -> (Sender<T>, Receiver<T>) {
+        build(self, Policy::Lossy)
+    }
+}
+
+fn build<T>(b: Builder, policy: Policy) -> (Sender<T>, Receiver<T>) {
+    assert!(b.watermarks.is_none(), "ringflow: the broadcast ring has no congestion watermarks (Builder::watermarks)");
+    let shared = Arc::new(Shared::new(&b, policy));
+    let park = b.park_barrier();
+    let cursor = Arc::new(CachePadded::new(Cursor::new(idle(b.start))));
+    shared.register(&cursor);
+    let rx = Receiver::new(shared.clone(), cursor, b.start, 0, park);
+    let tx = Sender::new(shared, b.start, park);
+    (tx, rx)
+}
+
+/// Largest capacity: stamps and cursors hold positions doubled (the low bit
+/// says "being read"), and wrapping signed differences between them must be
+/// unambiguous.
+const MAX_CAPACITY: usize = usize::MAX / 4;
+
+/// The stamp of a slot holding the published item of position `p`.
+#[inline(always)]
+pub(crate) fn ready(p: usize) -> usize {
+    p.wrapping_add(1).wrapping_mul(2)
+}
+
+/// A cursor idle at position `p` (it has read everything before `p`).
+#[inline(always)]
+pub(crate) fn idle(p: usize) -> usize {
+    p.wrapping_mul(2)
+}
+
+/// A cursor cloning the item at position `p` (Lossy only).
+#[inline(always)]
+pub(crate) fn busy(p: usize) -> usize {
+    idle(p) | 1
+}
+
+/// `(a - b) as isize` for two doubled values (stamps or cursor words, the
+/// busy bit ignored), in positions: positive when `a` is ahead.
+#[inline(always)]
+pub(crate) fn ahead(a: usize, b: usize) -> isize {
+    ((a & !1).wrapping_sub(b & !1) as isize) >> 1
+}
+
+/// How many positions the cursor word `state` is behind position `tail`.
+#[inline(always)]
+pub(crate) fn behind(tail: usize, state: usize) -> usize {
+    idle(tail).wrapping_sub(state & !1) >> 1
+}
+
+/// One slot: a stamp and a cell.
+pub(crate) struct Slot<T> {
+    /// `2(p + 1)` once the item of position `p` is published here (written
+    /// only by the sender, with `Release`, after the value). Starts at
+    /// `2s` for the slot's first position `s` ("not sent yet"). The cell
+    /// holds an initialised value exactly when the slot has been written
+    /// at least once (the ring drops a value only when replacing it, or in
+    /// `Shared::drop`).
+    pub(crate) stamp: AtomicUsize,
+    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// One receiver's published position, on its own cache line, and the
+/// registry its `recv` sleeps on (on a line of its own: the sender loads
+/// its count after every send on `Park` channels, the receiver writes
+/// `state` after every receive).
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    /// `idle(p)` or (Lossy) `busy(p)` for the receiver's position `p`.
+    /// Written by the receiver (`Release` after each clone; Lossy: a CAS
+    /// idle → busy before it); on Lossy rings also by the sender, which may
+    /// CAS an idle cursor at or before the position it overwrites forward to
+    /// the oldest held position (an eviction). Only ever moves forward.
+    pub(crate) state: AtomicUsize,
+    /// `false` once the receiver is dropped: the sender ignores this cursor
+    /// from then on, even in a stale snapshot.
+    pub(crate) live: AtomicBool,
+    /// Where this receiver sleeps when it waits for an item (`Park`). One
+    /// registry per receiver, not one per channel: see "Blocking" in the
+    /// module docs.
+    pub(crate) sleepers: CachePadded<Sleepers>,
+}
+
+impl Cursor {
+    pub(crate) fn new(state: usize) -> Self {
+        Cursor {
+            state: AtomicUsize::new(state),
+            live: AtomicBool::new(true),
+            sleepers: CachePadded::new(Sleepers::new()),
+        }
+    }
+}
+
+pub(crate) type CursorRef = Arc<CachePadded<Cursor>>;
+
+pub(crate) struct Shared<T> {
+    /// The next position the sender will write: the start position plus
+    /// items ever sent. Written only by the sender (`Release`, after the
+    /// slot's stamp); read by `len`/lag queries, by `Shared::drop`.
+    pub(crate) tail: CachePadded<AtomicUsize>,
+    /// Read-mostly state: handle counts, the registry, sleepers.
+    pub(crate) cold: CachePadded<Cold>,
+    pub(crate) slots: Buffer<Slot<T>>,
+    pub(crate) capacity: usize,
+    pub(crate) policy: Policy,
+    /// The first position (0 except in wrap-around tests); slot `i` first
+    /// serves position `start + i`.
+    pub(crate) start: usize,
+}
+
+pub(crate) struct Cold {
+    /// `false` once the sender is dropped; stored (`Release`) after its last
+    /// stamp, so a receiver that sees `false` and then reloads a stamp sees
+    /// every item.
+    pub(crate) sender_alive: AtomicBool,
+    /// Live receivers; 0 makes sends fail (until a `subscribe`).
+    pub(crate) receivers: AtomicUsize,
+    /// Every live receiver's cursor. Written by joining / leaving receivers
+    /// (and `subscribe`); read by the sender to refresh its snapshot, and by
+    /// queries. No other lock is ever taken while it is held.
+    pub(crate) registry: Mutex<Vec<CursorRef>>,
+    /// Bumped (`Release`, under the registry mutex) on every change of the
+    /// registry; see "Joining while the sender rescans" in the module docs.
+    pub(crate) generation: AtomicUsize,
+    /// Wait strategy, sleepers and counters.
+    pub(crate) ctl: Control,
+}
+
+impl<T> Shared<T> {
+    fn new(b: &Builder, policy: Policy) -> Self {
+        let capacity = b.capacity;
+        assert!(
+            capacity <= MAX_CAPACITY,
+            "ringflow: capacity {capacity} is too large for the broadcast ring (at most usize::MAX / 4)"
+        );
+        let start = b.start;
+        let slots = Buffer::from_fn(capacity, |i| Slot {
+            stamp: AtomicUsize::new(idle(start.wrapping_add(i))),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        });
+        Shared {
+            tail: CachePadded::new(AtomicUsize::new(start)),
+            cold: CachePadded::new(Cold {
+                sender_alive: AtomicBool::new(true),
+                receivers: AtomicUsize::new(0),
+                registry: Mutex::new(Vec::new()),
+                generation: AtomicUsize::new(0),
+                ctl: Control::new(b.strategy),
+            }),
+            slots,
+            capacity,
+            policy,
+            start,
+        }
+    }
+
+    /// The slot at index `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity` (every handle keeps the index of its position below
+    /// capacity: it is reset to 0 when it reaches it).
+    #[inline(always)]
+    pub(crate) unsafe fn slot(&self, idx: usize) -> &Slot<T> {
+        debug_assert!(idx < self.capacity);
+        // SAFETY: `idx < capacity`, the buffer's length (the caller's
+        // contract).
+        unsafe { self.slots.get(idx) }
+    }
+
+    /// Adds `cursor` to the registry and counts a live receiver.
+    pub(crate) fn register(&self, cursor: &CursorRef) {
+        let mut registry = lock(&self.cold.registry);
+        registry.push(cursor.clone());
+        self.cold.receivers.fetch_add(1, Ordering::Relaxed);
+        // Release: a sender that sees the new generation sees the push (it
+        // also takes the mutex to copy the list, which orders it anyway).
+        self.cold.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Removes `cursor` from the registry; returns the number of live
+    /// receivers left.
+    pub(crate) fn deregister(&self, cursor: &CursorRef) -> usize {
+        let mut registry = lock(&self.cold.registry);
+        if let Some(i) = registry.iter().position(|c| Arc::ptr_eq(c, cursor)) {
+            registry.swap_remove(i);
+        }
+        self.cold.generation.fetch_add(1, Ordering::Release);
+        // AcqRel, as for `Arc`: the last receiver's drop sees the others'.
+        self.cold.receivers.fetch_sub(1, Ordering::AcqRel) - 1
+    }
+
+    /// How far the slowest live receiver is behind `tail` (0 without
+    /// receivers), from fresh loads under the registry mutex. The blocked
+    /// sender's re-check, and the queries.
+    pub(crate) fn slowest_behind(&self, tail: usize) -> usize {
+        let registry = lock(&self.cold.registry);
+        registry
+            .iter()
+            .filter(|c| c.live.load(Ordering::Acquire))
+            .map(|c| behind(tail, c.state.load(Ordering::Acquire)))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether a blocked (Block) sender about to write `tail` should retry:
+    /// the slowest receiver is less than `capacity` behind, or none is left.
+    pub(crate) fn send_may_proceed(&self, tail: usize) -> bool {
+        self.cold.receivers.load(Ordering::Acquire) == 0 || self.slowest_behind(tail) < self.capacity
+    }
+
+    /// Whether a blocked receiver at position `pos` (slot `idx`) should
+    /// retry: its item is published (or overwritten), or the sender is gone.
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity`.
+    pub(crate) unsafe fn recv_may_proceed(&self, idx: usize, pos: usize) -> bool {
+        // SAFETY: `idx < capacity` (the caller's contract).
+        let stamp = unsafe { self.slot(idx) }.stamp.load(Ordering::Acquire);
+        ahead(stamp, ready(pos)) >= 0 || !self.cold.sender_alive.load(Ordering::Acquire)
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Every handle is gone, so nothing moves: the slots written at least
+        // once hold a value each. Positions start at slot 0, so those are
+        // the first `min(sent, capacity)` slots.
+        let sent = self.tail.load(Ordering::Relaxed).wrapping_sub(self.start);
+        let written = sent.min(self.capacity);
+        let slots = &self.slots;
+        drop_each(written, |i| {
+            // SAFETY: `i < written <= capacity`; slot `i` was written at
+            // least once, so it holds an initialised value, which no handle
+            // can reach any more; `drop_each` visits it once.
+            unsafe { slots.get(i).value.with_mut(|p| (*p).assume_init_drop()) };
+        });
+    }
+}
+
+/// Locks, ignoring poisoning: nothing that can panic runs while the
+/// registry mutex is held (a push may abort on allocation failure, which
+/// does not unwind), so a poisoned registry is still consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_across_usize_max() {
+        let p = usize::MAX;
+        assert_eq!(ahead(ready(p), ready(p)), 0);
+        assert_eq!(ahead(ready(p.wrapping_add(3)), ready(p)), 3);
+        assert_eq!(ahead(idle(p), ready(p)), -1);
+        assert_eq!(behind(p.wrapping_add(5), idle(p)), 5);
+        assert_eq!(behind(p.wrapping_add(5), busy(p)), 5);
+    }
+}

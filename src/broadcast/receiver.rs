@@ -1,0 +1,430 @@
+//! The receiving half of the broadcast ring.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::{ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, RecvTimeoutError, Shared, TryRecvError};
+use crate::buffer::wrap_add;
+use crate::sync::{barrier, Arc, Ordering};
+use crate::wait::{deadline_after, Pause, Waiter};
+use crate::{Stats, WaitStrategy};
+
+/// A receiver of a broadcast ring: its own cursor over the items, so every
+/// receiver sees every item (as a clone). `Clone` (the clone starts at the
+/// same position); receiving methods take `&mut self`. `Send` and `Sync`
+/// when `T: Send + Sync`.
+///
+/// ```compile_fail
+/// fn assert_send<S: Send>(_: &S) {}
+/// // `Cell` is `Send` but not `Sync`: receivers on two threads could clone
+/// // one `Cell` at the same time, so the receiver is not `Send`.
+/// let (_tx, rx) = ringflow::broadcast::channel::<std::cell::Cell<u8>>(1);
+/// assert_send(&rx);
+/// ```
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// This receiver's published position (see `Cursor`).
+    cursor: CursorRef,
+    /// The next position to read. Equal to the cursor's position except
+    /// after an eviction (Lossy), which moves only the cursor; the next
+    /// receive notices and reports `Lagged`.
+    pos: usize,
+    /// Slot index of `pos`: always `< capacity`.
+    idx: usize,
+    /// `Some` on `Park` channels: `recv` may sleep on `recv_waiters`.
+    park: Option<barrier::Kind>,
+    /// `Some` on `Park` Block channels: notify a sender blocked on room
+    /// after each receive (a Lossy sender never sleeps).
+    notify_sender: Option<barrier::Kind>,
+    received: u64,
+    lagged: u64,
+    missed: u64,
+}
+
+// SAFETY: receivers clone values of `T` through `&T` while other receivers
+// (on other threads) do the same, and a receiver may hold the last handle
+// and drop the ring's items: `T: Send + Sync`. Everything shared is atomics,
+// a mutex and slots serialised by the stamp / cursor protocol.
+unsafe impl<T: Send + Sync> Send for Receiver<T> {}
+// SAFETY: `&Receiver` only loads atomics (queries) and registers clones;
+// receiving needs `&mut self`.
+unsafe impl<T: Send + Sync> Sync for Receiver<T> {}
+
+/// One receiver's counters, from [`Receiver::stats`]. Under the receiver's
+/// own calls they are exact; `lag` is a snapshot of a moving sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ReceiverStats {
+    /// Items this receiver has received.
+    pub received: u64,
+    /// `Lagged` errors it got (Lossy only).
+    pub lagged: u64,
+    /// Items it missed in total (the sum of its `Lagged(n)`). Per
+    /// receiver, `received + missed + lag` = items sent since it joined.
+    pub missed: u64,
+    /// Its backlog now: items sent that it has not received and not yet
+    /// been told it missed ([`Receiver::lag`]).
+    pub lag: usize,
+    /// Times it went to sleep (parked) waiting for an item (`Park`).
+    pub parks: u64,
+}
+
+impl<T> Receiver<T> {
+    pub(super) fn new(
+        shared: Arc<Shared<T>>,
+        cursor: CursorRef,
+        pos: usize,
+        idx: usize,
+        park: Option<barrier::Kind>,
+    ) -> Self {
+        let notify_sender = if shared.policy == Policy::Block { park } else { None };
+        Receiver { shared, cursor, pos, idx, park, notify_sender, received: 0, lagged: 0, missed: 0 }
+    }
+
+    /// The slot index `n` positions after ours.
+    fn idx_after(&self, n: usize) -> usize {
+        let cap = self.shared.capacity;
+        wrap_add(self.idx, n % cap, cap)
+    }
+
+    /// Adopts the position an eviction left in our cursor: the items in
+    /// between were overwritten.
+    #[cold]
+    #[inline(never)]
+    fn lagged(&mut self) -> TryRecvError {
+        // Acquire (with the stamp load that led here): the eviction CAS came
+        // before the sender's overwrite and its stamp store.
+        let state = self.cursor.state.load(Ordering::Acquire);
+        let n = ahead(state, idle(self.pos));
+        debug_assert!(n > 0 && state & 1 == 0, "overwritten without an eviction");
+        let n = n.max(0) as usize;
+        self.idx = self.idx_after(n);
+        self.pos = self.pos.wrapping_add(n);
+        self.lagged += 1;
+        self.missed += n as u64;
+        TryRecvError::Lagged(n as u64)
+    }
+
+    /// How many items this receiver has not received yet and can still get
+    /// (at most the capacity). Reads the sender's position once: it may be
+    /// stale.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel::<u8>(4);
+    /// let mut other = rx.clone();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// rx.try_recv().unwrap();
+    /// assert_eq!((rx.len(), other.len()), (1, 2)); // each its own backlog
+    /// ```
+    pub fn len(&self) -> usize {
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        // An eviction may have moved the cursor past `pos`.
+        let state = self.cursor.state.load(Ordering::Relaxed);
+        let from = if ahead(state, idle(self.pos)) > 0 { state } else { idle(self.pos) };
+        super::behind(tail, from).min(self.shared.capacity)
+    }
+
+    /// How far behind the sender this receiver is: items sent that it has
+    /// neither received nor been told it missed. On a Lossy ring it may
+    /// exceed the capacity; the next receive then reports `Lagged`.
+    pub fn lag(&self) -> usize {
+        super::behind(self.shared.tail.load(Ordering::Acquire), idle(self.pos))
+    }
+
+    /// Items this receiver missed in total (Lossy), the sum of its
+    /// `Lagged(n)` errors.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// This receiver's counters (see [`ReceiverStats`]).
+    pub fn stats(&self) -> ReceiverStats {
+        ReceiverStats {
+            received: self.received,
+            lagged: self.lagged,
+            missed: self.missed,
+            lag: self.lag(),
+            parks: self.cursor.sleepers.parks(),
+        }
+    }
+
+    /// Counters of the channel's slow paths, shared by every handle. Its
+    /// `parks` and `wakeups` count the sender's side; each receiver's parks
+    /// are in its own [`stats`](Receiver::stats).
+    pub fn channel_stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// `true` if [`len`](Receiver::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Receiver::len) equals the capacity.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.shared.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// The channel's policy (Block or Lossy).
+    pub fn policy(&self) -> Policy {
+        self.shared.policy
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.ctl.strategy
+    }
+
+    /// `true` once the sender is dropped (items may still be unread). Once
+    /// true it stays true.
+    pub fn is_disconnected(&self) -> bool {
+        !self.shared.cold.sender_alive.load(Ordering::Acquire)
+    }
+}
+
+impl<T: Clone> Receiver<T> {
+    /// Receives a clone of the next item for this receiver, without
+    /// waiting.
+    ///
+    /// Block: a load, the clone and a store on this receiver's own cache
+    /// line; Lossy: plus one compare-and-swap there. Never enters the kernel
+    /// on `BusySpin` / `SpinYield` channels; on a `Park` Block channel it may
+    /// wake a parked sender.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing new has been sent;
+    /// [`TryRecvError::Disconnected`] if this receiver has read everything
+    /// and the sender is gone; [`TryRecvError::Lagged`]`(n)` (Lossy only) if
+    /// `n` items were overwritten before it read them — the next call
+    /// returns the oldest item still held.
+    ///
+    /// # Panics
+    ///
+    /// If `T::clone` panics; the receiver then stays where it was (the item
+    /// is neither received nor lost).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::broadcast::TryRecvError;
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel(4);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(5).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(5)); // what was sent comes first
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let shared = &*self.shared;
+        // SAFETY: `idx < capacity` (the field's invariant).
+        let slot = unsafe { shared.slot(self.idx) };
+        let want = ready(self.pos);
+        // Acquire: pairs with the sender's Release store of the stamp, so
+        // the value written before it is visible to the clone below.
+        let mut stamp = slot.stamp.load(Ordering::Acquire);
+        if ahead(stamp, want) < 0 {
+            // Acquire: pairs with the sender's drop, which came after its
+            // last stamp store; one more look then decides.
+            if shared.cold.sender_alive.load(Ordering::Acquire) {
+                return Err(TryRecvError::Empty);
+            }
+            stamp = slot.stamp.load(Ordering::Acquire);
+            if ahead(stamp, want) < 0 {
+                return Err(TryRecvError::Disconnected);
+            }
+        }
+        if stamp != want {
+            // A later lap: overwritten, so the sender evicted us first.
+            return Err(self.lagged());
+        }
+        let value = match shared.policy {
+            // The sender reuses this slot only after our cursor is past it.
+            // SAFETY: the stamp says the value of `pos` is published here
+            // (and visible: Acquire above), and the sender does not touch
+            // the slot again until it has seen our cursor move past `pos`
+            // (Block), so the shared borrow for `clone` is valid.
+            Policy::Block => unsafe { slot.value.with(|p| (*p).assume_init_ref().clone()) },
+            Policy::Lossy => {
+                // Announce the clone: a sender that wants to overwrite `pos`
+                // now waits for us instead of evicting us. If it evicted us
+                // already, the CAS fails and we never touch the slot.
+                // Relaxed: the value's visibility comes from the stamp load
+                // above; the sender orders its overwrite after our clone by
+                // the Acquire load that sees our Release store below.
+                if self
+                    .cursor
+                    .state
+                    .compare_exchange(idle(self.pos), busy(self.pos), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return Err(self.lagged());
+                }
+                // Back to idle at `pos` if `clone` panics, so that the
+                // sender is not left waiting for a clone that never ends.
+                let guard = Unbusy { cursor: &self.cursor, state: idle(self.pos) };
+                // SAFETY: the stamp said `pos` is published; our CAS won
+                // before any eviction, so the sender waits for our cursor to
+                // leave `busy(pos)` before it overwrites the slot.
+                let value = unsafe { slot.value.with(|p| (*p).assume_init_ref().clone()) };
+                core::mem::forget(guard);
+                value
+            }
+        };
+        self.pos = self.pos.wrapping_add(1);
+        self.idx = if self.idx + 1 == shared.capacity { 0 } else { self.idx + 1 };
+        // Release: our clone happens-before the sender's reuse of the slot.
+        self.cursor.state.store(idle(self.pos), Ordering::Release);
+        self.received += 1;
+        if let Some(kind) = self.notify_sender {
+            shared.cold.ctl.send_waiters.notify(kind);
+        }
+        Ok(value)
+    }
+
+    /// Receives the next item, waiting for one as the channel's
+    /// [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`] once this receiver has read everything
+    /// and the sender is gone; [`RecvError::Lagged`] as for
+    /// [`try_recv`](Receiver::try_recv).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_recv`](Receiver::try_recv).
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        match self.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(RecvError::Disconnected),
+            Err(TryRecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Empty) => {}
+        }
+        self.recv_until(None).map_err(|e| match e {
+            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
+            RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout => RecvError::Disconnected,
+        })
+    }
+
+    /// Receives the next item, waiting at most `timeout`. A timeout too
+    /// large to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+    /// [`RecvTimeoutError::Disconnected`] and [`RecvTimeoutError::Lagged`]
+    /// as for [`recv`](Receiver::recv).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_recv`](Receiver::try_recv).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Receives the next item, waiting until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Receiver::recv_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_recv`](Receiver::try_recv).
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
+        loop {
+            match self.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Lagged(n)) => return Err(RecvTimeoutError::Lagged(n)),
+                Err(TryRecvError::Empty) => {}
+            }
+            let (shared, idx, pos) = (&*self.shared, self.idx, self.pos);
+            let ctl = &shared.cold.ctl;
+            let ready = || {
+                // SAFETY: `idx < capacity` (the field's invariant).
+                unsafe { shared.recv_may_proceed(idx, pos) }
+            };
+            // Our own registry: the sender notifies each receiver's.
+            if waiter.pause(&self.cursor.sleepers, Some(&ctl.recv_waits), self.park, ready) == Pause::TimedOut {
+                return Err(RecvTimeoutError::Timeout);
+            }
+        }
+    }
+}
+
+/// Resets a Lossy cursor from busy to idle if a `clone` panics.
+struct Unbusy<'a> {
+    cursor: &'a Cursor,
+    state: usize,
+}
+
+impl Drop for Unbusy<'_> {
+    fn drop(&mut self) {
+        self.cursor.state.store(self.state, Ordering::Release);
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    /// A new receiver at the same position: it will receive exactly what
+    /// this one has not received yet (and, on a Lossy ring, the same
+    /// `Lagged` if this one has been overtaken). Its counters start at 0.
+    fn clone(&self) -> Self {
+        let shared = &self.shared;
+        let cursor = Arc::new(CachePadded::new(Cursor::new(idle(self.pos))));
+        // Register first, then read our own cursor with a read-modify-write
+        // (AcqRel): see "Joining while the sender rescans" in the module
+        // docs for why this order keeps the sender's minimum a lower bound.
+        shared.register(&cursor);
+        let ours = self.cursor.state.fetch_add(0, Ordering::AcqRel);
+        if ahead(ours, idle(self.pos)) > 0 {
+            // We were evicted and have not noticed yet: the clone inherits
+            // the eviction (its first receive reports the same `Lagged`),
+            // unless the sender has evicted the new cursor even further.
+            let mut now = cursor.state.load(Ordering::Relaxed);
+            while ahead(ours, now) > 0 {
+                match cursor.state.compare_exchange(now, ours & !1, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(actual) => now = actual,
+                }
+            }
+        }
+        Receiver::new(shared.clone(), cursor, self.pos, self.idx, self.park)
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let shared = &*self.shared;
+        // Release our hold at once, even on a stale sender snapshot.
+        self.cursor.live.store(false, Ordering::Release);
+        let left = shared.deregister(&self.cursor);
+        if left == 0 {
+            shared.cold.ctl.wake_everyone();
+        } else if shared.policy == Policy::Block && self.park.is_some() {
+            // The sender may be waiting on us: its re-check runs under the
+            // sleepers' mutex, which `wake_all` takes, so no barrier needed.
+            shared.cold.ctl.send_waiters.wake_all();
+        }
+    }
+}
+
+handle_debug!(Receiver);

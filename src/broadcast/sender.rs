@@ -1,0 +1,435 @@
+//! The sending half of the broadcast ring.
+
+use core::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::{ahead, behind, busy, idle, lock, ready, Cursor, CursorRef, Policy, Receiver, Shared};
+use crate::sync::{barrier, Arc, Ordering};
+use crate::wait::{deadline_after, Pause, Waiter};
+use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
+
+/// The sending half of a broadcast ring. There is one: it is not `Clone`,
+/// and its sending methods take `&mut self`. `Send` and `Sync` when
+/// `T: Send + Sync` (receivers clone one value from several threads).
+///
+/// ```compile_fail
+/// fn assert_send<S: Send>(_: &S) {}
+/// let (tx, _rx) = ringflow::broadcast::channel::<std::rc::Rc<u8>>(1);
+/// assert_send(&tx);
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+    /// The next position to write; the sender is the only writer of
+    /// `shared.tail`, so this private copy is always exact.
+    tail: usize,
+    /// Slot index of `tail`: always `< capacity`.
+    tail_idx: usize,
+    /// A lower bound of every live receiver's position (and of every future
+    /// one's: clones start at an existing receiver's position, subscriptions
+    /// at `tail`). Invariant: `tail - cached_min <= capacity` on Block rings.
+    /// Refreshed by a rescan only when it says the ring is full.
+    cached_min: usize,
+    /// The sender's copy of the registry, refreshed when `generation`
+    /// differs from `snapshot_gen`. May hold cursors of dropped receivers
+    /// (their `live` flag is `false`: skipped).
+    snapshot: Vec<CursorRef>,
+    snapshot_gen: usize,
+    /// `Some` on `Park` channels: wake sleeping receivers after each send.
+    park: Option<barrier::Kind>,
+}
+
+// SAFETY: the sender moves values of `T` into the ring, where receivers on
+// other threads clone them through `&T` and the sender (or the last handle)
+// drops them: `T: Send + Sync`. The shared state is atomics, a mutex, and
+// slots whose access the stamp / cursor protocol serialises (module docs).
+unsafe impl<T: Send + Sync> Send for Sender<T> {}
+// SAFETY: `&Sender` only reads the sender's private fields (`subscribe`,
+// queries) and takes the registry mutex; everything that writes needs
+// `&mut self`.
+unsafe impl<T: Send + Sync> Sync for Sender<T> {}
+
+impl<T> Sender<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>, start: usize, park: Option<barrier::Kind>) -> Self {
+        Sender { shared, tail: start, tail_idx: 0, cached_min: start, snapshot: Vec::new(), snapshot_gen: 0, park }
+    }
+
+    /// Sends `value` to every live receiver if there is room, without
+    /// waiting.
+    ///
+    /// Block: fails `Full` while the slowest live receiver is `capacity`
+    /// items behind. Lossy: never `Full`; it overwrites the oldest item, and
+    /// may wait for a receiver that is cloning exactly that item to finish
+    /// its clone (spinning, then yielding; never parking). Never enters the
+    /// kernel on `BusySpin` / `SpinYield` channels; on `Park` it may wake
+    /// parked receivers.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if there is no room (Block only);
+    /// [`TrySendError::Disconnected`] if no receiver is alive (even if there
+    /// is room). The value is handed back either way.
+    ///
+    /// # Panics
+    ///
+    /// If dropping the item this send overwrites panics (after the new item
+    /// was sent: the panic is the old item's `Drop`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TrySendError;
+    /// let (mut tx, rx) = ringflow::broadcast::channel(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+    /// ```
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(TrySendError::Disconnected(value));
+        }
+        let t = self.tail;
+        let cap = self.shared.capacity;
+        if t.wrapping_sub(self.cached_min) >= cap {
+            // The cached bound says full: look at the receivers.
+            match self.shared.policy {
+                Policy::Block => {
+                    self.rescan();
+                    if t.wrapping_sub(self.cached_min) >= cap {
+                        return Err(TrySendError::Full(value));
+                    }
+                }
+                Policy::Lossy => self.evict(),
+            }
+        }
+        let shared = &*self.shared;
+        // Room: every receiver is past `t - capacity`, the position this
+        // slot held, and its clones of it happen-before this point (the
+        // `Acquire` loads of the rescan that established `cached_min`).
+        // SAFETY: `tail_idx < capacity` (the field's invariant).
+        let slot = unsafe { shared.slot(self.tail_idx) };
+        let had_old = t.wrapping_sub(shared.start) >= cap;
+        // SAFETY: no receiver reads this slot until the stamp below says
+        // position `t` (none is at or before `t - capacity`, see above), and
+        // the sender is the only writer.
+        let old = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
+        slot.stamp.store(ready(t), Ordering::Release);
+        self.tail = t.wrapping_add(1);
+        self.tail_idx = if self.tail_idx + 1 == cap { 0 } else { self.tail_idx + 1 };
+        shared.tail.store(self.tail, Ordering::Release);
+        if let Some(kind) = self.park {
+            self.notify_receivers(kind);
+        }
+        if had_old {
+            // SAFETY: the slot had been written before, so `old` is the
+            // initialised item of position `t - capacity`, now owned here
+            // (every receiver that was going to clone it has, or was
+            // evicted past it).
+            drop(unsafe { old.assume_init() });
+        }
+        Ok(())
+    }
+
+    /// After a publication on a `Park` channel: wake every receiver that
+    /// sleeps (each on its own registry; see "Blocking" in the module docs).
+    /// While nobody sleeps: the light barrier, one load of `generation` and
+    /// one load of each receiver's sleeper count.
+    #[inline]
+    fn notify_receivers(&mut self, kind: barrier::Kind) {
+        // The barrier comes first: a receiver that joined and then
+        // registered as a sleeper (with the heavy barrier) either sees our
+        // stamp in its re-check, or is in the registry generation we load
+        // next.
+        barrier::light(kind);
+        Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
+        for c in &self.snapshot {
+            c.sleepers.notify(kind);
+        }
+    }
+
+    /// Refreshes `snapshot` from the registry if its generation moved.
+    fn refresh_snapshot(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
+        let cold = &shared.cold;
+        if cold.generation.load(Ordering::Acquire) != *snapshot_gen {
+            let registry = lock(&cold.registry);
+            snapshot.clone_from(&registry);
+            // Under the mutex: exactly the registrations the copy holds.
+            *snapshot_gen = cold.generation.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Block: recomputes `cached_min` from every live cursor. Repeats if a
+    /// receiver joined meanwhile (see "Joining while the sender rescans" in
+    /// the module docs).
+    #[cold]
+    #[inline(never)]
+    fn rescan(&mut self) {
+        let t = self.tail;
+        loop {
+            Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
+            let mut slowest = 0;
+            for c in &self.snapshot {
+                if c.live.load(Ordering::Acquire) {
+                    // Acquire: the receiver's clones of every position
+                    // before the one it published happen-before our
+                    // reuse of their slots.
+                    slowest = slowest.max(behind(t, c.state.load(Ordering::Acquire)));
+                }
+            }
+            if self.shared.cold.generation.load(Ordering::Acquire) == self.snapshot_gen {
+                self.cached_min = t.wrapping_sub(slowest);
+                return;
+            }
+        }
+    }
+
+    /// Lossy: makes the slot of `q = tail - capacity` free to overwrite.
+    /// Every live cursor at or before `q` is evicted to `q + 1` (idle) or
+    /// waited for (busy cloning `q`); then `cached_min` is recomputed.
+    #[cold]
+    #[inline(never)]
+    fn evict(&mut self) {
+        let shared = &*self.shared;
+        let t = self.tail;
+        let q = t.wrapping_sub(shared.capacity);
+        let oldest = idle(q.wrapping_add(1));
+        // Waiting for an in-flight clone never parks: the receiver is
+        // running it (as `force_send` on the MPMC ring).
+        let strategy = match shared.cold.ctl.strategy {
+            WaitStrategy::Park => WaitStrategy::SpinYield,
+            other => other,
+        };
+        loop {
+            Self::refresh_snapshot(shared, &mut self.snapshot, &mut self.snapshot_gen);
+            let mut slowest = 0;
+            for c in &self.snapshot {
+                if !c.live.load(Ordering::Acquire) {
+                    continue;
+                }
+                let mut waiter = Waiter::new(strategy, None);
+                let mut state = c.state.load(Ordering::Acquire);
+                loop {
+                    if ahead(state, idle(q)) > 0 {
+                        // Past `q`: its clones of `q` (if any) happen-before
+                        // this point (the Acquire load that saw its store).
+                        slowest = slowest.max(behind(t, state));
+                        break;
+                    }
+                    if state & 1 == 1 {
+                        // Cloning: only ever the item at `q` (an older
+                        // position was overwritten by an earlier send, which
+                        // moved this cursor past it). Wait for the clone.
+                        debug_assert_eq!(state, busy(q), "a receiver cloning an already overwritten item");
+                        let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
+                        state = c.state.load(Ordering::Acquire);
+                        continue;
+                    }
+                    // Idle at or before `q`: move it to the oldest position
+                    // held after this send. Relaxed is enough: the receiver
+                    // reads the slot only after its own CAS idle -> busy,
+                    // which now fails; and it learns the new position from
+                    // this word after seeing the stamp we store (Release)
+                    // after this CAS.
+                    match c.state.compare_exchange(state, oldest, Ordering::Relaxed, Ordering::Acquire) {
+                        Ok(_) => {
+                            slowest = slowest.max(behind(t, oldest));
+                            break;
+                        }
+                        Err(now) => state = now,
+                    }
+                }
+            }
+            if shared.cold.generation.load(Ordering::Acquire) == self.snapshot_gen {
+                self.cached_min = t.wrapping_sub(slowest);
+                return;
+            }
+        }
+    }
+
+    /// Sends `value`, waiting for room as the channel's [`WaitStrategy`]
+    /// says (Block). On a Lossy ring this is [`try_send`](Sender::try_send),
+    /// which never finds the ring full.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if no receiver is alive, before the call
+    /// or while waiting.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_send`](Sender::try_send).
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        self.send_until(value, None).map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+    /// to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] if there was no room in time;
+    /// [`SendTimeoutError::Disconnected`] if no receiver is alive. The value
+    /// is handed back either way.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_send`](Sender::try_send).
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Sends `value`, waiting for room until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Sender::send_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_send`](Sender::try_send).
+    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            let (shared, tail) = (&*self.shared, self.tail);
+            let ctl = &shared.cold.ctl;
+            // The re-check scans the registry with fresh loads: every
+            // receive on a Block `Park` channel publishes its cursor and then
+            // notifies `send_waiters`, and a leaving receiver wakes them all.
+            if waiter.pause(&ctl.send_waiters, Some(&ctl.send_waits), self.park, || shared.send_may_proceed(tail))
+                == Pause::TimedOut
+            {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+        }
+    }
+
+    /// A new receiver that sees only items sent from now on. Revives a
+    /// channel whose receivers were all dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel::<u32>(4);
+    /// tx.send(1).unwrap();
+    /// let mut late = tx.subscribe();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// assert_eq!(late.try_recv(), Ok(2)); // 1 was sent before it joined
+    /// ```
+    pub fn subscribe(&self) -> Receiver<T> {
+        // A send cannot run now (it needs `&mut self`), so the sender's
+        // cached minimum stays a lower bound: the new cursor is at `tail`.
+        let cursor = Arc::new(CachePadded::new(Cursor::new(idle(self.tail))));
+        self.shared.register(&cursor);
+        Receiver::new(self.shared.clone(), cursor, self.tail, self.tail_idx, self.park)
+    }
+
+    /// How many items the slowest live receiver has not read yet (0 without
+    /// receivers). On a Lossy ring this may exceed the capacity: the
+    /// receiver will get `Lagged` for the difference. Takes the registry
+    /// mutex; possibly stale by the time it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel::<u32>(4);
+    /// let mut fast = rx.clone();
+    /// for i in 0..3 { tx.send(i).unwrap(); }
+    /// while fast.try_recv().is_ok() {}
+    /// assert_eq!(tx.slowest_lag(), 3); // `rx` has read nothing
+    /// rx.try_recv().unwrap();
+    /// assert_eq!(tx.slowest_lag(), 2);
+    /// ```
+    pub fn slowest_lag(&self) -> usize {
+        self.shared.slowest_behind(self.tail)
+    }
+
+    /// Number of live receivers. Possibly stale by the time it returns.
+    pub fn receiver_count(&self) -> usize {
+        self.shared.cold.receivers.load(Ordering::Relaxed)
+    }
+
+    /// Items the slowest live receiver can still read: [`slowest_lag`]
+    /// clamped to the capacity (0 without receivers). On a Block ring,
+    /// `len() == capacity()` means the next `try_send` fails `Full`.
+    ///
+    /// [`slowest_lag`]: Sender::slowest_lag
+    pub fn len(&self) -> usize {
+        self.slowest_lag().min(self.shared.capacity)
+    }
+
+    /// `true` if [`len`](Sender::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if [`len`](Sender::len) equals the capacity.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.shared.capacity
+    }
+
+    /// The number of items the ring holds, exactly as requested.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// The channel's policy (Block or Lossy).
+    pub fn policy(&self) -> Policy {
+        self.shared.policy
+    }
+
+    /// The channel's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.cold.ctl.strategy
+    }
+
+    /// Counters of the channel's slow paths, shared by every handle (see
+    /// [`Stats`]; `evictions` and `congestion_transitions` stay 0 here;
+    /// `parks` / `wakeups` count the sender's side, each receiver's parks
+    /// are in [`Receiver::stats`]).
+    pub fn stats(&self) -> Stats {
+        self.shared.cold.ctl.stats()
+    }
+
+    /// `true` while no receiver is alive: sends fail. Unlike the other rings
+    /// this can become `false` again, through [`subscribe`](Sender::subscribe).
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.cold.receivers.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        // Release: a receiver that sees `false` sees every stamp we stored.
+        cold.sender_alive.store(false, Ordering::Release);
+        cold.ctl.wake_everyone();
+        // Each receiver sleeps on its own registry. A receiver that joins
+        // after this loop sees `sender_alive == false` (the registry mutex
+        // orders it) and never sleeps.
+        for c in lock(&cold.registry).iter() {
+            c.sleepers.wake_all();
+        }
+    }
+}
+
+handle_debug!(Sender);
