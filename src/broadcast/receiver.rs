@@ -96,9 +96,16 @@ impl<T> Receiver<T> {
         // Acquire (with the stamp load that led here): the eviction CAS came
         // before the sender's overwrite and its stamp store.
         let state = self.cursor.state.load(Ordering::Acquire);
-        let n = ahead(state, idle(self.pos));
+        let mut n = ahead(state, idle(self.pos));
         debug_assert!(n > 0 && state & 1 == 0, "overwritten without an eviction");
-        let n = n.max(0) as usize;
+        if n <= 0 {
+            // Unreachable (the sender evicts before it overwrites); should
+            // it happen, skip to the oldest item held rather than report
+            // `Lagged(0)` forever.
+            let tail = self.shared.tail.load(Ordering::Acquire);
+            n = (super::behind(tail, idle(self.pos)).saturating_sub(self.shared.capacity)).max(1) as isize;
+        }
+        let n = n as usize;
         self.idx = self.idx_after(n);
         self.pos = self.pos.wrapping_add(n);
         self.lagged += 1;

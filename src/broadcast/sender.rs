@@ -227,12 +227,16 @@ impl<T> Sender<T> {
                         continue;
                     }
                     // Idle at or before `q`: move it to the oldest position
-                    // held after this send. Relaxed is enough: the receiver
-                    // reads the slot only after its own CAS idle -> busy,
-                    // which now fails; and it learns the new position from
-                    // this word after seeing the stamp we store (Release)
-                    // after this CAS.
-                    match c.state.compare_exchange(state, oldest, Ordering::Relaxed, Ordering::Acquire) {
+                    // held after this send. The receiver reads the slot only
+                    // after its own CAS idle -> busy, which now fails, and it
+                    // learns the new position from this word after seeing
+                    // the stamp we store (Release) after this CAS. Acquire:
+                    // if this CAS reads a clone's RMW of this cursor, the
+                    // clone's registration must be visible to our closing
+                    // load of `generation` (with Relaxed, loom model
+                    // `lossy_clone_while_evicting` finds the clone missed and
+                    // its item overwritten under it).
+                    match c.state.compare_exchange(state, oldest, Ordering::Acquire, Ordering::Acquire) {
                         Ok(_) => {
                             slowest = slowest.max(behind(t, oldest));
                             break;
