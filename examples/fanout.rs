@@ -1,22 +1,34 @@
-//! Fan-out: one event stream copied to several independent consumers, one
-//! SPSC ring each, where one consumer is deliberately slow. Run twice:
+//! Fan-out: one event stream to several independent consumers through one
+//! broadcast ring (`ringflow::broadcast`), where one consumer is
+//! deliberately slow. Each event is written once; every consumer has its own
+//! cursor and clones what it reads. Run twice:
 //!
-//! 1. blocking `send` on every ring: the slow consumer's ring fills, the
-//!    producer blocks on it, and so every consumer is throttled to the slow
-//!    one's pace — backpressure propagates through a fan-out;
-//! 2. `try_send` on the slow consumer's ring only (shedding there): the
-//!    other consumers keep full speed, and the slow one's gaps are counted.
+//! 1. **Block** (`Builder::broadcast`): the sender waits for the slowest
+//!    receiver, so the slow consumer holds the ring and every consumer is
+//!    throttled to its pace — backpressure propagates through a fan-out, and
+//!    nobody misses anything;
+//! 2. **Lossy** (`Builder::broadcast_lossy`): the sender never waits; the
+//!    fast consumers keep full speed, and the slow one is told exactly how
+//!    many events it missed (`RecvError::Lagged(n)`), so that for every
+//!    consumer received + missed = published.
 //!
 //! `cargo run --release --example fanout [-- --quick]`
 
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringflow::{spsc, TrySendError};
+use ringflow::broadcast::{self, RecvError};
+use ringflow::Builder;
 
 const FAST: usize = 3;
 const CAPACITY: usize = 256;
 const SLOW_WORK: Duration = Duration::from_micros(10); // the slow consumer: <= 100k events/s
+/// The producer offers a burst of `BURST` events every `PACE` (200k events/s
+/// on average) and sleeps in between, leaving the cores to the consumers:
+/// the fast ones keep up with that, the slow one cannot.
+const BURST: u64 = 100;
+const PACE: Duration = Duration::from_micros(500);
 
 #[derive(Clone, Copy)]
 struct Event {
@@ -24,122 +36,142 @@ struct Event {
     payload: u64,
 }
 
+fn payload(seq: u64) -> u64 {
+    seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 struct Seen {
     received: u64,
-    gaps: u64, // events missing between consecutive sequence numbers
+    /// Sum of the `Lagged(n)` this consumer was told about.
+    missed: u64,
+    lagged_events: u64,
     checksum: u64,
     finished: Duration,
 }
 
-fn consume(mut rx: spsc::Consumer<Event>, events: u64, start: Instant, work: Duration) -> Seen {
-    let mut seen = Seen { received: 0, gaps: 0, checksum: 0, finished: Duration::ZERO };
+fn consume(mut rx: broadcast::Receiver<Event>, go: &Barrier, work: Duration) -> Seen {
+    go.wait();
+    let start = Instant::now();
+    let mut seen = Seen { received: 0, missed: 0, lagged_events: 0, checksum: 0, finished: Duration::ZERO };
     let mut next = 0;
-    while let Ok(ev) = rx.recv() {
-        assert!(ev.seq >= next, "out of order");
-        seen.gaps += ev.seq - next;
-        next = ev.seq + 1;
-        seen.received += 1;
-        seen.checksum = seen.checksum.wrapping_add(ev.payload);
-        if !work.is_zero() {
-            let until = Instant::now() + work;
-            while Instant::now() < until {
-                std::hint::spin_loop();
+    loop {
+        match rx.recv() {
+            Ok(ev) => {
+                assert_eq!(ev.seq, next, "in order, and every gap was reported as Lagged");
+                next = ev.seq + 1;
+                seen.received += 1;
+                seen.checksum = seen.checksum.wrapping_add(ev.payload);
+                if !work.is_zero() {
+                    let until = Instant::now() + work;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
             }
+            Err(RecvError::Lagged(n)) => {
+                seen.missed += n;
+                seen.lagged_events += 1;
+                next += n;
+            }
+            Err(RecvError::Disconnected) => break,
         }
     }
-    seen.gaps += events - next; // shed after the last one received
+    let stats = rx.stats();
+    assert_eq!((stats.received, stats.missed), (seen.received, seen.missed), "the receiver's own counters agree");
     seen.finished = start.elapsed();
     seen
 }
 
-/// Runs the fan-out; returns (producer time, shed count, slow ring send
-/// waits, per-consumer results).
-fn run(events: u64, shed_slow: bool) -> (Duration, u64, u64, Vec<Seen>) {
+/// Runs the fan-out; returns (producer time, blocking sends that waited,
+/// per-consumer results).
+fn run(events: u64, lossy: bool) -> (Duration, u64, Vec<Seen>) {
+    let builder = Builder::new(CAPACITY);
+    let (mut tx, rx) = if lossy { builder.broadcast_lossy::<Event>() } else { builder.broadcast::<Event>() };
+    let go = Arc::new(Barrier::new(FAST + 2));
+    let consumers: Vec<_> = (0..=FAST)
+        .map(|c| {
+            let rx = rx.clone(); // every receiver starts at the first event
+            let work = if c == FAST { SLOW_WORK } else { Duration::ZERO };
+            let go = go.clone();
+            thread::spawn(move || consume(rx, &go, work))
+        })
+        .collect();
+    drop(rx);
+    go.wait();
     let start = Instant::now();
-    let mut txs = vec![];
-    let mut consumers = vec![];
-    for c in 0..=FAST {
-        let (tx, rx) = spsc::channel::<Event>(CAPACITY);
-        let work = if c == FAST { SLOW_WORK } else { Duration::ZERO };
-        txs.push(tx);
-        consumers.push(thread::spawn(move || consume(rx, events, start, work)));
-    }
-    let mut shed = 0;
     for seq in 0..events {
-        let ev = Event { seq, payload: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
-        for (c, tx) in txs.iter_mut().enumerate() {
-            if shed_slow && c == FAST {
-                match tx.try_send(ev) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => shed += 1, // the slow one misses this event
-                    Err(TrySendError::Disconnected(_)) => unreachable!(),
-                }
-            } else {
-                tx.send(ev).unwrap(); // waits while this consumer's ring is full
+        // Paced: burst `seq / BURST` is offered at `start + (seq / BURST) *
+        // PACE` (or later, if a send before it waited).
+        if seq % BURST == 0 {
+            let due = start + PACE * (seq / BURST) as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
             }
         }
+        tx.send(Event { seq, payload: payload(seq) }).unwrap(); // Block: waits for the slowest receiver
     }
     let produced_in = start.elapsed();
-    let slow_waits = txs[FAST].stats().send_waits;
-    drop(txs); // consumers drain what is queued, then see the disconnection
+    let waits = tx.stats().send_waits;
+    drop(tx); // receivers drain what they have not read, then see the disconnection
     let seen = consumers.into_iter().map(|c| c.join().unwrap()).collect();
-    (produced_in, shed, slow_waits, seen)
+    (produced_in, waits, seen)
 }
 
 fn rate(n: u64, d: Duration) -> String {
     format!("{:.0}k/s", n as f64 / d.as_secs_f64() / 1e3)
 }
 
-fn report(events: u64, (produced_in, shed, slow_waits, seen): &(Duration, u64, u64, Vec<Seen>)) {
+fn report(events: u64, lossy: bool, (produced_in, waits, seen): &(Duration, u64, Vec<Seen>)) {
     println!("  producer published {events} events in {produced_in:.2?} ({})", rate(events, *produced_in));
-    println!("  consumer   received   missed   done after   throughput");
-    let expected_sum = (0..events).fold(0u64, |s, q| s.wrapping_add(q.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    println!("  consumer   received     missed   Lagged errors   done after   throughput");
+    let expected_sum = (0..events).fold(0u64, |s, q| s.wrapping_add(payload(q)));
     for (c, s) in seen.iter().enumerate() {
         let name = if c == FAST { format!("slow-{c}") } else { format!("fast-{c}") };
         println!(
-            "  {name:<8} {:>10} {:>8} {:>12.2?} {:>12}",
+            "  {name:<8} {:>10} {:>10} {:>15} {:>12.2?} {:>12}",
             s.received,
-            s.gaps,
+            s.missed,
+            s.lagged_events,
             s.finished,
             rate(s.received, s.finished)
         );
-        assert_eq!(s.received + s.gaps, events, "{name}: received + missed = published");
-        if c != FAST {
-            assert_eq!((s.received, s.checksum), (events, expected_sum), "{name}: a fast consumer got every event");
+        assert_eq!(s.received + s.missed, events, "{name}: received + missed = published, exactly");
+        if !lossy {
+            assert_eq!((s.received, s.checksum), (events, expected_sum), "{name}: Block loses nothing");
         }
     }
-    assert_eq!(seen[FAST].gaps, *shed, "what the slow one missed is exactly what was shed");
-    println!("  slow ring: {slow_waits} blocking sends waited for room; {shed} events shed");
+    println!("  the producer's blocking sends waited {waits} times for the slowest receiver");
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let events = if quick { 20_000 } else { 200_000 };
     println!(
-        "fan-out of {events} events to {} consumers (one SPSC ring of {CAPACITY} each); consumer {FAST} is slow \
-         ({SLOW_WORK:?} per event), the others do no work\n",
+        "fan-out of {events} events, offered in bursts of {BURST} every {PACE:?}, to {} consumers through one \
+         broadcast ring of {CAPACITY}; consumer {FAST} is slow ({SLOW_WORK:?} per event), the others do no work\n",
         FAST + 1
     );
 
-    println!("run 1: blocking send on every ring");
+    println!("run 1: Block (Builder::broadcast): the sender waits for the slowest receiver");
     let blocked = run(events, false);
-    report(events, &blocked);
+    report(events, false, &blocked);
     println!(
-        "  => backpressure propagates: the slow consumer's full ring blocked the producer, so every consumer \
-         was held to the slow one's pace\n"
+        "  => backpressure propagates: the slow consumer held the ring, so the producer and every consumer ran at \
+         its pace; nobody missed an event\n"
     );
-    assert_eq!(blocked.1, 0);
 
-    println!("run 2: try_send (shedding) on the slow consumer's ring only");
-    let shedding = run(events, true);
-    report(events, &shedding);
-    let fast_before = blocked.3[..FAST].iter().map(|s| s.finished).max().unwrap();
-    let fast_after = shedding.3[..FAST].iter().map(|s| s.finished).max().unwrap();
+    println!("run 2: Lossy (Builder::broadcast_lossy): the sender never waits");
+    let lossy = run(events, true);
+    report(events, true, &lossy);
+    let fast_before = blocked.2[..FAST].iter().map(|s| s.finished).max().unwrap();
+    let fast_after = lossy.2[..FAST].iter().map(|s| s.finished).max().unwrap();
+    let slow = &lossy.2[FAST];
     println!(
-        "  => the fast consumers kept full speed: done in {fast_after:.2?} instead of {fast_before:.2?} \
-         ({:.1}x faster); the slow one missed {} of {events} events ({:.1}%), each one counted",
+        "  => the fast consumers kept full speed: done in {fast_after:.2?} instead of {fast_before:.2?} ({:.1}x \
+         faster); the slow one missed {} of {events} events ({:.1}%), reported in {} Lagged errors, each counted",
         fast_before.as_secs_f64() / fast_after.as_secs_f64(),
-        shedding.1,
-        shedding.1 as f64 * 100.0 / events as f64
+        slow.missed,
+        slow.missed as f64 * 100.0 / events as f64,
+        slow.lagged_events
     );
 }
