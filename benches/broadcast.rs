@@ -1,0 +1,333 @@
+//! Broadcast (fan-out) throughput: 1 sender x 1, 2, 4 receivers, `u64` and a
+//! 64-byte `Clone` payload, items *delivered* per second (the sum over
+//! receivers of the items each one received, over the wall time from the
+//! first send until every receiver has finished).
+//!
+//! Implementations, each a complete fan-out (every receiver gets every item,
+//! except tokio's, which is lossy only and counts what it delivered):
+//!
+//! - ringflow broadcast, Block, `Park` (the default) — the subject;
+//! - ringflow broadcast, Block, `BusySpin` — against disruptor-rs (spinning);
+//! - ringflow N SPSC rings (`Park`), one per receiver, the sender cloning
+//!   into each — the fan-out `examples/fanout.rs` used before the broadcast
+//!   ring existed;
+//! - `tokio::sync::broadcast` (lossy; receivers in `blocking_recv`);
+//! - `bus` (blocks on the slowest reader);
+//! - disruptor-rs (`build_single_producer`, `BusySpin`, one event handler per
+//!   receiver, each cloning the event as the others do).
+//!
+//! Method (DESIGN.md "Benchmark method"): interleaved rounds (at least 7),
+//! the order of the implementations rotated every round; each ratio is
+//! taken within a round, then the median and the min–max across rounds are
+//! printed. The machine has 2 vCPUs here: 1 x 2 is already three threads, so
+//! every multi-receiver row is oversubscribed; the spinning rows (ringflow
+//! `BusySpin`, disruptor) run only at 1 x 1 and 1 x 2, where a spinning
+//! thread can at least get a core back within a time slice.
+//!
+//! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]`
+//! (`--quick`: 7 rounds of 20 000 items, a few seconds).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringflow::{Builder, WaitStrategy};
+
+const CAP: usize = 1024;
+
+/// What the rings carry: `u64`, or 64 bytes with a non-trivial `Clone`.
+trait Payload: Clone + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn make(i: u64) -> Self;
+    fn key(&self) -> u64;
+}
+
+impl Payload for u64 {
+    const NAME: &'static str = "u64";
+    fn make(i: u64) -> Self {
+        i
+    }
+    fn key(&self) -> u64 {
+        *self
+    }
+}
+
+#[derive(Clone)]
+struct P64([u64; 8]);
+
+impl Payload for P64 {
+    const NAME: &'static str = "64 B";
+    fn make(i: u64) -> Self {
+        P64([i; 8])
+    }
+    fn key(&self) -> u64 {
+        self.0[7]
+    }
+}
+
+/// One run: (wall time, items delivered over all receivers).
+type Run = (Duration, u64);
+
+/// Spawns `receivers` threads running `body(i)` after a start barrier, runs
+/// `send` on this thread, then joins them; times from the barrier to the
+/// last join.
+fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> u64, send: impl FnOnce()) -> Run {
+    let go = Arc::new(Barrier::new(receivers.len() + 1));
+    let handles: Vec<_> = receivers
+        .into_iter()
+        .map(|r| {
+            let go = go.clone();
+            thread::spawn(move || {
+                go.wait();
+                body(r)
+            })
+        })
+        .collect();
+    go.wait();
+    let start = Instant::now();
+    send();
+    let delivered = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    (start.elapsed(), delivered)
+}
+
+fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
+    let (mut tx, rx) = Builder::new(CAP).wait_strategy(strategy).broadcast::<P>();
+    let rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
+    drop(rx);
+    fan(
+        rxs,
+        |mut rx| {
+            let mut got = 0;
+            while let Ok(v) = rx.recv() {
+                black_box(v.key());
+                got += 1;
+            }
+            got
+        },
+        move || {
+            for i in 0..items {
+                tx.send(P::make(i)).unwrap();
+            }
+        },
+    )
+}
+
+fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
+    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(CAP)).unzip();
+    fan(
+        rxs,
+        |mut rx| {
+            let mut got = 0;
+            while let Ok(v) = rx.recv() {
+                black_box(v.key());
+                got += 1;
+            }
+            got
+        },
+        move || {
+            for i in 0..items {
+                let v = P::make(i);
+                for tx in &mut txs {
+                    tx.send(v.clone()).unwrap();
+                }
+            }
+        },
+    )
+}
+
+fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
+    let (tx, rx) = tokio::sync::broadcast::channel::<P>(CAP);
+    let rxs: Vec<_> = (0..n).map(|_| rx.resubscribe()).collect();
+    drop(rx);
+    fan(
+        rxs,
+        |mut rx| {
+            use tokio::sync::broadcast::error::RecvError;
+            let mut got = 0;
+            loop {
+                match rx.blocking_recv() {
+                    Ok(v) => {
+                        black_box(v.key());
+                        got += 1;
+                    }
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return got,
+                }
+            }
+        },
+        move || {
+            for i in 0..items {
+                let _ = tx.send(P::make(i));
+            }
+        },
+    )
+}
+
+fn bus<P: Payload>(items: u64, n: usize) -> Run {
+    let mut bus = bus::Bus::<P>::new(CAP);
+    let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
+    fan(
+        rxs,
+        |mut rx| {
+            let mut got = 0;
+            for v in rx.iter() {
+                black_box(v.key());
+                got += 1;
+            }
+            got
+        },
+        move || {
+            for i in 0..items {
+                bus.broadcast(P::make(i));
+            }
+        },
+    )
+}
+
+fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
+    use disruptor::{build_single_producer, BusySpin, Producer};
+    let counts: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let handler = |c: Arc<AtomicU64>| {
+        let mut got = 0;
+        move |e: &P, _seq: i64, end_of_batch: bool| {
+            black_box(e.clone().key());
+            got += 1;
+            if end_of_batch {
+                c.store(got, Ordering::Relaxed);
+            }
+        }
+    };
+    let start = Instant::now();
+    let builder = build_single_producer(CAP, || P::make(0), BusySpin).handle_events_with(handler(counts[0].clone()));
+    // The builder's type changes with the number of handlers (and so does
+    // the producer's), hence one arm per shape.
+    fn drive<P: Payload>(mut p: impl Producer<P>, items: u64) {
+        for i in 0..items {
+            p.publish(|e| *e = P::make(i));
+        }
+        // Dropping the producer waits for every handler to process every event.
+    }
+    if n == 1 {
+        drive(builder.build(), items);
+    } else {
+        let mut b = builder.handle_events_with(handler(counts[1].clone()));
+        for c in &counts[2..] {
+            b = b.handle_events_with(handler(c.clone()));
+        }
+        drive(b.build(), items);
+    }
+    (start.elapsed(), counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    Park,
+    Spin,
+    Spsc,
+    Tokio,
+    Bus,
+    Disruptor,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Park => "ringflow broadcast, Park",
+            Impl::Spin => "ringflow broadcast, BusySpin",
+            Impl::Spsc => "ringflow N SPSC rings, Park",
+            Impl::Tokio => "tokio::sync::broadcast (lossy)",
+            Impl::Bus => "bus",
+            Impl::Disruptor => "disruptor-rs, BusySpin",
+        }
+    }
+
+    fn run<P: Payload>(self, items: u64, n: usize) -> Run {
+        match self {
+            Impl::Park => ringflow::<P>(WaitStrategy::Park, items, n),
+            Impl::Spin => ringflow::<P>(WaitStrategy::BusySpin, items, n),
+            Impl::Spsc => spsc_rings::<P>(items, n),
+            Impl::Tokio => tokio_broadcast::<P>(items, n),
+            Impl::Bus => bus::<P>(items, n),
+            Impl::Disruptor => disruptor::<P>(items, n),
+        }
+    }
+
+    /// The ringflow row each implementation is compared with.
+    fn reference(self) -> Impl {
+        match self {
+            Impl::Disruptor => Impl::Spin,
+            _ => Impl::Park,
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn scenario<P: Payload>(n: usize, rounds: usize, items: u64) {
+    let mut impls = vec![Impl::Park, Impl::Spsc, Impl::Tokio, Impl::Bus];
+    if n <= 2 {
+        impls.push(Impl::Spin);
+        impls.push(Impl::Disruptor);
+    }
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..impls.len()).collect();
+        order.rotate_left(round % impls.len());
+        for &k in &order {
+            let (t, delivered) = impls[k].run::<P>(items, n);
+            if impls[k] != Impl::Tokio {
+                assert_eq!(delivered, items * n as u64, "{} lost items", impls[k].name());
+            }
+            rates[k].push(delivered as f64 / t.as_secs_f64() / 1e6);
+        }
+    }
+    println!("\n1 sender x {n} receiver(s), {} payload, {rounds} rounds x {items} items:", P::NAME);
+    println!("| implementation | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
+    println!("|---|---|---|");
+    for (k, imp) in impls.iter().enumerate() {
+        let mut r = rates[k].clone();
+        let (lo, hi) = (r.iter().cloned().fold(f64::MAX, f64::min), r.iter().cloned().fold(0.0, f64::max));
+        let med = median(&mut r);
+        let reference = impls.iter().position(|&i| i == imp.reference()).unwrap();
+        let ratio = if reference == k {
+            "–".to_string()
+        } else {
+            let mut q: Vec<f64> = rates[reference].iter().zip(&rates[k]).map(|(a, b)| a / b).collect();
+            let (qlo, qhi) = (q.iter().cloned().fold(f64::MAX, f64::min), q.iter().cloned().fold(0.0, f64::max));
+            format!("{:.2}x ({qlo:.2}–{qhi:.2}) vs {}", median(&mut q), impls[reference].name())
+        };
+        println!("| {} | {med:.2} ({lo:.2}–{hi:.2}) | {ratio} |", imp.name());
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
+    let rounds = value("--rounds").unwrap_or(7).max(1) as usize;
+    let items = value("--items").unwrap_or(if quick { 20_000 } else { 200_000 });
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, threads not pinned");
+    for n in [1, 2, 4] {
+        scenario::<u64>(n, rounds, items);
+        scenario::<P64>(n, rounds, items);
+    }
+}
