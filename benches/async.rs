@@ -1,0 +1,363 @@
+//! Async throughput and latency against the async peers (issue #13).
+//!
+//! Rows, all on a 2-worker tokio multi-thread runtime with `u64` items and
+//! channels of capacity 1024 (ping-pong: capacity 1):
+//!
+//! - `1p1c`: one producer task, one consumer task;
+//! - `4p4c`: four producer tasks, four consumer tasks (tokio's and
+//!   thingbuf's `mpsc` have a single consumer and sit this one out);
+//! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
+//!   the round trip.
+//!
+//! Implementations: ringflow (SPSC where the row allows it, and MPMC; both
+//! `Park`, the default), tokio `mpsc`, async-channel, flume (async), kanal
+//! (async), thingbuf (`mpsc`). Method (shared/DESIGN.md, "Benchmark
+//! method"): every round runs every implementation back to back, in an
+//! order rotated per round; ratios are taken within a round and reported as
+//! the median over the rounds with their min–max.
+//!
+//! ```sh
+//! cargo bench --bench async              # 9 rounds
+//! cargo bench --bench async -- --quick   # 7 rounds, fewer items
+//! ```
+
+use std::time::Instant;
+
+use ringflow::{Builder, WaitStrategy};
+
+const CAP: usize = 1024;
+
+struct Cfg {
+    items: u64,
+    round_trips: usize,
+    rounds: usize,
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
+}
+
+/// Runs `producers` and `consumers` tasks; each producer sends `per` items
+/// with `send`, each consumer receives until its channel closes. Returns
+/// the wall time until every consumer is done and the number received.
+macro_rules! mpmc_run {
+    ($rt:expr, $producers:expr, $consumers:expr, $per:expr, $make:expr, |$tx:ident, $i:ident| $send:expr, |$rx:ident| $recv:expr) => {{
+        let (tx, rx) = $make;
+        let start = Instant::now();
+        let got = $rt.block_on(async {
+            let mut ps = Vec::new();
+            for _ in 0..$producers {
+                let $tx = tx.clone();
+                ps.push(tokio::spawn(async move {
+                    for $i in 0..$per {
+                        $send;
+                    }
+                }));
+            }
+            drop(tx);
+            let mut cs = Vec::new();
+            for _ in 0..$consumers {
+                let $rx = rx.clone();
+                cs.push(tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Some(v) = $recv {
+                        std::hint::black_box(v);
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            drop(rx);
+            for p in ps {
+                p.await.unwrap();
+            }
+            let mut n = 0;
+            for c in cs {
+                n += c.await.unwrap();
+            }
+            n
+        });
+        (start.elapsed(), got)
+    }};
+}
+
+const THROUGHPUT_IMPLS: [&str; 7] =
+    ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal", "thingbuf"];
+
+/// One throughput measurement (items/s) of `name` with `p` producers and
+/// `c` consumers, or `None` if the implementation cannot do it.
+fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u64) -> Option<f64> {
+    let per = items / p;
+    let (t, n) = match name {
+        "ringflow spsc" => {
+            if p != 1 || c != 1 {
+                return None;
+            }
+            let (mut tx, mut rx) = Builder::new(CAP).wait_strategy(WaitStrategy::Park).spsc::<u64>();
+            let start = Instant::now();
+            let n = rt.block_on(async {
+                let prod = tokio::spawn(async move {
+                    for i in 0..per {
+                        tx.send_async(i).await.unwrap();
+                    }
+                });
+                let cons = tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Ok(v) = rx.recv_async().await {
+                        std::hint::black_box(v);
+                        n += 1;
+                    }
+                    n
+                });
+                prod.await.unwrap();
+                cons.await.unwrap()
+            });
+            (start.elapsed(), n)
+        }
+        "ringflow mpmc" => mpmc_run!(
+            rt,
+            p,
+            c,
+            per,
+            Builder::new(CAP).wait_strategy(WaitStrategy::Park).mpmc::<u64>(),
+            |tx, i| tx.send_async(i).await.unwrap(),
+            |rx| rx.recv_async().await.ok()
+        ),
+        "tokio mpsc" => {
+            if c != 1 {
+                return None;
+            }
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAP);
+            let start = Instant::now();
+            let n = rt.block_on(async {
+                let mut ps = Vec::new();
+                for _ in 0..p {
+                    let tx = tx.clone();
+                    ps.push(tokio::spawn(async move {
+                        for i in 0..per {
+                            tx.send(i).await.unwrap();
+                        }
+                    }));
+                }
+                drop(tx);
+                let cons = tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Some(v) = rx.recv().await {
+                        std::hint::black_box(v);
+                        n += 1;
+                    }
+                    n
+                });
+                for p in ps {
+                    p.await.unwrap();
+                }
+                cons.await.unwrap()
+            });
+            (start.elapsed(), n)
+        }
+        "async-channel" => mpmc_run!(
+            rt,
+            p,
+            c,
+            per,
+            async_channel::bounded::<u64>(CAP),
+            |tx, i| tx.send(i).await.unwrap(),
+            |rx| rx.recv().await.ok()
+        ),
+        "flume" => mpmc_run!(
+            rt,
+            p,
+            c,
+            per,
+            flume::bounded::<u64>(CAP),
+            |tx, i| tx.send_async(i).await.unwrap(),
+            |rx| rx.recv_async().await.ok()
+        ),
+        "kanal" => mpmc_run!(
+            rt,
+            p,
+            c,
+            per,
+            kanal::bounded_async::<u64>(CAP),
+            |tx, i| tx.send(i).await.unwrap(),
+            |rx| rx.recv().await.ok()
+        ),
+        // thingbuf's `mpsc` has one consumer (its receiver keeps a single
+        // waker slot: four tasks receiving at once lose wake-ups and hang),
+        // so it sits out the multi-consumer row, as tokio's does.
+        "thingbuf" if c != 1 => return None,
+        "thingbuf" => mpmc_run!(
+            rt,
+            p,
+            c,
+            per,
+            {
+                let (tx, rx) = thingbuf::mpsc::channel::<u64>(CAP);
+                // thingbuf's mpsc receiver is not `Clone`; one consumer here.
+                (tx, std::sync::Arc::new(rx))
+            },
+            |tx, i| tx.send(i).await.unwrap(),
+            |rx| rx.recv().await
+        ),
+        _ => unreachable!(),
+    };
+    assert_eq!(n, per * p, "{name}: every item received once");
+    Some(n as f64 / t.as_secs_f64())
+}
+
+const PING_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
+
+/// The p50 round trip (ns) of one item bounced between two tasks.
+fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
+    macro_rules! pp {
+        ($a:expr, $b:expr, |$s:ident, $v:ident| $send:expr, |$r:ident| $recv:expr) => {{
+            let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = ($a, $b);
+            rt.block_on(async move {
+                let echo = tokio::spawn(async move {
+                    for _ in 0..n {
+                        let $v = {
+                            let $r = &mut a_rx;
+                            $recv
+                        };
+                        let $s = &mut b_tx;
+                        $send;
+                    }
+                });
+                let mut rtts = Vec::with_capacity(n);
+                for i in 0..n {
+                    let t = Instant::now();
+                    {
+                        let $s = &mut a_tx;
+                        let $v = i as u64;
+                        $send;
+                    }
+                    let v = {
+                        let $r = &mut b_rx;
+                        $recv
+                    };
+                    std::hint::black_box(v);
+                    rtts.push(t.elapsed().as_nanos() as f64);
+                }
+                echo.await.unwrap();
+                rtts.sort_by(f64::total_cmp);
+                rtts[n / 2]
+            })
+        }};
+    }
+    let park = || Builder::new(1).wait_strategy(WaitStrategy::Park);
+    match name {
+        "ringflow spsc" => pp!(park().spsc::<u64>(), park().spsc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
+            .recv_async()
+            .await
+            .unwrap()),
+        "ringflow mpmc" => pp!(park().mpmc::<u64>(), park().mpmc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
+            .recv_async()
+            .await
+            .unwrap()),
+        "tokio mpsc" => pp!(
+            tokio::sync::mpsc::channel::<u64>(1),
+            tokio::sync::mpsc::channel::<u64>(1),
+            |s, v| s.send(v).await.unwrap(),
+            |r| r.recv().await.unwrap()
+        ),
+        "async-channel" => pp!(
+            async_channel::bounded::<u64>(1),
+            async_channel::bounded::<u64>(1),
+            |s, v| s.send(v).await.unwrap(),
+            |r| r.recv().await.unwrap()
+        ),
+        "flume" => pp!(flume::bounded::<u64>(1), flume::bounded::<u64>(1), |s, v| s.send_async(v).await.unwrap(), |r| r
+            .recv_async()
+            .await
+            .unwrap()),
+        "kanal" => pp!(
+            kanal::bounded_async::<u64>(1),
+            kanal::bounded_async::<u64>(1),
+            |s, v| s.send(v).await.unwrap(),
+            |r| r.recv().await.unwrap()
+        ),
+        _ => unreachable!(),
+    }
+}
+
+/// Median, min and max.
+fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cfg = if quick {
+        Cfg { items: 200_000, round_trips: 2_000, rounds: 7 }
+    } else {
+        Cfg { items: 2_000_000, round_trips: 20_000, rounds: 9 }
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
+    println!(
+        "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
+        cfg.rounds, cfg.items, cfg.round_trips
+    );
+    let rt = rt();
+
+    for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)] {
+        let impls: Vec<&str> =
+            THROUGHPUT_IMPLS.iter().copied().filter(|n| throughput(&rt, n, p, c, 1_024).is_some()).collect();
+        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        for round in 0..cfg.rounds {
+            for k in 0..impls.len() {
+                let i = (k + round) % impls.len();
+                per_round[i].push(throughput(&rt, impls[i], p, c, cfg.items).unwrap());
+            }
+        }
+        report(label, "M items/s", &impls, &per_round, 1e-6, true);
+    }
+
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); PING_IMPLS.len()];
+    for round in 0..cfg.rounds {
+        for k in 0..PING_IMPLS.len() {
+            let i = (k + round) % PING_IMPLS.len();
+            per_round[i].push(ping_pong(&rt, PING_IMPLS[i], cfg.round_trips));
+        }
+    }
+    report("ping-pong p50", "µs round trip", &PING_IMPLS, &per_round, 1e-3, false);
+}
+
+/// Prints one row per implementation: the median (min–max) value, and the
+/// per-round ratios of the two ringflow rows against tokio mpsc and the
+/// best peer of that round (higher is better for throughput, lower for
+/// latency; ratios are stated so that > 1 means ringflow is better).
+fn report(label: &str, unit: &str, impls: &[&str], per_round: &[Vec<f64>], scale: f64, higher_better: bool) {
+    println!("\n## {label} ({unit}; median over rounds, min–max)");
+    for (name, v) in impls.iter().zip(per_round) {
+        let (m, lo, hi) = summary(v.iter().map(|x| x * scale).collect());
+        println!("{name:>14}: {m:9.3}  ({lo:.3}–{hi:.3})");
+    }
+    let rounds = per_round[0].len();
+    let peers: Vec<usize> = (0..impls.len()).filter(|&i| !impls[i].starts_with("ringflow")).collect();
+    let tokio = impls.iter().position(|n| *n == "tokio mpsc");
+    for (ri, name) in impls.iter().enumerate().filter(|(_, n)| n.starts_with("ringflow")) {
+        let better = |ours: f64, theirs: f64| if higher_better { ours / theirs } else { theirs / ours };
+        if let Some(t) = tokio {
+            let r = summary((0..rounds).map(|k| better(per_round[ri][k], per_round[t][k])).collect());
+            println!("{name:>14} vs tokio mpsc: {:.2}x ({:.2}–{:.2})", r.0, r.1, r.2);
+        }
+        let r = summary(
+            (0..rounds)
+                .map(|k| {
+                    let best = peers
+                        .iter()
+                        .map(|&p| per_round[p][k])
+                        .fold(if higher_better { f64::MIN } else { f64::MAX }, |a, b| if higher_better { a.max(b) } else { a.min(b) });
+                    better(per_round[ri][k], best)
+                })
+                .collect(),
+        );
+        println!("{name:>14} vs best peer: {:.2}x ({:.2}–{:.2})", r.0, r.1, r.2);
+    }
+}
