@@ -155,33 +155,24 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
             });
             (start.elapsed(), n)
         }
-        "async-channel" => mpmc_run!(
-            rt,
-            p,
-            c,
-            per,
-            async_channel::bounded::<u64>(CAP),
-            |tx, i| tx.send(i).await.unwrap(),
-            |rx| rx.recv().await.ok()
-        ),
-        "flume" => mpmc_run!(
-            rt,
-            p,
-            c,
-            per,
-            flume::bounded::<u64>(CAP),
-            |tx, i| tx.send_async(i).await.unwrap(),
-            |rx| rx.recv_async().await.ok()
-        ),
-        "kanal" => mpmc_run!(
-            rt,
-            p,
-            c,
-            per,
-            kanal::bounded_async::<u64>(CAP),
-            |tx, i| tx.send(i).await.unwrap(),
-            |rx| rx.recv().await.ok()
-        ),
+        "async-channel" => {
+            mpmc_run!(rt, p, c, per, async_channel::bounded::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+                .recv()
+                .await
+                .ok())
+        }
+        "flume" => {
+            mpmc_run!(rt, p, c, per, flume::bounded::<u64>(CAP), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
+                .recv_async()
+                .await
+                .ok())
+        }
+        "kanal" => {
+            mpmc_run!(rt, p, c, per, kanal::bounded_async::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+                .recv()
+                .await
+                .ok())
+        }
         // thingbuf's `mpsc` has one consumer (its receiver keeps a single
         // waker slot: four tasks receiving at once lose wake-ups and hang),
         // so it sits out the multi-consumer row, as tokio's does.
@@ -246,14 +237,18 @@ fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
     }
     let park = || Builder::new(1).wait_strategy(WaitStrategy::Park);
     match name {
-        "ringflow spsc" => pp!(park().spsc::<u64>(), park().spsc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
-            .recv_async()
-            .await
-            .unwrap()),
-        "ringflow mpmc" => pp!(park().mpmc::<u64>(), park().mpmc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
-            .recv_async()
-            .await
-            .unwrap()),
+        "ringflow spsc" => {
+            pp!(park().spsc::<u64>(), park().spsc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
+                .recv_async()
+                .await
+                .unwrap())
+        }
+        "ringflow mpmc" => {
+            pp!(park().mpmc::<u64>(), park().mpmc::<u64>(), |s, v| s.send_async(v).await.unwrap(), |r| r
+                .recv_async()
+                .await
+                .unwrap())
+        }
         "tokio mpsc" => pp!(
             tokio::sync::mpsc::channel::<u64>(1),
             tokio::sync::mpsc::channel::<u64>(1),
@@ -266,16 +261,18 @@ fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
             |s, v| s.send(v).await.unwrap(),
             |r| r.recv().await.unwrap()
         ),
-        "flume" => pp!(flume::bounded::<u64>(1), flume::bounded::<u64>(1), |s, v| s.send_async(v).await.unwrap(), |r| r
-            .recv_async()
-            .await
-            .unwrap()),
-        "kanal" => pp!(
-            kanal::bounded_async::<u64>(1),
-            kanal::bounded_async::<u64>(1),
-            |s, v| s.send(v).await.unwrap(),
-            |r| r.recv().await.unwrap()
-        ),
+        "flume" => {
+            pp!(flume::bounded::<u64>(1), flume::bounded::<u64>(1), |s, v| s.send_async(v).await.unwrap(), |r| r
+                .recv_async()
+                .await
+                .unwrap())
+        }
+        "kanal" => {
+            pp!(kanal::bounded_async::<u64>(1), kanal::bounded_async::<u64>(1), |s, v| s.send(v).await.unwrap(), |r| r
+                .recv()
+                .await
+                .unwrap())
+        }
         _ => unreachable!(),
     }
 }
@@ -295,7 +292,9 @@ fn main() {
     };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
@@ -350,10 +349,10 @@ fn report(label: &str, unit: &str, impls: &[&str], per_round: &[Vec<f64>], scale
         let r = summary(
             (0..rounds)
                 .map(|k| {
-                    let best = peers
-                        .iter()
-                        .map(|&p| per_round[p][k])
-                        .fold(if higher_better { f64::MIN } else { f64::MAX }, |a, b| if higher_better { a.max(b) } else { a.min(b) });
+                    let best = peers.iter().map(|&p| per_round[p][k]).fold(
+                        if higher_better { f64::MIN } else { f64::MAX },
+                        |a, b| if higher_better { a.max(b) } else { a.min(b) },
+                    );
                     better(per_round[ri][k], best)
                 })
                 .collect(),
