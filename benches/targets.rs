@@ -53,8 +53,11 @@ struct Row {
     scale: f64,
     /// Runs `items` items on the cores; returns the time and the mean fill
     /// level the consumer saw (NaN where not measured).
-    run: Box<dyn Fn(u64, (CoreId, CoreId)) -> (Duration, f64)>,
+    run: RunFn,
 }
+
+/// Runs `items` items on the two cores: the time and the mean fill.
+type RunFn = Box<dyn Fn(u64, (CoreId, CoreId)) -> (Duration, f64)>;
 
 fn row(name: &str, scale: f64, run: impl Fn(u64, (CoreId, CoreId)) -> Duration + 'static) -> Row {
     Row { name: name.to_string(), scale, run: Box::new(move |n, c| (run(n, c), f64::NAN)) }
