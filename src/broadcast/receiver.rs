@@ -359,7 +359,11 @@ impl<T: Clone> Receiver<T> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_recv() {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    // Teach this receiver's adaptive `Park` budget.
+                    waiter.done(&self.cursor.sleepers);
+                    return Ok(v);
+                }
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Lagged(n)) => return Err(RecvTimeoutError::Lagged(n)),
                 Err(TryRecvError::Empty) => {}

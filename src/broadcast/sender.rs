@@ -309,7 +309,11 @@ impl<T> Sender<T> {
         let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
         loop {
             match self.try_send(value) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // Teach the adaptive `Park` budget how this wait ended.
+                    waiter.done(&self.shared.cold.ctl.send_waiters);
+                    return Ok(());
+                }
                 Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
