@@ -45,7 +45,7 @@ loom() {
 # The fast Miri subset: every integration test file; stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)].
-MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast)
+MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
 
 miri() {
   nightly_with miri rust-src
