@@ -195,6 +195,33 @@ impl<T> Shared<T> {
     /// CAS of `counter` past it, which ours just did.
     #[inline(always)]
     fn claim(&self, counter: &AtomicUsize, offset: usize, max: usize) -> Result<(usize, usize), ()> {
+        self.claim_with(counter, offset, max, |pos, _stamp| {
+            // Not ready. Full / empty, unless our `pos` was stale.
+            let current = counter.load(Ordering::Relaxed);
+            if current == pos {
+                Blocked::Stop(())
+            } else {
+                Blocked::Retry(current)
+            }
+        })
+    }
+
+    /// [`claim`](Shared::claim) with the caller deciding what happens when
+    /// the position at `counter` is not ready: `blocked(pos, stamp)` returns
+    /// [`Blocked::Retry`] with the position to look at next, or
+    /// [`Blocked::Stop`] to give up with its value. `claim` stops ("full" /
+    /// "empty") unless `counter` moved; `force_send` evicts the oldest item
+    /// there instead (crossbeam's `ArrayQueue` shares `push_or_else` between
+    /// `push` and `force_push` the same way). One claim routine for every
+    /// caller.
+    #[inline(always)]
+    fn claim_with<E>(
+        &self,
+        counter: &AtomicUsize,
+        offset: usize,
+        max: usize,
+        mut blocked: impl FnMut(usize, usize) -> Blocked<E>,
+    ) -> Result<(usize, usize), E> {
         let mut pos = counter.load(Ordering::Relaxed);
         let mut contention = 0u32;
         loop {
@@ -222,12 +249,10 @@ impl<T> Shared<T> {
                     }
                 }
             } else if ahead < 0 {
-                // Not ready. Full / empty, unless our `pos` was stale.
-                let current = counter.load(Ordering::Relaxed);
-                if current == pos {
-                    return Err(());
+                match blocked(pos, stamp) {
+                    Blocked::Retry(next) => pos = next,
+                    Blocked::Stop(e) => return Err(e),
                 }
-                pos = current;
             } else {
                 // Someone already used `pos`: it moved `counter` before
                 // storing the stamp we saw, and the Acquire above makes that
@@ -373,6 +398,22 @@ impl<T> Shared<T> {
         let stamp = self.slot(head).stamp.load(Ordering::Acquire);
         stamp.wrapping_sub(head.wrapping_add(1)) as isize >= 0 || self.cold.senders.load(Ordering::Acquire) == 0
     }
+}
+
+/// What [`Shared::claim_with`] does at a position that is not ready.
+enum Blocked<E> {
+    /// Look at this position next.
+    Retry(usize),
+    /// Give up with this.
+    Stop(E),
+}
+
+/// How a `force_send` ended without an ordinary claim.
+enum Forced<T> {
+    /// It evicted (and replaced) this oldest item.
+    Evicted(T),
+    /// Every receiver is gone.
+    Disconnected,
 }
 
 /// Exponential backoff after losing a CAS race: a few spin hints, capped.
@@ -653,30 +694,10 @@ impl<T> Sender<T> {
             other => other,
         };
         let mut waiter = Waiter::new(strategy, None);
-        let mut tail = shared.tail.load(Ordering::Relaxed);
-        loop {
-            let slot = shared.slot(tail);
-            let stamp = slot.stamp.load(Ordering::Acquire);
-            let ahead = stamp.wrapping_sub(tail) as isize;
-            if ahead == 0 {
-                // Room: an ordinary claim.
-                let next = shared.next(tail);
-                match shared.tail.compare_exchange_weak(tail, next, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => {
-                        // SAFETY: `tail` was just claimed by this thread.
-                        unsafe { shared.publish(tail, value) };
-                        self.after_publish(tail, 1);
-                        return Ok(None);
-                    }
-                    Err(current) => tail = current,
-                }
-                continue;
-            }
-            if ahead > 0 {
-                // Stale `tail`: someone already wrote there.
-                tail = shared.tail.load(Ordering::Relaxed);
-                continue;
-            }
+        let mut value = Some(value);
+        // The ordinary claim of `tail`; where the slot is not free, evict
+        // the oldest item instead of reporting `Full`.
+        let claimed = shared.claim_with(&shared.tail, 0, 1, |tail, stamp| {
             let oldest = tail.wrapping_sub(shared.one_lap);
             if stamp == oldest.wrapping_add(1) {
                 // The slot holds the published item of position `oldest`, so
@@ -691,11 +712,13 @@ impl<T> Sender<T> {
                     // `tail` is exactly `oldest + one_lap` here: it cannot be
                     // smaller (we read it) nor larger (that slot was full).
                     shared.tail.store(shared.next(tail), Ordering::Relaxed);
+                    let slot = shared.slot(tail);
+                    let Some(v) = value.take() else { unreachable!("the value is placed once") };
                     // SAFETY: the head CAS made this thread the owner of the
-                    // full slot; the Acquire load of its stamp made the
-                    // value visible. Swap the new value in and publish it at
-                    // position `tail`.
-                    let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
+                    // full slot; the Acquire load of its stamp (in
+                    // `claim_with`) made the value visible. Swap the new
+                    // value in and publish it at position `tail`.
+                    let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(v))) };
                     slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
                     self.after_publish(tail, 1);
@@ -711,7 +734,7 @@ impl<T> Sender<T> {
                     }
                     // SAFETY: the slot was full, so the replaced cell held an
                     // initialised value, now owned by us.
-                    return Ok(Some(unsafe { evicted.assume_init() }));
+                    return Blocked::Stop(Forced::Evicted(unsafe { evicted.assume_init() }));
                 }
             }
             // The oldest slot is being read (a receiver claimed it) or is
@@ -719,13 +742,24 @@ impl<T> Sender<T> {
             // `tail` is stale. Look again; if nothing moved, wait a little.
             let current = shared.tail.load(Ordering::Relaxed);
             if current != tail {
-                tail = current;
-                continue;
+                return Blocked::Retry(current);
             }
             if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
-                return Err(SendError(value));
+                return Blocked::Stop(Forced::Disconnected);
             }
             let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
+            Blocked::Retry(tail)
+        });
+        match (claimed, value) {
+            (Ok((tail, _)), Some(value)) => {
+                // SAFETY: `tail` was just claimed by this thread.
+                unsafe { shared.publish(tail, value) };
+                self.after_publish(tail, 1);
+                Ok(None)
+            }
+            (Err(Forced::Evicted(oldest)), None) => Ok(Some(oldest)),
+            (Err(Forced::Disconnected), Some(value)) => Err(SendError(value)),
+            _ => unreachable!("the value is taken exactly when an item is evicted"),
         }
     }
 
