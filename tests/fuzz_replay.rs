@@ -1,6 +1,6 @@
 //! Stable replay of the fuzz targets' operation interpreter (`fuzz_ops`,
 //! shared with `fuzz/` through `#[path]`): a few thousand deterministic
-//! pseudo-random op sequences per ring, plus every saved seed, checked step
+//! pseudo-random op sequences per ring (SPSC, MPMC, broadcast), plus every saved seed, checked step
 //! by step against a `VecDeque` model with drop counting. Runs in
 //! `cargo test` on stable, so CI exercises the fuzz model without nightly.
 
@@ -35,6 +35,27 @@ const MPMC_SEEDS: &[(&str, &[u8])] = &[
     ("last receiver goes", &[2, 1, 0, 48, 54, 0, 54, 0, 10]),
     // capacity 4, watermarks (1, 3): batches move the flag both ways
     ("batches with watermarks", &[3, 0, 28, 37, 9, 60, 41, 3, 60, 37, 2, 62, 41, 11, 190]),
+];
+
+/// Broadcast sessions: the header's `extra` byte with bit 7 set (128)
+/// picks Lossy. Op bytes: 0 `try_send`, 16 `try_recv` (then a receiver
+/// index when more than one is alive), 40 clone a receiver, 46 `subscribe`,
+/// 51 drop a receiver, 55 drop the sender, 62 a burst of `n % (2 cap + 2)`
+/// `try_send`s (see `BROADCAST_WEIGHTS` in `fuzz_ops`).
+const BROADCAST_SEEDS: &[(&str, &[u8])] = &[
+    ("empty input", &[]),
+    // Block, capacity 1, start at usize::MAX: send, Full, receive, send again
+    ("Block cap 1 wraps usize::MAX", &[0, 3, 0, 0, 0, 16, 0, 16, 0]),
+    // Block, capacity 2: a clone that reads nothing holds the ring (Full)
+    // until it is dropped
+    ("Block slow clone holds the ring", &[1, 0, 0, 40, 0, 0, 16, 0, 16, 0, 0, 51, 1, 0, 16, 0]),
+    // Lossy, capacity 2: six sends overtake both receivers by 4, a
+    // subscriber joins, one more send; each old receiver gets Lagged(5) and
+    // then the 2 held items, the subscriber only the last one
+    ("Lossy burst then Lagged", &[1, 0, 128, 40, 0, 62, 5, 46, 0, 16, 0, 16, 0, 16, 2, 16, 1, 16, 1, 16, 0]),
+    // Lossy, capacity 3, start at isize::MAX: 7 sends, the sender goes;
+    // each receiver gets Lagged(4), the 3 held items, then Disconnected
+    ("Lossy sender dropped", &[2, 6, 128, 40, 62, 7, 55, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 1, 16, 1]),
 ];
 
 /// The bytes of sequence `i`: from a few ops to a few hundred. A quarter of
@@ -88,6 +109,11 @@ fn spsc_replay() {
 #[test]
 fn mpmc_replay() {
     run_all("run_mpmc", fuzz_ops::run_mpmc, MPMC_SEEDS);
+}
+
+#[test]
+fn broadcast_replay() {
+    run_all("run_broadcast", fuzz_ops::run_broadcast, BROADCAST_SEEDS);
 }
 
 /// Regression inputs: `Producer::send_iter` used to send fewer items than

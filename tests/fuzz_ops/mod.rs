@@ -18,11 +18,13 @@
 //!        first
 //! extra: b % 3 == 0 -> no watermarks, else low = (b / 3) % cap and
 //!        high = low + 1 + (b / 7) % (cap - low); bit 7 (SPSC only): a
-//!        `Copy` payload, which enables `send_slice` / `recv_into`
-//! op:    low 6 bits pick the operation (`SPSC_OPS` / `MPMC_OPS`), bit 6
-//!        keeps a received value for a while instead of dropping it, bit 7
-//!        picks a variant; some ops read argument bytes, and MPMC ops read a
-//!        handle index when a side has more than one handle
+//!        `Copy` payload, which enables `send_slice` / `recv_into`;
+//!        broadcast: no watermarks, bit 7 picks Lossy (else Block)
+//! op:    low 6 bits pick the operation (`SPSC_OPS` / `MPMC_OPS` /
+//!        `BROADCAST_OPS`), bit 6 keeps a received value for a while instead
+//!        of dropping it, bit 7 picks a variant; some ops read argument
+//!        bytes, and MPMC / broadcast ops read a handle index when a side
+//!        has more than one handle
 //! ```
 //!
 //! Payloads are [`Val`]s: each carries a unique id and a heap-allocated tag
@@ -45,6 +47,24 @@
 //! receive: `Clear`), checked through `stats()` after every step without
 //! querying (a `congestion()` query applies transitions itself and would
 //! hide a missed one).
+//!
+//! The broadcast model keeps one `VecDeque` per live receiver (the items it
+//! will still get, at most `capacity`) and a pending `Lagged` count. Block:
+//! a send is `Full` exactly when the slowest live receiver holds `capacity`
+//! items. Lossy: a send always succeeds (with a receiver alive), and a
+//! receiver that held `capacity` items loses its oldest; its next receive
+//! must return `Lagged(n)` with the exact `n`, then continue from the oldest
+//! item still held, so `received + missed + lag` = items sent since it
+//! joined. A clone starts at its original's position (pending `Lagged`
+//! included), a subscriber at the sender's. Its payload, [`BVal`], makes
+//! every `Clone` a tracked instance of its own: a receive must make exactly
+//! one fresh clone, the ring must own exactly the originals of the last
+//! `capacity` items sent (dropped by the send that reuses their slot, or
+//! with the last handle), and every original and clone must be dropped
+//! exactly once. After every step: each receiver's `len`, `is_empty`,
+//! `is_full`, `lag`, `missed`, `stats()`, `is_disconnected`, `capacity`,
+//! `policy`, and the sender's `len` / `slowest_lag` (the slowest live
+//! receiver's queue), `receiver_count`, `is_disconnected`, `stats()`.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
@@ -52,6 +72,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use ringflow::broadcast::{self, Policy};
 use ringflow::{
     mpmc, spsc, Builder, Congestion, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError, WaitStrategy,
@@ -166,6 +187,8 @@ impl Config {
 pub struct Tracker {
     drops: RefCell<Vec<u8>>,
     total: Cell<usize>,
+    /// Calls of `Clone` (broadcast payloads only).
+    clones: Cell<usize>,
 }
 
 impl Tracker {
@@ -181,6 +204,23 @@ impl Tracker {
 
     fn total_drops(&self) -> usize {
         self.total.get()
+    }
+
+    /// Records a drop of value `id`; panics on a second one (unless already
+    /// panicking).
+    fn record_drop(&self, id: usize) {
+        let mut drops = self.drops.borrow_mut();
+        drops[id] += 1;
+        self.total.set(self.total.get() + 1);
+        let n = drops[id];
+        drop(drops);
+        if n > 1 && !std::thread::panicking() {
+            panic!("value {id} dropped {n} times (double drop)");
+        }
+    }
+
+    fn drops_of(&self, id: usize) -> u8 {
+        self.drops.borrow()[id]
     }
 
     /// Panics unless every value created was dropped exactly once.
@@ -234,14 +274,7 @@ impl Payload for Val {
 
 impl Drop for Val {
     fn drop(&mut self) {
-        let mut drops = self.tracker.drops.borrow_mut();
-        drops[self.id] += 1;
-        self.tracker.total.set(self.tracker.total.get() + 1);
-        let n = drops[self.id];
-        drop(drops);
-        if n > 1 && !std::thread::panicking() {
-            panic!("value {} dropped {n} times (double drop)", self.id);
-        }
+        self.tracker.record_drop(self.id);
     }
 }
 
@@ -1351,6 +1384,623 @@ pub fn run_mpmc(data: &[u8]) {
             let op = MPMC_OPS[(byte & 63) as usize];
             s.step(op, byte, &mut input);
             s.m.step += 1;
+            s.settle();
+            s.check();
+        }
+        s.finish();
+        if input.is_done() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Broadcast
+// ---------------------------------------------------------------------------
+
+/// Most live receivers at once (broadcast).
+const MAX_RECEIVERS: usize = 6;
+
+/// The broadcast payload. Every instance — the original a send moves into
+/// the ring and each clone a receive makes of it — is a value of its own in
+/// the [`Tracker`] (its `inst`), so every clone must be dropped exactly once
+/// too; `item` is the instance id of the original, which the clones share.
+/// `Clone` checks its source (a clone of a dropped or torn value fails the
+/// tag or drop check) and counts itself; it has no other side effect.
+pub struct BVal {
+    item: usize,
+    inst: usize,
+    tag: Box<usize>,
+    tracker: Rc<Tracker>,
+}
+
+impl BVal {
+    fn make(tracker: &Rc<Tracker>) -> Self {
+        let inst = tracker.register();
+        BVal { item: inst, inst, tag: Box::new(inst ^ TAG), tracker: tracker.clone() }
+    }
+
+    /// The item id, after checking that this instance is intact.
+    #[track_caller]
+    fn check_item(&self) -> usize {
+        assert_eq!(*self.tag, self.item ^ TAG, "item {} (instance {}) has a corrupt tag", self.item, self.inst);
+        assert_eq!(
+            self.tracker.drops_of(self.inst),
+            0,
+            "item {} (instance {}) used after it was dropped",
+            self.item,
+            self.inst
+        );
+        self.item
+    }
+}
+
+impl Clone for BVal {
+    fn clone(&self) -> Self {
+        let item = self.check_item();
+        let inst = self.tracker.register();
+        self.tracker.clones.set(self.tracker.clones.get() + 1);
+        BVal { item, inst, tag: Box::new(item ^ TAG), tracker: self.tracker.clone() }
+    }
+}
+
+impl Drop for BVal {
+    fn drop(&mut self) {
+        self.tracker.record_drop(self.inst);
+    }
+}
+
+/// Broadcast operations, picked by `BROADCAST_OPS[op_byte & 63]`. Operations
+/// on a receiver read its index from the next byte when more than one is
+/// alive. Op bytes 0..15 are sends and 16..31 receives (the replay test's
+/// biased sequences rely on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BroadcastOp {
+    /// `try_send` of a new value.
+    TrySend,
+    /// `send_timeout(v, 0)`: one try.
+    SendTimeoutZero,
+    /// `send` (variant: `send_timeout(MAX)`) when it cannot block, else
+    /// `send_deadline(now)`.
+    Send,
+    /// `try_recv` on a receiver.
+    TryRecv,
+    /// `recv_timeout(0)` on a receiver: one try.
+    RecvTimeoutZero,
+    /// `recv` (variant: `recv_timeout(MAX)`) on a receiver when it cannot
+    /// block, else `recv_deadline(now)`.
+    Recv,
+    /// Up to `n` `try_recv`s (variant: `recv_timeout(0)`) on one receiver,
+    /// whatever they return.
+    Drain,
+    /// One `try_recv` on every live receiver.
+    TryRecvEach,
+    /// `Receiver::clone`: a new receiver at the same position (and with the
+    /// same pending `Lagged`).
+    CloneReceiver,
+    /// `Sender::subscribe`: a new receiver at the sender's position.
+    Subscribe,
+    /// Drop a receiver.
+    DropReceiver,
+    /// Drop the sender.
+    DropSender,
+    /// Drop one of the values held outside the ring.
+    DropHeld,
+    /// `Debug` of the handles and stats, `Display` of the errors.
+    Format,
+    /// `n` `try_send`s in a row (up to two laps: Lossy overtakes receivers).
+    SendBurst,
+}
+
+/// Each operation's share of the 64 op-byte values.
+const BROADCAST_WEIGHTS: &[(BroadcastOp, usize)] = &[
+    // 0..15: sends
+    (BroadcastOp::TrySend, 8),
+    (BroadcastOp::SendTimeoutZero, 4),
+    (BroadcastOp::Send, 4),
+    // 16..31: receives
+    (BroadcastOp::TryRecv, 8),
+    (BroadcastOp::RecvTimeoutZero, 3),
+    (BroadcastOp::Recv, 3),
+    (BroadcastOp::Drain, 2),
+    // 32..63
+    (BroadcastOp::TryRecvEach, 6),
+    (BroadcastOp::CloneReceiver, 6),
+    (BroadcastOp::Subscribe, 5),
+    (BroadcastOp::DropReceiver, 6),
+    (BroadcastOp::DropSender, 1),
+    (BroadcastOp::DropHeld, 5),
+    (BroadcastOp::Format, 1),
+    (BroadcastOp::SendBurst, 2),
+];
+
+/// Op byte (low 6 bits) to operation, in the order of `BROADCAST_WEIGHTS`.
+const BROADCAST_OPS: [BroadcastOp; 64] = op_table(BROADCAST_WEIGHTS);
+
+/// How a send is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendHow {
+    Try,
+    TimeoutZero,
+    /// `send` / `send_timeout(MAX)` (variant) when it cannot block, else
+    /// `send_deadline(now)`.
+    Blocking(bool),
+}
+
+/// How a receive is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecvHow {
+    Try,
+    TimeoutZero,
+    /// `recv` / `recv_timeout(MAX)` (variant) when it cannot block, else
+    /// `recv_deadline(now)`.
+    Blocking(bool),
+}
+
+/// What a send must return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendWant {
+    Sent,
+    Full,
+    Disconnected,
+}
+
+/// What a receive must return (a one-try timeout maps onto `Empty`).
+#[derive(Debug, PartialEq, Eq)]
+enum RecvWant<V> {
+    Value(V),
+    Lagged(u64),
+    Empty,
+    Disconnected,
+}
+
+impl<V> RecvWant<V> {
+    fn map<W>(self, f: impl FnOnce(V) -> W) -> RecvWant<W> {
+        match self {
+            RecvWant::Value(v) => RecvWant::Value(f(v)),
+            RecvWant::Lagged(n) => RecvWant::Lagged(n),
+            RecvWant::Empty => RecvWant::Empty,
+            RecvWant::Disconnected => RecvWant::Disconnected,
+        }
+    }
+}
+
+fn from_try(r: Result<BVal, broadcast::TryRecvError>) -> RecvWant<BVal> {
+    match r {
+        Ok(v) => RecvWant::Value(v),
+        Err(broadcast::TryRecvError::Lagged(n)) => RecvWant::Lagged(n),
+        Err(broadcast::TryRecvError::Empty) => RecvWant::Empty,
+        Err(broadcast::TryRecvError::Disconnected) => RecvWant::Disconnected,
+    }
+}
+
+fn from_timeout(r: Result<BVal, broadcast::RecvTimeoutError>) -> RecvWant<BVal> {
+    match r {
+        Ok(v) => RecvWant::Value(v),
+        Err(broadcast::RecvTimeoutError::Lagged(n)) => RecvWant::Lagged(n),
+        Err(broadcast::RecvTimeoutError::Timeout) => RecvWant::Empty,
+        Err(broadcast::RecvTimeoutError::Disconnected) => RecvWant::Disconnected,
+    }
+}
+
+fn from_recv(r: Result<BVal, broadcast::RecvError>) -> RecvWant<BVal> {
+    match r {
+        Ok(v) => RecvWant::Value(v),
+        Err(broadcast::RecvError::Lagged(n)) => RecvWant::Lagged(n),
+        Err(broadcast::RecvError::Disconnected) => RecvWant::Disconnected,
+    }
+}
+
+/// One receiver's model: the items it will still receive, oldest first
+/// (never more than `capacity`), and how many it missed that its next
+/// receive must report as `Lagged` (Lossy).
+#[derive(Clone, Debug, Default)]
+struct RxModel {
+    queue: VecDeque<usize>,
+    pending: u64,
+    received: u64,
+    lagged: u64,
+    missed: u64,
+}
+
+impl RxModel {
+    /// What the next receive returns: a pending `Lagged` first, then the
+    /// oldest item, then `Empty` or (sender gone) `Disconnected`.
+    fn want(&self, sender_alive: bool) -> RecvWant<usize> {
+        if self.pending > 0 {
+            RecvWant::Lagged(self.pending)
+        } else if let Some(&item) = self.queue.front() {
+            RecvWant::Value(item)
+        } else if sender_alive {
+            RecvWant::Empty
+        } else {
+            RecvWant::Disconnected
+        }
+    }
+
+    /// A clone: same position and pending `Lagged`, counters at 0.
+    fn cloned(&self) -> Self {
+        RxModel { queue: self.queue.clone(), pending: self.pending, ..RxModel::default() }
+    }
+}
+
+struct Bcast {
+    cfg: Config,
+    policy: Policy,
+    tracker: Rc<Tracker>,
+    tx: Option<broadcast::Sender<BVal>>,
+    rxs: Vec<(broadcast::Receiver<BVal>, RxModel)>,
+    /// Instances the ring owns: the originals of the last `capacity` items
+    /// sent, oldest first (a send drops the one its slot held a lap ago).
+    ring: VecDeque<usize>,
+    held: Vec<BVal>,
+    /// Values received (= clones made).
+    received: usize,
+    step: usize,
+}
+
+impl Bcast {
+    fn new(cfg: Config, policy: Policy) -> Self {
+        let b = cfg.builder();
+        let (tx, rx) = match policy {
+            Policy::Lossy => b.broadcast_lossy::<BVal>(),
+            _ => b.broadcast::<BVal>(),
+        };
+        Bcast {
+            cfg,
+            policy,
+            tracker: Rc::new(Tracker::default()),
+            tx: Some(tx),
+            rxs: vec![(rx, RxModel::default())],
+            ring: VecDeque::new(),
+            held: Vec::new(),
+            received: 0,
+            step: 0,
+        }
+    }
+
+    fn lossy(&self) -> bool {
+        self.policy == Policy::Lossy
+    }
+
+    /// Block: Full exactly when the slowest live receiver holds `capacity`
+    /// items; no receiver: Disconnected (checked first).
+    fn send_want(&self) -> SendWant {
+        if self.rxs.is_empty() {
+            SendWant::Disconnected
+        } else if !self.lossy() && self.rxs.iter().any(|(_, r)| r.queue.len() == self.cfg.capacity) {
+            SendWant::Full
+        } else {
+            SendWant::Sent
+        }
+    }
+
+    /// A successful send of `item`: every live receiver gets it; on a Lossy
+    /// ring a receiver that already held `capacity` items loses its oldest.
+    fn sent(&mut self, item: usize) {
+        let cap = self.cfg.capacity;
+        self.ring.push_back(item);
+        if self.ring.len() > cap {
+            self.ring.pop_front();
+        }
+        let (lossy, step) = (self.lossy(), self.step);
+        for (_, r) in &mut self.rxs {
+            r.queue.push_back(item);
+            if r.queue.len() > cap {
+                assert!(lossy, "step {step}: the Block model overflowed");
+                r.queue.pop_front();
+                r.pending += 1;
+            }
+        }
+    }
+
+    fn dispose(&mut self, v: BVal, keep: bool) {
+        if keep && self.held.len() < MAX_HELD {
+            self.held.push(v);
+        }
+    }
+
+    fn send(&mut self, how: SendHow, keep: bool) {
+        let want = self.send_want();
+        let step = self.step;
+        let Some(tx) = self.tx.as_mut() else { return };
+        let v = BVal::make(&self.tracker);
+        let item = v.item;
+        let got = match how {
+            SendHow::Try => tx.try_send(v),
+            SendHow::TimeoutZero => tx.send_timeout(v, Duration::ZERO).map_err(|e| match e {
+                SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+                SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+            }),
+            SendHow::Blocking(_) if want == SendWant::Full => match tx.send_deadline(v, Instant::now()) {
+                Err(SendTimeoutError::Timeout(v)) => Err(TrySendError::Full(v)),
+                got => panic!("step {step}: send_deadline(now) on a full ring returned {got:?}"),
+            },
+            SendHow::Blocking(true) => tx.send_timeout(v, Duration::MAX).map_err(|e| match e {
+                SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+                SendTimeoutError::Timeout(_) => panic!("step {step}: send_timeout(MAX) timed out"),
+            }),
+            SendHow::Blocking(false) => tx.send(v).map_err(|SendError(v)| TrySendError::Disconnected(v)),
+        };
+        match (got, want) {
+            (Ok(()), SendWant::Sent) => self.sent(item),
+            (Err(TrySendError::Full(v)), SendWant::Full) => {
+                assert_eq!(v.check_item(), item, "step {step}: Full hands back");
+                self.dispose(v, keep);
+            }
+            (Err(TrySendError::Disconnected(v)), SendWant::Disconnected) => {
+                assert_eq!(v.check_item(), item, "step {step}: Disconnected hands back");
+                self.dispose(v, keep);
+            }
+            (got, want) => panic!("step {step}: {how:?} send returned {got:?}, the model expected {want:?}"),
+        }
+    }
+
+    fn recv(&mut self, ri: usize, how: RecvHow, keep: bool) {
+        let step = self.step;
+        let sender_alive = self.tx.is_some();
+        let created = self.tracker.created();
+        let Some((rx, r)) = self.rxs.get_mut(ri) else { return };
+        let want = r.want(sender_alive);
+        let got = match how {
+            RecvHow::Try => from_try(rx.try_recv()),
+            RecvHow::TimeoutZero => from_timeout(rx.recv_timeout(Duration::ZERO)),
+            RecvHow::Blocking(_) if want == RecvWant::Empty => match rx.recv_deadline(Instant::now()) {
+                Err(broadcast::RecvTimeoutError::Timeout) => RecvWant::Empty,
+                got => panic!(
+                    "step {step}: recv_deadline(now) with nothing to receive returned {:?}",
+                    from_timeout(got).map(|v| v.check_item())
+                ),
+            },
+            RecvHow::Blocking(true) => {
+                let got = from_timeout(rx.recv_timeout(Duration::MAX));
+                assert!(!matches!(got, RecvWant::Empty), "step {step}: recv_timeout(MAX) timed out");
+                got
+            }
+            RecvHow::Blocking(false) => from_recv(rx.recv()),
+        };
+        let clones = self.tracker.created() - created;
+        match (got, want) {
+            (RecvWant::Value(v), RecvWant::Value(item)) => {
+                assert_eq!(v.check_item(), item, "step {step}: receiver {ri}: {how:?} got the wrong item");
+                assert_eq!(clones, 1, "step {step}: a receive must make exactly one clone");
+                assert_eq!(v.inst, created, "step {step}: a receive must return a fresh clone");
+                r.queue.pop_front();
+                r.received += 1;
+                self.received += 1;
+                self.dispose(v, keep);
+            }
+            (RecvWant::Lagged(n), RecvWant::Lagged(m)) if n == m => {
+                assert_eq!(clones, 0, "step {step}: Lagged cloned a value");
+                r.lagged += 1;
+                r.missed += n;
+                r.pending = 0;
+            }
+            (RecvWant::Empty, RecvWant::Empty) | (RecvWant::Disconnected, RecvWant::Disconnected) => {
+                assert_eq!(clones, 0, "step {step}: an empty receive cloned a value");
+            }
+            (got, want) => panic!(
+                "step {step}: receiver {ri} ({:?}): {how:?} returned {:?}, the model expected {want:?}",
+                self.policy,
+                got.map(|v| v.check_item())
+            ),
+        }
+    }
+
+    fn step(&mut self, op: BroadcastOp, byte: u8, input: &mut Input<'_>) {
+        let keep = byte & 0x40 != 0;
+        let variant = byte & 0x80 != 0;
+        let uses_receiver = matches!(
+            op,
+            BroadcastOp::TryRecv
+                | BroadcastOp::RecvTimeoutZero
+                | BroadcastOp::Recv
+                | BroadcastOp::Drain
+                | BroadcastOp::CloneReceiver
+                | BroadcastOp::DropReceiver
+        );
+        let ri = if uses_receiver { input.pick(self.rxs.len()) } else { 0 };
+        let step = self.step;
+        match op {
+            BroadcastOp::TrySend => self.send(SendHow::Try, keep),
+            BroadcastOp::SendTimeoutZero => self.send(SendHow::TimeoutZero, keep),
+            BroadcastOp::Send => self.send(SendHow::Blocking(variant), keep),
+            BroadcastOp::SendBurst => {
+                let n = input.arg() as usize % (2 * self.cfg.capacity + 2);
+                for _ in 0..n {
+                    self.send(SendHow::Try, keep);
+                }
+            }
+            BroadcastOp::TryRecv => self.recv(ri, RecvHow::Try, keep),
+            BroadcastOp::RecvTimeoutZero => self.recv(ri, RecvHow::TimeoutZero, keep),
+            BroadcastOp::Recv => self.recv(ri, RecvHow::Blocking(variant), keep),
+            BroadcastOp::Drain => {
+                let n = input.arg() as usize % (self.cfg.capacity + 3);
+                let how = if variant { RecvHow::TimeoutZero } else { RecvHow::Try };
+                for _ in 0..n {
+                    self.recv(ri, how, keep);
+                }
+            }
+            BroadcastOp::TryRecvEach => {
+                for i in 0..self.rxs.len() {
+                    self.recv(i, RecvHow::Try, keep);
+                }
+            }
+            BroadcastOp::CloneReceiver => {
+                if self.rxs.len() < MAX_RECEIVERS {
+                    let created = self.tracker.created();
+                    if let Some((rx, r)) = self.rxs.get(ri) {
+                        let c = (rx.clone(), r.cloned());
+                        self.rxs.push(c);
+                    }
+                    assert_eq!(self.tracker.created(), created, "step {step}: Receiver::clone cloned values");
+                }
+            }
+            BroadcastOp::Subscribe => {
+                if self.rxs.len() < MAX_RECEIVERS {
+                    if let Some(tx) = &self.tx {
+                        self.rxs.push((tx.subscribe(), RxModel::default()));
+                    }
+                }
+            }
+            BroadcastOp::DropReceiver => {
+                if ri < self.rxs.len() {
+                    drop(self.rxs.swap_remove(ri));
+                }
+            }
+            BroadcastOp::DropSender => self.tx = None,
+            BroadcastOp::DropHeld => {
+                let which = input.arg() as usize;
+                if !self.held.is_empty() {
+                    let i = which % self.held.len();
+                    drop(self.held.swap_remove(i));
+                }
+            }
+            BroadcastOp::Format => {
+                let mut s = String::new();
+                if let Some(tx) = &self.tx {
+                    s += &format!("{tx:?} {:?}", tx.stats());
+                }
+                if let Some((rx, _)) = self.rxs.get(ri) {
+                    s += &format!("{rx:?} {:?} {:?}", rx.stats(), rx.channel_stats());
+                }
+                let lagged = format!(
+                    "{} {} {}",
+                    broadcast::TryRecvError::Lagged(3),
+                    broadcast::RecvError::Lagged(3),
+                    broadcast::RecvTimeoutError::Lagged(3)
+                );
+                assert_eq!(lagged.matches('3').count(), 3, "step {step}: Lagged(n) displays n: {lagged}");
+                s += &format!(
+                    "{} {} {} {}",
+                    broadcast::TryRecvError::Empty,
+                    broadcast::TryRecvError::Disconnected,
+                    broadcast::RecvError::Disconnected,
+                    broadcast::RecvTimeoutError::Timeout
+                );
+                assert!(!s.is_empty());
+            }
+        }
+    }
+
+    /// Once the last handle is gone the ring has dropped what it held.
+    fn settle(&mut self) {
+        if self.tx.is_none() && self.rxs.is_empty() {
+            self.ring.clear();
+        }
+    }
+
+    #[track_caller]
+    fn check_channel_stats(&self, stats: ringflow::Stats, who: &str) {
+        let step = self.step;
+        assert_eq!(stats.evictions, 0, "step {step}: {who}.evictions (broadcast has no force_send)");
+        assert_eq!(stats.congestion_transitions, 0, "step {step}: {who}.congestion_transitions");
+        assert_eq!(stats.parks, 0, "step {step}: {who}.parks on one thread");
+        assert_eq!(stats.wakeups, 0, "step {step}: {who}.wakeups on one thread");
+    }
+
+    fn check(&self) {
+        let (cap, step, policy) = (self.cfg.capacity, self.step, self.policy);
+        let slowest = self.rxs.iter().map(|(_, r)| r.queue.len()).max().unwrap_or(0);
+        if let Some(tx) = &self.tx {
+            assert_eq!(tx.slowest_lag(), slowest, "step {step}: Sender::slowest_lag");
+            assert_eq!(tx.len(), slowest, "step {step}: Sender::len");
+            assert_eq!(tx.is_empty(), slowest == 0, "step {step}: Sender::is_empty");
+            assert_eq!(tx.is_full(), slowest == cap, "step {step}: Sender::is_full");
+            assert_eq!(tx.capacity(), cap, "step {step}: Sender::capacity");
+            assert_eq!(tx.policy(), policy, "step {step}: Sender::policy");
+            assert_eq!(tx.wait_strategy(), self.cfg.strategy);
+            assert_eq!(tx.receiver_count(), self.rxs.len(), "step {step}: Sender::receiver_count");
+            assert_eq!(tx.is_disconnected(), self.rxs.is_empty(), "step {step}: Sender::is_disconnected");
+            self.check_channel_stats(tx.stats(), "Sender::stats()");
+        }
+        for (i, (rx, r)) in self.rxs.iter().enumerate() {
+            let len = r.queue.len();
+            let lag = len + r.pending as usize;
+            assert_eq!(rx.len(), len, "step {step}: Receiver[{i}]::len ({policy:?})");
+            assert_eq!(rx.is_empty(), len == 0, "step {step}: Receiver[{i}]::is_empty");
+            assert_eq!(rx.is_full(), len == cap, "step {step}: Receiver[{i}]::is_full");
+            assert_eq!(rx.capacity(), cap, "step {step}: Receiver[{i}]::capacity");
+            assert_eq!(rx.policy(), policy, "step {step}: Receiver[{i}]::policy");
+            assert_eq!(rx.wait_strategy(), self.cfg.strategy);
+            assert_eq!(rx.is_disconnected(), self.tx.is_none(), "step {step}: Receiver[{i}]::is_disconnected");
+            assert_eq!(rx.lag(), lag, "step {step}: Receiver[{i}]::lag ({policy:?})");
+            assert_eq!(rx.missed(), r.missed, "step {step}: Receiver[{i}]::missed");
+            let st = rx.stats();
+            assert_eq!(st.received, r.received, "step {step}: Receiver[{i}].stats().received");
+            assert_eq!(st.lagged, r.lagged, "step {step}: Receiver[{i}].stats().lagged");
+            assert_eq!(st.missed, r.missed, "step {step}: Receiver[{i}].stats().missed");
+            assert_eq!(st.lag, lag, "step {step}: Receiver[{i}].stats().lag");
+            assert_eq!(st.parks, 0, "step {step}: Receiver[{i}].stats().parks on one thread");
+            if i == 0 {
+                self.check_channel_stats(rx.channel_stats(), "Receiver::channel_stats()");
+            }
+        }
+        self.check_drops();
+    }
+
+    /// Drops are exactly the instances created minus the live ones (the
+    /// originals the ring owns, the values held outside it), and no live
+    /// one is dropped; a receive makes exactly one clone.
+    #[track_caller]
+    fn check_drops(&self) {
+        let step = self.step;
+        let t = &self.tracker;
+        let live = self.ring.len() + self.held.len();
+        assert_eq!(
+            t.total_drops(),
+            t.created() - live,
+            "step {step}: {} drops, expected {} ({} created, {} owned by the ring, {} held)",
+            t.total_drops(),
+            t.created() - live,
+            t.created(),
+            self.ring.len(),
+            self.held.len()
+        );
+        for &inst in &self.ring {
+            assert_eq!(t.drops_of(inst), 0, "step {step}: the ring dropped item {inst} while it still owns it");
+        }
+        for v in &self.held {
+            v.check_item();
+        }
+        assert_eq!(t.clones.get(), self.received, "step {step}: clones made vs values received");
+    }
+
+    fn finish(mut self) {
+        if self.cfg.drop_tx_first {
+            self.tx = None;
+        } else {
+            self.rxs.clear();
+        }
+        self.settle();
+        self.check();
+        self.tx = None;
+        self.rxs.clear();
+        self.settle();
+        self.check_drops();
+        self.held.clear();
+        self.check_drops();
+        self.tracker.assert_all_dropped_once();
+    }
+}
+
+/// Runs `data` as broadcast sessions against the model (one `VecDeque` per
+/// receiver); panics on any mismatch, leak, double drop or stray clone. The
+/// header's `extra` byte: bit 7 picks Lossy (else Block); watermarks are not
+/// used (the broadcast ring has none).
+pub fn run_broadcast(data: &[u8]) {
+    let mut input = Input::new(data);
+    loop {
+        let mut cfg = Config::decode(&mut input);
+        let policy = if cfg.plain { Policy::Lossy } else { Policy::Block };
+        cfg.marks = None;
+        let mut s = Bcast::new(cfg, policy);
+        s.check();
+        while s.tx.is_some() || !s.rxs.is_empty() {
+            let Some(byte) = input.next() else { break };
+            let op = BROADCAST_OPS[(byte & 63) as usize];
+            s.step(op, byte, &mut input);
+            s.step += 1;
             s.settle();
             s.check();
         }
