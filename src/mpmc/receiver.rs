@@ -1,0 +1,372 @@
+//! [`Receiver`]: the receiving half of the MPMC ring.
+
+use std::time::{Duration, Instant};
+
+use super::ring::Shared;
+use crate::flow::Marks;
+use crate::sync::{barrier, Arc, Ordering};
+use crate::wait::{deadline_after, Pause, Waiter};
+#[cfg(doc)]
+use crate::{mpmc::Sender, WaitStrategy};
+use crate::{RecvError, RecvTimeoutError, TryRecvError};
+
+/// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
+/// `T: Send`, with every method on `&self`.
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// `Some` on `Park` channels: notify sleeping senders after each receive.
+    park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
+}
+
+// SAFETY: values of `T` move between threads through the ring (hence
+// `T: Send`); all shared state is atomics plus slots whose access is
+// serialised by the stamp protocol. No `&T` is ever handed out, so `T: Sync`
+// is not needed for sharing a handle.
+unsafe impl<T: Send> Send for Receiver<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Receiver<T> {}
+
+impl<T> Receiver<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
+        Receiver { shared, park, marks }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives the oldest available item, without waiting.
+    ///
+    /// Never waits for another thread: if the next slot was claimed by a
+    /// sender that has not finished writing it (for example because it was
+    /// preempted), this reports `Empty` even though [`len`](Receiver::len)
+    /// counts that item. Never enters the kernel on `BusySpin` / `SpinYield`
+    /// channels; on `Park` it may wake a parked sender.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing can be received now;
+    /// [`TryRecvError::Disconnected`] if nothing is queued and every sender
+    /// is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TryRecvError;
+    /// let (tx, rx) = ringflow::mpmc::channel(4);
+    /// tx.send(5).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(5));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    #[inline]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let shared = &*self.shared;
+        let pos = match shared.claim_recv() {
+            Ok(pos) => pos,
+            Err(()) => {
+                // Acquire: synchronises with every sender's final decrement,
+                // so all their publications are visible below.
+                if shared.cold.senders.load(Ordering::Acquire) != 0 {
+                    return Err(TryRecvError::Empty);
+                }
+                // Every sender is gone, so no claim is in flight: one more
+                // claim decides between an item and disconnection.
+                match shared.claim_recv() {
+                    Ok(pos) => pos,
+                    Err(()) => return Err(TryRecvError::Disconnected),
+                }
+            }
+        };
+        // SAFETY: `pos` was just claimed by this thread.
+        let value = unsafe { shared.take(pos) };
+        self.after_take(pos, 1);
+        Ok(value)
+    }
+
+    /// After freeing a slot: wake a parked sender (on `Park` channels) and
+    /// lower the congestion flag if the length fell to `low`.
+    /// While `Congested` that costs one stamp load (see
+    /// [`Shared::may_be_at_low`]) before any load of the shared positions.
+    #[inline(always)]
+    fn after_take(&self, last: usize, n: usize) {
+        let shared = &*self.shared;
+        if let Some(kind) = self.park {
+            shared.cold.ctl.send_waiters.notify_n(kind, n);
+        }
+        if let Some(marks) = self.marks {
+            let ctl = &shared.cold.ctl;
+            if marks.kind == barrier::Kind::Fence {
+                // On the fence pair (channels that never park, and every
+                // build without `membarrier`) the light barrier is a real
+                // `fence(SeqCst)`: ask the probe first and skip the whole
+                // receiver step when it proves this removal left more than
+                // `low` items. That is safe because the removal that does
+                // drain the ring to `low` finds position `last + 1 + low`
+                // unpublished and runs the step (flow.rs, "Both sides first
+                // ask a cheap probe"); loom's congestion models run this
+                // order (loom always uses the fence pair).
+                if shared.may_be_at_low(last, marks.low) {
+                    ctl.after_remove(marks, |low| shared.len() <= low);
+                }
+            } else {
+                // With `membarrier` the light barrier is a compiler fence and
+                // the flag a read-mostly word: cheaper than the stamp, which
+                // sits on a line the senders are writing. Same decision.
+                ctl.after_remove(marks, |low| shared.may_be_at_low(last, low) && shared.len() <= low);
+            }
+        }
+    }
+
+    /// Moves up to `max` available items into `out` (appended, oldest
+    /// first) with one claim (one CAS of the head for the whole run), and
+    /// returns how many (at least 1). Never waits.
+    ///
+    /// `out` is grown before anything is claimed, by what the ring holds
+    /// (at most `max`), never by `max` itself; an allocation failure
+    /// therefore cannot strand claimed items, and a huge `max` costs
+    /// nothing. `max == 0` returns `Ok(0)` and takes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Receiver::try_recv): [`TryRecvError::Empty`] if
+    /// nothing can be received now, [`TryRecvError::Disconnected`] if
+    /// nothing is queued and every sender is gone. As there, the two are
+    /// told apart by claiming once more after seeing no senders, so an item
+    /// sent just before the last sender dropped is received, not lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TryRecvError;
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(8);
+    /// let mut out = Vec::new();
+    /// assert_eq!(rx.try_recv_many(&mut out, 4), Err(TryRecvError::Empty));
+    /// tx.send(1).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv_many(&mut out, usize::MAX), Ok(1));
+    /// assert_eq!(rx.try_recv_many(&mut out, 4), Err(TryRecvError::Disconnected));
+    /// assert_eq!(out, [1]);
+    /// ```
+    pub fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        let shared = &*self.shared;
+        let max = max.min(shared.capacity);
+        if max == 0 {
+            return Ok(0);
+        }
+        // Room for what is there now (at least one), so that nothing can
+        // allocate once positions are claimed; the claim takes no more than
+        // that room.
+        let want = shared.len().clamp(1, max);
+        out.reserve(want);
+        let room = (out.capacity() - out.len()).min(max);
+        let (first, n) = match shared.claim(&shared.head, 1, room) {
+            Ok(run) => run,
+            Err(()) => {
+                // Acquire: synchronises with every sender's final decrement,
+                // so all their publications are visible below.
+                if shared.cold.senders.load(Ordering::Acquire) != 0 {
+                    return Err(TryRecvError::Empty);
+                }
+                // Every sender is gone, so no claim is in flight: one more
+                // claim decides between items and disconnection.
+                shared.claim(&shared.head, 1, room).map_err(|()| TryRecvError::Disconnected)?
+            }
+        };
+        let (mut pos, mut last) = (first, first);
+        for _ in 0..n {
+            // SAFETY: `claim` gave this thread the `n` consecutive published
+            // positions starting at `first`; each is taken once. `push` does
+            // not reallocate (reserved above), so nothing here can panic.
+            out.push(unsafe { shared.take(pos) });
+            last = pos;
+            pos = shared.next(pos);
+        }
+        self.after_take(last, n);
+        Ok(n)
+    }
+
+    /// Receives an item, waiting for one as the channel's [`WaitStrategy`]
+    /// says.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the ring is empty and every sender is gone.
+    #[inline]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        if let Ok(v) = self.try_recv() {
+            return Ok(v);
+        }
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Receives an item, waiting at most `timeout`. A timeout too large to
+    /// add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+    /// [`RecvTimeoutError::Disconnected`] once the ring is empty and every
+    /// sender is gone.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Receives an item, waiting until `deadline`. A deadline already past
+    /// means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Receiver::recv_timeout).
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let shared = &*self.shared;
+        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
+        loop {
+            match self.try_recv() {
+                Ok(v) => {
+                    waiter.done(&shared.cold.ctl.recv_waiters);
+                    if let (Some(kind), true) = (self.park, waiter.slept()) {
+                        shared.cold.ctl.recv_waiters.pass_baton(kind, || shared.recv_may_proceed());
+                    }
+                    return Ok(v);
+                }
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if waiter.pause(&shared.cold.ctl.recv_waiters, Some(&shared.cold.ctl.recv_waits), self.park, || {
+                shared.recv_may_proceed()
+            }) == Pause::TimedOut
+            {
+                return Err(RecvTimeoutError::Timeout);
+            }
+        }
+    }
+
+    /// An iterator over what can be received now, without waiting; it stops
+    /// at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// A blocking iterator that ends once the ring is empty and every sender
+    /// is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ringflow::mpmc::channel(4);
+    /// let t = std::thread::spawn(move || for i in 1..=10 { tx.send(i).unwrap(); });
+    /// assert_eq!(rx.iter().sum::<i32>(), 55);
+    /// t.join().unwrap();
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Test hook, not part of the public API (feature `__test-hooks`, for
+    /// the crate's own tests): claims the oldest item but does not free its
+    /// slot until the returned guard is finished or dropped, to test that
+    /// no `try_*` call waits for a stalled receiver.
+    ///
+    /// # Safety
+    ///
+    /// The returned guard must be finished or dropped, never leaked: a
+    /// leaked guard leaves a slot claimed forever, which makes
+    /// `force_send` wait forever for it and leaks its value.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub unsafe fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
+        self.shared.claim_recv().ok().map(|pos| PendingRecv { rx: self, pos, done: false })
+    }
+
+    /// Number of queued items. Reads each position once: it may be stale and
+    /// may count items still being written or read, but never exceeds
+    /// [`capacity`](Receiver::capacity).
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    handle_introspection!(capacity: |this| this.shared.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
+
+    /// `true` once every [`Sender`] has been dropped (items may still be
+    /// queued). Once true it stays true.
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.cold.senders.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.shared.cold.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver { shared: self.shared.clone(), park: self.park, marks: self.marks }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        if cold.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            cold.ctl.wake_everyone();
+        }
+    }
+}
+
+/// A claimed but unfinished receive (test hook; see [`Receiver::__claim_recv`]).
+#[cfg(feature = "__test-hooks")]
+#[doc(hidden)]
+pub struct PendingRecv<'a, T> {
+    rx: &'a Receiver<T>,
+    pos: usize,
+    done: bool,
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> PendingRecv<'_, T> {
+    /// Moves the value out and frees the slot.
+    pub fn finish(mut self) -> T {
+        self.done = true;
+        // SAFETY: `pos` was claimed by `__claim_recv`; `done` makes `Drop`
+        // skip the second take.
+        let value = unsafe { self.rx.shared.take(self.pos) };
+        self.rx.after_take(self.pos, 1);
+        value
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> Drop for PendingRecv<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            // SAFETY: as in `finish`, taken exactly once.
+            drop(unsafe { self.rx.shared.take(self.pos) });
+            self.rx.after_take(self.pos, 1);
+        }
+    }
+}
+
+receiver_iterators!(Receiver);
+
+impl<T> Receiver<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.recv_waiters, park: self.park, waits: &ctl.recv_waits, multi: true }
+    }
+
+    /// The slot at `head` published, or every sender gone (fresh loads).
+    pub(crate) fn item_or_gone(&self) -> bool {
+        self.shared.recv_may_proceed()
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> core::fmt::Debug for PendingRecv<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
+    }
+}

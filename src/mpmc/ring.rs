@@ -1,0 +1,376 @@
+//! The ring of the MPMC queue: slots with stamps, the two positions, and
+//! the operations both handles build on (see the module docs of `mpmc` for
+//! the algorithm).
+
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::buffer::{drop_each, Buffer};
+use crate::builder::Builder;
+use crate::flow::Control;
+use crate::sync::{spin_hint, AtomicUsize, Ordering, UnsafeCell};
+
+/// One slot: a stamp and a cell.
+pub(super) struct Slot<T> {
+    /// For the position `p` this slot serves in the current lap: `p` when
+    /// empty and claimable by the sender at `p`; `p + 1` once the value
+    /// written at `p` is published; `p + one_lap` once the receiver at `p`
+    /// has moved the value out (which is "empty" for the next lap). The value
+    /// is initialised exactly while the stamp says full (or a receiver holds
+    /// the claim on it).
+    pub(super) stamp: AtomicUsize,
+    pub(super) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+pub(super) struct Shared<T> {
+    /// Next position to read. Moved only by a successful CAS (a receiver's
+    /// claim, or `force_send` evicting the oldest item).
+    pub(super) head: CachePadded<AtomicUsize>,
+    /// Next position to write. Moved only by a successful CAS (a sender's
+    /// claim) or by the `force_send` that owns the eviction of the slot at
+    /// `tail`. `tail - head` (in positions) never exceeds `capacity`.
+    pub(super) tail: CachePadded<AtomicUsize>,
+    /// Read-mostly state: handle counts and sleepers.
+    pub(super) cold: CachePadded<Cold>,
+    pub(super) slots: Buffer<Slot<T>>,
+    pub(super) capacity: usize,
+    /// `(capacity + 1).next_power_of_two()`; a position's low bits below
+    /// `one_lap` are its slot index.
+    pub(super) one_lap: usize,
+}
+
+pub(super) struct Cold {
+    /// Live `Sender` handles. When it reaches 0 it stays 0 (no handle is left
+    /// to clone), and every send that happened before is visible to a
+    /// receiver that loads 0 with `Acquire` (the decrements form a release
+    /// sequence).
+    pub(super) senders: AtomicUsize,
+    /// Live `Receiver` handles.
+    pub(super) receivers: AtomicUsize,
+    /// Wait strategy, sleepers, congestion flag and counters.
+    pub(super) ctl: Control,
+}
+
+/// Largest capacity: positions need at least two lap bits above the index
+/// so that wrapping signed differences between a slot's stamp and a position
+/// (at most one lap apart) are unambiguous.
+pub(super) const MAX_CAPACITY: usize = usize::MAX / 4;
+
+impl<T> Shared<T> {
+    pub(super) fn new(b: &Builder) -> Self {
+        let capacity = b.capacity;
+        assert!(
+            capacity <= MAX_CAPACITY,
+            "ringflow: capacity {capacity} is too large for the MPMC ring (at most usize::MAX / 4)"
+        );
+        let one_lap = (capacity + 1).next_power_of_two();
+        // Start on a lap boundary so that slot `i` serves position start + i.
+        let start = b.start & !(one_lap - 1);
+        let slots = Buffer::from_fn(capacity, |i| Slot {
+            stamp: AtomicUsize::new(start.wrapping_add(i)),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        });
+        Shared {
+            head: CachePadded::new(AtomicUsize::new(start)),
+            tail: CachePadded::new(AtomicUsize::new(start)),
+            cold: CachePadded::new(Cold {
+                senders: AtomicUsize::new(1),
+                receivers: AtomicUsize::new(1),
+                ctl: Control::new(b.strategy),
+            }),
+            slots,
+            capacity,
+            one_lap,
+        }
+    }
+
+    /// The slot serving `pos`.
+    #[inline(always)]
+    pub(super) fn slot(&self, pos: usize) -> &Slot<T> {
+        let idx = pos & (self.one_lap - 1);
+        // SAFETY: every position is built as `lap + index` with
+        // `index < capacity` (see `next`), so the masked index is in bounds.
+        unsafe { self.slots.get(idx) }
+    }
+
+    /// The position after `pos`: the next index, or index 0 of the next lap.
+    #[inline(always)]
+    pub(super) fn next(&self, pos: usize) -> usize {
+        let idx = pos & (self.one_lap - 1);
+        if idx + 1 < self.capacity {
+            pos.wrapping_add(1)
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// The claim step of Vyukov's algorithm, shared by both sides. A
+    /// position is *ready* for a sender when its slot's stamp is `pos`
+    /// (`offset` 0: empty for this lap) and for a receiver when it is
+    /// `pos + 1` (`offset` 1: published). Claims up to `max` consecutive
+    /// ready positions starting at `counter` (`tail` or `head`) by moving
+    /// `counter` past them with one CAS, and returns the first position and
+    /// how many were claimed. `Err(())` means the first position is not ready
+    /// and `counter` has not moved: full (for a sender: the slot still holds,
+    /// or is handing over, the item of one lap ago) or empty (for a receiver:
+    /// nothing written there yet, or a sender is mid-write).
+    ///
+    /// A claimed run stays ready until this thread uses it: a ready stamp
+    /// only changes through the owner of the position, and owning it takes a
+    /// CAS of `counter` past it, which ours just did.
+    #[inline(always)]
+    pub(super) fn claim(&self, counter: &AtomicUsize, offset: usize, max: usize) -> Result<(usize, usize), ()> {
+        self.claim_with(counter, offset, max, |pos, _stamp| {
+            // Not ready. Full / empty, unless our `pos` was stale.
+            let current = counter.load(Ordering::Relaxed);
+            if current == pos {
+                Blocked::Stop(())
+            } else {
+                Blocked::Retry(current)
+            }
+        })
+    }
+
+    /// [`claim`](Shared::claim) with the caller deciding what happens when
+    /// the position at `counter` is not ready: `blocked(pos, stamp)` returns
+    /// [`Blocked::Retry`] with the position to look at next, or
+    /// [`Blocked::Stop`] to give up with its value. `claim` stops ("full" /
+    /// "empty") unless `counter` moved; `force_send` evicts the oldest item
+    /// there instead (crossbeam's `ArrayQueue` shares `push_or_else` between
+    /// `push` and `force_push` the same way). One claim routine for every
+    /// caller.
+    #[inline(always)]
+    pub(super) fn claim_with<E>(
+        &self,
+        counter: &AtomicUsize,
+        offset: usize,
+        max: usize,
+        mut blocked: impl FnMut(usize, usize) -> Blocked<E>,
+    ) -> Result<(usize, usize), E> {
+        let mut pos = counter.load(Ordering::Relaxed);
+        let mut contention = 0u32;
+        loop {
+            // Acquire pairs with the Release store of the stamp by the
+            // previous owner of the slot (the receiver that emptied it, or
+            // the sender that filled it), so its access to the value is done
+            // and visible before ours.
+            let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+            let ahead = stamp.wrapping_sub(pos.wrapping_add(offset)) as isize;
+            if ahead == 0 {
+                let mut end = self.next(pos);
+                let mut n = 1;
+                while n < max && self.slot(end).stamp.load(Ordering::Acquire) == end.wrapping_add(offset) {
+                    end = self.next(end);
+                    n += 1;
+                }
+                match counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Ok((pos, n)),
+                    Err(current) => {
+                        // Another thread claimed first (it completed its
+                        // claim; we are not waiting for it): back off a
+                        // little and retry at the new position.
+                        pos = current;
+                        contention_backoff(&mut contention);
+                    }
+                }
+            } else if ahead < 0 {
+                match blocked(pos, stamp) {
+                    Blocked::Retry(next) => pos = next,
+                    Blocked::Stop(e) => return Err(e),
+                }
+            } else {
+                // Someone already used `pos`: it moved `counter` before
+                // storing the stamp we saw, and the Acquire above makes that
+                // visible to this load.
+                pos = counter.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The position `k` places after `pos` (`k <= capacity`), across the
+    /// lap encoding.
+    #[inline(always)]
+    pub(super) fn forward(&self, pos: usize, k: usize) -> usize {
+        debug_assert!(k <= self.capacity);
+        let mask = self.one_lap - 1;
+        let i = (pos & mask) + k;
+        if i < self.capacity {
+            pos.wrapping_add(k)
+        } else {
+            (pos & !mask).wrapping_add(self.one_lap).wrapping_add(i - self.capacity)
+        }
+    }
+
+    /// The position `k` places before `pos` (`k <= capacity`).
+    #[inline(always)]
+    pub(super) fn backward(&self, pos: usize, k: usize) -> usize {
+        debug_assert!(k <= self.capacity);
+        let mask = self.one_lap - 1;
+        let i = pos & mask;
+        if i >= k {
+            pos.wrapping_sub(k)
+        } else {
+            (pos & !mask).wrapping_sub(self.one_lap).wrapping_add(i + self.capacity - k)
+        }
+    }
+
+    /// Congestion probe for a sender that has just published `last`: `false`
+    /// when the length is certainly below `high`, `true` when it may not be.
+    ///
+    /// The length including `last` reaches `high` only if position
+    /// `q = last + 1 - high` has not been consumed yet, and that shows in
+    /// `q`'s stamp: `q` (being written) or `q + 1` (full, or being read)
+    /// until a receiver frees the slot with `q + one_lap` (positions before
+    /// the first lap start out that way). So instead of loading `head` —
+    /// a line every receive writes — a sender loads one stamp of a slot it
+    /// will itself write `capacity - high + 1` sends later. A stale value is
+    /// an older stamp (`q`, `q + 1`, or one from the lap before, which is
+    /// below `q`): compared as a signed distance, each of those says
+    /// "maybe", and the caller then confirms with fresh loads of both
+    /// positions. Only `q + one_lap` or later says "certainly below".
+    #[inline(always)]
+    pub(super) fn may_be_at_high(&self, last: usize, high: usize) -> bool {
+        let q = self.backward(last, high - 1);
+        (self.slot(q).stamp.load(Ordering::Relaxed).wrapping_sub(q) as isize) < self.one_lap as isize
+    }
+
+    /// Congestion probe for a receiver that has just taken `last`: `false`
+    /// when the length is certainly above `low`, `true` when it may not be.
+    ///
+    /// Counting from `last + 1`, the length exceeds `low` once position
+    /// `p = last + 1 + low` is published, and then `p`'s stamp is `p + 1`
+    /// or later. Anything else (`p`: not yet written; an older lap's stamp)
+    /// means "maybe"; so does a stale load. Other receivers may have taken
+    /// more meanwhile; they run their own probe.
+    #[inline(always)]
+    pub(super) fn may_be_at_low(&self, last: usize, low: usize) -> bool {
+        let p = self.forward(last, low + 1);
+        self.slot(p).stamp.load(Ordering::Relaxed).wrapping_sub(p) as isize <= 0
+    }
+
+    /// Claims the position at `tail` for writing (see [`Shared::claim`]).
+    #[inline]
+    pub(super) fn claim_send(&self) -> Result<usize, ()> {
+        self.claim(&self.tail, 0, 1).map(|(pos, _)| pos)
+    }
+
+    /// Writes `value` at the claimed position `pos` and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by `claim_send` (or is owned by `force_send`) and
+    /// not yet published.
+    #[inline(always)]
+    pub(super) unsafe fn publish(&self, pos: usize, value: T) {
+        let slot = self.slot(pos);
+        // SAFETY: the claim gives this thread exclusive access to the slot
+        // until the stamp store below; the slot is empty (its stamp was `pos`).
+        unsafe { slot.value.with_mut(|p| (*p).write(value)) };
+        slot.stamp.store(pos.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Claims the position at `head` for reading (see [`Shared::claim`]).
+    #[inline]
+    pub(super) fn claim_recv(&self) -> Result<usize, ()> {
+        self.claim(&self.head, 1, 1).map(|(pos, _)| pos)
+    }
+
+    /// Moves the value out of the claimed position `pos` and frees the slot
+    /// for the next lap.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by `claim_recv` and not yet taken.
+    #[inline(always)]
+    pub(super) unsafe fn take(&self, pos: usize) -> T {
+        let slot = self.slot(pos);
+        // SAFETY: the claim gives this thread exclusive access to the full
+        // slot until the stamp store below; the value is initialised (the
+        // stamp said `pos + 1`, published with Release and seen with Acquire).
+        let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
+        slot.stamp.store(pos.wrapping_add(self.one_lap), Ordering::Release);
+        value
+    }
+
+    /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
+    pub(super) fn len_between(&self, head: usize, tail: usize) -> usize {
+        let mask = self.one_lap - 1;
+        let laps = ((tail & !mask).wrapping_sub(head & !mask) as isize) / self.one_lap as isize;
+        let n = laps as i128 * self.capacity as i128 + (tail & mask) as i128 - (head & mask) as i128;
+        n.clamp(0, self.capacity as i128) as usize
+    }
+
+    pub(super) fn len(&self) -> usize {
+        // Each position read once. Reading `head` first can only overcount
+        // (tail moves on meanwhile), and the clamp caps that at capacity.
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::Acquire);
+        self.len_between(head, tail)
+    }
+
+    /// Whether a blocked sender should retry: the slot at `tail` is free (or
+    /// `tail` moved on), or every receiver is gone.
+    pub(super) fn send_may_proceed(&self) -> bool {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
+        stamp.wrapping_sub(tail) as isize >= 0 || self.cold.receivers.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a blocked receiver should retry: the slot at `head` is
+    /// published (or `head` moved on), or every sender is gone.
+    pub(super) fn recv_may_proceed(&self) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+        stamp.wrapping_sub(head.wrapping_add(1)) as isize >= 0 || self.cold.senders.load(Ordering::Acquire) == 0
+    }
+}
+
+/// What [`Shared::claim_with`] does at a position that is not ready.
+pub(super) enum Blocked<E> {
+    /// Look at this position next.
+    Retry(usize),
+    /// Give up with this.
+    Stop(E),
+}
+
+/// How a `force_send` ended without an ordinary claim.
+pub(super) enum Forced<T> {
+    /// It evicted (and replaced) this oldest item.
+    Evicted(T),
+    /// Every receiver is gone.
+    Disconnected,
+}
+
+/// Exponential backoff after losing a CAS race: a few spin hints, capped.
+/// The winner has already completed its claim, so this is contention
+/// management, not waiting for a peer.
+#[inline(always)]
+pub(super) fn contention_backoff(step: &mut u32) {
+    for _ in 0..(1u32 << (*step).min(4)) {
+        spin_hint();
+    }
+    *step += 1;
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Every handle is gone, so no claim is in flight: every position in
+        // `head..tail` holds a published value.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let len = self.len_between(head, tail);
+        let mut pos = head;
+        drop_each(len, |_| {
+            // Advance first: if this item's drop panics, `drop_each` carries
+            // on with the next position, not this one again.
+            let this = pos;
+            pos = self.next(pos);
+            let slot = self.slot(this);
+            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), this.wrapping_add(1));
+            // SAFETY: the slot serving `this` in `head..tail` is full and no
+            // handle remains to reach it; `drop_each` visits each once.
+            unsafe { slot.value.with_mut(|p| (*p).assume_init_drop()) };
+        });
+    }
+}

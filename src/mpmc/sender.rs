@@ -1,0 +1,441 @@
+//! [`Sender`]: the sending half of the MPMC ring.
+
+use core::mem::MaybeUninit;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::ring::{Blocked, Forced, Shared};
+use crate::flow::{wait_until_clear, Congestion, Marks};
+#[cfg(doc)]
+use crate::mpmc::Receiver;
+use crate::sync::{barrier, Arc, Ordering};
+use crate::wait::{deadline_after, Pause, Waiter};
+use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
+
+/// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
+/// `T: Send`, with every method on `&self`.
+///
+/// ```compile_fail
+/// fn assert_send<S: Send>(_: &S) {}
+/// let (tx, _rx) = ringflow::mpmc::channel::<std::rc::Rc<u8>>(1);
+/// assert_send(&tx);
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+    /// `Some` on `Park` channels: notify sleeping receivers after each send.
+    park: Option<barrier::Kind>,
+    /// `Some` when watermarks are configured.
+    marks: Option<Marks>,
+}
+
+// SAFETY: values of `T` move between threads through the ring (hence
+// `T: Send`); all shared state is atomics plus slots whose access is
+// serialised by the stamp protocol. No `&T` is ever handed out, so `T: Sync`
+// is not needed for sharing a handle.
+unsafe impl<T: Send> Send for Sender<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Sender<T> {}
+
+impl<T> Sender<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
+        Sender { shared, park, marks }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Sends `value` if there is room, without waiting.
+    ///
+    /// Never waits for another thread: if the slot at the tail is still being
+    /// read by a (possibly preempted) receiver, this reports `Full`. A CAS
+    /// lost to another sender is retried (lock-free, not wait-free). Never
+    /// enters the kernel on `BusySpin` / `SpinYield` channels; on `Park` it
+    /// may wake a parked receiver.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if there is no room; [`TrySendError::Disconnected`]
+    /// if every receiver is gone (even if there is room). The value is handed
+    /// back either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::TrySendError;
+    /// let (tx, rx) = ringflow::mpmc::channel(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+    /// ```
+    #[inline]
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let shared = &*self.shared;
+        if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(TrySendError::Disconnected(value));
+        }
+        match shared.claim_send() {
+            Ok(pos) => {
+                // SAFETY: `pos` was just claimed by this thread.
+                unsafe { shared.publish(pos, value) };
+                self.after_publish(pos, 1);
+                Ok(())
+            }
+            Err(()) => Err(TrySendError::Full(value)),
+        }
+    }
+
+    /// After publishing `n` items, the last at position `last`: wake a
+    /// parked receiver (on `Park` channels) and raise the congestion flag if
+    /// the length reached `high`. While `Clear`, that costs one stamp load
+    /// (see [`Shared::may_be_at_high`]); the shared positions are loaded
+    /// only when the probe says the length may be at `high`.
+    #[inline(always)]
+    fn after_publish(&self, last: usize, n: usize) {
+        let shared = &*self.shared;
+        if let Some(kind) = self.park {
+            shared.cold.ctl.recv_waiters.notify_n(kind, n);
+        }
+        if let Some(marks) = self.marks {
+            let ctl = &shared.cold.ctl;
+            if !ctl.is_congested() && shared.may_be_at_high(last, marks.high) && shared.len() >= marks.high {
+                ctl.raise(marks, || shared.len());
+            }
+        }
+    }
+
+    /// Sends as many items from the front of `items` as there is room for,
+    /// with one claim (one CAS of the tail for the whole run of free slots),
+    /// removes them from `items`, and returns how many were sent. Never
+    /// waits; returns 0 if the ring is full or every receiver is gone.
+    /// Items from one call are consecutive in the ring, in order.
+    ///
+    /// Takes a `VecDeque` so that removing the sent items from the front
+    /// costs O(1) each: a retry loop over a large batch stays linear. (A
+    /// `Vec` converts with `VecDeque::from` without copying.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// let (tx, rx) = ringflow::mpmc::channel::<u32>(3);
+    /// let mut batch = VecDeque::from(vec![1, 2, 3, 4]);
+    /// assert_eq!(tx.try_send_many(&mut batch), 3);
+    /// assert_eq!(batch, [4]); // what did not fit is still yours
+    /// let mut out = Vec::new();
+    /// assert_eq!(rx.try_recv_many(&mut out, 10), Ok(3));
+    /// assert_eq!(out, [1, 2, 3]);
+    /// ```
+    pub fn try_send_many(&self, items: &mut VecDeque<T>) -> usize {
+        let shared = &*self.shared;
+        if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len()) else { return 0 };
+        let (mut pos, mut last) = (first, first);
+        for _ in 0..n {
+            // `claim` took at most `items.len()` positions.
+            let Some(value) = items.pop_front() else { unreachable!("claimed more positions than items") };
+            // SAFETY: `claim` gave this thread the `n` consecutive positions
+            // starting at `first`; each is published once.
+            unsafe { shared.publish(pos, value) };
+            last = pos;
+            pos = shared.next(pos);
+        }
+        self.after_publish(last, n);
+        n
+    }
+
+    /// Sends `value`, waiting for room as the channel's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver is gone, before the
+    /// call or while waiting.
+    #[inline]
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        match self.send_until(value, None) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Disconnected(v) | SendTimeoutError::Timeout(v)) => Err(SendError(v)),
+        }
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+    /// to add to the current time means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] if there was no room in time;
+    /// [`SendTimeoutError::Disconnected`] if every receiver is gone. The
+    /// value is handed back either way.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Sends `value`, waiting for room until `deadline`. A deadline already
+    /// past means exactly one attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Sender::send_timeout).
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_until(&self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let shared = &*self.shared;
+        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
+        loop {
+            match self.try_send(value) {
+                Ok(()) => {
+                    waiter.done(&shared.cold.ctl.send_waiters);
+                    if let (Some(kind), true) = (self.park, waiter.slept()) {
+                        shared.cold.ctl.send_waiters.pass_baton(kind, || shared.send_may_proceed());
+                    }
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            if waiter.pause(&shared.cold.ctl.send_waiters, Some(&shared.cold.ctl.send_waits), self.park, || {
+                shared.send_may_proceed()
+            }) == Pause::TimedOut
+            {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+        }
+    }
+
+    /// Sends `value`, overwriting the oldest queued item if the ring is full;
+    /// the evicted item is handed back, never dropped silently.
+    ///
+    /// Returns `Ok(None)` if there was room, `Ok(Some(oldest))` if `oldest`
+    /// was evicted to make room.
+    ///
+    /// **May wait**: if the oldest item is still being written by a sender
+    /// or read out by a receiver that claimed it (a peer preempted mid-copy),
+    /// this waits for that peer to finish. It waits with the channel's wait
+    /// strategy but never parks (a `Park` channel spins, then yields): the
+    /// peer is running or runnable, and finishing takes it a few instructions
+    /// once it is scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ringflow::mpmc::channel(2);
+    /// assert_eq!(tx.force_send(1), Ok(None));
+    /// assert_eq!(tx.force_send(2), Ok(None));
+    /// assert_eq!(tx.force_send(3), Ok(Some(1))); // the oldest comes back
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2, 3]);
+    /// ```
+    pub fn force_send(&self, value: T) -> Result<Option<T>, SendError<T>> {
+        let shared = &*self.shared;
+        if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(SendError(value));
+        }
+        // Waiting for a peer mid-copy never parks (see the docs above).
+        let strategy = match shared.cold.ctl.strategy {
+            WaitStrategy::Park => WaitStrategy::SpinYield,
+            other => other,
+        };
+        let mut waiter = Waiter::new(strategy, None);
+        let mut value = Some(value);
+        // The ordinary claim of `tail`; where the slot is not free, evict
+        // the oldest item instead of reporting `Full`.
+        let claimed = shared.claim_with(&shared.tail, 0, 1, |tail, stamp| {
+            let oldest = tail.wrapping_sub(shared.one_lap);
+            if stamp == oldest.wrapping_add(1) {
+                // The slot holds the published item of position `oldest`, so
+                // the ring is full and that item is the oldest one, unless a
+                // receiver has already claimed it. Claim it ourselves by
+                // moving `head` past it: success means no receiver can reach
+                // it, and no sender can claim `tail` either (its stamp is not
+                // `tail`), so this thread owns the slot and is the only one
+                // that may move `tail` past it.
+                let next_head = shared.next(oldest);
+                if shared.head.compare_exchange(oldest, next_head, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                    // `tail` is exactly `oldest + one_lap` here: it cannot be
+                    // smaller (we read it) nor larger (that slot was full).
+                    shared.tail.store(shared.next(tail), Ordering::Relaxed);
+                    let slot = shared.slot(tail);
+                    let Some(v) = value.take() else { unreachable!("the value is placed once") };
+                    // SAFETY: the head CAS made this thread the owner of the
+                    // full slot; the Acquire load of its stamp (in
+                    // `claim_with`) made the value visible. Swap the new
+                    // value in and publish it at position `tail`.
+                    let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(v))) };
+                    slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+                    shared.cold.ctl.count_eviction();
+                    self.after_publish(tail, 1);
+                    // The number of items did not change, but `tail` moved:
+                    // a sender that parked while this eviction was between
+                    // its `head` CAS and its `tail` store re-checked the
+                    // evicted (full) slot, and the slot at the new `tail` may
+                    // have been freed by a receiver meanwhile. Wake it so it
+                    // looks again (found by a loom model: `mpmc_force.rs`,
+                    // `blocked_send_woken_after_force_send_eviction`).
+                    if let Some(kind) = self.park {
+                        shared.cold.ctl.send_waiters.notify(kind);
+                    }
+                    // SAFETY: the slot was full, so the replaced cell held an
+                    // initialised value, now owned by us.
+                    return Blocked::Stop(Forced::Evicted(unsafe { evicted.assume_init() }));
+                }
+            }
+            // The oldest slot is being read (a receiver claimed it) or is
+            // still being written (its sender claimed it a lap ago), or our
+            // `tail` is stale. Look again; if nothing moved, wait a little.
+            let current = shared.tail.load(Ordering::Relaxed);
+            if current != tail {
+                return Blocked::Retry(current);
+            }
+            if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+                return Blocked::Stop(Forced::Disconnected);
+            }
+            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
+            Blocked::Retry(tail)
+        });
+        match (claimed, value) {
+            (Ok((tail, _)), Some(value)) => {
+                // SAFETY: `tail` was just claimed by this thread.
+                unsafe { shared.publish(tail, value) };
+                self.after_publish(tail, 1);
+                Ok(None)
+            }
+            (Err(Forced::Evicted(oldest)), None) => Ok(Some(oldest)),
+            (Err(Forced::Disconnected), Some(value)) => Err(SendError(value)),
+            _ => unreachable!("the value is taken exactly when an item is evicted"),
+        }
+    }
+
+    /// Waits until the channel is [`Congestion::Clear`] (or `deadline`
+    /// passes, or every receiver is gone) and returns the state then.
+    /// Returns at once without watermarks. Waits with the channel's
+    /// strategy; on `Park` channels the receiver that clears the flag wakes
+    /// it.
+    pub fn wait_until_clear(&self, deadline: Option<Instant>) -> Congestion {
+        let shared = &*self.shared;
+        wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
+    }
+
+    /// Test hook, not part of the public API (feature `__test-hooks`, for
+    /// the crate's own tests): claims the next slot for `value` but does
+    /// not publish it until the returned guard is finished or dropped, to
+    /// test that no `try_*` call waits for a stalled sender.
+    ///
+    /// # Errors
+    ///
+    /// Hands the value back if the ring is full or disconnected.
+    ///
+    /// # Safety
+    ///
+    /// The returned guard must be finished or dropped, never leaked
+    /// (`mem::forget`, a reference cycle): a leaked guard leaves a claimed
+    /// slot that is never written, which the ring's drop would then drop
+    /// as if it held a value, and which blocks the ring forever.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub unsafe fn __claim_send(&self, value: T) -> Result<PendingSend<'_, T>, T> {
+        if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
+            return Err(value);
+        }
+        match self.shared.claim_send() {
+            Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
+            Err(()) => Err(value),
+        }
+    }
+
+    /// Number of queued items. Reads each position once: it may be stale and
+    /// may count items still being written or read, but never exceeds
+    /// [`capacity`](Sender::capacity).
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    handle_introspection!(capacity: |this| this.shared.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
+
+    /// `true` once every [`Receiver`] has been dropped. Once true it stays
+    /// true.
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.cold.receivers.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        // Relaxed, as for `Arc`: the new handle is created from a live one.
+        self.shared.cold.senders.fetch_add(1, Ordering::Relaxed);
+        Sender { shared: self.shared.clone(), park: self.park, marks: self.marks }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let cold = &self.shared.cold;
+        // AcqRel: Release publishes this sender's sends to a receiver that
+        // sees 0; Acquire lets the last one see the others' (for symmetry
+        // with Arc; not otherwise needed).
+        if cold.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            cold.ctl.wake_everyone();
+        }
+    }
+}
+
+/// A claimed but unpublished send (test hook; see [`Sender::__claim_send`]).
+#[cfg(feature = "__test-hooks")]
+#[doc(hidden)]
+pub struct PendingSend<'a, T> {
+    tx: &'a Sender<T>,
+    pos: usize,
+    value: Option<T>,
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> PendingSend<'_, T> {
+    /// Publishes the value.
+    pub fn finish(self) {}
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> Drop for PendingSend<'_, T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take() {
+            // SAFETY: `pos` was claimed by `__claim_send` and is published
+            // exactly once, here (the guard is not leaked: `__claim_send`'s
+            // contract).
+            unsafe { self.tx.shared.publish(self.pos, value) };
+            self.tx.after_publish(self.pos, 1);
+        }
+    }
+}
+
+// Async support (`future.rs`): the registry, barrier and fresh re-check each
+// side waits with.
+impl<T> Sender<T> {
+    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+        let ctl = &self.shared.cold.ctl;
+        crate::future::Side { sleepers: &ctl.send_waiters, park: self.park, waits: &ctl.send_waits, multi: true }
+    }
+
+    /// The slot at `tail` free, or every receiver gone (fresh loads).
+    pub(crate) fn room_or_gone(&self) -> bool {
+        self.shared.send_may_proceed()
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl<T> core::fmt::Debug for PendingSend<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingSend").field("pos", &self.pos).finish()
+    }
+}
