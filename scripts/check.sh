@@ -107,6 +107,7 @@ fuzz() {
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
   (cd fuzz && timed cargo +nightly fuzz run spsc_ops -- -max_total_time="$secs")
   (cd fuzz && timed cargo +nightly fuzz run mpmc_ops -- -max_total_time="$secs")
+  (cd fuzz && timed cargo +nightly fuzz run broadcast_ops -- -max_total_time="$secs")
 }
 
 case "${1:-}" in
