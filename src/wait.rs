@@ -353,6 +353,78 @@ impl Waiter {
     }
 }
 
+/// Where and how a blocking operation waits: its registry, its wait
+/// counter, the channel's barrier kind (`Some` on `Park` channels) and
+/// strategy, and whether several threads may wait on the registry (then a
+/// woken thread that succeeds passes the baton, [`Sleepers::pass_baton`]).
+pub(crate) struct WaitOn<'a> {
+    pub(crate) sleepers: &'a Sleepers,
+    pub(crate) waits: Option<&'a AtomicU64>,
+    pub(crate) park: Option<barrier::Kind>,
+    pub(crate) strategy: WaitStrategy,
+    pub(crate) baton: bool,
+}
+
+/// One blocking operation of one ring (a send or a receive), as the one
+/// blocking driver, [`block`], sees it. Every ring implements it for each
+/// of its blocking directions; `send` / `recv` and their timeout forms are
+/// `block` with a deadline.
+pub(crate) trait Blocking {
+    /// What an attempt hands to the next one (a send's value; `()` for a
+    /// receive).
+    type Carry;
+    /// The operation's success.
+    type Output;
+    /// Its failure for good (disconnection; a broadcast receiver's `Lagged`).
+    type Error;
+    /// One non-blocking attempt: `Ok` when finished (either way), `Err`
+    /// with the carry to try again with.
+    fn attempt(&mut self, carry: Self::Carry) -> Result<Result<Self::Output, Self::Error>, Self::Carry>;
+    /// The sleeper protocol's re-check: could an attempt finish now (fresh
+    /// loads of the shared state, never cached positions)?
+    fn ready(&self) -> bool;
+    /// Where and how to wait.
+    fn wait_on(&self) -> WaitOn<'_>;
+    /// Runs before each pause (e.g. a prefetch of the line the wait ends
+    /// on). Nothing by default.
+    #[inline(always)]
+    fn while_waiting(&self) {}
+}
+
+/// The blocking driver of every ring and every form: attempt, and between
+/// attempts wait as the channel's strategy says, until the operation
+/// finishes or `deadline` passes (`Err` with the carry). On success after a
+/// wait it teaches the registry's spin budget ([`Waiter::done`]) and, where
+/// several threads share the registry, passes the baton.
+#[inline(always)]
+pub(crate) fn block<B: Blocking>(
+    op: &mut B,
+    mut carry: B::Carry,
+    deadline: Option<Instant>,
+) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    let mut waiter = Waiter::new(op.wait_on().strategy, deadline);
+    loop {
+        match op.attempt(carry) {
+            Ok(done) => {
+                if done.is_ok() {
+                    let on = op.wait_on();
+                    waiter.done(on.sleepers);
+                    if let (Some(kind), true, true) = (on.park, on.baton, waiter.slept()) {
+                        on.sleepers.pass_baton(kind, || op.ready());
+                    }
+                }
+                return Ok(done);
+            }
+            Err(c) => carry = c,
+        }
+        op.while_waiting();
+        let on = op.wait_on();
+        if waiter.pause(on.sleepers, on.waits, on.park, || op.ready()) == Pause::TimedOut {
+            return Err(carry);
+        }
+    }
+}
+
 /// Registry of threads sleeping on one condition of one channel (see the
 /// module docs for the protocol).
 ///

@@ -7,7 +7,7 @@ use crossbeam_utils::CachePadded;
 use super::{ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, RecvTimeoutError, Shared, TryRecvError};
 use crate::buffer::wrap_add;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{deadline_after, Pause, Waiter};
+use crate::wait::{block, deadline_after, Blocking, WaitOn};
 use crate::{Stats, WaitStrategy};
 
 /// A receiver of a broadcast ring: its own cursor over the items, so every
@@ -356,28 +356,9 @@ impl<T: Clone> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_recv() {
-                Ok(v) => {
-                    // Teach this receiver's adaptive `Park` budget.
-                    waiter.done(&self.cursor.sleepers);
-                    return Ok(v);
-                }
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Lagged(n)) => return Err(RecvTimeoutError::Lagged(n)),
-                Err(TryRecvError::Empty) => {}
-            }
-            let (shared, idx, pos) = (&*self.shared, self.idx, self.pos);
-            let ctl = &shared.cold.ctl;
-            let ready = || {
-                // SAFETY: `idx < capacity` (the field's invariant).
-                unsafe { shared.recv_may_proceed(idx, pos) }
-            };
-            // Our own registry: the sender notifies each receiver's.
-            if waiter.pause(&self.cursor.sleepers, Some(&ctl.recv_waits), self.park, ready) == Pause::TimedOut {
-                return Err(RecvTimeoutError::Timeout);
-            }
+        match block(self, (), deadline) {
+            Ok(done) => done,
+            Err(()) => Err(RecvTimeoutError::Timeout),
         }
     }
 }
@@ -434,6 +415,41 @@ impl<T> Drop for Receiver<T> {
             // The sender may be waiting on us: its re-check runs under the
             // sleepers' mutex, which `wake_all` takes, so no barrier needed.
             shared.cold.ctl.send_waiters.wake_all();
+        }
+    }
+}
+
+/// A blocking receive, for the driver in `wait.rs`: on this receiver's own
+/// registry (the sender notifies each receiver's).
+impl<T: Clone> Blocking for Receiver<T> {
+    type Carry = ();
+    type Output = T;
+    type Error = RecvTimeoutError;
+
+    #[inline(always)]
+    fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
+        match self.try_recv() {
+            Ok(v) => Ok(Ok(v)),
+            Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::Lagged(n)) => Ok(Err(RecvTimeoutError::Lagged(n))),
+            Err(TryRecvError::Empty) => Err(()),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        // SAFETY: `idx < capacity` (the field's invariant).
+        unsafe { self.shared.recv_may_proceed(self.idx, self.pos) }
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &self.cursor.sleepers,
+            waits: Some(&ctl.recv_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
         }
     }
 }

@@ -7,7 +7,7 @@ use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, ready, Cursor, CursorRef, Policy, Receiver, Shared};
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{deadline_after, Pause, Waiter};
+use crate::wait::{block, deadline_after, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
@@ -305,28 +305,11 @@ impl<T> Sender<T> {
 
     #[cold]
     #[inline(never)]
-    fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_send(value) {
-                Ok(()) => {
-                    // Teach the adaptive `Park` budget how this wait ended.
-                    waiter.done(&self.shared.cold.ctl.send_waiters);
-                    return Ok(());
-                }
-                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-                Err(TrySendError::Full(v)) => value = v,
-            }
-            let (shared, tail) = (&*self.shared, self.tail);
-            let ctl = &shared.cold.ctl;
-            // The re-check scans the registry with fresh loads: every
-            // receive on a Block `Park` channel publishes its cursor and then
-            // notifies `send_waiters`, and a leaving receiver wakes them all.
-            if waiter.pause(&ctl.send_waiters, Some(&ctl.send_waits), self.park, || shared.send_may_proceed(tail))
-                == Pause::TimedOut
-            {
-                return Err(SendTimeoutError::Timeout(value));
-            }
+    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        match block(self, value, deadline) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
+            Err(v) => Err(SendTimeoutError::Timeout(v)),
         }
     }
 
@@ -436,6 +419,41 @@ impl<T> Drop for Sender<T> {
         // orders it) and never sleeps.
         for c in lock(&cold.registry).iter() {
             c.sleepers.wake_all();
+        }
+    }
+}
+
+/// A blocking send, for the driver in `wait.rs`.
+impl<T> Blocking for Sender<T> {
+    type Carry = T;
+    type Output = ();
+    type Error = T;
+
+    #[inline(always)]
+    fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
+        match self.try_send(value) {
+            Ok(()) => Ok(Ok(())),
+            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
+            Err(TrySendError::Full(v)) => Err(v),
+        }
+    }
+
+    /// Scans the registry with fresh loads: every receive on a Block `Park`
+    /// channel publishes its cursor and then notifies `send_waiters`, and a
+    /// leaving receiver wakes them all.
+    fn ready(&self) -> bool {
+        self.shared.send_may_proceed(self.tail)
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &ctl.send_waiters,
+            waits: Some(&ctl.send_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::ring::Shared;
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{deadline_after, Pause, Waiter};
+use crate::wait::{block, deadline_after, Blocking, WaitOn};
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
@@ -225,26 +225,9 @@ impl<T> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let shared = &*self.shared;
-        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_recv() {
-                Ok(v) => {
-                    waiter.done(&shared.cold.ctl.recv_waiters);
-                    if let (Some(kind), true) = (self.park, waiter.slept()) {
-                        shared.cold.ctl.recv_waiters.pass_baton(kind, || shared.recv_may_proceed());
-                    }
-                    return Ok(v);
-                }
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
-            if waiter.pause(&shared.cold.ctl.recv_waiters, Some(&shared.cold.ctl.recv_waits), self.park, || {
-                shared.recv_may_proceed()
-            }) == Pause::TimedOut
-            {
-                return Err(RecvTimeoutError::Timeout);
-            }
+        match block(&mut &*self, (), deadline) {
+            Ok(done) => done,
+            Err(()) => Err(RecvTimeoutError::Timeout),
         }
     }
 
@@ -298,6 +281,38 @@ impl<T> Receiver<T> {
     /// queued). Once true it stays true.
     pub fn is_disconnected(&self) -> bool {
         self.shared.cold.senders.load(Ordering::Acquire) == 0
+    }
+}
+
+/// A blocking receive, for the driver in `wait.rs`.
+impl<T> Blocking for &Receiver<T> {
+    type Carry = ();
+    type Output = T;
+    type Error = RecvTimeoutError;
+
+    #[inline(always)]
+    fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
+        match self.try_recv() {
+            Ok(v) => Ok(Ok(v)),
+            Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::Empty) => Err(()),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.recv_may_proceed()
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &ctl.recv_waiters,
+            waits: Some(&ctl.recv_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: true,
+        }
     }
 }
 

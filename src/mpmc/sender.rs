@@ -9,7 +9,7 @@ use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{deadline_after, Pause, Waiter};
+use crate::wait::{block, deadline_after, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -188,27 +188,11 @@ impl<T> Sender<T> {
 
     #[cold]
     #[inline(never)]
-    fn send_until(&self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let shared = &*self.shared;
-        let mut waiter = Waiter::new(shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_send(value) {
-                Ok(()) => {
-                    waiter.done(&shared.cold.ctl.send_waiters);
-                    if let (Some(kind), true) = (self.park, waiter.slept()) {
-                        shared.cold.ctl.send_waiters.pass_baton(kind, || shared.send_may_proceed());
-                    }
-                    return Ok(());
-                }
-                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-                Err(TrySendError::Full(v)) => value = v,
-            }
-            if waiter.pause(&shared.cold.ctl.send_waiters, Some(&shared.cold.ctl.send_waits), self.park, || {
-                shared.send_may_proceed()
-            }) == Pause::TimedOut
-            {
-                return Err(SendTimeoutError::Timeout(value));
-            }
+    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        match block(&mut &*self, value, deadline) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
+            Err(v) => Err(SendTimeoutError::Timeout(v)),
         }
     }
 
@@ -368,6 +352,38 @@ impl<T> Sender<T> {
     /// true.
     pub fn is_disconnected(&self) -> bool {
         self.shared.cold.receivers.load(Ordering::Acquire) == 0
+    }
+}
+
+/// A blocking send, for the driver in `wait.rs`.
+impl<T> Blocking for &Sender<T> {
+    type Carry = T;
+    type Output = ();
+    type Error = T;
+
+    #[inline(always)]
+    fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
+        match self.try_send(value) {
+            Ok(()) => Ok(Ok(())),
+            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
+            Err(TrySendError::Full(v)) => Err(v),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.send_may_proceed()
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &ctl.send_waiters,
+            waits: Some(&ctl.send_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: true,
+        }
     }
 }
 

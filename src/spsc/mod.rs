@@ -41,7 +41,7 @@ use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
 use crate::builder::Builder;
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicUsize, Ordering};
-use crate::wait::{deadline_after, Pause, Waiter};
+use crate::wait::{block, deadline_after, Blocking, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -401,28 +401,11 @@ impl<T> Producer<T> {
 
     #[cold]
     #[inline(never)]
-    fn send_until(&mut self, mut value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_send(value) {
-                Ok(()) => {
-                    waiter.done(&self.shared.cold.ctl.send_waiters);
-                    return Ok(());
-                }
-                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-                Err(TrySendError::Full(v)) => value = v,
-            }
-            let shared = &*self.shared;
-            let (tail, capacity) = (self.tail, self.capacity);
-            let ready = || {
-                tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < capacity
-                    || !shared.cold.consumer_alive.load(Ordering::Acquire)
-            };
-            if waiter.pause(&shared.cold.ctl.send_waiters, Some(&shared.cold.ctl.send_waits), self.park, ready)
-                == Pause::TimedOut
-            {
-                return Err(SendTimeoutError::Timeout(value));
-            }
+    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        match block(self, value, deadline) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
+            Err(v) => Err(SendTimeoutError::Timeout(v)),
         }
     }
 
@@ -493,6 +476,40 @@ impl<T> Producer<T> {
         // SAFETY: the caller guarantees `idx < capacity`, the buffer's length;
         // the buffer lives as long as `shared`, which `self` keeps alive.
         unsafe { &*self.buffer.as_ptr().add(idx) }
+    }
+}
+
+/// A blocking send, for the driver in `wait.rs`.
+impl<T> Blocking for Producer<T> {
+    type Carry = T;
+    type Output = ();
+    type Error = T;
+
+    #[inline(always)]
+    fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
+        match self.try_send(value) {
+            Ok(()) => Ok(Ok(())),
+            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
+            Err(TrySendError::Full(v)) => Err(v),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        let shared = &*self.shared;
+        self.tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < self.capacity
+            || !shared.cold.consumer_alive.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &ctl.send_waiters,
+            waits: Some(&ctl.send_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
+        }
     }
 }
 
@@ -718,33 +735,9 @@ impl<T> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut waiter = Waiter::new(self.shared.cold.ctl.strategy, deadline);
-        loop {
-            match self.try_recv() {
-                Ok(v) => {
-                    waiter.done(&self.shared.cold.ctl.recv_waiters);
-                    return Ok(v);
-                }
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
-            // While waiting, ask for the line of the slot the next item will
-            // land in, so that its transfer overlaps the wait on `tail`
-            // instead of following it: without this an SPSC hand-over to a
-            // waiting consumer is two cache-line misses in a row (`tail`,
-            // then the slot). It shows in the SPSC rows' p50 / floor of
-            // `cargo bench --bench latency -- --only rt`. A hint only: it
-            // reads nothing in the language's sense.
-            prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
-            let shared = &*self.shared;
-            let head = self.head;
-            let ready =
-                || shared.tail.load(Ordering::Acquire) != head || !shared.cold.producer_alive.load(Ordering::Acquire);
-            if waiter.pause(&shared.cold.ctl.recv_waiters, Some(&shared.cold.ctl.recv_waits), self.park, ready)
-                == Pause::TimedOut
-            {
-                return Err(RecvTimeoutError::Timeout);
-            }
+        match block(self, (), deadline) {
+            Ok(done) => done,
+            Err(()) => Err(RecvTimeoutError::Timeout),
         }
     }
 
@@ -802,6 +795,50 @@ impl<T> Consumer<T> {
         debug_assert!(idx < self.capacity);
         // SAFETY: as in `Producer::cell`.
         unsafe { &*self.buffer.as_ptr().add(idx) }
+    }
+}
+
+/// A blocking receive, for the driver in `wait.rs`.
+impl<T> Blocking for Consumer<T> {
+    type Carry = ();
+    type Output = T;
+    type Error = RecvTimeoutError;
+
+    #[inline(always)]
+    fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
+        match self.try_recv() {
+            Ok(v) => Ok(Ok(v)),
+            Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::Empty) => Err(()),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        let shared = &*self.shared;
+        shared.tail.load(Ordering::Acquire) != self.head || !shared.cold.producer_alive.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        let ctl = &self.shared.cold.ctl;
+        WaitOn {
+            sleepers: &ctl.recv_waiters,
+            waits: Some(&ctl.recv_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
+        }
+    }
+
+    /// While waiting, ask for the line of the slot the next item will land
+    /// in, so that its transfer overlaps the wait on `tail` instead of
+    /// following it: without this an SPSC hand-over to a waiting consumer
+    /// is two cache-line misses in a row (`tail`, then the slot). It shows
+    /// in the SPSC rows' p50 / floor of `cargo bench --bench latency --
+    /// --only rt`. A hint only: it reads nothing in the language's sense.
+    #[inline(always)]
+    fn while_waiting(&self) {
+        prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
     }
 }
 
