@@ -74,6 +74,8 @@
 //! ever waited runs exactly the code it ran before.
 
 use core::task::Waker;
+
+use crate::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::BTreeMap;
 
 use crate::sync::AtomicU32;
@@ -422,6 +424,37 @@ pub(crate) fn block<B: Blocking>(
         if waiter.pause(on.sleepers, on.waits, on.park, || op.ready()) == Pause::TimedOut {
             return Err(carry);
         }
+    }
+}
+
+/// A `try_send`'s result as a [`Blocking::attempt`] of a send: done on
+/// success or disconnection, again (with the value) when full.
+#[inline(always)]
+pub(crate) fn send_attempt<T>(r: Result<(), TrySendError<T>>) -> Result<Result<(), T>, T> {
+    match r {
+        Ok(()) => Ok(Ok(())),
+        Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
+        Err(TrySendError::Full(v)) => Err(v),
+    }
+}
+
+/// A `try_recv`'s result as a [`Blocking::attempt`] of a receive.
+#[inline(always)]
+pub(crate) fn recv_attempt<T>(r: Result<T, TryRecvError>) -> Result<Result<T, RecvTimeoutError>, ()> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
+        Err(TryRecvError::Empty) => Err(()),
+    }
+}
+
+/// What a blocking send driven by [`block`] returns to its caller.
+#[inline]
+pub(crate) fn send_outcome<T>(r: Result<Result<(), T>, T>) -> Result<(), SendTimeoutError<T>> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
+        Err(v) => Err(SendTimeoutError::Timeout(v)),
     }
 }
 

@@ -356,10 +356,7 @@ impl<T: Clone> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match block(self, (), deadline) {
-            Ok(done) => done,
-            Err(()) => Err(RecvTimeoutError::Timeout),
-        }
+        block(self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 }
 

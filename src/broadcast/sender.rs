@@ -7,7 +7,7 @@ use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, ready, Cursor, CursorRef, Policy, Receiver, Shared};
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, Blocking, WaitOn, Waiter};
+use crate::wait::{block, deadline_after, send_attempt, send_outcome, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
@@ -306,11 +306,7 @@ impl<T> Sender<T> {
     #[cold]
     #[inline(never)]
     fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        match block(self, value, deadline) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
-            Err(v) => Err(SendTimeoutError::Timeout(v)),
-        }
+        send_outcome(block(self, value, deadline))
     }
 
     /// A new receiver that sees only items sent from now on. Revives a
@@ -431,11 +427,7 @@ impl<T> Blocking for Sender<T> {
 
     #[inline(always)]
     fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-        match self.try_send(value) {
-            Ok(()) => Ok(Ok(())),
-            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
-            Err(TrySendError::Full(v)) => Err(v),
-        }
+        send_attempt(self.try_send(value))
     }
 
     /// Scans the registry with fresh loads: every receive on a Block `Park`

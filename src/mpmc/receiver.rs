@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::ring::Shared;
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, Blocking, WaitOn};
+use crate::wait::{block, deadline_after, recv_attempt, Blocking, WaitOn};
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
@@ -225,10 +225,7 @@ impl<T> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match block(&mut &*self, (), deadline) {
-            Ok(done) => done,
-            Err(()) => Err(RecvTimeoutError::Timeout),
-        }
+        block(&mut &*self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 
     /// An iterator over what can be received now, without waiting; it stops
@@ -292,11 +289,7 @@ impl<T> Blocking for &Receiver<T> {
 
     #[inline(always)]
     fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
-        match self.try_recv() {
-            Ok(v) => Ok(Ok(v)),
-            Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
-            Err(TryRecvError::Empty) => Err(()),
-        }
+        recv_attempt(self.try_recv())
     }
 
     fn ready(&self) -> bool {

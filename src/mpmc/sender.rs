@@ -9,7 +9,7 @@ use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, Blocking, WaitOn, Waiter};
+use crate::wait::{block, deadline_after, send_attempt, send_outcome, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -189,11 +189,7 @@ impl<T> Sender<T> {
     #[cold]
     #[inline(never)]
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        match block(&mut &*self, value, deadline) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
-            Err(v) => Err(SendTimeoutError::Timeout(v)),
-        }
+        send_outcome(block(&mut &*self, value, deadline))
     }
 
     /// Sends `value`, overwriting the oldest queued item if the ring is full;
@@ -363,11 +359,7 @@ impl<T> Blocking for &Sender<T> {
 
     #[inline(always)]
     fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-        match self.try_send(value) {
-            Ok(()) => Ok(Ok(())),
-            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
-            Err(TrySendError::Full(v)) => Err(v),
-        }
+        send_attempt(self.try_send(value))
     }
 
     fn ready(&self) -> bool {

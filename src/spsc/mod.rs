@@ -41,7 +41,7 @@ use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
 use crate::builder::Builder;
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicUsize, Ordering};
-use crate::wait::{block, deadline_after, Blocking, WaitOn};
+use crate::wait::{block, deadline_after, recv_attempt, send_attempt, send_outcome, Blocking, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -402,11 +402,7 @@ impl<T> Producer<T> {
     #[cold]
     #[inline(never)]
     fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        match block(self, value, deadline) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(v)) => Err(SendTimeoutError::Disconnected(v)),
-            Err(v) => Err(SendTimeoutError::Timeout(v)),
-        }
+        send_outcome(block(self, value, deadline))
     }
 
     /// Number of queued items. It may be stale by the time it returns (the
@@ -487,11 +483,7 @@ impl<T> Blocking for Producer<T> {
 
     #[inline(always)]
     fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-        match self.try_send(value) {
-            Ok(()) => Ok(Ok(())),
-            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
-            Err(TrySendError::Full(v)) => Err(v),
-        }
+        send_attempt(self.try_send(value))
     }
 
     fn ready(&self) -> bool {
@@ -735,10 +727,7 @@ impl<T> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match block(self, (), deadline) {
-            Ok(done) => done,
-            Err(()) => Err(RecvTimeoutError::Timeout),
-        }
+        block(self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 
     /// An iterator that receives what is queued now, without waiting, and
@@ -806,11 +795,7 @@ impl<T> Blocking for Consumer<T> {
 
     #[inline(always)]
     fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
-        match self.try_recv() {
-            Ok(v) => Ok(Ok(v)),
-            Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
-            Err(TryRecvError::Empty) => Err(()),
-        }
+        recv_attempt(self.try_recv())
     }
 
     fn ready(&self) -> bool {
