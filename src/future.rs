@@ -225,93 +225,52 @@ fn poll_send<H: SendHandle>(
     }
 }
 
-impl<T> RecvHandle for &mut spsc::Consumer<T> {
-    type Item = T;
-    #[inline]
-    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
-        self.try_recv()
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_recv(&self) -> bool {
-        self.item_or_gone()
-    }
-}
-
-impl<T> SendHandle for &mut spsc::Producer<T> {
-    type Item = T;
-    #[inline]
-    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
-        self.try_send(value)
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_send(&self) -> bool {
-        self.room_or_gone()
-    }
-}
-
-impl<T> RecvHandle for &mpmc::Receiver<T> {
-    type Item = T;
-    #[inline]
-    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
-        self.try_recv()
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_recv(&self) -> bool {
-        self.item_or_gone()
-    }
-}
-
-impl<T> SendHandle for &mpmc::Sender<T> {
-    type Item = T;
-    #[inline]
-    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
-        self.try_send(value)
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_send(&self) -> bool {
-        self.room_or_gone()
-    }
+/// `RecvHandle` / `SendHandle` for the handles, reached through a
+/// reference: each forwards to the handle's own `try_*`, `async_side` and
+/// fresh re-check, written once here for every handle type.
+macro_rules! async_handles {
+    (recv: $($(#[$rm:meta])* $rx:ty),+; send: $($(#[$sm:meta])* $tx:ty),+ $(;)?) => {
+        $(
+            $(#[$rm])*
+            impl<T> RecvHandle for $rx {
+                type Item = T;
+                #[inline]
+                fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
+                    self.try_recv()
+                }
+                fn side(&self) -> Side<'_> {
+                    self.async_side()
+                }
+                fn can_recv(&self) -> bool {
+                    self.item_or_gone()
+                }
+            }
+        )+
+        $(
+            $(#[$sm])*
+            impl<T> SendHandle for $tx {
+                type Item = T;
+                #[inline]
+                fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
+                    self.try_send(value)
+                }
+                fn side(&self) -> Side<'_> {
+                    self.async_side()
+                }
+                fn can_send(&self) -> bool {
+                    self.room_or_gone()
+                }
+            }
+        )+
+    };
 }
 
 // The owned adapters (feature `futures`) reach an MPMC handle through
 // `&mut`; same behaviour as through `&`.
-#[cfg(feature = "futures")]
-impl<T> RecvHandle for &mut mpmc::Receiver<T> {
-    type Item = T;
-    #[inline]
-    fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
-        self.try_recv()
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_recv(&self) -> bool {
-        self.item_or_gone()
-    }
-}
-
-#[cfg(feature = "futures")]
-impl<T> SendHandle for &mut mpmc::Sender<T> {
-    type Item = T;
-    #[inline]
-    fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
-        self.try_send(value)
-    }
-    fn side(&self) -> Side<'_> {
-        self.async_side()
-    }
-    fn can_send(&self) -> bool {
-        self.room_or_gone()
-    }
-}
+async_handles!(
+    recv: &mut spsc::Consumer<T>, &mpmc::Receiver<T>, #[cfg(feature = "futures")] &mut mpmc::Receiver<T>;
+    send: &mut spsc::Producer<T>, &mpmc::Sender<T>, #[cfg(feature = "futures")] &mut mpmc::Sender<T>;
+);
 
 macro_rules! futures_for {
     ($ring:ident, $tx:ident, $rx:ident, $($mut_:ident)?) => {

@@ -43,6 +43,22 @@
 //! Both rings also wait asynchronously (`send_async` / `recv_async`, on any
 //! executor; blocking and async callers may share a channel).
 //!
+//! # How the crate is laid out
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `builder` | [`Builder`]: capacity, wait strategy, watermarks, then `.spsc()` / `.mpmc()` / `.broadcast()` |
+//! | [`spsc`] | the SPSC ring (`mod.rs`) and its batch API (`chunks.rs`) |
+//! | [`mpmc`] | the MPMC ring: `ring.rs` (slots, positions, the one claim routine), `sender.rs`, `receiver.rs` |
+//! | [`broadcast`] | the fan-out ring: shared state and registry (`mod.rs`), `sender.rs`, `receiver.rs`, `error.rs` |
+//! | `wait` | [`WaitStrategy`], the waiter (adaptive `Park`), the one blocking driver, the sleeper registry of threads and wakers |
+//! | `future` | the async futures and, with `futures`, the `Stream` / `Sink` adapters |
+//! | `flow` | congestion watermarks ([`Congestion`]) and [`Stats`] |
+//! | `handle` | what every handle shares, written once (introspection, `Debug`, iterators) |
+//! | `buffer` | the slot allocation the rings share; panic-safe bulk drop |
+//! | `error` | the error types shared by the rings |
+//! | `sync` | the only module choosing std or loom; the asymmetric barrier |
+//!
 //! # Feature flags
 //!
 //! - `futures` (off by default): the receivers' `into_stream()` returns a
