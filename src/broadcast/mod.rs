@@ -187,6 +187,38 @@
 //! Congestion watermarks are not supported on this ring
 //! ([`Builder::broadcast`] panics if they are set).
 
+/// Inside `impl<T> Handle<T>` of either broadcast handle: `is_empty`,
+/// `is_full`, `capacity`, `policy` and `wait_strategy`, from the handle's
+/// own `len()` and its `shared` state (written once for both handles).
+macro_rules! broadcast_introspection {
+    () => {
+        /// `true` if [`len`](Self::len) is 0.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// `true` if [`len`](Self::len) equals the capacity.
+        pub fn is_full(&self) -> bool {
+            self.len() == self.shared.capacity
+        }
+
+        /// The number of items the ring holds, exactly as requested.
+        pub fn capacity(&self) -> usize {
+            self.shared.capacity
+        }
+
+        /// The channel's policy (Block or Lossy).
+        pub fn policy(&self) -> Policy {
+            self.shared.policy
+        }
+
+        /// The channel's wait strategy.
+        pub fn wait_strategy(&self) -> $crate::WaitStrategy {
+            self.shared.cold.ctl.strategy
+        }
+    };
+}
+
 mod error;
 mod receiver;
 mod sender;

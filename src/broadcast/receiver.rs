@@ -8,7 +8,9 @@ use super::{ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, Recv
 use crate::buffer::wrap_add;
 use crate::sync::{barrier, Arc, Ordering};
 use crate::wait::{block, deadline_after, Blocking, WaitOn};
-use crate::{Stats, WaitStrategy};
+use crate::Stats;
+#[cfg(doc)]
+use crate::WaitStrategy;
 
 /// A receiver of a broadcast ring: its own cursor over the items, so every
 /// receiver sees every item (as a clone). `Clone` (the clone starts at the
@@ -166,30 +168,7 @@ impl<T> Receiver<T> {
         self.shared.cold.ctl.stats()
     }
 
-    /// `true` if [`len`](Receiver::len) is 0.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Receiver::len) equals the capacity.
-    pub fn is_full(&self) -> bool {
-        self.len() == self.shared.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
-
-    /// The channel's policy (Block or Lossy).
-    pub fn policy(&self) -> Policy {
-        self.shared.policy
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
+    broadcast_introspection!();
 
     /// `true` once the sender is dropped (items may still be unread). Once
     /// true it stays true.

@@ -364,30 +364,7 @@ impl<T> Sender<T> {
         self.slowest_lag().min(self.shared.capacity)
     }
 
-    /// `true` if [`len`](Sender::len) is 0.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if [`len`](Sender::len) equals the capacity.
-    pub fn is_full(&self) -> bool {
-        self.len() == self.shared.capacity
-    }
-
-    /// The number of items the ring holds, exactly as requested.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
-
-    /// The channel's policy (Block or Lossy).
-    pub fn policy(&self) -> Policy {
-        self.shared.policy
-    }
-
-    /// The channel's wait strategy.
-    pub fn wait_strategy(&self) -> WaitStrategy {
-        self.shared.cold.ctl.strategy
-    }
+    broadcast_introspection!();
 
     /// Counters of the channel's slow paths, shared by every handle (see
     /// [`Stats`]; `evictions` and `congestion_transitions` stay 0 here;
