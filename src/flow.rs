@@ -60,8 +60,10 @@
 //!   while `Congested`, a refresh of the producer position.
 //! - MPMC send: the flag load and, while `Clear`, one stamp of a slot the
 //!   sender will itself write `capacity - high + 1` sends later.
-//! - MPMC receive: the light barrier and the flag load; while `Congested`,
-//!   one stamp.
+//! - MPMC receive: with `membarrier` (Park channels), the light barrier
+//!   and the flag load, and while `Congested` one stamp; with the fence
+//!   pair (channels that never park), the stamp first, and the fence and
+//!   the flag only when the stamp cannot prove the length above `low`.
 //!
 //! The light barrier is a compiler fence on `Park` channels (whose raise
 //! pays `membarrier`) but a real `fence(SeqCst)` on `BusySpin` / `SpinYield`
