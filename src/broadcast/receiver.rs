@@ -382,9 +382,13 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let shared = &*self.shared;
-        // Release our hold at once, even on a stale sender snapshot.
-        self.cursor.live.store(false, Ordering::Release);
+        // Leave the count first, then release the hold (on the sender's
+        // snapshot too, however stale): a sender whose rescan sees this
+        // cursor released (`Acquire`) then also sees the count without us,
+        // so if we were the last receiver it reports `Disconnected` instead
+        // of sending an item nobody will read (see `Sender::try_send`).
         let left = shared.deregister(&self.cursor);
+        self.cursor.live.store(false, Ordering::Release);
         if left == 0 {
             shared.cold.ctl.wake_everyone();
         } else if shared.policy == Policy::Block && self.park.is_some() {

@@ -103,6 +103,14 @@ impl<T> Sender<T> {
                 }
                 Policy::Lossy => self.evict(),
             }
+            // The room may have come from the last receiver leaving (it
+            // leaves the count before it releases its cursor, and the rescan
+            // loads the cursor with `Acquire`): then nobody would ever read
+            // this item, so hand it back (found by Miri's scheduling in
+            // `last_receiver_drop_wakes_the_blocked_sender_with_its_value`).
+            if self.shared.cold.receivers.load(Ordering::Acquire) == 0 {
+                return Err(TrySendError::Disconnected(value));
+            }
         }
         let shared = &*self.shared;
         // Room: every receiver is past `t - capacity`, the position this
