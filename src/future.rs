@@ -58,28 +58,19 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use crate::sync::{barrier, spin_hint, AtomicU64, Ordering};
-use crate::wait::{Registration, Sleepers};
+use crate::sync::{barrier, spin_hint, Ordering};
+use crate::wait::{Registration, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{mpmc, spsc, RecvError, SendError, TryRecvError, TrySendError};
 
-/// What an async operation needs from its handle's channel.
-pub(crate) struct Side<'a> {
-    /// The registry this operation waits in.
-    pub(crate) sleepers: &'a Sleepers,
-    /// `Some` on `Park` channels.
-    pub(crate) park: Option<barrier::Kind>,
-    /// The channel's wait counter for this direction (stats).
-    pub(crate) waits: &'a AtomicU64,
-    /// Whether several waiters can share the registry (MPMC): then an
-    /// operation that registered and then succeeded passes the baton. On
-    /// an SPSC registry at most one operation can wait (its handle is
-    /// borrowed `&mut` for as long as the future lives), so a new
-    /// registration retires any entry left by a leaked (`mem::forget`)
-    /// future instead.
-    pub(crate) multi: bool,
-}
+// What an async operation needs from its handle's channel is what a
+// blocking one needs: the handle's `WaitOn` (registry, counter, barrier
+// kind, and `baton`: several waiters may share the registry (MPMC), so an
+// operation that registered and then succeeded passes the baton; on an SPSC
+// registry at most one operation can wait, its handle borrowed `&mut` for as
+// long as the future lives, so a new registration retires any entry left by
+// a leaked (`mem::forget`) future instead).
 
 /// The waiting state an async operation keeps between polls.
 #[derive(Debug, Default)]
@@ -96,10 +87,12 @@ pub(crate) struct AsyncWait {
 impl AsyncWait {
     /// After an attempt that found no room (no item): registers, and says
     /// whether to try again at once (`true`) or return `Pending`.
-    fn pause(&mut self, side: &Side<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
+    fn pause(&mut self, side: &WaitOn<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
         if !self.counted {
             self.counted = true;
-            side.waits.fetch_add(1, Ordering::Relaxed);
+            if let Some(waits) = side.waits {
+                waits.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let Some(kind) = side.park else {
             // BusySpin / SpinYield: nobody notifies; come back at once.
@@ -109,7 +102,7 @@ impl AsyncWait {
             cx.waker().wake_by_ref();
             return false;
         };
-        match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.multi) {
+        match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.baton) {
             // Still registered since a poll whose barrier and re-check
             // cover every later publication.
             Registration::Kept => false,
@@ -135,11 +128,11 @@ impl AsyncWait {
     /// without passing anything on, and resets for a next operation (the
     /// stream / sink reuse it). With `baton`, an MPMC operation that had
     /// registered passes the baton as a woken thread does.
-    fn complete(&mut self, side: &Side<'_>, baton: impl Fn() -> bool) {
+    fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }
-        if self.registered && side.multi {
+        if self.registered && side.baton {
             if let Some(kind) = side.park {
                 side.sleepers.pass_baton(kind, baton);
             }
@@ -149,7 +142,7 @@ impl AsyncWait {
 
     /// The future is dropped before completing: leaves the registry and
     /// passes on a wake-up it consumed.
-    fn cancel(&mut self, side: &Side<'_>) {
+    fn cancel(&mut self, side: &WaitOn<'_>) {
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, true);
         }
@@ -164,7 +157,7 @@ impl AsyncWait {
 pub(crate) trait RecvHandle {
     type Item;
     fn try_recv_now(&mut self) -> Result<Self::Item, TryRecvError>;
-    fn side(&self) -> Side<'_>;
+    fn side(&self) -> WaitOn<'_>;
     /// Fresh loads: could a receive proceed (or fail for good) now?
     fn can_recv(&self) -> bool;
 }
@@ -173,7 +166,7 @@ pub(crate) trait RecvHandle {
 pub(crate) trait SendHandle {
     type Item;
     fn try_send_now(&mut self, value: Self::Item) -> Result<(), TrySendError<Self::Item>>;
-    fn side(&self) -> Side<'_>;
+    fn side(&self) -> WaitOn<'_>;
     /// Fresh loads: could a send proceed (or fail for good) now?
     fn can_send(&self) -> bool;
 }
@@ -238,8 +231,8 @@ macro_rules! async_handles {
                 fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
                     self.try_recv()
                 }
-                fn side(&self) -> Side<'_> {
-                    self.async_side()
+                fn side(&self) -> WaitOn<'_> {
+                    self.waiting()
                 }
                 fn can_recv(&self) -> bool {
                     self.item_or_gone()
@@ -254,8 +247,8 @@ macro_rules! async_handles {
                 fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
                     self.try_send(value)
                 }
-                fn side(&self) -> Side<'_> {
-                    self.async_side()
+                fn side(&self) -> WaitOn<'_> {
+                    self.waiting()
                 }
                 fn can_send(&self) -> bool {
                     self.room_or_gone()

@@ -150,13 +150,14 @@ pub enum WaitStrategy {
 /// - a wait that had to yield or park but ended within `PARK_SPIN_MAX_NS`
 ///   sets the budget to 1.5× its length: spinning that long would have
 ///   caught it (an item every 10 µs ends up caught while spinning);
-/// - a wait longer than that halves the budget: an idle or slow channel
-///   settles into parking after a few waits, spinning only the inline
-///   retries (an item every 100 µs or 1 ms costs a few µs of CPU per item);
+/// - a wait longer than that shrinks the budget by a quarter: an idle or
+///   slow channel settles into parking within a few waits, spinning only
+///   the inline retries (an item every 100 µs or 1 ms costs a few µs of CPU
+///   per item);
 /// - a wait in which a `yield_now` took longer than `CONTENDED_YIELD_NS`
-///   sets the budget to zero: another thread was waiting for this core —
-///   likely the very peer this thread waits for (both on one core, or
-///   threads outnumbering cores) — so spinning only delays it.
+///   halves the budget: another thread was waiting for this core — likely
+///   the very peer this thread waits for (both on one core, or threads
+///   outnumbering cores) — so spinning only delays it.
 ///
 /// Bounds: a wait never spins longer than `PARK_SPIN_MAX_NS` (50 µs) past
 /// its inline retries, then yields at most `YIELD_STEPS` times, then parks.

@@ -293,19 +293,12 @@ impl<T> Blocking for &Receiver<T> {
     }
 
     fn ready(&self) -> bool {
-        self.shared.recv_may_proceed()
+        self.item_or_gone()
     }
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.recv_waiters,
-            waits: Some(&ctl.recv_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: true,
-        }
+        self.waiting()
     }
 }
 
@@ -360,10 +353,21 @@ impl<T> Drop for PendingRecv<'_, T> {
 
 receiver_iterators!(Receiver);
 
+// Where this side waits, and its fresh re-check: one definition for the
+// blocking driver (`Blocking`) and the async futures (`future.rs`). Several
+// operations may wait on one registry, so a waiter that succeeds passes the
+// baton.
 impl<T> Receiver<T> {
-    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+    #[inline(always)]
+    pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        crate::future::Side { sleepers: &ctl.recv_waiters, park: self.park, waits: &ctl.recv_waits, multi: true }
+        WaitOn {
+            sleepers: &ctl.recv_waiters,
+            waits: Some(&ctl.recv_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: true,
+        }
     }
 
     /// The slot at `head` published, or every sender gone (fresh loads).

@@ -363,19 +363,12 @@ impl<T> Blocking for &Sender<T> {
     }
 
     fn ready(&self) -> bool {
-        self.shared.send_may_proceed()
+        self.room_or_gone()
     }
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.send_waiters,
-            waits: Some(&ctl.send_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: true,
-        }
+        self.waiting()
     }
 }
 
@@ -427,12 +420,21 @@ impl<T> Drop for PendingSend<'_, T> {
     }
 }
 
-// Async support (`future.rs`): the registry, barrier and fresh re-check each
-// side waits with.
+// Where this side waits, and its fresh re-check: one definition for the
+// blocking driver (`Blocking`) and the async futures (`future.rs`). Several
+// operations may wait on one registry, so a waiter that succeeds passes the
+// baton.
 impl<T> Sender<T> {
-    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+    #[inline(always)]
+    pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        crate::future::Side { sleepers: &ctl.send_waiters, park: self.park, waits: &ctl.send_waits, multi: true }
+        WaitOn {
+            sleepers: &ctl.send_waiters,
+            waits: Some(&ctl.send_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: true,
+        }
     }
 
     /// The slot at `tail` free, or every receiver gone (fresh loads).

@@ -487,21 +487,12 @@ impl<T> Blocking for Producer<T> {
     }
 
     fn ready(&self) -> bool {
-        let shared = &*self.shared;
-        self.tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < self.capacity
-            || !shared.cold.consumer_alive.load(Ordering::Acquire)
+        self.room_or_gone()
     }
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.send_waiters,
-            waits: Some(&ctl.send_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        self.waiting()
     }
 }
 
@@ -799,20 +790,12 @@ impl<T> Blocking for Consumer<T> {
     }
 
     fn ready(&self) -> bool {
-        let shared = &*self.shared;
-        shared.tail.load(Ordering::Acquire) != self.head || !shared.cold.producer_alive.load(Ordering::Acquire)
+        self.item_or_gone()
     }
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.recv_waiters,
-            waits: Some(&ctl.recv_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        self.waiting()
     }
 
     /// While waiting, ask for the line of the slot the next item will land
@@ -848,12 +831,20 @@ receiver_iterators!(Consumer, mut);
 pub use crate::future::spsc_adapters::{RecvStream, SendSink};
 pub use crate::future::spsc_futures::{RecvFuture, SendFuture};
 
-// Async support (`future.rs`): the registry, barrier and fresh re-check each
-// side waits with.
+// Where each side waits, and its fresh re-check: one definition for the
+// blocking driver (`Blocking`) and the async futures (`future.rs`). One
+// operation at a time per SPSC side, so no baton.
 impl<T> Producer<T> {
-    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+    #[inline(always)]
+    pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        crate::future::Side { sleepers: &ctl.send_waiters, park: self.park, waits: &ctl.send_waits, multi: false }
+        WaitOn {
+            sleepers: &ctl.send_waiters,
+            waits: Some(&ctl.send_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
+        }
     }
 
     /// Room for the next send, or the consumer gone (fresh loads).
@@ -865,9 +856,16 @@ impl<T> Producer<T> {
 }
 
 impl<T> Consumer<T> {
-    pub(crate) fn async_side(&self) -> crate::future::Side<'_> {
+    #[inline(always)]
+    pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        crate::future::Side { sleepers: &ctl.recv_waiters, park: self.park, waits: &ctl.recv_waits, multi: false }
+        WaitOn {
+            sleepers: &ctl.recv_waiters,
+            waits: Some(&ctl.recv_waits),
+            park: self.park,
+            strategy: ctl.strategy,
+            baton: false,
+        }
     }
 
     /// An item at `head`, or the producer gone (fresh loads).
