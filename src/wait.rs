@@ -553,6 +553,16 @@ impl Sleepers {
     #[inline(always)]
     pub(crate) fn notify_n(&self, kind: barrier::Kind, n: usize) {
         barrier::light(kind);
+        self.notify_n_after_barrier(n);
+    }
+
+    /// [`notify_n`](Sleepers::notify_n) for a caller that has already run
+    /// the light barrier after its publication: a notifier of several
+    /// registries (the broadcast sender, one per receiver) runs it once for
+    /// all of them, not once per registry (on the fence pair each is a
+    /// `fence(SeqCst)`).
+    #[inline(always)]
+    pub(crate) fn notify_n_after_barrier(&self, n: usize) {
         if self.count.load(Ordering::Relaxed) != 0 {
             self.wake(if n == 1 { 1 } else { usize::MAX });
         }

@@ -152,8 +152,9 @@ impl<T> Sender<T> {
         // next.
         barrier::light(kind);
         Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
+        // One barrier for every receiver's registry (above).
         for c in &self.snapshot {
-            c.sleepers.notify(kind);
+            c.sleepers.notify_n_after_barrier(1);
         }
     }
 
