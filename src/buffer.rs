@@ -19,8 +19,8 @@ pub(crate) type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 /// through shared references (Miri's aliasing models treat `Box` like
 /// `&mut`).
 pub(crate) struct Buffer<S> {
-    /// Start of a `Box<[S]>` of length `len`, leaked with `Box::leak` and
-    /// reclaimed only in `Drop`.
+    /// Start of a `Box<[S]>` of length `len` (leaked with `Box::leak`, or
+    /// allocated with its layout by `zeroed`), reclaimed only in `Drop`.
     ptr: NonNull<S>,
     len: usize,
 }
@@ -36,6 +36,37 @@ impl<S> Buffer<S> {
         assert_layout::<S>(len);
         let boxed: Box<[S]> = (0..len).map(init).collect();
         Self::from_box(boxed)
+    }
+
+    /// Allocates `len` slots of all-zero bytes, without writing them. The
+    /// allocator hands a large zeroed block out as fresh pages the kernel
+    /// backs on first touch, so this costs the same for any `len`, and the
+    /// ring's memory grows with the slots it actually uses.
+    ///
+    /// # Safety
+    ///
+    /// The all-zero bit pattern is a valid `S`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Buffer::from_fn`].
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn zeroed(len: usize) -> Self {
+        assert_capacity(len);
+        assert_layout::<S>(len);
+        let layout = std::alloc::Layout::array::<S>(len).expect("checked by assert_layout");
+        let ptr = if layout.size() == 0 {
+            NonNull::dangling()
+        } else {
+            // SAFETY: the layout has a non-zero size.
+            let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+            NonNull::new(raw.cast::<S>()).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        };
+        // `Drop` frees it as a `Box<[S]>` of length `len`, which is exactly
+        // what this is: memory from the global allocator with the layout of
+        // `[S; len]` (or a dangling pointer for zero bytes), holding `len`
+        // valid values (the caller's guarantee).
+        Buffer { ptr, len }
     }
 
     fn from_box(boxed: Box<[S]>) -> Self {
@@ -96,7 +127,8 @@ impl<S> Drop for Buffer<S> {
     fn drop(&mut self) {
         let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
         // SAFETY: `ptr`/`len` came from `Box::leak` of a boxed slice of
-        // exactly this length and are reclaimed only here, once. Dropping the
+        // exactly this length, or from `zeroed` with the same layout, and
+        // are reclaimed only here, once. Dropping the
         // slots drops no items (cells are `MaybeUninit`).
         drop(unsafe { Box::from_raw(slice) });
     }

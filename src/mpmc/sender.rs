@@ -254,7 +254,7 @@ impl<T> Sender<T> {
                     // `claim_with`) made the value visible. Swap the new
                     // value in and publish it at position `tail`.
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(v))) };
-                    slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+                    shared.set_stamp(tail, tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
                     self.after_publish(tail, 1);
                     // The number of items did not change, but `tail` moved:
