@@ -11,7 +11,7 @@
 #   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
 #   scripts/check.sh tsan-ci     ThreadSanitizer on the MPMC, SPSC and guard tests (what CI runs)
 #   scripts/check.sh hooks-hidden  the test hooks are unreachable without `__test-hooks` (CI)
-#   scripts/check.sh fuzz [SECS] both cargo-fuzz targets, SECS each (default 600)
+#   scripts/check.sh fuzz [SECS] every cargo-fuzz target (spsc_ops, mpmc_ops, broadcast_ops), SECS each (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,7 @@ loom() {
 # The fast Miri subset: every integration test file; stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)].
-MIRI_TESTS=(--lib --test spsc --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
+MIRI_TESTS=(--lib --test spsc --test segments --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
 
 miri() {
   nightly_with miri rust-src
@@ -116,7 +116,7 @@ case "${1:-}" in
   miri) miri ;;
   miri-full) miri_full ;;
   tsan) tsan ;;
-  tsan-ci) tsan --test mpmc --test spsc --test guards ;;
+  tsan-ci) tsan --test mpmc --test spsc --test segments --test guards ;;
   hooks-hidden) hooks_hidden ;;
   fuzz) shift; fuzz "${1:-600}" ;;
   *) sed -n '2,15p' "$0"; exit 2 ;;

@@ -29,6 +29,9 @@ pub struct Builder {
     pub(crate) start: usize,
     /// `(low, high)` congestion watermarks, if configured.
     pub(crate) watermarks: Option<(usize, usize)>,
+    /// SPSC segment length chosen by a test (`__segment_slots`), instead of
+    /// the policy by item size; `None` except in tests.
+    pub(crate) segment_slots: Option<usize>,
 }
 
 impl Builder {
@@ -41,7 +44,7 @@ impl Builder {
     /// where the item type is known.)
     pub fn new(capacity: usize) -> Self {
         assert_capacity(capacity);
-        Builder { capacity, strategy: WaitStrategy::default(), start: 0, watermarks: None }
+        Builder { capacity, strategy: WaitStrategy::default(), start: 0, watermarks: None, segment_slots: None }
     }
 
     /// Chooses how blocking calls wait (default: [`WaitStrategy::Park`]).
@@ -100,6 +103,18 @@ impl Builder {
     #[doc(hidden)]
     pub fn __start_position(mut self, position: usize) -> Self {
         self.start = position;
+        self
+    }
+
+    /// Test hook, not part of the public API (feature `__test-hooks`): an
+    /// SPSC ring of capacity above `slots` keeps its items in segments
+    /// starting at `slots` slots (at least 1), whatever the item size, so
+    /// that tests and loom models reach segment growth, shrinking and
+    /// hand-over with a few items.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub fn __segment_slots(mut self, slots: usize) -> Self {
+        self.segment_slots = Some(slots);
         self
     }
 

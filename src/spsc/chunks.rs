@@ -18,6 +18,12 @@ impl<T> Producer<T> {
     /// visible to the consumer until the chunk is committed, and then all of
     /// it is published with one store.
     ///
+    /// On a ring large enough to keep its items in segments (see the
+    /// [module docs](crate::spsc)), a chunk also ends where the producer's
+    /// segment does: it may hold fewer than there is room for, and the next
+    /// call grants the rest. It holds at least one slot whenever the ring
+    /// has room.
+    ///
     /// # Examples
     ///
     /// ```
@@ -38,8 +44,9 @@ impl<T> Producer<T> {
     }
 
     /// Copies as many items from the front of `items` as there is room for,
-    /// publishes them at once, and returns how many were sent (0 if the ring
-    /// is full or the consumer is gone).
+    /// publishes them at once (once per segment on a segmented ring), and
+    /// returns how many were sent (0 if the ring is full or the consumer is
+    /// gone).
     ///
     /// # Examples
     ///
@@ -54,17 +61,24 @@ impl<T> Producer<T> {
     where
         T: Copy,
     {
-        let mut chunk = self.write_chunk_uninit(items.len());
-        let n = chunk.len();
-        let (first, second) = chunk.as_mut_slices();
-        let split = first.len();
-        for (slot, item) in first.iter_mut().chain(second.iter_mut()).zip(&items[..n]) {
-            slot.write(*item);
+        let mut sent = 0;
+        loop {
+            let rest = &items[sent..];
+            let mut chunk = self.write_chunk_uninit(rest.len());
+            let n = chunk.len();
+            let (first, second) = chunk.as_mut_slices();
+            for (slot, item) in first.iter_mut().chain(second.iter_mut()).zip(&rest[..n]) {
+                slot.write(*item);
+            }
+            // SAFETY: the loop above initialised all `n` granted slots.
+            unsafe { chunk.commit_all() };
+            sent += n;
+            // One chunk is all the room of a flat ring; a segmented one may
+            // have more in its next segment.
+            if n == 0 || sent == items.len() || !self.sizing.segmented {
+                return sent;
+            }
         }
-        debug_assert!(split <= n);
-        // SAFETY: the loop above initialised all `n` granted slots.
-        unsafe { chunk.commit_all() };
-        n
     }
 
     /// Moves items out of `iter` into the ring until it is full or `iter`
@@ -81,10 +95,19 @@ impl<T> Producer<T> {
     /// assert_eq!(words.next().as_deref(), Some("c")); // not lost
     /// ```
     pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
-        // Ask for the whole capacity so that a cached view showing only
-        // some room is refreshed: the batch must reach a full ring.
-        let n = self.free_slots(self.capacity);
-        self.write_chunk_uninit(n).fill_from_iter(iter)
+        let mut sent = 0;
+        loop {
+            // Ask for the whole capacity so that a cached view showing only
+            // some room is refreshed: the batch must reach a full ring.
+            let n = self.free_slots(self.capacity);
+            let written = self.write_chunk_uninit(n).fill_from_iter(iter);
+            sent += written;
+            // Done when the iterator ended (it filled less than granted),
+            // the ring is full, or (flat ring) its one chunk was all the room.
+            if written == 0 || written < n || !self.sizing.segmented {
+                return sent;
+            }
+        }
     }
 }
 
@@ -116,15 +139,15 @@ impl<T> WriteChunkUninit<'_, T> {
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
         let p = &*self.producer;
         let start = p.tail_idx;
-        let first_len = self.len.min(p.capacity - start);
+        let first_len = self.len.min(p.seg_len - start);
         let base = p.buffer.as_ptr().cast::<MaybeUninit<T>>();
         // SAFETY: the std `UnsafeCell<MaybeUninit<T>>` is `repr(transparent)`,
         // so the buffer is an array of `MaybeUninit<T>`. Slots
-        // `start..start + first_len` and `0..len - first_len` are inside it
-        // (`first_len <= capacity - start`, `len <= capacity`), do not
-        // overlap, are free (outside `head..tail`), and the consumer will not
-        // read them before `tail` is published; `&mut self` makes these the
-        // only references to them.
+        // `start..start + first_len` and `0..len - first_len` are inside the
+        // producer's segment (`first_len <= seg_len - start`, `len <=
+        // seg_len`), do not overlap, are free (the grant stayed below
+        // `limit`), and the consumer will not read them before `tail` is
+        // published; `&mut self` makes these the only references to them.
         unsafe {
             (
                 core::slice::from_raw_parts_mut(base.add(start), first_len),
@@ -195,6 +218,10 @@ impl<T> Consumer<T> {
     /// queued). Release them with [`ReadChunk::release`] or move them out with
     /// its iterator; either publishes the new position once for the batch.
     ///
+    /// On a segmented ring (see the [module docs](crate::spsc)) a chunk also
+    /// ends where the consumer's segment does, and the next call grants the
+    /// rest; it holds at least one item whenever one is queued.
+    ///
     /// # Examples
     ///
     /// ```
@@ -212,19 +239,26 @@ impl<T> Consumer<T> {
     }
 
     /// Copies up to `out.len()` queued items into `out`, frees their slots
-    /// at once, and returns how many.
+    /// at once (once per segment on a segmented ring), and returns how many.
     pub fn recv_into(&mut self, out: &mut [T]) -> usize
     where
         T: Copy,
     {
-        let chunk = self.read_chunk(out.len());
-        let n = chunk.len;
-        let (first, second) = chunk.as_slices();
-        out[..first.len()].copy_from_slice(first);
-        out[first.len()..n].copy_from_slice(second);
-        // `T: Copy` has no drop glue: freeing the slots is just publishing.
-        chunk.consumer.publish_head(n);
-        n
+        let mut got = 0;
+        loop {
+            let rest = &mut out[got..];
+            let chunk = self.read_chunk(rest.len());
+            let n = chunk.len;
+            let (first, second) = chunk.as_slices();
+            rest[..first.len()].copy_from_slice(first);
+            rest[first.len()..n].copy_from_slice(second);
+            // `T: Copy` has no drop glue: freeing the slots is just publishing.
+            chunk.consumer.publish_head(n);
+            got += n;
+            if n == 0 || got == out.len() || !self.segmented {
+                return got;
+            }
+        }
     }
 }
 
@@ -253,12 +287,12 @@ impl<'a, T> ReadChunk<'a, T> {
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let c = &*self.consumer;
         let start = c.head_idx;
-        let first_len = self.len.min(c.capacity - start);
+        let first_len = self.len.min(c.seg_len - start);
         let base = c.buffer.as_ptr().cast::<T>();
         // SAFETY: the buffer is an array of `MaybeUninit<T>` (transparent
-        // cells); the granted slots lie in `head..tail`, so they are
-        // initialised, and the producer does not touch them until `head` is
-        // published past them, which needs `&mut self`.
+        // cells); the granted slots lie in `head..cached_tail`, initialised
+        // slots of the consumer's segment, and the producer does not touch
+        // them until `head` is published past them, which needs `&mut self`.
         unsafe {
             (
                 core::slice::from_raw_parts(base.add(start), first_len),
@@ -284,7 +318,7 @@ impl<'a, T> ReadChunk<'a, T> {
                 self.consumer.store_head();
             }
         }
-        let (start, capacity, base) = (self.consumer.head_idx, self.consumer.capacity, self.consumer.buffer);
+        let (start, seg_len, base) = (self.consumer.head_idx, self.consumer.seg_len, self.consumer.buffer);
         // Move the private position past the `n` items *before* dropping
         // them: if anything below is leaked or unwinds, those items are no
         // longer reachable through the consumer, so none is dropped or read
@@ -293,8 +327,8 @@ impl<'a, T> ReadChunk<'a, T> {
         self.consumer.advance_head(n);
         let _publish = Publish { consumer: self.consumer };
         drop_each(n, |i| {
-            let idx = wrap_add(start, i, capacity);
-            // SAFETY: `idx < capacity` and the slot is one of the granted,
+            let idx = wrap_add(start, i, seg_len);
+            // SAFETY: `idx < seg_len` and the slot is one of the granted,
             // initialised items, no longer reachable through the consumer
             // (its position moved past them above); `drop_each` visits it
             // once, and the producer cannot reuse it before `Publish` stores
@@ -337,7 +371,7 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
             return None;
         }
         let c = &mut *self.consumer;
-        // SAFETY: `head_idx < capacity`; the slot at the consumer's private
+        // SAFETY: `head_idx < seg_len`; the slot at the consumer's private
         // position is a granted, initialised item not yet taken (each one
         // taken moved the position past it). The position moves past this
         // one right below, before the value can leave this function, so it

@@ -26,9 +26,19 @@
 //! only orderings on the try paths: no SeqCst and no read-modify-write.
 //! `Park` channels add the notification of `wait.rs` (a compiler fence and a
 //! load while nobody sleeps).
+//!
+//! # Storage
+//!
+//! A small ring is one buffer of exactly `capacity` slots. A large one
+//! keeps its items in a chain of smaller buffers (*segments*) that grows
+//! when the queue does and shrinks after it drains, so that its memory and
+//! working set follow what it holds, not its capacity; the capacity is
+//! still exact, enforced by the positions. See `segment.rs`. Each handle
+//! keeps the slot index of its position *within its current segment*.
 
 #[cfg(not(loom))]
 mod chunks;
+mod segment;
 #[cfg(not(loom))]
 pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunkUninit};
 
@@ -37,10 +47,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, wrap_add, Buffer, Cell};
-use crate::builder::Builder;
+use self::segment::{Segment, Sizing};
+use crate::buffer::{drop_each, wrap_add, Cell};
+use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
-use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::wait::{block, deadline_after, recv_attempt, send_attempt, send_outcome, Blocking, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -48,6 +59,11 @@ use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvErr
 
 /// Creates a ring holding exactly `capacity` items, with the default
 /// [`WaitStrategy::Park`]. Use [`Builder`] for other strategies.
+///
+/// The capacity is a bound, not an allocation: a ring whose items take more
+/// than 256 KiB starts with a 64 KiB buffer and allocates more only while
+/// the queue grows past what it holds (and gives it back after the queue
+/// drains); see the module docs.
 ///
 /// # Panics
 ///
@@ -74,8 +90,15 @@ impl Builder {
     ///
     /// If `capacity` items of `T` would not fit in one allocation.
     pub fn spsc<T>(self) -> (Producer<T>, Consumer<T>) {
-        let shared = Arc::new(Shared::new(&self));
-        let buffer = shared.buffer.as_ptr();
+        // A capacity is a bound, but one the ring could reach: the segments
+        // it may grow to (at most `capacity` slots each) must be allocatable.
+        assert_layout::<Cell<T>>(self.capacity);
+        let sizing = Sizing::new::<T>(self.capacity, self.segment_slots);
+        let first = Segment::alloc(sizing.base);
+        let shared = Arc::new(Shared::new(&self, first));
+        // SAFETY: just allocated, and linked as the consumer's segment.
+        let buffer = unsafe { first.as_ref() }.buffer.as_ptr();
+        let seg_len = sizing.base;
         let capacity = self.capacity;
         let park = self.park_barrier();
         let marks = self.flow_marks();
@@ -83,7 +106,12 @@ impl Builder {
             tail: self.start,
             tail_idx: 0,
             cached_head: self.start,
+            limit: self.start.wrapping_add(seg_len),
             capacity,
+            seg_len,
+            segment: first,
+            seg_start: self.start,
+            sizing,
             buffer,
             park,
             marks,
@@ -95,6 +123,9 @@ impl Builder {
             head_idx: 0,
             cached_tail: self.start,
             capacity,
+            seg_len,
+            segment: first,
+            segmented: sizing.segmented,
             buffer,
             park,
             marks,
@@ -116,29 +147,30 @@ struct Shared<T> {
     /// the slot). Slots for positions `head..tail` hold initialised values.
     tail: CachePadded<AtomicUsize>,
     /// Read-mostly state: written only on disconnection or by a sleeper.
-    cold: CachePadded<Cold>,
-    buffer: Buffer<Cell<T>>,
+    cold: CachePadded<Cold<T>>,
     capacity: usize,
 }
 
-struct Cold {
+struct Cold<T> {
     /// `false` once the producer is dropped; stored (`Release`) after its
     /// last `tail` store, so a consumer that sees `false` and then re-reads
     /// `tail` sees every item.
     producer_alive: AtomicBool,
     /// `false` once the consumer is dropped.
     consumer_alive: AtomicBool,
-    /// Slot index of `head`, written by the consumer when it drops so that
-    /// the last handle can drop the queued items. Meaningful only once the
-    /// consumer is gone.
+    /// Slot index of `head` and the segment it is in, written by the
+    /// consumer when it drops so that the last handle can drop the queued
+    /// items (and free the segments). Meaningful only once the consumer is
+    /// gone.
     head_idx: AtomicUsize,
+    head_segment: AtomicPtr<Segment<T>>,
     /// Wait strategy, sleepers, congestion flag and counters.
     ctl: Control,
 }
 
 impl<T> Shared<T> {
-    fn new(b: &Builder) -> Self {
-        let buffer = Buffer::uninit_cells(b.capacity);
+    /// The shared state of a ring whose items start in segment `first`.
+    fn new(b: &Builder, first: NonNull<Segment<T>>) -> Self {
         Shared {
             head: CachePadded::new(AtomicUsize::new(b.start)),
             tail: CachePadded::new(AtomicUsize::new(b.start)),
@@ -146,9 +178,9 @@ impl<T> Shared<T> {
                 producer_alive: AtomicBool::new(true),
                 consumer_alive: AtomicBool::new(true),
                 head_idx: AtomicUsize::new(0),
+                head_segment: AtomicPtr::new(first.as_ptr()),
                 ctl: Control::new(b.strategy),
             }),
-            buffer,
             capacity: b.capacity,
         }
     }
@@ -157,19 +189,53 @@ impl<T> Shared<T> {
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // Both handles are gone (this is the last `Arc`), so nothing moves.
+        // The queued items are `head..tail`, starting at slot `head_idx` of
+        // the consumer's segment and running on through the segments that
+        // follow it, each up to its `end` (the last one up to `tail`).
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
-        let len = tail.wrapping_sub(head);
-        let capacity = self.capacity;
-        debug_assert!(len <= capacity);
-        let first = self.cold.head_idx.load(Ordering::Relaxed);
-        let buffer = &self.buffer;
-        drop_each(len, |i| {
-            let idx = wrap_add(first, i, capacity);
-            // SAFETY: `idx < capacity`; the slot lies in `head..tail`, so it
-            // holds an initialised value that nobody else can reach (both
-            // handles are gone), and `drop_each` visits it once.
-            unsafe { buffer.get(idx).with_mut(|p| (*p).assume_init_drop()) };
+        debug_assert!(tail.wrapping_sub(head) <= self.capacity);
+        // Each segment with the slot its items start at and their number.
+        // Freed by the guard's `Drop`, after the items (also on unwind).
+        struct Segments<T>(Vec<(NonNull<Segment<T>>, usize, usize)>);
+        impl<T> Drop for Segments<T> {
+            fn drop(&mut self) {
+                for &(segment, _, _) in &self.0 {
+                    // SAFETY: each segment of the chain is listed once,
+                    // came from `Segment::alloc`, and nothing uses it now.
+                    unsafe { Segment::free(segment) };
+                }
+            }
+        }
+        let mut segments = Segments(Vec::new());
+        let mut segment = NonNull::new(self.cold.head_segment.load(Ordering::Relaxed)).expect("always set");
+        let (mut pos, mut idx) = (head, self.cold.head_idx.load(Ordering::Relaxed));
+        loop {
+            // SAFETY: every segment from the consumer's on is alive (only
+            // the consumer frees segments, and only those it has left).
+            let closed = unsafe { segment.as_ref() }.closed();
+            let end = closed.map_or(tail, |(end, _)| end);
+            segments.0.push((segment, idx, end.wrapping_sub(pos)));
+            let Some((_, next)) = closed else { break };
+            (segment, pos, idx) = (next, end, 0);
+        }
+        let total = tail.wrapping_sub(head);
+        let (mut at, mut done_here) = (0, 0);
+        drop_each(total, |_| {
+            // The next item: skip segments whose items are all dropped.
+            while done_here == segments.0[at].2 {
+                (at, done_here) = (at + 1, 0);
+            }
+            let (segment, start, _) = segments.0[at];
+            done_here += 1;
+            // SAFETY: the segment is alive (freed only by the guard).
+            let seg = unsafe { segment.as_ref() };
+            let idx = wrap_add(start, done_here - 1, seg.len);
+            // SAFETY: `idx < len`; the slot holds one of the items in
+            // `head..tail` stored in this segment, initialised and
+            // unreachable by anyone else (both handles are gone);
+            // `drop_each` visits each item once.
+            unsafe { seg.buffer.get(idx).with_mut(|p| (*p).assume_init_drop()) };
         });
     }
 }
@@ -189,14 +255,32 @@ pub struct Producer<T> {
     /// Private copy of `shared.tail`; the producer is its only writer, so it
     /// is always exact.
     tail: usize,
-    /// Slot index of `tail`: always `< capacity`.
+    /// Slot index of `tail` in the producer's segment: always `< seg_len`.
     tail_idx: usize,
     /// Last value read from `shared.head`. `head` only grows, so this is a
     /// lower bound: the producer may think the ring fuller than it is, never
     /// emptier. Invariant: `tail - cached_head <= capacity`.
     cached_head: usize,
+    /// The position up to which the producer may write without looking at
+    /// `head` again: `tail` plus the free slots as last computed, the
+    /// smaller of the ring's room (`cached_head + capacity`) and the room
+    /// in its segment. Invariant: `limit - tail <= capacity`, and every slot
+    /// of the producer's segment for `tail..limit` is free.
+    limit: usize,
     capacity: usize,
-    /// `shared.buffer.ptr`, copied to save a pointer chase per operation.
+    /// Length of the producer's segment (`capacity` for a flat ring).
+    seg_len: usize,
+    /// The producer's segment: the last of the chain, never freed while the
+    /// producer is alive (the consumer frees only segments it has left,
+    /// which are closed).
+    segment: NonNull<Segment<T>>,
+    /// The position stored at slot 0 of the producer's segment, or any later
+    /// position up to `head` once the consumer is known to be in this
+    /// segment: items in this segment are those at and after
+    /// `max(head, seg_start)`.
+    seg_start: usize,
+    sizing: Sizing,
+    /// The segment's buffer, copied to save a pointer chase per operation.
     buffer: NonNull<Cell<T>>,
     /// `Some` on `Park` channels: notify sleeping consumers after each send.
     park: Option<barrier::Kind>,
@@ -224,13 +308,23 @@ pub struct Producer<T> {
 pub struct Consumer<T> {
     /// Private copy of `shared.head`; always exact.
     head: usize,
-    /// Slot index of `head`: always `< capacity`.
+    /// Slot index of `head` in the consumer's segment: always `< seg_len`.
     head_idx: usize,
-    /// Last value read from `shared.tail`: an upper bound on what may be
-    /// read without looking again. Invariant: `cached_tail - head <= capacity`
-    /// and every slot in `head..cached_tail` is initialised.
+    /// Last value read from `shared.tail`, clamped to the `end` of the
+    /// consumer's segment: what may be read without looking again.
+    /// Invariant: `cached_tail - head <= seg_len` and every position in
+    /// `head..cached_tail` is an initialised slot of the consumer's segment.
     cached_tail: usize,
     capacity: usize,
+    /// Length of the consumer's segment.
+    seg_len: usize,
+    /// The segment the consumer reads: the first of the chain. The consumer
+    /// frees it when it moves to the next.
+    segment: NonNull<Segment<T>>,
+    /// `false` for a flat ring (one segment, never closed): then `tail`
+    /// needs no clamping.
+    segmented: bool,
+    /// The segment's buffer.
     buffer: NonNull<Cell<T>>,
     /// `Some` on `Park` channels: notify sleeping producers after each receive.
     park: Option<barrier::Kind>,
@@ -301,26 +395,75 @@ impl<T> Producer<T> {
         if self.free_slots(1) == 0 {
             return Err(TrySendError::Full(value));
         }
-        // SAFETY: `tail_idx < capacity`, and `tail - head < capacity`, so the
-        // slot is outside `head..tail`: no value lives there and the consumer
-        // does not read it until we publish `tail` below.
+        // SAFETY: `tail_idx < seg_len`, and `tail` is before `limit`, so the
+        // slot is free: no value lives there and the consumer does not read
+        // it until we publish `tail` below.
         unsafe { self.cell(self.tail_idx).with_mut(|p| (*p).write(value)) };
         self.publish_tail(1);
         Ok(())
     }
 
-    /// Free slots as far as the producer can tell, refreshing its cached
-    /// copy of `head` only if the cache shows fewer than `want`.
+    /// Free slots as far as the producer can tell (in its segment, all
+    /// contiguous up to wrapping), refreshing its cached copy of `head` only
+    /// if the cache shows fewer than `want`.
     #[inline(always)]
     fn free_slots(&mut self, want: usize) -> usize {
-        let free = self.capacity - self.tail.wrapping_sub(self.cached_head);
+        let free = self.limit.wrapping_sub(self.tail);
         if free >= want {
             return free;
         }
         // Acquire pairs with the consumer's Release store of `head`, so its
         // reads of the slots we are about to overwrite have finished.
         self.cached_head = self.shared.head.load(Ordering::Acquire);
-        self.capacity - self.tail.wrapping_sub(self.cached_head)
+        if self.sizing.segmented {
+            return self.segment_room();
+        }
+        self.limit = self.cached_head.wrapping_add(self.capacity);
+        self.limit.wrapping_sub(self.tail)
+    }
+
+    /// `free_slots` of a segmented ring, after refreshing `cached_head`:
+    /// the room in the producer's segment, after moving to a larger segment
+    /// if it is full and the ring is not, or to a smaller one if the queue
+    /// has shrunk to a quarter of it.
+    #[cold]
+    #[inline(never)]
+    fn segment_room(&mut self) -> usize {
+        let queued = self.tail.wrapping_sub(self.cached_head);
+        let ring_free = self.capacity - queued;
+        let mut here = self.tail.wrapping_sub(self.seg_start);
+        if here >= queued {
+            // The consumer is in this segment: every queued item is here.
+            self.seg_start = self.cached_head;
+            here = queued;
+            if let Some(len) = self.sizing.shrunk(self.seg_len, queued) {
+                self.open_segment(len);
+                here = 0;
+            }
+        }
+        if here == self.seg_len && ring_free > 0 {
+            self.open_segment(self.sizing.grown(self.seg_len, self.capacity));
+            here = 0;
+        }
+        let free = ring_free.min(self.seg_len - here);
+        self.limit = self.tail.wrapping_add(free);
+        free
+    }
+
+    /// Closes the producer's segment at `tail` and continues in a new one of
+    /// `len` slots (see `segment.rs`).
+    fn open_segment(&mut self, len: usize) {
+        let next = Segment::alloc(len);
+        // SAFETY: the producer's segment is alive while the producer is (the
+        // consumer frees only closed segments it has left, and this one is
+        // closed only here, after which the producer no longer uses it).
+        unsafe { self.segment.as_ref() }.close(self.tail, next);
+        self.segment = next;
+        // SAFETY: `next` was just allocated and is linked into the chain.
+        self.buffer = unsafe { next.as_ref() }.buffer.as_ptr();
+        self.seg_len = len;
+        self.tail_idx = 0;
+        self.seg_start = self.tail;
     }
 
     /// Publishes the next `n` slots, which the caller has initialised: one
@@ -328,9 +471,9 @@ impl<T> Producer<T> {
     /// and congestion check.
     #[inline(always)]
     fn publish_tail(&mut self, n: usize) {
-        debug_assert!(n <= self.capacity - self.tail.wrapping_sub(self.cached_head));
+        debug_assert!(n <= self.limit.wrapping_sub(self.tail));
         self.tail = self.tail.wrapping_add(n);
-        self.tail_idx = wrap_add(self.tail_idx, n, self.capacity);
+        self.tail_idx = wrap_add(self.tail_idx, n, self.seg_len);
         let shared = &*self.shared;
         // Publish: the consumer's Acquire load of `tail` makes the writes
         // visible before it reads the slots.
@@ -442,6 +585,15 @@ impl<T> Producer<T> {
         wait_until_clear(&shared.cold.ctl, self.park, deadline, || self.congestion(), || self.is_disconnected())
     }
 
+    /// Test hook, not part of the public API (feature `__test-hooks`): the
+    /// number of slots of the segment the producer writes to (`capacity`
+    /// for a flat ring).
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub fn __segment_len(&self) -> usize {
+        self.seg_len
+    }
+
     /// After a send whose cached view of the length (an upper bound)
     /// reached `high`: raise the flag if the length really did. Refreshes
     /// `head` only while the flag is `Clear`.
@@ -461,16 +613,16 @@ impl<T> Producer<T> {
         }
     }
 
-    /// The cell for slot `idx`.
+    /// The cell for slot `idx` of the producer's segment.
     ///
     /// # Safety
     ///
-    /// `idx < capacity`.
+    /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
-        debug_assert!(idx < self.capacity);
-        // SAFETY: the caller guarantees `idx < capacity`, the buffer's length;
-        // the buffer lives as long as `shared`, which `self` keeps alive.
+        debug_assert!(idx < self.seg_len);
+        // SAFETY: the caller guarantees `idx < seg_len`, the buffer's length;
+        // the producer's segment lives as long as the producer.
         unsafe { &*self.buffer.as_ptr().add(idx) }
     }
 }
@@ -511,8 +663,7 @@ impl<T> Consumer<T> {
     #[inline(always)]
     fn ready(&mut self) -> Result<(), TryRecvError> {
         if self.head == self.cached_tail {
-            // Acquire pairs with the producer's Release store of `tail`.
-            self.cached_tail = self.shared.tail.load(Ordering::Acquire);
+            self.load_tail();
             if self.head == self.cached_tail {
                 return self.empty_or_disconnected();
             }
@@ -536,7 +687,7 @@ impl<T> Consumer<T> {
         // The producer is gone; it stored `tail` for the last time before
         // clearing the flag (Release/Acquire), so this re-read sees every
         // item it sent, including one published after our first read.
-        self.cached_tail = shared.tail.load(Ordering::Acquire);
+        self.load_tail();
         if self.head == self.cached_tail {
             Err(TryRecvError::Disconnected)
         } else {
@@ -587,9 +738,58 @@ impl<T> Consumer<T> {
         if available >= want {
             return available;
         }
+        self.load_tail();
+        self.cached_tail.wrapping_sub(self.head)
+    }
+
+    /// Refreshes `cached_tail` from `shared.tail`; on a segmented ring,
+    /// clamped to the end of the consumer's segment, moving to the next
+    /// segment first if this one is done.
+    #[inline(always)]
+    fn load_tail(&mut self) {
         // Acquire pairs with the producer's Release store of `tail`.
         self.cached_tail = self.shared.tail.load(Ordering::Acquire);
-        self.cached_tail.wrapping_sub(self.head)
+        if self.segmented {
+            self.follow_segments();
+        }
+    }
+
+    /// The consumer's side of `segment.rs`, after loading `tail`: clamp what
+    /// may be read to the end of a closed segment; at that end, move to the
+    /// next segment and free the one left.
+    #[cold]
+    #[inline(never)]
+    fn follow_segments(&mut self) {
+        loop {
+            // SAFETY: the consumer's segment is alive until the consumer
+            // frees it below.
+            let Some((end, next)) = (unsafe { self.segment.as_ref() }).closed() else {
+                // Open: every position in `head..tail` is in this segment.
+                return;
+            };
+            // `tail` was loaded before `next`, so it may be before `end`
+            // (the producer closed the segment since) but every item up to
+            // it is here; past `end` nothing is.
+            if self.head != end {
+                if self.cached_tail.wrapping_sub(self.head) > end.wrapping_sub(self.head) {
+                    self.cached_tail = end;
+                }
+                return;
+            }
+            // Every item stored here has been moved out (the consumer's
+            // position, private or published, is at `end`), and the producer
+            // never comes back to a closed segment: free it and go on.
+            let left = core::mem::replace(&mut self.segment, next);
+            // SAFETY: `next` is linked into the chain, alive until the
+            // consumer leaves it.
+            let seg = unsafe { next.as_ref() };
+            self.buffer = seg.buffer.as_ptr();
+            self.seg_len = seg.len;
+            self.head_idx = 0;
+            // SAFETY: `left` came from `Segment::alloc`; nobody else uses a
+            // closed segment, and the consumer has just moved past it.
+            unsafe { Segment::free(left) };
+        }
     }
 
     /// Moves `head` past the next `n` slots, whose values the caller has
@@ -611,7 +811,7 @@ impl<T> Consumer<T> {
     fn advance_head(&mut self, n: usize) {
         debug_assert!(n <= self.cached_tail.wrapping_sub(self.head));
         self.head = self.head.wrapping_add(n);
-        self.head_idx = wrap_add(self.head_idx, n, self.capacity);
+        self.head_idx = wrap_add(self.head_idx, n, self.seg_len);
     }
 
     /// Publishes the private position: one Release store of `head`, then
@@ -638,12 +838,20 @@ impl<T> Consumer<T> {
         let Some(marks) = self.marks else { return };
         let shared = &*self.shared;
         let head = self.head;
-        let cached_tail = &mut self.cached_tail;
+        let mut fresh = None;
         shared.cold.ctl.after_remove(marks, |low| {
             // Acquire pairs with the producer's Release store of `tail`.
-            *cached_tail = shared.tail.load(Ordering::Acquire);
-            cached_tail.wrapping_sub(head) <= low
+            let tail = shared.tail.load(Ordering::Acquire);
+            fresh = Some(tail);
+            // The length, not what is readable in the consumer's segment.
+            tail.wrapping_sub(head) <= low
         });
+        if let Some(tail) = fresh {
+            self.cached_tail = tail;
+            if self.segmented {
+                self.follow_segments();
+            }
+        }
     }
 
     /// A reference to the oldest item, without removing it.
@@ -765,15 +973,16 @@ impl<T> Consumer<T> {
         !self.shared.cold.producer_alive.load(Ordering::Acquire)
     }
 
-    /// The cell for slot `idx`.
+    /// The cell for slot `idx` of the consumer's segment.
     ///
     /// # Safety
     ///
-    /// `idx < capacity`.
+    /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
-        debug_assert!(idx < self.capacity);
-        // SAFETY: as in `Producer::cell`.
+        debug_assert!(idx < self.seg_len);
+        // SAFETY: the caller guarantees `idx < seg_len`; the consumer's
+        // segment lives until the consumer frees it, moving on.
         unsafe { &*self.buffer.as_ptr().add(idx) }
     }
 }
@@ -820,6 +1029,7 @@ impl<T> Drop for Consumer<T> {
         // Release/Acquire on drop orders these for whoever frees the ring.
         self.shared.head.store(self.head, Ordering::Release);
         cold.head_idx.store(self.head_idx, Ordering::Relaxed);
+        cold.head_segment.store(self.segment.as_ptr(), Ordering::Relaxed);
         cold.consumer_alive.store(false, Ordering::Release);
         cold.ctl.wake_everyone();
     }

@@ -138,11 +138,23 @@ struct Config {
     drop_tx_first: bool,
     /// SPSC: use the `Copy` payload.
     plain: bool,
+    /// SPSC: keep the items in segments starting at this many slots
+    /// (`Builder::__segment_slots`), so that a few items grow, shrink and
+    /// hand over segments; `None`: the default policy (a flat ring at these
+    /// capacities).
+    segment: Option<usize>,
 }
 
 impl Config {
     fn decode(input: &mut Input<'_>) -> Self {
-        let capacity = 1 + input.arg() as usize % 17;
+        let capacity_arg = input.arg() as usize;
+        let capacity = 1 + capacity_arg % 17;
+        // The byte's upper part (unused by the capacity): segments of 1, 2
+        // or 3 slots in three sessions of four.
+        let segment = match (capacity_arg / 17) % 4 {
+            0 => None,
+            k => Some(k),
+        };
         let cfg = input.arg();
         let extra = input.arg();
         let strategy = match cfg % 3 {
@@ -166,11 +178,21 @@ impl Config {
                 Some((low, high))
             }
         };
-        Config { capacity, strategy, start, marks, drop_tx_first: cfg & 0x80 == 0, plain: extra & 0x80 != 0 }
+        Config { capacity, strategy, start, marks, drop_tx_first: cfg & 0x80 == 0, plain: extra & 0x80 != 0, segment }
+    }
+
+    /// Whether the SPSC ring of this session keeps its items in segments:
+    /// then a chunk may end at a segment boundary, before the room (or the
+    /// queue) does.
+    fn segmented(&self) -> bool {
+        self.segment.is_some_and(|slots| slots < self.capacity)
     }
 
     fn builder(&self) -> Builder {
-        let b = Builder::new(self.capacity).wait_strategy(self.strategy).__start_position(self.start);
+        let mut b = Builder::new(self.capacity).wait_strategy(self.strategy).__start_position(self.start);
+        if let Some(slots) = self.segment {
+            b = b.__segment_slots(slots);
+        }
         match self.marks {
             Some((low, high)) => b.watermarks(low, high),
             None => b,
@@ -276,6 +298,19 @@ impl Drop for Val {
     fn drop(&mut self) {
         self.tracker.record_drop(self.id);
     }
+}
+
+/// Checks the size of a chunk granted where `want` is the smaller of the
+/// request and the room (or queue): exactly `want` on a flat ring; on a
+/// segmented one at most `want` (it ends where the segment does) and at
+/// least one if `want` is. Returns the grant.
+fn chunk_grant(segmented: bool, granted: usize, want: usize, what: &str, step: usize) -> usize {
+    if segmented {
+        assert!(granted <= want && (want == 0 || granted > 0), "step {step}: {what} granted {granted} of {want}");
+    } else {
+        assert_eq!(granted, want, "step {step}: {what} granted");
+    }
+    granted
 }
 
 /// A `Copy` payload (for `send_slice` / `recv_into`): an id and a check word.
@@ -778,9 +813,8 @@ impl<P: Payload> Spsc<P> {
                 let n = input.arg() as usize % (m.cfg.capacity + 3);
                 let k_arg = input.arg() as usize;
                 let Some(tx) = self.tx.as_mut() else { return };
-                let granted = n.min(room);
                 let mut chunk = tx.write_chunk_uninit(n);
-                assert_eq!(chunk.len(), granted, "step {step}: write_chunk_uninit({n}).len()");
+                let granted = chunk_grant(m.cfg.segmented(), chunk.len(), n.min(room), "write_chunk_uninit", step);
                 assert_eq!(chunk.is_empty(), granted == 0);
                 let k = if variant { granted } else { k_arg % (granted + 1) };
                 let vals = m.make_n(k);
@@ -788,7 +822,9 @@ impl<P: Payload> Spsc<P> {
                 {
                     let (first, second) = chunk.as_mut_slices();
                     let tail_idx = m.pushed % m.cfg.capacity;
-                    assert_eq!(first.len(), granted.min(m.cfg.capacity - tail_idx), "step {step}: first slice");
+                    if !m.cfg.segmented() {
+                        assert_eq!(first.len(), granted.min(m.cfg.capacity - tail_idx), "step {step}: first slice");
+                    }
                     assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
                     for (slot, v) in first.iter_mut().chain(second.iter_mut()).zip(vals) {
                         slot.write(v);
@@ -812,12 +848,21 @@ impl<P: Payload> Spsc<P> {
                 let vals = m.make_n(count);
                 let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
                 let mut iter = vals.into_iter();
-                let (sent, want) = if op == SpscOp::FillFromIter {
-                    (tx.write_chunk_uninit(n).fill_from_iter(&mut iter), n.min(room).min(count))
+                let sent = if op == SpscOp::FillFromIter {
+                    let chunk = tx.write_chunk_uninit(n);
+                    let granted = chunk_grant(m.cfg.segmented(), chunk.len(), n.min(room), "write_chunk_uninit", step);
+                    let sent = chunk.fill_from_iter(&mut iter);
+                    assert_eq!(
+                        sent,
+                        granted.min(count),
+                        "step {step}: {op:?} sent (n {n}, {count} offered, room {room})"
+                    );
+                    sent
                 } else {
-                    (tx.send_iter(&mut iter), room.min(count))
+                    let sent = tx.send_iter(&mut iter);
+                    assert_eq!(sent, room.min(count), "step {step}: {op:?} sent ({count} offered, room {room})");
+                    sent
                 };
-                assert_eq!(sent, want, "step {step}: {op:?} sent (n {n}, {count} offered, room {room})");
                 // What was not sent is still in the iterator, in order.
                 let rest: Vec<P> = iter.collect();
                 assert_eq!(rest.len(), count - sent, "step {step}: {op:?} pulled items it did not send");
@@ -833,14 +878,15 @@ impl<P: Payload> Spsc<P> {
                 let k_arg = input.arg() as usize;
                 let mode = k_arg % 3;
                 let Some(rx) = self.rx.as_mut() else { return };
-                let granted = n.min(m.queue.len());
                 let chunk = rx.read_chunk(n);
-                assert_eq!(chunk.len(), granted, "step {step}: read_chunk({n}).len()");
+                let granted = chunk_grant(m.cfg.segmented(), chunk.len(), n.min(m.queue.len()), "read_chunk", step);
                 assert_eq!(chunk.is_empty(), granted == 0);
                 {
                     let (first, second) = chunk.as_slices();
                     let head_idx = m.popped % m.cfg.capacity;
-                    assert_eq!(first.len(), granted.min(m.cfg.capacity - head_idx), "step {step}: first slice");
+                    if !m.cfg.segmented() {
+                        assert_eq!(first.len(), granted.min(m.cfg.capacity - head_idx), "step {step}: first slice");
+                    }
                     assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
                     for (i, v) in first.iter().chain(second).enumerate() {
                         expect_id(v, m.queue[i], "read_chunk slice");

@@ -1,0 +1,143 @@
+//! Where the SPSC ring keeps its items: one buffer for small capacities, a
+//! chain of buffers that grows and shrinks with the queue for large ones.
+//!
+//! A ring of capacity 10^6 that usually holds a handful of items should not
+//! cost 10^6 slots of memory, nor sweep them: with one flat buffer the
+//! positions walk through all of it, so every slot is touched once per lap
+//! (the first lap page-faults the whole allocation in) although few hold
+//! anything. So a large ring stores its items in a *segment*: a buffer
+//! smaller than the capacity, used as a ring of its own. The capacity stays
+//! exact: it is enforced by the positions (`tail - head <= capacity`), as in
+//! the flat ring; a segment only limits how many of those items sit in *it*.
+//!
+//! - **Growth.** When the producer's segment is full but the ring has room,
+//!   it *closes* the segment at its `tail` (`end = tail`, then `next`) and
+//!   continues in a new segment twice as large (at most the capacity),
+//!   starting at slot 0. Items before `end` stay where they are.
+//! - **Shrinking.** When the producer finds the consumer inside its segment
+//!   and the queue at most a quarter of it, it moves on to a smaller one the
+//!   same way, so that after a burst the working set follows the queue back
+//!   down.
+//! - **Following.** The consumer never reads past the `end` of its segment:
+//!   whenever it loads `tail` it clamps what it may read to `end` once the
+//!   segment is closed, and when it has read everything up to `end` it
+//!   moves to `next` and frees the segment it left. Only the consumer ever
+//!   touches a closed segment, so no other synchronisation is needed.
+//!
+//! Memory is then proportional to the largest number of items held (the
+//! segments alive are the consumer's, the producer's and those between,
+//! each at most twice the items it was opened for), allocation happens only
+//! when the queue grows past what its segment holds or shrinks well below
+//! it, and a queue that stays short stays in one small segment: a flat ring
+//! as fast as the small-capacity one. This is the growable-buffer design of
+//! the capacity issue; tokio's mpsc list and crossbeam's list flavour chain
+//! fixed blocks instead, and a segment that doubles keeps each batch of
+//! slots contiguous for the chunk API.
+//!
+//! The hand-over of a segment uses the same `Release` / `Acquire` pair as
+//! the items: the producer stores `end` and `next` before publishing any
+//! item of the new segment (its `tail` store), so a consumer that has seen
+//! such an item has seen the segment closed.
+
+use core::ptr::NonNull;
+
+use crate::buffer::{Buffer, Cell};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+/// A buffer of slots and the link to the next one.
+pub(super) struct Segment<T> {
+    pub(super) buffer: Buffer<Cell<T>>,
+    /// Number of slots.
+    pub(super) len: usize,
+    /// The position one past the last item stored here. Written once, by
+    /// the producer, before `next` (which publishes it); meaningless while
+    /// `next` is null.
+    end: AtomicUsize,
+    /// The segment that follows, or null while the producer still writes
+    /// here. Stored once (`Release`) by the producer when it moves on.
+    next: AtomicPtr<Segment<T>>,
+}
+
+impl<T> Segment<T> {
+    /// A new open segment of `len` slots, owned by the caller until it is
+    /// handed to [`Segment::free`] (or linked into the chain).
+    pub(super) fn alloc(len: usize) -> NonNull<Segment<T>> {
+        let segment = Box::new(Segment {
+            buffer: Buffer::uninit_cells(len),
+            len,
+            end: AtomicUsize::new(0),
+            next: AtomicPtr::new(core::ptr::null_mut()),
+        });
+        NonNull::from(Box::leak(segment))
+    }
+
+    /// Frees a segment made by [`Segment::alloc`] (its items are the
+    /// caller's business: it must have dropped or moved them out).
+    ///
+    /// # Safety
+    ///
+    /// `segment` came from `alloc`, is freed once, and nobody uses it after.
+    pub(super) unsafe fn free(segment: NonNull<Segment<T>>) {
+        // SAFETY: the caller's contract; `alloc` leaked a `Box`.
+        drop(unsafe { Box::from_raw(segment.as_ptr()) });
+    }
+
+    /// Producer: closes this segment at position `end` and links `next`.
+    pub(super) fn close(&self, end: usize, next: NonNull<Segment<T>>) {
+        self.end.store(end, Ordering::Relaxed);
+        // Release: a consumer that loads `next` (Acquire) sees `end`.
+        self.next.store(next.as_ptr(), Ordering::Release);
+    }
+
+    /// Consumer: `Some((end, next))` once the producer has moved on.
+    pub(super) fn closed(&self) -> Option<(usize, NonNull<Segment<T>>)> {
+        let next = NonNull::new(self.next.load(Ordering::Acquire))?;
+        Some((self.end.load(Ordering::Relaxed), next))
+    }
+}
+
+/// How a ring stores its items: the segment length it starts with, and
+/// whether it may chain segments at all.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sizing {
+    /// Length of the first and the smallest segment.
+    pub(super) base: usize,
+    /// `false`: one buffer of exactly `capacity` slots (the flat ring).
+    pub(super) segmented: bool,
+}
+
+/// Below this many bytes of items a ring is one flat buffer.
+const FLAT_MAX_BYTES: usize = 256 * 1024;
+/// Bytes of the first (and smallest) segment of a larger ring.
+const BASE_BYTES: usize = 64 * 1024;
+
+impl Sizing {
+    /// The default policy for a ring of `capacity` items of `T`, or the
+    /// segment length a test asked for (`Builder::__segment_slots`).
+    pub(super) fn new<T>(capacity: usize, test_base: Option<usize>) -> Sizing {
+        if let Some(base) = test_base {
+            let base = base.clamp(1, capacity);
+            return Sizing { base, segmented: base < capacity };
+        }
+        let size = core::mem::size_of::<T>();
+        if size == 0 || capacity.saturating_mul(size) <= FLAT_MAX_BYTES {
+            return Sizing { base: capacity, segmented: false };
+        }
+        Sizing { base: (BASE_BYTES / size).max(1), segmented: true }
+    }
+
+    /// The length of the segment that follows a full one of `len` slots.
+    pub(super) fn grown(&self, len: usize, capacity: usize) -> usize {
+        len.saturating_mul(2).min(capacity)
+    }
+
+    /// If a segment of `len` slots holding `queued` items (the whole queue)
+    /// should give way to a smaller one: its length.
+    pub(super) fn shrunk(&self, len: usize, queued: usize) -> Option<usize> {
+        if len <= self.base || queued > len / 4 {
+            return None;
+        }
+        let target = queued.saturating_mul(4).max(self.base);
+        (target <= len / 2).then_some(target)
+    }
+}
