@@ -59,18 +59,21 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::sync::{barrier, spin_hint, Ordering};
-use crate::wait::{Registration, WaitOn};
+use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
-use crate::{mpmc, spsc, RecvError, SendError, TryRecvError, TrySendError};
+use crate::{mpmc, spsc, RecvError, SendError};
 
-// What an async operation needs from its handle's channel is what a
-// blocking one needs: the handle's `WaitOn` (registry, counter, barrier
-// kind, and `baton`: several waiters may share the registry (MPMC), so an
-// operation that registered and then succeeded passes the baton; on an SPSC
-// registry at most one operation can wait, its handle borrowed `&mut` for as
-// long as the future lives, so a new registration retires any entry left by
-// a leaked (`mem::forget`) future instead).
+// An async operation is driven by the same driver as a blocking one
+// (`wait::drive`, over the handle's `Blocking` impl: its attempt, its fresh
+// re-check and its `WaitOn`); only the way it waits between attempts
+// differs (`TaskWait` below instead of a thread's `Waiter`). From `WaitOn`
+// it uses the registry, counter, barrier kind, and `baton`: several waiters
+// may share the registry (MPMC), so an operation that registered and then
+// succeeded passes the baton; on an SPSC registry at most one operation can
+// wait, its handle borrowed `&mut` for as long as the future lives, so a new
+// registration retires any entry left by a leaked (`mem::forget`) future
+// instead.
 
 /// The waiting state an async operation keeps between polls.
 #[derive(Debug, Default)]
@@ -153,117 +156,57 @@ impl AsyncWait {
     }
 }
 
-/// A receiving handle, as the async machinery sees it.
-pub(crate) trait RecvHandle {
-    type Item;
-    fn try_recv_now(&mut self) -> Result<Self::Item, TryRecvError>;
-    fn side(&self) -> WaitOn<'_>;
-    /// Fresh loads: could a receive proceed (or fail for good) now?
-    fn can_recv(&self) -> bool;
+/// An async operation's way of waiting between attempts, for
+/// [`drive`]: its [`AsyncWait`] and the poll's context.
+struct TaskWait<'w, 'c, 'x> {
+    wait: &'w mut AsyncWait,
+    cx: &'c mut Context<'x>,
 }
 
-/// A sending handle, as the async machinery sees it.
-pub(crate) trait SendHandle {
-    type Item;
-    fn try_send_now(&mut self, value: Self::Item) -> Result<(), TrySendError<Self::Item>>;
-    fn side(&self) -> WaitOn<'_>;
-    /// Fresh loads: could a send proceed (or fail for good) now?
-    fn can_send(&self) -> bool;
+impl Waits for TaskWait<'_, '_, '_> {
+    fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
+        self.wait.pause(on, self.cx, ready)
+    }
+
+    fn finish(&mut self, on: &WaitOn<'_>, ok: bool, ready: impl Fn() -> bool) {
+        // The baton only after a success, as for a thread.
+        self.wait.complete(on, || ok && ready());
+    }
 }
 
-fn poll_recv<H: RecvHandle>(h: &mut H, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<H::Item, RecvError>> {
-    loop {
-        match h.try_recv_now() {
-            Ok(v) => {
-                wait.complete(&h.side(), || h.can_recv());
-                return Poll::Ready(Ok(v));
-            }
-            Err(TryRecvError::Disconnected) => {
-                wait.complete(&h.side(), || false);
-                return Poll::Ready(Err(RecvError));
-            }
-            Err(TryRecvError::Empty) => {}
-        }
-        if !wait.pause(&h.side(), cx, || h.can_recv()) {
-            return Poll::Pending;
-        }
+/// Polls a receive: the item, the failure for good, or `Pending`.
+fn poll_recv<B>(h: &mut B, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<B::Output, RecvError>>
+where
+    B: Blocking<Carry = ()>,
+{
+    match drive(h, (), &mut TaskWait { wait, cx }) {
+        Ok(Ok(v)) => Poll::Ready(Ok(v)),
+        Ok(Err(_)) => Poll::Ready(Err(RecvError)),
+        Err(()) => Poll::Pending,
     }
 }
 
 /// Polls a send of `slot`'s value; `slot` is `None` afterwards once it
 /// returns `Ready`.
-fn poll_send<H: SendHandle>(
-    h: &mut H,
-    slot: &mut Option<H::Item>,
+fn poll_send<B, T>(
+    h: &mut B,
+    slot: &mut Option<T>,
     wait: &mut AsyncWait,
     cx: &mut Context<'_>,
-) -> Poll<Result<(), SendError<H::Item>>> {
-    let Some(mut value) = slot.take() else { panic!("ringflow: send future polled after completion") };
-    loop {
-        match h.try_send_now(value) {
-            Ok(()) => {
-                wait.complete(&h.side(), || h.can_send());
-                return Poll::Ready(Ok(()));
-            }
-            Err(TrySendError::Disconnected(v)) => {
-                wait.complete(&h.side(), || false);
-                return Poll::Ready(Err(SendError(v)));
-            }
-            Err(TrySendError::Full(v)) => value = v,
-        }
-        if !wait.pause(&h.side(), cx, || h.can_send()) {
-            *slot = Some(value);
-            return Poll::Pending;
+) -> Poll<Result<(), SendError<T>>>
+where
+    B: Blocking<Carry = T, Output = (), Error = T>,
+{
+    let Some(value) = slot.take() else { panic!("ringflow: send future polled after completion") };
+    match drive(h, value, &mut TaskWait { wait, cx }) {
+        Ok(Ok(())) => Poll::Ready(Ok(())),
+        Ok(Err(v)) => Poll::Ready(Err(SendError(v))),
+        Err(v) => {
+            *slot = Some(v);
+            Poll::Pending
         }
     }
 }
-
-/// `RecvHandle` / `SendHandle` for the handles, reached through a
-/// reference: each forwards to the handle's own `try_*`, `async_side` and
-/// fresh re-check, written once here for every handle type.
-macro_rules! async_handles {
-    (recv: $($(#[$rm:meta])* $rx:ty),+; send: $($(#[$sm:meta])* $tx:ty),+ $(;)?) => {
-        $(
-            $(#[$rm])*
-            impl<T> RecvHandle for $rx {
-                type Item = T;
-                #[inline]
-                fn try_recv_now(&mut self) -> Result<T, TryRecvError> {
-                    self.try_recv()
-                }
-                fn side(&self) -> WaitOn<'_> {
-                    self.waiting()
-                }
-                fn can_recv(&self) -> bool {
-                    self.item_or_gone()
-                }
-            }
-        )+
-        $(
-            $(#[$sm])*
-            impl<T> SendHandle for $tx {
-                type Item = T;
-                #[inline]
-                fn try_send_now(&mut self, value: T) -> Result<(), TrySendError<T>> {
-                    self.try_send(value)
-                }
-                fn side(&self) -> WaitOn<'_> {
-                    self.waiting()
-                }
-                fn can_send(&self) -> bool {
-                    self.room_or_gone()
-                }
-            }
-        )+
-    };
-}
-
-// The owned adapters (feature `futures`) reach an MPMC handle through
-// `&mut`; same behaviour as through `&`.
-async_handles!(
-    recv: &mut spsc::Consumer<T>, &mpmc::Receiver<T>, #[cfg(feature = "futures")] &mut mpmc::Receiver<T>;
-    send: &mut spsc::Producer<T>, &mpmc::Sender<T>, #[cfg(feature = "futures")] &mut mpmc::Sender<T>;
-);
 
 macro_rules! futures_for {
     ($ring:ident, $tx:ident, $rx:ident, $($mut_:ident)?) => {
@@ -321,13 +264,13 @@ macro_rules! futures_for {
 
         impl<T> Drop for SendFuture<'_, T> {
             fn drop(&mut self) {
-                self.wait.cancel(&SendHandle::side(&self.tx));
+                self.wait.cancel(&self.tx.wait_on());
             }
         }
 
         impl<T> Drop for RecvFuture<'_, T> {
             fn drop(&mut self) {
-                self.wait.cancel(&RecvHandle::side(&self.rx));
+                self.wait.cancel(&self.rx.wait_on());
             }
         }
 
@@ -493,11 +436,15 @@ impl<T> mpmc::Receiver<T> {
 #[cfg(feature = "futures")]
 mod adapters {
     use super::*;
+    use crate::TrySendError;
     use futures_core::stream::{FusedStream, Stream};
     use futures_sink::Sink;
 
+    // `$by`: how the owned handle is driven — `&` for MPMC handles, whose
+    // operations (`Blocking`) are implemented on `&Sender` / `&Receiver`;
+    // nothing for SPSC handles, whose operations need `&mut`.
     macro_rules! adapters_for {
-        ($ring:ident, $tx:ident, $rx:ident) => {
+        ($ring:ident, $tx:ident, $rx:ident, $($by:tt)?) => {
             /// A [`Stream`] of the items of a
             #[doc = concat!("[`", stringify!($rx), "`](crate::", stringify!($ring), "::", stringify!($rx), "),")]
             /// ending (`None`) once the ring is empty and the sending side is
@@ -567,8 +514,7 @@ mod adapters {
                     if this.done {
                         return Poll::Ready(None);
                     }
-                    let mut h = &mut this.rx;
-                    match poll_recv(&mut h, &mut this.wait, cx) {
+                    match poll_recv(&mut $($by)? this.rx, &mut this.wait, cx) {
                         Poll::Ready(Ok(v)) => Poll::Ready(Some(v)),
                         Poll::Ready(Err(RecvError)) => {
                             this.done = true;
@@ -590,8 +536,7 @@ mod adapters {
                     if self.pending.is_none() {
                         return Poll::Ready(Ok(()));
                     }
-                    let mut h = &mut self.tx;
-                    poll_send(&mut h, &mut self.pending, &mut self.wait, cx)
+                    poll_send(&mut $($by)? self.tx, &mut self.pending, &mut self.wait, cx)
                 }
             }
 
@@ -626,15 +571,13 @@ mod adapters {
 
             impl<T> Drop for RecvStream<T> {
                 fn drop(&mut self) {
-                    let h = &mut self.rx;
-                    self.wait.cancel(&RecvHandle::side(&h));
+                    self.wait.cancel(&(&self.rx).wait_on());
                 }
             }
 
             impl<T> Drop for SendSink<T> {
                 fn drop(&mut self) {
-                    let h = &mut self.tx;
-                    self.wait.cancel(&SendHandle::side(&h));
+                    self.wait.cancel(&(&self.tx).wait_on());
                 }
             }
 
@@ -663,13 +606,13 @@ mod adapters {
     /// SPSC adapters (re-exported from [`crate::spsc`]).
     pub(crate) mod spsc_adapters {
         use super::*;
-        adapters_for!(spsc, Producer, Consumer);
+        adapters_for!(spsc, Producer, Consumer,);
     }
 
     /// MPMC adapters (re-exported from [`crate::mpmc`]).
     pub(crate) mod mpmc_adapters {
         use super::*;
-        adapters_for!(mpmc, Sender, Receiver);
+        adapters_for!(mpmc, Sender, Receiver, &);
     }
 }
 

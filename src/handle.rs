@@ -160,3 +160,61 @@ macro_rules! receiver_iterators {
         }
     };
 }
+
+/// [`Blocking`](crate::wait::Blocking), the driver's view of one direction
+/// of a handle, for the handles whose attempt is their `try_send` /
+/// `try_recv`, whose fresh re-check is `room_or_gone` / `item_or_gone` and
+/// whose place to wait is `waiting()` (the SPSC and MPMC handles): written
+/// once here. A receive may name a method to run before each pause
+/// (`while_waiting: method`).
+macro_rules! handle_blocking {
+    (send: $tx:ty) => {
+        impl<T> $crate::wait::Blocking for $tx {
+            type Carry = T;
+            type Output = ();
+            type Error = T;
+
+            #[inline(always)]
+            fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
+                $crate::wait::send_attempt(self.try_send(value))
+            }
+
+            fn ready(&self) -> bool {
+                self.room_or_gone()
+            }
+
+            #[inline(always)]
+            fn wait_on(&self) -> $crate::wait::WaitOn<'_> {
+                self.waiting()
+            }
+        }
+    };
+    (recv: $rx:ty $(, while_waiting: $hint:ident)?) => {
+        impl<T> $crate::wait::Blocking for $rx {
+            type Carry = ();
+            type Output = T;
+            type Error = $crate::RecvTimeoutError;
+
+            #[inline(always)]
+            fn attempt(&mut self, (): ()) -> Result<Result<T, $crate::RecvTimeoutError>, ()> {
+                $crate::wait::recv_attempt(self.try_recv())
+            }
+
+            fn ready(&self) -> bool {
+                self.item_or_gone()
+            }
+
+            #[inline(always)]
+            fn wait_on(&self) -> $crate::wait::WaitOn<'_> {
+                self.waiting()
+            }
+
+            $(
+                #[inline(always)]
+                fn while_waiting(&self) {
+                    self.$hint()
+                }
+            )?
+        }
+    };
+}

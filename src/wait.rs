@@ -394,37 +394,101 @@ pub(crate) trait Blocking {
     fn while_waiting(&self) {}
 }
 
-/// The blocking driver of every ring and every form: attempt, and between
-/// attempts wait as the channel's strategy says, until the operation
-/// finishes or `deadline` passes (`Err` with the carry). On success after a
-/// wait it teaches the registry's spin budget ([`Waiter::done`]) and, where
-/// several threads share the registry, passes the baton.
+/// How an operation waits between its attempts: a thread with a [`Waiter`]
+/// ([`block`]), or an async task registering its waker (`future.rs`).
+pub(crate) trait Waits {
+    /// After an attempt that could not finish: wait, or arrange to be woken,
+    /// and say whether to attempt again now (`true`) or stop for now
+    /// (`false`: the deadline passed, or the task returns `Pending`).
+    /// `ready` is the operation's fresh re-check ([`Blocking::ready`]).
+    fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool;
+    /// The operation finished, successfully (`ok`) or for good: leave the
+    /// registry and, after a success that waited, pass the baton where the
+    /// registry is shared.
+    fn finish(&mut self, on: &WaitOn<'_>, ok: bool, ready: impl Fn() -> bool);
+}
+
+/// The driver of every ring and every form, blocking or async: attempt, and
+/// between attempts wait as `waits` says, until the operation finishes
+/// (`Ok`) or `waits` stops (`Err` with the carry: timed out, or pending).
 #[inline(always)]
-pub(crate) fn block<B: Blocking>(
+pub(crate) fn drive<B: Blocking, W: Waits>(
     op: &mut B,
     mut carry: B::Carry,
-    deadline: Option<Instant>,
+    waits: &mut W,
 ) -> Result<Result<B::Output, B::Error>, B::Carry> {
-    let mut waiter = Waiter::new(op.wait_on().strategy, deadline);
     loop {
         match op.attempt(carry) {
             Ok(done) => {
-                if done.is_ok() {
-                    let on = op.wait_on();
-                    waiter.done(on.sleepers);
-                    if let (Some(kind), true, true) = (on.park, on.baton, waiter.slept()) {
-                        on.sleepers.pass_baton(kind, || op.ready());
-                    }
-                }
+                waits.finish(&op.wait_on(), done.is_ok(), || op.ready());
                 return Ok(done);
             }
             Err(c) => carry = c,
         }
         op.while_waiting();
-        let on = op.wait_on();
-        if waiter.pause(on.sleepers, on.waits, on.park, || op.ready()) == Pause::TimedOut {
+        if !waits.pause(&op.wait_on(), || op.ready()) {
             return Err(carry);
         }
+    }
+}
+
+/// The blocking form: [`drive`] with a thread's [`Waiter`], until the
+/// operation finishes or `deadline` passes.
+#[inline(always)]
+pub(crate) fn block<B: Blocking>(
+    op: &mut B,
+    carry: B::Carry,
+    deadline: Option<Instant>,
+) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    let mut waiter = Waiter::new(op.wait_on().strategy, deadline);
+    drive(op, carry, &mut waiter)
+}
+
+/// A thread waits as its channel's strategy says; on success after a wait
+/// it teaches the registry's spin budget ([`Waiter::done`]) and, where
+/// several threads share the registry, passes the baton.
+impl Waits for Waiter {
+    #[inline]
+    fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
+        Waiter::pause(self, on.sleepers, on.waits, on.park, ready) == Pause::Retry
+    }
+
+    #[inline]
+    fn finish(&mut self, on: &WaitOn<'_>, ok: bool, ready: impl Fn() -> bool) {
+        if !ok {
+            return;
+        }
+        self.done(on.sleepers);
+        if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
+            on.sleepers.pass_baton(kind, ready);
+        }
+    }
+}
+
+/// An operation through a mutable reference is the operation itself (the
+/// owned async adapters and the SPSC futures hold `&mut` handles).
+impl<B: Blocking + ?Sized> Blocking for &mut B {
+    type Carry = B::Carry;
+    type Output = B::Output;
+    type Error = B::Error;
+
+    #[inline(always)]
+    fn attempt(&mut self, carry: B::Carry) -> Result<Result<B::Output, B::Error>, B::Carry> {
+        (**self).attempt(carry)
+    }
+
+    fn ready(&self) -> bool {
+        (**self).ready()
+    }
+
+    #[inline(always)]
+    fn wait_on(&self) -> WaitOn<'_> {
+        (**self).wait_on()
+    }
+
+    #[inline(always)]
+    fn while_waiting(&self) {
+        (**self).while_waiting()
     }
 }
 

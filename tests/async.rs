@@ -346,6 +346,29 @@ fn a_stale_entry_never_swallows_a_wakeup() {
 }
 
 #[test]
+fn a_completed_future_kept_alive_holds_no_entry() {
+    // As above, but the future that completed is *not* dropped: completion
+    // itself must leave the registry (dropping would hide a leftover entry,
+    // since a dropped future deregisters).
+    let (tx, rx) = park_mpmc::<u32>(2);
+    let (ca, wa) = counting();
+    let (cc, wc) = counting();
+    let mut a = rx.recv_async();
+    let mut c = rx.recv_async();
+    assert!(poll(&mut a, &wa).is_pending());
+    assert!(poll(&mut c, &wc).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(poll(&mut c, &wc), Poll::Ready(Ok(1)));
+    assert!(poll(&mut a, &wa).is_pending());
+    let before = (woken(&ca), woken(&cc));
+    tx.try_send(2).unwrap();
+    assert_eq!(woken(&ca), before.0 + 1, "the waiting future is woken");
+    assert_eq!(woken(&cc), before.1, "the completed one is not");
+    assert_eq!(poll(&mut a, &wa), Poll::Ready(Ok(2)));
+    drop(c);
+}
+
+#[test]
 fn the_latest_waker_is_the_one_woken() {
     let (mut tx, mut rx) = park_spsc::<u32>(1);
     let (c1, w1) = counting();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::ring::Shared;
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, recv_attempt, Blocking, WaitOn};
+use crate::wait::{block, deadline_after, WaitOn};
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
@@ -281,26 +281,7 @@ impl<T> Receiver<T> {
     }
 }
 
-/// A blocking receive, for the driver in `wait.rs`.
-impl<T> Blocking for &Receiver<T> {
-    type Carry = ();
-    type Output = T;
-    type Error = RecvTimeoutError;
-
-    #[inline(always)]
-    fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
-        recv_attempt(self.try_recv())
-    }
-
-    fn ready(&self) -> bool {
-        self.item_or_gone()
-    }
-
-    #[inline(always)]
-    fn wait_on(&self) -> WaitOn<'_> {
-        self.waiting()
-    }
-}
+handle_blocking!(recv: &Receiver<T>);
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {

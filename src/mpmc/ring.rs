@@ -66,6 +66,7 @@ pub(super) struct Cold {
 /// (at most one lap apart) are unambiguous.
 pub(super) const MAX_CAPACITY: usize = usize::MAX / 4;
 
+#[cfg(not(loom))]
 /// The page size `prefault_ahead` assumes (the smallest common one; on a
 /// system with larger pages it touches some pages more than once).
 const PAGE: usize = 4096;
@@ -321,6 +322,7 @@ impl<T> Shared<T> {
 
     /// Slots per page (at least 1): one write-touch every this many slots
     /// covers every page.
+    #[cfg(not(loom))]
     const SLOTS_PER_PAGE: usize = {
         let n = PAGE / core::mem::size_of::<Slot<T>>();
         if n == 0 {

@@ -9,7 +9,7 @@ use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, send_attempt, send_outcome, Blocking, WaitOn, Waiter};
+use crate::wait::{block, deadline_after, send_outcome, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -351,26 +351,7 @@ impl<T> Sender<T> {
     }
 }
 
-/// A blocking send, for the driver in `wait.rs`.
-impl<T> Blocking for &Sender<T> {
-    type Carry = T;
-    type Output = ();
-    type Error = T;
-
-    #[inline(always)]
-    fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-        send_attempt(self.try_send(value))
-    }
-
-    fn ready(&self) -> bool {
-        self.room_or_gone()
-    }
-
-    #[inline(always)]
-    fn wait_on(&self) -> WaitOn<'_> {
-        self.waiting()
-    }
-}
+handle_blocking!(send: &Sender<T>);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {

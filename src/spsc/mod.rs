@@ -52,7 +52,7 @@ use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::wait::{block, deadline_after, recv_attempt, send_attempt, send_outcome, Blocking, WaitOn};
+use crate::wait::{block, deadline_after, send_outcome, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -627,26 +627,7 @@ impl<T> Producer<T> {
     }
 }
 
-/// A blocking send, for the driver in `wait.rs`.
-impl<T> Blocking for Producer<T> {
-    type Carry = T;
-    type Output = ();
-    type Error = T;
-
-    #[inline(always)]
-    fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-        send_attempt(self.try_send(value))
-    }
-
-    fn ready(&self) -> bool {
-        self.room_or_gone()
-    }
-
-    #[inline(always)]
-    fn wait_on(&self) -> WaitOn<'_> {
-        self.waiting()
-    }
-}
+handle_blocking!(send: Producer<T>);
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
@@ -987,37 +968,7 @@ impl<T> Consumer<T> {
     }
 }
 
-/// A blocking receive, for the driver in `wait.rs`.
-impl<T> Blocking for Consumer<T> {
-    type Carry = ();
-    type Output = T;
-    type Error = RecvTimeoutError;
-
-    #[inline(always)]
-    fn attempt(&mut self, (): ()) -> Result<Result<T, RecvTimeoutError>, ()> {
-        recv_attempt(self.try_recv())
-    }
-
-    fn ready(&self) -> bool {
-        self.item_or_gone()
-    }
-
-    #[inline(always)]
-    fn wait_on(&self) -> WaitOn<'_> {
-        self.waiting()
-    }
-
-    /// While waiting, ask for the line of the slot the next item will land
-    /// in, so that its transfer overlaps the wait on `tail` instead of
-    /// following it: without this an SPSC hand-over to a waiting consumer
-    /// is two cache-line misses in a row (`tail`, then the slot). It shows
-    /// in the SPSC rows' p50 / floor of `cargo bench --bench latency --
-    /// --only rt`. A hint only: it reads nothing in the language's sense.
-    #[inline(always)]
-    fn while_waiting(&self) {
-        prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
-    }
-}
+handle_blocking!(recv: Consumer<T>, while_waiting: prefetch_next);
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
@@ -1076,6 +1027,17 @@ impl<T> Consumer<T> {
             strategy: ctl.strategy,
             baton: false,
         }
+    }
+
+    /// While waiting, ask for the line of the slot the next item will land
+    /// in, so that its transfer overlaps the wait on `tail` instead of
+    /// following it: without this an SPSC hand-over to a waiting consumer
+    /// is two cache-line misses in a row (`tail`, then the slot). It shows
+    /// in the SPSC rows' p50 / floor of `cargo bench --bench latency --
+    /// --only rt`. A hint only: it reads nothing in the language's sense.
+    #[inline(always)]
+    fn prefetch_next(&self) {
+        prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx));
     }
 
     /// An item at `head`, or the producer gone (fresh loads).
