@@ -83,7 +83,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
-use crate::wait::{Pause, Sleepers, WaitStrategy, Waiter};
+use crate::wait::{Pause, Sleepers, WaitOn, WaitStrategy, Waiter};
 
 /// The congestion state of a channel configured with
 /// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks
@@ -175,6 +175,28 @@ struct RareCounters {
 }
 
 impl Control {
+    /// Where a sender of this channel waits: `send_waiters`, counted in
+    /// `send_waits`. `park` is the handle's barrier kind (`Some` on `Park`
+    /// channels); `baton` says whether several operations may wait on the
+    /// registry (MPMC), so that one that succeeds after waiting passes the
+    /// baton.
+    #[inline(always)]
+    pub(crate) fn send_side(&self, park: Option<barrier::Kind>, baton: bool) -> WaitOn<'_> {
+        WaitOn { sleepers: &self.send_waiters, waits: Some(&self.send_waits), park, strategy: self.strategy, baton }
+    }
+
+    /// Where a receiver waits: `sleepers` (the channel's `recv_waiters`, or
+    /// a broadcast receiver's own registry), counted in `recv_waits`.
+    #[inline(always)]
+    pub(crate) fn recv_side<'a>(
+        &'a self,
+        sleepers: &'a Sleepers,
+        park: Option<barrier::Kind>,
+        baton: bool,
+    ) -> WaitOn<'a> {
+        WaitOn { sleepers, waits: Some(&self.recv_waits), park, strategy: self.strategy, baton }
+    }
+
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
         Control {
             strategy,

@@ -218,3 +218,64 @@ macro_rules! handle_blocking {
         }
     };
 }
+
+/// The timed forms of a blocking send or receive (`send_timeout` /
+/// `send_deadline`, or `recv_timeout` / `recv_deadline`) and the cold
+/// waiting path they and the plain form share (`send_until` /
+/// `recv_until`: the driver of `wait.rs` with a deadline), written once for
+/// every handle. The handle passes its own docs for the two public methods,
+/// and `mut` if its operations take `&mut self`. `SendTimeoutError` /
+/// `RecvTimeoutError` are the invoking module's (the broadcast ring has its
+/// own `RecvTimeoutError`, with `Lagged`).
+macro_rules! timed_forms {
+    (send, $($mut_:ident)?; $(#[$timeout_doc:meta])*; $(#[$deadline_doc:meta])*) => {
+        $(#[$timeout_doc])*
+        pub fn send_timeout(
+            &$($mut_)? self,
+            value: T,
+            timeout: std::time::Duration,
+        ) -> Result<(), SendTimeoutError<T>> {
+            self.send_until(value, $crate::wait::deadline_after(timeout))
+        }
+
+        $(#[$deadline_doc])*
+        pub fn send_deadline(
+            &$($mut_)? self,
+            value: T,
+            deadline: std::time::Instant,
+        ) -> Result<(), SendTimeoutError<T>> {
+            self.send_until(value, Some(deadline))
+        }
+
+        /// The waiting path of every blocking send form, out of line.
+        #[cold]
+        #[inline(never)]
+        fn send_until(
+            &$($mut_)? self,
+            value: T,
+            deadline: Option<std::time::Instant>,
+        ) -> Result<(), SendTimeoutError<T>> {
+            let mut op = self;
+            $crate::wait::send_outcome($crate::wait::block(&mut op, value, deadline))
+        }
+    };
+    (recv, $($mut_:ident)?; $(#[$timeout_doc:meta])*; $(#[$deadline_doc:meta])*) => {
+        $(#[$timeout_doc])*
+        pub fn recv_timeout(&$($mut_)? self, timeout: std::time::Duration) -> Result<T, RecvTimeoutError> {
+            self.recv_until($crate::wait::deadline_after(timeout))
+        }
+
+        $(#[$deadline_doc])*
+        pub fn recv_deadline(&$($mut_)? self, deadline: std::time::Instant) -> Result<T, RecvTimeoutError> {
+            self.recv_until(Some(deadline))
+        }
+
+        /// The waiting path of every blocking receive form, out of line.
+        #[cold]
+        #[inline(never)]
+        fn recv_until(&$($mut_)? self, deadline: Option<std::time::Instant>) -> Result<T, RecvTimeoutError> {
+            let mut op = self;
+            $crate::wait::block(&mut op, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
+        }
+    };
+}

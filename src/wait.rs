@@ -75,7 +75,7 @@
 
 use core::task::Waker;
 
-use crate::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::BTreeMap;
 
 use crate::sync::AtomicU32;
@@ -510,6 +510,21 @@ pub(crate) fn recv_attempt<T>(r: Result<T, TryRecvError>) -> Result<Result<T, Re
         Ok(v) => Ok(Ok(v)),
         Err(TryRecvError::Disconnected) => Ok(Err(RecvTimeoutError::Disconnected)),
         Err(TryRecvError::Empty) => Err(()),
+    }
+}
+
+/// A blocking `send` from its first attempt (the handle's `try_send`, kept
+/// inline by the caller): done unless the ring was full, and then `slow`,
+/// the handle's cold waiting path, with no deadline.
+#[inline(always)]
+pub(crate) fn send_after_try<T>(
+    first: Result<(), TrySendError<T>>,
+    slow: impl FnOnce(T) -> Result<(), SendTimeoutError<T>>,
+) -> Result<(), SendError<T>> {
+    match first {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Disconnected(v)) => Err(SendError(v)),
+        Err(TrySendError::Full(v)) => slow(v).map_err(|e| SendError(e.into_inner())),
     }
 }
 

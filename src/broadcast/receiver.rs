@@ -1,13 +1,11 @@
 //! The receiving half of the broadcast ring.
 
-use std::time::{Duration, Instant};
-
 use crossbeam_utils::CachePadded;
 
 use super::{ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, RecvTimeoutError, Shared, TryRecvError};
 use crate::buffer::wrap_add;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, Blocking, WaitOn};
+use crate::wait::{Blocking, WaitOn};
 use crate::Stats;
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -302,41 +300,31 @@ impl<T: Clone> Receiver<T> {
         })
     }
 
-    /// Receives the next item, waiting at most `timeout`. A timeout too
-    /// large to add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
-    /// [`RecvTimeoutError::Disconnected`] and [`RecvTimeoutError::Lagged`]
-    /// as for [`recv`](Receiver::recv).
-    ///
-    /// # Panics
-    ///
-    /// As [`try_recv`](Receiver::try_recv).
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(deadline_after(timeout))
-    }
-
-    /// Receives the next item, waiting until `deadline`. A deadline already
-    /// past means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`recv_timeout`](Receiver::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As [`try_recv`](Receiver::try_recv).
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        block(self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
-    }
+    timed_forms!(recv, mut;
+        /// Receives the next item, waiting at most `timeout`. A timeout too
+        /// large to add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+        /// [`RecvTimeoutError::Disconnected`] and [`RecvTimeoutError::Lagged`]
+        /// as for [`recv`](Receiver::recv).
+        ///
+        /// # Panics
+        ///
+        /// As [`try_recv`](Receiver::try_recv).
+        ;
+        /// Receives the next item, waiting until `deadline`. A deadline already
+        /// past means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_timeout`](Receiver::recv_timeout).
+        ///
+        /// # Panics
+        ///
+        /// As [`try_recv`](Receiver::try_recv).
+    );
 }
 
 /// Resets a Lossy cursor from busy to idle if a `clone` panics.
@@ -424,13 +412,7 @@ impl<T: Clone> Blocking for Receiver<T> {
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &self.cursor.sleepers,
-            waits: Some(&ctl.recv_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        ctl.recv_side(&self.cursor.sleepers, self.park, false)
     }
 }
 

@@ -1,13 +1,12 @@
 //! The sending half of the broadcast ring.
 
 use core::mem::MaybeUninit;
-use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, ready, Cursor, CursorRef, Policy, Receiver, Shared};
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, send_attempt, send_outcome, Blocking, WaitOn, Waiter};
+use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
@@ -274,49 +273,34 @@ impl<T> Sender<T> {
     ///
     /// As [`try_send`](Sender::try_send).
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
-        let value = match self.try_send(value) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
-            Err(TrySendError::Full(v)) => v,
-        };
-        self.send_until(value, None).map_err(|e| SendError(e.into_inner()))
+        send_after_try(self.try_send(value), |v| self.send_until(v, None))
     }
 
-    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
-    /// to add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`SendTimeoutError::Timeout`] if there was no room in time;
-    /// [`SendTimeoutError::Disconnected`] if no receiver is alive. The value
-    /// is handed back either way.
-    ///
-    /// # Panics
-    ///
-    /// As [`try_send`](Sender::try_send).
-    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, deadline_after(timeout))
-    }
-
-    /// Sends `value`, waiting for room until `deadline`. A deadline already
-    /// past means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`send_timeout`](Sender::send_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As [`try_send`](Sender::try_send).
-    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        send_outcome(block(self, value, deadline))
-    }
+    timed_forms!(send, mut;
+        /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+        /// to add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`SendTimeoutError::Timeout`] if there was no room in time;
+        /// [`SendTimeoutError::Disconnected`] if no receiver is alive. The value
+        /// is handed back either way.
+        ///
+        /// # Panics
+        ///
+        /// As [`try_send`](Sender::try_send).
+        ;
+        /// Sends `value`, waiting for room until `deadline`. A deadline already
+        /// past means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`send_timeout`](Sender::send_timeout).
+        ///
+        /// # Panics
+        ///
+        /// As [`try_send`](Sender::try_send).
+    );
 
     /// A new receiver that sees only items sent from now on. Revives a
     /// channel whose receivers were all dropped.
@@ -425,14 +409,7 @@ impl<T> Blocking for Sender<T> {
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.send_waiters,
-            waits: Some(&ctl.send_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        self.shared.cold.ctl.send_side(self.park, false)
     }
 }
 

@@ -1,11 +1,9 @@
 //! [`Receiver`]: the receiving half of the MPMC ring.
 
-use std::time::{Duration, Instant};
-
 use super::ring::Shared;
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, WaitOn};
+use crate::wait::WaitOn;
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
@@ -200,33 +198,23 @@ impl<T> Receiver<T> {
         self.recv_until(None).map_err(|_| RecvError)
     }
 
-    /// Receives an item, waiting at most `timeout`. A timeout too large to
-    /// add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
-    /// [`RecvTimeoutError::Disconnected`] once the ring is empty and every
-    /// sender is gone.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(deadline_after(timeout))
-    }
-
-    /// Receives an item, waiting until `deadline`. A deadline already past
-    /// means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`recv_timeout`](Receiver::recv_timeout).
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        block(&mut &*self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
-    }
+    timed_forms!(recv, ;
+        /// Receives an item, waiting at most `timeout`. A timeout too large to
+        /// add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+        /// [`RecvTimeoutError::Disconnected`] once the ring is empty and every
+        /// sender is gone.
+        ;
+        /// Receives an item, waiting until `deadline`. A deadline already past
+        /// means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_timeout`](Receiver::recv_timeout).
+    );
 
     /// An iterator over what can be received now, without waiting; it stops
     /// at the first `Empty` or `Disconnected`.
@@ -342,13 +330,7 @@ impl<T> Receiver<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.recv_waiters,
-            waits: Some(&ctl.recv_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: true,
-        }
+        ctl.recv_side(&ctl.recv_waiters, self.park, true)
     }
 
     /// The slot at `head` published, or every sender gone (fresh loads).

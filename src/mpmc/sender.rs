@@ -2,14 +2,14 @@
 
 use core::mem::MaybeUninit;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::ring::{Blocked, Forced, Shared};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{block, deadline_after, send_outcome, WaitOn, Waiter};
+use crate::wait::{send_after_try, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -153,44 +153,26 @@ impl<T> Sender<T> {
     /// call or while waiting.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        let value = match self.try_send(value) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
-            Err(TrySendError::Full(v)) => v,
-        };
-        match self.send_until(value, None) {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Disconnected(v) | SendTimeoutError::Timeout(v)) => Err(SendError(v)),
-        }
+        send_after_try(self.try_send(value), |v| self.send_until(v, None))
     }
 
-    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
-    /// to add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`SendTimeoutError::Timeout`] if there was no room in time;
-    /// [`SendTimeoutError::Disconnected`] if every receiver is gone. The
-    /// value is handed back either way.
-    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, deadline_after(timeout))
-    }
-
-    /// Sends `value`, waiting for room until `deadline`. A deadline already
-    /// past means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`send_timeout`](Sender::send_timeout).
-    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        send_outcome(block(&mut &*self, value, deadline))
-    }
+    timed_forms!(send, ;
+        /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+        /// to add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`SendTimeoutError::Timeout`] if there was no room in time;
+        /// [`SendTimeoutError::Disconnected`] if every receiver is gone. The
+        /// value is handed back either way.
+        ;
+        /// Sends `value`, waiting for room until `deadline`. A deadline already
+        /// past means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`send_timeout`](Sender::send_timeout).
+    );
 
     /// Sends `value`, overwriting the oldest queued item if the ring is full;
     /// the evicted item is handed back, never dropped silently.
@@ -408,14 +390,7 @@ impl<T> Drop for PendingSend<'_, T> {
 impl<T> Sender<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.send_waiters,
-            waits: Some(&ctl.send_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: true,
-        }
+        self.shared.cold.ctl.send_side(self.park, true)
     }
 
     /// The slot at `tail` free, or every receiver gone (fresh loads).

@@ -43,7 +43,7 @@ mod segment;
 pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunkUninit};
 
 use core::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -52,7 +52,7 @@ use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::wait::{block, deadline_after, send_outcome, WaitOn};
+use crate::wait::{send_after_try, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -498,55 +498,37 @@ impl<T> Producer<T> {
     #[inline]
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
         // Fast path inline; the waiting loop stays out of line and cold.
-        let value = match self.try_send(value) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
-            Err(TrySendError::Full(v)) => v,
-        };
-        match self.send_until(value, None) {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Disconnected(v) | SendTimeoutError::Timeout(v)) => Err(SendError(v)),
-        }
+        send_after_try(self.try_send(value), |v| self.send_until(v, None))
     }
 
-    /// Sends `value`, waiting at most `timeout` for room. A timeout too large
-    /// to add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`SendTimeoutError::Timeout`] if the ring stayed full;
-    /// [`SendTimeoutError::Disconnected`] if the consumer is gone. Either way
-    /// the value is handed back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let (mut tx, _rx) = ringflow::spsc::channel(1);
-    /// tx.send(1).unwrap();
-    /// let err = tx.send_timeout(2, Duration::from_millis(5)).unwrap_err();
-    /// assert!(err.is_timeout());
-    /// assert_eq!(err.into_inner(), 2);
-    /// ```
-    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, deadline_after(timeout))
-    }
-
-    /// Sends `value`, waiting for room until `deadline`. A deadline already
-    /// past means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`send_timeout`](Producer::send_timeout).
-    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        send_outcome(block(self, value, deadline))
-    }
+    timed_forms!(send, mut;
+        /// Sends `value`, waiting at most `timeout` for room. A timeout too large
+        /// to add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`SendTimeoutError::Timeout`] if the ring stayed full;
+        /// [`SendTimeoutError::Disconnected`] if the consumer is gone. Either way
+        /// the value is handed back.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let (mut tx, _rx) = ringflow::spsc::channel(1);
+        /// tx.send(1).unwrap();
+        /// let err = tx.send_timeout(2, Duration::from_millis(5)).unwrap_err();
+        /// assert!(err.is_timeout());
+        /// assert_eq!(err.into_inner(), 2);
+        /// ```
+        ;
+        /// Sends `value`, waiting for room until `deadline`. A deadline already
+        /// past means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`send_timeout`](Producer::send_timeout).
+    );
 
     /// Number of queued items. It may be stale by the time it returns (the
     /// consumer keeps receiving), but it never exceeds
@@ -873,42 +855,32 @@ impl<T> Consumer<T> {
         self.recv_until(None).map_err(|_| RecvError)
     }
 
-    /// Receives the oldest item, waiting at most `timeout`. A timeout too
-    /// large to add to the current time means no deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
-    /// [`RecvTimeoutError::Disconnected`] once the ring is empty and the
-    /// producer is gone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ringflow::RecvTimeoutError;
-    /// use std::time::Duration;
-    /// let (_tx, mut rx) = ringflow::spsc::channel::<u8>(1);
-    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
-    /// ```
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(deadline_after(timeout))
-    }
-
-    /// Receives the oldest item, waiting until `deadline`. A deadline already
-    /// past means exactly one attempt.
-    ///
-    /// # Errors
-    ///
-    /// As [`recv_timeout`](Consumer::recv_timeout).
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Some(deadline))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        block(self, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
-    }
+    timed_forms!(recv, mut;
+        /// Receives the oldest item, waiting at most `timeout`. A timeout too
+        /// large to add to the current time means no deadline.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+        /// [`RecvTimeoutError::Disconnected`] once the ring is empty and the
+        /// producer is gone.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ringflow::RecvTimeoutError;
+        /// use std::time::Duration;
+        /// let (_tx, mut rx) = ringflow::spsc::channel::<u8>(1);
+        /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+        /// ```
+        ;
+        /// Receives the oldest item, waiting until `deadline`. A deadline already
+        /// past means exactly one attempt.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_timeout`](Consumer::recv_timeout).
+    );
 
     /// An iterator that receives what is queued now, without waiting, and
     /// stops at the first `Empty` or `Disconnected`.
@@ -998,14 +970,7 @@ pub use crate::future::spsc_futures::{RecvFuture, SendFuture};
 impl<T> Producer<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
-        let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.send_waiters,
-            waits: Some(&ctl.send_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        self.shared.cold.ctl.send_side(self.park, false)
     }
 
     /// Room for the next send, or the consumer gone (fresh loads).
@@ -1020,13 +985,7 @@ impl<T> Consumer<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        WaitOn {
-            sleepers: &ctl.recv_waiters,
-            waits: Some(&ctl.recv_waits),
-            park: self.park,
-            strategy: ctl.strategy,
-            baton: false,
-        }
+        ctl.recv_side(&ctl.recv_waiters, self.park, false)
     }
 
     /// While waiting, ask for the line of the slot the next item will land
