@@ -73,6 +73,16 @@ type Run = (Duration, u64);
 /// Spawns `receivers` threads running `body(i)` after a start barrier, runs
 /// `send` on this thread, then joins them; times from the barrier to the
 /// last join.
+/// Receives until `next` says the channel is done; returns how many.
+fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> u64 {
+    let mut got = 0;
+    while let Some(v) = next() {
+        black_box(v.key());
+        got += 1;
+    }
+    got
+}
+
 fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> u64, send: impl FnOnce()) -> Run {
     let go = Arc::new(Barrier::new(receivers.len() + 1));
     let handles: Vec<_> = receivers
@@ -98,14 +108,7 @@ fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
     drop(rx);
     fan(
         rxs,
-        |mut rx| {
-            let mut got = 0;
-            while let Ok(v) = rx.recv() {
-                black_box(v.key());
-                got += 1;
-            }
-            got
-        },
+        |mut rx| drain(|| rx.recv().ok()),
         move || {
             for i in 0..items {
                 tx.send(P::make(i)).unwrap();
@@ -118,14 +121,7 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
     let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(CAP)).unzip();
     fan(
         rxs,
-        |mut rx| {
-            let mut got = 0;
-            while let Ok(v) = rx.recv() {
-                black_box(v.key());
-                got += 1;
-            }
-            got
-        },
+        |mut rx| drain(|| rx.recv().ok()),
         move || {
             for i in 0..items {
                 let v = P::make(i);
