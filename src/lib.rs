@@ -48,14 +48,14 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `builder` | [`Builder`]: capacity, wait strategy, watermarks, then `.spsc()` / `.mpmc()` / `.broadcast()` |
-//! | [`spsc`] | the SPSC ring (`mod.rs`) and its batch API (`chunks.rs`) |
+//! | [`spsc`] | the SPSC ring (`mod.rs`), its batch API (`chunks.rs`) and where its items live (`segment.rs`: one buffer, or segments that grow and shrink with the queue) |
 //! | [`mpmc`] | the MPMC ring: `ring.rs` (slots, positions, the one claim routine), `sender.rs`, `receiver.rs` |
 //! | [`broadcast`] | the fan-out ring: shared state and registry (`mod.rs`), `sender.rs`, `receiver.rs`, `error.rs` |
-//! | `wait` | [`WaitStrategy`], the waiter (adaptive `Park`), the one blocking driver, the sleeper registry of threads and wakers |
+//! | `wait` | [`WaitStrategy`], the waiter (adaptive `Park`), the one driver of blocking and async operations, the sleeper registry of threads and wakers |
 //! | `future` | the async futures and, with `futures`, the `Stream` / `Sink` adapters |
 //! | `flow` | congestion watermarks ([`Congestion`]) and [`Stats`] |
-//! | `handle` | what every handle shares, written once (introspection, `Debug`, iterators) |
-//! | `buffer` | the slot allocation the rings share; panic-safe bulk drop |
+//! | `handle` | what every handle shares, written once (introspection, `Debug`, iterators, the blocking and timed forms) |
+//! | `buffer` | the slot allocations of the rings (uninitialised, or zeroed and backed on first touch); panic-safe bulk drop |
 //! | `error` | the error types shared by the rings |
 //! | `sync` | the only module choosing std or loom; the asymmetric barrier |
 //!
