@@ -68,6 +68,12 @@
 //! `capacity ...`, `keep-up ...`, `suite bounded1_spsc(usize) kanal`);
 //! a ratio whose inputs were filtered out is not shown.
 //!
+//! The sections run in the order 2, 3, 1 (the files list them 1, 2, 3):
+//! section 1's probes fault in some 15 GB of fresh pages a round
+//! (crossbeam-channel and std touch all 38 MiB of every channel they
+//! build), and on the development VM the two-thread transfers run after
+//! them were up to 3x slower, for minutes (three times out of three).
+//!
 //! Results go to `target/ringflow/` through `support/output.rs`:
 //! `suite-rounds.csv` (every run), `suite-summary.csv` and `suite.json`.
 //! All scenarios share one set of value columns (rate, construct times,
@@ -855,97 +861,19 @@ fn main() {
         "{rounds} interleaved rounds (order rotated); capacity: {pairs} construct+drop pairs per probe process, \
          capacity {BIG} of [u64; 4]; keep-up: {items} items per run, capacity {BIG} vs 1024, pinned, producer work \
          {work_ns} ns per item ({units} busy-loop units) where the consumer keeps up; suite: MESSAGES = {messages} \
-         ({cap1_messages} at capacity 1), THREADS = {THREADS}, unpinned, timed span = construct + spawn + join + drop"
+         ({cap1_messages} at capacity 1), THREADS = {THREADS}, unpinned, timed span = construct + spawn + join + drop; \
+         sections run in the order 2, 3, 1"
     );
     println!("  {:<16} {settings}", "settings");
 
     let mut all_runs: Vec<Run> = Vec::new();
     let mut scenarios: Vec<ScenarioReport> = Vec::new();
 
-    // -----------------------------------------------------------------------
-    // 1. Construct + drop and memory at capacity 10^6.
-    // -----------------------------------------------------------------------
-    let probed: Vec<&str> = PROBED.iter().copied().filter(|n| keep(&format!("capacity {n}"))).collect();
-    if !probed.is_empty() {
-        println!(
-            "\n1. Capacity {BIG} of [u64; 4] (32 B): construct + drop, and memory after 1000 send/recv pairs \
-             (channel alive)"
-        );
-        println!(
-            "   method: each round runs each implementation in a fresh process (order rotated); there: memory first \
-             (allocator live bytes and /proc/self/statm resident, growth from before construction), the first \
-             construction timed alone (cold), then the median of {pairs} construct+drop pairs each timed with \
-             Instant; the table shows medians across {rounds} rounds (min-max of the round medians)."
-        );
-        let mut runs: Vec<Vec<Run>> = probed.iter().map(|_| Vec::new()).collect();
-        let schedule = Rounds { rounds, rotate_by: 1, label: "capacity".into() };
-        schedule.run(
-            probed.len(),
-            |_| {},
-            |i, round, position| {
-                let p = watched(probed[i], || run_probe(probed[i], pairs));
-                let opt = |v: Option<i64>| v.map_or(f64::NAN, |x| x as f64);
-                runs[i].push(run_record(
-                    &CAPACITY_METRICS,
-                    probed[i],
-                    round,
-                    position,
-                    pairs as u64,
-                    values(&[
-                        (CONSTRUCT, p.median_ns as f64 / 1e3),
-                        (COLD, p.cold_ns as f64 / 1e3),
-                        (ALLOC_BUILT, p.alloc_built as f64),
-                        (ALLOC_AFTER, p.alloc_after as f64),
-                        (RSS_BUILT, opt(p.rss_built)),
-                        (RSS_AFTER, opt(p.rss_after)),
-                    ]),
-                ));
-            },
-        );
-        println!(
-            "\n   {:<18} {:>28} {:>10} {:>11} {:>11} {:>11} {:>11}  {:<7} {:<9} {:<7}",
-            "implementation",
-            "construct+drop (min-max)",
-            "cold",
-            "alloc built",
-            "alloc 1000",
-            "RSS built",
-            "RSS 1000",
-            "<=10us",
-            "alloc<=1M",
-            "RSS<=1M"
-        );
-        for (name, r) in probed.iter().zip(&runs) {
-            let col =
-                |k: usize| Spread::of(&r.iter().map(|x| x.values[k]).filter(|v| v.is_finite()).collect::<Vec<_>>());
-            let t = col(CONSTRUCT);
-            let (aa, ra) = (col(ALLOC_AFTER), col(RSS_AFTER));
-            let mib = (1u64 << 20) as f64;
-            let judge = |s: &Spread, goal: f64| (!s.median.is_nan()).then_some(s.median <= goal);
-            println!(
-                "   {:<18} {:>28} {:>10} {:>11} {:>11} {:>11} {:>11}  {:<7} {:<9} {:<7}",
-                name,
-                format!("{} ({}-{})", fmt_us(t.median), fmt_us(t.min), fmt_us(t.max)),
-                fmt_us(col(COLD).median),
-                fmt_bytes(col(ALLOC_BUILT).median),
-                fmt_bytes(aa.median),
-                fmt_bytes(col(RSS_BUILT).median),
-                fmt_bytes(ra.median),
-                verdict(judge(&t, 10.0)),
-                verdict(judge(&aa, mib)),
-                verdict(judge(&ra, mib)),
-            );
-        }
-        println!(
-            "   (memory columns: growth over the process's state before construction, median across rounds; \
-             the 10 µs goal is judged on construct+drop, the 1 MiB goal on the '1000' columns)"
-        );
-        scenarios.push(ScenarioReport {
-            metrics: CAPACITY_METRICS,
-            results: runs.iter().map(|r| Summary::of(&CAPACITY_METRICS, r, None)).collect(),
-        });
-        all_runs.extend(runs.into_iter().flatten());
-    }
+    // The sections run in the order 2, 3, 1 (their numbers are the issue's
+    // targets): section 1's probes fault in some 15 GB of fresh pages a
+    // round (crossbeam-channel and std touch all 38 MiB of every channel they
+    // build), and on the development VM the two-thread transfers of sections
+    // 2 and 3 ran up to 3x slower for minutes after that.
 
     // -----------------------------------------------------------------------
     // 2. Capacity 10^6 vs 1024 with a consumer that keeps up.
@@ -1204,6 +1132,97 @@ fn main() {
         }
         scenarios.push(ScenarioReport { metrics: SUITE_METRICS, results: summaries });
         all_runs.extend(runs.into_iter().flatten());
+    }
+
+    // -----------------------------------------------------------------------
+    // 1. Construct + drop and memory at capacity 10^6.
+    // -----------------------------------------------------------------------
+    let probed: Vec<&str> = PROBED.iter().copied().filter(|n| keep(&format!("capacity {n}"))).collect();
+    if !probed.is_empty() {
+        println!(
+            "\n1. Capacity {BIG} of [u64; 4] (32 B): construct + drop, and memory after 1000 send/recv pairs \
+             (channel alive)"
+        );
+        println!(
+            "   method: each round runs each implementation in a fresh process (order rotated); there: memory first \
+             (allocator live bytes and /proc/self/statm resident, growth from before construction), the first \
+             construction timed alone (cold), then the median of {pairs} construct+drop pairs each timed with \
+             Instant; the table shows medians across {rounds} rounds (min-max of the round medians). Run last: \
+             the probes of crossbeam-channel and std touch 38 MiB per construction (about 15 GB of fresh pages a \
+             round), and on the development VM two-thread transfers ran up to 3x slower for minutes afterwards."
+        );
+        let mut runs: Vec<Vec<Run>> = probed.iter().map(|_| Vec::new()).collect();
+        let schedule = Rounds { rounds, rotate_by: 1, label: "capacity".into() };
+        schedule.run(
+            probed.len(),
+            |_| {},
+            |i, round, position| {
+                let p = watched(probed[i], || run_probe(probed[i], pairs));
+                let opt = |v: Option<i64>| v.map_or(f64::NAN, |x| x as f64);
+                runs[i].push(run_record(
+                    &CAPACITY_METRICS,
+                    probed[i],
+                    round,
+                    position,
+                    pairs as u64,
+                    values(&[
+                        (CONSTRUCT, p.median_ns as f64 / 1e3),
+                        (COLD, p.cold_ns as f64 / 1e3),
+                        (ALLOC_BUILT, p.alloc_built as f64),
+                        (ALLOC_AFTER, p.alloc_after as f64),
+                        (RSS_BUILT, opt(p.rss_built)),
+                        (RSS_AFTER, opt(p.rss_after)),
+                    ]),
+                ));
+            },
+        );
+        println!(
+            "\n   {:<18} {:>28} {:>10} {:>11} {:>11} {:>11} {:>11}  {:<7} {:<9} {:<7}",
+            "implementation",
+            "construct+drop (min-max)",
+            "cold",
+            "alloc built",
+            "alloc 1000",
+            "RSS built",
+            "RSS 1000",
+            "<=10us",
+            "alloc<=1M",
+            "RSS<=1M"
+        );
+        for (name, r) in probed.iter().zip(&runs) {
+            let col =
+                |k: usize| Spread::of(&r.iter().map(|x| x.values[k]).filter(|v| v.is_finite()).collect::<Vec<_>>());
+            let t = col(CONSTRUCT);
+            let (aa, ra) = (col(ALLOC_AFTER), col(RSS_AFTER));
+            let mib = (1u64 << 20) as f64;
+            let judge = |s: &Spread, goal: f64| (!s.median.is_nan()).then_some(s.median <= goal);
+            println!(
+                "   {:<18} {:>28} {:>10} {:>11} {:>11} {:>11} {:>11}  {:<7} {:<9} {:<7}",
+                name,
+                format!("{} ({}-{})", fmt_us(t.median), fmt_us(t.min), fmt_us(t.max)),
+                fmt_us(col(COLD).median),
+                fmt_bytes(col(ALLOC_BUILT).median),
+                fmt_bytes(aa.median),
+                fmt_bytes(col(RSS_BUILT).median),
+                fmt_bytes(ra.median),
+                verdict(judge(&t, 10.0)),
+                verdict(judge(&aa, mib)),
+                verdict(judge(&ra, mib)),
+            );
+        }
+        println!(
+            "   (memory columns: growth over the process's state before construction, median across rounds; \
+             the 10 µs goal is judged on construct+drop, the 1 MiB goal on the '1000' columns)"
+        );
+        // Files list the sections in the issue's order.
+        scenarios.insert(
+            0,
+            ScenarioReport {
+                metrics: CAPACITY_METRICS,
+                results: runs.iter().map(|r| Summary::of(&CAPACITY_METRICS, r, None)).collect(),
+            },
+        );
+        all_runs.splice(0..0, runs.into_iter().flatten());
     }
 
     if scenarios.is_empty() {
