@@ -72,7 +72,10 @@
 //! section 1's probes fault in some 15 GB of fresh pages a round
 //! (crossbeam-channel and std touch all 38 MiB of every channel they
 //! build), and on the development VM the two-thread transfers run after
-//! them were up to 3x slower, for minutes (three times out of three).
+//! them were up to 3x slower, for minutes (three times out of three). The
+//! VM also falls into such slow spells on its own (its two vCPUs are not
+//! always neighbours): the per-round ratios are the numbers to read, and
+//! the min-max of the rates shows when a spell hit some rounds.
 //!
 //! Results go to `target/ringflow/` through `support/output.rs`:
 //! `suite-rounds.csv` (every run), `suite-summary.csv` and `suite.json`.
@@ -1149,7 +1152,8 @@ fn main() {
              construction timed alone (cold), then the median of {pairs} construct+drop pairs each timed with \
              Instant; the table shows medians across {rounds} rounds (min-max of the round medians). Run last: \
              the probes of crossbeam-channel and std touch 38 MiB per construction (about 15 GB of fresh pages a \
-             round), and on the development VM two-thread transfers ran up to 3x slower for minutes afterwards."
+             round), and on the development VM two-thread transfers ran up to 3x slower for minutes afterwards \
+             (the VM also has such slow spells on its own)."
         );
         let mut runs: Vec<Vec<Run>> = probed.iter().map(|_| Vec::new()).collect();
         let schedule = Rounds { rounds, rotate_by: 1, label: "capacity".into() };
