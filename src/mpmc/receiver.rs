@@ -2,7 +2,7 @@
 
 use super::ring::Shared;
 use crate::flow::Marks;
-use crate::sync::{barrier, Arc, Ordering};
+use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
 use crate::wait::WaitOn;
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
@@ -16,6 +16,12 @@ pub struct Receiver<T> {
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
     marks: Option<Marks>,
+    /// With watermarks: a position before which every receive certainly
+    /// leaves more than `low` items after it, counting from its own
+    /// position (see `above_low_proven`); the ring's first position while
+    /// nothing is proven. Any value ever stored stays true (`tail` only
+    /// moves on), so threads sharing this handle may overwrite each other.
+    full_until: AtomicUsize,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -28,7 +34,8 @@ unsafe impl<T: Send> Sync for Receiver<T> {}
 
 impl<T> Receiver<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
-        Receiver { shared, park, marks }
+        let full_until = AtomicUsize::new(shared.origin());
+        Receiver { shared, park, marks, full_until }
     }
 }
 
@@ -104,16 +111,40 @@ impl<T> Receiver<T> {
                 // unpublished and runs the step (flow.rs, "Both sides first
                 // ask a cheap probe"); loom's congestion models run this
                 // order (loom always uses the fence pair).
-                if shared.may_be_at_low(last, marks.low) {
+                if !self.above_low_proven(last, marks.low) {
                     ctl.after_remove(marks, |low| shared.len() <= low);
                 }
             } else {
                 // With `membarrier` the light barrier is a compiler fence and
                 // the flag a read-mostly word: cheaper than the stamp, which
                 // sits on a line the senders are writing. Same decision.
-                ctl.after_remove(marks, |low| shared.may_be_at_low(last, low) && shared.len() <= low);
+                ctl.after_remove(marks, |low| !self.above_low_proven(last, low) && shared.len() <= low);
             }
         }
+    }
+
+    /// Whether the receive of `last` certainly left more than `low` items
+    /// after it. The exact probe is [`Shared::may_be_at_low`]'s: position
+    /// `last + 1 + low` published (`tail` past it). When it proves it, a
+    /// second probe further ahead (half the room between `low` and the
+    /// capacity) tries to prove it for the receives that follow too (a
+    /// receive at `r` before `p - low` leaves `tail - (r + 1) > low` items
+    /// after it once `p` is published), and the proof is kept in
+    /// `full_until`. Never says "above" wrongly: a stale stamp only fails
+    /// to prove, and every proof stored stays true.
+    #[inline(always)]
+    fn above_low_proven(&self, last: usize, low: usize) -> bool {
+        let shared = &*self.shared;
+        if shared.len_between(last, self.full_until.load(Ordering::Relaxed)) > 0 {
+            return true;
+        }
+        if shared.may_be_at_low(last, low) {
+            return false;
+        }
+        let far = shared.forward(last, low + 1 + (shared.capacity - low - 1) / 2);
+        let proof = if shared.published(far) { far } else { shared.forward(last, low + 1) };
+        self.full_until.store(shared.backward(proof, low), Ordering::Relaxed);
+        true
     }
 
     /// Moves up to `max` available items into `out` (appended, oldest
@@ -274,7 +305,7 @@ handle_blocking!(recv: &Receiver<T>);
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.shared.cold.receivers.fetch_add(1, Ordering::Relaxed);
-        Receiver { shared: self.shared.clone(), park: self.park, marks: self.marks }
+        Receiver::new(self.shared.clone(), self.park, self.marks)
     }
 }
 

@@ -280,8 +280,28 @@ impl<T> Shared<T> {
     /// positions. Only `q + one_lap` or later says "certainly below".
     #[inline(always)]
     pub(super) fn may_be_at_high(&self, last: usize, high: usize) -> bool {
-        let q = self.backward(last, high - 1);
-        (self.stamp(q, Ordering::Relaxed).wrapping_sub(q) as isize) < self.one_lap as isize
+        !self.consumed(self.backward(last, high - 1))
+    }
+
+    /// Whether the receiver at `q` has certainly moved its value out (the
+    /// stamp says `q + one_lap` or later), so `head` is past `q`. A stale
+    /// load can only say "not known".
+    #[inline(always)]
+    pub(super) fn consumed(&self, q: usize) -> bool {
+        (self.stamp(q, Ordering::Relaxed).wrapping_sub(q) as isize) >= self.one_lap as isize
+    }
+
+    /// Whether position `p` has certainly been published (the stamp says
+    /// `p + 1` or later), so `tail` is past `p`. A stale load can only say
+    /// "not known".
+    #[inline(always)]
+    pub(super) fn published(&self, p: usize) -> bool {
+        self.stamp(p, Ordering::Relaxed).wrapping_sub(p.wrapping_add(1)) as isize >= 0
+    }
+
+    /// The first position, from which every other is counted.
+    pub(super) fn origin(&self) -> usize {
+        self.origin
     }
 
     /// Congestion probe for a receiver that has just taken `last`: `false`
@@ -294,8 +314,7 @@ impl<T> Shared<T> {
     /// more meanwhile; they run their own probe.
     #[inline(always)]
     pub(super) fn may_be_at_low(&self, last: usize, low: usize) -> bool {
-        let p = self.forward(last, low + 1);
-        self.stamp(p, Ordering::Relaxed).wrapping_sub(p) as isize <= 0
+        !self.published(self.forward(last, low + 1))
     }
 
     /// Claims the position at `tail` for writing (see [`Shared::claim`]).

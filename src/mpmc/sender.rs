@@ -8,7 +8,7 @@ use super::ring::{Blocked, Forced, Shared};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
-use crate::sync::{barrier, Arc, Ordering};
+use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
 use crate::wait::{send_after_try, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
@@ -26,6 +26,12 @@ pub struct Sender<T> {
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
     marks: Option<Marks>,
+    /// With watermarks: a position before which every publication, by any
+    /// sender, certainly leaves the length below `high` (see
+    /// `below_high_proven`); the ring's first position while nothing is
+    /// proven. Any value ever stored stays a true statement (`head` only
+    /// moves on), so threads sharing this handle may overwrite each other.
+    clear_until: AtomicUsize,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -38,7 +44,8 @@ unsafe impl<T: Send> Sync for Sender<T> {}
 
 impl<T> Sender<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
-        Sender { shared, park, marks }
+        let clear_until = AtomicUsize::new(shared.origin());
+        Sender { shared, park, marks, clear_until }
     }
 }
 
@@ -97,10 +104,36 @@ impl<T> Sender<T> {
         }
         if let Some(marks) = self.marks {
             let ctl = &shared.cold.ctl;
-            if !ctl.is_congested() && shared.may_be_at_high(last, marks.high) && shared.len() >= marks.high {
+            if !ctl.is_congested() && !self.below_high_proven(last, marks.high) && shared.len() >= marks.high {
                 ctl.raise(marks, || shared.len());
             }
         }
+    }
+
+    /// Whether the length including the publication at `last` is certainly
+    /// below `high`. The exact probe is [`Shared::may_be_at_high`]'s: slot
+    /// `q = last + 1 - high` consumed (`head` past `q`). When it proves it,
+    /// a second probe `high / 2` positions nearer the tail tries to prove
+    /// it for the next `high / 2` publications too (by any sender: every
+    /// position before `q' + high` is fewer than `high` slots after a
+    /// consumed `q'`), and the proof is kept in `clear_until`, so while the
+    /// queue stays shorter than half of `high` a sender loads a stamp on
+    /// the receivers' side about twice per `high / 2` sends instead of once
+    /// per send. Never says "below" wrongly: a stale stamp only fails to
+    /// prove, and every proof stored stays true.
+    #[inline(always)]
+    fn below_high_proven(&self, last: usize, high: usize) -> bool {
+        let shared = &*self.shared;
+        if shared.len_between(last, self.clear_until.load(Ordering::Relaxed)) > 0 {
+            return true;
+        }
+        if shared.may_be_at_high(last, high) {
+            return false;
+        }
+        let near = shared.backward(last, high - 1 - high / 2);
+        let proof = if shared.consumed(near) { near } else { shared.backward(last, high - 1) };
+        self.clear_until.store(shared.forward(proof, high), Ordering::Relaxed);
+        true
     }
 
     /// Sends as many items from the front of `items` as there is room for,
@@ -339,7 +372,7 @@ impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         // Relaxed, as for `Arc`: the new handle is created from a live one.
         self.shared.cold.senders.fetch_add(1, Ordering::Relaxed);
-        Sender { shared: self.shared.clone(), park: self.park, marks: self.marks }
+        Sender::new(self.shared.clone(), self.park, self.marks)
     }
 }
 
