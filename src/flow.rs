@@ -40,9 +40,12 @@
 //! cached copy of it (a bound in the safe direction: the cached `head`
 //! overstates the length, the cached `tail` understates it), the MPMC ring
 //! loads one slot stamp (`Shared::may_be_at_high` / `may_be_at_low` in
-//! `mpmc.rs`). A probe that says "maybe" is confirmed from fresh loads, so
-//! the argument above is unchanged: the probe only skips loads whose result
-//! is already known. The SPSC consumer goes one step further and skips the
+//! `mpmc/ring.rs`), and a handle keeps what a probe proved for the
+//! operations that follow (`clear_until` / `full_until` in
+//! `mpmc/sender.rs` / `receiver.rs`: a later position is still below
+//! `high`, still above `low`). A probe that says "maybe" is confirmed from
+//! fresh loads, so the argument above is unchanged: the probe only skips
+//! loads whose result is already known. The SPSC consumer goes one step further and skips the
 //! whole receiver step (barrier and flag) while its cached length is above
 //! `low`: the cached length is a lower bound of the real one, so such a
 //! removal did not drain the ring to `low`, and the removal that does will
@@ -58,12 +61,15 @@
 //! - SPSC receive: one compare of its cached length with `low`; only when
 //!   at or below, the compiler fence (with `membarrier`), the flag load and,
 //!   while `Congested`, a refresh of the producer position.
-//! - MPMC send: the flag load and, while `Clear`, one stamp of a slot the
-//!   sender will itself write `capacity - high + 1` sends later.
+//! - MPMC send: the flag load and, while `Clear`, a compare with the
+//!   handle's kept proof, and when that runs out one stamp of a slot the
+//!   sender will itself write `capacity - high + 1` sends later (two when
+//!   it proves a new stretch).
 //! - MPMC receive: with `membarrier` (Park channels), the light barrier
-//!   and the flag load, and while `Congested` one stamp; with the fence
-//!   pair (channels that never park), the stamp first, and the fence and
-//!   the flag only when the stamp cannot prove the length above `low`.
+//!   and the flag load, and while `Congested` the kept proof or a stamp;
+//!   with the fence pair (channels that never park), the proof or the stamp
+//!   first, and the fence and the flag only when neither proves the length
+//!   above `low`.
 //!
 //! The light barrier is a compiler fence on `Park` channels (whose raise
 //! pays `membarrier`) but a real `fence(SeqCst)` on `BusySpin` / `SpinYield`
