@@ -4,7 +4,9 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::builder::{assert_capacity, assert_layout};
-use crate::sync::UnsafeCell;
+#[cfg(not(loom))]
+use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, UnsafeCell};
 
 /// A cell holding a value or nothing; which one is tracked by the ring that
 /// owns it.
@@ -26,11 +28,15 @@ pub(crate) struct Buffer<S> {
 }
 
 impl<S> Buffer<S> {
-    /// Allocates `len` slots, initialising slot `i` with `init(i)`.
+    /// Allocates `len` slots, initialising slot `i` with `init(i)`. Only
+    /// under loom, whose atomics and cells are tracked objects that must be
+    /// constructed; otherwise the rings use [`Buffer::zeroed`] or
+    /// [`Buffer::uninit_cells`].
     ///
     /// # Panics
     ///
     /// If `len` is 0 or `len` slots would overflow the maximum allocation.
+    #[cfg(loom)]
     pub(crate) fn from_fn(len: usize, init: impl FnMut(usize) -> S) -> Self {
         assert_capacity(len);
         assert_layout::<S>(len);
@@ -49,7 +55,7 @@ impl<S> Buffer<S> {
     ///
     /// # Panics
     ///
-    /// As [`Buffer::from_fn`].
+    /// If `len` is 0 or `len` slots would overflow the maximum allocation.
     #[cfg(not(loom))]
     pub(crate) unsafe fn zeroed(len: usize) -> Self {
         assert_capacity(len);
@@ -95,12 +101,87 @@ impl<S> Buffer<S> {
     }
 }
 
+/// A slot with a stamp word, for rings built on [`Buffer::zeroed`]: the
+/// word `prefault_ahead` touches.
+pub(crate) trait Stamped {
+    #[cfg_attr(loom, allow(dead_code))]
+    fn stamp_word(&self) -> &AtomicUsize;
+}
+
+/// The page size `prefault_ahead` assumes (the smallest common one; on a
+/// system with larger pages it touches some pages more than once).
+#[cfg(not(loom))]
+const PAGE: usize = 4096;
+
+impl<S: Stamped> Buffer<S> {
+    /// Slots per page (at least 1): one write-touch every this many slots
+    /// covers every page.
+    #[cfg(not(loom))]
+    const SLOTS_PER_PAGE: usize = {
+        let n = PAGE / core::mem::size_of::<S>();
+        if n == 0 {
+            1
+        } else {
+            n
+        }
+    };
+
+    /// Write-touches the first pages of a new zeroed buffer, which
+    /// [`prefault_ahead`](Buffer::prefault_ahead) does not reach.
+    pub(crate) fn prefault_start(&self) {
+        #[cfg(not(loom))]
+        for idx in (0..self.len.min(2 * Self::SLOTS_PER_PAGE)).step_by(Self::SLOTS_PER_PAGE) {
+            // SAFETY: `idx < len`.
+            write_touch(unsafe { self.get(idx) }.stamp_word());
+        }
+    }
+
+    /// For the writer of a [`zeroed`](Buffer::zeroed) buffer, after it has
+    /// written slot `idx`. The slots start as untouched zero pages. If the
+    /// first access to such a page is a *read* of a stamp (a reader looking
+    /// at the slot it waits for), the kernel maps the shared zero page, and
+    /// the writer's store a moment later faults again to replace it (copy on
+    /// write, which in a multi-threaded process may also flush the other
+    /// cores' TLBs). Measured on the 2-vCPU AMD EPYC VM with the MPMC ring,
+    /// 10^6 slots of `[u64; 4]`, 10^6 items, one sender and one receiver
+    /// thread: about 4 page faults per page and 8 M items/s without this, 1
+    /// fault per page and 38–40 M items/s with it. So the writer writes to
+    /// the pages ahead first: each time it writes the first slot of a
+    /// page's worth, it touches, with a write that changes nothing
+    /// (`write_touch`), the stamp two pages' worth of slots ahead, so that
+    /// stamps are read only on pages already backed by a write. After the
+    /// first lap every page is backed and this is one compare per write.
+    #[inline(always)]
+    pub(crate) fn prefault_ahead(&self, idx: usize) {
+        #[cfg(not(loom))]
+        {
+            let ahead = idx + 2 * Self::SLOTS_PER_PAGE;
+            if idx % Self::SLOTS_PER_PAGE == 0 && ahead < self.len {
+                // SAFETY: `ahead < len`.
+                write_touch(unsafe { self.get(ahead) }.stamp_word());
+            }
+        }
+        #[cfg(loom)]
+        let _ = idx;
+    }
+}
+
+/// An access to `stamp` that the CPU performs as a write and that changes
+/// nothing: a compare-exchange of 0 with 0 (on x86 `lock cmpxchg` writes the
+/// line whether or not it compares equal). Not `fetch_add(0)`: compilers
+/// turn an idempotent read-modify-write into a plain load.
+#[cfg(not(loom))]
+#[inline(always)]
+fn write_touch(stamp: &AtomicUsize) {
+    let _ = stamp.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed);
+}
+
 impl<T> Buffer<Cell<T>> {
     /// Allocates `len` empty cells.
     ///
     /// # Panics
     ///
-    /// As [`Buffer::from_fn`].
+    /// If `len` is 0 or `len` slots would overflow the maximum allocation.
     pub(crate) fn uninit_cells(len: usize) -> Self {
         #[cfg(not(loom))]
         {

@@ -6,7 +6,7 @@
 //!
 //! A task waits in the *same* sleeper registry as a blocked thread
 //! ([`Sleepers`](crate::wait::Sleepers)): a sleeper is a parked thread or a
-//! registered [`Waker`], both counted in the registry's `count`, so one
+//! registered [`Waker`](core::task::Waker), both counted in the registry's `count`, so one
 //! publication wakes whichever kind waits, under the one eventcount protocol
 //! of `wait.rs`. A poll that finds no room (no item):
 //!

@@ -231,7 +231,7 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer};
+use crate::buffer::{drop_each, Buffer, Stamped};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, UnsafeCell};
@@ -367,14 +367,25 @@ pub(crate) fn behind(tail: usize, state: usize) -> usize {
 
 /// One slot: a stamp and a cell.
 pub(crate) struct Slot<T> {
-    /// `2(p + 1)` once the item of position `p` is published here (written
-    /// only by the sender, with `Release`, after the value). Starts at
-    /// `2s` for the slot's first position `s` ("not sent yet"). The cell
-    /// holds an initialised value exactly when the slot has been written
-    /// at least once (the ring drops a value only when replacing it, or in
-    /// `Shared::drop`).
-    pub(crate) stamp: AtomicUsize,
+    /// The slot's stamp, stored relative to its starting value (the stamp
+    /// minus `idle(start + index)`, see [`Shared::stamp`]), so that all-zero
+    /// memory is the initial state and a ring of any capacity is built
+    /// without touching its slots.
+    ///
+    /// The stamp: `2(p + 1)` once the item of position `p` is published
+    /// here (written only by the sender, with `Release`, after the value).
+    /// Starts at `2s` for the slot's first position `s` ("not sent yet").
+    /// The cell holds an initialised value exactly when the slot has been
+    /// written at least once (the ring drops a value only when replacing it,
+    /// or in `Shared::drop`).
+    raw_stamp: AtomicUsize,
     pub(crate) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Stamped for Slot<T> {
+    fn stamp_word(&self) -> &AtomicUsize {
+        &self.raw_stamp
+    }
 }
 
 /// One receiver's published position, on its own cache line, and the
@@ -451,10 +462,19 @@ impl<T> Shared<T> {
             "ringflow: capacity {capacity} is too large for the broadcast ring (at most usize::MAX / 4)"
         );
         let start = b.start;
-        let slots = Buffer::from_fn(capacity, |i| Slot {
-            stamp: AtomicUsize::new(idle(start.wrapping_add(i))),
+        // Every slot starts with stamp `idle(start + i)`, which is raw stamp
+        // 0: all-zero memory, backed by the kernel as it is used (see
+        // `Buffer::zeroed` and `Buffer::prefault_ahead`).
+        #[cfg(not(loom))]
+        // SAFETY: all-zero bytes are a valid `Slot<T>`: an `AtomicUsize` of
+        // 0 and a `MaybeUninit` cell, for which any bytes are valid.
+        let slots = unsafe { Buffer::zeroed(capacity) };
+        #[cfg(loom)]
+        let slots = Buffer::from_fn(capacity, |_| Slot {
+            raw_stamp: AtomicUsize::new(0),
             value: UnsafeCell::new(MaybeUninit::uninit()),
         });
+        slots.prefault_start();
         Shared {
             tail: CachePadded::new(AtomicUsize::new(start)),
             cold: CachePadded::new(Cold {
@@ -483,6 +503,32 @@ impl<T> Shared<T> {
         // SAFETY: `idx < capacity`, the buffer's length (the caller's
         // contract).
         unsafe { self.slots.get(idx) }
+    }
+
+    /// The stamp of slot `idx` (see `Slot::raw_stamp`).
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity`.
+    #[inline(always)]
+    pub(crate) unsafe fn stamp(&self, idx: usize, order: Ordering) -> usize {
+        // SAFETY: the caller's contract.
+        let raw = unsafe { self.slot(idx) }.raw_stamp.load(order);
+        raw.wrapping_add(idle(self.start.wrapping_add(idx)))
+    }
+
+    /// Stores the stamp of slot `idx`, then (the slots being a zeroed
+    /// buffer) write-touches the pages ahead: `Buffer::prefault_ahead`.
+    ///
+    /// # Safety
+    ///
+    /// `idx < capacity`.
+    #[inline(always)]
+    pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering) {
+        // SAFETY: the caller's contract.
+        let slot = unsafe { self.slot(idx) };
+        slot.raw_stamp.store(stamp.wrapping_sub(idle(self.start.wrapping_add(idx))), order);
+        self.slots.prefault_ahead(idx);
     }
 
     /// Adds `cursor` to the registry and counts a live receiver.
@@ -534,7 +580,7 @@ impl<T> Shared<T> {
     /// `idx < capacity`.
     pub(crate) unsafe fn recv_may_proceed(&self, idx: usize, pos: usize) -> bool {
         // SAFETY: `idx < capacity` (the caller's contract).
-        let stamp = unsafe { self.slot(idx) }.stamp.load(Ordering::Acquire);
+        let stamp = unsafe { self.stamp(idx, Ordering::Acquire) };
         ahead(stamp, ready(pos)) >= 0 || !self.cold.sender_alive.load(Ordering::Acquire)
     }
 }

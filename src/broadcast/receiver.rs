@@ -215,14 +215,16 @@ impl<T: Clone> Receiver<T> {
         let want = ready(self.pos);
         // Acquire: pairs with the sender's Release store of the stamp, so
         // the value written before it is visible to the clone below.
-        let mut stamp = slot.stamp.load(Ordering::Acquire);
+        // SAFETY: as above.
+        let mut stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
         if ahead(stamp, want) < 0 {
             // Acquire: pairs with the sender's drop, which came after its
             // last stamp store; one more look then decides.
             if shared.cold.sender_alive.load(Ordering::Acquire) {
                 return Err(TryRecvError::Empty);
             }
-            stamp = slot.stamp.load(Ordering::Acquire);
+            // SAFETY: as above.
+            stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
             if ahead(stamp, want) < 0 {
                 return Err(TryRecvError::Disconnected);
             }

@@ -6,7 +6,7 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer};
+use crate::buffer::{drop_each, Buffer, Stamped};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{spin_hint, AtomicUsize, Ordering, UnsafeCell};
@@ -26,6 +26,12 @@ pub(super) struct Slot<T> {
     /// holds the claim on it).
     raw_stamp: AtomicUsize,
     pub(super) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Stamped for Slot<T> {
+    fn stamp_word(&self) -> &AtomicUsize {
+        &self.raw_stamp
+    }
 }
 
 pub(super) struct Shared<T> {
@@ -66,11 +72,6 @@ pub(super) struct Cold {
 /// (at most one lap apart) are unambiguous.
 pub(super) const MAX_CAPACITY: usize = usize::MAX / 4;
 
-#[cfg(not(loom))]
-/// The page size `prefault_ahead` assumes (the smallest common one; on a
-/// system with larger pages it touches some pages more than once).
-const PAGE: usize = 4096;
-
 impl<T> Shared<T> {
     pub(super) fn new(b: &Builder) -> Self {
         let capacity = b.capacity;
@@ -107,12 +108,7 @@ impl<T> Shared<T> {
             one_lap,
             origin: start,
         };
-        // The first pages, which `prefault_ahead` does not reach.
-        #[cfg(not(loom))]
-        for idx in (0..capacity.min(2 * Self::SLOTS_PER_PAGE)).step_by(Self::SLOTS_PER_PAGE) {
-            // SAFETY: `idx < capacity`.
-            write_touch(&unsafe { shared.slots.get(idx) }.raw_stamp);
-        }
+        shared.slots.prefault_start();
         shared
     }
 
@@ -336,49 +332,8 @@ impl<T> Shared<T> {
         // until the stamp store below; the slot is empty (its stamp was `pos`).
         unsafe { slot.value.with_mut(|p| (*p).write(value)) };
         self.set_stamp(pos, pos.wrapping_add(1), Ordering::Release);
-        self.prefault_ahead(pos);
-    }
-
-    /// Slots per page (at least 1): one write-touch every this many slots
-    /// covers every page.
-    #[cfg(not(loom))]
-    const SLOTS_PER_PAGE: usize = {
-        let n = PAGE / core::mem::size_of::<Slot<T>>();
-        if n == 0 {
-            1
-        } else {
-            n
-        }
-    };
-
-    /// The slots start as untouched zero pages (see `new`). If the first
-    /// access to such a page is a *read* of a stamp (any thread looking at
-    /// the slot at `tail` or `head`), the kernel maps the shared zero page,
-    /// and the sender's write a moment later faults again to replace it
-    /// (copy on write, which in a multi-threaded process may also flush the
-    /// other cores' TLBs). Measured on the 2-vCPU AMD EPYC VM, 10^6 slots of
-    /// `[u64; 4]`, 10^6 items, one sender and one receiver thread: about 4
-    /// page faults per page and 8 M items/s without this, 1 fault per page
-    /// and 38–40 M items/s with it. So the sender writes to the pages ahead
-    /// first: each time it publishes at
-    /// the start of a page's worth of slots, it touches, with a write that
-    /// changes nothing (`write_touch`), the stamp two pages' worth of slots
-    /// ahead, so that stamps are read only on pages already backed
-    /// by a write. After the first lap every page is backed and this is one
-    /// compare per send.
-    #[inline(always)]
-    fn prefault_ahead(&self, pos: usize) {
-        #[cfg(not(loom))]
-        {
-            let idx = pos & (self.one_lap - 1);
-            let ahead = idx + 2 * Self::SLOTS_PER_PAGE;
-            if idx % Self::SLOTS_PER_PAGE == 0 && ahead < self.capacity {
-                // SAFETY: `ahead < capacity`.
-                write_touch(&unsafe { self.slots.get(ahead) }.raw_stamp);
-            }
-        }
-        #[cfg(loom)]
-        let _ = pos;
+        // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
+        self.slots.prefault_ahead(pos & (self.one_lap - 1));
     }
 
     /// Claims the position at `head` for reading (see [`Shared::claim`]).
@@ -451,16 +406,6 @@ pub(super) enum Forced<T> {
     Evicted(T),
     /// Every receiver is gone.
     Disconnected,
-}
-
-/// An access to `stamp` that the CPU performs as a write and that changes
-/// nothing: a compare-exchange of 0 with 0 (on x86 `lock cmpxchg` writes the
-/// line whether or not it compares equal). Not `fetch_add(0)`: compilers
-/// turn an idempotent read-modify-write into a plain load.
-#[cfg(not(loom))]
-#[inline(always)]
-fn write_touch(stamp: &AtomicUsize) {
-    let _ = stamp.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed);
 }
 
 /// Exponential backoff after losing a CAS race: a few spin hints, capped.
