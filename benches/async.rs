@@ -284,6 +284,10 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("cargo bench --bench async [-- --quick]");
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {
         Cfg { items: 200_000, round_trips: 2_000, rounds: 7 }

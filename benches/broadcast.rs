@@ -308,6 +308,10 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]");
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
     let rounds = value("--rounds").unwrap_or(7).max(1) as usize;

@@ -815,6 +815,10 @@ fn ratios(num: &[f64], den: &[f64]) -> Vec<f64> {
 // ---------------------------------------------------------------------------
 
 fn main() {
+    exit_on_help(
+        "cargo bench --bench suite [-- --quick] [--rounds N] [--pairs N] [--items N] [--work-ns N] \
+         [--messages N] [--cap1-messages N] [FILTER]",
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--capacity-probe") {
         let name = args.get(i + 1).expect("--capacity-probe NAME");

@@ -231,6 +231,7 @@ fn arg_value(args: &[String], flag: &str) -> Option<u64> {
 }
 
 fn main() {
+    exit_on_help("cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [FILTER]");
     // `cargo bench` passes `--bench`; ignore what we do not know.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");

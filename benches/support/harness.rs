@@ -491,3 +491,12 @@ impl Rounds {
         }
     }
 }
+
+/// Prints `usage` and exits when the command line asks for help (`--help`
+/// or `-h`), before anything is measured.
+pub fn exit_on_help(usage: &str) {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{usage}");
+        std::process::exit(0);
+    }
+}
