@@ -4,9 +4,7 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::builder::{assert_capacity, assert_layout};
-#[cfg(not(loom))]
-use crate::sync::Ordering;
-use crate::sync::{AtomicUsize, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
 /// A cell holding a value or nothing; which one is tracked by the ring that
 /// owns it.
@@ -101,11 +99,30 @@ impl<S> Buffer<S> {
     }
 }
 
-/// A slot with a stamp word, for rings built on [`Buffer::zeroed`]: the
-/// word `prefault_ahead` touches.
-pub(crate) trait Stamped {
-    #[cfg_attr(loom, allow(dead_code))]
-    fn stamp_word(&self) -> &AtomicUsize;
+/// A slot of the stamped rings (MPMC and broadcast): a stamp and a cell.
+/// What a stamp value means is the ring's business; here it is stored
+/// relative to the slot's *base*, its stamp before anything happened (the
+/// ring passes it to every access), so that all-zero memory is the initial
+/// state and a ring of any capacity is built without touching its slots
+/// ([`Buffer::stamped`]).
+pub(crate) struct StampedSlot<T> {
+    /// The stamp minus the slot's base.
+    raw_stamp: AtomicUsize,
+    pub(crate) value: Cell<T>,
+}
+
+impl<T> StampedSlot<T> {
+    /// The stamp of a slot whose base is `base`.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, base: usize, order: Ordering) -> usize {
+        self.raw_stamp.load(order).wrapping_add(base)
+    }
+
+    /// Stores the stamp of a slot whose base is `base`.
+    #[inline(always)]
+    pub(crate) fn set_stamp(&self, base: usize, stamp: usize, order: Ordering) {
+        self.raw_stamp.store(stamp.wrapping_sub(base), order);
+    }
 }
 
 /// The page size `prefault_ahead` assumes (the smallest common one; on a
@@ -113,12 +130,42 @@ pub(crate) trait Stamped {
 #[cfg(not(loom))]
 const PAGE: usize = 4096;
 
-impl<S: Stamped> Buffer<S> {
+impl<T> Buffer<StampedSlot<T>> {
+    /// `len` slots, each at its base stamp, with empty cells: a zeroed
+    /// allocation, whose first pages are write-touched (see
+    /// [`prefault_ahead`](Buffer::prefault_ahead)); under loom, whose
+    /// atomics and cells are tracked objects, constructed slot by slot.
+    ///
+    /// # Panics
+    ///
+    /// If `len` is 0 or `len` slots would overflow the maximum allocation.
+    pub(crate) fn stamped(len: usize) -> Self {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: all-zero bytes are a valid `StampedSlot<T>`: an
+            // `AtomicUsize` of 0 and a `MaybeUninit` cell, for which any
+            // bytes are valid.
+            let slots: Self = unsafe { Buffer::zeroed(len) };
+            for idx in (0..len.min(2 * Self::SLOTS_PER_PAGE)).step_by(Self::SLOTS_PER_PAGE) {
+                // SAFETY: `idx < len`.
+                write_touch(&unsafe { slots.get(idx) }.raw_stamp);
+            }
+            slots
+        }
+        #[cfg(loom)]
+        {
+            Buffer::from_fn(len, |_| StampedSlot {
+                raw_stamp: AtomicUsize::new(0),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+        }
+    }
+
     /// Slots per page (at least 1): one write-touch every this many slots
     /// covers every page.
     #[cfg(not(loom))]
     const SLOTS_PER_PAGE: usize = {
-        let n = PAGE / core::mem::size_of::<S>();
+        let n = PAGE / core::mem::size_of::<StampedSlot<T>>();
         if n == 0 {
             1
         } else {
@@ -126,28 +173,18 @@ impl<S: Stamped> Buffer<S> {
         }
     };
 
-    /// Write-touches the first pages of a new zeroed buffer, which
-    /// [`prefault_ahead`](Buffer::prefault_ahead) does not reach.
-    pub(crate) fn prefault_start(&self) {
-        #[cfg(not(loom))]
-        for idx in (0..self.len.min(2 * Self::SLOTS_PER_PAGE)).step_by(Self::SLOTS_PER_PAGE) {
-            // SAFETY: `idx < len`.
-            write_touch(unsafe { self.get(idx) }.stamp_word());
-        }
-    }
-
-    /// For the writer of a [`zeroed`](Buffer::zeroed) buffer, after it has
-    /// written slot `idx`. The slots start as untouched zero pages. If the
-    /// first access to such a page is a *read* of a stamp (a reader looking
-    /// at the slot it waits for), the kernel maps the shared zero page, and
-    /// the writer's store a moment later faults again to replace it (copy on
-    /// write, which in a multi-threaded process may also flush the other
-    /// cores' TLBs). Measured on the 2-vCPU AMD EPYC VM with the MPMC ring,
-    /// 10^6 slots of `[u64; 4]`, 10^6 items, one sender and one receiver
-    /// thread: about 4 page faults per page and 8 M items/s without this, 1
-    /// fault per page and 38–40 M items/s with it. So the writer writes to
-    /// the pages ahead first: each time it writes the first slot of a
-    /// page's worth, it touches, with a write that changes nothing
+    /// For the writer of a [`stamped`](Buffer::stamped) buffer, after it
+    /// has written slot `idx`. The slots start as untouched zero pages. If
+    /// the first access to such a page is a *read* of a stamp (a reader
+    /// looking at the slot it waits for), the kernel maps the shared zero
+    /// page, and the writer's store a moment later faults again to replace
+    /// it (copy on write, which in a multi-threaded process may also flush
+    /// the other cores' TLBs). Measured on the 2-vCPU AMD EPYC VM with the
+    /// MPMC ring, 10^6 slots of `[u64; 4]`, 10^6 items, one sender and one
+    /// receiver thread: about 4 page faults per page and 8 M items/s without
+    /// this, 1 fault per page and 38–40 M items/s with it. So the writer
+    /// writes to the pages ahead first: each time it writes the first slot
+    /// of a page's worth, it touches, with a write that changes nothing
     /// (`write_touch`), the stamp two pages' worth of slots ahead, so that
     /// stamps are read only on pages already backed by a write. After the
     /// first lap every page is backed and this is one compare per write.
@@ -158,7 +195,7 @@ impl<S: Stamped> Buffer<S> {
             let ahead = idx + 2 * Self::SLOTS_PER_PAGE;
             if idx % Self::SLOTS_PER_PAGE == 0 && ahead < self.len {
                 // SAFETY: `ahead < len`.
-                write_touch(unsafe { self.get(ahead) }.stamp_word());
+                write_touch(&unsafe { self.get(ahead) }.raw_stamp);
             }
         }
         #[cfg(loom)]

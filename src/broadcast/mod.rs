@@ -227,14 +227,12 @@ pub use error::{RecvError, RecvTimeoutError, TryRecvError};
 pub use receiver::{Receiver, ReceiverStats};
 pub use sender::Sender;
 
-use core::mem::MaybeUninit;
-
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer, Stamped};
+use crate::buffer::{drop_each, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::wait::Sleepers;
 
 /// What a full broadcast ring does; see the [module docs](self).
@@ -365,28 +363,13 @@ pub(crate) fn behind(tail: usize, state: usize) -> usize {
     idle(tail).wrapping_sub(state & !1) >> 1
 }
 
-/// One slot: a stamp and a cell.
-pub(crate) struct Slot<T> {
-    /// The slot's stamp, stored relative to its starting value (the stamp
-    /// minus `idle(start + index)`, see [`Shared::stamp`]), so that all-zero
-    /// memory is the initial state and a ring of any capacity is built
-    /// without touching its slots.
-    ///
-    /// The stamp: `2(p + 1)` once the item of position `p` is published
-    /// here (written only by the sender, with `Release`, after the value).
-    /// Starts at `2s` for the slot's first position `s` ("not sent yet").
-    /// The cell holds an initialised value exactly when the slot has been
-    /// written at least once (the ring drops a value only when replacing it,
-    /// or in `Shared::drop`).
-    raw_stamp: AtomicUsize,
-    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
-}
-
-impl<T> Stamped for Slot<T> {
-    fn stamp_word(&self) -> &AtomicUsize {
-        &self.raw_stamp
-    }
-}
+/// One slot. Its stamp: `2(p + 1)` once the item of position `p` is
+/// published here (written only by the sender, with `Release`, after the
+/// value). It starts at `2s` for the slot's first position `s` ("not sent
+/// yet"), its base. The cell holds an initialised value exactly when the
+/// slot has been written at least once (the ring drops a value only when
+/// replacing it, or in `Shared::drop`).
+pub(crate) type Slot<T> = StampedSlot<T>;
 
 /// One receiver's published position, on its own cache line, and the
 /// registry its `recv` sleeps on (on a line of its own: the sender loads
@@ -462,19 +445,9 @@ impl<T> Shared<T> {
             "ringflow: capacity {capacity} is too large for the broadcast ring (at most usize::MAX / 4)"
         );
         let start = b.start;
-        // Every slot starts with stamp `idle(start + i)`, which is raw stamp
-        // 0: all-zero memory, backed by the kernel as it is used (see
-        // `Buffer::zeroed` and `Buffer::prefault_ahead`).
-        #[cfg(not(loom))]
-        // SAFETY: all-zero bytes are a valid `Slot<T>`: an `AtomicUsize` of
-        // 0 and a `MaybeUninit` cell, for which any bytes are valid.
-        let slots = unsafe { Buffer::zeroed(capacity) };
-        #[cfg(loom)]
-        let slots = Buffer::from_fn(capacity, |_| Slot {
-            raw_stamp: AtomicUsize::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-        });
-        slots.prefault_start();
+        // Every slot starts with stamp `idle(start + i)`, its base: built
+        // in constant time, backed page by page as positions reach it.
+        let slots = Buffer::stamped(capacity);
         Shared {
             tail: CachePadded::new(AtomicUsize::new(start)),
             cold: CachePadded::new(Cold {
@@ -505,7 +478,7 @@ impl<T> Shared<T> {
         unsafe { self.slots.get(idx) }
     }
 
-    /// The stamp of slot `idx` (see `Slot::raw_stamp`).
+    /// The stamp of slot `idx`.
     ///
     /// # Safety
     ///
@@ -513,8 +486,7 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(crate) unsafe fn stamp(&self, idx: usize, order: Ordering) -> usize {
         // SAFETY: the caller's contract.
-        let raw = unsafe { self.slot(idx) }.raw_stamp.load(order);
-        raw.wrapping_add(idle(self.start.wrapping_add(idx)))
+        unsafe { self.slot(idx) }.stamp(idle(self.start.wrapping_add(idx)), order)
     }
 
     /// Stores the stamp of slot `idx`, then (the slots being a zeroed
@@ -526,8 +498,7 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering) {
         // SAFETY: the caller's contract.
-        let slot = unsafe { self.slot(idx) };
-        slot.raw_stamp.store(stamp.wrapping_sub(idle(self.start.wrapping_add(idx))), order);
+        unsafe { self.slot(idx) }.set_stamp(idle(self.start.wrapping_add(idx)), stamp, order);
         self.slots.prefault_ahead(idx);
     }
 

@@ -2,37 +2,21 @@
 //! the operations both handles build on (see the module docs of `mpmc` for
 //! the algorithm).
 
-use core::mem::MaybeUninit;
-
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer, Stamped};
+use crate::buffer::{drop_each, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{spin_hint, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{spin_hint, AtomicUsize, Ordering};
 
-/// One slot: a stamp and a cell.
-pub(super) struct Slot<T> {
-    /// The slot's *stamp*, stored relative to the slot: the stamp minus
-    /// `origin + index` (see [`Shared::stamp`]), so that all-zero memory is
-    /// the initial state and a ring of any capacity is built without
-    /// touching its slots.
-    ///
-    /// The stamp, for the position `p` this slot serves in the current lap:
-    /// `p` when empty and claimable by the sender at `p`; `p + 1` once the
-    /// value written at `p` is published; `p + one_lap` once the receiver at
-    /// `p` has moved the value out (which is "empty" for the next lap). The
-    /// value is initialised exactly while the stamp says full (or a receiver
-    /// holds the claim on it).
-    raw_stamp: AtomicUsize,
-    pub(super) value: UnsafeCell<MaybeUninit<T>>,
-}
-
-impl<T> Stamped for Slot<T> {
-    fn stamp_word(&self) -> &AtomicUsize {
-        &self.raw_stamp
-    }
-}
+/// One slot. Its stamp, for the position `p` it serves in the current
+/// lap: `p` when empty and claimable by the sender at `p`; `p + 1` once the
+/// value written at `p` is published; `p + one_lap` once the receiver at
+/// `p` has moved the value out (which is "empty" for the next lap). The
+/// value is initialised exactly while the stamp says full (or a receiver
+/// holds the claim on it). Its base (the stamp it starts with) is
+/// `origin + index`.
+pub(super) type Slot<T> = StampedSlot<T>;
 
 pub(super) struct Shared<T> {
     /// Next position to read. Moved only by a successful CAS (a receiver's
@@ -50,8 +34,8 @@ pub(super) struct Shared<T> {
     /// `one_lap` are its slot index.
     pub(super) one_lap: usize,
     /// The first position (a multiple of `one_lap`): slot `i` starts out
-    /// serving `origin + i`, which is its stamp before anything happened,
-    /// stored as 0 (see `Slot::raw_stamp`).
+    /// serving `origin + i`, which is its stamp before anything happened
+    /// (its base, see `StampedSlot`).
     origin: usize,
 }
 
@@ -82,20 +66,10 @@ impl<T> Shared<T> {
         let one_lap = (capacity + 1).next_power_of_two();
         // Start on a lap boundary so that slot `i` serves position start + i.
         let start = b.start & !(one_lap - 1);
-        // Every slot starts with stamp `start + i`, which is raw stamp 0:
-        // all-zero memory. Zeroed allocations of this size come from the
-        // kernel's zero pages, so construction is O(1) in the capacity and
-        // a page is only backed once a position on it is used.
-        #[cfg(not(loom))]
-        // SAFETY: all-zero bytes are a valid `Slot<T>`: an `AtomicUsize` of
-        // 0 and a `MaybeUninit` cell, for which any bytes are valid.
-        let slots = unsafe { Buffer::zeroed(capacity) };
-        #[cfg(loom)]
-        let slots = Buffer::from_fn(capacity, |_| Slot {
-            raw_stamp: AtomicUsize::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-        });
-        let shared = Shared {
+        // Every slot starts with stamp `start + i`, its base: built in
+        // constant time, backed page by page as positions reach it.
+        let slots = Buffer::stamped(capacity);
+        Shared {
             head: CachePadded::new(AtomicUsize::new(start)),
             tail: CachePadded::new(AtomicUsize::new(start)),
             cold: CachePadded::new(Cold {
@@ -107,21 +81,19 @@ impl<T> Shared<T> {
             capacity,
             one_lap,
             origin: start,
-        };
-        shared.slots.prefault_start();
-        shared
+        }
     }
 
-    /// The stamp of the slot serving `pos` (see `Slot::raw_stamp`).
+    /// The stamp of the slot serving `pos`.
     #[inline(always)]
     pub(super) fn stamp(&self, pos: usize, order: Ordering) -> usize {
-        self.slot(pos).raw_stamp.load(order).wrapping_add(self.slot_origin(pos))
+        self.slot(pos).stamp(self.slot_origin(pos), order)
     }
 
     /// Stores the stamp of the slot serving `pos`.
     #[inline(always)]
     pub(super) fn set_stamp(&self, pos: usize, stamp: usize, order: Ordering) {
-        self.slot(pos).raw_stamp.store(stamp.wrapping_sub(self.slot_origin(pos)), order);
+        self.slot(pos).set_stamp(self.slot_origin(pos), stamp, order);
     }
 
     /// The initial stamp of the slot serving `pos`: `origin + index`.
