@@ -92,6 +92,12 @@ impl<S> Buffer<S> {
         unsafe { &*self.ptr.as_ptr().add(idx) }
     }
 
+    /// The number of slots.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The pointer to slot 0, for handles that cache it.
     #[inline(always)]
     pub(crate) fn as_ptr(&self) -> NonNull<S> {

@@ -230,7 +230,7 @@ impl<T> Drop for Shared<T> {
             done_here += 1;
             // SAFETY: the segment is alive (freed only by the guard).
             let seg = unsafe { segment.as_ref() };
-            let idx = wrap_add(start, done_here - 1, seg.len);
+            let idx = wrap_add(start, done_here - 1, seg.buffer.len());
             // SAFETY: `idx < len`; the slot holds one of the items in
             // `head..tail` stored in this segment, initialised and
             // unreachable by anyone else (both handles are gone);
@@ -711,7 +711,15 @@ impl<T> Consumer<T> {
     #[inline(always)]
     fn load_tail(&mut self) {
         // Acquire pairs with the producer's Release store of `tail`.
-        self.cached_tail = self.shared.tail.load(Ordering::Acquire);
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        self.set_cached_tail(tail);
+    }
+
+    /// Takes `tail`, just loaded with `Acquire`, as the cached one: on a
+    /// segmented ring clamped to the consumer's segment (`follow_segments`).
+    #[inline(always)]
+    fn set_cached_tail(&mut self, tail: usize) {
+        self.cached_tail = tail;
         if self.segmented {
             self.follow_segments();
         }
@@ -747,7 +755,7 @@ impl<T> Consumer<T> {
             // consumer leaves it.
             let seg = unsafe { next.as_ref() };
             self.buffer = seg.buffer.as_ptr();
-            self.seg_len = seg.len;
+            self.seg_len = seg.buffer.len();
             self.head_idx = 0;
             // SAFETY: `left` came from `Segment::alloc`; nobody else uses a
             // closed segment, and the consumer has just moved past it.
@@ -810,10 +818,7 @@ impl<T> Consumer<T> {
             tail.wrapping_sub(head) <= low
         });
         if let Some(tail) = fresh {
-            self.cached_tail = tail;
-            if self.segmented {
-                self.follow_segments();
-            }
+            self.set_cached_tail(tail);
         }
     }
 

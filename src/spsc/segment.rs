@@ -47,8 +47,6 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 /// A buffer of slots and the link to the next one.
 pub(super) struct Segment<T> {
     pub(super) buffer: Buffer<Cell<T>>,
-    /// Number of slots.
-    pub(super) len: usize,
     /// The position one past the last item stored here. Written once, by
     /// the producer, before `next` (which publishes it); meaningless while
     /// `next` is null.
@@ -64,7 +62,6 @@ impl<T> Segment<T> {
     pub(super) fn alloc(len: usize) -> NonNull<Segment<T>> {
         let segment = Box::new(Segment {
             buffer: Buffer::uninit_cells(len),
-            len,
             end: AtomicUsize::new(0),
             next: AtomicPtr::new(core::ptr::null_mut()),
         });
