@@ -368,10 +368,11 @@ pub(crate) struct WaitOn<'a> {
     pub(crate) baton: bool,
 }
 
-/// One blocking operation of one ring (a send or a receive), as the one
-/// blocking driver, [`block`], sees it. Every ring implements it for each
-/// of its blocking directions; `send` / `recv` and their timeout forms are
-/// `block` with a deadline.
+/// One operation of one ring (a send or a receive), as the one driver,
+/// [`drive`], sees it. Every ring implements it for each of its blocking
+/// directions; `send` / `recv` and their timeout forms are [`block`] with a
+/// deadline, `send_async` / `recv_async` are `drive` with a task's way of
+/// waiting (`future.rs`).
 pub(crate) trait Blocking {
     /// What an attempt hands to the next one (a send's value; `()` for a
     /// receive).
