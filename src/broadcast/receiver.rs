@@ -208,6 +208,7 @@ impl<T: Clone> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(5)); // what was sent comes first
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     /// ```
+    #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let shared = &*self.shared;
         // SAFETY: `idx < capacity` (the field's invariant).

@@ -85,6 +85,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
     /// ```
+    #[inline]
     pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(TrySendError::Disconnected(value));
@@ -158,15 +159,25 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Refreshes `snapshot` from the registry if its generation moved.
+    /// Refreshes `snapshot` from the registry if its generation moved. The
+    /// check is inline (every send on a `Park` channel makes it); the copy,
+    /// rare, is not.
+    #[inline(always)]
     fn refresh_snapshot(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
-        let cold = &shared.cold;
-        if cold.generation.load(Ordering::Acquire) != *snapshot_gen {
-            let registry = lock(&cold.registry);
-            snapshot.clone_from(&registry);
-            // Under the mutex: exactly the registrations the copy holds.
-            *snapshot_gen = cold.generation.load(Ordering::Relaxed);
+        if shared.cold.generation.load(Ordering::Acquire) != *snapshot_gen {
+            Self::copy_registry(shared, snapshot, snapshot_gen);
         }
+    }
+
+    /// The copy of [`refresh_snapshot`](Sender::refresh_snapshot).
+    #[cold]
+    #[inline(never)]
+    fn copy_registry(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
+        let cold = &shared.cold;
+        let registry = lock(&cold.registry);
+        snapshot.clone_from(&registry);
+        // Under the mutex: exactly the registrations the copy holds.
+        *snapshot_gen = cold.generation.load(Ordering::Relaxed);
     }
 
     /// Block: recomputes `cached_min` from every live cursor. Repeats if a

@@ -680,7 +680,7 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.try_recv(), Ok(7)); // drained first...
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected)); // ...then disconnected
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.ready()?;
         // SAFETY: `head_idx < capacity` and `head != cached_tail`, so the slot
