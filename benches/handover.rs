@@ -1,0 +1,265 @@
+//! The SPSC hand-over design experiment (issue #11): does a ring whose
+//! producer writes a sequence stamp *into each slot* beat the shared-index
+//! ring that rtrb and ringflow's SPSC ring are today, and in which regimes?
+//!
+//! Two prototype hand-overs, written here for the measurement only (they
+//! are not the crate's rings: `Copy` items, no disconnection, no waiting),
+//! next to the real ones:
+//!
+//! - **in-slot stamps**: slot = `{ stamp, value }`; the producer writes the
+//!   value, then the stamp `p + 1` (Release); the consumer polls the stamp of
+//!   its next slot (Acquire), so an item that crosses alone moves the one
+//!   line that holds both. The consumer publishes its position in a line of
+//!   its own, which the producer reads only when its cached copy says the
+//!   ring is full (the shape of Concurrency Kit's `ck_pring`, of IFFQ
+//!   (Maffione et al., 2019) and of crossbeam's `ArrayQueue` slots without
+//!   their CAS). Two variants: the position published after every item, or
+//!   every 64 items (a lazy release; it makes `Full` inexact by up to 63
+//!   slots, which the crate's contract does not allow as is, so it is
+//!   measured only to see what lazy release is worth);
+//! - **separate stamps**: the same protocol with the stamps in an array of
+//!   their own, so that values stay contiguous (what `as_slices` chunks
+//!   need): a hand-over then moves a stamp line and a value line;
+//! - rtrb (`push`/`pop` + spin) and ringflow's SPSC ring (`try_send` /
+//!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
+//!   each cached by the other side.
+//!
+//! Regimes (as in `targets`): free-running; near-empty (the producer does
+//! `W` ns of work per item, so every item crosses alone); near-full (the
+//! consumer does it). Method: pinned threads on cores 0 and 1, capacity
+//! 1024, `u64` items, interleaved rounds with the order rotated, the ratio
+//! to rtrb taken per round, then the median and min–max over the rounds.
+//!
+//! ```sh
+//! cargo bench --bench handover [-- --quick] [--rounds N] [--items N]
+//! ```
+
+mod support;
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use core_affinity::CoreId;
+use crossbeam_utils::CachePadded;
+use support::*;
+
+/// A `u64` item (the harness's payloads are `[u64; N]`).
+type Item = [u64; 1];
+
+const CAP: usize = 1024;
+
+/// The prototypes' shared state: `stamps_in_slot` picks the layout.
+struct Ring<T> {
+    /// The consumer's published position (positions below it are free).
+    /// Written only by the consumer, read by the producer when its cached
+    /// copy says full.
+    head: CachePadded<AtomicUsize>,
+    /// In-slot layout: `(stamp, value)` pairs. Invariant: slot `i`'s value
+    /// is initialised once its stamp is `p + 1` for a position `p` with
+    /// `p % len == i`, until the consumer moves past `p`.
+    slots: Box<[(AtomicUsize, UnsafeCell<MaybeUninit<T>>)]>,
+    /// Separate layout: the stamps, one per slot (`slots`' own stamps are
+    /// then unused). Same invariant, stamp `i` for value `i`.
+    stamps: Box<[AtomicUsize]>,
+    stamps_in_slot: bool,
+    mask: usize,
+}
+
+// SAFETY: a value cell is written only by the producer before it publishes
+// the slot's stamp (Release) and read only by the consumer after it has seen
+// that stamp (Acquire); the producer writes a slot again only after the
+// consumer has published a position past it (Release / Acquire on `head`).
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    fn new(capacity: usize, stamps_in_slot: bool) -> Self {
+        assert!(capacity.is_power_of_two());
+        Ring {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            slots: (0..capacity).map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit()))).collect(),
+            stamps: (0..if stamps_in_slot { 0 } else { capacity }).map(|_| AtomicUsize::new(0)).collect(),
+            stamps_in_slot,
+            mask: capacity - 1,
+        }
+    }
+
+    #[inline(always)]
+    fn stamp(&self, i: usize) -> &AtomicUsize {
+        if self.stamps_in_slot {
+            &self.slots[i].0
+        } else {
+            &self.stamps[i]
+        }
+    }
+}
+
+pub struct ProtoTx<T> {
+    ring: Arc<Ring<T>>,
+    tail: usize,
+    cached_head: usize,
+}
+
+pub struct ProtoRx<T> {
+    ring: Arc<Ring<T>>,
+    head: usize,
+    /// Publish `head` every this many items (a power of two).
+    publish_every: usize,
+}
+
+impl<T: Copy> ProtoTx<T> {
+    #[inline]
+    fn push(&mut self, value: T) -> Result<(), T> {
+        let ring = &*self.ring;
+        if self.tail.wrapping_sub(self.cached_head) == ring.slots.len() {
+            // Acquire: the consumer's reads of the slots it released are done.
+            self.cached_head = ring.head.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.cached_head) == ring.slots.len() {
+                return Err(value);
+            }
+        }
+        let i = self.tail & ring.mask;
+        // SAFETY: `tail - head < capacity`, so the consumer has moved past
+        // the position this slot last held and does not read it again until
+        // the stamp below; the producer is the only writer.
+        unsafe { (*ring.slots[i].1.get()).write(value) };
+        self.tail = self.tail.wrapping_add(1);
+        ring.stamp(i).store(self.tail, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl<T: Copy> ProtoRx<T> {
+    #[inline]
+    fn pop(&mut self) -> Option<T> {
+        let ring = &*self.ring;
+        let i = self.head & ring.mask;
+        let next = self.head.wrapping_add(1);
+        if ring.stamp(i).load(Ordering::Acquire) != next {
+            if ring.head.load(Ordering::Relaxed) != self.head {
+                // Nothing to read: release what a lazy publication held back.
+                ring.head.store(self.head, Ordering::Release);
+            }
+            return None;
+        }
+        // SAFETY: the stamp says the value of position `head` is written
+        // (and visible: Acquire), and the producer does not write this slot
+        // again before we publish a position past it. `T: Copy`, so reading
+        // leaves nothing to drop.
+        let value = unsafe { (*ring.slots[i].1.get()).assume_init_read() };
+        self.head = next;
+        if next & (self.publish_every - 1) == 0 {
+            ring.head.store(next, Ordering::Release);
+        }
+        Some(value)
+    }
+}
+
+/// A prototype: the layout and how often the consumer publishes.
+#[derive(Clone, Copy)]
+struct Proto {
+    stamps_in_slot: bool,
+    publish_every: usize,
+}
+
+impl<T: Copy + Send + 'static> Queue<T> for Proto {
+    type Tx = ProtoTx<T>;
+    type Rx = ProtoRx<T>;
+    fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
+        let ring = Arc::new(Ring::new(capacity, self.stamps_in_slot));
+        (
+            ProtoTx { ring: ring.clone(), tail: 0, cached_head: 0 },
+            ProtoRx { ring, head: 0, publish_every: self.publish_every },
+        )
+    }
+}
+
+impl<T: Copy + Send + 'static> Spsc<T> for Proto {
+    #[inline]
+    fn send(tx: &mut ProtoTx<T>, mut value: T, stop: &Stop) -> Result<(), Stopped> {
+        let mut spin = Spin::new(stop);
+        loop {
+            match tx.push(value) {
+                Ok(()) => return Ok(()),
+                Err(v) => value = v,
+            }
+            spin.spin()?;
+        }
+    }
+    #[inline]
+    fn recv(rx: &mut ProtoRx<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        loop {
+            if let Some(v) = rx.pop() {
+                return Ok(v);
+            }
+            spin.spin()?;
+        }
+    }
+}
+
+type Run = fn(u64, (CoreId, CoreId), SideWork) -> f64;
+
+fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> f64 {
+    let (t, _) = spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work);
+    items as f64 / t.as_secs_f64() / 1e6
+}
+
+const IMPLS: [(&str, Run); 5] = [
+    ("in-slot stamps", |n, c, w| rate(Proto { stamps_in_slot: true, publish_every: 1 }, n, c, w)),
+    ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto { stamps_in_slot: true, publish_every: 64 }, n, c, w)),
+    ("separate stamps", |n, c, w| rate(Proto { stamps_in_slot: false, publish_every: 1 }, n, c, w)),
+    ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
+    ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
+];
+const RTRB: usize = 3;
+
+fn arg(name: &str) -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    exit_on_help("cargo bench --bench handover [-- --quick] [--rounds N] [--items N]");
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = arg("--rounds").unwrap_or(if quick { 3 } else { 7 });
+    let items = arg("--items").unwrap_or(if quick { 200_000 } else { 2_000_000 }) as u64;
+    let cores = cores();
+    let regimes: Vec<(String, SideWork)> = [("free-running", 0.0, true), ("near-empty", 10.0, true), ("near-empty", 30.0, true), ("near-full", 10.0, false), ("near-full", 30.0, false)]
+        .iter()
+        .map(|&(name, ns, producer)| {
+            let units = if ns > 0.0 { busy_units_for(ns) } else { 0 };
+            let work = if producer { SideWork { producer: units, consumer: 0 } } else { SideWork { producer: 0, consumer: units } };
+            let label = if ns > 0.0 { format!("{name}, {ns} ns/item on the {}", if producer { "producer" } else { "consumer" }) } else { name.to_owned() };
+            (label, work)
+        })
+        .collect();
+    println!(
+        "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated)",
+        cores.0.id, cores.1.id
+    );
+    for (label, work) in &regimes {
+        // rates[impl][round]
+        let mut rates = vec![vec![0.0; rounds]; IMPLS.len()];
+        Rounds { rounds, rotate_by: 1, label: label.clone() }.run(
+            IMPLS.len(),
+            |i| {
+                (IMPLS[i].1)(items / 10, cores, *work);
+            },
+            |i, round, _| rates[i][round] = (IMPLS[i].1)(items, cores, *work),
+        );
+        println!("\n## {label}\n| implementation | M items/s (median, min–max) | / rtrb per round (median, min–max) |\n|---|---|---|");
+        for (i, (name, _)) in IMPLS.iter().enumerate() {
+            let (m, lo, hi) = spread(rates[i].clone());
+            let (r, rlo, rhi) = spread((0..rounds).map(|k| rates[i][k] / rates[RTRB][k]).collect());
+            println!("| {name} | {m:.1} ({lo:.1}–{hi:.1}) | {r:.2}x ({rlo:.2}–{rhi:.2}) |");
+        }
+    }
+}
+
+/// Median, min and max.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
