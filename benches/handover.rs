@@ -29,6 +29,9 @@
 //! consumer does it). Method: pinned threads on cores 0 and 1, capacity
 //! 1024, `u64` items, interleaved rounds with the order rotated, the ratio
 //! to rtrb taken per round, then the median and min–max over the rounds.
+//! The placement probe (a bare cache line's round trip between the two
+//! cores, before and after) says whether the vCPUs were close or far apart:
+//! the stamps' gain depends on it.
 //!
 //! ```sh
 //! cargo bench --bench handover [-- --quick] [--rounds N] [--items N]
@@ -226,19 +229,34 @@ fn main() {
     let rounds = arg("--rounds").unwrap_or(if quick { 3 } else { 7 });
     let items = arg("--items").unwrap_or(if quick { 200_000 } else { 2_000_000 }) as u64;
     let cores = cores();
-    let regimes: Vec<(String, SideWork)> = [("free-running", 0.0, true), ("near-empty", 10.0, true), ("near-empty", 30.0, true), ("near-full", 10.0, false), ("near-full", 30.0, false)]
-        .iter()
-        .map(|&(name, ns, producer)| {
-            let units = if ns > 0.0 { busy_units_for(ns) } else { 0 };
-            let work = if producer { SideWork { producer: units, consumer: 0 } } else { SideWork { producer: 0, consumer: units } };
-            let label = if ns > 0.0 { format!("{name}, {ns} ns/item on the {}", if producer { "producer" } else { "consumer" }) } else { name.to_owned() };
-            (label, work)
-        })
-        .collect();
+    let regimes: Vec<(String, SideWork)> = [
+        ("free-running", 0.0, true),
+        ("near-empty", 10.0, true),
+        ("near-empty", 30.0, true),
+        ("near-full", 10.0, false),
+        ("near-full", 30.0, false),
+    ]
+    .iter()
+    .map(|&(name, ns, producer)| {
+        let units = if ns > 0.0 { busy_units_for(ns) } else { 0 };
+        let work = if producer {
+            SideWork { producer: units, consumer: 0 }
+        } else {
+            SideWork { producer: 0, consumer: units }
+        };
+        let label = if ns > 0.0 {
+            format!("{name}, {ns} ns/item on the {}", if producer { "producer" } else { "consumer" })
+        } else {
+            name.to_owned()
+        };
+        (label, work)
+    })
+    .collect();
     println!(
         "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated)",
         cores.0.id, cores.1.id
     );
+    let probe_before = line_round_trip_ns(cores);
     for (label, work) in &regimes {
         // rates[impl][round]
         let mut rates = vec![vec![0.0; rounds]; IMPLS.len()];
@@ -256,6 +274,10 @@ fn main() {
             println!("| {name} | {m:.1} ({lo:.1}–{hi:.1}) | {r:.2}x ({rlo:.2}–{rhi:.2}) |");
         }
     }
+    println!(
+        "\nplacement probe (bare cache-line round trip between the two cores): {probe_before:.0} ns before, {:.0} ns after",
+        line_round_trip_ns(cores)
+    );
 }
 
 /// Median, min and max.

@@ -289,6 +289,51 @@ pub fn run_workers(workers: Vec<(CoreId, Work)>) -> Duration {
 }
 
 // ---------------------------------------------------------------------------
+// Where the two cores are.
+// ---------------------------------------------------------------------------
+
+/// The placement probe: the median round trip (ns) of one bare cache line
+/// bounced between threads pinned to `cores` (eleven batches of 2 000 round
+/// trips). On a VM the two vCPUs may sit close together or far apart, and
+/// that changes every cross-core figure (seen here: 140–150 ns in one
+/// session, 390–670 ns in another), so benches print it next to their
+/// results: ratios are only comparable between runs with similar probes.
+pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
+    const TRIPS: u64 = 2_000;
+    let mut batches: Vec<f64> = (0..11)
+        .map(|_| {
+            let line = Arc::new(CachePadded::new(AtomicU64::new(0)));
+            let (a, b) = (line.clone(), line);
+            // The first side writes odd values, the other even ones; each
+            // waits for the other's answer.
+            let ping: Work = Box::new(move |stop: &Stop| {
+                for i in 0..TRIPS {
+                    a.store(2 * i + 1, Ordering::Release);
+                    let mut spin = Spin::new(stop);
+                    while a.load(Ordering::Acquire) != 2 * i + 2 {
+                        spin.spin()?;
+                    }
+                }
+                Ok(())
+            });
+            let pong: Work = Box::new(move |stop: &Stop| {
+                for i in 0..TRIPS {
+                    let mut spin = Spin::new(stop);
+                    while b.load(Ordering::Acquire) != 2 * i + 1 {
+                        spin.spin()?;
+                    }
+                    b.store(2 * i + 2, Ordering::Release);
+                }
+                Ok(())
+            });
+            run_workers(vec![(cores.0, ping), (cores.1, pong)]).as_nanos() as f64 / TRIPS as f64
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches[batches.len() / 2]
+}
+
+// ---------------------------------------------------------------------------
 // Throughput transfers.
 // ---------------------------------------------------------------------------
 
