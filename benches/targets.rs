@@ -6,7 +6,7 @@
 //! configuration says little; a ratio of two runs made seconds apart says
 //! more, and the median of seven such ratios more again.
 //!
-//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [FILTER]`
+//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]`
 //!
 //! A `FILTER` keeps the rows whose name contains it (e.g. `SPSC`,
 //! `watermarks`, `2P2C`); targets with a row filtered out are skipped.
@@ -22,13 +22,16 @@
 //! has piled up with few looks at the producer's position (*near-full*,
 //! batching), 5–10× faster per item. A free-running run lands in one or the
 //! other by chance. So the SPSC rows run in three regimes, chosen on
-//! purpose: `near-empty` (the producer does `--work-ns` of work per item,
-//! default 30, so the consumer is faster), `near-full` (the consumer does
-//! it), and `free` (no work). Each row reports the mean fill the consumer
-//! saw (the queue's length sampled every 1024 items), so a reader can see
-//! which regime it measured. With tens of ns of work per item every fast
-//! ring runs at the work's ceiling; a lead shows free-running and where the
-//! work is least.
+//! purpose: `near-empty` (the producer works per item, so the consumer is
+//! faster), `near-full` (the consumer does `--work-ns` of work per item,
+//! default 30), and `free` (no work). Each row reports the mean fill the
+//! consumer saw (the queue's length sampled every 1024 items), so a reader
+//! can see which regime it measured. With tens of ns of work per item every
+//! fast ring runs at the work's ceiling and a lead cannot show, so the
+//! near-empty work is the *least that keeps the regime*: before the rounds,
+//! the producer work is raised step by step (1, 2, 3, 4, 6, 8, 12, 16, 24,
+//! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in each
+//! of three short runs (`--near-empty-ns N` sets it instead).
 //!
 //! Results go to `target/ringflow/` through the results model the latency
 //! bench uses (`support/output.rs`): `targets-rounds.csv` (every run),
@@ -67,11 +70,21 @@ fn row(name: &str, scale: f64, run: impl Fn(u64, (CoreId, CoreId)) -> Duration +
 const REGIMES: [(&str, bool, bool); 3] =
     [("near-empty", true, false), ("free", false, false), ("near-full", false, true)];
 
+/// Busy-loop units per item: near-empty (on the producer) and near-full
+/// (on the consumer).
+#[derive(Clone, Copy)]
+struct Units {
+    near_empty: u32,
+    near_full: u32,
+}
+
 /// An SPSC row in a regime (see the module docs), named `SPSC <regime> <name>`.
-fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: u32, name: &str, q: Q) -> Row {
+fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name: &str, q: Q) -> Row {
     let (label, producer_works, consumer_works) = regime;
-    let work =
-        SideWork { producer: if producer_works { units } else { 0 }, consumer: if consumer_works { units } else { 0 } };
+    let work = SideWork {
+        producer: if producer_works { units.near_empty } else { 0 },
+        consumer: if consumer_works { units.near_full } else { 0 },
+    };
     Row {
         name: format!("SPSC {label} {name}"),
         scale: if producer_works || consumer_works { 0.5 } else { 1.0 },
@@ -91,7 +104,7 @@ fn strategy_name(s: WaitStrategy) -> String {
     format!("{s:?}")
 }
 
-fn rows(units: u32) -> Vec<Row> {
+fn rows(units: Units) -> Vec<Row> {
     let mut r = vec![
         row("SPSC batch64 ringflow chunks", 4.0, batch_ringflow_chunks),
         row("SPSC batch64 rtrb chunks", 4.0, batch_rtrb_chunks),
@@ -225,13 +238,34 @@ fn targets() -> Vec<Target> {
 /// (regime rows; NaN elsewhere).
 const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate", "mean fill"] };
 
+/// The least producer work (ns, and busy-loop units) that keeps rtrb in the
+/// near-empty regime: its consumer's mean fill at most `MAX_FILL` in each of
+/// three short runs. The ladder's top (30 ns) if none does.
+fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
+    const LADDER: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 30];
+    const MAX_FILL: f64 = 2.0;
+    for ns in LADDER {
+        let units = busy_units_for(ns as f64);
+        let work = SideWork { producer: units, consumer: 0 };
+        let fills: Vec<f64> =
+            (0..3).map(|_| spsc_transfer_regime::<[u64; 1], Rtrb>(Rtrb, CAP, 100_000, cores, work).1).collect();
+        eprintln!("[targets] near-empty calibration: {ns} ns/item, rtrb mean fill {fills:.1?}");
+        if fills.iter().all(|&f| f <= MAX_FILL) {
+            return (ns, units);
+        }
+    }
+    (30, busy_units_for(30.0))
+}
+
 fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     let i = args.iter().position(|a| a == flag)?;
     Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
 }
 
 fn main() {
-    exit_on_help("cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [FILTER]");
+    exit_on_help(
+        "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]",
+    );
     // `cargo bench` passes `--bench`; ignore what we do not know.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -241,11 +275,18 @@ fn main() {
     assert!(rounds >= 1 && items >= 1000, "need at least one round and 1000 items");
     let filter = args.iter().enumerate().find(|&(i, a)| {
         !a.starts_with("--")
-            && !matches!(i.checked_sub(1).map(|j| args[j].as_str()), Some("--rounds" | "--items" | "--work-ns"))
+            && !matches!(
+                i.checked_sub(1).map(|j| args[j].as_str()),
+                Some("--rounds" | "--items" | "--work-ns" | "--near-empty-ns")
+            )
     });
     let cores = cores();
     let units = busy_units_for(work_ns as f64);
-    let mut rows = rows(units);
+    let (empty_ns, empty_units) = match arg_value(&args, "--near-empty-ns") {
+        Some(ns) => (ns, busy_units_for(ns as f64)),
+        None => least_near_empty_work(cores),
+    };
+    let mut rows = rows(Units { near_empty: empty_units, near_full: units });
     if let Some((_, f)) = filter {
         rows.retain(|r| r.name.contains(f.as_str()));
         assert!(!rows.is_empty(), "no configuration matches {f:?}");
@@ -254,7 +295,8 @@ fn main() {
     let settings = format!(
         "{rounds} interleaved rounds (order rotated), {items} items per run \
          (one-core rows 1/4, batch rows 4x, regime rows with work 1/2), capacity {CAP}, threads pinned to cores {} \
-         and {}; regime work {work_ns} ns per item ({units} busy-loop units)",
+         and {}; near-empty: {empty_ns} ns of producer work per item ({empty_units} busy-loop units, the least \
+         that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units)",
         cores.0.id, cores.1.id
     );
     println!("ringflow throughput targets: {settings}");
