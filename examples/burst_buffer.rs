@@ -40,13 +40,16 @@ struct Item {
     intended: Instant,
 }
 
+// The SPSC handles are boxed: each is padded to whole cache-line pairs (its
+// fields are written on every operation), so it is much larger than an MPMC
+// handle, which is a pointer and a few flags.
 enum Tx {
-    Spsc(spsc::Producer<Item>),
+    Spsc(Box<spsc::Producer<Item>>),
     Mpmc(mpmc::Sender<Item>),
 }
 
 enum Rx {
-    Spsc(spsc::Consumer<Item>),
+    Spsc(Box<spsc::Consumer<Item>>),
     Mpmc(mpmc::Receiver<Item>),
 }
 
@@ -104,7 +107,7 @@ fn run(policy: Policy, bursts: usize) -> Report {
     let (tx, mut rx) = match policy {
         Policy::Block | Policy::Shed => {
             let (tx, rx) = builder.spsc();
-            (Tx::Spsc(tx), Rx::Spsc(rx))
+            (Tx::Spsc(Box::new(tx)), Rx::Spsc(Box::new(rx)))
         }
         Policy::Overwrite => {
             let (tx, rx) = builder.mpmc();

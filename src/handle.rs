@@ -235,7 +235,7 @@ macro_rules! timed_forms {
             value: T,
             timeout: std::time::Duration,
         ) -> Result<(), SendTimeoutError<T>> {
-            self.send_until(value, $crate::wait::deadline_after(timeout))
+            self.send_until(value, $crate::wait::deadline_after(timeout), false)
         }
 
         $(#[$deadline_doc])*
@@ -244,38 +244,47 @@ macro_rules! timed_forms {
             value: T,
             deadline: std::time::Instant,
         ) -> Result<(), SendTimeoutError<T>> {
-            self.send_until(value, Some(deadline))
+            self.send_until(value, Some(deadline), false)
         }
 
-        /// The waiting path of every blocking send form, out of line.
+        /// The waiting path of every blocking send form, out of line;
+        /// `counted`: the call comes from a short wait (`wait::short_wait`,
+        /// SPSC only), which counted the wait.
         #[cold]
         #[inline(never)]
         fn send_until(
             &$($mut_)? self,
             value: T,
             deadline: Option<std::time::Instant>,
+            counted: bool,
         ) -> Result<(), SendTimeoutError<T>> {
             let mut op = self;
-            $crate::wait::send_outcome($crate::wait::block(&mut op, value, deadline))
+            $crate::wait::send_outcome($crate::wait::block(&mut op, value, deadline, counted))
         }
     };
     (recv, $($mut_:ident)?; $(#[$timeout_doc:meta])*; $(#[$deadline_doc:meta])*) => {
         $(#[$timeout_doc])*
         pub fn recv_timeout(&$($mut_)? self, timeout: std::time::Duration) -> Result<T, RecvTimeoutError> {
-            self.recv_until($crate::wait::deadline_after(timeout))
+            self.recv_until($crate::wait::deadline_after(timeout), false)
         }
 
         $(#[$deadline_doc])*
         pub fn recv_deadline(&$($mut_)? self, deadline: std::time::Instant) -> Result<T, RecvTimeoutError> {
-            self.recv_until(Some(deadline))
+            self.recv_until(Some(deadline), false)
         }
 
-        /// The waiting path of every blocking receive form, out of line.
+        /// The waiting path of every blocking receive form, out of line;
+        /// `counted`: the call comes from a short wait (`wait::short_wait`,
+        /// SPSC only), which counted the wait.
         #[cold]
         #[inline(never)]
-        fn recv_until(&$($mut_)? self, deadline: Option<std::time::Instant>) -> Result<T, RecvTimeoutError> {
+        fn recv_until(
+            &$($mut_)? self,
+            deadline: Option<std::time::Instant>,
+            counted: bool,
+        ) -> Result<T, RecvTimeoutError> {
             let mut op = self;
-            $crate::wait::block(&mut op, (), deadline).unwrap_or(Err(RecvTimeoutError::Timeout))
+            $crate::wait::block(&mut op, (), deadline, counted).unwrap_or(Err(RecvTimeoutError::Timeout))
         }
     };
 }

@@ -104,6 +104,14 @@ pub(crate) const YIELD_STEPS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const YIELD_STEPS: u32 = 1;
 
+/// Retries a plain blocking call (`send` / `recv`) makes inline after a
+/// failed attempt, one spin hint before each, before it enters the
+/// out-of-line waiting path (`wait::short_wait`). Under loom: one.
+#[cfg(not(loom))]
+pub(crate) const SHORT_WAIT_RETRIES: u32 = 16;
+#[cfg(loom)]
+pub(crate) const SHORT_WAIT_RETRIES: u32 = 1;
+
 /// `Park`: retries spun before a wait first reads the clock (see the
 /// adaptive policy in `wait.rs`); a short wait ends within them and pays no
 /// clock read. Under loom: one.

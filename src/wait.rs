@@ -84,7 +84,7 @@ use crate::sync::{
 };
 #[cfg(not(loom))]
 use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
-use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS};
+use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
@@ -434,15 +434,60 @@ pub(crate) fn drive<B: Blocking, W: Waits>(
 }
 
 /// The blocking form: [`drive`] with a thread's [`Waiter`], until the
-/// operation finishes or `deadline` passes.
+/// operation finishes or `deadline` passes. `counted`: the call comes from
+/// [`short_wait`], which counted the wait and made its first spin steps.
 #[inline(always)]
 pub(crate) fn block<B: Blocking>(
     op: &mut B,
     carry: B::Carry,
     deadline: Option<Instant>,
+    counted: bool,
 ) -> Result<Result<B::Output, B::Error>, B::Carry> {
     let mut waiter = Waiter::new(op.wait_on().strategy, deadline);
+    if counted {
+        // Coming from `short_wait`: its retries were this wait's first
+        // spin steps, so the strategy's spin phase is not lengthened.
+        waiter.counted = true;
+        waiter.step = SHORT_WAIT_RETRIES;
+    }
     drive(op, carry, &mut waiter)
+}
+
+/// The start of a plain blocking call's wait (SPSC `send` / `recv`, no
+/// deadline), inline in the caller: one more attempt; if it fails too, the
+/// wait is counted and the operation retried up to `SHORT_WAIT_RETRIES`
+/// times, one spin hint before each. Returns the outcome, or the carry if
+/// the wait goes on: the caller then enters its out-of-line waiting path
+/// ([`block`] with `counted`), which waits as the strategy says from the
+/// start (a `Park` wait spins on, then yields, then parks).
+///
+/// Why inline: when both sides run flat out they wait very often, for a
+/// few nanoseconds each time (the ring empties or fills for an instant),
+/// and an out-of-line call that sets up a [`Waiter`] for each such wait
+/// cost the blocking calls up to half the throughput of a `try_*` loop
+/// (`benches/targets.rs`, free-running SPSC rows).
+#[inline(always)]
+pub(crate) fn short_wait<B: Blocking>(
+    op: &mut B,
+    mut carry: B::Carry,
+) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    // A first attempt that finishes (disconnection, or the peer's step
+    // since the caller's attempt) is not a wait and is not counted.
+    match op.attempt(carry) {
+        Ok(done) => return Ok(done),
+        Err(c) => carry = c,
+    }
+    if let Some(waits) = op.wait_on().waits {
+        waits.fetch_add(1, Ordering::Relaxed);
+    }
+    for _ in 0..SHORT_WAIT_RETRIES {
+        spin_hint();
+        match op.attempt(carry) {
+            Ok(done) => return Ok(done),
+            Err(c) => carry = c,
+        }
+    }
+    Err(carry)
 }
 
 /// A thread waits as its channel's strategy says; on success after a wait
@@ -928,7 +973,95 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{next_budget, Ended, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS};
+    use super::{
+        block, next_budget, short_wait, Blocking, Ended, Sleepers, WaitOn, WaitStrategy, PARK_SPIN_INITIAL_NS,
+        PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES,
+    };
+    use crate::sync::{AtomicU64, Ordering};
+
+    /// An operation that fails `fails` times, then succeeds (or, with
+    /// `gone`, fails for good), counting its waits in `waits`.
+    struct Scripted {
+        fails: u32,
+        gone: bool,
+        attempts: u32,
+        sleepers: Sleepers,
+        waits: AtomicU64,
+    }
+
+    impl Scripted {
+        fn new(fails: u32, gone: bool) -> Self {
+            Scripted { fails, gone, attempts: 0, sleepers: Sleepers::new(), waits: AtomicU64::new(0) }
+        }
+        fn waits(&self) -> u64 {
+            self.waits.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Blocking for Scripted {
+        type Carry = u8;
+        type Output = u8;
+        type Error = ();
+        fn attempt(&mut self, carry: u8) -> Result<Result<u8, ()>, u8> {
+            self.attempts += 1;
+            if self.attempts <= self.fails {
+                Err(carry)
+            } else if self.gone {
+                Ok(Err(()))
+            } else {
+                Ok(Ok(carry))
+            }
+        }
+        fn ready(&self) -> bool {
+            self.attempts >= self.fails
+        }
+        fn wait_on(&self) -> WaitOn<'_> {
+            WaitOn {
+                sleepers: &self.sleepers,
+                waits: Some(&self.waits),
+                park: None,
+                strategy: WaitStrategy::BusySpin,
+                baton: false,
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_wait_that_ends_inline_counts_once() {
+        // The caller's attempt failed; short_wait's first attempt fails too
+        // (a wait: counted), the third succeeds.
+        let mut op = Scripted::new(2, false);
+        assert_eq!(short_wait(&mut op, 7), Ok(Ok(7)));
+        assert_eq!((op.attempts, op.waits()), (3, 1));
+    }
+
+    #[test]
+    fn an_attempt_that_finishes_at_once_is_not_a_wait() {
+        // Succeeds, or fails for good (disconnection), on short_wait's
+        // first attempt: nothing counted.
+        let mut op = Scripted::new(0, false);
+        assert_eq!(short_wait(&mut op, 7), Ok(Ok(7)));
+        assert_eq!(op.waits(), 0);
+        let mut gone = Scripted::new(0, true);
+        assert_eq!(short_wait(&mut gone, 7), Ok(Err(())));
+        assert_eq!(gone.waits(), 0);
+    }
+
+    #[test]
+    fn a_longer_wait_goes_on_out_of_line_still_counted_once() {
+        let fails = SHORT_WAIT_RETRIES + 5;
+        let mut op = Scripted::new(fails, false);
+        // The short wait gives up with the carry after its retries...
+        assert_eq!(short_wait(&mut op, 7), Err(7));
+        assert_eq!((op.attempts, op.waits()), (SHORT_WAIT_RETRIES + 1, 1));
+        // ...and the out-of-line driver, told it is counted, does not count
+        // again; without `counted` it would.
+        assert_eq!(block(&mut op, 7, None, true), Ok(Ok(7)));
+        assert_eq!((op.attempts, op.waits()), (fails + 1, 1));
+        let mut fresh = Scripted::new(3, false);
+        assert_eq!(block(&mut fresh, 7, None, false), Ok(Ok(7)));
+        assert_eq!(fresh.waits(), 1);
+    }
 
     #[test]
     fn a_stream_caught_while_spinning_keeps_its_budget() {

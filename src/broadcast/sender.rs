@@ -292,7 +292,7 @@ impl<T> Sender<T> {
     ///
     /// As [`try_send`](Sender::try_send).
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
-        send_after_try(self.try_send(value), |v| self.send_until(v, None))
+        send_after_try(self.try_send(value), |v| self.send_until(v, None, false))
     }
 
     timed_forms!(send, mut;

@@ -226,7 +226,7 @@ impl<T> Receiver<T> {
         if let Ok(v) = self.try_recv() {
             return Ok(v);
         }
-        self.recv_until(None).map_err(|_| RecvError)
+        self.recv_until(None, false).map_err(|_| RecvError)
     }
 
     timed_forms!(recv, ;

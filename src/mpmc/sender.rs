@@ -186,7 +186,7 @@ impl<T> Sender<T> {
     /// call or while waiting.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        send_after_try(self.try_send(value), |v| self.send_until(v, None))
+        send_after_try(self.try_send(value), |v| self.send_until(v, None, false))
     }
 
     timed_forms!(send, ;
