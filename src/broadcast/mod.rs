@@ -490,16 +490,17 @@ impl<T> Shared<T> {
     }
 
     /// Stores the stamp of slot `idx`, then (the slots being a zeroed
-    /// buffer) write-touches the pages ahead: `Buffer::prefault_ahead`.
+    /// buffer; `first_lap`: no slot has been written twice yet)
+    /// write-touches the pages ahead: `Buffer::prefault_ahead`.
     ///
     /// # Safety
     ///
     /// `idx < capacity`.
     #[inline(always)]
-    pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering) {
+    pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering, first_lap: bool) {
         // SAFETY: the caller's contract.
         unsafe { self.slot(idx) }.set_stamp(idle(self.start.wrapping_add(idx)), stamp, order);
-        self.slots.prefault_ahead(idx);
+        self.slots.prefault_ahead(idx, first_lap);
     }
 
     /// Adds `cursor` to the registry and counts a live receiver.
