@@ -192,23 +192,20 @@ impl<T> Buffer<StampedSlot<T>> {
     /// writes to the pages ahead first: each time it writes the first slot
     /// of a page's worth, it touches, with a write that changes nothing
     /// (`write_touch`), the stamp two pages' worth of slots ahead, so that
-    /// stamps are read only on pages already backed by a write. `first_lap`:
-    /// the writer is on the buffer's first lap (the caller knows it from its
-    /// position); after it every page is backed, so nothing is touched (a
-    /// write there would take a line another core may be using, for
-    /// nothing) and this is one test per write.
+    /// stamps are read only on pages already backed by a write. After the
+    /// first lap every page is backed and this is one compare per write.
     #[inline(always)]
-    pub(crate) fn prefault_ahead(&self, idx: usize, first_lap: bool) {
+    pub(crate) fn prefault_ahead(&self, idx: usize) {
         #[cfg(not(loom))]
         {
             let ahead = idx + 2 * Self::SLOTS_PER_PAGE;
-            if first_lap && idx % Self::SLOTS_PER_PAGE == 0 && ahead < self.len {
+            if idx % Self::SLOTS_PER_PAGE == 0 && ahead < self.len {
                 // SAFETY: `ahead < len`.
                 write_touch(&unsafe { self.get(ahead) }.raw_stamp);
             }
         }
         #[cfg(loom)]
-        let _ = (idx, first_lap);
+        let _ = idx;
     }
 }
 

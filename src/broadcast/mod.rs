@@ -490,17 +490,16 @@ impl<T> Shared<T> {
     }
 
     /// Stores the stamp of slot `idx`, then (the slots being a zeroed
-    /// buffer; `first_lap`: no slot has been written twice yet)
-    /// write-touches the pages ahead: `Buffer::prefault_ahead`.
+    /// buffer) write-touches the pages ahead: `Buffer::prefault_ahead`.
     ///
     /// # Safety
     ///
     /// `idx < capacity`.
     #[inline(always)]
-    pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering, first_lap: bool) {
+    pub(crate) unsafe fn set_stamp(&self, idx: usize, stamp: usize, order: Ordering) {
         // SAFETY: the caller's contract.
         unsafe { self.slot(idx) }.set_stamp(idle(self.start.wrapping_add(idx)), stamp, order);
-        self.slots.prefault_ahead(idx, first_lap);
+        self.slots.prefault_ahead(idx);
     }
 
     /// Adds `cursor` to the registry and counts a live receiver.

@@ -131,7 +131,7 @@ impl<T> Sender<T> {
         // the sender is the only writer.
         let old = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
         // SAFETY: `tail_idx < capacity`.
-        unsafe { shared.set_stamp(self.tail_idx, ready(t), Ordering::Release, !had_old) };
+        unsafe { shared.set_stamp(self.tail_idx, ready(t), Ordering::Release) };
         self.tail = t.wrapping_add(1);
         self.tail_idx = if self.tail_idx + 1 == cap { 0 } else { self.tail_idx + 1 };
         shared.tail.store(self.tail, Ordering::Release);

@@ -304,10 +304,8 @@ impl<T> Shared<T> {
         // until the stamp store below; the slot is empty (its stamp was `pos`).
         unsafe { slot.value.with_mut(|p| (*p).write(value)) };
         self.set_stamp(pos, pos.wrapping_add(1), Ordering::Release);
-        // The slots are a zeroed buffer: see `Buffer::prefault_ahead` (the
-        // first lap is the positions `origin..origin + one_lap`).
-        let first_lap = pos.wrapping_sub(self.origin) < self.one_lap;
-        self.slots.prefault_ahead(pos & (self.one_lap - 1), first_lap);
+        // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
+        self.slots.prefault_ahead(pos & (self.one_lap - 1));
     }
 
     /// Claims the position at `head` for reading (see [`Shared::claim`]).
