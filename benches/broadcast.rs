@@ -24,8 +24,14 @@
 //! `BusySpin`, disruptor) run only at 1 x 1 and 1 x 2, where a spinning
 //! thread can at least get a core back within a time slice.
 //!
+//! The placement probe printed at the end (a bare cache line's round trip
+//! between the two cores, before and after) says whether the vCPUs were
+//! close together or far apart during the run.
+//!
 //! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]`
 //! (`--quick`: 7 rounds of 20 000 items, a few seconds).
+
+mod support;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -326,8 +332,18 @@ fn main() {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
     println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, threads not pinned");
+    // The VM's two vCPUs are sometimes close together, sometimes far apart,
+    // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
+    let probe_cores = support::cores();
+    let probe_before = support::line_round_trip_ns(probe_cores);
     for n in [1, 2, 4] {
         scenario::<u64>(n, rounds, items);
         scenario::<P64>(n, rounds, items);
     }
+    println!(
+        "\nplacement probe (bare cache-line round trip between cores {} and {}): {probe_before:.0} ns before, {:.0} ns after",
+        probe_cores.0.id,
+        probe_cores.1.id,
+        support::line_round_trip_ns(probe_cores)
+    );
 }

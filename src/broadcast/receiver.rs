@@ -89,6 +89,34 @@ impl<T> Receiver<T> {
         Receiver { shared, cursor, pos, idx, park, notify_sender, received: 0, lagged: 0, missed: 0 }
     }
 
+    /// `try_recv` found `stamp` in its slot instead of its position's:
+    /// `Empty` or `Disconnected` if the item is not published, `Lagged` if
+    /// it was overwritten; `Ok` if a second look (after the sender left)
+    /// finds it published after all.
+    #[cold]
+    #[inline(never)]
+    fn not_ready(&mut self, mut stamp: usize) -> Result<(), TryRecvError> {
+        let shared = &*self.shared;
+        let want = ready(self.pos);
+        if ahead(stamp, want) < 0 {
+            // Acquire: pairs with the sender's drop, which came after its
+            // last stamp store; one more look then decides.
+            if shared.cold.sender_alive.load(Ordering::Acquire) {
+                return Err(TryRecvError::Empty);
+            }
+            // SAFETY: `idx < capacity` (the field's invariant).
+            stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
+            if ahead(stamp, want) < 0 {
+                return Err(TryRecvError::Disconnected);
+            }
+        }
+        if stamp != want {
+            // A later lap: overwritten, so the sender evicted us first.
+            return Err(self.lagged());
+        }
+        Ok(())
+    }
+
     /// The slot index `n` positions after ours.
     fn idx_after(&self, n: usize) -> usize {
         let cap = self.shared.capacity;
@@ -215,32 +243,19 @@ impl<T: Clone> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(5)); // what was sent comes first
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let shared = &*self.shared;
-        // SAFETY: `idx < capacity` (the field's invariant).
-        let slot = unsafe { shared.slot(self.idx) };
-        let want = ready(self.pos);
         // Acquire: pairs with the sender's Release store of the stamp, so
         // the value written before it is visible to the clone below.
+        // SAFETY: `idx < capacity` (the field's invariant).
+        let stamp = unsafe { self.shared.stamp(self.idx, Ordering::Acquire) };
+        if stamp != ready(self.pos) {
+            // Not published yet, or overwritten (out of line).
+            self.not_ready(stamp)?;
+        }
+        let shared = &*self.shared;
         // SAFETY: as above.
-        let mut stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
-        if ahead(stamp, want) < 0 {
-            // Acquire: pairs with the sender's drop, which came after its
-            // last stamp store; one more look then decides.
-            if shared.cold.sender_alive.load(Ordering::Acquire) {
-                return Err(TryRecvError::Empty);
-            }
-            // SAFETY: as above.
-            stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
-            if ahead(stamp, want) < 0 {
-                return Err(TryRecvError::Disconnected);
-            }
-        }
-        if stamp != want {
-            // A later lap: overwritten, so the sender evicted us first.
-            return Err(self.lagged());
-        }
+        let slot = unsafe { shared.slot(self.idx) };
         let value = match shared.policy {
             // The sender reuses this slot only after our cursor is past it.
             // SAFETY: the stamp says the value of `pos` is published here

@@ -92,7 +92,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(TrySendError::Disconnected(value));
