@@ -478,7 +478,12 @@ pub(crate) fn short_wait<B: Blocking>(
         Err(c) => carry = c,
     }
     if let Some(waits) = op.wait_on().waits {
-        waits.fetch_add(1, Ordering::Relaxed);
+        // Not a read-modify-write: only SPSC handles come here, and each
+        // side's counter has one writer (its handle), so a load and a
+        // store count exactly; a locked increment per wait cost the
+        // blocking calls measurably when they wait for nearly every item
+        // (a producer kept waiting on a full ring).
+        waits.store(waits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
     for _ in 0..SHORT_WAIT_RETRIES {
         spin_hint();
