@@ -454,18 +454,18 @@ pub(crate) fn block<B: Blocking>(
 }
 
 /// The start of a plain blocking call's wait (SPSC `send` / `recv`, no
-/// deadline), inline in the caller: one more attempt; if it fails too, the
+/// deadline), before the driver: one more attempt; if it fails too, the
 /// wait is counted and the operation retried up to `SHORT_WAIT_RETRIES`
 /// times, one spin hint before each. Returns the outcome, or the carry if
 /// the wait goes on: the caller then enters its out-of-line waiting path
 /// ([`block`] with `counted`), which waits as the strategy says from the
 /// start (a `Park` wait spins on, then yields, then parks).
 ///
-/// Why inline: when both sides run flat out they wait very often, for a
-/// few nanoseconds each time (the ring empties or fills for an instant),
-/// and an out-of-line call that sets up a [`Waiter`] for each such wait
-/// cost the blocking calls up to half the throughput of a `try_*` loop
-/// (`benches/targets.rs`, free-running SPSC rows).
+/// Why: when both sides run flat out they wait very often, for a few
+/// nanoseconds each time (the ring empties or fills for an instant), and
+/// setting up the driver and a [`Waiter`] for each such wait cost the
+/// blocking calls up to half the throughput of a `try_*` loop
+/// (`benches/targets.rs`, free-running SPSC rows, vCPUs far apart).
 #[inline(always)]
 pub(crate) fn short_wait<B: Blocking>(
     op: &mut B,

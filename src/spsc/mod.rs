@@ -511,17 +511,20 @@ impl<T> Producer<T> {
     /// the call or while waiting.
     #[inline]
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
-        // Fast path inline, and the start of a wait too (a short wait,
-        // `wait::short_wait`); the waiting loop stays out of line and cold.
+        // Fast path inline; a wait starts with a short wait
+        // (`wait::short_wait`) before the out-of-line driver.
         send_after_try(self.try_send(value), |v| self.send_waiting(v))
     }
 
-    /// The plain `send`'s wait after a failed attempt: the short wait
-    /// inline, then the out-of-line path. (SPSC only: measured in
-    /// `benches/targets.rs`, free-running, blocking vs own `try_send`: 0.56×
+    /// The plain `send`'s wait after a failed attempt: the short wait,
+    /// then the driver. (SPSC only: measured in `benches/targets.rs`,
+    /// free-running, blocking vs own `try_send`, vCPUs far apart: 0.56×
     /// without it, 0.98× with it; the MPMC rows were 4–11% slower with it,
-    /// so the MPMC and broadcast handles go to the driver directly.)
-    #[inline(always)]
+    /// so the MPMC and broadcast handles go to the driver directly.) A
+    /// call, not inlined: inlined, the short wait's loop made `send` +
+    /// `recv` 83 instructions instead of the try path's 68 (callgrind) and
+    /// the free-running rows with the vCPUs close together 10–15% slower.
+    #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
         let mut op = &mut *self;
         match short_wait(&mut op, value) {
@@ -889,9 +892,9 @@ impl<T> Consumer<T> {
         self.recv_waiting().map_err(|_| RecvError)
     }
 
-    /// The plain `recv`'s wait after a failed attempt: the short wait
-    /// inline, then the out-of-line path (see `Producer::send_waiting`).
-    #[inline(always)]
+    /// The plain `recv`'s wait after a failed attempt: the short wait,
+    /// then the driver (see `Producer::send_waiting`).
+    #[inline(never)]
     fn recv_waiting(&mut self) -> Result<T, RecvTimeoutError> {
         let mut op = &mut *self;
         match short_wait(&mut op, ()) {
