@@ -380,6 +380,14 @@ pub(super) enum Forced<T> {
     Disconnected,
 }
 
+/// The cap of [`contention_backoff`], as a power of two. Under loom, where
+/// each spin hint is a yield the model explores, it stays at 16 (what the
+/// loom models were written against).
+#[cfg(not(loom))]
+const BACKOFF_CAP_LOG2: u32 = 7;
+#[cfg(loom)]
+const BACKOFF_CAP_LOG2: u32 = 4;
+
 /// Exponential backoff after losing a CAS race: 1, 2, 4, … spin hints,
 /// capped at 128. The winner has already completed its claim, so this is
 /// contention management, not waiting for a peer.
@@ -396,7 +404,7 @@ pub(super) enum Forced<T> {
 /// row.
 #[inline(always)]
 pub(super) fn contention_backoff(step: &mut u32) {
-    for _ in 0..(1u32 << (*step).min(7)) {
+    for _ in 0..(1u32 << (*step).min(BACKOFF_CAP_LOG2)) {
         spin_hint();
     }
     *step += 1;
