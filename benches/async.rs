@@ -16,10 +16,16 @@
 //! order rotated per round; ratios are taken within a round and reported as
 //! the median over the rounds with their min–max.
 //!
+//! A placement probe (a bare cache line's round trip between the two
+//! cores, before and after) is printed at the end: the VM's vCPUs are
+//! sometimes close together, sometimes far apart.
+//!
 //! ```sh
 //! cargo bench --bench async              # 9 rounds
 //! cargo bench --bench async -- --quick   # 7 rounds, fewer items
 //! ```
+
+mod support;
 
 use std::time::Instant;
 
@@ -302,6 +308,10 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
+    // The VM's two vCPUs are sometimes close together, sometimes far apart;
+    // the rows move with it (see the probe printed at the end).
+    let probe_cores = support::cores();
+    let probe_before = support::line_round_trip_ns(probe_cores);
     println!(
         "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
         cfg.rounds, cfg.items, cfg.round_trips
@@ -329,6 +339,12 @@ fn main() {
         }
     }
     report("ping-pong p50", "µs round trip", &PING_IMPLS, &per_round, 1e-3, false);
+    println!(
+        "\nplacement probe (bare cache-line round trip between cores {} and {}): {probe_before:.0} ns before, {:.0} ns after",
+        probe_cores.0.id,
+        probe_cores.1.id,
+        support::line_round_trip_ns(probe_cores)
+    );
 }
 
 /// Prints one row per implementation: the median (min–max) value, and the

@@ -10,7 +10,7 @@
 //!   machine banner) and its files: CSV, JSON, SVG percentile plots.
 //!
 //! Each bench (`latency.rs`, `targets.rs`, `throughput.rs`, `suite.rs`,
-//! `handover.rs`, and `broadcast.rs` for the placement probe) declares
+//! `handover.rs`, and `broadcast.rs` and `async.rs` for the placement probe) declares
 //! `mod support;` and uses a subset, hence the `dead_code` and
 //! `unused_imports` allowances.
 #![allow(dead_code)]
@@ -19,7 +19,7 @@ mod adapters;
 mod harness;
 mod output;
 
-#[allow(unused_imports)] // broadcast.rs uses only the harness
+#[allow(unused_imports)] // broadcast.rs and async.rs use only the harness
 pub use adapters::*;
 pub use harness::*;
 #[allow(unused_imports)] // criterion writes throughput.rs's results
