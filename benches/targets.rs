@@ -30,8 +30,8 @@
 //! fast ring runs at the work's ceiling and a lead cannot show, so the
 //! near-empty work is the *least that keeps the regime*: before the rounds,
 //! the producer work is raised step by step (1, 2, 3, 4, 6, 8, 12, 16, 24,
-//! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items (the
-//! median of three short runs; `--near-empty-ns N` sets the work instead).
+//! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in four
+//! of five short runs (`--near-empty-ns N` sets the work instead).
 //!
 //! Results go to `target/ringflow/` through the results model the latency
 //! bench uses (`support/output.rs`): `targets-rounds.csv` (every run),
@@ -239,8 +239,8 @@ fn targets() -> Vec<Target> {
 const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate", "mean fill"] };
 
 /// The least producer work (ns, and busy-loop units) that keeps rtrb in the
-/// near-empty regime: its consumer's mean fill at most `MAX_FILL` (median of
-/// three short runs). The ladder's top (30 ns) if none does.
+/// near-empty regime: its consumer's mean fill at most `MAX_FILL` in four
+/// of five short runs. The ladder's top (30 ns) if none does.
 fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
     const LADDER: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 30];
     const MAX_FILL: f64 = 2.0;
@@ -248,10 +248,13 @@ fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
         let units = busy_units_for(ns as f64);
         let work = SideWork { producer: units, consumer: 0 };
         let mut fills: Vec<f64> =
-            (0..3).map(|_| spsc_transfer_regime::<[u64; 1], Rtrb>(Rtrb, CAP, 100_000, cores, work).1).collect();
+            (0..5).map(|_| spsc_transfer_regime::<[u64; 1], Rtrb>(Rtrb, CAP, 200_000, cores, work).1).collect();
         eprintln!("[targets] near-empty calibration: {ns} ns/item, rtrb mean fill {fills:.1?}");
         fills.sort_by(f64::total_cmp);
-        if fills[1] <= MAX_FILL {
+        // Four of five runs at most MAX_FILL: one noisy run neither makes
+        // nor breaks a step (with the median of three, a step whose rows
+        // then ran at a mean fill of 9 passed).
+        if fills[3] <= MAX_FILL {
             return (ns, units);
         }
     }
