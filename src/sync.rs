@@ -104,9 +104,9 @@ pub(crate) const YIELD_STEPS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const YIELD_STEPS: u32 = 1;
 
-/// Retries a plain blocking call (`send` / `recv`) makes inline after a
-/// failed attempt, one spin hint before each, before it enters the
-/// out-of-line waiting path (`wait::short_wait`). Under loom: one.
+/// Retries an SPSC `send` / `recv` makes in its short wait
+/// (`wait::short_wait`) after a failed attempt, one spin hint before each,
+/// before it enters the out-of-line driver. Under loom: one.
 #[cfg(not(loom))]
 pub(crate) const SHORT_WAIT_RETRIES: u32 = 16;
 #[cfg(loom)]

@@ -454,12 +454,13 @@ pub(crate) fn block<B: Blocking>(
 }
 
 /// The start of a plain blocking call's wait (SPSC `send` / `recv`, no
-/// deadline), before the driver: one more attempt; if it fails too, the
-/// wait is counted and the operation retried up to `SHORT_WAIT_RETRIES`
-/// times, one spin hint before each. Returns the outcome, or the carry if
-/// the wait goes on: the caller then enters its out-of-line waiting path
-/// ([`block`] with `counted`), which waits as the strategy says from the
-/// start (a `Park` wait spins on, then yields, then parks).
+/// deadline), before the out-of-line driver: [`drive`] with a
+/// [`ShortWait`], so one more attempt; if it fails too, the wait is counted
+/// and the operation retried up to `SHORT_WAIT_RETRIES` times, one spin
+/// hint before each. Returns the outcome, or the carry if the wait goes on:
+/// the caller then enters its out-of-line waiting path ([`block`] with
+/// `counted`), which waits as the strategy says from the start (a `Park`
+/// wait spins on, then yields, then parks).
 ///
 /// Why: when both sides run flat out they wait very often, for a few
 /// nanoseconds each time (the ring empties or fills for an instant), and
@@ -467,32 +468,42 @@ pub(crate) fn block<B: Blocking>(
 /// blocking calls up to half the throughput of a `try_*` loop
 /// (`benches/targets.rs`, free-running SPSC rows, vCPUs far apart).
 #[inline(always)]
-pub(crate) fn short_wait<B: Blocking>(
-    op: &mut B,
-    mut carry: B::Carry,
-) -> Result<Result<B::Output, B::Error>, B::Carry> {
-    // A first attempt that finishes (disconnection, or the peer's step
-    // since the caller's attempt) is not a wait and is not counted.
-    match op.attempt(carry) {
-        Ok(done) => return Ok(done),
-        Err(c) => carry = c,
-    }
-    if let Some(waits) = op.wait_on().waits {
-        // Not a read-modify-write: only SPSC handles come here, and each
-        // side's counter has one writer (its handle), so a load and a
-        // store count exactly; a locked increment per wait cost the
-        // blocking calls measurably when they wait for nearly every item
-        // (a producer kept waiting on a full ring).
-        waits.store(waits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-    }
-    for _ in 0..SHORT_WAIT_RETRIES {
-        spin_hint();
-        match op.attempt(carry) {
-            Ok(done) => return Ok(done),
-            Err(c) => carry = c,
+pub(crate) fn short_wait<B: Blocking>(op: &mut B, carry: B::Carry) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    drive(op, carry, &mut ShortWait { left: SHORT_WAIT_RETRIES, counted: false })
+}
+
+/// [`short_wait`]'s way of waiting between attempts: the wait counted at
+/// its first pause, then one spin hint per retry while retries are left.
+/// Nothing to undo when it ends (it never registers).
+struct ShortWait {
+    left: u32,
+    counted: bool,
+}
+
+impl Waits for ShortWait {
+    #[inline(always)]
+    fn pause(&mut self, on: &WaitOn<'_>, _ready: impl Fn() -> bool) -> bool {
+        if !self.counted {
+            self.counted = true;
+            if let Some(waits) = on.waits {
+                // Not a read-modify-write: only SPSC handles come here, and
+                // each side's counter has one writer (its handle), so a load
+                // and a store count exactly; a locked increment per wait cost
+                // the blocking calls measurably when they wait for nearly
+                // every item (a producer kept waiting on a full ring).
+                waits.store(waits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            }
         }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        spin_hint();
+        true
     }
-    Err(carry)
+
+    #[inline(always)]
+    fn finish(&mut self, _on: &WaitOn<'_>, _ok: bool, _ready: impl Fn() -> bool) {}
 }
 
 /// A thread waits as its channel's strategy says; on success after a wait
