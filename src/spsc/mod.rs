@@ -515,10 +515,18 @@ impl<T> Producer<T> {
     /// then the driver. (SPSC only: measured in `benches/targets.rs`,
     /// free-running, blocking vs own `try_send`, vCPUs far apart: 0.56×
     /// without it, 0.98× with it; the MPMC rows were 4–11% slower with it,
-    /// so the MPMC and broadcast handles go to the driver directly.) A
-    /// call, not inlined: inlined, the short wait's loop made `send` +
-    /// `recv` 83 instructions instead of the try path's 68 (callgrind) and
-    /// the free-running rows with the vCPUs close together 10–15% slower.
+    /// so the MPMC and broadcast handles go to the driver directly.)
+    ///
+    /// A call here, inlined in `recv_waiting`: free-running blocking vs own
+    /// try, single-round `targets` runs alternated between builds and
+    /// classified by the placement probe (medians, `BusySpin` / `Park`):
+    /// both inlined, close together 0.58 / 0.57, far apart 0.99 / 0.96
+    /// (and `send` + `recv` 83 instructions against the try path's 68);
+    /// both calls, 0.81 / 0.79 close, 0.50 / 0.58 far; this way, 0.73 /
+    /// 0.67 close, 1.04 / 1.09 far (22 and 6 runs), at the price of
+    /// `send` + `recv` taking 83 instructions (callgrind, `BusySpin`; `Park`
+    /// 94 against 80); send inlined and receive a call was the worst far
+    /// apart (0.40 / 0.43).
     #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
         let mut op = &mut *self;
@@ -888,8 +896,9 @@ impl<T> Consumer<T> {
     }
 
     /// The plain `recv`'s wait after a failed attempt: the short wait,
-    /// then the driver (see `Producer::send_waiting`).
-    #[inline(never)]
+    /// then the driver (see `Producer::send_waiting`, also for why this one
+    /// is inlined and that one is not).
+    #[inline(always)]
     fn recv_waiting(&mut self) -> Result<T, RecvTimeoutError> {
         let mut op = &mut *self;
         match short_wait(&mut op, ()) {
