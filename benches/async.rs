@@ -310,8 +310,7 @@ fn main() {
     println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
     // The VM's two vCPUs are sometimes close together, sometimes far apart;
     // the rows move with it (see the probe printed at the end).
-    let probe_cores = support::cores();
-    let probe_before = support::line_round_trip_ns(probe_cores);
+    let placement = support::Placement::probe(support::cores());
     println!(
         "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
         cfg.rounds, cfg.items, cfg.round_trips
@@ -339,12 +338,7 @@ fn main() {
         }
     }
     report("ping-pong p50", "µs round trip", &PING_IMPLS, &per_round, 1e-3, false);
-    println!(
-        "\nplacement probe (bare cache-line round trip between cores {} and {}): {probe_before:.0} ns before, {:.0} ns after",
-        probe_cores.0.id,
-        probe_cores.1.id,
-        support::line_round_trip_ns(probe_cores)
-    );
+    println!("\n{}", placement.report());
 }
 
 /// Prints one row per implementation: the median (min–max) value, and the

@@ -334,16 +334,10 @@ fn main() {
     println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, threads not pinned");
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
-    let probe_cores = support::cores();
-    let probe_before = support::line_round_trip_ns(probe_cores);
+    let placement = support::Placement::probe(support::cores());
     for n in [1, 2, 4] {
         scenario::<u64>(n, rounds, items);
         scenario::<P64>(n, rounds, items);
     }
-    println!(
-        "\nplacement probe (bare cache-line round trip between cores {} and {}): {probe_before:.0} ns before, {:.0} ns after",
-        probe_cores.0.id,
-        probe_cores.1.id,
-        support::line_round_trip_ns(probe_cores)
-    );
+    println!("\n{}", placement.report());
 }

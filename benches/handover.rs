@@ -256,7 +256,7 @@ fn main() {
         "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated)",
         cores.0.id, cores.1.id
     );
-    let probe_before = line_round_trip_ns(cores);
+    let placement = Placement::probe(cores);
     for (label, work) in &regimes {
         // rates[impl][round]
         let mut rates = vec![vec![0.0; rounds]; IMPLS.len()];
@@ -274,10 +274,7 @@ fn main() {
             println!("| {name} | {m:.1} ({lo:.1}–{hi:.1}) | {r:.2}x ({rlo:.2}–{rhi:.2}) |");
         }
     }
-    println!(
-        "\nplacement probe (bare cache-line round trip between the two cores): {probe_before:.0} ns before, {:.0} ns after",
-        line_round_trip_ns(cores)
-    );
+    println!("\n{}", placement.report());
 }
 
 /// Median, min and max.

@@ -862,12 +862,13 @@ fn main() {
     );
     banner.push("allocator", "std::alloc::System (glibc malloc on Linux), counted".into());
     banner.push("ringflow source", source_state());
+    let placement = Placement::probe(cores);
     banner.push(
         "placement probe",
         format!(
             "{:.0} ns: a bare cache line's round trip between cores {} and {} (about 55 close together, 390 far apart \
-             on the development VM; printed again at the end)",
-            line_round_trip_ns(cores),
+             on the development VM; probed again at the end)",
+            placement.before(),
             cores.0.id,
             cores.1.id
         ),
@@ -1252,6 +1253,6 @@ fn main() {
         Ok(paths) => paths.iter().for_each(|p| println!("wrote {}", p.display())),
         Err(e) => eprintln!("could not write the results: {e}"),
     }
-    println!("placement probe at the end: {:.0} ns", line_round_trip_ns(cores));
+    println!("{}", placement.report());
     println!("total {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -305,7 +305,7 @@ fn main() {
         cores.0.id, cores.1.id
     );
     println!("ringflow throughput targets: {settings}");
-    let probe_before = line_round_trip_ns(cores);
+    let placement = Placement::probe(cores);
     // Warm-up: every row once, discarded. Then every row once per round,
     // the order moving three places a round.
     let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::with_capacity(rounds)).collect();
@@ -331,11 +331,7 @@ fn main() {
         },
     );
     let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
-    println!(
-        "placement probe (bare cache-line round trip between the two cores): {probe_before:.0} ns before the rounds, \
-         {:.0} ns after",
-        line_round_trip_ns(cores)
-    );
+    println!("{}", placement.report());
 
     println!("\n  {:<52} {:>9} {:>19} {:>10}", "configuration (M items/s)", "median", "min - max", "mean fill");
     for ((r, v), run) in rows.iter().zip(&rates).zip(&runs) {

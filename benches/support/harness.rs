@@ -295,9 +295,10 @@ pub fn run_workers(workers: Vec<(CoreId, Work)>) -> Duration {
 /// The placement probe: the median round trip (ns) of one bare cache line
 /// bounced between threads pinned to `cores` (eleven batches of 2 000 round
 /// trips). On a VM the two vCPUs may sit close together or far apart, and
-/// that changes every cross-core figure (seen here: 140–150 ns in one
-/// session, 390–670 ns in another), so benches print it next to their
-/// results: ratios are only comparable between runs with similar probes.
+/// that changes every cross-core figure (on the 2-vCPU EPYC VM: about 55 ns
+/// or about 390 ns, changing every few minutes), so benches print it next
+/// to their results ([`Placement`]): ratios are only comparable between
+/// runs with similar probes.
 pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
     const TRIPS: u64 = 2_000;
     let mut batches: Vec<f64> = (0..11)
@@ -331,6 +332,37 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
         .collect();
     batches.sort_by(f64::total_cmp);
     batches[batches.len() / 2]
+}
+
+/// A run's placement probe: taken when the run starts, taken again and
+/// reported with it when the run ends (the placement can change within a
+/// run).
+pub struct Placement {
+    cores: (CoreId, CoreId),
+    before: f64,
+}
+
+impl Placement {
+    /// Probes `cores` now.
+    pub fn probe(cores: (CoreId, CoreId)) -> Self {
+        Placement { cores, before: line_round_trip_ns(cores) }
+    }
+
+    /// The probe taken at the start (ns).
+    pub fn before(&self) -> f64 {
+        self.before
+    }
+
+    /// Probes again and says both: one line for the bench's output.
+    pub fn report(&self) -> String {
+        format!(
+            "placement probe (bare cache-line round trip between cores {} and {}): {:.0} ns before, {:.0} ns after",
+            self.cores.0.id,
+            self.cores.1.id,
+            self.before,
+            line_round_trip_ns(self.cores)
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
