@@ -45,11 +45,12 @@
 //! `mpmc/sender.rs` / `receiver.rs`: a later position is still below
 //! `high`, still above `low`). A probe that says "maybe" is confirmed from
 //! fresh loads, so the argument above is unchanged: the probe only skips
-//! loads whose result is already known. The SPSC consumer goes one step further and skips the
-//! whole receiver step (barrier and flag) while its cached length is above
-//! `low`: the cached length is a lower bound of the real one, so such a
-//! removal did not drain the ring to `low`, and the removal that does will
-//! see a cached length at `low` or below and run the step.
+//! loads whose result is already known. The SPSC consumer goes one step
+//! further and skips the whole receiver step (barrier and flag) while its
+//! cached length is above `low`: the cached length is a lower bound of the
+//! real one, so such a removal did not drain the ring to `low`, and the
+//! removal that does will see a cached length at `low` or below and run the
+//! step.
 //!
 //! The costs: nothing when no watermarks are configured (the handle's
 //! `Option` is `None`; the SPSC handles compare against a sentinel instead);

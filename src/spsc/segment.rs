@@ -31,10 +31,10 @@
 //! it, and a queue that stays short stays in one small segment: a flat ring
 //! (with a consumer that keeps up, capacity 10^6 ran at 0.99–1.00× of
 //! capacity 1 024 in `cargo bench --bench suite`, section 2; a queue that
-//! stays near full was not measured at that capacity). This is the growable-buffer design of
-//! the capacity issue; tokio's mpsc list and crossbeam's list flavour chain
-//! fixed blocks instead, and a segment that doubles keeps each batch of
-//! slots contiguous for the chunk API.
+//! stays near full was not measured at that capacity). This is the
+//! growable-buffer design of the capacity issue; tokio's mpsc list and
+//! crossbeam's list flavour chain fixed blocks instead, and a segment that
+//! doubles keeps each batch of slots contiguous for the chunk API.
 //!
 //! The hand-over of a segment uses the same `Release` / `Acquire` pair as
 //! the items: the producer stores `end` and `next` before publishing any
