@@ -7,7 +7,9 @@
 //! - `4p4c`: four producer tasks, four consumer tasks (tokio's and
 //!   thingbuf's `mpsc` have a single consumer and sit this one out);
 //! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
-//!   the round trip.
+//!   the round trip, and what it cost: the process's CPU time (both
+//!   workers and the thread that runs the timing task, spinning or not) per
+//!   round trip. A low p50 bought by spinning shows up there.
 //!
 //! Implementations: ringflow (SPSC where the row allows it, and MPMC; both
 //! `Park`, the default), tokio `mpsc`, async-channel, flume (async), kanal
@@ -23,6 +25,7 @@
 //! ```sh
 //! cargo bench --bench async              # 9 rounds
 //! cargo bench --bench async -- --quick   # 7 rounds, fewer items
+//! cargo bench --bench async -- --ping     # the ping-pong rows only
 //! ```
 
 mod support;
@@ -204,8 +207,24 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
 
 const PING_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
 
-/// The p50 round trip (ns) of one item bounced between two tasks.
-fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
+/// CPU time the whole process has used, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu_ns() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `timespec`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+/// The p50 round trip (ns) of one item bounced between two tasks, and the
+/// process's CPU time per round trip (ns) over the run.
+fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> (f64, f64) {
+    let cpu0 = process_cpu_ns();
+    let p50 = ping_pong_p50(rt, name, n);
+    (p50, (process_cpu_ns() - cpu0) / n as f64)
+}
+
+fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
     macro_rules! pp {
         ($a:expr, $b:expr, |$s:ident, $v:ident| $send:expr, |$r:ident| $recv:expr) => {{
             let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = ($a, $b);
@@ -291,7 +310,7 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench async [-- --quick]");
+        println!("cargo bench --bench async [-- --quick] [--ping]");
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -317,7 +336,8 @@ fn main() {
     );
     let rt = rt();
 
-    for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)] {
+    let ping_only = std::env::args().any(|a| a == "--ping");
+    for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)].into_iter().filter(|_| !ping_only) {
         let impls: Vec<&str> =
             THROUGHPUT_IMPLS.iter().copied().filter(|n| throughput(&rt, n, p, c, 1_024).is_some()).collect();
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
@@ -331,13 +351,17 @@ fn main() {
     }
 
     let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); PING_IMPLS.len()];
+    let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); PING_IMPLS.len()];
     for round in 0..cfg.rounds {
         for k in 0..PING_IMPLS.len() {
             let i = (k + round) % PING_IMPLS.len();
-            per_round[i].push(ping_pong(&rt, PING_IMPLS[i], cfg.round_trips));
+            let (p50, cpu) = ping_pong(&rt, PING_IMPLS[i], cfg.round_trips);
+            per_round[i].push(p50);
+            cpu_per_round[i].push(cpu);
         }
     }
     report("ping-pong p50", "µs round trip", &PING_IMPLS, &per_round, 1e-3, false);
+    report("ping-pong CPU", "µs of process CPU time per round trip", &PING_IMPLS, &cpu_per_round, 1e-3, false);
     println!("\n{}", placement.report());
 }
 
