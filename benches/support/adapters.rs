@@ -11,6 +11,13 @@
 //! blocking channels (crossbeam-channel, std `sync_channel`, flume, kanal)
 //! with their blocking calls. A try-based loop looks at the stop flag while
 //! it waits; a blocking call is released by its peer dropping its handle.
+//!
+//! Every adapter's `send` / `recv` is `#[inline(always)]`, so that each
+//! implementation's call sits in the timing loop as it would in a user's
+//! loop, whatever LLVM decides about this extra layer: with `#[inline]`, it
+//! inlined the try + spin adapters but left ringflow's blocking ones as a
+//! call per item (seen with `perf record`), which alone cost the blocking
+//! rows about a tenth against their own try rows.
 
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
@@ -145,11 +152,11 @@ macro_rules! queue {
 macro_rules! blocking_spsc {
     ($ty:ty $(, len: |$rx:ident| $len:expr)?) => {
         impl<T: Send + 'static> Spsc<T> for $ty {
-            #[inline]
+            #[inline(always)]
             fn send(tx: &mut <Self as Queue<T>>::Tx, value: T, _: &Stop) -> Result<(), Stopped> {
                 tx.send(value).map_err(|_| Stopped)
             }
-            #[inline]
+            #[inline(always)]
             fn recv(rx: &mut <Self as Queue<T>>::Rx, _: &Stop) -> Result<T, Stopped> {
                 rx.recv().map_err(|_| Stopped)
             }
@@ -168,11 +175,11 @@ macro_rules! blocking_spsc {
 macro_rules! blocking_mpmc {
     ($ty:ty) => {
         impl Mpmc for $ty {
-            #[inline]
+            #[inline(always)]
             fn send(tx: &Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
                 tx.send(value).map_err(|_| Stopped)
             }
-            #[inline]
+            #[inline(always)]
             fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, _: &Stop) -> Result<Option<u64>, Stopped> {
                 Ok(rx.recv().ok())
             }
@@ -225,12 +232,12 @@ queue!(RingflowTry, ringflow::spsc::Producer<T>, ringflow::spsc::Consumer<T>, |_
 });
 
 impl<T: Send + 'static> Spsc<T> for RingflowTry {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &mut ringflow::spsc::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
         let mut spin = Spin::new(stop);
         push_until(value, |v| ringflow_try_send(tx.try_send(v)), || spin.spin())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &mut ringflow::spsc::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         let pop = || match rx.try_recv() {
@@ -254,12 +261,12 @@ queue!(RingflowMpmcTry, ringflow::mpmc::Sender<T>, ringflow::mpmc::Receiver<T>, 
 });
 
 impl Mpmc for RingflowMpmcTry {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped> {
         let mut b = Snooze::new(stop);
         push_until(value, |v| ringflow_try_send(tx.try_send(v)), || b.snooze())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, stop: &Stop) -> Result<Option<u64>, Stopped> {
         let mut b = Snooze::new(stop);
         loop {
@@ -283,12 +290,12 @@ pub struct Rtrb;
 queue!(Rtrb, rtrb::Producer<T>, rtrb::Consumer<T>, |_q, capacity| rtrb::RingBuffer::new(capacity));
 
 impl<T: Send + 'static> Spsc<T> for Rtrb {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &mut rtrb::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
         let mut spin = Spin::new(stop);
         push_until(value, |v| tx.push(v).map_err(|rtrb::PushError::Full(v)| v), || spin.spin())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &mut rtrb::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         pop_until(|| rx.pop().ok(), || spin.spin())
@@ -313,12 +320,12 @@ pub struct ArrayQueueSpin;
 queue!(ArrayQueueSpin, SharedArrayQueue<T>, SharedArrayQueue<T>, |_q, capacity| array_queue(capacity));
 
 impl<T: Send + 'static> Spsc<T> for ArrayQueueSpin {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &mut SharedArrayQueue<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
         let mut spin = Spin::new(stop);
         push_until(value, |v| tx.push(v), || spin.spin())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &mut SharedArrayQueue<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         pop_until(|| rx.pop(), || spin.spin())
@@ -334,12 +341,12 @@ pub struct ArrayQueueBackoff;
 queue!(ArrayQueueBackoff, SharedArrayQueue<T>, SharedArrayQueue<T>, |_q, capacity| array_queue(capacity));
 
 impl Mpmc for ArrayQueueBackoff {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped> {
         let mut b = Snooze::new(stop);
         push_until(value, |v| tx.push(v), || b.snooze())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &Self::Rx, done: &AtomicUsize, producers: usize, stop: &Stop) -> Result<Option<u64>, Stopped> {
         let mut b = Snooze::new(stop);
         loop {
@@ -422,12 +429,12 @@ impl Queue<u64> for Floor {
 }
 
 impl Spsc<u64> for Floor {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &mut Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
         tx.store(value, Ordering::Release);
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &mut FloorRx, stop: &Stop) -> Result<u64, Stopped> {
         let mut spin = Spin::new(stop);
         let mut pop = || {
