@@ -138,7 +138,7 @@ impl<T> WriteChunkUninit<'_, T> {
     /// the chunk wraps around the end of the buffer), in send order.
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
         let p = &*self.producer;
-        let start = p.tail_idx;
+        let start = p.tail_idx();
         let first_len = self.len.min(p.seg_len - start);
         let base = p.buffer.as_ptr().cast::<MaybeUninit<T>>();
         // SAFETY: the std `UnsafeCell<MaybeUninit<T>>` is `repr(transparent)`,
@@ -286,7 +286,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// non-empty only when the chunk wraps around the end of the buffer).
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let c = &*self.consumer;
-        let start = c.head_idx;
+        let start = c.head_idx();
         let first_len = self.len.min(c.seg_len - start);
         let base = c.buffer.as_ptr().cast::<T>();
         // SAFETY: the buffer is an array of `MaybeUninit<T>` (transparent
@@ -318,7 +318,7 @@ impl<'a, T> ReadChunk<'a, T> {
                 self.consumer.store_head();
             }
         }
-        let (start, seg_len, base) = (self.consumer.head_idx, self.consumer.seg_len, self.consumer.buffer);
+        let (start, seg_len, base) = (self.consumer.head_idx(), self.consumer.seg_len, self.consumer.buffer);
         // Move the private position past the `n` items *before* dropping
         // them: if anything below is leaked or unwinds, those items are no
         // longer reachable through the consumer, so none is dropped or read
@@ -371,14 +371,14 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
             return None;
         }
         let c = &mut *self.consumer;
-        // SAFETY: `head_idx < seg_len`; the slot at the consumer's private
+        // SAFETY: `head_idx() < seg_len`; the slot at the consumer's private
         // position is a granted, initialised item not yet taken (each one
         // taken moved the position past it). The position moves past this
         // one right below, before the value can leave this function, so it
         // is read once even if the iterator is leaked; the producer may
         // reuse the slot only after the position is stored (in `Drop`, or
         // by the consumer's next operation).
-        let value = unsafe { c.cell(c.head_idx).with(|p| (*p).assume_init_read()) };
+        let value = unsafe { c.cell(c.head_idx()).with(|p| (*p).assume_init_read()) };
         c.advance_head(1);
         self.taken += 1;
         Some(value)
