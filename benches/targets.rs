@@ -307,8 +307,12 @@ fn main() {
     println!("ringflow throughput targets: {settings}");
     let placement = Placement::probe(cores);
     // Warm-up: every row once, discarded. Then every row once per round,
-    // the order moving three places a round.
+    // the order moving three places a round. A placement probe before
+    // every round and after the last classes each round (close together,
+    // far apart, or mixed), and the ratios are also given per class: the
+    // vCPUs of this VM move within minutes, and the rows move with them.
     let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::with_capacity(rounds)).collect();
+    let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
     let schedule = Rounds { rounds, rotate_by: 3, label: "targets".into() };
     schedule.run(
         rows.len(),
@@ -316,6 +320,9 @@ fn main() {
             (rows[i].run)(((items as f64 * rows[i].scale) as u64 / 4).max(1000), cores);
         },
         |i, round, position| {
+            if position == 0 {
+                probes.push(line_round_trip_ns(cores));
+            }
             let n = (items as f64 * rows[i].scale) as u64;
             let (t, fill) = (rows[i].run)(n, cores);
             runs[i].push(Run {
@@ -331,7 +338,15 @@ fn main() {
         },
     );
     let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
+    probes.push(line_round_trip_ns(cores));
+    let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
     println!("{}", placement.report());
+    println!(
+        "placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > {FAR_NS:.0} ns; \
+         m: mixed): {} (probes {})",
+        wheres.iter().map(|w| w.letter()).collect::<String>(),
+        probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" ")
+    );
 
     println!("\n  {:<52} {:>9} {:>19} {:>10}", "configuration (M items/s)", "median", "min - max", "mean fill");
     for ((r, v), run) in rows.iter().zip(&rates).zip(&runs) {
@@ -343,8 +358,8 @@ fn main() {
 
     let index = |name: &str| rows.iter().position(|r| r.name == name);
     println!(
-        "\n  {:<44} {:>8} {:>15} {:>8}  verdict",
-        "ratio (per round, then median)", "median", "min - max", "target"
+        "\n  {:<44} {:>8} {:>15} {:>8}  {:<8} {:>14} {:>14}",
+        "ratio (per round, then median)", "median", "min - max", "target", "verdict", "close rounds", "far rounds"
     );
     for t in targets() {
         let (Some(num), Some(dens)) = (index(&t.num), t.dens.iter().map(|d| index(d)).collect::<Option<Vec<_>>>())
@@ -357,10 +372,29 @@ fn main() {
         let s = Spread::of(&ratios);
         let (goal, verdict) = match t.goal {
             Some(g) => (format!(">= {g:.2}"), if s.median >= g { "met" } else { "MISSED" }),
-            None => ("-".to_string(), "(cost: 1.00 = free)"),
+            None => ("-".to_string(), "(cost)"),
         };
-        println!("  {:<44} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict}", t.what, s.median, s.min, s.max, goal);
+        // The median over the rounds of one placement, and how many.
+        let class = |w: Where| {
+            let v: Vec<f64> = ratios.iter().zip(&wheres).filter(|(_, c)| **c == w).map(|(r, _)| *r).collect();
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.2}x ({})", Spread::of(&v).median, v.len())
+            }
+        };
+        println!(
+            "  {:<44} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict:<8} {:>14} {:>14}",
+            t.what,
+            s.median,
+            s.min,
+            s.max,
+            goal,
+            class(Where::Close),
+            class(Where::Far)
+        );
     }
+    println!("  (cost rows: the rate with watermarks over the rate without; 1.00 = free)");
 
     let mut banner = Facts::machine();
     banner.push("pinning", format!("cores {} and {}", cores.0.id, cores.1.id));

@@ -365,6 +365,44 @@ impl Placement {
     }
 }
 
+/// Where a round ran, from the placement probes taken before and after it:
+/// close together (both under `CLOSE_NS`), far apart (both over
+/// `FAR_NS`), or neither (the vCPUs moved during the round, or an unusual
+/// value). On the 2-vCPU VM the probe reads ~47–70 ns or ~350–440 ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Where {
+    Close,
+    Far,
+    Mixed,
+}
+
+/// Probes under this many ns: close together.
+pub const CLOSE_NS: f64 = 150.0;
+/// Probes over this many ns: far apart.
+pub const FAR_NS: f64 = 250.0;
+
+impl Where {
+    /// The class of a round whose probes read `before` and `after` ns.
+    pub fn of(before: f64, after: f64) -> Where {
+        if before < CLOSE_NS && after < CLOSE_NS {
+            Where::Close
+        } else if before > FAR_NS && after > FAR_NS {
+            Where::Far
+        } else {
+            Where::Mixed
+        }
+    }
+
+    /// One letter per round for the output: `c`, `f` or `m`.
+    pub fn letter(self) -> char {
+        match self {
+            Where::Close => 'c',
+            Where::Far => 'f',
+            Where::Mixed => 'm',
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Throughput transfers.
 // ---------------------------------------------------------------------------
