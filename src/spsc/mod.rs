@@ -267,7 +267,11 @@ pub struct Producer<T> {
     /// `< seg_len`. Moves on by `seg_len` when `tail` wraps to slot 0. (One
     /// field written per send, not two: a separate slot index cost about a
     /// tenth of the near-empty and free-running try rows, measured with
-    /// `cargo bench --bench targets`.)
+    /// `cargo bench --bench targets`.) The subtraction is modulo 2^64, so
+    /// only a segment of more than `usize::MAX / 2` slots, which only a
+    /// zero-sized `T` can have, can see an index off by the wrap; it is
+    /// still `< seg_len`, and every slot of a zero-sized `T` is the same
+    /// empty place.
     tail_base: usize,
     /// Last value read from `shared.head`. `head` only grows, so this is a
     /// lower bound: the producer may think the ring fuller than it is, never
