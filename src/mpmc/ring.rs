@@ -403,7 +403,11 @@ const BACKOFF_CAP_LOG2: u32 = 4;
 /// (three series of 6–15 runs); cap 128 → 1.25×, 1.15×, 1.07×; cap 64
 /// 0.88×; cap 512 1.26× / 1.19× but 4P4C lower with the cores close.
 /// Close together, cap 128 measured within noise of cap 16 on every MPMC
-/// row.
+/// row. A second series (6-round runs alternated, read per placement class):
+/// far apart, 2P2C `Park` vs kanal per run, cap 128 1.11–1.43×, cap 512
+/// 1.04–1.36×; 4P4C 1.15–1.39× and 1.08–1.35×; close together all caps
+/// from 64 to 512 within each other's spread. No cap clearly better than
+/// 128.
 #[inline(always)]
 pub(super) fn contention_backoff(step: &mut u32) {
     for _ in 0..(1u32 << (*step).min(BACKOFF_CAP_LOG2)) {

@@ -265,9 +265,11 @@ pub struct Producer<T> {
     /// The position at slot 0 of the producer's segment in the current lap:
     /// `tail - tail_base` (wrapping) is `tail`'s slot index, always
     /// `< seg_len`. Moves on by `seg_len` when `tail` wraps to slot 0. (One
-    /// field written per send, not two: a separate slot index cost about a
-    /// tenth of the near-empty and free-running try rows, measured with
-    /// `cargo bench --bench targets`.) The subtraction is modulo 2^64, so
+    /// field written per send, not two: with a separate slot index the
+    /// free-running try + spin row ran at 428 M/s against 486, vCPUs close
+    /// together, `cargo bench --bench targets`; the near-empty and near-full
+    /// rows run at the work's ceiling there and did not move.) The
+    /// subtraction is modulo 2^64, so
     /// only a segment of more than `usize::MAX / 2` slots, which only a
     /// zero-sized `T` can have, can see an index off by the wrap; it is
     /// still `< seg_len`, and every slot of a zero-sized `T` is the same
@@ -544,7 +546,11 @@ impl<T> Producer<T> {
     /// 0.67 close, 1.04 / 1.09 far (22 and 6 runs), at the price of
     /// `send` + `recv` taking 83 instructions (callgrind, `BusySpin`; `Park`
     /// 94 against 80); send inlined and receive a call was the worst far
-    /// apart (0.40 / 0.43).
+    /// apart (0.40 / 0.43). All of these were measured while `send` / `recv`
+    /// themselves were `#[inline]`; since they are `#[inline(always)]` the
+    /// same free-running rows read 0.89–1.14 close together and 0.90–1.00
+    /// far apart (README), and the four arrangements were not compared
+    /// again.
     #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
         let mut op = &mut *self;
