@@ -338,9 +338,11 @@ fn main() {
         },
     );
     let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
-    probes.push(line_round_trip_ns(cores));
+    // One probe after the last round: the run's "after" and that round's end.
+    let after = line_round_trip_ns(cores);
+    probes.push(after);
     let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
-    println!("{}", placement.report());
+    println!("{}", placement.report_after(after));
     println!(
         "placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > {FAR_NS:.0} ns; \
          m: mixed): {} (probes {})",

@@ -355,12 +355,14 @@ impl Placement {
 
     /// Probes again and says both: one line for the bench's output.
     pub fn report(&self) -> String {
+        self.report_after(line_round_trip_ns(self.cores))
+    }
+
+    /// The same line with a probe the caller took at the end (`after`, ns).
+    pub fn report_after(&self, after: f64) -> String {
         format!(
-            "placement probe (bare cache-line round trip between cores {} and {}): {:.0} ns before, {:.0} ns after",
-            self.cores.0.id,
-            self.cores.1.id,
-            self.before,
-            line_round_trip_ns(self.cores)
+            "placement probe (bare cache-line round trip between cores {} and {}): {:.0} ns before, {after:.0} ns after",
+            self.cores.0.id, self.cores.1.id, self.before
         )
     }
 }
