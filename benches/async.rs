@@ -207,13 +207,9 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
 
 const PING_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
 
-/// CPU time the whole process has used, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
+/// CPU time the whole process has used, in ns.
 fn process_cpu_ns() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable `timespec`.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+    support::cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) as f64
 }
 
 /// The p50 round trip (ns) of one item bounced between two tasks, and the

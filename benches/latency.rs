@@ -382,14 +382,9 @@ fn wait_until(t: Instant, one_core: bool) -> Instant {
     }
 }
 
-/// CPU time this thread has used, in ns (`CLOCK_THREAD_CPUTIME_ID`).
+/// CPU time this thread has used, in ns.
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `clock_gettime` writes one `timespec` through the valid,
-    // exclusive pointer it is given; the clock id is a constant it knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// CPU time per wall time since `(cpu0, wall0)`.

@@ -334,6 +334,17 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
     batches[batches.len() / 2]
 }
 
+/// CPU time used so far, in ns, by `clock`: `libc::CLOCK_THREAD_CPUTIME_ID`
+/// (the calling thread) or `libc::CLOCK_PROCESS_CPUTIME_ID` (the process).
+pub fn cpu_time_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `clock_gettime` writes one `timespec` through the valid,
+    // exclusive pointer it is given; `clock` is one of the ids it knows.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// A run's placement probe: taken when the run starts, taken again and
 /// reported with it when the run ends (the placement can change within a
 /// run).
