@@ -2,7 +2,7 @@
 //! measured (never asserted), in three sections.
 //!
 //! `cargo bench --bench suite [-- --quick] [--rounds N] [--pairs N] [--items N] [--work-ns N]
-//! [--messages N] [--cap1-messages N] [FILTER]`
+//! [--messages N] [--cap1-messages N] [--capacity N] [FILTER]`
 //!
 //! 1. **Capacity 10^6, construct and drop** (`capacity` rows): a channel of
 //!    10^6 `[u64; 4]` items (32 bytes each), for ringflow SPSC and MPMC and,
@@ -47,7 +47,11 @@
 //!    park on nearly every hand-over there, a few tens of thousands of
 //!    messages a second on a 2-vCPU VM, so `MESSAGES` would take half a
 //!    minute a run; every implementation of a row moves the same count and
-//!    rates are per message. As in the suite, the timed span is the whole scenario: channel
+//!    rates are per message. `--capacity N` runs the `bounded_*` cases at
+//!    capacity `N` instead (named `bounded{N}_*`, `seq` left out), for
+//!    every implementation alike: with `--capacity 1024` the ringflow MPMC
+//!    ring is small and flat, which separates what capacity 10^6 costs it
+//!    from what the thread count costs it. As in the suite, the timed span is the whole scenario: channel
 //!    construction, spawning and joining the threads, and the drop; threads
 //!    are *not* pinned, so 4 + 4 threads on a 2-vCPU machine are
 //!    oversubscribed. Capacity 0 (rendezvous) and unbounded are left out:
@@ -688,7 +692,16 @@ struct SuiteRow {
     run: Box<dyn Fn(usize) -> Duration>,
 }
 
-fn suite_rows_for<T: Msg>(payload: &str, cases: &mut Vec<SuiteCase>, rows: &mut Vec<SuiteRow>) {
+/// `capacity`: of the rows that are not capacity 1; `None` for the
+/// suite's own (`MESSAGES`), `Some(n)` from `--capacity N`, which names
+/// those cases `bounded{n}_*` and leaves out `seq` (a channel that cannot
+/// hold every message would never see its first receive).
+fn suite_rows_for<T: Msg>(
+    payload: &str,
+    capacity: Option<usize>,
+    cases: &mut Vec<SuiteCase>,
+    rows: &mut Vec<SuiteRow>,
+) {
     let impls = suite_impls::<T>();
     let shapes = [
         (Scenario::Seq, false),
@@ -700,7 +713,15 @@ fn suite_rows_for<T: Msg>(payload: &str, cases: &mut Vec<SuiteCase>, rows: &mut 
         (Scenario::Mpmc, false),
     ];
     for (scenario, cap_one) in shapes {
-        let case_name = format!("{}_{}({payload})", if cap_one { "bounded1" } else { "bounded" }, scenario.name());
+        if scenario == Scenario::Seq && capacity.is_some() {
+            continue;
+        }
+        let prefix = match (cap_one, capacity) {
+            (true, _) => "bounded1".to_string(),
+            (false, None) => "bounded".to_string(),
+            (false, Some(c)) => format!("bounded{c}"),
+        };
+        let case_name = format!("{prefix}_{}({payload})", scenario.name());
         let mut case = SuiteCase { name: case_name.clone(), rows: Vec::new() };
         for (imp, scenarios, run) in &impls {
             if !scenarios.contains(&scenario) {
@@ -711,7 +732,7 @@ fn suite_rows_for<T: Msg>(payload: &str, cases: &mut Vec<SuiteCase>, rows: &mut 
             rows.push(SuiteRow {
                 name: format!("suite {case_name} {imp}"),
                 cap_one,
-                run: Box::new(move |n| run(scenario, if cap_one { 1 } else { n }, n)),
+                run: Box::new(move |n| run(scenario, if cap_one { 1 } else { capacity.unwrap_or(n) }, n)),
             });
         }
         cases.push(case);
@@ -750,8 +771,8 @@ fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
 }
 
-const VALUE_FLAGS: [&str; 7] =
-    ["--rounds", "--messages", "--cap1-messages", "--items", "--pairs", "--work-ns", "--capacity-probe"];
+const VALUE_FLAGS: [&str; 8] =
+    ["--rounds", "--messages", "--cap1-messages", "--capacity", "--items", "--pairs", "--work-ns", "--capacity-probe"];
 
 fn fmt_bytes(b: f64) -> String {
     if b.is_nan() {
@@ -817,7 +838,7 @@ fn ratios(num: &[f64], den: &[f64]) -> Vec<f64> {
 fn main() {
     exit_on_help(
         "cargo bench --bench suite [-- --quick] [--rounds N] [--pairs N] [--items N] [--work-ns N] \
-         [--messages N] [--cap1-messages N] [FILTER]",
+         [--messages N] [--cap1-messages N] [--capacity N] [FILTER]",
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--capacity-probe") {
@@ -832,6 +853,8 @@ fn main() {
     let messages = arg_value(&args, "--messages").unwrap_or(if quick { 100_000 } else { 1_000_000 }) as usize;
     let cap1_messages = arg_value(&args, "--cap1-messages").map_or(messages / 5, |n| n as usize);
     let work_ns = arg_value(&args, "--work-ns").unwrap_or(30);
+    let suite_capacity = arg_value(&args, "--capacity").map(|n| n as usize).filter(|&n| n != messages);
+    assert!(suite_capacity.map_or(true, |n| n >= 2), "--capacity: at least 2 (capacity 1 has its own rows)");
     assert!(rounds >= 1 && pairs >= 1 && items >= 1000, "need a round, a pair and 1000 items");
     for (flag, n) in [("--messages", messages), ("--cap1-messages", cap1_messages)] {
         assert!(n >= 1000 && n % THREADS == 0, "{flag}: at least 1000, a multiple of {THREADS}");
@@ -992,16 +1015,20 @@ fn main() {
     // 3. The kanal channel suite.
     // -----------------------------------------------------------------------
     let (mut cases, mut rows) = (Vec::new(), Vec::new());
-    suite_rows_for::<()>("empty", &mut cases, &mut rows);
-    suite_rows_for::<usize>("usize", &mut cases, &mut rows);
-    suite_rows_for::<[usize; 4]>("big", &mut cases, &mut rows);
+    suite_rows_for::<()>("empty", suite_capacity, &mut cases, &mut rows);
+    suite_rows_for::<usize>("usize", suite_capacity, &mut cases, &mut rows);
+    suite_rows_for::<[usize; 4]>("big", suite_capacity, &mut cases, &mut rows);
     let kept: Vec<bool> = rows.iter().map(|r| keep(&r.name)).collect();
     let order: Vec<usize> = (0..rows.len()).filter(|&i| kept[i]).collect();
     if !order.is_empty() {
         let oversubscribed = thread::available_parallelism().map_or(true, |n| n.get() < 2 * THREADS);
         println!(
             "\n3. The kanal channel suite (fereidani/rust-channel-benchmarks scenarios): MESSAGES = {messages}, \
-             THREADS = {THREADS}, capacity 1 (bounded1_*) and MESSAGES (bounded_*)"
+             THREADS = {THREADS}, capacity 1 (bounded1_*) and {}",
+            suite_capacity.map_or("MESSAGES (bounded_*)".to_string(), |c| format!(
+                "{c} (bounded{c}_*, --capacity; the suite's is MESSAGES; seq left out: it needs room for every \
+                 message)"
+            ))
         );
         println!(
             "   method: timed span = construct the channel, spawn the threads, join them, drop (as the suite); \
