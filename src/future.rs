@@ -373,7 +373,10 @@ impl<T> mpmc::Sender<T> {
     ///
     /// As [`spsc::Producer::send_async`]; any number of tasks and threads
     /// may wait on one channel, each woken task retries, and a task that
-    /// was woken but dropped passes the wake-up on.
+    /// was woken but dropped passes the wake-up on. On `SpinYield` / `Park`
+    /// channels a poll that loses nine CAS races in a row to other senders
+    /// yields the thread (`sched_yield`, never a sleep) before it retries,
+    /// as the blocking `send` does (see the [`mpmc`] module's "Progress").
     ///
     /// # Errors
     ///
@@ -398,7 +401,9 @@ impl<T> mpmc::Sender<T> {
 impl<T> mpmc::Receiver<T> {
     /// Receives an item, waiting for one without blocking the thread.
     ///
-    /// Cancel-safe, as [`spsc::Consumer::recv_async`].
+    /// Cancel-safe, as [`spsc::Consumer::recv_async`]. Under contention
+    /// from other receivers, a poll may yield the thread as
+    /// [`send_async`](mpmc::Sender::send_async) describes.
     ///
     /// # Errors
     ///

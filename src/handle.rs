@@ -162,13 +162,14 @@ macro_rules! receiver_iterators {
 }
 
 /// [`Blocking`](crate::wait::Blocking), the driver's view of one direction
-/// of a handle, for the handles whose attempt is their `try_send` /
-/// `try_recv`, whose fresh re-check is `room_or_gone` / `item_or_gone` and
-/// whose place to wait is `waiting()` (the SPSC and MPMC handles): written
-/// once here. A receive may name a method to run before each pause
-/// (`while_waiting: method`).
+/// of a handle, for the handles whose attempt is a `try_send` / `try_recv`
+/// (named by `attempt:`; the MPMC handles name a variant that may yield
+/// under contention), whose fresh re-check is `room_or_gone` /
+/// `item_or_gone` and whose place to wait is `waiting()` (the SPSC and MPMC
+/// handles): written once here. A receive may name a method to run before
+/// each pause (`while_waiting: method`).
 macro_rules! handle_blocking {
-    (send: $tx:ty) => {
+    (send: $tx:ty, attempt: $attempt:ident) => {
         impl<T> $crate::wait::Blocking for $tx {
             type Carry = T;
             type Output = ();
@@ -176,7 +177,7 @@ macro_rules! handle_blocking {
 
             #[inline(always)]
             fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {
-                $crate::wait::send_attempt(self.try_send(value))
+                $crate::wait::send_attempt(self.$attempt(value))
             }
 
             fn ready(&self) -> bool {
@@ -189,7 +190,7 @@ macro_rules! handle_blocking {
             }
         }
     };
-    (recv: $rx:ty $(, while_waiting: $hint:ident)?) => {
+    (recv: $rx:ty, attempt: $attempt:ident $(, while_waiting: $hint:ident)?) => {
         impl<T> $crate::wait::Blocking for $rx {
             type Carry = ();
             type Output = T;
@@ -197,7 +198,7 @@ macro_rules! handle_blocking {
 
             #[inline(always)]
             fn attempt(&mut self, (): ()) -> Result<Result<T, $crate::RecvTimeoutError>, ()> {
-                $crate::wait::recv_attempt(self.try_recv())
+                $crate::wait::recv_attempt(self.$attempt())
             }
 
             fn ready(&self) -> bool {

@@ -31,6 +31,14 @@
 //! slot a receiver has claimed but not yet read out reads as occupied to
 //! `try_send` (crossbeam's queues spin in that case, crossbeam issue #997).
 //! Hence `try_recv` may return `Empty` while [`Receiver::len`] is non-zero.
+//!
+//! A lost CAS is followed by an exponential backoff of spin hints. The
+//! calls that may wait (`send`, `recv`, their timed and async forms,
+//! `force_send`) on `SpinYield` and `Park` channels go one step further:
+//! after losing nine races in a row they yield the thread before each retry
+//! (the `try_*` calls and `BusySpin` channels only spin). With more
+//! threads than cores, the spinning losers otherwise hold the CPU that the
+//! other side of the ring needs.
 
 //!
 //! # Files

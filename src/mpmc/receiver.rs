@@ -1,6 +1,6 @@
 //! [`Receiver`]: the receiving half of the MPMC ring.
 
-use super::ring::Shared;
+use super::ring::{Claimant, Shared};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
 use crate::wait::WaitOn;
@@ -66,8 +66,22 @@ impl<T> Receiver<T> {
     /// ```
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.recv_once(Claimant::Try)
+    }
+
+    /// One attempt of a call that may wait (`recv` and its other forms):
+    /// [`try_recv`](Receiver::try_recv), except that a claim that keeps
+    /// losing to other receivers may yield the thread
+    /// ([`Claimant::Waiting`]).
+    #[inline(always)]
+    fn recv_waiting(&self) -> Result<T, TryRecvError> {
+        self.recv_once(Claimant::Waiting)
+    }
+
+    #[inline(always)]
+    fn recv_once(&self, claimant: Claimant) -> Result<T, TryRecvError> {
         let shared = &*self.shared;
-        let pos = match shared.claim_recv() {
+        let pos = match shared.claim_recv(claimant) {
             Ok(pos) => pos,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -77,7 +91,7 @@ impl<T> Receiver<T> {
                 }
                 // Every sender is gone, so no claim is in flight: one more
                 // claim decides between an item and disconnection.
-                match shared.claim_recv() {
+                match shared.claim_recv(claimant) {
                     Ok(pos) => pos,
                     Err(()) => return Err(TryRecvError::Disconnected),
                 }
@@ -189,7 +203,7 @@ impl<T> Receiver<T> {
         let want = shared.len().clamp(1, max);
         out.reserve(want);
         let room = (out.capacity() - out.len()).min(max);
-        let (first, n) = match shared.claim(&shared.head, 1, room) {
+        let (first, n) = match shared.claim(&shared.head, 1, room, Claimant::Try) {
             Ok(run) => run,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -199,7 +213,7 @@ impl<T> Receiver<T> {
                 }
                 // Every sender is gone, so no claim is in flight: one more
                 // claim decides between items and disconnection.
-                shared.claim(&shared.head, 1, room).map_err(|()| TryRecvError::Disconnected)?
+                shared.claim(&shared.head, 1, room, Claimant::Try).map_err(|()| TryRecvError::Disconnected)?
             }
         };
         let (mut pos, mut last) = (first, first);
@@ -223,7 +237,7 @@ impl<T> Receiver<T> {
     /// [`RecvError`] once the ring is empty and every sender is gone.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        if let Ok(v) = self.try_recv() {
+        if let Ok(v) = self.recv_waiting() {
             return Ok(v);
         }
         self.recv_until(None, false).map_err(|_| RecvError)
@@ -281,7 +295,7 @@ impl<T> Receiver<T> {
     #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
     pub unsafe fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
-        self.shared.claim_recv().ok().map(|pos| PendingRecv { rx: self, pos, done: false })
+        self.shared.claim_recv(Claimant::Try).ok().map(|pos| PendingRecv { rx: self, pos, done: false })
     }
 
     /// Number of queued items. Reads each position once: it may be stale and
@@ -300,7 +314,7 @@ impl<T> Receiver<T> {
     }
 }
 
-handle_blocking!(recv: &Receiver<T>);
+handle_blocking!(recv: &Receiver<T>, attempt: recv_waiting);
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {

@@ -7,7 +7,8 @@ use crossbeam_utils::CachePadded;
 use crate::buffer::{drop_each, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{spin_hint, AtomicUsize, Ordering};
+use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
+use crate::WaitStrategy;
 
 /// One slot. Its stamp, for the position `p` it serves in the current
 /// lap: `p` when empty and claimable by the sender at `p`; `p + 1` once the
@@ -137,8 +138,14 @@ impl<T> Shared<T> {
     /// only changes through the owner of the position, and owning it takes a
     /// CAS of `counter` past it, which ours just did.
     #[inline(always)]
-    pub(super) fn claim(&self, counter: &AtomicUsize, offset: usize, max: usize) -> Result<(usize, usize), ()> {
-        self.claim_with(counter, offset, max, |pos, _stamp| {
+    pub(super) fn claim(
+        &self,
+        counter: &AtomicUsize,
+        offset: usize,
+        max: usize,
+        claimant: Claimant,
+    ) -> Result<(usize, usize), ()> {
+        self.claim_with(counter, offset, max, claimant, |pos, _stamp| {
             // Not ready. Full / empty, unless our `pos` was stale.
             let current = counter.load(Ordering::Relaxed);
             if current == pos {
@@ -156,13 +163,15 @@ impl<T> Shared<T> {
     /// "empty") unless `counter` moved; `force_send` evicts the oldest item
     /// there instead (crossbeam's `ArrayQueue` shares `push_or_else` between
     /// `push` and `force_push` the same way). One claim routine for every
-    /// caller.
+    /// caller. `claimant` says how a lost CAS race is backed off
+    /// ([`contention_backoff`]).
     #[inline(always)]
     pub(super) fn claim_with<E>(
         &self,
         counter: &AtomicUsize,
         offset: usize,
         max: usize,
+        claimant: Claimant,
         mut blocked: impl FnMut(usize, usize) -> Blocked<E>,
     ) -> Result<(usize, usize), E> {
         let mut pos = counter.load(Ordering::Relaxed);
@@ -188,7 +197,7 @@ impl<T> Shared<T> {
                         // claim; we are not waiting for it): back off a
                         // little and retry at the new position.
                         pos = current;
-                        contention_backoff(&mut contention);
+                        contention_backoff(&mut contention, claimant.may_yield(self.cold.ctl.strategy));
                     }
                 }
             } else if ahead < 0 {
@@ -287,8 +296,8 @@ impl<T> Shared<T> {
 
     /// Claims the position at `tail` for writing (see [`Shared::claim`]).
     #[inline]
-    pub(super) fn claim_send(&self) -> Result<usize, ()> {
-        self.claim(&self.tail, 0, 1).map(|(pos, _)| pos)
+    pub(super) fn claim_send(&self, claimant: Claimant) -> Result<usize, ()> {
+        self.claim(&self.tail, 0, 1, claimant).map(|(pos, _)| pos)
     }
 
     /// Writes `value` at the claimed position `pos` and publishes it.
@@ -310,8 +319,8 @@ impl<T> Shared<T> {
 
     /// Claims the position at `head` for reading (see [`Shared::claim`]).
     #[inline]
-    pub(super) fn claim_recv(&self) -> Result<usize, ()> {
-        self.claim(&self.head, 1, 1).map(|(pos, _)| pos)
+    pub(super) fn claim_recv(&self, claimant: Claimant) -> Result<usize, ()> {
+        self.claim(&self.head, 1, 1, claimant).map(|(pos, _)| pos)
     }
 
     /// Moves the value out of the claimed position `pos` and frees the slot
@@ -408,12 +417,52 @@ const BACKOFF_CAP_LOG2: u32 = 4;
 /// 1.04–1.36×; 4P4C 1.15–1.39× and 1.08–1.35×; close together all caps
 /// from 64 to 512 within each other's spread. No cap clearly better than
 /// 128.
+///
+/// With `may_yield` (see [`Claimant`]), a claim that has lost
+/// `YIELD_AFTER_LOST` races in a row (the backoff has been at its cap
+/// twice, some 400 spin hints) yields the thread before each further try
+/// instead of spinning. Losing that often means other claimants are
+/// running and succeeding; when there are more threads than cores, the
+/// spinning took the CPU from a thread on the other side of the ring. In
+/// the kanal suite's scenarios (`cargo bench --bench suite`, capacity
+/// 10^6, 4 senders and 1 or 4 receivers, unpinned, 2 vCPUs) `perf` put
+/// 45% of the run in the senders' lost CAS and 26% in this backoff's spin
+/// loop, with the receiver starved; see the README for the effect.
 #[inline(always)]
-pub(super) fn contention_backoff(step: &mut u32) {
-    for _ in 0..(1u32 << (*step).min(BACKOFF_CAP_LOG2)) {
-        spin_hint();
+pub(super) fn contention_backoff(step: &mut u32, may_yield: bool) {
+    if may_yield && *step >= YIELD_AFTER_LOST {
+        yield_now();
+    } else {
+        for _ in 0..(1u32 << (*step).min(BACKOFF_CAP_LOG2)) {
+            spin_hint();
+        }
     }
     *step += 1;
+}
+
+/// Lost CAS races in a row after which a [`Claimant::Waiting`] claim on a
+/// channel that may yield yields instead of spinning.
+const YIELD_AFTER_LOST: u32 = BACKOFF_CAP_LOG2 + 2;
+
+/// Who claims, which decides what a claim that keeps losing CAS races does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Claimant {
+    /// A `try_*` call (and the batch forms): spins between retries, never
+    /// enters the kernel (DESIGN.md's guarantee for `BusySpin` /
+    /// `SpinYield` channels, kept here for every strategy).
+    Try,
+    /// A call that may wait (the blocking and async forms, `force_send`):
+    /// on `SpinYield` and `Park` channels, which yield when they wait, it
+    /// also yields after `YIELD_AFTER_LOST` lost races; on `BusySpin`
+    /// channels it spins like [`Claimant::Try`].
+    Waiting,
+}
+
+impl Claimant {
+    #[inline(always)]
+    fn may_yield(self, strategy: WaitStrategy) -> bool {
+        self == Claimant::Waiting && strategy != WaitStrategy::BusySpin
+    }
 }
 
 impl<T> Drop for Shared<T> {
@@ -435,5 +484,22 @@ impl<T> Drop for Shared<T> {
             // handle remains to reach it; `drop_each` visits each once.
             unsafe { slot.value.with_mut(|p| (*p).assume_init_drop()) };
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Claimant;
+    use crate::WaitStrategy;
+
+    /// DESIGN.md: a `try_*` call never enters the kernel, so a `Try` claim
+    /// never yields, whatever the strategy; a call that may wait yields
+    /// under contention only on strategies that yield when they wait.
+    #[test]
+    fn only_waiting_claims_off_busy_spin_may_yield() {
+        for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
+            assert!(!Claimant::Try.may_yield(strategy), "{strategy:?}");
+            assert_eq!(Claimant::Waiting.may_yield(strategy), strategy != WaitStrategy::BusySpin, "{strategy:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::ring::{Blocked, Forced, Shared};
+use super::ring::{Blocked, Claimant, Forced, Shared};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
@@ -76,11 +76,24 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.send_once(value, Claimant::Try)
+    }
+
+    /// One attempt of a call that may wait (`send` and its other forms):
+    /// [`try_send`](Sender::try_send), except that a claim that keeps losing
+    /// to other senders may yield the thread ([`Claimant::Waiting`]).
+    #[inline(always)]
+    fn send_waiting(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.send_once(value, Claimant::Waiting)
+    }
+
+    #[inline(always)]
+    fn send_once(&self, value: T, claimant: Claimant) -> Result<(), TrySendError<T>> {
         let shared = &*self.shared;
         if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(TrySendError::Disconnected(value));
         }
-        match shared.claim_send() {
+        match shared.claim_send(claimant) {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
@@ -163,7 +176,7 @@ impl<T> Sender<T> {
         if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len()) else { return 0 };
+        let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len(), Claimant::Try) else { return 0 };
         let (mut pos, mut last) = (first, first);
         for _ in 0..n {
             // `claim` took at most `items.len()` positions.
@@ -186,7 +199,7 @@ impl<T> Sender<T> {
     /// call or while waiting.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        send_after_try(self.try_send(value), |v| self.send_until(v, None, false))
+        send_after_try(self.send_waiting(value), |v| self.send_until(v, None, false))
     }
 
     timed_forms!(send, ;
@@ -247,7 +260,7 @@ impl<T> Sender<T> {
         let mut value = Some(value);
         // The ordinary claim of `tail`; where the slot is not free, evict
         // the oldest item instead of reporting `Full`.
-        let claimed = shared.claim_with(&shared.tail, 0, 1, |tail, stamp| {
+        let claimed = shared.claim_with(&shared.tail, 0, 1, Claimant::Waiting, |tail, stamp| {
             let oldest = tail.wrapping_sub(shared.one_lap);
             if stamp == oldest.wrapping_add(1) {
                 // The slot holds the published item of position `oldest`, so
@@ -344,7 +357,7 @@ impl<T> Sender<T> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(value);
         }
-        match self.shared.claim_send() {
+        match self.shared.claim_send(Claimant::Try) {
             Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
             Err(()) => Err(value),
         }
@@ -366,7 +379,7 @@ impl<T> Sender<T> {
     }
 }
 
-handle_blocking!(send: &Sender<T>);
+handle_blocking!(send: &Sender<T>, attempt: send_waiting);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {

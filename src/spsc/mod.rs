@@ -674,7 +674,7 @@ impl<T> Producer<T> {
     }
 }
 
-handle_blocking!(send: Producer<T>);
+handle_blocking!(send: Producer<T>, attempt: try_send);
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
@@ -1032,7 +1032,7 @@ impl<T> Consumer<T> {
     }
 }
 
-handle_blocking!(recv: Consumer<T>, while_waiting: prefetch_next);
+handle_blocking!(recv: Consumer<T>, attempt: try_recv, while_waiting: prefetch_next);
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
