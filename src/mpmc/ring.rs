@@ -425,9 +425,10 @@ const BACKOFF_CAP_LOG2: u32 = 4;
 /// running and succeeding; when there are more threads than cores, the
 /// spinning took the CPU from a thread on the other side of the ring. In
 /// the kanal suite's scenarios (`cargo bench --bench suite`, capacity
-/// 10^6, 4 senders and 1 or 4 receivers, unpinned, 2 vCPUs) `perf` put
-/// 45% of the run in the senders' lost CAS and 26% in this backoff's spin
-/// loop, with the receiver starved; see the README for the effect.
+/// 10^6, 4 senders and 1 or 4 receivers, unpinned, 2 vCPUs) `perf` put two
+/// thirds of the samples in the senders' `try_send`, 45% of those on the
+/// lost CAS and 28% in this backoff's spin loop, with the receiver
+/// starved; see the README for the effect.
 #[inline(always)]
 pub(super) fn contention_backoff(step: &mut u32, may_yield: bool) {
     if may_yield && *step >= YIELD_AFTER_LOST {
