@@ -62,7 +62,10 @@
 //!    cloned handles, one per thread. Per round, ringflow's rate over the
 //!    best peer's rate in that round (best of kanal / crossbeam / flume /
 //!    std); for `seq` and `spsc` also the better ringflow variant of the
-//!    round over it.
+//!    round over it. A placement probe (a bare cache line's round trip
+//!    between cores 0 and 1) runs before every round of this section and
+//!    after the last, and the headline ratio is also given over the rounds
+//!    that stayed close together and over those that stayed far apart.
 //!
 //! Every section runs its configurations once per round, rounds
 //! interleaved and the order rotated each round (`support::Rounds`; the
@@ -1036,7 +1039,9 @@ fn main() {
              once per round after a warm-up round of a tenth of its messages ({} at capacity MESSAGES), order \
              rotated, {rounds} rounds; M msgs/s = messages / time, median across rounds; ratio = ringflow's (rf) \
              rate / the best peer's rate in the same round (best of kanal, crossbeam-channel, flume, std), median \
-             (min-max) across rounds; 'best rf' = the better of rf mpmc and rf spsc in each round.",
+             (min-max) across rounds; 'best rf' = the better of rf mpmc and rf spsc in each round; 'close | far' = \
+             the rightmost of those ratios (best rf where there is one) over the rounds whose placement probes both \
+             read close together / far apart (how many rounds in brackets).",
             if oversubscribed {
                 format!(
                     "; this machine has {} logical CPUs, so mpsc (5 threads) and mpmc (8 threads) are \
@@ -1056,6 +1061,10 @@ fn main() {
         );
         let n_of = |i: usize| if rows[i].cap_one { cap1_messages } else { messages };
         let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::new()).collect();
+        // A placement probe before every round and after the last, as in
+        // `targets`: a round of this section takes most of a minute, and the
+        // vCPUs move within minutes.
+        let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
         let schedule = Rounds { rounds, rotate_by: 7, label: "suite".into() };
         schedule.run(
             order.len(),
@@ -1064,6 +1073,9 @@ fn main() {
                 watched(&rows[i].name, || (rows[i].run)(n_of(i) / 10 / THREADS * THREADS));
             },
             |j, round, position| {
+                if position == 0 {
+                    probes.push(line_round_trip_ns(cores));
+                }
                 let i = order[j];
                 let n = n_of(i);
                 let t = watched(&rows[i].name, || (rows[i].run)(n));
@@ -1078,9 +1090,17 @@ fn main() {
                 ));
             },
         );
+        probes.push(line_round_trip_ns(cores));
+        let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
+        println!(
+            "   placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > \
+             {FAR_NS:.0} ns; m: mixed): {} (probes {})",
+            wheres.iter().map(|w| w.letter()).collect::<String>(),
+            probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" ")
+        );
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
         println!(
-            "\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} best peer (rounds)",
+            "\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} best peer (rounds)",
             "case (M msgs/s)",
             "rf mpmc",
             "rf spsc",
@@ -1090,6 +1110,7 @@ fn main() {
             "std",
             "rf mpmc / best peer",
             "best rf / best peer",
+            "close | far",
         );
         let mut summaries = Vec::new();
         for case in &cases {
@@ -1130,8 +1151,21 @@ fn main() {
             }
             winners.sort_by_key(|w| std::cmp::Reverse(w.1));
             let winners = winners.iter().map(|(p, c)| format!("{p} {c}")).collect::<Vec<_>>().join(", ");
+            // The headline ratio (the better ringflow variant where there
+            // are two) over the close-together and the far-apart rounds.
+            let headline = best_rf.as_ref().or(mpmc_rates.as_ref()).filter(|_| !peers.is_empty());
+            let by_place = |w: Where| {
+                let v: Vec<f64> = headline.map_or(Vec::new(), |r| {
+                    ratios(r, &best_rates).into_iter().zip(&wheres).filter(|(_, c)| **c == w).map(|(x, _)| x).collect()
+                });
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}x ({})", median(&v), v.len())
+                }
+            };
             println!(
-                "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {}",
+                "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} {}",
                 case.name,
                 fmt_rate(med(RF_MPMC)),
                 fmt_rate(med(RF_SPSC)),
@@ -1141,6 +1175,7 @@ fn main() {
                 fmt_rate(med("std sync_channel")),
                 fmt_ratio(&ratio_of(&mpmc_rates)),
                 if best_rf.is_some() { fmt_ratio(&ratio_of(&best_rf)) } else { "-".into() },
+                format!("{} | {}", by_place(Where::Close), by_place(Where::Far)),
                 if winners.is_empty() { "-".into() } else { winners },
             );
 
