@@ -1998,10 +1998,32 @@ fn mixed_operations_and_timeouts_never_lose_a_value(strategy: WaitStrategy) {
     });
 }
 
+/// A ring that never fills: the blocking calls only ever contend for the
+/// claim, which on `SpinYield` / `Park` channels yields the thread after
+/// nine lost races (`Claimant::Waiting`), the scenario of the kanal suite's
+/// capacity-10^6 rows; 8 senders and 2 receivers on however many cores.
+fn never_full_ring_contended_claims_lose_nothing(strategy: WaitStrategy) {
+    let _w = Watchdog::new("never full, 8x2");
+    let per = match strategy {
+        WaitStrategy::BusySpin => scaled(20_000, 10),
+        _ => scaled(100_000, 10),
+    };
+    stress(Load {
+        producers: 8,
+        consumers: 2,
+        per_producer: per,
+        capacity: 8 * per,
+        strategy,
+        mode: Mode::Blocking,
+        start: None,
+    });
+}
+
 for_each_strategy!(
     exactly_once_4x4,
     capacity_1_with_4_producers_4_consumers,
-    mixed_operations_and_timeouts_never_lose_a_value
+    mixed_operations_and_timeouts_never_lose_a_value,
+    never_full_ring_contended_claims_lose_nothing
 );
 
 #[test]
