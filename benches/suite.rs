@@ -1091,13 +1091,8 @@ fn main() {
             },
         );
         probes.push(line_round_trip_ns(cores));
-        let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
-        println!(
-            "   placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > \
-             {FAR_NS:.0} ns; m: mixed): {} (probes {})",
-            wheres.iter().map(|w| w.letter()).collect::<String>(),
-            probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" ")
-        );
+        let (wheres, per_round) = Where::per_round(&probes);
+        println!("   {per_round}");
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
         println!(
             "\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} best peer (rounds)",
@@ -1154,16 +1149,7 @@ fn main() {
             // The headline ratio (the better ringflow variant where there
             // are two) over the close-together and the far-apart rounds.
             let headline = best_rf.as_ref().or(mpmc_rates.as_ref()).filter(|_| !peers.is_empty());
-            let by_place = |w: Where| {
-                let v: Vec<f64> = headline.map_or(Vec::new(), |r| {
-                    ratios(r, &best_rates).into_iter().zip(&wheres).filter(|(_, c)| **c == w).map(|(x, _)| x).collect()
-                });
-                if v.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}x ({})", median(&v), v.len())
-                }
-            };
+            let headline = headline.map_or(Vec::new(), |r| ratios(r, &best_rates));
             println!(
                 "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} {}",
                 case.name,
@@ -1175,7 +1161,11 @@ fn main() {
                 fmt_rate(med("std sync_channel")),
                 fmt_ratio(&ratio_of(&mpmc_rates)),
                 if best_rf.is_some() { fmt_ratio(&ratio_of(&best_rf)) } else { "-".into() },
-                format!("{} | {}", by_place(Where::Close), by_place(Where::Far)),
+                format!(
+                    "{} | {}",
+                    Where::Close.median_of(&headline, &wheres),
+                    Where::Far.median_of(&headline, &wheres)
+                ),
                 if winners.is_empty() { "-".into() } else { winners },
             );
 

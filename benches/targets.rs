@@ -341,14 +341,9 @@ fn main() {
     // One probe after the last round: the run's "after" and that round's end.
     let after = line_round_trip_ns(cores);
     probes.push(after);
-    let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
+    let (wheres, per_round) = Where::per_round(&probes);
     println!("{}", placement.report_after(after));
-    println!(
-        "placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > {FAR_NS:.0} ns; \
-         m: mixed): {} (probes {})",
-        wheres.iter().map(|w| w.letter()).collect::<String>(),
-        probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" ")
-    );
+    println!("{per_round}");
 
     println!("\n  {:<52} {:>9} {:>19} {:>10}", "configuration (M items/s)", "median", "min - max", "mean fill");
     for ((r, v), run) in rows.iter().zip(&rates).zip(&runs) {
@@ -376,15 +371,6 @@ fn main() {
             Some(g) => (format!(">= {g:.2}"), if s.median >= g { "met" } else { "MISSED" }),
             None => ("-".to_string(), "(cost)"),
         };
-        // The median over the rounds of one placement, and how many.
-        let class = |w: Where| {
-            let v: Vec<f64> = ratios.iter().zip(&wheres).filter(|(_, c)| **c == w).map(|(r, _)| *r).collect();
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                format!("{:.2}x ({})", Spread::of(&v).median, v.len())
-            }
-        };
         println!(
             "  {:<44} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict:<8} {:>14} {:>14}",
             t.what,
@@ -392,8 +378,8 @@ fn main() {
             s.min,
             s.max,
             goal,
-            class(Where::Close),
-            class(Where::Far)
+            Where::Close.median_of(&ratios, &wheres),
+            Where::Far.median_of(&ratios, &wheres)
         );
     }
     println!("  (cost rows: the rate with watermarks over the rate without; 1.00 = free)");

@@ -15,6 +15,7 @@ use core_affinity::CoreId;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use super::adapters::{Mpmc, Payload, Spsc};
+use super::output::median;
 
 // ---------------------------------------------------------------------------
 // Cores.
@@ -412,6 +413,31 @@ impl Where {
             Where::Close => 'c',
             Where::Far => 'f',
             Where::Mixed => 'm',
+        }
+    }
+
+    /// Each round's class, from the probes taken before every round and
+    /// after the last (`rounds + 1` of them), and the output line that
+    /// says so.
+    pub fn per_round(probes: &[f64]) -> (Vec<Where>, String) {
+        let wheres: Vec<Where> = probes.windows(2).map(|w| Where::of(w[0], w[1])).collect();
+        let line = format!(
+            "placement per round (c: close together, both probes < {CLOSE_NS:.0} ns; f: far apart, both > \
+             {FAR_NS:.0} ns; m: mixed): {} (probes {})",
+            wheres.iter().map(|w| w.letter()).collect::<String>(),
+            probes.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" ")
+        );
+        (wheres, line)
+    }
+
+    /// The median of the per-round `ratios` over the rounds of this class,
+    /// with how many: `1.23x (4)`, or `-` when there were none.
+    pub fn median_of(self, ratios: &[f64], wheres: &[Where]) -> String {
+        let v: Vec<f64> = ratios.iter().zip(wheres).filter(|(_, c)| **c == self).map(|(r, _)| *r).collect();
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.2}x ({})", median(&v), v.len())
         }
     }
 }
