@@ -299,13 +299,6 @@ pub(crate) fn drop_each(count: usize, drop_one: impl FnMut(usize)) {
 #[inline(always)]
 pub(crate) fn wrap_add(idx: usize, n: usize, len: usize) -> usize {
     debug_assert!(idx < len && n <= len);
-    if n == 1 {
-        // The single-item paths pass a constant 1, so after inlining this is
-        // all that remains: one add, one compare (`idx + 1 <= len` cannot
-        // overflow).
-        let next = idx + 1;
-        return if next == len { 0 } else { next };
-    }
     let room = len - idx;
     if n < room {
         idx + n
