@@ -495,9 +495,7 @@ impl<T> Producer<T> {
     fn publish_tail(&mut self, n: usize) {
         debug_assert!(n <= self.limit.wrapping_sub(self.tail));
         self.tail = self.tail.wrapping_add(n);
-        if self.tail.wrapping_sub(self.tail_base) >= self.seg_len {
-            self.tail_base = self.tail_base.wrapping_add(self.seg_len);
-        }
+        next_lap(self.tail, &mut self.tail_base, self.seg_len);
         let shared = &*self.shared;
         // Publish: the consumer's Acquire load of `tail` makes the writes
         // visible before it reads the slots.
@@ -671,6 +669,17 @@ impl<T> Producer<T> {
         // SAFETY: the caller guarantees `idx < seg_len`, the buffer's length;
         // the producer's segment lives as long as the producer.
         unsafe { &*self.buffer.as_ptr().add(idx) }
+    }
+}
+
+/// Moves a handle's lap base (`Producer::tail_base` /
+/// `Consumer::head_base`) one lap on once its position, moved to `pos` by
+/// at most `seg_len` from a slot index below `seg_len`, reached index
+/// `seg_len`, so that `pos - base` is again the slot index.
+#[inline(always)]
+fn next_lap(pos: usize, base: &mut usize, seg_len: usize) {
+    if pos.wrapping_sub(*base) >= seg_len {
+        *base = base.wrapping_add(seg_len);
     }
 }
 
@@ -848,9 +857,7 @@ impl<T> Consumer<T> {
     fn advance_head(&mut self, n: usize) {
         debug_assert!(n <= self.cached_tail.wrapping_sub(self.head));
         self.head = self.head.wrapping_add(n);
-        if self.head.wrapping_sub(self.head_base) >= self.seg_len {
-            self.head_base = self.head_base.wrapping_add(self.seg_len);
-        }
+        next_lap(self.head, &mut self.head_base, self.seg_len);
     }
 
     /// Publishes the private position: one Release store of `head`, then
