@@ -74,7 +74,7 @@ impl<T> Receiver<T> {
     /// losing to other receivers may yield the thread
     /// ([`Claimant::Waiting`]).
     #[inline(always)]
-    fn recv_waiting(&self) -> Result<T, TryRecvError> {
+    fn try_recv_waiting(&self) -> Result<T, TryRecvError> {
         self.recv_once(Claimant::Waiting)
     }
 
@@ -237,7 +237,7 @@ impl<T> Receiver<T> {
     /// [`RecvError`] once the ring is empty and every sender is gone.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        if let Ok(v) = self.recv_waiting() {
+        if let Ok(v) = self.try_recv_waiting() {
             return Ok(v);
         }
         self.recv_until(None, false).map_err(|_| RecvError)
@@ -314,7 +314,7 @@ impl<T> Receiver<T> {
     }
 }
 
-handle_blocking!(recv: &Receiver<T>, attempt: recv_waiting);
+handle_blocking!(recv: &Receiver<T>, attempt: try_recv_waiting);
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {

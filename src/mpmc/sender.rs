@@ -83,7 +83,7 @@ impl<T> Sender<T> {
     /// [`try_send`](Sender::try_send), except that a claim that keeps losing
     /// to other senders may yield the thread ([`Claimant::Waiting`]).
     #[inline(always)]
-    fn send_waiting(&self, value: T) -> Result<(), TrySendError<T>> {
+    fn try_send_waiting(&self, value: T) -> Result<(), TrySendError<T>> {
         self.send_once(value, Claimant::Waiting)
     }
 
@@ -199,7 +199,7 @@ impl<T> Sender<T> {
     /// call or while waiting.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        send_after_try(self.send_waiting(value), |v| self.send_until(v, None, false))
+        send_after_try(self.try_send_waiting(value), |v| self.send_until(v, None, false))
     }
 
     timed_forms!(send, ;
@@ -379,7 +379,7 @@ impl<T> Sender<T> {
     }
 }
 
-handle_blocking!(send: &Sender<T>, attempt: send_waiting);
+handle_blocking!(send: &Sender<T>, attempt: try_send_waiting);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
