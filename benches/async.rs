@@ -306,7 +306,7 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench async [-- --quick] [--ping]");
+        println!("cargo bench --bench async [-- --quick] [--ping] [--only NAME]");
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -333,6 +333,10 @@ fn main() {
     let rt = rt();
 
     let ping_only = std::env::args().any(|a| a == "--ping");
+    // `--only NAME`: the ping-pong rows of one implementation (for profiling).
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let ping_impls: Vec<&str> =
+        PING_IMPLS.iter().copied().filter(|n| only.as_deref().map_or(true, |o| n.contains(o))).collect();
     for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)].into_iter().filter(|_| !ping_only) {
         let impls: Vec<&str> =
             THROUGHPUT_IMPLS.iter().copied().filter(|n| throughput(&rt, n, p, c, 1_024).is_some()).collect();
@@ -346,18 +350,18 @@ fn main() {
         report(label, "M items/s", &impls, &per_round, 1e-6, true);
     }
 
-    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); PING_IMPLS.len()];
-    let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); PING_IMPLS.len()];
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
+    let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
     for round in 0..cfg.rounds {
-        for k in 0..PING_IMPLS.len() {
-            let i = (k + round) % PING_IMPLS.len();
-            let (p50, cpu) = ping_pong(&rt, PING_IMPLS[i], cfg.round_trips);
+        for k in 0..ping_impls.len() {
+            let i = (k + round) % ping_impls.len();
+            let (p50, cpu) = ping_pong(&rt, ping_impls[i], cfg.round_trips);
             per_round[i].push(p50);
             cpu_per_round[i].push(cpu);
         }
     }
-    report("ping-pong p50", "µs round trip", &PING_IMPLS, &per_round, 1e-3, false);
-    report("ping-pong CPU", "µs of process CPU time per round trip", &PING_IMPLS, &cpu_per_round, 1e-3, false);
+    report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false);
+    report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false);
     println!("\n{}", placement.report());
 }
 
@@ -374,7 +378,7 @@ fn report(label: &str, unit: &str, impls: &[&str], per_round: &[Vec<f64>], scale
     let rounds = per_round[0].len();
     let peers: Vec<usize> = (0..impls.len()).filter(|&i| !impls[i].starts_with("ringflow")).collect();
     let tokio = impls.iter().position(|n| *n == "tokio mpsc");
-    for (ri, name) in impls.iter().enumerate().filter(|(_, n)| n.starts_with("ringflow")) {
+    for (ri, name) in impls.iter().enumerate().filter(|(_, n)| n.starts_with("ringflow") && !peers.is_empty()) {
         let better = |ours: f64, theirs: f64| if higher_better { ours / theirs } else { theirs / ours };
         if let Some(t) = tokio {
             let r = summary((0..rounds).map(|k| better(per_round[ri][k], per_round[t][k])).collect());
