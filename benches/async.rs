@@ -26,6 +26,7 @@
 //! cargo bench --bench async              # 9 rounds
 //! cargo bench --bench async -- --quick   # 7 rounds, fewer items
 //! cargo bench --bench async -- --ping     # the ping-pong rows only
+//! cargo bench --bench async -- --only kanal  # the rows of one implementation
 //! ```
 
 mod support;
@@ -333,13 +334,21 @@ fn main() {
     let rt = rt();
 
     let ping_only = std::env::args().any(|a| a == "--ping");
-    // `--only NAME`: the ping-pong rows of one implementation (for profiling).
+    // `--only NAME`: the rows of the implementations whose name contains
+    // NAME (for profiling one of them).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
-    let ping_impls: Vec<&str> =
-        PING_IMPLS.iter().copied().filter(|n| only.as_deref().map_or(true, |o| n.contains(o))).collect();
+    let chosen = |n: &&str| only.as_deref().map_or(true, |o| n.contains(o));
+    let ping_impls: Vec<&str> = PING_IMPLS.iter().copied().filter(chosen).collect();
     for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)].into_iter().filter(|_| !ping_only) {
-        let impls: Vec<&str> =
-            THROUGHPUT_IMPLS.iter().copied().filter(|n| throughput(&rt, n, p, c, 1_024).is_some()).collect();
+        let impls: Vec<&str> = THROUGHPUT_IMPLS
+            .iter()
+            .copied()
+            .filter(chosen)
+            .filter(|n| throughput(&rt, n, p, c, 1_024).is_some())
+            .collect();
+        if impls.is_empty() {
+            continue;
+        }
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         for round in 0..cfg.rounds {
             for k in 0..impls.len() {
@@ -350,6 +359,10 @@ fn main() {
         report(label, "M items/s", &impls, &per_round, 1e-6, true);
     }
 
+    if ping_impls.is_empty() {
+        println!("\n{}", placement.report());
+        return;
+    }
     let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
     let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
     for round in 0..cfg.rounds {
