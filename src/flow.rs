@@ -90,7 +90,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
-use crate::wait::{Pause, Sleepers, WaitOn, WaitStrategy, Waiter};
+use crate::wait::{Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
 
 /// The congestion state of a channel configured with
 /// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks
@@ -189,7 +189,16 @@ impl Control {
     /// baton.
     #[inline(always)]
     pub(crate) fn send_side(&self, park: Option<barrier::Kind>, baton: bool) -> WaitOn<'_> {
-        WaitOn { sleepers: &self.send_waiters, waits: Some(&self.send_waits), park, strategy: self.strategy, baton }
+        // No task spin for sends (`future.rs`): a send waits only on a full
+        // ring, where the items stream.
+        WaitOn {
+            sleepers: &self.send_waiters,
+            waits: Some(&self.send_waits),
+            park,
+            strategy: self.strategy,
+            baton,
+            progress: None,
+        }
     }
 
     /// Where a receiver waits: `sleepers` (the channel's `recv_waiters`, or
@@ -200,8 +209,9 @@ impl Control {
         sleepers: &'a Sleepers,
         park: Option<barrier::Kind>,
         baton: bool,
+        progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        WaitOn { sleepers, waits: Some(&self.recv_waits), park, strategy: self.strategy, baton }
+        WaitOn { sleepers, waits: Some(&self.recv_waits), park, strategy: self.strategy, baton, progress }
     }
 
     pub(crate) fn new(strategy: WaitStrategy) -> Self {

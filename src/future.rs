@@ -25,6 +25,38 @@
 //! exactly what it paid before: the notifier never looks at the wakers
 //! while `count` is 0. "My entry is gone" means "a notifier woke me".
 //!
+//! # Spinning before registering
+//!
+//! Registering costs the heavy barrier: on Linux a `membarrier` system
+//! call, which interrupts every CPU running a thread of the process (9.2 µs
+//! on the 2-vCPU EPYC VM with the other vCPU busy), and the wake-up then
+//! goes through the executor (a parked worker takes about 4 µs to run
+//! again there). For an exchange where every item answers the previous one
+//! (a ping-pong) that made an async round trip cost 17 µs. So on `Park`
+//! channels a *receive* may spin first, as a blocked thread does: at the
+//! first pause of an operation, if its side of the channel moved at most
+//! one item since a task last began a wait on the same registry, it retries
+//! (spin-loop hint, fresh re-check) for at most the registry's learned task
+//! budget — never more than 10 µs, during which its worker runs nothing
+//! else — and only then registers. After a batch it registers at once:
+//! there spinning would keep the two tasks on two workers with every item
+//! crossing between their cores, while registering lets the executor run
+//! them one after the other on one worker, which far-apart cores need
+//! (measured: half the throughput when every wait spun). Sends never spin:
+//! a send waits only on a full ring, where items stream.
+//!
+//! The budget learns from how each spinning receive ended: one caught while
+//! spinning keeps the budget at least four times the gap it bridged (and
+//! spinning on); one that spun its budget out halves it — spinning that
+//! catches nothing held the worker for nothing, whether the peer is idle,
+//! slow, or waiting for the very CPU the task holds (a single-threaded
+//! executor, more busy threads than cores). Three misses from the cap turn
+//! spinning off; then one wait in 16 spins the cap anyway as a probe, and a
+//! probe that catches turns it back on (so a ping-pong whose two sides both
+//! fell back to registering finds its way back). The policy only decides
+//! *when* a task registers; the registration, barrier and re-check above
+//! are unchanged, and under loom (no clock) tasks register at once.
+//!
 //! # Cancellation
 //!
 //! - A receive takes a value out of the ring only inside the `poll` that
@@ -59,6 +91,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::sync::{barrier, spin_hint, Ordering};
+#[cfg(not(loom))]
+use crate::sync::{Instant, SPIN_CLOCK_EVERY};
+#[cfg(not(loom))]
+use crate::wait::Sleepers;
 use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -85,6 +121,81 @@ pub(crate) struct AsyncWait {
     registered: bool,
     /// Counted in the channel's wait counter.
     counted: bool,
+    /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
+    #[cfg(not(loom))]
+    spin: TaskSpin,
+}
+
+/// The spin phase of a task's receive on a `Park` channel (module docs,
+/// "Spinning before registering"): at the first pause of an operation, if
+/// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
+/// began a wait on the registry, the operation retries with spin-loop hints
+/// and fresh re-checks for at most the registry's learned task budget
+/// before it registers; the end of the operation teaches the budget how the
+/// wait ended ([`Sleepers::learn_task`]). Not under loom, which has no
+/// clock: tasks register at once there.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+struct TaskSpin {
+    /// It spins: when the spin phase began and the budget it runs to.
+    /// (Kept small: every future carries this.)
+    began: Option<(Instant, u32)>,
+    /// The first pause of the operation has decided whether to spin.
+    decided: bool,
+}
+
+/// Items a receiving side may have moved since the previous task wait on
+/// its registry for the next one to spin: a receive that waits after every
+/// item is a latency-bound exchange (a ping-pong: one item each time),
+/// where catching the answer in place saves registering and being woken. A
+/// side that moved more between waits is streaming, and there spinning
+/// keeps the two tasks on two workers, each item crossing between their
+/// cores, where registering lets the executor run both on one worker
+/// (measured in `benches/async.rs`, vCPUs far apart: 1p1c and 4p4c at
+/// about half the throughput of registering at once when every wait spun).
+/// Sends never spin: a send waits only on a full ring, where items stream.
+#[cfg(not(loom))]
+const TASK_SPIN_MAX_MOVED: usize = 1;
+
+#[cfg(not(loom))]
+impl TaskSpin {
+    /// At the first pause, decides; then spins (retrying `ready`) while the
+    /// registry's budget lasts, counted from that first pause, reading the
+    /// clock every `SPIN_CLOCK_EVERY` looks (so a spin with any budget
+    /// looks that many times). `true` once `ready()` holds.
+    fn spin(&mut self, side: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
+        let sleepers = side.sleepers;
+        if !self.decided {
+            self.decided = true;
+            if side.progress.is_some_and(|p| sleepers.task_moved_since_last_wait(&p) <= TASK_SPIN_MAX_MOVED) {
+                let budget = sleepers.task_spin_budget();
+                if budget > 0 {
+                    self.began = Some((Instant::now(), budget));
+                }
+            }
+        }
+        let Some((began, budget)) = self.began else { return false };
+        loop {
+            for _ in 0..SPIN_CLOCK_EVERY {
+                spin_hint();
+                if ready() {
+                    return true;
+                }
+            }
+            if began.elapsed().as_nanos() >= u128::from(budget) {
+                return false;
+            }
+        }
+    }
+
+    /// The operation ended (`registered`: after registering): teach the
+    /// registry's task budget, if it spun.
+    fn learn(&self, sleepers: &Sleepers, registered: bool) {
+        if let Some((began, _)) = self.began {
+            let waited = u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            sleepers.learn_task(waited, !registered);
+        }
+    }
 }
 
 impl AsyncWait {
@@ -105,6 +216,11 @@ impl AsyncWait {
             cx.waker().wake_by_ref();
             return false;
         };
+        // Spin before the first registration, while the budget lasts.
+        #[cfg(not(loom))]
+        if !self.registered && self.spin.spin(side, &ready) {
+            return true;
+        }
         match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.baton) {
             // Still registered since a poll whose barrier and re-check
             // cover every later publication.
@@ -132,6 +248,8 @@ impl AsyncWait {
     /// stream / sink reuse it). With `baton`, an MPMC operation that had
     /// registered passes the baton as a woken thread does.
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
+        #[cfg(not(loom))]
+        self.spin.learn(side.sleepers, self.registered);
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }
@@ -312,7 +430,11 @@ impl<T> spsc::Producer<T> {
     /// [`WaitStrategy::Park`] channel a pending task sleeps in the same
     /// registry as a parked thread and is woken by the next receive; on
     /// `BusySpin` / `SpinYield` channels it yields to its executor and
-    /// retries (see the strategy's docs).
+    /// retries (see the strategy's docs). A *receive* on a `Park` channel
+    /// whose items pass one at a time, as in a request / reply exchange,
+    /// first retries in place for a learned time of at most 10 µs, holding
+    /// its worker, because registering costs a system call; after a batch,
+    /// or where spinning did not pay, it registers at once.
     ///
     /// Dropping the future before it resolves means the value was not sent;
     /// it is dropped with the future.
@@ -623,3 +745,70 @@ mod adapters {
 
 #[cfg(feature = "futures")]
 pub(crate) use adapters::{mpmc_adapters, spsc_adapters};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::TaskSpin;
+    use crate::sync::TASK_SPIN_ON_NS;
+    use std::cell::Cell;
+
+    /// The gate of the spin phase: a receive that waits after its side
+    /// moved at most one item since the previous task wait spins (and ends
+    /// the spin as soon as `ready` says so); one that waits after a batch
+    /// registers at once.
+    #[test]
+    fn only_a_wait_after_at_most_one_item_spins() {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
+        // The first wait (nothing moved yet) spins its budget, then gives up.
+        let mut spin = TaskSpin::default();
+        assert!(!spin.spin(&rx.waiting(), || false));
+        assert!(spin.began.is_some());
+        // After five items: no spin, not even one look at `ready`.
+        for i in 0..5 {
+            tx.try_send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        let mut spin = TaskSpin::default();
+        assert!(!spin.spin(&rx.waiting(), || panic!("a wait after a batch must not spin")));
+        assert!(spin.began.is_none());
+        // After one item: it spins, and stops at the third look.
+        tx.try_send(5).unwrap();
+        assert_eq!(rx.try_recv(), Ok(5));
+        let mut spin = TaskSpin::default();
+        let looks = Cell::new(0);
+        assert!(spin.spin(&rx.waiting(), || {
+            looks.set(looks.get() + 1);
+            looks.get() == 3
+        }));
+        assert_eq!(looks.get(), 3);
+    }
+
+    /// Two tasks bouncing an item on one thread (a single-threaded
+    /// executor): a task's spin can never end with its peer's answer, which
+    /// comes only after the task returns `Pending`. Every spin then misses,
+    /// and the spinning turns off.
+    #[test]
+    fn futile_spins_on_one_thread_stop_the_spinning() {
+        let (mut a_tx, mut a_rx) = crate::spsc::channel::<u32>(1);
+        let (mut b_tx, mut b_rx) = crate::spsc::channel::<u32>(1);
+        let rounds = 40;
+        futures::executor::block_on(async {
+            let ping = async {
+                for i in 0..rounds {
+                    a_tx.send_async(i).await.unwrap();
+                    assert_eq!(b_rx.recv_async().await, Ok(i));
+                }
+            };
+            let echo = async {
+                for _ in 0..rounds {
+                    let v = a_rx.recv_async().await.unwrap();
+                    b_tx.send_async(v).await.unwrap();
+                }
+            };
+            futures::join!(ping, echo);
+        });
+        for budget in [a_rx.waiting().sleepers.task_spin_learned(), b_rx.waiting().sleepers.task_spin_learned()] {
+            assert!(budget < TASK_SPIN_ON_NS, "{budget} ns: still on");
+        }
+    }
+}

@@ -131,6 +131,22 @@ pub(crate) const PARK_SPIN_MAX_NS: u32 = 50_000;
 /// `Park`: the spin budget of a new channel, in ns, before anything is learned.
 pub(crate) const PARK_SPIN_INITIAL_NS: u32 = 20_000;
 
+/// `Park`: the cap on a receiving task's spin before it registers, in ns
+/// (also a new channel's task budget). The spin holds the executor's
+/// worker, so it is kept well under the thread cap; it is long enough to
+/// bridge a parked worker's wake-up on the 2-vCPU EPYC VM (a futex wake-up
+/// there takes about 4 µs), so that two tasks bouncing items catch each
+/// other again after one of them slept (see `future.rs`).
+pub(crate) const TASK_SPIN_MAX_NS: u32 = 10_000;
+
+/// `Park`: a task budget below this (ns) means spinning is off for tasks
+/// (three spins in a row that caught nothing, from the cap).
+pub(crate) const TASK_SPIN_ON_NS: u32 = 2_000;
+
+/// `Park`: while task spinning is off, one wait in this many spins the cap
+/// anyway, as a probe.
+pub(crate) const TASK_SPIN_PROBE_EVERY: u32 = 16;
+
 /// `Park`: a `yield_now` that takes this long (ns) means another thread ran
 /// on this core in between; spinning there would only delay it.
 #[cfg_attr(loom, allow(dead_code))]

@@ -86,6 +86,7 @@ use crate::sync::{
 use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
+use crate::sync::{TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
 /// waits, chosen once per channel with [`Builder::wait_strategy`](crate::Builder::wait_strategy).
@@ -366,6 +367,41 @@ pub(crate) struct WaitOn<'a> {
     pub(crate) park: Option<barrier::Kind>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) baton: bool,
+    /// A receiving side's position, for the task spin policy
+    /// (`future.rs`); `None` for senders and where no task waits.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) progress: Option<Progress<'a>>,
+}
+
+/// The position a receiving side of a ring moves (`head`) and how to count
+/// items between two of its values.
+#[derive(Clone, Copy)]
+pub(crate) struct Progress<'a> {
+    pub(crate) pos: &'a AtomicUsize,
+    /// `0` for a plain counter (one position per item); otherwise the MPMC
+    /// ring's `one_lap`, whose positions are `lap + index` with
+    /// `index < per_lap`.
+    pub(crate) one_lap: usize,
+    pub(crate) per_lap: usize,
+}
+
+impl<'a> Progress<'a> {
+    /// A plain counter: one position per item.
+    pub(crate) fn counter(pos: &'a AtomicUsize) -> Self {
+        Progress { pos, one_lap: 0, per_lap: 0 }
+    }
+
+    /// Items from position `from` to position `to` (wrapping: a `from`
+    /// after `to` gives a huge count).
+    #[cfg_attr(loom, allow(dead_code))]
+    fn moved(&self, from: usize, to: usize) -> usize {
+        if self.one_lap == 0 {
+            return to.wrapping_sub(from);
+        }
+        let mask = self.one_lap - 1;
+        let laps = (to & !mask).wrapping_sub(from & !mask) / self.one_lap;
+        laps.wrapping_mul(self.per_lap).wrapping_add(to & mask).wrapping_sub(from & mask)
+    }
 }
 
 /// One operation of one ring (a send or a receive), as the one driver,
@@ -633,6 +669,16 @@ pub(crate) struct Sleepers {
     /// it yields; learned from how recent waits ended ([`Sleepers::learn`]),
     /// at most `PARK_SPIN_MAX_NS`. Written only at the end of a long wait.
     spin_budget: AtomicU32,
+    /// `Park`: how long (ns) a receiving task spins before it registers;
+    /// learned from how recent task waits ended ([`Sleepers::learn_task`]),
+    /// at most `TASK_SPIN_MAX_NS`; below `TASK_SPIN_ON_NS` tasks spin only
+    /// to probe. Written only at the end of a task wait that spun.
+    task_spin_budget: AtomicU32,
+    /// Task waits that found the spinning off, to spin every
+    /// `TASK_SPIN_PROBE_EVERY`-th of them as a probe.
+    task_probes: AtomicU32,
+    /// The side's position when a task last began a wait here.
+    task_last_pos: AtomicUsize,
 }
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
@@ -678,6 +724,9 @@ impl Sleepers {
             parks: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
             spin_budget: AtomicU32::new(PARK_SPIN_INITIAL_NS),
+            task_spin_budget: AtomicU32::new(TASK_SPIN_MAX_NS),
+            task_probes: AtomicU32::new(0),
+            task_last_pos: AtomicUsize::new(0),
         }
     }
 
@@ -937,9 +986,54 @@ impl Sleepers {
     /// bounded on both sides, never a correctness input.
     #[cfg_attr(loom, allow(dead_code))]
     fn learn(&self, budget: u32, waited: u32, ended: Ended) {
-        let next = next_budget(budget, waited, ended);
+        let next = next_budget(budget, waited, ended, PARK_SPIN_MAX_NS);
         if next != budget {
             self.spin_budget.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// Items this side moved since a task last began a wait here (`now`:
+    /// the side's position, read from `progress`), and records `now`.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn task_moved_since_last_wait(&self, progress: &Progress<'_>) -> usize {
+        let now = progress.pos.load(Ordering::Relaxed);
+        progress.moved(self.task_last_pos.swap(now, Ordering::Relaxed), now)
+    }
+
+    /// How long (ns) a receiving task that begins a wait here spins: the
+    /// learned budget while spinning is on; while it is off, the cap on
+    /// every `TASK_SPIN_PROBE_EVERY`-th wait (a probe: the conditions that
+    /// turned it off may be gone) and 0 on the others.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn task_spin_budget(&self) -> u32 {
+        let budget = self.task_spin_budget.load(Ordering::Relaxed);
+        if budget >= TASK_SPIN_ON_NS {
+            budget
+        } else if self.task_probes.fetch_add(1, Ordering::Relaxed) % TASK_SPIN_PROBE_EVERY == TASK_SPIN_PROBE_EVERY - 1
+        {
+            TASK_SPIN_MAX_NS
+        } else {
+            0
+        }
+    }
+
+    /// The learned task budget itself (tests).
+    #[cfg(test)]
+    pub(crate) fn task_spin_learned(&self) -> u32 {
+        self.task_spin_budget.load(Ordering::Relaxed)
+    }
+
+    /// The learning step of a task's spin phase (`future.rs`): a receive
+    /// that spun was caught while spinning, `waited` ns after it began, or
+    /// (`caught` false) spun its budget out and registered. See
+    /// [`next_task_budget`]. Racy by design, as [`learn`](Sleepers::learn):
+    /// it updates the budget as it is now, whoever else learned meanwhile.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn learn_task(&self, waited: u32, caught: bool) {
+        let budget = self.task_spin_budget.load(Ordering::Relaxed);
+        let next = next_task_budget(budget, waited, caught);
+        if next != budget {
+            self.task_spin_budget.store(next, Ordering::Relaxed);
         }
     }
 
@@ -956,21 +1050,47 @@ impl Sleepers {
 
 /// The budget after a wait that started with `budget` and ran `waited` ns
 /// past its inline retries (the rules in [`Waiter`]'s docs). Never above
-/// `PARK_SPIN_MAX_NS`.
+/// `max` (`PARK_SPIN_MAX_NS`).
 #[cfg_attr(loom, allow(dead_code))]
-fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
+fn next_budget(budget: u32, waited: u32, ended: Ended, max: u32) -> u32 {
     match ended {
         Ended::Spinning => (budget - budget / 8).max(waited.saturating_mul(2)),
         // Halved, not zeroed: a yield can also be slow because the
         // hypervisor took the vCPU away, which says nothing about the peer;
         // real sharing of a core repeats and drives the budget down fast.
         Ended::Contended => budget / 2,
-        Ended::Waiting if waited <= PARK_SPIN_MAX_NS => waited.saturating_add(waited / 2),
+        Ended::Waiting if waited <= max => waited.saturating_add(waited / 2),
         // By a quarter, not to zero: one stall of the peer (preempted, a
         // page fault) should not cost the next hundred items a wake-up each.
         Ended::Waiting => budget - budget / 4,
     }
-    .min(PARK_SPIN_MAX_NS)
+    .min(max)
+}
+
+/// The task budget after a receive that spun: caught `waited` ns after it
+/// began (`caught`), or not caught within its budget.
+///
+/// - Caught: at least four times the gap it bridged and at least
+///   `TASK_SPIN_ON_NS` (spinning stays on while it catches; a one-off long
+///   gap decays by an eighth per wait), at most `TASK_SPIN_MAX_NS`.
+/// - Not caught: halved. Spinning that does not catch the answer held the
+///   worker for nothing: the peer is slow, idle, or cannot run (it waits
+///   for the CPU this task holds, as on a single-threaded executor or with
+///   more busy threads than cores). Three misses from the cap turn it
+///   off; probes ([`Sleepers::task_spin_budget`]) turn it back on.
+///
+/// Not the thread rule ([`next_budget`]): a task that registered paid the
+/// heavy barrier and its executor's wake-up before it ran again, so how
+/// long it waited says little about how long spinning would have needed
+/// (measured far apart: waits of 22 µs where the spin, once both sides
+/// spun, caught answers within 0.6 µs).
+#[cfg_attr(loom, allow(dead_code))]
+fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
+    if caught {
+        (budget - budget / 8).max(waited.saturating_mul(4)).clamp(TASK_SPIN_ON_NS, TASK_SPIN_MAX_NS)
+    } else {
+        budget / 2
+    }
 }
 
 /// Locks, ignoring poisoning: no code that can panic runs while it is held
@@ -990,10 +1110,11 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        block, next_budget, short_wait, Blocking, Ended, Sleepers, WaitOn, WaitStrategy, PARK_SPIN_INITIAL_NS,
-        PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES,
+        block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Sleepers, WaitOn, WaitStrategy,
+        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
+        TASK_SPIN_PROBE_EVERY,
     };
-    use crate::sync::{AtomicU64, Ordering};
+    use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
     /// An operation that fails `fails` times, then succeeds (or, with
     /// `gone`, fails for good), counting its waits in `waits`.
@@ -1038,6 +1159,7 @@ mod tests {
                 park: None,
                 strategy: WaitStrategy::BusySpin,
                 baton: false,
+                progress: None,
             }
         }
     }
@@ -1084,16 +1206,20 @@ mod tests {
         // Items every 10 µs, caught 8 µs into the clocked spin each time.
         let mut b = PARK_SPIN_INITIAL_NS;
         for _ in 0..100 {
-            b = next_budget(b, 8_000, Ended::Spinning);
+            b = next_budget(b, 8_000, Ended::Spinning, PARK_SPIN_MAX_NS);
         }
         assert_eq!(b, 16_000, "settles at twice the gap it bridges");
     }
 
     #[test]
     fn a_gap_just_missed_grows_the_budget_within_the_cap() {
-        assert_eq!(next_budget(5_000, 12_000, Ended::Waiting), 18_000);
-        assert_eq!(next_budget(5_000, PARK_SPIN_MAX_NS, Ended::Waiting), PARK_SPIN_MAX_NS, "capped");
-        assert_eq!(next_budget(PARK_SPIN_MAX_NS, u32::MAX / 2, Ended::Spinning), PARK_SPIN_MAX_NS, "capped");
+        assert_eq!(next_budget(5_000, 12_000, Ended::Waiting, PARK_SPIN_MAX_NS), 18_000);
+        assert_eq!(next_budget(5_000, PARK_SPIN_MAX_NS, Ended::Waiting, PARK_SPIN_MAX_NS), PARK_SPIN_MAX_NS, "capped");
+        assert_eq!(
+            next_budget(PARK_SPIN_MAX_NS, u32::MAX / 2, Ended::Spinning, PARK_SPIN_MAX_NS),
+            PARK_SPIN_MAX_NS,
+            "capped"
+        );
     }
 
     #[test]
@@ -1102,7 +1228,7 @@ mod tests {
         let mut b = PARK_SPIN_INITIAL_NS;
         let mut waits = 0;
         while b > 100 {
-            b = next_budget(b, 1_000_000, Ended::Waiting);
+            b = next_budget(b, 1_000_000, Ended::Waiting, PARK_SPIN_MAX_NS);
             waits += 1;
         }
         assert!(waits <= 20, "{waits} waits to settle");
@@ -1112,8 +1238,62 @@ mod tests {
     fn a_shared_core_stops_the_spinning() {
         let mut b = PARK_SPIN_MAX_NS;
         for _ in 0..16 {
-            b = next_budget(b, 5_000, Ended::Contended);
+            b = next_budget(b, 5_000, Ended::Contended, PARK_SPIN_MAX_NS);
         }
         assert!(b < 10, "{b}");
+    }
+
+    #[test]
+    fn task_budget_rules() {
+        let (cap, on) = (TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS);
+        // Caught: at least four times the gap and at least `on`, at most the cap.
+        assert_eq!(next_task_budget(on, 1_000, true), 4_000);
+        assert_eq!(next_task_budget(on, 10, true), on, "stays on while it catches");
+        assert_eq!(next_task_budget(cap, 100, true), cap - cap / 8, "a one-off long gap decays");
+        assert_eq!(next_task_budget(cap, u32::MAX / 2, true), cap);
+        // Not caught: halved; three misses from the cap turn it off.
+        assert_eq!(next_task_budget(cap, cap, false), cap / 2);
+        let b = (0..3).fold(cap, |b, _| next_task_budget(b, cap, false));
+        assert!(b < on, "{b}");
+    }
+
+    /// While spinning is off, every `TASK_SPIN_PROBE_EVERY`-th wait spins
+    /// the cap as a probe; a probe that catches turns it back on.
+    #[test]
+    fn task_spinning_turns_off_and_probes_turn_it_back_on() {
+        let sleepers = Sleepers::new();
+        assert_eq!(sleepers.task_spin_budget(), TASK_SPIN_MAX_NS);
+        for _ in 0..3 {
+            sleepers.learn_task(TASK_SPIN_MAX_NS, false);
+        }
+        let budgets: Vec<u32> = (0..2 * TASK_SPIN_PROBE_EVERY).map(|_| sleepers.task_spin_budget()).collect();
+        let probes = budgets.iter().filter(|&&b| b == TASK_SPIN_MAX_NS).count();
+        assert_eq!(probes, 2, "{budgets:?}");
+        assert!(budgets.iter().all(|&b| b == 0 || b == TASK_SPIN_MAX_NS), "{budgets:?}");
+        sleepers.learn_task(600, true); // a probe caught its answer after 0.6 µs
+        assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_ON_NS.max(2_400));
+        assert_eq!(sleepers.task_spin_budget(), TASK_SPIN_ON_NS.max(2_400), "on again");
+    }
+
+    #[test]
+    fn progress_counts_items_across_laps() {
+        let pos = AtomicUsize::new(0);
+        let plain = Progress::counter(&pos);
+        assert_eq!(plain.moved(5, 6), 1);
+        assert_eq!(plain.moved(usize::MAX, 0), 1, "wraps");
+        // MPMC positions: `lap + index`, 3 slots per lap of 4.
+        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3 };
+        assert_eq!(ring.moved(1, 2), 1);
+        assert_eq!(ring.moved(2, 4), 1, "last slot of a lap to the first of the next");
+        assert_eq!(ring.moved(2, 8 + 1), 5);
+        assert_eq!(ring.moved(usize::MAX - 3 + 2, 0), 1, "across the wrap of usize");
+        assert!(ring.moved(4, 2) > 1_000, "backwards reads as many");
+        // The registry remembers the position of the last task wait.
+        let sleepers = Sleepers::new();
+        pos.store(10, Ordering::Relaxed);
+        let _ = sleepers.task_moved_since_last_wait(&plain);
+        pos.store(11, Ordering::Relaxed);
+        assert_eq!(sleepers.task_moved_since_last_wait(&plain), 1);
+        assert_eq!(sleepers.task_moved_since_last_wait(&plain), 0);
     }
 }

@@ -432,7 +432,7 @@ impl<T: Clone> Blocking for Receiver<T> {
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        ctl.recv_side(&self.cursor.sleepers, self.park, false)
+        ctl.recv_side(&self.cursor.sleepers, self.park, false, None)
     }
 }
 

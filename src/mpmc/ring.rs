@@ -8,6 +8,7 @@ use crate::buffer::{drop_each, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
+use crate::wait::Progress;
 use crate::WaitStrategy;
 
 /// One slot. Its stamp, for the position `p` it serves in the current
@@ -338,6 +339,12 @@ impl<T> Shared<T> {
         let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
         self.set_stamp(pos, pos.wrapping_add(self.one_lap), Ordering::Release);
         value
+    }
+
+    /// `counter` (`head` or `tail`) as the progress of its side, for the
+    /// task spin policy.
+    pub(super) fn progress<'a>(&self, counter: &'a AtomicUsize) -> Progress<'a> {
+        Progress { pos: counter, one_lap: self.one_lap, per_lap: self.capacity }
     }
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
