@@ -383,12 +383,21 @@ pub(crate) struct Progress<'a> {
     /// `index < per_lap`.
     pub(crate) one_lap: usize,
     pub(crate) per_lap: usize,
+    /// The number of handles on this side, where there may be several (the
+    /// MPMC receivers): tasks spin only while it is 1.
+    pub(crate) handles: Option<&'a AtomicUsize>,
 }
 
 impl<'a> Progress<'a> {
     /// A plain counter: one position per item.
     pub(crate) fn counter(pos: &'a AtomicUsize) -> Self {
-        Progress { pos, one_lap: 0, per_lap: 0 }
+        Progress { pos, one_lap: 0, per_lap: 0, handles: None }
+    }
+
+    /// Whether this side has one handle (always, where it cannot have more).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn alone(&self) -> bool {
+        self.handles.map_or(true, |h| h.load(Ordering::Relaxed) == 1)
     }
 
     /// Items from position `from` to position `to` (wrapping: a `from`
@@ -1282,7 +1291,7 @@ mod tests {
         assert_eq!(plain.moved(5, 6), 1);
         assert_eq!(plain.moved(usize::MAX, 0), 1, "wraps");
         // MPMC positions: `lap + index`, 3 slots per lap of 4.
-        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3 };
+        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3, handles: None };
         assert_eq!(ring.moved(1, 2), 1);
         assert_eq!(ring.moved(2, 4), 1, "last slot of a lap to the first of the next");
         assert_eq!(ring.moved(2, 8 + 1), 5);

@@ -375,7 +375,7 @@ impl<T> Receiver<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        ctl.recv_side(&ctl.recv_waiters, self.park, true, Some(self.shared.progress(&self.shared.head)))
+        ctl.recv_side(&ctl.recv_waiters, self.park, true, Some(self.shared.recv_progress()))
     }
 
     /// The slot at `head` published, or every sender gone (fresh loads).

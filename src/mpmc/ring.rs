@@ -341,10 +341,10 @@ impl<T> Shared<T> {
         value
     }
 
-    /// `counter` (`head` or `tail`) as the progress of its side, for the
-    /// task spin policy.
-    pub(super) fn progress<'a>(&self, counter: &'a AtomicUsize) -> Progress<'a> {
-        Progress { pos: counter, one_lap: self.one_lap, per_lap: self.capacity }
+    /// `head` as the progress of the receiving side, for the task spin
+    /// policy (which spins only while there is one receiver).
+    pub(super) fn recv_progress(&self) -> Progress<'_> {
+        Progress { pos: &self.head, one_lap: self.one_lap, per_lap: self.capacity, handles: Some(&self.cold.receivers) }
     }
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
