@@ -132,11 +132,11 @@ pub(crate) struct AsyncWait {
 /// "Spinning before registering"): at the first pause of an operation, if
 /// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
 /// began a wait on the registry and it is the side's only handle, the
-/// operation retries with spin-loop hints
-/// and fresh re-checks for at most the registry's learned task budget
-/// before it registers; the end of the operation teaches the budget how the
-/// wait ended ([`Sleepers::learn_task`]). Not under loom, which has no
-/// clock: tasks register at once there.
+/// operation retries with spin-loop hints and fresh re-checks for at most
+/// the registry's learned task budget before it registers; the end of the
+/// operation teaches the budget how the wait ended
+/// ([`Sleepers::learn_task`]). Not under loom, which has no clock: tasks
+/// register at once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {

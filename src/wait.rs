@@ -995,7 +995,7 @@ impl Sleepers {
     /// bounded on both sides, never a correctness input.
     #[cfg_attr(loom, allow(dead_code))]
     fn learn(&self, budget: u32, waited: u32, ended: Ended) {
-        let next = next_budget(budget, waited, ended, PARK_SPIN_MAX_NS);
+        let next = next_budget(budget, waited, ended);
         if next != budget {
             self.spin_budget.store(next, Ordering::Relaxed);
         }
@@ -1059,21 +1059,21 @@ impl Sleepers {
 
 /// The budget after a wait that started with `budget` and ran `waited` ns
 /// past its inline retries (the rules in [`Waiter`]'s docs). Never above
-/// `max` (`PARK_SPIN_MAX_NS`).
+/// `PARK_SPIN_MAX_NS`.
 #[cfg_attr(loom, allow(dead_code))]
-fn next_budget(budget: u32, waited: u32, ended: Ended, max: u32) -> u32 {
+fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
     match ended {
         Ended::Spinning => (budget - budget / 8).max(waited.saturating_mul(2)),
         // Halved, not zeroed: a yield can also be slow because the
         // hypervisor took the vCPU away, which says nothing about the peer;
         // real sharing of a core repeats and drives the budget down fast.
         Ended::Contended => budget / 2,
-        Ended::Waiting if waited <= max => waited.saturating_add(waited / 2),
+        Ended::Waiting if waited <= PARK_SPIN_MAX_NS => waited.saturating_add(waited / 2),
         // By a quarter, not to zero: one stall of the peer (preempted, a
         // page fault) should not cost the next hundred items a wake-up each.
         Ended::Waiting => budget - budget / 4,
     }
-    .min(max)
+    .min(PARK_SPIN_MAX_NS)
 }
 
 /// The task budget after a receive that spun: caught `waited` ns after it
@@ -1215,20 +1215,16 @@ mod tests {
         // Items every 10 µs, caught 8 µs into the clocked spin each time.
         let mut b = PARK_SPIN_INITIAL_NS;
         for _ in 0..100 {
-            b = next_budget(b, 8_000, Ended::Spinning, PARK_SPIN_MAX_NS);
+            b = next_budget(b, 8_000, Ended::Spinning);
         }
         assert_eq!(b, 16_000, "settles at twice the gap it bridges");
     }
 
     #[test]
     fn a_gap_just_missed_grows_the_budget_within_the_cap() {
-        assert_eq!(next_budget(5_000, 12_000, Ended::Waiting, PARK_SPIN_MAX_NS), 18_000);
-        assert_eq!(next_budget(5_000, PARK_SPIN_MAX_NS, Ended::Waiting, PARK_SPIN_MAX_NS), PARK_SPIN_MAX_NS, "capped");
-        assert_eq!(
-            next_budget(PARK_SPIN_MAX_NS, u32::MAX / 2, Ended::Spinning, PARK_SPIN_MAX_NS),
-            PARK_SPIN_MAX_NS,
-            "capped"
-        );
+        assert_eq!(next_budget(5_000, 12_000, Ended::Waiting), 18_000);
+        assert_eq!(next_budget(5_000, PARK_SPIN_MAX_NS, Ended::Waiting), PARK_SPIN_MAX_NS, "capped");
+        assert_eq!(next_budget(PARK_SPIN_MAX_NS, u32::MAX / 2, Ended::Spinning), PARK_SPIN_MAX_NS, "capped");
     }
 
     #[test]
@@ -1237,7 +1233,7 @@ mod tests {
         let mut b = PARK_SPIN_INITIAL_NS;
         let mut waits = 0;
         while b > 100 {
-            b = next_budget(b, 1_000_000, Ended::Waiting, PARK_SPIN_MAX_NS);
+            b = next_budget(b, 1_000_000, Ended::Waiting);
             waits += 1;
         }
         assert!(waits <= 20, "{waits} waits to settle");
@@ -1247,7 +1243,7 @@ mod tests {
     fn a_shared_core_stops_the_spinning() {
         let mut b = PARK_SPIN_MAX_NS;
         for _ in 0..16 {
-            b = next_budget(b, 5_000, Ended::Contended, PARK_SPIN_MAX_NS);
+            b = next_budget(b, 5_000, Ended::Contended);
         }
         assert!(b < 10, "{b}");
     }
