@@ -306,3 +306,16 @@ pub(crate) fn wrap_add(idx: usize, n: usize, len: usize) -> usize {
         n - room
     }
 }
+
+/// Signed items from position `from` to position `to` on a ring whose
+/// positions are `lap + index`: laps of `one_lap` (a power of two) holding
+/// `per_lap` indices (the MPMC ring: `one_lap` above its capacity, so that
+/// stamps a lap apart never collide). Wrapping, for positions at most a
+/// half `usize` range apart; `i128` because `per_lap` may be close to
+/// `usize::MAX / 4` (zero-sized items).
+#[inline(always)]
+pub(crate) fn lap_distance(from: usize, to: usize, one_lap: usize, per_lap: usize) -> i128 {
+    let mask = one_lap - 1;
+    let laps = ((to & !mask).wrapping_sub(from & !mask) as isize) / one_lap as isize;
+    laps as i128 * per_lap as i128 + (to & mask) as i128 - (from & mask) as i128
+}

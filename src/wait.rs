@@ -75,6 +75,7 @@
 
 use core::task::Waker;
 
+use crate::buffer::lap_distance;
 use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::BTreeMap;
 
@@ -407,9 +408,7 @@ impl<'a> Progress<'a> {
         if self.one_lap == 0 {
             return to.wrapping_sub(from);
         }
-        let mask = self.one_lap - 1;
-        let laps = (to & !mask).wrapping_sub(from & !mask) / self.one_lap;
-        laps.wrapping_mul(self.per_lap).wrapping_add(to & mask).wrapping_sub(from & mask)
+        usize::try_from(lap_distance(from, to, self.one_lap, self.per_lap)).unwrap_or(usize::MAX)
     }
 }
 

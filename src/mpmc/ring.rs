@@ -4,7 +4,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::{drop_each, Buffer, StampedSlot};
+use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
@@ -349,10 +349,7 @@ impl<T> Shared<T> {
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
     pub(super) fn len_between(&self, head: usize, tail: usize) -> usize {
-        let mask = self.one_lap - 1;
-        let laps = ((tail & !mask).wrapping_sub(head & !mask) as isize) / self.one_lap as isize;
-        let n = laps as i128 * self.capacity as i128 + (tail & mask) as i128 - (head & mask) as i128;
-        n.clamp(0, self.capacity as i128) as usize
+        lap_distance(head, tail, self.one_lap, self.capacity).clamp(0, self.capacity as i128) as usize
     }
 
     pub(super) fn len(&self) -> usize {
