@@ -175,7 +175,7 @@ impl TaskSpin {
                 .progress
                 .is_some_and(|p| p.alone() && sleepers.task_moved_since_last_wait(&p) <= TASK_SPIN_MAX_MOVED)
             {
-                let budget = sleepers.task_spin_budget();
+                let budget = sleepers.task_spin_for_wait();
                 if budget > 0 {
                     self.began = Some((Instant::now(), budget));
                 }

@@ -1008,12 +1008,13 @@ impl Sleepers {
         progress.moved(self.task_last_pos.swap(now, Ordering::Relaxed), now)
     }
 
-    /// How long (ns) a receiving task that begins a wait here spins: the
-    /// learned budget while spinning is on; while it is off, the cap on
-    /// every `TASK_SPIN_PROBE_EVERY`-th wait (a probe: the conditions that
-    /// turned it off may be gone) and 0 on the others.
+    /// How long (ns) a receiving task that begins a wait here now spins:
+    /// the learned budget while spinning is on; while it is off, the cap on
+    /// every `TASK_SPIN_PROBE_EVERY`-th such wait (a probe: the conditions
+    /// that turned it off may be gone; each call counts one wait) and 0 on
+    /// the others.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn task_spin_budget(&self) -> u32 {
+    pub(crate) fn task_spin_for_wait(&self) -> u32 {
         let budget = self.task_spin_budget.load(Ordering::Relaxed);
         if budget >= TASK_SPIN_ON_NS {
             budget
@@ -1085,7 +1086,7 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
 ///   worker for nothing: the peer is slow, idle, or cannot run (it waits
 ///   for the CPU this task holds, as on a single-threaded executor or with
 ///   more busy threads than cores). Three misses from the cap turn it
-///   off; probes ([`Sleepers::task_spin_budget`]) turn it back on.
+///   off; probes ([`Sleepers::task_spin_for_wait`]) turn it back on.
 ///
 /// Not the thread rule ([`next_budget`]): a task that registered paid the
 /// heavy barrier and its executor's wake-up before it ran again, so how
@@ -1266,17 +1267,17 @@ mod tests {
     #[test]
     fn task_spinning_turns_off_and_probes_turn_it_back_on() {
         let sleepers = Sleepers::new();
-        assert_eq!(sleepers.task_spin_budget(), TASK_SPIN_MAX_NS);
+        assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_MAX_NS);
         for _ in 0..3 {
             sleepers.learn_task(TASK_SPIN_MAX_NS, false);
         }
-        let budgets: Vec<u32> = (0..2 * TASK_SPIN_PROBE_EVERY).map(|_| sleepers.task_spin_budget()).collect();
+        let budgets: Vec<u32> = (0..2 * TASK_SPIN_PROBE_EVERY).map(|_| sleepers.task_spin_for_wait()).collect();
         let probes = budgets.iter().filter(|&&b| b == TASK_SPIN_MAX_NS).count();
         assert_eq!(probes, 2, "{budgets:?}");
         assert!(budgets.iter().all(|&b| b == 0 || b == TASK_SPIN_MAX_NS), "{budgets:?}");
         sleepers.learn_task(600, true); // a probe caught its answer after 0.6 µs
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_ON_NS.max(2_400));
-        assert_eq!(sleepers.task_spin_budget(), TASK_SPIN_ON_NS.max(2_400), "on again");
+        assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_ON_NS.max(2_400), "on again");
     }
 
     #[test]
