@@ -1944,12 +1944,19 @@ fn exactly_once_4_producers_4_consumers_1m_items() {
     });
 }
 
+/// Items per producer for a per-strategy stress test: fewer on `BusySpin`
+/// (its spinning threads share two cores with the peers they wait for),
+/// `under_miri` under Miri.
+fn per_producer(strategy: WaitStrategy, busy_spin: usize, others: usize, under_miri: usize) -> usize {
+    match strategy {
+        WaitStrategy::BusySpin => scaled(busy_spin, under_miri),
+        _ => scaled(others, under_miri),
+    }
+}
+
 fn exactly_once_4x4(strategy: WaitStrategy) {
     let _w = Watchdog::new("4x4 per strategy");
-    let per = match strategy {
-        WaitStrategy::BusySpin => scaled(10_000, 20),
-        _ => scaled(25_000, 20),
-    };
+    let per = per_producer(strategy, 10_000, 25_000, 20);
     stress(Load {
         producers: 4,
         consumers: 4,
@@ -1963,10 +1970,7 @@ fn exactly_once_4x4(strategy: WaitStrategy) {
 
 fn capacity_1_with_4_producers_4_consumers(strategy: WaitStrategy) {
     let _w = Watchdog::new("capacity 1, 4x4");
-    let per = match strategy {
-        WaitStrategy::BusySpin => scaled(3_000, 10),
-        _ => scaled(10_000, 10),
-    };
+    let per = per_producer(strategy, 3_000, 10_000, 10);
     stress(Load {
         producers: 4,
         consumers: 4,
@@ -2004,10 +2008,7 @@ fn mixed_operations_and_timeouts_never_lose_a_value(strategy: WaitStrategy) {
 /// capacity-10^6 rows; 8 senders and 2 receivers on however many cores.
 fn never_full_ring_contended_claims_lose_nothing(strategy: WaitStrategy) {
     let _w = Watchdog::new("never full, 8x2");
-    let per = match strategy {
-        WaitStrategy::BusySpin => scaled(20_000, 10),
-        _ => scaled(100_000, 10),
-    };
+    let per = per_producer(strategy, 20_000, 100_000, 10);
     stress(Load {
         producers: 8,
         consumers: 2,
@@ -2226,10 +2227,7 @@ fn force_send_contention(
 
 fn force_send_under_contention(strategy: WaitStrategy) {
     let _w = Watchdog::new("force_send contention");
-    let per = match strategy {
-        WaitStrategy::BusySpin => scaled(10_000, 20),
-        _ => scaled(30_000, 20),
-    };
+    let per = per_producer(strategy, 10_000, 30_000, 20);
     force_send_contention(strategy, 4, 3, 0, 2, per);
     force_send_contention(strategy, 1, 2, 0, 2, per / 2);
     force_send_contention(strategy, 3, 2, 1, 2, per / 2);
