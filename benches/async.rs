@@ -31,6 +31,10 @@
 
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ringflow::{Builder, WaitStrategy};
@@ -91,39 +95,20 @@ macro_rules! mpmc_run {
     }};
 }
 
-const THROUGHPUT_IMPLS: [&str; 7] =
+/// The 1p1c implementations.
+const IMPLS_1P1C: [&str; 7] =
     ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal", "thingbuf"];
 
-/// One throughput measurement (items/s) of `name` with `p` producers and
-/// `c` consumers, or `None` if the implementation cannot do it.
-fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u64) -> Option<f64> {
+/// The 4p4c implementations: tokio's and thingbuf's `mpsc` have one
+/// consumer (thingbuf's receiver keeps a single waker slot: four tasks
+/// receiving at once lose wake-ups and hang), so they sit this one out.
+const IMPLS_4P4C: [&str; 4] = ["ringflow mpmc", "async-channel", "flume", "kanal"];
+
+/// One 4p4c-style measurement (items/s) of `name` with `p` producers and
+/// `c` consumers on the 2-worker runtime.
+fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u64) -> f64 {
     let per = items / p;
     let (t, n) = match name {
-        "ringflow spsc" => {
-            if p != 1 || c != 1 {
-                return None;
-            }
-            let (mut tx, mut rx) = Builder::new(CAP).wait_strategy(WaitStrategy::Park).spsc::<u64>();
-            let start = Instant::now();
-            let n = rt.block_on(async {
-                let prod = tokio::spawn(async move {
-                    for i in 0..per {
-                        tx.send_async(i).await.unwrap();
-                    }
-                });
-                let cons = tokio::spawn(async move {
-                    let mut n = 0u64;
-                    while let Ok(v) = rx.recv_async().await {
-                        std::hint::black_box(v);
-                        n += 1;
-                    }
-                    n
-                });
-                prod.await.unwrap();
-                cons.await.unwrap()
-            });
-            (start.elapsed(), n)
-        }
         "ringflow mpmc" => mpmc_run!(
             rt,
             p,
@@ -133,38 +118,6 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
             |tx, i| tx.send_async(i).await.unwrap(),
             |rx| rx.recv_async().await.ok()
         ),
-        "tokio mpsc" => {
-            if c != 1 {
-                return None;
-            }
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAP);
-            let start = Instant::now();
-            let n = rt.block_on(async {
-                let mut ps = Vec::new();
-                for _ in 0..p {
-                    let tx = tx.clone();
-                    ps.push(tokio::spawn(async move {
-                        for i in 0..per {
-                            tx.send(i).await.unwrap();
-                        }
-                    }));
-                }
-                drop(tx);
-                let cons = tokio::spawn(async move {
-                    let mut n = 0u64;
-                    while let Some(v) = rx.recv().await {
-                        std::hint::black_box(v);
-                        n += 1;
-                    }
-                    n
-                });
-                for p in ps {
-                    p.await.unwrap();
-                }
-                cons.await.unwrap()
-            });
-            (start.elapsed(), n)
-        }
         "async-channel" => {
             mpmc_run!(rt, p, c, per, async_channel::bounded::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx
                 .recv()
@@ -183,27 +136,202 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
                 .await
                 .ok())
         }
-        // thingbuf's `mpsc` has one consumer (its receiver keeps a single
-        // waker slot: four tasks receiving at once lose wake-ups and hang),
-        // so it sits out the multi-consumer row, as tokio's does.
-        "thingbuf" if c != 1 => return None,
-        "thingbuf" => mpmc_run!(
-            rt,
-            p,
-            c,
-            per,
-            {
-                let (tx, rx) = thingbuf::mpsc::channel::<u64>(CAP);
-                // thingbuf's mpsc receiver is not `Clone`; one consumer here.
-                (tx, std::sync::Arc::new(rx))
-            },
-            |tx, i| tx.send(i).await.unwrap(),
-            |rx| rx.recv().await
-        ),
-        _ => unreachable!(),
+        _ => unreachable!("{name} has no multi-consumer row"),
     };
     assert_eq!(n, per * p, "{name}: every item received once");
-    Some(n as f64 / t.as_secs_f64())
+    n as f64 / t.as_secs_f64()
+}
+
+// ---------------------------------------------------------------------------
+// 1p1c in three regimes.
+// ---------------------------------------------------------------------------
+
+/// Where the two tasks of a 1p1c run execute. On a multi-thread runtime the
+/// executor decides, and the rate depends mostly on its decision: two tasks
+/// on one worker hand items over in the worker's cache (the producer fills
+/// the ring, then the consumer drains it), two tasks on two workers move
+/// every cache line of the ring between the cores. tokio puts a task woken
+/// by another task on the waker's worker (its LIFO slot), so an
+/// implementation whose consumer goes to sleep and is woken by the
+/// producer's next send pulls the two tasks onto one worker, while one whose
+/// consumer rarely sleeps leaves them where they started. The two
+/// controlled regimes show each implementation in each placement; the
+/// executor's row reports how often its two tasks shared a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Regime {
+    /// The 2-worker multi-thread runtime (the target rows).
+    Executor,
+    /// A current-thread runtime: both tasks on one thread.
+    OneWorker,
+    /// Two current-thread runtimes on two pinned threads, one task each.
+    TwoThreads,
+}
+
+/// A task of a 1p1c run, boxed so that every regime runs the same future.
+type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Every this many items, the producer records the thread it runs on and
+/// the consumer looks whether it runs on the same one.
+const SAMPLE_EVERY: u64 = 256;
+
+/// The co-location samples of one run.
+#[derive(Default)]
+struct Colocation {
+    /// The producer's thread at its last sample ([`thread_token`]).
+    producer: AtomicUsize,
+    /// Consumer samples taken, and those on the producer's thread.
+    samples: AtomicU64,
+    same: AtomicU64,
+}
+
+/// A number that identifies the calling thread (the address of a
+/// thread-local), without a system call.
+fn thread_token() -> usize {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|t| t as *const u8 as usize)
+}
+
+impl Colocation {
+    #[inline(always)]
+    fn producer_at(&self, i: u64) {
+        if i % SAMPLE_EVERY == 0 {
+            self.producer.store(thread_token(), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts into `local` (samples, same), added to the totals at the end.
+    #[inline(always)]
+    fn consumer_at(&self, n: u64, local: &mut (u64, u64)) {
+        if n % SAMPLE_EVERY == 0 {
+            local.0 += 1;
+            local.1 += u64::from(self.producer.load(Ordering::Relaxed) == thread_token());
+        }
+    }
+
+    fn add(&self, local: (u64, u64)) {
+        self.samples.fetch_add(local.0, Ordering::Relaxed);
+        self.same.fetch_add(local.1, Ordering::Relaxed);
+    }
+
+    /// The fraction of the consumer's samples taken on the producer's thread.
+    fn fraction(&self) -> f64 {
+        self.same.load(Ordering::Relaxed) as f64 / self.samples.load(Ordering::Relaxed).max(1) as f64
+    }
+}
+
+/// The producer and consumer tasks of a 1p1c run of `name` over `items`:
+/// the producer sends `0..items` and drops its sender, the consumer
+/// receives until the channel closes and returns how many it got.
+fn pair(name: &str, items: u64, col: &Arc<Colocation>) -> (Task<()>, Task<u64>) {
+    macro_rules! pair {
+        ($make:expr, |$tx:ident, $i:ident| $send:expr, |$rx:ident| $recv:expr) => {{
+            #[allow(unused_mut)]
+            let (mut $tx, mut $rx) = $make;
+            let (pc, cc) = (col.clone(), col.clone());
+            let prod: Task<()> = Box::pin(async move {
+                for $i in 0..items {
+                    $send;
+                    pc.producer_at($i);
+                }
+            });
+            let cons: Task<u64> = Box::pin(async move {
+                let (mut n, mut local) = (0u64, (0u64, 0u64));
+                while let Some(v) = $recv {
+                    std::hint::black_box(v);
+                    cc.consumer_at(n, &mut local);
+                    n += 1;
+                }
+                cc.add(local);
+                n
+            });
+            (prod, cons)
+        }};
+    }
+    let park = || Builder::new(CAP).wait_strategy(WaitStrategy::Park);
+    match name {
+        "ringflow spsc" => {
+            pair!(park().spsc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
+        }
+        "ringflow mpmc" => {
+            pair!(park().mpmc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
+        }
+        "tokio mpsc" => {
+            pair!(tokio::sync::mpsc::channel::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
+        }
+        "async-channel" => {
+            pair!(async_channel::bounded::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
+        }
+        "flume" => {
+            pair!(flume::bounded::<u64>(CAP), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
+        }
+        "kanal" => {
+            pair!(kanal::bounded_async::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
+        }
+        "thingbuf" => {
+            pair!(thingbuf::mpsc::channel::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
+        }
+        _ => unreachable!("unknown implementation {name}"),
+    }
+}
+
+/// The runtimes the 1p1c regimes run on, built once.
+struct Runtimes {
+    /// 2 workers (the target rows, and 4p4c).
+    multi: tokio::runtime::Runtime,
+    /// One thread (`Regime::OneWorker`).
+    one: tokio::runtime::Runtime,
+    /// One per pinned thread (`Regime::TwoThreads`).
+    pinned: (Arc<tokio::runtime::Runtime>, Arc<tokio::runtime::Runtime>),
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+/// One 1p1c measurement: items/s, and the fraction of co-location samples
+/// on one thread.
+fn run_1p1c(rts: &Runtimes, regime: Regime, name: &str, items: u64) -> (f64, f64) {
+    let col = Arc::new(Colocation::default());
+    let (prod, cons) = pair(name, items, &col);
+    let both_on = |rt: &tokio::runtime::Runtime, prod: Task<()>, cons: Task<u64>| {
+        let start = Instant::now();
+        let n = rt.block_on(async {
+            let p = tokio::spawn(prod);
+            let c = tokio::spawn(cons);
+            p.await.unwrap();
+            c.await.unwrap()
+        });
+        (start.elapsed(), n)
+    };
+    let (t, n) = match regime {
+        Regime::Executor => both_on(&rts.multi, prod, cons),
+        Regime::OneWorker => both_on(&rts.one, prod, cons),
+        Regime::TwoThreads => {
+            let (ra, rb) = rts.pinned.clone();
+            let got = Arc::new(AtomicU64::new(0));
+            let got2 = got.clone();
+            let cores = support::cores();
+            let t = support::run_workers(vec![
+                (
+                    cores.0,
+                    Box::new(move |_: &support::Stop| {
+                        ra.block_on(prod);
+                        Ok(())
+                    }),
+                ),
+                (
+                    cores.1,
+                    Box::new(move |_: &support::Stop| {
+                        got2.store(rb.block_on(cons), Ordering::Relaxed);
+                        Ok(())
+                    }),
+                ),
+            ]);
+            (t, got.load(Ordering::Relaxed))
+        }
+    };
+    assert_eq!(n, items, "{name}: every item received once");
+    (n as f64 / t.as_secs_f64(), col.fraction())
 }
 
 const PING_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
@@ -331,7 +459,11 @@ fn main() {
         "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
         cfg.rounds, cfg.items, cfg.round_trips
     );
-    let rt = rt();
+    let rts = Runtimes {
+        multi: rt(),
+        one: current_thread(),
+        pinned: (Arc::new(current_thread()), Arc::new(current_thread())),
+    };
 
     let ping_only = std::env::args().any(|a| a == "--ping");
     // `--only NAME`: the rows of the implementations whose name contains
@@ -339,24 +471,42 @@ fn main() {
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let chosen = |n: &&str| only.as_deref().map_or(true, |o| n.contains(o));
     let ping_impls: Vec<&str> = PING_IMPLS.iter().copied().filter(chosen).collect();
-    for (label, p, c) in [("1p1c", 1u64, 1u64), ("4p4c", 4, 4)].into_iter().filter(|_| !ping_only) {
-        let impls: Vec<&str> = THROUGHPUT_IMPLS
-            .iter()
-            .copied()
-            .filter(chosen)
-            .filter(|n| throughput(&rt, n, p, c, 1_024).is_some())
-            .collect();
-        if impls.is_empty() {
-            continue;
+    let regimes = [
+        (Regime::Executor, "1p1c", "2-worker runtime, the executor places the tasks"),
+        (Regime::OneWorker, "1p1c one worker", "current-thread runtime: both tasks on one thread"),
+        (Regime::TwoThreads, "1p1c two threads", "a current-thread runtime per pinned thread, one task each"),
+    ];
+    let impls: Vec<&str> = IMPLS_1P1C.iter().copied().filter(chosen).collect();
+    for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !impls.is_empty()) {
+        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut together: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        for round in 0..cfg.rounds {
+            for k in 0..impls.len() {
+                let i = (k + round) % impls.len();
+                let (rate, same) = run_1p1c(&rts, regime, impls[i], cfg.items);
+                per_round[i].push(rate);
+                together[i].push(same);
+            }
         }
+        report(&format!("{label}: {what}"), "M items/s", &impls, &per_round, 1e-6, true);
+        if regime == Regime::Executor {
+            println!("  share of samples with both tasks on one worker (median over rounds, min–max):");
+            for (name, v) in impls.iter().zip(&together) {
+                let (m, lo, hi) = summary(v.iter().map(|x| x * 100.0).collect());
+                println!("{name:>14}: {m:5.0} %  ({lo:.0}–{hi:.0})");
+            }
+        }
+    }
+    let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
+    if !ping_only && !impls.is_empty() {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         for round in 0..cfg.rounds {
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
-                per_round[i].push(throughput(&rt, impls[i], p, c, cfg.items).unwrap());
+                per_round[i].push(throughput(&rts.multi, impls[i], 4, 4, cfg.items));
             }
         }
-        report(label, "M items/s", &impls, &per_round, 1e-6, true);
+        report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true);
     }
 
     if ping_impls.is_empty() {
@@ -368,7 +518,7 @@ fn main() {
     for round in 0..cfg.rounds {
         for k in 0..ping_impls.len() {
             let i = (k + round) % ping_impls.len();
-            let (p50, cpu) = ping_pong(&rt, ping_impls[i], cfg.round_trips);
+            let (p50, cpu) = ping_pong(&rts.multi, ping_impls[i], cfg.round_trips);
             per_round[i].push(p50);
             cpu_per_round[i].push(cpu);
         }
