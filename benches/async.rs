@@ -1,9 +1,14 @@
 //! Async throughput and latency against the async peers (issue #13).
 //!
-//! Rows, all on a 2-worker tokio multi-thread runtime with `u64` items and
+//! Rows, on a 2-worker tokio multi-thread runtime unless said otherwise, with `u64` items and
 //! channels of capacity 1024 (ping-pong: capacity 1):
 //!
-//! - `1p1c`: one producer task, one consumer task;
+//! - `1p1c`: one producer task, one consumer task; with the share of
+//!   samples (every 256 items) in which the two ran on one worker. Two more
+//!   1p1c regimes follow, where the placement is fixed instead of left to
+//!   the executor: `1p1c one worker` (a current-thread runtime: both tasks
+//!   on one thread) and `1p1c two threads` (a current-thread runtime on
+//!   each of two pinned threads, one task each). See `Regime`;
 //! - `4p4c`: four producer tasks, four consumer tasks (tokio's and
 //!   thingbuf's `mpsc` have a single consumer and sit this one out);
 //! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
