@@ -282,9 +282,13 @@ impl AsyncWait {
 
     /// The future is dropped before completing: leaves the registry and
     /// passes on a wake-up it consumed.
-    fn cancel(&mut self, side: &WaitOn<'_>) {
+    ///
+    /// The handle's `WaitOn` is built only if the future is registered: a
+    /// future that never waited leaves without looking at the registry.
+    #[inline(always)]
+    fn cancel<B: Blocking>(&mut self, handle: &B) {
         if self.key.is_some() {
-            side.sleepers.deregister_waker(&mut self.key, true);
+            handle.wait_on().sleepers.deregister_waker(&mut self.key, true);
         }
     }
 
@@ -319,38 +323,53 @@ impl Waits for TaskWait<'_, '_, '_> {
     }
 }
 
-/// Polls a receive: the item, the failure for good, or `Pending`.
+/// Runs an async operation: the item (or `()` for a send), the failure for
+/// good, or `Err` with the carry when it returns `Pending`.
 ///
 /// An operation that has not paused yet (nothing registered, counted or
 /// learned: [`AsyncWait::is_fresh`]) first makes one attempt here, inline;
 /// if it finishes there is nothing to undo, so it returns at once. Only an
-/// operation that must wait enters the driver, out of line. (Through the
-/// driver on every poll, a receive that found its item cost about 110
-/// instructions more than `try_recv`: building the registry's `WaitOn`,
-/// resetting the wait state, and the call; measured with callgrind, one
-/// producer and one consumer task on a current-thread tokio runtime.)
+/// operation that must wait enters the driver, out of line
+/// ([`drive_task`]). (Through the driver on every poll, a receive that
+/// found its item cost about 110 instructions more than `try_recv`:
+/// building the registry's `WaitOn`, resetting the wait state, and the
+/// call; measured with callgrind, one producer and one consumer task on a
+/// current-thread tokio runtime.)
+#[inline(always)]
+fn run<B: Blocking>(
+    h: &mut B,
+    carry: B::Carry,
+    wait: &mut AsyncWait,
+    cx: &mut Context<'_>,
+) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    if !wait.is_fresh() {
+        return drive_task(h, carry, wait, cx);
+    }
+    match h.attempt(carry) {
+        Ok(done) => Ok(done),
+        Err(carry) => drive_task(h, carry, wait, cx),
+    }
+}
+
+/// [`run`] past its first attempt: the driver, with this task's way of
+/// waiting.
+#[inline(never)]
+fn drive_task<B: Blocking>(
+    h: &mut B,
+    carry: B::Carry,
+    wait: &mut AsyncWait,
+    cx: &mut Context<'_>,
+) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    drive(h, carry, &mut TaskWait { wait, cx })
+}
+
+/// Polls a receive: the item, the failure for good, or `Pending`.
 #[inline(always)]
 fn poll_recv<B>(h: &mut B, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<B::Output, RecvError>>
 where
     B: Blocking<Carry = ()>,
 {
-    if wait.is_fresh() {
-        match h.attempt(()) {
-            Ok(Ok(v)) => return Poll::Ready(Ok(v)),
-            Ok(Err(_)) => return Poll::Ready(Err(RecvError)),
-            Err(()) => {}
-        }
-    }
-    poll_recv_waiting(h, wait, cx)
-}
-
-/// [`poll_recv`] past its first attempt: the driver.
-#[inline(never)]
-fn poll_recv_waiting<B>(h: &mut B, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<B::Output, RecvError>>
-where
-    B: Blocking<Carry = ()>,
-{
-    match drive(h, (), &mut TaskWait { wait, cx }) {
+    match run(h, (), wait, cx) {
         Ok(Ok(v)) => Poll::Ready(Ok(v)),
         Ok(Err(_)) => Poll::Ready(Err(RecvError)),
         Err(()) => Poll::Pending,
@@ -358,7 +377,7 @@ where
 }
 
 /// Polls a send of `slot`'s value; `slot` is `None` afterwards once it
-/// returns `Ready`. The first attempt inline, as [`poll_recv`].
+/// returns `Ready`.
 #[inline(always)]
 fn poll_send<B, T>(
     h: &mut B,
@@ -369,30 +388,8 @@ fn poll_send<B, T>(
 where
     B: Blocking<Carry = T, Output = (), Error = T>,
 {
-    let Some(mut value) = slot.take() else { panic!("ringflow: send future polled after completion") };
-    if wait.is_fresh() {
-        match h.attempt(value) {
-            Ok(Ok(())) => return Poll::Ready(Ok(())),
-            Ok(Err(v)) => return Poll::Ready(Err(SendError(v))),
-            Err(v) => value = v,
-        }
-    }
-    poll_send_waiting(h, value, slot, wait, cx)
-}
-
-/// [`poll_send`] past its first attempt: the driver.
-#[inline(never)]
-fn poll_send_waiting<B, T>(
-    h: &mut B,
-    value: T,
-    slot: &mut Option<T>,
-    wait: &mut AsyncWait,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), SendError<T>>>
-where
-    B: Blocking<Carry = T, Output = (), Error = T>,
-{
-    match drive(h, value, &mut TaskWait { wait, cx }) {
+    let Some(value) = slot.take() else { panic!("ringflow: send future polled after completion") };
+    match run(h, value, wait, cx) {
         Ok(Ok(())) => Poll::Ready(Ok(())),
         Ok(Err(v)) => Poll::Ready(Err(SendError(v))),
         Err(v) => {
@@ -460,17 +457,13 @@ macro_rules! futures_for {
 
         impl<T> Drop for SendFuture<'_, T> {
             fn drop(&mut self) {
-                if self.wait.is_registered() {
-                    self.wait.cancel(&self.tx.wait_on());
-                }
+                self.wait.cancel(&self.tx);
             }
         }
 
         impl<T> Drop for RecvFuture<'_, T> {
             fn drop(&mut self) {
-                if self.wait.is_registered() {
-                    self.wait.cancel(&self.rx.wait_on());
-                }
+                self.wait.cancel(&self.rx);
             }
         }
 
@@ -780,13 +773,13 @@ mod adapters {
 
             impl<T> Drop for RecvStream<T> {
                 fn drop(&mut self) {
-                    self.wait.cancel(&(&self.rx).wait_on());
+                    self.wait.cancel(&$($by)? self.rx);
                 }
             }
 
             impl<T> Drop for SendSink<T> {
                 fn drop(&mut self) {
-                    self.wait.cancel(&(&self.tx).wait_on());
+                    self.wait.cancel(&$($by)? self.tx);
                 }
             }
 
