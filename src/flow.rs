@@ -186,18 +186,21 @@ impl Control {
     /// `send_waits`. `park` is the handle's barrier kind (`Some` on `Park`
     /// channels); `baton` says whether several operations may wait on the
     /// registry (MPMC), so that one that succeeds after waiting passes the
-    /// baton.
+    /// baton; `progress` is the sending side's, for the task policies.
     #[inline(always)]
-    pub(crate) fn send_side(&self, park: Option<barrier::Kind>, baton: bool) -> WaitOn<'_> {
-        // No task spin for sends (`future.rs`): a send waits only on a full
-        // ring, where the items stream.
+    pub(crate) fn send_side<'a>(
+        &'a self,
+        park: Option<barrier::Kind>,
+        baton: bool,
+        progress: Option<Progress<'a>>,
+    ) -> WaitOn<'a> {
         WaitOn {
             sleepers: &self.send_waiters,
             waits: Some(&self.send_waits),
             park,
             strategy: self.strategy,
             baton,
-            progress: None,
+            progress,
         }
     }
 

@@ -59,6 +59,26 @@
 //! *when* a task registers; the registration, barrier and re-check above
 //! are unchanged, and under loom (no clock) tasks register at once.
 //!
+//! # Gathering before registering
+//!
+//! A streaming side — a receive after a batch, or a send on a full ring —
+//! registers at once, and its registration is often futile: the peer is
+//! running on the other worker and publishes while the heavy barrier runs,
+//! so the re-check finds the item and the task goes on without sleeping.
+//! It paid a `membarrier` (which also interrupts the peer's CPU) to learn
+//! that, and it then takes the items one cache line at a time as they
+//! cross, finds the ring empty (full) again, and registers again. So a
+//! registration whose re-check finds the item turns *gathering* on for its
+//! registry: the next streaming wait there first waits `TASK_GATHER_NS`
+//! without looking at the ring (spin-loop hints and the clock only, so the
+//! peer's lines stay with the peer), then looks once; it goes on if the
+//! peer published (or made room) meanwhile, and otherwise turns gathering
+//! off and registers as before. A peer that stopped costs one gather; one
+//! that streams costs a short wait instead of a system call, and the items
+//! cross in batches. As with spinning, only a side's sole handle gathers
+//! (an MPMC side with several handles registers at once), nothing gathers
+//! under loom, and the policy only decides *when* a task registers.
+//!
 //! # Cancellation
 //!
 //! - A receive takes a value out of the ring only inside the `poll` that
@@ -96,6 +116,8 @@ use crate::sync::{barrier, spin_hint, Ordering};
 #[cfg(not(loom))]
 use crate::sync::{Instant, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
+use crate::wait::Side;
+#[cfg(not(loom))]
 use crate::wait::Sleepers;
 use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
 #[cfg(doc)]
@@ -128,15 +150,16 @@ pub(crate) struct AsyncWait {
     spin: TaskSpin,
 }
 
-/// The spin phase of a task's receive on a `Park` channel (module docs,
-/// "Spinning before registering"): at the first pause of an operation, if
-/// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
-/// began a wait on the registry and it is the side's only handle, the
-/// operation retries with spin-loop hints and fresh re-checks for at most
-/// the registry's learned task budget before it registers; the end of the
-/// operation teaches the budget how the wait ended
-/// ([`Sleepers::learn_task`]). Not under loom, which has no clock: tasks
-/// register at once there.
+/// What a task's operation on a `Park` channel does before it registers
+/// (module docs, "Spinning before registering" and "Gathering before
+/// registering"), decided at its first pause and only if it is its side's
+/// only handle. A receive whose side moved at most `TASK_SPIN_MAX_MOVED`
+/// items since a task last began a wait on the registry retries with
+/// spin-loop hints and fresh re-checks for at most the registry's learned
+/// task budget; the end of the operation teaches the budget how the wait
+/// ended ([`Sleepers::learn_task`]). Any other wait (a streaming receive,
+/// a send) gathers once if the registry has gathering on. Not under loom,
+/// which has no clock: tasks register at once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {
@@ -162,22 +185,26 @@ const TASK_SPIN_MAX_MOVED: usize = 1;
 
 #[cfg(not(loom))]
 impl TaskSpin {
-    /// At the first pause, decides; then spins (retrying `ready`) while the
-    /// registry's budget lasts, counted from that first pause, reading the
-    /// clock every `SPIN_CLOCK_EVERY` looks (so a spin with any budget
-    /// looks that many times). `true` once `ready()` holds.
+    /// At the first pause, decides: gathers, or starts spinning; then
+    /// spins (retrying `ready`) while the registry's budget lasts, counted
+    /// from that first pause, reading the clock every `SPIN_CLOCK_EVERY`
+    /// looks (so a spin with any budget looks that many times). `true` once
+    /// `ready()` holds.
     #[inline(never)]
     fn spin(&mut self, side: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
         let sleepers = side.sleepers;
         if !self.decided {
             self.decided = true;
-            if side
-                .progress
-                .is_some_and(|p| p.alone() && sleepers.task_moved_since_last_wait(&p) <= TASK_SPIN_MAX_MOVED)
-            {
+            let Some(p) = side.progress.filter(|p| p.alone()) else { return false };
+            if p.side == Side::Receive && sleepers.task_moved_since_last_wait(&p) <= TASK_SPIN_MAX_MOVED {
                 let budget = sleepers.task_spin_for_wait();
                 if budget > 0 {
                     self.began = Some((Instant::now(), budget));
+                }
+            } else {
+                let gather = sleepers.task_gather_for_wait();
+                if gather > 0 {
+                    return Self::gather(sleepers, gather, ready);
                 }
             }
         }
@@ -193,6 +220,29 @@ impl TaskSpin {
                 return false;
             }
         }
+    }
+
+    /// A streaming receive found the ring empty while gathering is on:
+    /// waits `ns` without looking at the ring (so the peer's publications
+    /// are not pulled across one line at a time), then looks once. Finding
+    /// nothing turns gathering off.
+    #[cold]
+    #[inline(never)]
+    fn gather(sleepers: &Sleepers, ns: u32, ready: impl Fn() -> bool) -> bool {
+        let began = Instant::now();
+        loop {
+            for _ in 0..SPIN_CLOCK_EVERY {
+                spin_hint();
+            }
+            if began.elapsed().as_nanos() >= u128::from(ns) {
+                break;
+            }
+        }
+        let found = ready();
+        if !found {
+            sleepers.learn_gather(false);
+        }
+        found
     }
 
     /// The operation ended (`registered`: after registering): teach the
@@ -257,7 +307,14 @@ impl AsyncWait {
                     return false;
                 }
                 // W3: the re-check, with fresh loads.
-                ready()
+                let found = ready();
+                #[cfg(not(loom))]
+                if found {
+                    // Futile: the peer published while this task
+                    // registered; let the next streaming wait gather.
+                    side.sleepers.learn_gather(true);
+                }
+                found
             }
         }
     }
@@ -823,9 +880,90 @@ pub(crate) use adapters::{mpmc_adapters, spsc_adapters};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::TaskSpin;
-    use crate::sync::TASK_SPIN_ON_NS;
+    use super::{AsyncWait, TaskSpin};
+    use crate::sync::{Instant, TASK_GATHER_NS, TASK_SPIN_ON_NS};
+    use core::task::Context;
     use std::cell::Cell;
+
+    /// Gathering: off on a new channel; a registration whose re-check finds
+    /// the condition (futile) turns it on; the next wait then waits
+    /// `TASK_GATHER_NS` without looking, looks once, and, finding nothing,
+    /// turns gathering off and registers (its re-check is the second look).
+    #[test]
+    fn a_futile_registration_turns_gathering_on_and_an_empty_gather_off() {
+        let (mut tx, _rx) = crate::spsc::channel::<u32>(1);
+        tx.try_send(0).unwrap(); // full: the send side would wait
+        let sleepers = tx.waiting().sleepers;
+        assert_eq!(sleepers.task_gather_for_wait(), 0, "off on a new channel");
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        // A send registers at once (sends never spin); the re-check finds
+        // room: futile, so it retries at once and gathering is on.
+        let mut wait = AsyncWait::default();
+        assert!(wait.pause(&tx.waiting(), &mut cx, || true));
+        assert_eq!(sleepers.task_gather_for_wait(), TASK_GATHER_NS);
+        wait.cancel(&tx);
+        // The next wait gathers: one look after TASK_GATHER_NS, nothing
+        // there, so gathering goes off and it registers (second look: the
+        // re-check) and returns Pending.
+        let looks = Cell::new(0);
+        let began = Instant::now();
+        let mut wait = AsyncWait::default();
+        let again = wait.pause(&tx.waiting(), &mut cx, || {
+            looks.set(looks.get() + 1);
+            assert!(looks.get() > 1 || began.elapsed().as_nanos() >= u128::from(TASK_GATHER_NS), "looked early");
+            false
+        });
+        assert!(!again);
+        assert_eq!(looks.get(), 2);
+        assert!(wait.is_registered());
+        assert_eq!(sleepers.task_gather_for_wait(), 0, "an empty gather turns it off");
+        wait.cancel(&tx);
+    }
+
+    /// With gathering on, a streaming receive (after a batch) and a send
+    /// gather and go on without registering when the peer published (made
+    /// room) meanwhile; a receive after one item spins instead; one of two
+    /// MPMC receivers does neither.
+    #[test]
+    fn who_gathers() {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
+        for i in 0..5 {
+            tx.try_send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        rx.waiting().sleepers.learn_gather(true);
+        let mut spin = TaskSpin::default();
+        let looks = Cell::new(0);
+        assert!(spin.spin(&rx.waiting(), || {
+            looks.set(looks.get() + 1);
+            true
+        }));
+        assert_eq!(looks.get(), 1, "a gather looks once");
+        assert!(spin.began.is_none(), "a gather is not a spin");
+        // A send gathers too.
+        tx.waiting().sleepers.learn_gather(true);
+        let mut spin = TaskSpin::default();
+        assert!(spin.spin(&tx.waiting(), || true));
+        assert!(spin.began.is_none());
+        // After one item a receive spins, gathering or not.
+        tx.try_send(5).unwrap();
+        assert_eq!(rx.try_recv(), Ok(5));
+        let mut spin = TaskSpin::default();
+        assert!(spin.spin(&rx.waiting(), || true));
+        assert!(spin.began.is_some());
+        // One of two MPMC receivers (or senders) registers at once.
+        let (mtx, mrx) = crate::mpmc::channel::<u32>(4);
+        let (mtx2, mrx2) = (mtx.clone(), mrx.clone());
+        mrx.waiting().sleepers.learn_gather(true);
+        mtx.waiting().sleepers.learn_gather(true);
+        for side in [mrx.waiting(), mtx.waiting()] {
+            let mut spin = TaskSpin::default();
+            assert!(!spin.spin(&side, || panic!("one of two handles must not gather")));
+        }
+        drop((mtx2, mrx2));
+        let mut spin = TaskSpin::default();
+        assert!(spin.spin(&mtx.waiting(), || true), "a sole sender gathers");
+    }
 
     /// The gate of the spin phase: a receive that waits after its side
     /// moved at most one item since the previous task wait spins (and ends

@@ -87,7 +87,7 @@ use crate::sync::{
 use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
-use crate::sync::{TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
+use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
 /// waits, chosen once per channel with [`Builder::wait_strategy`](crate::Builder::wait_strategy).
@@ -368,8 +368,9 @@ pub(crate) struct WaitOn<'a> {
     pub(crate) park: Option<barrier::Kind>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) baton: bool,
-    /// A receiving side's position, for the task spin policy
-    /// (`future.rs`); `None` for senders and where no task waits.
+    /// This side's position and handle count, for the task policies
+    /// (`future.rs`: receives may spin, both sides may gather before they
+    /// register); `None` where neither applies (the broadcast ring).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) progress: Option<Progress<'a>>,
 }
@@ -385,14 +386,25 @@ pub(crate) struct Progress<'a> {
     pub(crate) one_lap: usize,
     pub(crate) per_lap: usize,
     /// The number of handles on this side, where there may be several (the
-    /// MPMC receivers): tasks spin only while it is 1.
+    /// MPMC senders and receivers): tasks spin or gather only while it is 1.
     pub(crate) handles: Option<&'a AtomicUsize>,
+    /// Which side moves `pos`: receives may spin before they register,
+    /// sends never do; both may gather (`future.rs`; not under loom).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) side: Side,
+}
+
+/// The side of a ring a [`Progress`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Send,
+    Receive,
 }
 
 impl<'a> Progress<'a> {
-    /// A plain counter: one position per item.
-    pub(crate) fn counter(pos: &'a AtomicUsize) -> Self {
-        Progress { pos, one_lap: 0, per_lap: 0, handles: None }
+    /// A plain counter (one position per item) of a side with one handle.
+    pub(crate) fn counter(pos: &'a AtomicUsize, side: Side) -> Self {
+        Progress { pos, one_lap: 0, per_lap: 0, handles: None, side }
     }
 
     /// Whether this side has one handle (always, where it cannot have more).
@@ -687,6 +699,11 @@ pub(crate) struct Sleepers {
     task_probes: AtomicU32,
     /// The side's position when a task last began a wait here.
     task_last_pos: AtomicUsize,
+    /// `Park`: how long (ns) a streaming receive waits for items to gather
+    /// before it registers; `TASK_GATHER_NS` while on, 0 while off. Turned
+    /// on by a registration whose re-check found the item (futile: the
+    /// peer was publishing), off by a gather that found nothing.
+    task_gather: AtomicU32,
 }
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
@@ -735,6 +752,7 @@ impl Sleepers {
             task_spin_budget: AtomicU32::new(TASK_SPIN_MAX_NS),
             task_probes: AtomicU32::new(0),
             task_last_pos: AtomicUsize::new(0),
+            task_gather: AtomicU32::new(0),
         }
     }
 
@@ -1026,6 +1044,24 @@ impl Sleepers {
         }
     }
 
+    /// How long (ns) a streaming receive that begins a wait here lets items
+    /// gather first: 0 while gathering is off.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn task_gather_for_wait(&self) -> u32 {
+        self.task_gather.load(Ordering::Relaxed)
+    }
+
+    /// A task's gather found items (`hit`) or nothing; or (`futile`) a
+    /// task's registration found its item at the re-check. Only stores on
+    /// a change, so a steady state costs one load.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn learn_gather(&self, on: bool) {
+        let next = if on { TASK_GATHER_NS } else { 0 };
+        if self.task_gather.load(Ordering::Relaxed) != next {
+            self.task_gather.store(next, Ordering::Relaxed);
+        }
+    }
+
     /// The learned task budget itself (tests).
     #[cfg(test)]
     pub(crate) fn task_spin_learned(&self) -> u32 {
@@ -1119,8 +1155,8 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Sleepers, WaitOn, WaitStrategy,
-        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
+        block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Side, Sleepers, WaitOn,
+        WaitStrategy, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
         TASK_SPIN_PROBE_EVERY,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
@@ -1283,11 +1319,11 @@ mod tests {
     #[test]
     fn progress_counts_items_across_laps() {
         let pos = AtomicUsize::new(0);
-        let plain = Progress::counter(&pos);
+        let plain = Progress::counter(&pos, Side::Receive);
         assert_eq!(plain.moved(5, 6), 1);
         assert_eq!(plain.moved(usize::MAX, 0), 1, "wraps");
         // MPMC positions: `lap + index`, 3 slots per lap of 4.
-        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3, handles: None };
+        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3, handles: None, side: Side::Receive };
         assert_eq!(ring.moved(1, 2), 1);
         assert_eq!(ring.moved(2, 4), 1, "last slot of a lap to the first of the next");
         assert_eq!(ring.moved(2, 8 + 1), 5);

@@ -423,7 +423,7 @@ impl<T> Blocking for Sender<T> {
 
     #[inline(always)]
     fn wait_on(&self) -> WaitOn<'_> {
-        self.shared.cold.ctl.send_side(self.park, false)
+        self.shared.cold.ctl.send_side(self.park, false, None)
     }
 }
 

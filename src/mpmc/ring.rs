@@ -8,7 +8,7 @@ use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
-use crate::wait::Progress;
+use crate::wait::{Progress, Side};
 use crate::WaitStrategy;
 
 /// One slot. Its stamp, for the position `p` it serves in the current
@@ -341,10 +341,18 @@ impl<T> Shared<T> {
         value
     }
 
-    /// `head` as the progress of the receiving side, for the task spin
-    /// policy (which spins only while there is one receiver).
+    /// `head` as the progress of the receiving side, for the task policies
+    /// (which spin and gather only while there is one receiver).
     pub(super) fn recv_progress(&self) -> Progress<'_> {
-        Progress { pos: &self.head, one_lap: self.one_lap, per_lap: self.capacity, handles: Some(&self.cold.receivers) }
+        let handles = Some(&self.cold.receivers);
+        Progress { pos: &self.head, one_lap: self.one_lap, per_lap: self.capacity, handles, side: Side::Receive }
+    }
+
+    /// `tail` as the progress of the sending side, for the task gather
+    /// policy (which gathers only while there is one sender).
+    pub(super) fn send_progress(&self) -> Progress<'_> {
+        let handles = Some(&self.cold.senders);
+        Progress { pos: &self.tail, one_lap: self.one_lap, per_lap: self.capacity, handles, side: Side::Send }
     }
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.

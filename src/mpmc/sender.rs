@@ -436,7 +436,7 @@ impl<T> Drop for PendingSend<'_, T> {
 impl<T> Sender<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
-        self.shared.cold.ctl.send_side(self.park, true)
+        self.shared.cold.ctl.send_side(self.park, true, Some(self.shared.send_progress()))
     }
 
     /// The slot at `tail` free, or every receiver gone (fresh loads).
