@@ -40,12 +40,12 @@
 //! ring empty would all hold workers for one item), it retries
 //! (spin-loop hint, fresh re-check) for at most the registry's learned task
 //! budget — never more than 10 µs, during which its worker runs nothing
-//! else — and only then registers. After a batch it registers at once:
-//! there spinning would keep the two tasks on two workers with every item
-//! crossing between their cores, while registering lets the executor run
-//! them one after the other on one worker, which far-apart cores need
-//! (measured: half the throughput when every wait spun). Sends never spin:
-//! a send waits only on a full ring, where items stream.
+//! else — and only then registers. After a batch it does not spin: there
+//! spinning would keep the two tasks on two workers with every item
+//! crossing between their cores one at a time (measured far apart: half
+//! the throughput of registering at once when every wait spun). Sends never
+//! spin: a send waits only on a full ring, where items stream. Those
+//! streaming waits register at once, or gather first (below).
 //!
 //! The budget learns from how each spinning receive ended: one caught while
 //! spinning keeps the budget at least four times the gap it bridged (and
