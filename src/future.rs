@@ -222,9 +222,9 @@ impl TaskSpin {
         }
     }
 
-    /// A streaming receive found the ring empty while gathering is on:
-    /// waits `ns` without looking at the ring (so the peer's publications
-    /// are not pulled across one line at a time), then looks once. Finding
+    /// A streaming wait (a receive after a batch, a send) while gathering
+    /// is on: waits `ns` without looking at the ring (so the peer's lines
+    /// are not pulled across one at a time), then looks once. Finding
     /// nothing turns gathering off.
     #[cold]
     #[inline(never)]
@@ -923,7 +923,7 @@ mod tests {
     /// With gathering on, a streaming receive (after a batch) and a send
     /// gather and go on without registering when the peer published (made
     /// room) meanwhile; a receive after one item spins instead; one of two
-    /// MPMC receivers does neither.
+    /// MPMC receivers (senders) does neither.
     #[test]
     fn who_gathers() {
         let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
