@@ -566,7 +566,11 @@ impl<T> spsc::Producer<T> {
     /// whose items pass one at a time, as in a request / reply exchange,
     /// first retries in place for a learned time of at most 10 µs, holding
     /// its worker, because registering costs a system call; after a batch,
-    /// or where spinning did not pay, it registers at once.
+    /// or where spinning did not pay, it registers at once. A streaming wait
+    /// (a receive after a batch, a send on a full ring) registers at once
+    /// too, unless a registration on its side recently found the item
+    /// already there: then it first waits 3 µs, holding its worker, for
+    /// items (room) to gather (module docs of `future.rs` in the source).
     ///
     /// Dropping the future before it resolves means the value was not sent;
     /// it is dropped with the future.
