@@ -122,7 +122,7 @@ use crate::wait::Sleepers;
 use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
-use crate::{mpmc, spsc, RecvError, SendError};
+use crate::{broadcast, mpmc, spsc, RecvError, SendError};
 
 // An async operation is driven by the same driver as a blocking one
 // (`wait::drive`, over the handle's `Blocking` impl: its attempt, its fresh
@@ -422,14 +422,32 @@ fn drive_task<B: Blocking>(
 
 /// Polls a receive: the item, the failure for good, or `Pending`.
 #[inline(always)]
-fn poll_recv<B>(h: &mut B, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<B::Output, RecvError>>
+fn poll_recv<B>(h: &mut B, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<B::Output, B::Error>>
 where
     B: Blocking<Carry = ()>,
 {
     match run(h, (), wait, cx) {
-        Ok(Ok(v)) => Poll::Ready(Ok(v)),
-        Ok(Err(_)) => Poll::Ready(Err(RecvError)),
+        Ok(done) => Poll::Ready(done),
         Err(()) => Poll::Pending,
+    }
+}
+
+/// A receive's failure for good on the SPSC and MPMC rings: the sending
+/// side is gone (there is no deadline in an async receive).
+#[inline(always)]
+fn disconnected(_: crate::RecvTimeoutError) -> RecvError {
+    RecvError
+}
+
+/// A broadcast receive's failure for good: the sender is gone, or
+/// (Lossy) the receiver lagged.
+#[inline(always)]
+fn broadcast_recv_error(e: broadcast::RecvTimeoutError) -> broadcast::RecvError {
+    match e {
+        broadcast::RecvTimeoutError::Lagged(n) => broadcast::RecvError::Lagged(n),
+        broadcast::RecvTimeoutError::Disconnected | broadcast::RecvTimeoutError::Timeout => {
+            broadcast::RecvError::Disconnected
+        }
     }
 }
 
@@ -456,8 +474,12 @@ where
     }
 }
 
-macro_rules! futures_for {
-    ($ring:ident, $tx:ident, $rx:ident, $($mut_:ident)?) => {
+// The futures of each ring. `$mut_`: `mut` where the handle's operations
+// take `&mut self` (SPSC, broadcast); `$($bound)*`: what the receive needs
+// of `T` (broadcast receivers clone); `$err` and `$map`: the receive's
+// error and how the driver's failure maps to it.
+macro_rules! send_future {
+    ($ring:ident, $tx:ident, $($mut_:ident)?) => {
         /// The future of
         #[doc = concat!("[`", stringify!($tx), "::send_async`](crate::", stringify!($ring), "::", stringify!($tx), "::send_async).")]
         ///
@@ -474,23 +496,9 @@ macro_rules! futures_for {
             pub(crate) wait: AsyncWait,
         }
 
-        /// The future of
-        #[doc = concat!("[`", stringify!($rx), "::recv_async`](crate::", stringify!($ring), "::", stringify!($rx), "::recv_async).")]
-        ///
-        /// Resolves to the next item, or to [`RecvError`] once the ring is
-        /// empty and the other side is gone. **Cancel-safe**: an item leaves
-        /// the ring only in the `poll` that returns it, so a future dropped
-        /// before it resolved took nothing. `Send` when `T: Send`; `Unpin`.
-        #[must_use = "futures do nothing unless polled"]
-        pub struct RecvFuture<'a, T> {
-            pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T>,
-            pub(crate) wait: AsyncWait,
-        }
-
         // The value is never pinned (it is moved in and out by value), so
-        // the futures are `Unpin` whatever `T` is.
+        // the future is `Unpin` whatever `T` is.
         impl<T> Unpin for SendFuture<'_, T> {}
-        impl<T> Unpin for RecvFuture<'_, T> {}
 
         impl<T> Future for SendFuture<'_, T> {
             type Output = Result<(), SendError<T>>;
@@ -502,25 +510,9 @@ macro_rules! futures_for {
             }
         }
 
-        impl<T> Future for RecvFuture<'_, T> {
-            type Output = Result<T, RecvError>;
-
-            #[inline]
-            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-                let this = self.get_mut();
-                poll_recv(&mut this.rx, &mut this.wait, cx)
-            }
-        }
-
         impl<T> Drop for SendFuture<'_, T> {
             fn drop(&mut self) {
                 self.wait.cancel(&self.tx);
-            }
-        }
-
-        impl<T> Drop for RecvFuture<'_, T> {
-            fn drop(&mut self) {
-                self.wait.cancel(&self.rx);
             }
         }
 
@@ -532,8 +524,43 @@ macro_rules! futures_for {
                     .finish_non_exhaustive()
             }
         }
+    };
+}
 
-        impl<T> fmt::Debug for RecvFuture<'_, T> {
+macro_rules! recv_future {
+    ($ring:ident, $rx:ident, [$($bound:tt)*], $err:ty, $map:expr, $errdoc:literal, $($mut_:ident)?) => {
+        /// The future of
+        #[doc = concat!("[`", stringify!($rx), "::recv_async`](crate::", stringify!($ring), "::", stringify!($rx), "::recv_async).")]
+        ///
+        #[doc = $errdoc]
+        /// **Cancel-safe**: an item leaves the ring only in the `poll` that
+        /// returns it, so a future dropped before it resolved took nothing.
+        /// `Send` when `T: Send`; `Unpin`.
+        #[must_use = "futures do nothing unless polled"]
+        pub struct RecvFuture<'a, T: $($bound)*> {
+            pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T>,
+            pub(crate) wait: AsyncWait,
+        }
+
+        impl<T: $($bound)*> Unpin for RecvFuture<'_, T> {}
+
+        impl<T: $($bound)*> Future for RecvFuture<'_, T> {
+            type Output = Result<T, $err>;
+
+            #[inline]
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                let this = self.get_mut();
+                poll_recv(&mut this.rx, &mut this.wait, cx).map_err($map)
+            }
+        }
+
+        impl<T: $($bound)*> Drop for RecvFuture<'_, T> {
+            fn drop(&mut self) {
+                self.wait.cancel(&self.rx);
+            }
+        }
+
+        impl<T: $($bound)*> fmt::Debug for RecvFuture<'_, T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct("RecvFuture").field("registered", &self.wait.is_registered()).finish_non_exhaustive()
             }
@@ -544,13 +571,37 @@ macro_rules! futures_for {
 /// The SPSC futures (re-exported from [`crate::spsc`]).
 pub(crate) mod spsc_futures {
     use super::*;
-    futures_for!(spsc, Producer, Consumer, mut);
+    send_future!(spsc, Producer, mut);
+    recv_future!(
+        spsc,
+        Consumer,
+        [],
+        RecvError,
+        disconnected,
+        "Resolves to the next item, or to [`RecvError`] once the ring is empty and the producer is gone.",
+        mut
+    );
 }
 
 /// The MPMC futures (re-exported from [`crate::mpmc`]).
 pub(crate) mod mpmc_futures {
     use super::*;
-    futures_for!(mpmc, Sender, Receiver,);
+    send_future!(mpmc, Sender,);
+    recv_future!(
+        mpmc,
+        Receiver,
+        [],
+        RecvError,
+        disconnected,
+        "Resolves to an item, or to [`RecvError`] once the ring is empty and every sender is gone.",
+    );
+}
+
+/// The broadcast futures (re-exported from [`crate::broadcast`]).
+pub(crate) mod broadcast_futures {
+    use super::*;
+    send_future!(broadcast, Sender, mut);
+    recv_future!(broadcast, Receiver, [Clone], broadcast::RecvError, broadcast_recv_error, "Resolves to this receiver's next item (a clone), or to [`RecvError::Disconnected`](crate::broadcast::RecvError::Disconnected) once it has seen every item and the sender is gone, or (Lossy channels) to [`RecvError::Lagged`](crate::broadcast::RecvError::Lagged) as `recv` does.", mut);
 }
 
 impl<T> spsc::Producer<T> {
@@ -686,6 +737,74 @@ impl<T> mpmc::Receiver<T> {
     }
 }
 
+impl<T> broadcast::Sender<T> {
+    /// Sends `value` to every receiver, waiting for room without blocking
+    /// the thread: on a Block channel the returned future resolves once the
+    /// slowest live receiver left room; on a Lossy channel it resolves at
+    /// once (the oldest item is overwritten instead).
+    ///
+    /// As [`spsc::Producer::send_async`]: any executor, mixed freely with
+    /// blocking calls, the value dropped with a future dropped before it
+    /// resolved. Broadcast tasks neither spin nor gather before they
+    /// register.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if no receiver is alive, before the call
+    /// or while waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel::<u32>(1);
+    /// let mut rx2 = rx.clone();
+    /// tx.send_async(1).await.unwrap();
+    /// let t = std::thread::spawn(move || (rx.recv().unwrap(), rx.recv().unwrap()));
+    /// assert_eq!(rx2.recv_async().await, Ok(1));
+    /// tx.send_async(2).await.unwrap(); // waits until both receivers read 1
+    /// assert_eq!(rx2.recv_async().await, Ok(2));
+    /// assert_eq!(t.join().unwrap(), (1, 2));
+    /// # });
+    /// ```
+    pub fn send_async(&mut self, value: T) -> broadcast_futures::SendFuture<'_, T> {
+        broadcast_futures::SendFuture { tx: self, value: Some(value), wait: AsyncWait::default() }
+    }
+}
+
+impl<T: Clone> broadcast::Receiver<T> {
+    /// Receives this receiver's next item (a clone; every receiver gets
+    /// every item), waiting for one without blocking the thread.
+    ///
+    /// Cancel-safe: the item is taken (this receiver's position moves) only
+    /// in the `poll` that returns it, so dropping the future never skips an
+    /// item. Any executor, mixed freely with blocking calls; see
+    /// [`Sender::send_async`](broadcast::Sender::send_async).
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`](broadcast::RecvError::Disconnected) once
+    /// this receiver has seen every item and the sender is gone;
+    /// [`RecvError::Lagged`](broadcast::RecvError::Lagged) on a Lossy channel
+    /// whose sender overwrote items this receiver had not read (once; the
+    /// next receive returns the oldest item still held).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = ringflow::broadcast::channel::<String>(4);
+    /// let t = std::thread::spawn(move || tx.send("hello".to_string()).unwrap());
+    /// assert_eq!(rx.recv_async().await.as_deref(), Ok("hello"));
+    /// t.join().unwrap(); // the sender is gone
+    /// assert_eq!(rx.recv_async().await, Err(ringflow::broadcast::RecvError::Disconnected));
+    /// # });
+    /// ```
+    pub fn recv_async(&mut self) -> broadcast_futures::RecvFuture<'_, T> {
+        broadcast_futures::RecvFuture { rx: self, wait: AsyncWait::default() }
+    }
+}
+
 /// `Stream` and `Sink` adapters (feature `futures`).
 ///
 /// Each adapter *owns* its handle and keeps the waiting state (the task's
@@ -779,7 +898,7 @@ mod adapters {
                     }
                     match poll_recv(&mut $($by)? this.rx, &mut this.wait, cx) {
                         Poll::Ready(Ok(v)) => Poll::Ready(Some(v)),
-                        Poll::Ready(Err(RecvError)) => {
+                        Poll::Ready(Err(_)) => {
                             this.done = true;
                             Poll::Ready(None)
                         }

@@ -40,8 +40,9 @@
 //! producer.join().unwrap();
 //! ```
 //!
-//! Both rings also wait asynchronously (`send_async` / `recv_async`, on any
-//! executor; blocking and async callers may share a channel).
+//! Every ring (SPSC, MPMC, broadcast) also waits asynchronously
+//! (`send_async` / `recv_async`, on any executor; blocking and async
+//! callers may share a channel).
 //!
 //! # How the crate is laid out
 //!

@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use ringflow::{mpmc, spsc, Builder, RecvError, SendError, TryRecvError, WaitStrategy};
+use ringflow::{broadcast, mpmc, spsc, Builder, RecvError, SendError, TryRecvError, WaitStrategy};
 
 const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::Park, WaitStrategy::SpinYield, WaitStrategy::BusySpin];
 
@@ -658,6 +658,258 @@ fn blocking_and_async_senders_on_a_full_ring_do_not_hang() {
     joins.into_iter().for_each(|j| j.join().unwrap());
     got.sort_unstable();
     assert_eq!(got, (0..4 * per).collect::<Vec<_>>());
+}
+
+// ------------------------------------------------------------ broadcast
+
+fn park_broadcast<T: Clone>(cap: usize) -> (broadcast::Sender<T>, broadcast::Receiver<T>) {
+    Builder::new(cap).wait_strategy(WaitStrategy::Park).broadcast()
+}
+
+#[test]
+fn broadcast_futures_are_send_unpin_and_debug() {
+    fn assert_send<S: Send>(_: &S) {}
+    fn assert_unpin<S: Unpin>(_: &S) {}
+    let (mut tx, mut rx) = broadcast::channel::<String>(1);
+    {
+        let f = tx.send_async(String::new());
+        assert_send(&f);
+        assert_unpin(&f);
+        assert!(format!("{f:?}").starts_with("SendFuture"));
+    }
+    let g = rx.recv_async();
+    assert_send(&g);
+    assert_unpin(&g);
+    assert!(format!("{g:?}").starts_with("RecvFuture"));
+}
+
+/// Every receiver gets every item, in order, with tasks and threads on
+/// both sides, on every strategy (Block: the sender waits for the slowest).
+#[test]
+fn broadcast_async_every_receiver_gets_every_item_every_strategy() {
+    // Fewer items than the other rings' runs: on `BusySpin` / `SpinYield`
+    // three spinning threads share two cores here.
+    let n = N / 10;
+    for s in STRATEGIES {
+        let (mut tx, rx) = Builder::new(16).wait_strategy(s).broadcast::<u64>();
+        let receivers: Vec<_> = (0..2)
+            .map(|k| {
+                let mut rx = rx.clone();
+                thread::spawn(move || {
+                    let got: Vec<u64> = if k == 0 {
+                        block_on(async {
+                            let mut got = Vec::new();
+                            while let Ok(v) = rx.recv_async().await {
+                                got.push(v);
+                            }
+                            got
+                        })
+                    } else {
+                        std::iter::from_fn(|| rx.recv().ok()).collect()
+                    };
+                    got
+                })
+            })
+            .collect();
+        drop(rx);
+        block_on(async {
+            for i in 0..n {
+                tx.send_async(i).await.unwrap();
+            }
+        });
+        drop(tx);
+        for r in receivers {
+            assert_eq!(r.join().unwrap(), (0..n).collect::<Vec<_>>(), "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn broadcast_disconnection_wakes_pending_futures() {
+    // A pending receive, woken by the sender's drop, ends with Disconnected.
+    let (tx, mut rx) = park_broadcast::<u32>(1);
+    let (c, w) = counting();
+    let mut f = rx.recv_async();
+    assert!(poll(&mut f, &w).is_pending());
+    drop(tx);
+    assert_eq!(woken(&c), 1);
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
+    // A pending send (Block, full), woken by the last receiver's drop.
+    let (mut tx, rx) = park_broadcast::<u32>(1);
+    tx.try_send(0).unwrap();
+    let (c, w) = counting();
+    let mut f = tx.send_async(1);
+    assert!(poll(&mut f, &w).is_pending());
+    drop(rx);
+    assert_eq!(woken(&c), 1);
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(SendError(1))));
+}
+
+#[test]
+fn broadcast_send_future_waits_for_the_slowest_receiver() {
+    let (mut tx, mut fast) = park_broadcast::<u32>(1);
+    let mut slow = fast.clone();
+    tx.try_send(0).unwrap();
+    assert_eq!(fast.try_recv(), Ok(0));
+    let (c, w) = counting();
+    let mut f = tx.send_async(1);
+    assert!(poll(&mut f, &w).is_pending(), "the slow receiver holds the ring");
+    assert_eq!(woken(&c), 0);
+    assert_eq!(slow.try_recv(), Ok(0));
+    assert_eq!(woken(&c), 1, "the slowest receiver's read wakes the sender");
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Ok(())));
+    assert_eq!((fast.try_recv(), slow.try_recv()), (Ok(1), Ok(1)));
+}
+
+#[test]
+fn broadcast_recv_future_reports_lagged_once_then_continues() {
+    let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).broadcast_lossy::<u32>();
+    for i in 0..5 {
+        tx.try_send(i).unwrap();
+    }
+    let (_c, w) = counting();
+    let mut f = rx.recv_async();
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(broadcast::RecvError::Lagged(3))));
+    drop(f);
+    assert_eq!(block_on(rx.recv_async()), Ok(3));
+    assert_eq!(block_on(rx.recv_async()), Ok(4));
+    // Lossy: a send future never waits.
+    let mut s = tx.send_async(5);
+    assert_eq!(poll(&mut s, &w), Poll::Ready(Ok(())));
+}
+
+#[test]
+fn broadcast_dropped_futures_take_nothing_and_send_nothing() {
+    // A woken receive dropped before the poll that would take the item.
+    let (mut tx, mut rx) = park_broadcast::<u32>(2);
+    let (c, w) = counting();
+    let mut f = rx.recv_async();
+    assert!(poll(&mut f, &w).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(woken(&c), 1);
+    drop(f);
+    assert_eq!(rx.try_recv(), Ok(1), "the item is still this receiver's next");
+    // A pending send dropped: its value is dropped, nothing was sent.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut tx, mut rx) = park_broadcast::<TrackedClone>(1);
+    tx.try_send(TrackedClone(drops.clone())).ok().unwrap();
+    let mut f = tx.send_async(TrackedClone(drops.clone()));
+    assert!(poll(&mut f, &w).is_pending());
+    drop(f);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "the unsent value is dropped with the future");
+    drop(rx.try_recv().ok().unwrap());
+    assert!(rx.try_recv().is_err(), "nothing was sent");
+}
+
+/// A clonable payload that counts its drops (clones included).
+#[derive(Clone)]
+struct TrackedClone(Arc<AtomicUsize>);
+
+impl Drop for TrackedClone {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn broadcast_leaked_futures_are_safe() {
+    // A leaked pending receive: the receiver keeps working, and a new
+    // future on it is woken (its registration retires the leaked entry).
+    let (mut tx, mut rx) = park_broadcast::<u32>(1);
+    let (_c, w) = counting();
+    let mut f = rx.recv_async();
+    assert!(poll(&mut f, &w).is_pending());
+    std::mem::forget(f);
+    let (c2, w2) = counting();
+    let mut g = rx.recv_async();
+    assert!(poll(&mut g, &w2).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(woken(&c2), 1, "the leaked entry did not swallow the wake-up");
+    assert_eq!(poll(&mut g, &w2), Poll::Ready(Ok(1)));
+    drop(g);
+    // A leaked pending send (full ring): it never sent, the ring stays
+    // usable, and a later send future is woken.
+    tx.try_send(2).unwrap();
+    let mut s = tx.send_async(3);
+    assert!(poll(&mut s, &w).is_pending());
+    std::mem::forget(s);
+    let (c3, w3) = counting();
+    let mut s = tx.send_async(4);
+    assert!(poll(&mut s, &w3).is_pending());
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(woken(&c3), 1);
+    assert_eq!(poll(&mut s, &w3), Poll::Ready(Ok(())));
+    drop(s);
+    assert_eq!(rx.try_recv(), Ok(4), "the leaked future never sent");
+}
+
+#[test]
+fn broadcast_futures_dropped_at_every_point() {
+    for k in 0..=SCRIPT.len() {
+        // Receive: poll k times with the sender acting in between, drop,
+        // then every item sent is still this receiver's to read, in order.
+        let (mut tx, mut rx) = park_broadcast::<u32>(4);
+        let (_c, w) = counting();
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut i = 0;
+        'round: loop {
+            let mut f = rx.recv_async();
+            while i < k {
+                let ready = poll(&mut f, &w);
+                if let Event::Enable = SCRIPT[i] {
+                    tx.try_send(sent).unwrap();
+                    sent += 1;
+                }
+                i += 1;
+                if let Poll::Ready(v) = ready {
+                    got.push(v.unwrap());
+                    continue 'round;
+                }
+            }
+            break;
+        }
+        while let Ok(v) = rx.try_recv() {
+            got.push(v);
+        }
+        assert_eq!(got, (0..sent).collect::<Vec<_>>(), "k = {k}: nothing lost or duplicated");
+        let (c2, w2) = counting();
+        let mut g = rx.recv_async();
+        assert!(poll(&mut g, &w2).is_pending());
+        tx.try_send(99).unwrap();
+        assert_eq!(woken(&c2), 1, "k = {k}: a later waiter is woken");
+        drop(g);
+
+        // Send on a full Block ring: `Enable` lets the receiver read.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut tx, mut rx) = park_broadcast::<TrackedClone>(1);
+        tx.try_send(TrackedClone(drops.clone())).ok().unwrap();
+        let (mut created, mut received) = (1, 0);
+        let mut i = 0;
+        'sends: loop {
+            let mut f = tx.send_async(TrackedClone(drops.clone()));
+            created += 1;
+            while i < k {
+                let ready = poll(&mut f, &w).is_ready();
+                if let Event::Enable = SCRIPT[i] {
+                    if let Ok(v) = rx.try_recv() {
+                        drop(v);
+                        received += 1;
+                    }
+                }
+                i += 1;
+                if ready {
+                    continue 'sends;
+                }
+            }
+            break;
+        }
+        let queued = rx.len();
+        // The receiver's clones are dropped as read; the ring's copies when
+        // the channel goes.
+        drop((tx, rx));
+        assert_eq!(received + queued, created - 1, "k = {k}: the dropped future did not send");
+        assert_eq!(drops.load(Ordering::SeqCst), created + received, "k = {k}: every value dropped once");
+    }
 }
 
 // ------------------------------------------------------- tokio runtime

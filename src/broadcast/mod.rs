@@ -28,7 +28,9 @@
 //! producers, put an [`mpmc`](crate::mpmc) ring in front of it). Receivers
 //! join with [`Receiver::clone`] (same position as the original) or
 //! [`Sender::subscribe`] (only items sent from then on), and leave by being
-//! dropped.
+//! dropped. Both sides also wait asynchronously:
+//! [`Sender::send_async`] and [`Receiver::recv_async`] (futures
+//! [`SendFuture`] and [`RecvFuture`]), mixed freely with blocking calls.
 //!
 //! # Algorithm
 //!
@@ -226,6 +228,8 @@ mod sender;
 pub use error::{RecvError, RecvTimeoutError, TryRecvError};
 pub use receiver::{Receiver, ReceiverStats};
 pub use sender::Sender;
+
+pub use crate::future::broadcast_futures::{RecvFuture, SendFuture};
 
 use crossbeam_utils::CachePadded;
 
