@@ -825,21 +825,9 @@ mod adapters {
     // `$by`: how the owned handle is driven — `&` for MPMC handles, whose
     // operations (`Blocking`) are implemented on `&Sender` / `&Receiver`;
     // nothing for SPSC handles, whose operations need `&mut`.
-    macro_rules! adapters_for {
-        ($ring:ident, $tx:ident, $rx:ident, $($by:tt)?) => {
-            /// A [`Stream`] of the items of a
-            #[doc = concat!("[`", stringify!($rx), "`](crate::", stringify!($ring), "::", stringify!($rx), "),")]
-            /// ending (`None`) once the ring is empty and the sending side is
-            /// gone. Cancel-safe as `recv_async`: an item leaves the ring only
-            /// in the `poll_next` that returns it. Dropping the stream drops
-            /// the handle (and so may disconnect the channel).
-            #[must_use = "streams do nothing unless polled"]
-            pub struct RecvStream<T> {
-                rx: crate::$ring::$rx<T>,
-                wait: AsyncWait,
-                done: bool,
-            }
-
+    // A `Sink` over a sender: the same on every ring.
+    macro_rules! sink_for {
+        ($ring:ident, $tx:ident, $($by:tt)?) => {
             /// A [`Sink`] into a
             #[doc = concat!("[`", stringify!($tx), "`](crate::", stringify!($ring), "::", stringify!($tx), ").")]
             ///
@@ -856,16 +844,7 @@ mod adapters {
                 wait: AsyncWait,
             }
 
-            impl<T> Unpin for RecvStream<T> {}
             impl<T> Unpin for SendSink<T> {}
-
-            impl<T> crate::$ring::$rx<T> {
-                /// Turns the handle into a [`Stream`] of its items (feature
-                /// `futures`).
-                pub fn into_stream(self) -> RecvStream<T> {
-                    RecvStream { rx: self, wait: AsyncWait::default(), done: false }
-                }
-            }
 
             impl<T> crate::$ring::$tx<T> {
                 /// Turns the handle into a [`Sink`] (feature `futures`).
@@ -874,46 +853,12 @@ mod adapters {
                 }
             }
 
-            impl<T> RecvStream<T> {
-                /// The handle, for introspection (`len`, `stats`, ...).
-                pub fn get_ref(&self) -> &crate::$ring::$rx<T> {
-                    &self.rx
-                }
-            }
-
             impl<T> SendSink<T> {
                 /// The handle, for introspection (`len`, `stats`, ...).
                 pub fn get_ref(&self) -> &crate::$ring::$tx<T> {
                     &self.tx
                 }
-            }
 
-            impl<T> Stream for RecvStream<T> {
-                type Item = T;
-
-                fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-                    let this = self.get_mut();
-                    if this.done {
-                        return Poll::Ready(None);
-                    }
-                    match poll_recv(&mut $($by)? this.rx, &mut this.wait, cx) {
-                        Poll::Ready(Ok(v)) => Poll::Ready(Some(v)),
-                        Poll::Ready(Err(_)) => {
-                            this.done = true;
-                            Poll::Ready(None)
-                        }
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            }
-
-            impl<T> FusedStream for RecvStream<T> {
-                fn is_terminated(&self) -> bool {
-                    self.done
-                }
-            }
-
-            impl<T> SendSink<T> {
                 fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
                     if self.pending.is_none() {
                         return Poll::Ready(Ok(()));
@@ -951,25 +896,9 @@ mod adapters {
                 }
             }
 
-            impl<T> Drop for RecvStream<T> {
-                fn drop(&mut self) {
-                    self.wait.cancel(&$($by)? self.rx);
-                }
-            }
-
             impl<T> Drop for SendSink<T> {
                 fn drop(&mut self) {
                     self.wait.cancel(&$($by)? self.tx);
-                }
-            }
-
-            impl<T> fmt::Debug for RecvStream<T> {
-                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.debug_struct("RecvStream")
-                        .field("rx", &self.rx)
-                        .field("registered", &self.wait.is_registered())
-                        .field("done", &self.done)
-                        .finish()
                 }
             }
 
@@ -985,21 +914,132 @@ mod adapters {
         };
     }
 
+    // A `Stream` over a receiver. `$item`: the item type, `$on_ok` how a
+    // received value becomes one; `$on_err`: what a failure for good of the
+    // receive becomes — `None` to end the stream (disconnection), or
+    // `Some(item)` to yield it and go on (a broadcast receiver's `Lagged`).
+    // `$($bound)*`: what receiving needs of `T`.
+    macro_rules! stream_for {
+        ($ring:ident, $rx:ident, [$($bound:tt)*], $item:ty, $on_ok:expr, $on_err:expr, $doc:literal, $($by:tt)?) => {
+            /// A [`Stream`] of the items of a
+            #[doc = concat!("[`", stringify!($rx), "`](crate::", stringify!($ring), "::", stringify!($rx), "),")]
+            #[doc = $doc]
+            /// Cancel-safe as `recv_async`: an item leaves the ring only in
+            /// the `poll_next` that returns it. Dropping the stream drops the
+            /// handle (and so may disconnect the channel).
+            #[must_use = "streams do nothing unless polled"]
+            pub struct RecvStream<T: $($bound)*> {
+                rx: crate::$ring::$rx<T>,
+                wait: AsyncWait,
+                done: bool,
+            }
+
+            impl<T: $($bound)*> Unpin for RecvStream<T> {}
+
+            impl<T: $($bound)*> crate::$ring::$rx<T> {
+                /// Turns the handle into a [`Stream`] of its items (feature
+                /// `futures`).
+                pub fn into_stream(self) -> RecvStream<T> {
+                    RecvStream { rx: self, wait: AsyncWait::default(), done: false }
+                }
+            }
+
+            impl<T: $($bound)*> RecvStream<T> {
+                /// The handle, for introspection (`len`, `stats`, ...).
+                pub fn get_ref(&self) -> &crate::$ring::$rx<T> {
+                    &self.rx
+                }
+            }
+
+            impl<T: $($bound)*> Stream for RecvStream<T> {
+                type Item = $item;
+
+                fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<$item>> {
+                    let this = self.get_mut();
+                    if this.done {
+                        return Poll::Ready(None);
+                    }
+                    match poll_recv(&mut $($by)? this.rx, &mut this.wait, cx) {
+                        Poll::Ready(Ok(v)) => Poll::Ready(Some(($on_ok)(v))),
+                        Poll::Ready(Err(e)) => {
+                            let item: Option<$item> = ($on_err)(e);
+                            this.done = item.is_none();
+                            Poll::Ready(item)
+                        }
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+
+            impl<T: $($bound)*> FusedStream for RecvStream<T> {
+                fn is_terminated(&self) -> bool {
+                    self.done
+                }
+            }
+
+            impl<T: $($bound)*> Drop for RecvStream<T> {
+                fn drop(&mut self) {
+                    self.wait.cancel(&$($by)? self.rx);
+                }
+            }
+
+            impl<T: $($bound)*> fmt::Debug for RecvStream<T> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.debug_struct("RecvStream")
+                        .field("rx", &self.rx)
+                        .field("registered", &self.wait.is_registered())
+                        .field("done", &self.done)
+                        .finish()
+                }
+            }
+        };
+    }
+
     /// SPSC adapters (re-exported from [`crate::spsc`]).
     pub(crate) mod spsc_adapters {
         use super::*;
-        adapters_for!(spsc, Producer, Consumer,);
+        sink_for!(spsc, Producer,);
+        stream_for!(
+            spsc,
+            Consumer,
+            [],
+            T,
+            |v| v,
+            |_| None,
+            "ending (`None`) once the ring is empty and the producer is gone.",
+        );
     }
 
     /// MPMC adapters (re-exported from [`crate::mpmc`]).
     pub(crate) mod mpmc_adapters {
         use super::*;
-        adapters_for!(mpmc, Sender, Receiver, &);
+        sink_for!(mpmc, Sender, &);
+        stream_for!(mpmc, Receiver, [], T, |v| v, |_| None, "ending (`None`) once the ring is empty and every sender is gone.", &);
+    }
+
+    /// Broadcast adapters (re-exported from [`crate::broadcast`]). The
+    /// stream's items are `Result`s so that a Lossy receiver's `Lagged(n)`
+    /// reaches the reader instead of being skipped.
+    pub(crate) mod broadcast_adapters {
+        use super::*;
+        sink_for!(broadcast, Sender,);
+        stream_for!(
+            broadcast,
+            Receiver,
+            [Clone],
+            Result<T, broadcast::RecvError>,
+            Ok,
+            |e| match e {
+                broadcast::RecvTimeoutError::Lagged(n) => Some(Err(broadcast::RecvError::Lagged(n))),
+                broadcast::RecvTimeoutError::Disconnected | broadcast::RecvTimeoutError::Timeout => None,
+            },
+            "yielding `Ok(item)` for each item and, on a Lossy channel, `Err(RecvError::Lagged(n))` once when this receiver missed `n` items (then the oldest item still held), and ending (`None`) once this receiver has seen every item and the sender is gone. Never `Err(RecvError::Disconnected)`.",
+        );
     }
 }
 
 #[cfg(feature = "futures")]
-pub(crate) use adapters::{mpmc_adapters, spsc_adapters};
+pub(crate) use adapters::{broadcast_adapters, mpmc_adapters, spsc_adapters};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

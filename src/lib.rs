@@ -65,8 +65,10 @@
 //! - `futures` (off by default): the receivers' `into_stream()` returns a
 //!   `RecvStream` implementing `futures_core::Stream`, and the senders'
 //!   `into_sink()` a `SendSink` implementing `futures_sink::Sink`
-//!   (`spsc::{RecvStream, SendSink}`, `mpmc::{RecvStream, SendSink}`). The
-//!   async methods themselves need no feature.
+//!   (`spsc::{RecvStream, SendSink}`, `mpmc::{RecvStream, SendSink}`,
+//!   `broadcast::{RecvStream, SendSink}`; a broadcast stream yields
+//!   `Result`s, so that `Lagged(n)` is never skipped). The async methods
+//!   themselves need no feature.
 //!
 //! `__test-hooks` (off by default) exposes unsafe test-only hooks and
 //! instrumentation (claim guards that stall a slot, a start position for

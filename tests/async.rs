@@ -1230,6 +1230,94 @@ mod stream_sink {
         }
     }
 
+    #[test]
+    fn broadcast_stream_and_sink() {
+        // Block: every receiver's stream yields every item, then ends.
+        let (tx, rx) = park_broadcast::<u64>(4);
+        let other = rx.clone();
+        let t = thread::spawn(move || block_on(other.into_stream().map(Result::unwrap).collect::<Vec<_>>()));
+        let p = thread::spawn(move || {
+            block_on(async {
+                let mut sink = tx.into_sink();
+                let mut src = futures::stream::iter((0..N / 10).map(Ok));
+                sink.send_all(&mut src).await.unwrap();
+                sink.close().await.unwrap();
+            })
+        });
+        let got: Vec<u64> = block_on(rx.into_stream().map(Result::unwrap).collect());
+        p.join().unwrap();
+        assert_eq!(got, (0..N / 10).collect::<Vec<_>>());
+        assert_eq!(t.join().unwrap(), (0..N / 10).collect::<Vec<_>>());
+        // Lossy: `Lagged(n)` is an item (never skipped), then the stream
+        // goes on and ends when the sender is gone.
+        let (mut tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).broadcast_lossy::<u32>();
+        for i in 0..5 {
+            tx.try_send(i).unwrap();
+        }
+        drop(tx);
+        let items: Vec<_> = block_on(rx.into_stream().collect());
+        assert_eq!(items, vec![Err(broadcast::RecvError::Lagged(3)), Ok(3), Ok(4)]);
+        // A sink whose receivers are all gone hands the item back.
+        let (tx, rx) = park_broadcast::<u32>(1);
+        let mut sink = tx.into_sink();
+        drop(rx);
+        assert_eq!(block_on(sink.send(4)), Err(SendError(4)));
+    }
+
+    #[test]
+    fn broadcast_stream_and_sink_dropped_at_every_point() {
+        for k in 0..=SCRIPT.len() {
+            // A stream dropped after k polls took exactly what it yielded.
+            let (mut tx, rx) = park_broadcast::<u32>(4);
+            let mut probe = rx.clone();
+            let (_c, w) = counting();
+            let mut stream = rx.into_stream();
+            let (mut got, mut sent) = (Vec::new(), 0);
+            for ev in SCRIPT.iter().take(k) {
+                if let Poll::Ready(Some(v)) = Pin::new(&mut stream).poll_next(&mut Context::from_waker(&w)) {
+                    got.push(v.unwrap());
+                }
+                if let Event::Enable = ev {
+                    tx.try_send(sent).unwrap();
+                    sent += 1;
+                }
+            }
+            drop(stream);
+            assert_eq!(got, (0..got.len() as u32).collect::<Vec<_>>(), "k = {k}: in order");
+            assert!(got.len() as u32 <= sent);
+            // The other receiver still sees everything.
+            let seen: Vec<u32> = std::iter::from_fn(|| probe.try_recv().ok()).collect();
+            assert_eq!(seen, (0..sent).collect::<Vec<_>>(), "k = {k}");
+
+            // A sink dropped after k steps: every value is dropped once
+            // (sent ones with the ring or when read, the held one with it).
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (tx, mut rx) = park_broadcast::<TrackedClone>(1);
+            let mut sink = tx.into_sink();
+            let (mut created, mut read) = (0, 0);
+            for ev in SCRIPT.iter().take(k) {
+                let mut cx = Context::from_waker(&w);
+                if let Poll::Ready(Ok(())) = Pin::new(&mut sink).poll_ready(&mut cx) {
+                    created += 1;
+                    Pin::new(&mut sink).start_send(TrackedClone(drops.clone())).ok().unwrap();
+                }
+                if let Event::Enable = ev {
+                    if rx.try_recv().is_ok() {
+                        read += 1;
+                    }
+                }
+            }
+            drop(sink);
+            while rx.try_recv().is_ok() {
+                read += 1;
+            }
+            drop(rx);
+            // Every value created is dropped once (with the ring, or held
+            // by the dropped sink), and every clone read once.
+            assert_eq!(drops.load(Ordering::SeqCst), created + read, "k = {k}");
+        }
+    }
+
     // The adapters own their handles, so leaking one leaks the channel,
     // which Miri's leak check reports; what this checks (no double drop,
     // the other handle still works) runs on stable.
@@ -1247,5 +1335,14 @@ mod stream_sink {
         assert!(Pin::new(&mut sink).poll_flush(&mut Context::from_waker(&w)).is_pending());
         std::mem::forget(sink);
         drop(tx);
+        // Broadcast: a leaked pending stream holds its receiver's place
+        // (backpressure), and the other receiver and the sender go on.
+        let (mut btx, brx) = park_broadcast::<u32>(2);
+        let mut other = brx.clone();
+        let mut stream = brx.into_stream();
+        assert!(Pin::new(&mut stream).poll_next(&mut Context::from_waker(&w)).is_pending());
+        std::mem::forget(stream);
+        btx.try_send(1).unwrap();
+        assert_eq!(other.try_recv(), Ok(1));
     }
 }

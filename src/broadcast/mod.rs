@@ -229,6 +229,8 @@ pub use error::{RecvError, RecvTimeoutError, TryRecvError};
 pub use receiver::{Receiver, ReceiverStats};
 pub use sender::Sender;
 
+#[cfg(feature = "futures")]
+pub use crate::future::broadcast_adapters::{RecvStream, SendSink};
 pub use crate::future::broadcast_futures::{RecvFuture, SendFuture};
 
 use crossbeam_utils::CachePadded;
