@@ -165,3 +165,43 @@ fn busy_spin_task_needs_no_notification() {
         let _tx = producer.join().unwrap();
     });
 }
+
+/// Model AW6: AW1 on the broadcast ring — a task in `recv_async` on an
+/// empty Block `Park` ring waits in its receiver's own registry; the
+/// sender's one `try_send` (which notifies every receiver's registry after
+/// one light barrier) must wake it.
+#[test]
+fn broadcast_recv_async_woken_by_send() {
+    model_parks("async_broadcast_recv_async_woken_by_send", 4, || {
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u32>();
+        let sender = thread::spawn(move || {
+            yield_times(2);
+            tx.try_send(7).unwrap();
+            tx
+        });
+        assert_eq!(block_on(rx.recv_async()), Ok(7));
+        let _tx = sender.join().unwrap();
+        rx.stats().parks
+    });
+}
+
+/// Model AW7: the broadcast send side — a task in `send_async` on a full
+/// capacity-1 Block `Park` ring, held by the one receiver; that receiver's
+/// `try_recv` on another thread (which publishes its cursor and notifies
+/// the sender's registry) must wake it.
+#[test]
+fn broadcast_send_async_woken_by_recv() {
+    model_parks("async_broadcast_send_async_woken_by_recv", 4, || {
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u32>();
+        tx.try_send(0).unwrap();
+        let receiver = thread::spawn(move || {
+            yield_times(2);
+            assert_eq!(rx.try_recv(), Ok(0));
+            rx
+        });
+        block_on(tx.send_async(1)).unwrap();
+        let mut rx = receiver.join().unwrap();
+        assert_eq!(rx.try_recv(), Ok(1));
+        tx.stats().parks
+    });
+}
