@@ -1,6 +1,6 @@
-//! Async send and receive on both rings: the futures returned by
-//! `send_async` / `recv_async`, and (feature `futures`) the `Stream` and
-//! `Sink` adapters.
+//! Async send and receive on every ring (SPSC, MPMC, broadcast): the
+//! futures returned by `send_async` / `recv_async`, and (feature `futures`)
+//! the `Stream` and `Sink` adapters.
 //!
 //! # How a task waits
 //!
@@ -130,10 +130,11 @@ use crate::{broadcast, mpmc, spsc, RecvError, SendError};
 // differs (`TaskWait` below instead of a thread's `Waiter`). From `WaitOn`
 // it uses the registry, counter, barrier kind, and `baton`: several waiters
 // may share the registry (MPMC), so an operation that registered and then
-// succeeded passes the baton; on an SPSC registry at most one operation can
-// wait, its handle borrowed `&mut` for as long as the future lives, so a new
-// registration retires any entry left by a leaked (`mem::forget`) future
-// instead.
+// succeeded passes the baton; on an SPSC registry (and a broadcast
+// receiver's own registry, or the broadcast sender's) at most one operation
+// can wait, its handle borrowed `&mut` for as long as the future lives, so a
+// new registration retires any entry left by a leaked (`mem::forget`)
+// future instead.
 
 /// The waiting state an async operation keeps between polls.
 #[derive(Debug, Default)]
