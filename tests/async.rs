@@ -200,25 +200,29 @@ fn errors_hand_values_back() {
 
 // ------------------------------------------------------------ disconnection
 
+/// `f` is pending at its first poll; `act` (another handle's drop) wakes it
+/// exactly once, and its next poll resolves to `expected`.
+fn pending_until_woken_by<F>(mut f: F, act: impl FnOnce(), expected: F::Output)
+where
+    F: Future + Unpin,
+    F::Output: PartialEq + std::fmt::Debug,
+{
+    let (c, w) = counting();
+    assert!(poll(&mut f, &w).is_pending());
+    act();
+    assert_eq!(woken(&c), 1);
+    assert_eq!(poll(&mut f, &w), Poll::Ready(expected));
+}
+
 #[test]
 fn disconnection_wakes_pending_futures() {
     // SPSC receive.
     let (tx, mut rx) = park_spsc::<u32>(1);
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    drop(tx);
-    assert_eq!(woken(&c), 1);
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(RecvError)));
+    pending_until_woken_by(rx.recv_async(), || drop(tx), Err(RecvError));
     // SPSC send.
     let (mut tx, rx) = park_spsc::<u32>(1);
     tx.try_send(0).unwrap();
-    let (c, w) = counting();
-    let mut f = tx.send_async(1);
-    assert!(poll(&mut f, &w).is_pending());
-    drop(rx);
-    assert_eq!(woken(&c), 1);
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(SendError(1))));
+    pending_until_woken_by(tx.send_async(1), || drop(rx), Err(SendError(1)));
     // MPMC: two pending receivers and a blocked thread, last sender drops.
     let (tx, rx) = park_mpmc::<u32>(1);
     let tx2 = tx.clone();
@@ -240,35 +244,30 @@ fn disconnection_wakes_pending_futures() {
     // MPMC send side.
     let (tx, rx) = park_mpmc::<u32>(1);
     tx.try_send(0).unwrap();
-    let (c, w) = counting();
-    let mut f = tx.send_async(1);
-    assert!(poll(&mut f, &w).is_pending());
-    drop(rx);
-    assert_eq!(woken(&c), 1);
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(SendError(1))));
+    pending_until_woken_by(tx.send_async(1), || drop(rx), Err(SendError(1)));
 }
 
 // ------------------------------------------------------------ cancellation
+
+/// `f` is pending at its first poll and `act` wakes it once; then `f` is
+/// dropped without being polled again.
+fn woken_then_dropped<F: Future + Unpin>(mut f: F, act: impl FnOnce()) {
+    let (c, w) = counting();
+    assert!(poll(&mut f, &w).is_pending());
+    act();
+    assert_eq!(woken(&c), 1);
+    drop(f);
+}
 
 #[test]
 fn a_dropped_recv_future_took_nothing() {
     // Woken, then dropped before the poll that would take the item.
     let (mut tx, mut rx) = park_spsc::<u32>(2);
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    tx.try_send(1).unwrap();
-    assert_eq!(woken(&c), 1);
-    drop(f);
+    woken_then_dropped(rx.recv_async(), || tx.try_send(1).unwrap());
     assert_eq!(rx.try_recv(), Ok(1), "the item stayed in the ring");
 
     let (tx, rx) = park_mpmc::<u32>(2);
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    tx.try_send(1).unwrap();
-    assert_eq!(woken(&c), 1);
-    drop(f);
+    woken_then_dropped(rx.recv_async(), || tx.try_send(1).unwrap());
     assert_eq!(rx.try_recv(), Ok(1));
 }
 
@@ -491,24 +490,22 @@ enum Event {
 
 const SCRIPT: [Event; 5] = [Event::Nothing, Event::Nothing, Event::Enable, Event::Nothing, Event::Enable];
 
-#[test]
-fn recv_futures_dropped_at_every_point() {
-    for k in 0..=SCRIPT.len() {
-        // SPSC: poll k times (with the other side acting in between), drop,
-        // then account for every item and check a new waiter is woken.
-        let (mut tx, mut rx) = park_spsc::<u32>(4);
-        let (_c, w) = counting();
-        let mut sent = 0;
-        let mut got = Vec::new();
-        // One future per round; a round ends when its future resolves (and
-        // the next round starts a new one) or when the script ends (drop).
+/// The receive half of a drop-at-every-point script on a ring whose
+/// receiver has one waiter at most (SPSC, a broadcast receiver): one
+/// `recv_async` future per round, polled on the script's first `$k` events
+/// with `$tx` sending on `Enable`; a round ends when its future resolves
+/// (the next round starts a new one) or when the script ends (the future is
+/// dropped). Evaluates to (items sent, items the futures returned).
+macro_rules! recv_script {
+    ($k:expr, $tx:ident, $rx:ident, $w:expr) => {{
+        let (mut sent, mut got) = (0u32, Vec::new());
         let mut i = 0;
         'round: loop {
-            let mut f = rx.recv_async();
-            while i < k {
-                let ready = poll(&mut f, &w);
+            let mut f = $rx.recv_async();
+            while i < $k {
+                let ready = poll(&mut f, $w);
                 if let Event::Enable = SCRIPT[i] {
-                    tx.try_send(sent).unwrap();
+                    $tx.try_send(sent).unwrap();
                     sent += 1;
                 }
                 i += 1;
@@ -519,6 +516,46 @@ fn recv_futures_dropped_at_every_point() {
             }
             break;
         }
+        (sent, got)
+    }};
+}
+
+/// The send half, on a full ring whose sender has one waiter at most: one
+/// `send_async($make)` future per round, `Enable` lets `$rx` take one
+/// item. Evaluates to (values created, items received).
+macro_rules! send_script {
+    ($k:expr, $tx:ident, $rx:ident, $make:expr, $w:expr) => {{
+        let (mut created, mut received) = (0usize, 0usize);
+        let mut i = 0;
+        'round: loop {
+            let mut f = $tx.send_async($make);
+            created += 1;
+            while i < $k {
+                let ready = poll(&mut f, $w).is_ready();
+                if let Event::Enable = SCRIPT[i] {
+                    if $rx.try_recv().is_ok() {
+                        received += 1;
+                    }
+                }
+                i += 1;
+                if ready {
+                    continue 'round;
+                }
+            }
+            break;
+        }
+        (created, received)
+    }};
+}
+
+#[test]
+fn recv_futures_dropped_at_every_point() {
+    for k in 0..=SCRIPT.len() {
+        // SPSC: poll k times (with the other side acting in between), drop,
+        // then account for every item and check a new waiter is woken.
+        let (mut tx, mut rx) = park_spsc::<u32>(4);
+        let (_c, w) = counting();
+        let (sent, mut got) = recv_script!(k, tx, rx, &w);
         got.extend(rx.try_iter());
         assert_eq!(got, (0..sent).collect::<Vec<_>>(), "k = {k}: nothing lost or duplicated");
         let (c2, w2) = counting();
@@ -569,28 +606,9 @@ fn send_futures_dropped_at_every_point() {
         // SPSC, full ring: `Enable` makes room.
         let (mut tx, mut rx) = park_spsc::<Tracked>(1);
         tx.try_send(Tracked(drops.clone())).ok().unwrap();
-        let mut created = 1;
-        let mut received = 0;
-        let mut i = 0;
-        'round: loop {
-            let mut f = tx.send_async(Tracked(drops.clone()));
-            created += 1;
-            while i < k {
-                let ready = poll(&mut f, &w).is_ready();
-                if let Event::Enable = SCRIPT[i] {
-                    if let Ok(v) = rx.try_recv() {
-                        drop(v);
-                        received += 1;
-                    }
-                }
-                i += 1;
-                if ready {
-                    continue 'round;
-                }
-            }
-            break;
-        }
-        // Sent = received + queued; the dropped future's value is dropped.
+        let (created, received) = send_script!(k, tx, rx, Tracked(drops.clone()), &w);
+        let created = created + 1; // with the one that filled the ring
+                                   // Sent = received + queued; the dropped future's value is dropped.
         let queued = rx.len();
         drop((tx, rx));
         assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}: every value dropped once");
@@ -728,21 +746,11 @@ fn broadcast_async_every_receiver_gets_every_item_every_strategy() {
 fn broadcast_disconnection_wakes_pending_futures() {
     // A pending receive, woken by the sender's drop, ends with Disconnected.
     let (tx, mut rx) = park_broadcast::<u32>(1);
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    drop(tx);
-    assert_eq!(woken(&c), 1);
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
+    pending_until_woken_by(rx.recv_async(), || drop(tx), Err(broadcast::RecvError::Disconnected));
     // A pending send (Block, full), woken by the last receiver's drop.
     let (mut tx, rx) = park_broadcast::<u32>(1);
     tx.try_send(0).unwrap();
-    let (c, w) = counting();
-    let mut f = tx.send_async(1);
-    assert!(poll(&mut f, &w).is_pending());
-    drop(rx);
-    assert_eq!(woken(&c), 1);
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(SendError(1))));
+    pending_until_woken_by(tx.send_async(1), || drop(rx), Err(SendError(1)));
 }
 
 #[test]
@@ -782,17 +790,13 @@ fn broadcast_recv_future_reports_lagged_once_then_continues() {
 fn broadcast_dropped_futures_take_nothing_and_send_nothing() {
     // A woken receive dropped before the poll that would take the item.
     let (mut tx, mut rx) = park_broadcast::<u32>(2);
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    tx.try_send(1).unwrap();
-    assert_eq!(woken(&c), 1);
-    drop(f);
+    woken_then_dropped(rx.recv_async(), || tx.try_send(1).unwrap());
     assert_eq!(rx.try_recv(), Ok(1), "the item is still this receiver's next");
     // A pending send dropped: its value is dropped, nothing was sent.
     let drops = Arc::new(AtomicUsize::new(0));
     let (mut tx, mut rx) = park_broadcast::<TrackedClone>(1);
     tx.try_send(TrackedClone(drops.clone())).ok().unwrap();
+    let (_c, w) = counting();
     let mut f = tx.send_async(TrackedClone(drops.clone()));
     assert!(poll(&mut f, &w).is_pending());
     drop(f);
@@ -850,24 +854,7 @@ fn broadcast_futures_dropped_at_every_point() {
         // then every item sent is still this receiver's to read, in order.
         let (mut tx, mut rx) = park_broadcast::<u32>(4);
         let (_c, w) = counting();
-        let (mut sent, mut got) = (0, Vec::new());
-        let mut i = 0;
-        'round: loop {
-            let mut f = rx.recv_async();
-            while i < k {
-                let ready = poll(&mut f, &w);
-                if let Event::Enable = SCRIPT[i] {
-                    tx.try_send(sent).unwrap();
-                    sent += 1;
-                }
-                i += 1;
-                if let Poll::Ready(v) = ready {
-                    got.push(v.unwrap());
-                    continue 'round;
-                }
-            }
-            break;
-        }
+        let (sent, mut got) = recv_script!(k, tx, rx, &w);
         while let Ok(v) = rx.try_recv() {
             got.push(v);
         }
@@ -883,26 +870,8 @@ fn broadcast_futures_dropped_at_every_point() {
         let drops = Arc::new(AtomicUsize::new(0));
         let (mut tx, mut rx) = park_broadcast::<TrackedClone>(1);
         tx.try_send(TrackedClone(drops.clone())).ok().unwrap();
-        let (mut created, mut received) = (1, 0);
-        let mut i = 0;
-        'sends: loop {
-            let mut f = tx.send_async(TrackedClone(drops.clone()));
-            created += 1;
-            while i < k {
-                let ready = poll(&mut f, &w).is_ready();
-                if let Event::Enable = SCRIPT[i] {
-                    if let Ok(v) = rx.try_recv() {
-                        drop(v);
-                        received += 1;
-                    }
-                }
-                i += 1;
-                if ready {
-                    continue 'sends;
-                }
-            }
-            break;
-        }
+        let (created, received) = send_script!(k, tx, rx, TrackedClone(drops.clone()), &w);
+        let created = created + 1; // with the one that filled the ring
         let queued = rx.len();
         // The receiver's clones are dropped as read; the ring's copies when
         // the channel goes.
@@ -1190,41 +1159,61 @@ mod stream_sink {
         assert_eq!(block_on(sink.send(4)), Err(SendError(4)));
     }
 
+    /// A stream polled on the script's first `$k` events, `$tx` sending on
+    /// `Enable`, then dropped: (items sent, items the stream yielded).
+    macro_rules! stream_script {
+        ($k:expr, $tx:ident, $stream:expr, $w:expr) => {{
+            let mut stream = $stream;
+            let (mut got, mut sent) = (Vec::new(), 0u32);
+            for ev in SCRIPT.iter().take($k) {
+                if let Poll::Ready(Some(v)) = Pin::new(&mut stream).poll_next(&mut Context::from_waker($w)) {
+                    got.push(v);
+                }
+                if let Event::Enable = ev {
+                    $tx.try_send(sent).unwrap();
+                    sent += 1;
+                }
+            }
+            drop(stream);
+            (sent, got)
+        }};
+    }
+
+    /// A sink fed `$make` whenever it is ready, on the script's first `$k`
+    /// events, `$rx` taking one item on `Enable`, then dropped: (values
+    /// created, items taken).
+    macro_rules! sink_script {
+        ($k:expr, $sink:expr, $rx:ident, $make:expr, $w:expr) => {{
+            let mut sink = $sink;
+            let (mut created, mut taken) = (0usize, 0usize);
+            for ev in SCRIPT.iter().take($k) {
+                let mut cx = Context::from_waker($w);
+                if let Poll::Ready(Ok(())) = Pin::new(&mut sink).poll_ready(&mut cx) {
+                    created += 1;
+                    Pin::new(&mut sink).start_send($make).ok().unwrap();
+                }
+                if let Event::Enable = ev {
+                    if $rx.try_recv().is_ok() {
+                        taken += 1;
+                    }
+                }
+            }
+            drop(sink);
+            (created, taken)
+        }};
+    }
+
     #[test]
     fn stream_and_sink_dropped_at_every_point() {
         for k in 0..=SCRIPT.len() {
             let (mut tx, rx) = park_spsc::<u32>(4);
             let (_c, w) = counting();
-            let mut stream = rx.into_stream();
-            let mut got = Vec::new();
-            let mut sent = 0;
-            for ev in SCRIPT.iter().take(k) {
-                if let Poll::Ready(Some(v)) = Pin::new(&mut stream).poll_next(&mut Context::from_waker(&w)) {
-                    got.push(v);
-                }
-                if let Event::Enable = ev {
-                    tx.try_send(sent).unwrap();
-                    sent += 1;
-                }
-            }
-            drop(stream);
+            let (sent, got) = stream_script!(k, tx, rx.into_stream(), &w);
             assert!(got.len() as u32 <= sent);
 
             let drops = Arc::new(AtomicUsize::new(0));
             let (tx, rx) = park_mpmc::<Tracked>(1);
-            let mut sink = tx.into_sink();
-            let mut created = 0;
-            for ev in SCRIPT.iter().take(k) {
-                let mut cx = Context::from_waker(&w);
-                if let Poll::Ready(Ok(())) = Pin::new(&mut sink).poll_ready(&mut cx) {
-                    created += 1;
-                    Pin::new(&mut sink).start_send(Tracked(drops.clone())).ok().unwrap();
-                }
-                if let Event::Enable = ev {
-                    drop(rx.try_recv());
-                }
-            }
-            drop(sink);
+            let (created, _) = sink_script!(k, tx.into_sink(), rx, Tracked(drops.clone()), &w);
             drop(rx);
             assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}");
         }
@@ -1271,18 +1260,8 @@ mod stream_sink {
             let (mut tx, rx) = park_broadcast::<u32>(4);
             let mut probe = rx.clone();
             let (_c, w) = counting();
-            let mut stream = rx.into_stream();
-            let (mut got, mut sent) = (Vec::new(), 0);
-            for ev in SCRIPT.iter().take(k) {
-                if let Poll::Ready(Some(v)) = Pin::new(&mut stream).poll_next(&mut Context::from_waker(&w)) {
-                    got.push(v.unwrap());
-                }
-                if let Event::Enable = ev {
-                    tx.try_send(sent).unwrap();
-                    sent += 1;
-                }
-            }
-            drop(stream);
+            let (sent, got) = stream_script!(k, tx, rx.into_stream(), &w);
+            let got: Vec<u32> = got.into_iter().map(Result::unwrap).collect();
             assert_eq!(got, (0..got.len() as u32).collect::<Vec<_>>(), "k = {k}: in order");
             assert!(got.len() as u32 <= sent);
             // The other receiver still sees everything.
@@ -1293,21 +1272,7 @@ mod stream_sink {
             // (sent ones with the ring or when read, the held one with it).
             let drops = Arc::new(AtomicUsize::new(0));
             let (tx, mut rx) = park_broadcast::<TrackedClone>(1);
-            let mut sink = tx.into_sink();
-            let (mut created, mut read) = (0, 0);
-            for ev in SCRIPT.iter().take(k) {
-                let mut cx = Context::from_waker(&w);
-                if let Poll::Ready(Ok(())) = Pin::new(&mut sink).poll_ready(&mut cx) {
-                    created += 1;
-                    Pin::new(&mut sink).start_send(TrackedClone(drops.clone())).ok().unwrap();
-                }
-                if let Event::Enable = ev {
-                    if rx.try_recv().is_ok() {
-                        read += 1;
-                    }
-                }
-            }
-            drop(sink);
+            let (created, mut read) = sink_script!(k, tx.into_sink(), rx, TrackedClone(drops.clone()), &w);
             while rx.try_recv().is_ok() {
                 read += 1;
             }
