@@ -184,6 +184,26 @@ struct TaskSpin {
 #[cfg(not(loom))]
 const TASK_SPIN_MAX_MOVED: usize = 1;
 
+/// Spin-loop hints, calling `look` after each, until it holds (`true`) or
+/// `ns` have passed since `began` (`false`), reading the clock every
+/// `SPIN_CLOCK_EVERY` looks: the loop of both the spin phase (`look` is the
+/// re-check) and a gather (`look` is `|| false`: it does not look).
+#[cfg(not(loom))]
+#[inline(always)]
+fn spin_until(began: Instant, ns: u32, look: impl Fn() -> bool) -> bool {
+    loop {
+        for _ in 0..SPIN_CLOCK_EVERY {
+            spin_hint();
+            if look() {
+                return true;
+            }
+        }
+        if began.elapsed().as_nanos() >= u128::from(ns) {
+            return false;
+        }
+    }
+}
+
 #[cfg(not(loom))]
 impl TaskSpin {
     /// At the first pause, decides: gathers, or starts spinning; then
@@ -210,17 +230,7 @@ impl TaskSpin {
             }
         }
         let Some((began, budget)) = self.began else { return false };
-        loop {
-            for _ in 0..SPIN_CLOCK_EVERY {
-                spin_hint();
-                if ready() {
-                    return true;
-                }
-            }
-            if began.elapsed().as_nanos() >= u128::from(budget) {
-                return false;
-            }
-        }
+        spin_until(began, budget, ready)
     }
 
     /// A streaming wait (a receive after a batch, a send) while gathering
@@ -230,15 +240,7 @@ impl TaskSpin {
     #[cold]
     #[inline(never)]
     fn gather(sleepers: &Sleepers, ns: u32, ready: impl Fn() -> bool) -> bool {
-        let began = Instant::now();
-        loop {
-            for _ in 0..SPIN_CLOCK_EVERY {
-                spin_hint();
-            }
-            if began.elapsed().as_nanos() >= u128::from(ns) {
-                break;
-            }
-        }
+        spin_until(Instant::now(), ns, || false);
         let found = ready();
         if !found {
             sleepers.learn_gather(false);
@@ -440,18 +442,6 @@ fn disconnected(_: crate::RecvTimeoutError) -> RecvError {
     RecvError
 }
 
-/// A broadcast receive's failure for good: the sender is gone, or
-/// (Lossy) the receiver lagged.
-#[inline(always)]
-fn broadcast_recv_error(e: broadcast::RecvTimeoutError) -> broadcast::RecvError {
-    match e {
-        broadcast::RecvTimeoutError::Lagged(n) => broadcast::RecvError::Lagged(n),
-        broadcast::RecvTimeoutError::Disconnected | broadcast::RecvTimeoutError::Timeout => {
-            broadcast::RecvError::Disconnected
-        }
-    }
-}
-
 /// Polls a send of `slot`'s value; `slot` is `None` afterwards once it
 /// returns `Ready`.
 #[inline(always)]
@@ -602,7 +592,7 @@ pub(crate) mod mpmc_futures {
 pub(crate) mod broadcast_futures {
     use super::*;
     send_future!(broadcast, Sender, mut);
-    recv_future!(broadcast, Receiver, [Clone], broadcast::RecvError, broadcast_recv_error, "Resolves to this receiver's next item (a clone), or to [`RecvError::Disconnected`](crate::broadcast::RecvError::Disconnected) once it has seen every item and the sender is gone, or (Lossy channels) to [`RecvError::Lagged`](crate::broadcast::RecvError::Lagged) as `recv` does.", mut);
+    recv_future!(broadcast, Receiver, [Clone], broadcast::RecvError, broadcast::RecvTimeoutError::untimed, "Resolves to this receiver's next item (a clone), or to [`RecvError::Disconnected`](crate::broadcast::RecvError::Disconnected) once it has seen every item and the sender is gone, or (Lossy channels) to [`RecvError::Lagged`](crate::broadcast::RecvError::Lagged) as `recv` does.", mut);
 }
 
 impl<T> spsc::Producer<T> {
@@ -1030,9 +1020,9 @@ mod adapters {
             [Clone],
             Result<T, broadcast::RecvError>,
             Ok,
-            |e| match e {
-                broadcast::RecvTimeoutError::Lagged(n) => Some(Err(broadcast::RecvError::Lagged(n))),
-                broadcast::RecvTimeoutError::Disconnected | broadcast::RecvTimeoutError::Timeout => None,
+            |e: broadcast::RecvTimeoutError| match e.untimed() {
+                broadcast::RecvError::Lagged(n) => Some(Err(broadcast::RecvError::Lagged(n))),
+                broadcast::RecvError::Disconnected => None,
             },
             "yielding `Ok(item)` for each item and, on a Lossy channel, `Err(RecvError::Lagged(n))` once when this receiver missed `n` items (then the oldest item still held), and ending (`None`) once this receiver has seen every item and the sender is gone. Never `Err(RecvError::Disconnected)`.",
         );

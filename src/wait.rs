@@ -81,7 +81,7 @@ use std::collections::BTreeMap;
 
 use crate::sync::AtomicU32;
 use crate::sync::{
-    barrier, spin_hint, yield_now, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard, Ordering,
+    barrier, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard, Ordering,
 };
 #[cfg(not(loom))]
 use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
@@ -699,11 +699,12 @@ pub(crate) struct Sleepers {
     task_probes: AtomicU32,
     /// The side's position when a task last began a wait here.
     task_last_pos: AtomicUsize,
-    /// `Park`: how long (ns) a streaming receive waits for items to gather
-    /// before it registers; `TASK_GATHER_NS` while on, 0 while off. Turned
-    /// on by a registration whose re-check found the item (futile: the
-    /// peer was publishing), off by a gather that found nothing.
-    task_gather: AtomicU32,
+    /// `Park`: whether a streaming task wait (a receive after a batch, a
+    /// send) here first waits `TASK_GATHER_NS` for items (room) to gather
+    /// before it registers. Turned on by a registration whose re-check found
+    /// the item (futile: the peer was publishing), off by a gather that
+    /// found nothing.
+    task_gathers: AtomicBool,
 }
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
@@ -752,7 +753,7 @@ impl Sleepers {
             task_spin_budget: AtomicU32::new(TASK_SPIN_MAX_NS),
             task_probes: AtomicU32::new(0),
             task_last_pos: AtomicUsize::new(0),
-            task_gather: AtomicU32::new(0),
+            task_gathers: AtomicBool::new(false),
         }
     }
 
@@ -1044,21 +1045,24 @@ impl Sleepers {
         }
     }
 
-    /// How long (ns) a streaming receive that begins a wait here lets items
-    /// gather first: 0 while gathering is off.
+    /// How long (ns) a streaming task wait that begins here lets items
+    /// gather first: `TASK_GATHER_NS` while gathering is on, 0 while off.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn task_gather_for_wait(&self) -> u32 {
-        self.task_gather.load(Ordering::Relaxed)
+        if self.task_gathers.load(Ordering::Relaxed) {
+            TASK_GATHER_NS
+        } else {
+            0
+        }
     }
 
-    /// A task's gather found items (`hit`) or nothing; or (`futile`) a
-    /// task's registration found its item at the re-check. Only stores on
-    /// a change, so a steady state costs one load.
+    /// Turns gathering on (a task's registration found its item at the
+    /// re-check) or off (a gather found nothing). Stores only on a change,
+    /// so a steady state costs one load.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn learn_gather(&self, on: bool) {
-        let next = if on { TASK_GATHER_NS } else { 0 };
-        if self.task_gather.load(Ordering::Relaxed) != next {
-            self.task_gather.store(next, Ordering::Relaxed);
+        if self.task_gathers.load(Ordering::Relaxed) != on {
+            self.task_gathers.store(on, Ordering::Relaxed);
         }
     }
 

@@ -47,6 +47,18 @@ pub enum RecvTimeoutError {
     Lagged(u64),
 }
 
+impl RecvTimeoutError {
+    /// The error of a receive without a deadline (`recv`, `recv_async`,
+    /// the stream): its failure for good. `Timeout` cannot happen there and
+    /// maps to `Disconnected`.
+    pub(crate) fn untimed(self) -> RecvError {
+        match self {
+            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
+            RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout => RecvError::Disconnected,
+        }
+    }
+}
+
 impl TryRecvError {
     /// `true` for [`TryRecvError::Empty`].
     pub fn is_empty(&self) -> bool {

@@ -314,10 +314,7 @@ impl<T: Clone> Receiver<T> {
             Err(TryRecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
             Err(TryRecvError::Empty) => {}
         }
-        self.recv_until(None, false).map_err(|e| match e {
-            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
-            RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout => RecvError::Disconnected,
-        })
+        self.recv_until(None, false).map_err(RecvTimeoutError::untimed)
     }
 
     timed_forms!(recv, mut;
