@@ -1309,5 +1309,15 @@ mod stream_sink {
         std::mem::forget(stream);
         btx.try_send(1).unwrap();
         assert_eq!(other.try_recv(), Ok(1));
+        // Broadcast: a leaked sink holding an item it could not send; the
+        // receiver reads what was sent, and never the held item.
+        let (btx, mut brx) = park_broadcast::<u32>(1);
+        let mut sink = btx.into_sink();
+        Pin::new(&mut sink).start_send(1).unwrap();
+        Pin::new(&mut sink).start_send(2).unwrap(); // the ring is full: the sink holds it
+        assert!(Pin::new(&mut sink).poll_flush(&mut Context::from_waker(&w)).is_pending());
+        std::mem::forget(sink);
+        assert_eq!(brx.try_recv(), Ok(1));
+        assert!(brx.try_recv().is_err(), "the held item was never sent");
     }
 }
