@@ -84,7 +84,7 @@ use crate::sync::{
     barrier, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard, Ordering,
 };
 #[cfg(not(loom))]
-use crate::sync::{CONTENDED_YIELD_NS, SPIN_CLOCK_EVERY};
+use crate::sync::{CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
@@ -159,7 +159,13 @@ pub enum WaitStrategy {
 /// - a wait in which a `yield_now` took longer than `CONTENDED_YIELD_NS`
 ///   halves the budget: another thread was waiting for this core — likely
 ///   the very peer this thread waits for (both on one core, or threads
-///   outnumbering cores) — so spinning only delays it.
+///   outnumbering cores) — so spinning only delays it;
+/// - a budget below `PARK_SPIN_OFF_NS` turns spinning off altogether: a
+///   wait that begins then skips what is left of its inline retries and
+///   the clocked spin and yields at once (it still reads the clock, so how
+///   it ends is learned: a gap a spin would have bridged turns spinning
+///   back on). Both threads pinned to one core, `targets`' one-core rows:
+///   the inline retries alone had cost ~2 µs per wait there.
 ///
 /// Bounds: a wait never spins longer than `PARK_SPIN_MAX_NS` (50 µs) past
 /// its inline retries, then yields at most `YIELD_STEPS` times, then parks.
@@ -231,6 +237,18 @@ impl Waiter {
         }
     }
 
+    /// The waiter of a call whose [`short_wait`] ran out: its retries were
+    /// this wait's first spin steps (so the strategy's spin phase is not
+    /// lengthened) and it counted the wait; the wait begins here.
+    #[inline]
+    fn after_short_wait(strategy: WaitStrategy, deadline: Option<Instant>, sleepers: &Sleepers) -> Self {
+        let mut waiter = Waiter::new(strategy, deadline);
+        waiter.counted = true;
+        waiter.step = SHORT_WAIT_RETRIES;
+        waiter.begin(sleepers);
+        waiter
+    }
+
     /// `true` if this call has slept on a [`Sleepers`] registry (it may
     /// have used a wake-up token meant for an item or slot it did not get).
     #[inline]
@@ -255,7 +273,7 @@ impl Waiter {
         // re-reads the other side's position every few instructions; the
         // deadline check, the counting, the clock, yielding and parking are
         // out of line.
-        if (self.deadline.is_some() || !self.counted) && self.check_in(waits) == Pause::TimedOut {
+        if (self.deadline.is_some() || !self.counted) && self.check_in(sleepers, waits) == Pause::TimedOut {
             return Pause::TimedOut;
         }
         match self.strategy {
@@ -273,9 +291,11 @@ impl Waiter {
     }
 
     /// The deadline check, and counting the call once it really waits (a
-    /// zero timeout makes one attempt, times out here, and is not counted).
+    /// zero timeout makes one attempt, times out here, and is not counted);
+    /// a wait that begins here also looks at the registry's budget
+    /// ([`Waiter::begin`]).
     #[inline(never)]
-    fn check_in(&mut self, waits: Option<&AtomicU64>) -> Pause {
+    fn check_in(&mut self, sleepers: &Sleepers, waits: Option<&AtomicU64>) -> Pause {
         if let Some(deadline) = self.deadline {
             if Instant::now() >= deadline {
                 return Pause::TimedOut;
@@ -283,11 +303,27 @@ impl Waiter {
         }
         if !self.counted {
             self.counted = true;
+            self.begin(sleepers);
             if let Some(waits) = waits {
                 waits.fetch_add(1, Ordering::Relaxed);
             }
         }
         Pause::Retry
+    }
+
+    /// The start of a wait (its first pause, or the driver taking over from
+    /// [`short_wait`]): on a `Park` channel whose registry has learned that
+    /// spinning does not pay (a budget below `PARK_SPIN_OFF_NS`: the peer
+    /// shares this core, or waits here are long), the wait spins no more
+    /// and goes on to yielding at once.
+    #[inline]
+    fn begin(&mut self, sleepers: &Sleepers) {
+        #[cfg(not(loom))]
+        if self.strategy == WaitStrategy::Park && sleepers.spin_budget() < PARK_SPIN_OFF_NS {
+            self.spin_limit = self.step;
+        }
+        #[cfg(loom)]
+        let _ = sleepers;
     }
 
     /// Past the inline spin steps: for `Park`, spin on while the learned
@@ -308,7 +344,9 @@ impl Waiter {
         if park && self.yields == 0 && !self.slept {
             let now = Instant::now();
             let (started, budget) = *self.clock.get_or_insert_with(|| (now, sleepers.spin_budget()));
-            if now.saturating_duration_since(started).as_nanos() < u128::from(budget) {
+            // The clock is started even when spinning is off, so that how
+            // this wait ends is learned (and can turn spinning back on).
+            if budget >= PARK_SPIN_OFF_NS && now.saturating_duration_since(started).as_nanos() < u128::from(budget) {
                 self.spin_limit = self.step.saturating_add(SPIN_CLOCK_EVERY);
                 spin_hint();
                 self.step += 1;
@@ -499,13 +537,12 @@ pub(crate) fn block<B: Blocking>(
     deadline: Option<Instant>,
     counted: bool,
 ) -> Result<Result<B::Output, B::Error>, B::Carry> {
-    let mut waiter = Waiter::new(op.wait_on().strategy, deadline);
-    if counted {
-        // Coming from `short_wait`: its retries were this wait's first
-        // spin steps, so the strategy's spin phase is not lengthened.
-        waiter.counted = true;
-        waiter.step = SHORT_WAIT_RETRIES;
-    }
+    let on = op.wait_on();
+    let mut waiter = if counted {
+        Waiter::after_short_wait(on.strategy, deadline, on.sleepers)
+    } else {
+        Waiter::new(on.strategy, deadline)
+    };
     drive(op, carry, &mut waiter)
 }
 
@@ -548,6 +585,11 @@ impl Waits for ShortWait {
                 // the blocking calls measurably when they wait for nearly
                 // every item (a producer kept waiting on a full ring).
                 waits.store(waits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            }
+            // Spinning is off here (see `Waiter::begin`): no retries either.
+            #[cfg(not(loom))]
+            if on.strategy == WaitStrategy::Park && on.sleepers.spin_budget() < PARK_SPIN_OFF_NS {
+                self.left = 0;
             }
         }
         if self.left == 0 {
@@ -1173,11 +1215,19 @@ mod tests {
         attempts: u32,
         sleepers: Sleepers,
         waits: AtomicU64,
+        strategy: WaitStrategy,
     }
 
     impl Scripted {
         fn new(fails: u32, gone: bool) -> Self {
-            Scripted { fails, gone, attempts: 0, sleepers: Sleepers::new(), waits: AtomicU64::new(0) }
+            Scripted {
+                fails,
+                gone,
+                attempts: 0,
+                sleepers: Sleepers::new(),
+                waits: AtomicU64::new(0),
+                strategy: WaitStrategy::BusySpin,
+            }
         }
         fn waits(&self) -> u64 {
             self.waits.load(Ordering::Relaxed)
@@ -1206,7 +1256,7 @@ mod tests {
                 sleepers: &self.sleepers,
                 waits: Some(&self.waits),
                 park: None,
-                strategy: WaitStrategy::BusySpin,
+                strategy: self.strategy,
                 baton: false,
                 progress: None,
             }
@@ -1286,6 +1336,40 @@ mod tests {
             b = next_budget(b, 5_000, Ended::Contended);
         }
         assert!(b < 10, "{b}");
+    }
+
+    /// A `Park` wait on a registry whose budget says spinning does not pay
+    /// yields on its first pause, without a spin step; with a budget at the
+    /// threshold it spins first.
+    #[test]
+    fn a_budget_below_the_threshold_skips_the_spin() {
+        use super::{Pause, Waiter, PARK_SPIN_OFF_NS};
+        for (budget, spins) in [(PARK_SPIN_OFF_NS - 1, false), (0, false), (PARK_SPIN_OFF_NS, true)] {
+            let sleepers = Sleepers::new();
+            sleepers.spin_budget.store(budget, Ordering::Relaxed);
+            let mut w = Waiter::new(WaitStrategy::Park, None);
+            assert_eq!(w.pause(&sleepers, None, None, || false), Pause::Retry);
+            assert_eq!((w.step > 0, w.yields), (spins, u32::from(!spins)), "budget {budget}");
+            // The wait is clocked either way, so how it ends is learned.
+            w.done(&sleepers);
+            assert_eq!(w.clock.is_some(), !spins, "budget {budget}");
+        }
+        // The short wait makes no retries then (one attempt, counted)...
+        for (budget, attempts) in [(0, 1), (PARK_SPIN_OFF_NS, SHORT_WAIT_RETRIES + 1)] {
+            let mut op = Scripted::new(u32::MAX, false);
+            op.strategy = WaitStrategy::Park;
+            op.sleepers.spin_budget.store(budget, Ordering::Relaxed);
+            assert_eq!(short_wait(&mut op, 7), Err(7));
+            assert_eq!((op.attempts, op.waits()), (attempts, 1), "budget {budget}");
+        }
+        // ...and coming from the short wait, the driver looks at the budget too.
+        for (budget, spins) in [(0, false), (PARK_SPIN_OFF_NS, true)] {
+            let sleepers = Sleepers::new();
+            sleepers.spin_budget.store(budget, Ordering::Relaxed);
+            let mut w = Waiter::after_short_wait(WaitStrategy::Park, None, &sleepers);
+            assert_eq!(w.pause(&sleepers, None, None, || false), Pause::Retry);
+            assert_eq!((w.step > SHORT_WAIT_RETRIES, w.yields), (spins, u32::from(!spins)), "budget {budget}");
+        }
     }
 
     #[test]
