@@ -186,7 +186,8 @@ impl Control {
     /// `send_waits`. `park` is the handle's barrier kind (`Some` on `Park`
     /// channels); `baton` says whether several operations may wait on the
     /// registry (MPMC), so that one that succeeds after waiting passes the
-    /// baton; `progress` is the sending side's, for the task policies.
+    /// baton (and, when not, the other side is one thread: its registry is
+    /// the `peer`); `progress` is the sending side's, for the task policies.
     #[inline(always)]
     pub(crate) fn send_side<'a>(
         &'a self,
@@ -201,6 +202,10 @@ impl Control {
             strategy: self.strategy,
             baton,
             progress,
+            // One receiving thread, if any waits (SPSC); a broadcast
+            // sender's receivers wait on their own registries, so this
+            // one's CPU stays unknown.
+            peer: (!baton).then_some(&*self.recv_waiters),
         }
     }
 
@@ -214,7 +219,16 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        WaitOn { sleepers, waits: Some(&self.recv_waits), park, strategy: self.strategy, baton, progress }
+        WaitOn {
+            sleepers,
+            waits: Some(&self.recv_waits),
+            park,
+            strategy: self.strategy,
+            baton,
+            progress,
+            // The one sending thread (SPSC, broadcast).
+            peer: (!baton).then_some(&*self.send_waiters),
+        }
     }
 
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
@@ -339,7 +353,7 @@ pub(crate) fn wait_until_clear(
             return state;
         }
         let ready = || !ctl.congested.load(Ordering::Acquire) || disconnected();
-        if waiter.pause(&ctl.clear_waiters, None, park, ready) == Pause::TimedOut {
+        if waiter.pause(&ctl.clear_waiters, None, None, park, ready) == Pause::TimedOut {
             return query();
         }
     }

@@ -244,7 +244,7 @@ impl<T> Sender<T> {
                         // position was overwritten by an earlier send, which
                         // moved this cursor past it). Wait for the clone.
                         debug_assert_eq!(state, busy(q), "a receiver cloning an already overwritten item");
-                        let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
+                        let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, None, || true);
                         state = c.state.load(Ordering::Acquire);
                         continue;
                     }

@@ -310,7 +310,7 @@ impl<T> Sender<T> {
             if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
                 return Blocked::Stop(Forced::Disconnected);
             }
-            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, || true);
+            let _ = waiter.pause(&shared.cold.ctl.send_waiters, None, None, None, || true);
             Blocked::Retry(tail)
         });
         match (claimed, value) {
