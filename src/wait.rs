@@ -85,8 +85,8 @@ use crate::sync::{
 };
 #[cfg(not(loom))]
 use crate::sync::{current_cpu, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
-use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{NO_CPU, SPIN_STEPS, YIELD_STEPS};
+use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
