@@ -193,9 +193,6 @@ pub(crate) struct Waiter {
     /// `Park`: a `yield_now` in this wait took long (another thread ran).
     #[cfg_attr(loom, allow(dead_code))]
     contended: bool,
-    /// `Park`: spinning is off for this wait ([`Waiter::begin`]).
-    #[cfg_attr(loom, allow(dead_code))]
-    no_spin: bool,
     /// `Park`: the peer last began a wait on this thread's CPU
     /// ([`Waiter::begin`]): this wait reads no clock and is learned as
     /// contended.
@@ -241,7 +238,6 @@ impl Waiter {
             slept: false,
             yields: 0,
             contended: false,
-            no_spin: false,
             shared_core: false,
             clock: None,
         }
@@ -349,15 +345,9 @@ impl Waiter {
             if let Some(peer) = peer {
                 let cpu = current_cpu();
                 sleepers.note_cpu(cpu);
-                if cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu {
-                    self.shared_core = true;
-                    self.no_spin = true;
-                }
+                self.shared_core = cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu;
             }
-            if sleepers.spin_budget() < PARK_SPIN_OFF_NS {
-                self.no_spin = true;
-            }
-            if self.no_spin {
+            if self.shared_core || !spinning_pays(sleepers.spin_budget()) {
                 self.spin_limit = self.step;
             }
         }
@@ -385,7 +375,7 @@ impl Waiter {
             let (started, budget) = *self.clock.get_or_insert_with(|| (now, sleepers.spin_budget()));
             // The clock is started even when spinning is off, so that how
             // this wait ends is learned (and can turn spinning back on).
-            if !self.no_spin && now.saturating_duration_since(started).as_nanos() < u128::from(budget) {
+            if spinning_pays(budget) && now.saturating_duration_since(started).as_nanos() < u128::from(budget) {
                 self.spin_limit = self.step.saturating_add(SPIN_CLOCK_EVERY);
                 spin_hint();
                 self.step += 1;
@@ -634,7 +624,7 @@ impl Waits for ShortWait {
             }
             // Spinning is off here (see `Waiter::begin`): no retries either.
             #[cfg(not(loom))]
-            if on.strategy == WaitStrategy::Park && on.sleepers.spin_budget() < PARK_SPIN_OFF_NS {
+            if on.strategy == WaitStrategy::Park && !spinning_pays(on.sleepers.spin_budget()) {
                 self.left = 0;
             }
         }
@@ -1215,6 +1205,14 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
         Ended::Waiting => budget - budget / 4,
     }
     .min(PARK_SPIN_MAX_NS)
+}
+
+/// Whether a `Park` spin budget is worth spinning on: below
+/// `PARK_SPIN_OFF_NS` a wait goes straight to yielding (see [`Waiter`]).
+#[cfg(not(loom))]
+#[inline]
+fn spinning_pays(budget: u32) -> bool {
+    budget >= PARK_SPIN_OFF_NS
 }
 
 /// The task budget after a receive that spun: caught `waited` ns after it
