@@ -195,18 +195,10 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        WaitOn {
-            sleepers: &self.send_waiters,
-            waits: Some(&self.send_waits),
-            park,
-            strategy: self.strategy,
-            baton,
-            progress,
-            // One receiving thread, if any waits (SPSC); a broadcast
-            // sender's receivers wait on their own registries, so this
-            // one's CPU stays unknown.
-            peer: (!baton).then_some(&*self.recv_waiters),
-        }
+        // The peer: one receiving thread, if any waits (SPSC); a broadcast
+        // sender's receivers wait on their own registries, so this one's
+        // CPU stays unknown.
+        self.side(&self.send_waiters, &self.send_waits, &self.recv_waiters, park, baton, progress)
     }
 
     /// Where a receiver waits: `sleepers` (the channel's `recv_waiters`, or
@@ -219,15 +211,30 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
+        // The peer: the one sending thread (SPSC, broadcast).
+        self.side(sleepers, &self.recv_waits, &self.send_waiters, park, baton, progress)
+    }
+
+    /// One side's [`WaitOn`]; `other` is the other side's registry, the
+    /// `peer` wherever one thread waits there (no baton).
+    #[inline(always)]
+    fn side<'a>(
+        &'a self,
+        sleepers: &'a Sleepers,
+        waits: &'a AtomicU64,
+        other: &'a Sleepers,
+        park: Option<barrier::Kind>,
+        baton: bool,
+        progress: Option<Progress<'a>>,
+    ) -> WaitOn<'a> {
         WaitOn {
             sleepers,
-            waits: Some(&self.recv_waits),
+            waits: Some(waits),
             park,
             strategy: self.strategy,
             baton,
             progress,
-            // The one sending thread (SPSC, broadcast).
-            peer: (!baton).then_some(&*self.send_waiters),
+            peer: (!baton).then_some(other),
         }
     }
 
