@@ -478,8 +478,8 @@ impl<T> Producer<T> {
         let next = Segment::alloc(len);
         // SAFETY: the producer's segment is alive while the producer is (the
         // consumer frees only closed segments it has left, and this one is
-        // closed only here, after which the producer no longer uses it).
-        unsafe { self.segment.as_ref() }.close(self.tail, next);
+        // closed only here); the producer no longer uses it after this call.
+        unsafe { Segment::close(self.segment, self.tail, next) };
         self.segment = next;
         // SAFETY: `next` was just allocated and is linked into the chain.
         self.buffer = unsafe { next.as_ref() }.buffer.as_ptr();

@@ -81,11 +81,28 @@ impl<T> Segment<T> {
         drop(unsafe { Box::from_raw(segment.as_ptr()) });
     }
 
-    /// Producer: closes this segment at position `end` and links `next`.
-    pub(super) fn close(&self, end: usize, next: NonNull<Segment<T>>) {
-        self.end.store(end, Ordering::Relaxed);
+    /// Producer: closes `this` segment at position `end` and links `next`.
+    ///
+    /// Takes a pointer, not `&self`: once `next` is stored the consumer may
+    /// follow it and free `this` before this function returns, so no
+    /// reference to the whole segment may be live across that store (a
+    /// `&Segment` argument would be, and would cover the non-atomic
+    /// `buffer` field). Only references to the two atomic fields are made,
+    /// each for the duration of its own store.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the producer's open segment, alive until `next` is stored,
+    /// and the caller does not use it after this call.
+    pub(super) unsafe fn close(this: NonNull<Segment<T>>, end: usize, next: NonNull<Segment<T>>) {
+        let this = this.as_ptr();
+        // SAFETY: the segment is alive and open (caller's contract); only
+        // the producer writes `end`, and no consumer reads it before `next`.
+        unsafe { &(*this).end }.store(end, Ordering::Relaxed);
+        // SAFETY: as above; after this store the segment may be freed, and
+        // nothing below touches it.
         // Release: a consumer that loads `next` (Acquire) sees `end`.
-        self.next.store(next.as_ptr(), Ordering::Release);
+        unsafe { &(*this).next }.store(next.as_ptr(), Ordering::Release);
     }
 
     /// Consumer: `Some((end, next))` once the producer has moved on.
