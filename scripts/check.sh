@@ -11,6 +11,8 @@
 #   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
 #   scripts/check.sh tsan-ci     ThreadSanitizer on the MPMC, SPSC and guard tests (what CI runs)
 #   scripts/check.sh hooks-hidden  the test hooks are unreachable without `__test-hooks` (CI)
+#   scripts/check.sh pages       the MPMC tests and loom models again with every ring on
+#                                two-slot pages (--cfg ringflow_test_pages; CI)
 #   scripts/check.sh fuzz [SECS] every cargo-fuzz target (spsc_ops, mpmc_ops, broadcast_ops), SECS each (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +47,7 @@ loom() {
 # The fast Miri subset: every integration test file; stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)].
-MIRI_TESTS=(--lib --test spsc --test segments --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
+MIRI_TESTS=(--lib --test spsc --test segments --test pages --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
 
 miri() {
   nightly_with miri rust-src
@@ -101,6 +103,18 @@ TOML
   done
 }
 
+pages() {
+  # Every MPMC ring of more than two slots keeps its slots on two-slot pages
+  # (src/mpmc/pages.rs), so that the MPMC tests and models written for flat
+  # rings also run across page attachment, retirement and recycling.
+  RUSTFLAGS="--cfg ringflow_test_pages" CARGO_TARGET_DIR=target/pages \
+    timed cargo test -p ringflow --features __test-hooks,futures \
+    --test mpmc --test pages --test batch --test flow --test guards --test fuzz_replay --test async
+  RUSTFLAGS="--cfg loom --cfg ringflow_test_pages" CARGO_TARGET_DIR=target/loom-pages \
+    timed cargo test -p loom-tests --release \
+    --test mpmc_fifo --test mpmc_force --test mpmc_wake --test mpmc_disconnect --test mpmc_congestion
+}
+
 fuzz() {
   local secs="${1:-600}"
   nightly_with rust-src
@@ -116,8 +130,9 @@ case "${1:-}" in
   miri) miri ;;
   miri-full) miri_full ;;
   tsan) tsan ;;
-  tsan-ci) tsan --test mpmc --test spsc --test segments --test guards ;;
+  tsan-ci) tsan --test mpmc --test spsc --test segments --test pages --test guards ;;
   hooks-hidden) hooks_hidden ;;
+  pages) pages ;;
   fuzz) shift; fuzz "${1:-600}" ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

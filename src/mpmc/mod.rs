@@ -51,6 +51,7 @@
 //! - `receiver.rs`: [`Receiver`] (receives, batches, iterators, the test
 //!   hook `__claim_recv`).
 
+mod pages;
 mod receiver;
 mod ring;
 mod sender;

@@ -4,6 +4,7 @@
 
 use crossbeam_utils::CachePadded;
 
+use super::pages::Pages;
 use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
@@ -30,7 +31,8 @@ pub(super) struct Shared<T> {
     pub(super) tail: CachePadded<AtomicUsize>,
     /// Read-mostly state: handle counts and sleepers.
     pub(super) cold: CachePadded<Cold>,
-    pub(super) slots: Buffer<Slot<T>>,
+    /// Where the slots live: one buffer, or pages (`pages.rs`).
+    slots: Storage<T>,
     pub(super) capacity: usize,
     /// `(capacity + 1).next_power_of_two()`; a position's low bits below
     /// `one_lap` are its slot index.
@@ -69,8 +71,14 @@ impl<T> Shared<T> {
         // Start on a lap boundary so that slot `i` serves position start + i.
         let start = b.start & !(one_lap - 1);
         // Every slot starts with stamp `start + i`, its base: built in
-        // constant time, backed page by page as positions reach it.
-        let slots = Buffer::stamped(capacity);
+        // constant time, backed page by page as positions reach it. Or, for
+        // a large ring, an empty page table.
+        // The same limit either way: a capacity a flat ring could not hold.
+        crate::builder::assert_layout::<Slot<T>>(capacity);
+        let slots = match page_slots::<T>(capacity, b.segment_slots) {
+            Some(page) => Storage::Paged(Pages::new(capacity, one_lap, start, page)),
+            None => Storage::Flat(Buffer::stamped(capacity)),
+        };
         Shared {
             head: CachePadded::new(AtomicUsize::new(start)),
             tail: CachePadded::new(AtomicUsize::new(start)),
@@ -89,13 +97,28 @@ impl<T> Shared<T> {
     /// The stamp of the slot serving `pos`.
     #[inline(always)]
     pub(super) fn stamp(&self, pos: usize, order: Ordering) -> usize {
-        self.slot(pos).stamp(self.slot_origin(pos), order)
+        match &self.slots {
+            Storage::Flat(slots) => self.slot(slots, pos).stamp(self.slot_origin(pos), order),
+            Storage::Paged(pages) => pages.stamp(pos, order),
+        }
     }
 
-    /// Stores the stamp of the slot serving `pos`.
+    /// Test hook: `[pages allocated, retirements, retirements given up]`
+    /// of a paged ring.
+    #[cfg(feature = "__test-hooks")]
+    pub(super) fn page_counts(&self) -> Option<[usize; 3]> {
+        let Storage::Paged(pages) = &self.slots else { return None };
+        Some(pages.counts.each_ref().map(|c| c.load(core::sync::atomic::Ordering::Relaxed)))
+    }
+
+    /// The slot serving `pos` and its base, for a thread that owns the item
+    /// there (a receiver's claim, an eviction, the drop).
     #[inline(always)]
-    pub(super) fn set_stamp(&self, pos: usize, stamp: usize, order: Ordering) {
-        self.slot(pos).set_stamp(self.slot_origin(pos), stamp, order);
+    pub(super) fn held(&self, pos: usize) -> (&Slot<T>, usize) {
+        match &self.slots {
+            Storage::Flat(slots) => (self.slot(slots, pos), self.slot_origin(pos)),
+            Storage::Paged(pages) => (pages.slot_holding(pos), 0),
+        }
     }
 
     /// The initial stamp of the slot serving `pos`: `origin + index`.
@@ -104,13 +127,13 @@ impl<T> Shared<T> {
         self.origin.wrapping_add(pos & (self.one_lap - 1))
     }
 
-    /// The slot serving `pos`.
+    /// The slot serving `pos` in a flat ring.
     #[inline(always)]
-    pub(super) fn slot(&self, pos: usize) -> &Slot<T> {
+    fn slot<'a>(&self, slots: &'a Buffer<Slot<T>>, pos: usize) -> &'a Slot<T> {
         let idx = pos & (self.one_lap - 1);
         // SAFETY: every position is built as `lap + index` with
         // `index < capacity` (see `next`), so the masked index is in bounds.
-        unsafe { self.slots.get(idx) }
+        unsafe { slots.get(idx) }
     }
 
     /// The position after `pos`: the next index, or index 0 of the next lap.
@@ -191,7 +214,10 @@ impl<T> Shared<T> {
                     end = self.next(end);
                     n += 1;
                 }
-                match counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed) {
+                // SeqCst: on `tail` of a paged ring this CAS is one half of
+                // the page retirement handshake (`pages.rs`); on x86 it is
+                // the same instruction as a relaxed CAS.
+                match counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed) {
                     Ok(_) => return Ok((pos, n)),
                     Err(current) => {
                         // Another thread claimed first (it completed its
@@ -309,13 +335,18 @@ impl<T> Shared<T> {
     /// not yet published.
     #[inline(always)]
     pub(super) unsafe fn publish(&self, pos: usize, value: T) {
-        let slot = self.slot(pos);
+        let (slot, base) = match &self.slots {
+            Storage::Flat(slots) => (self.slot(slots, pos), self.slot_origin(pos)),
+            Storage::Paged(pages) => (pages.slot_for_write(pos), 0),
+        };
         // SAFETY: the claim gives this thread exclusive access to the slot
         // until the stamp store below; the slot is empty (its stamp was `pos`).
         unsafe { slot.value.with_mut(|p| (*p).write(value)) };
-        self.set_stamp(pos, pos.wrapping_add(1), Ordering::Release);
-        // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
-        self.slots.prefault_ahead(pos & (self.one_lap - 1));
+        slot.set_stamp(base, pos.wrapping_add(1), Ordering::Release);
+        if let Storage::Flat(slots) = &self.slots {
+            // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
+            slots.prefault_ahead(pos & (self.one_lap - 1));
+        }
     }
 
     /// Claims the position at `head` for reading (see [`Shared::claim`]).
@@ -332,12 +363,17 @@ impl<T> Shared<T> {
     /// `pos` was returned by `claim_recv` and not yet taken.
     #[inline(always)]
     pub(super) unsafe fn take(&self, pos: usize) -> T {
-        let slot = self.slot(pos);
+        let (slot, base) = self.held(pos);
         // SAFETY: the claim gives this thread exclusive access to the full
         // slot until the stamp store below; the value is initialised (the
         // stamp said `pos + 1`, published with Release and seen with Acquire).
         let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
-        self.set_stamp(pos, pos.wrapping_add(self.one_lap), Ordering::Release);
+        slot.set_stamp(base, pos.wrapping_add(self.one_lap), Ordering::Release);
+        if let Storage::Paged(pages) = &self.slots {
+            if pages.is_page_end(pos) {
+                pages.maybe_retire(pos, &self.tail);
+            }
+        }
         value
     }
 
@@ -383,6 +419,44 @@ impl<T> Shared<T> {
         let stamp = self.stamp(head, Ordering::Acquire);
         stamp.wrapping_sub(head.wrapping_add(1)) as isize >= 0 || self.cold.senders.load(Ordering::Acquire) == 0
     }
+}
+
+/// Where a ring's slots live.
+enum Storage<T> {
+    /// One buffer of `capacity` slots, stamps relative to each slot's base.
+    Flat(Buffer<Slot<T>>),
+    /// Pages attached as positions reach them and recycled once read.
+    Paged(Pages<T>),
+}
+
+/// Below this many bytes of slots a ring is one flat buffer.
+const FLAT_MAX_BYTES: usize = 256 * 1024;
+/// Bytes of slots per page of a larger ring.
+const PAGE_BYTES: usize = 64 * 1024;
+
+/// The page length (slots) for a ring of `capacity` slots of `T`, or `None`
+/// for a flat ring; `test` is the length a test asked for
+/// (`Builder::__segment_slots`), rounded up to a power of two, at least 2.
+///
+/// Built with `--cfg ringflow_test_pages`, every ring without a test length
+/// that has more than two slots uses pages of two slots, so that the whole
+/// MPMC test suite and its loom models run on pages (`scripts/check.sh
+/// pages`).
+fn page_slots<T>(capacity: usize, test: Option<usize>) -> Option<usize> {
+    #[cfg(ringflow_test_pages)]
+    let test = test.or(Some(2));
+    let page = match test {
+        Some(n) => n.max(2).checked_next_power_of_two()?,
+        None => {
+            let size = core::mem::size_of::<Slot<T>>();
+            if capacity.saturating_mul(size) <= FLAT_MAX_BYTES {
+                return None;
+            }
+            let fit = (PAGE_BYTES / size).max(2);
+            1 << (usize::BITS - 1 - fit.leading_zeros())
+        }
+    };
+    (page < capacity).then_some(page)
 }
 
 /// What [`Shared::claim_with`] does at a position that is not ready.
@@ -491,7 +565,7 @@ impl<T> Drop for Shared<T> {
             // on with the next position, not this one again.
             let this = pos;
             pos = self.next(pos);
-            let slot = self.slot(this);
+            let (slot, _) = self.held(this);
             debug_assert_eq!(self.stamp(this, Ordering::Relaxed), this.wrapping_add(1));
             // SAFETY: the slot serving `this` in `head..tail` is full and no
             // handle remains to reach it; `drop_each` visits each once.

@@ -275,14 +275,14 @@ impl<T> Sender<T> {
                     // `tail` is exactly `oldest + one_lap` here: it cannot be
                     // smaller (we read it) nor larger (that slot was full).
                     shared.tail.store(shared.next(tail), Ordering::Relaxed);
-                    let slot = shared.slot(tail);
+                    let (slot, base) = shared.held(tail);
                     let Some(v) = value.take() else { unreachable!("the value is placed once") };
                     // SAFETY: the head CAS made this thread the owner of the
                     // full slot; the Acquire load of its stamp (in
                     // `claim_with`) made the value visible. Swap the new
                     // value in and publish it at position `tail`.
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(v))) };
-                    shared.set_stamp(tail, tail.wrapping_add(1), Ordering::Release);
+                    slot.set_stamp(base, tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
                     self.after_publish(tail, 1);
                     // The number of items did not change, but `tail` moved:
@@ -361,6 +361,16 @@ impl<T> Sender<T> {
             Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
             Err(()) => Err(value),
         }
+    }
+
+    /// Test hook, not part of the public API (feature `__test-hooks`):
+    /// `Some([pages allocated, retirements, retirements given up])` if the
+    /// ring keeps its slots on pages (`src/mpmc/pages.rs`), `None` if it is
+    /// one flat buffer.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub fn __page_counts(&self) -> Option<[usize; 3]> {
+        self.shared.page_counts()
     }
 
     /// Number of queued items. Reads each position once: it may be stale and

@@ -138,9 +138,11 @@ struct Config {
     drop_tx_first: bool,
     /// SPSC: use the `Copy` payload.
     plain: bool,
-    /// SPSC: keep the items in segments starting at this many slots
-    /// (`Builder::__segment_slots`), so that a few items grow, shrink and
-    /// hand over segments; `None`: the default policy (a flat ring at these
+    /// Keep the items in small pieces (`Builder::__segment_slots`): SPSC
+    /// segments starting at this many slots, so that a few items grow,
+    /// shrink and hand over segments; MPMC pages of this many slots rounded
+    /// up to a power of two (2 or 4), so that a few items attach, retire
+    /// and recycle pages; `None`: the default policy (flat rings at these
     /// capacities).
     segment: Option<usize>,
 }

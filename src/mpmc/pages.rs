@@ -1,0 +1,470 @@
+//! Where a large MPMC ring keeps its slots: fixed-size pages attached to
+//! the ring's page table while they hold (or are about to hold) items, and
+//! recycled through a free list once every item on them has been read.
+//!
+//! The ring itself (`ring.rs`) is unchanged: Vyukov's bounded MPMC queue
+//! over `capacity` logical slots, with positions, laps and per-slot stamps.
+//! Only where logical slot `idx` lives changes: on page `idx / B` of the
+//! table, at `idx % B` (`B` a power of two, at least 2). With a flat buffer
+//! the positions sweep all `capacity` slots, so after one lap the whole
+//! buffer is resident and every lap walks through it, however few items
+//! the queue holds. With pages, the receiver that reads the last slot of a
+//! page *retires* the page once every slot on it has been read (and the
+//! senders are not about to reuse it), which puts it on a LIFO free list;
+//! a sender that claims a position on a page with no page attached takes
+//! the most recently retired one (still in cache) or allocates. So memory
+//! follows the most items ever held (pages are never returned to the
+//! allocator before the ring drops), and the working set follows the items
+//! held now.
+//!
+//! # Why stale page pointers are harmless
+//!
+//! A thread may load a table entry, be preempted, and use the page long
+//! after it was retired and attached elsewhere. Pages are never freed while
+//! the ring lives (type-stable memory), so such a read is of valid memory;
+//! and what it reads cannot mislead it:
+//!
+//! - **Stamps are absolute** (the full position, not relative to the slot):
+//!   logical slot `i`'s stamps are `i` or `i + 1` modulo `one_lap`, and
+//!   another page's slot at the same offset serves a logical slot at least
+//!   `B >= 2` away, so `stamp` recognises a stamp left by another use of
+//!   the page and looks the page up again. A stamp of *this* logical slot
+//!   read from a page retired since is an older value of that slot's stamp;
+//!   the claim protocol already tolerates stale stamps (it re-checks the
+//!   position counter before concluding "full" or "empty").
+//! - **A logical page with no page attached reads as free for one lap**:
+//!   the one after the lap its last page was retired from (or the first),
+//!   recorded in `free_lap` before the table entry is cleared. A page is
+//!   retired only after every slot on it was read for its lap, so every
+//!   position on it in the next lap is free; a position a lap further on is
+//!   not (its slot may still be claimed by a sender of the lap before,
+//!   which is how the ring stays bounded when it is full), and the recorded
+//!   lap makes it read as such.
+//! - **Writers validate after claiming.** A sender decides from stamps that
+//!   `pos` is free and claims it (its CAS of `tail`); only then does it look
+//!   up the page it writes to ([`Pages::slot_for_write`]), attaching one if
+//!   there is none. A receiver reads only a position whose stamp said
+//!   "published", which pins the page: a page with an unread item is never
+//!   retired.
+//!
+//! # Retiring a page against a sender claiming on it
+//!
+//! The one race: a receiver retiring page `P` of logical page `v` after lap
+//! `L`, while a sender claims a position of `v` in lap `L + 1` (the stamps
+//! on `P` already say "free" for it). Both sides use a Dekker-style
+//! handshake on `P.state` and `tail`, made of sequentially consistent
+//! accesses only: the sender's claim CAS of `tail` and its load of `state`,
+//! the receiver's CAS of `state` and its load of `tail` are all `SeqCst`,
+//! so they fall in one total order, and of two threads that each write one
+//! location and then read the other, at least one reads the other's write.
+//! On x86 a `SeqCst` CAS is the same `lock cmpxchg` as a relaxed one and a
+//! `SeqCst` load a plain load, so the handshake costs a send nothing (a
+//! first version used the crate's asymmetric barrier pair instead: a
+//! compiler fence per send, but a `membarrier` per retirement, which cost a
+//! receiver microseconds every page, and on `BusySpin` / `SpinYield` rings
+//! an `mfence` per send). Under loom, which treats `SeqCst` accesses as
+//! `AcqRel`, both sides also run `fence(SeqCst)` between their write and
+//! their read, which loom does model (the two forms are equivalent in the
+//! C++ memory model).
+//!
+//! - Receiver: `state` ATTACHED → RETIRING (CAS); load `tail`. If `tail` has reached `v`'s first position in lap `L + 1`, a
+//!   sender may hold a claim there: undo (RETIRING → ATTACHED). Otherwise
+//!   commit (RETIRING → RETIRED, a CAS that fails if a sender cancelled),
+//!   clear the table entry and put `P` on the free list.
+//! - Sender, after its CAS of `tail`: load `state`. ATTACHED
+//!   (and the table still holds `P`): write. RETIRING: cancel it (RETIRING
+//!   → ATTACHED) and look again. RETIRED: clear the table entry for the
+//!   retiring receiver and attach a page of its own.
+//!
+//! If the sender's load does not see RETIRING, the receiver's load sees the
+//! sender's `tail`, and it undoes; if the sender
+//! sees RETIRING it cancels before the commit, or sees RETIRED and writes
+//! elsewhere. Either way nobody writes to a retired page. The receiver
+//! retires only when `tail` is at least a page away from `v`'s next lap
+//! (a ring that stays nearly full keeps its pages), so undoing is rare.
+//!
+//! # The free list
+//!
+//! A Treiber stack of pages. Pushing needs no ABA protection. Popping takes
+//! the whole stack with one swap (so no thread can pop a node out from
+//! under another), keeps the top page and puts the rest back; a sender that
+//! finds the stack empty meanwhile allocates. So pages in use never exceed
+//! the pages the most items ever held needed, plus one per sender racing
+//! to attach.
+
+use core::ptr::NonNull;
+
+use super::ring::Slot;
+use crate::buffer::Buffer;
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+/// [`Page::state`]: on the table, holding or about to hold items.
+const ATTACHED: usize = 0;
+/// A receiver is retiring the page (see the module docs).
+const RETIRING: usize = 1;
+/// Retired: off the table (or about to be), on the free list (or about to
+/// be) or being attached again.
+const RETIRED: usize = 2;
+
+/// Under loom only: `fence(SeqCst)` between the write and the read of each
+/// side of the retirement handshake (see the module docs).
+#[inline(always)]
+fn loom_sc_fence() {
+    #[cfg(loom)]
+    crate::sync::fence(Ordering::SeqCst);
+}
+
+/// `B` slots and their state.
+pub(super) struct Page<T> {
+    /// [`ATTACHED`], [`RETIRING`] or [`RETIRED`]; changed only as the module
+    /// docs say.
+    state: AtomicUsize,
+    /// The next page on the free list; meaningful only while this page is
+    /// on it (written before the push that publishes it).
+    free_next: AtomicPtr<Page<T>>,
+    /// Absolute stamps (base 0): a page serves different logical slots over
+    /// its life, and a stale reader must be able to tell.
+    slots: Buffer<Slot<T>>,
+}
+
+impl<T> Page<T> {
+    fn alloc(len: usize) -> NonNull<Page<T>> {
+        let page = Box::new(Page {
+            state: AtomicUsize::new(RETIRED),
+            free_next: AtomicPtr::new(core::ptr::null_mut()),
+            slots: Buffer::stamped(len),
+        });
+        NonNull::from(Box::leak(page))
+    }
+}
+
+/// The page table, the free list and the page geometry.
+pub(super) struct Pages<T> {
+    /// Logical page `v` → the page attached to it, or null. A non-null entry
+    /// changes only to null (a retirement), and a null one only to a page
+    /// (an attachment).
+    table: Buffer<AtomicPtr<Page<T>>>,
+    /// Logical page `v` → the first position of the lap in which its slots
+    /// are free while no page is attached, minus `origin + v * B` (so that
+    /// zero is the first lap): written before each store of null to
+    /// `table[v]` (which publishes it), read after a load of null.
+    free_lap: Buffer<AtomicUsize>,
+    /// The ring's first position.
+    origin: usize,
+    /// Top of the free list (a Treiber stack through `Page::free_next`).
+    free: AtomicPtr<Page<T>>,
+    /// `log2(B)`.
+    shift: u32,
+    /// `capacity` (logical slots) and `one_lap`, as in `Shared`.
+    capacity: usize,
+    one_lap: usize,
+    /// Pages allocated, retirements committed and retirements given up
+    /// after the handshake (a sender's claim seen, or its cancel), for the
+    /// crate's tests (plain std counters, outside any loom model).
+    #[cfg(feature = "__test-hooks")]
+    pub(super) counts: [core::sync::atomic::AtomicUsize; 3],
+}
+
+impl<T> Pages<T> {
+    /// An empty table for `capacity` slots on pages of `page_slots` (a power
+    /// of two, at least 2): constant work beyond the table itself
+    /// (`capacity / page_slots` pointers).
+    pub(super) fn new(capacity: usize, one_lap: usize, origin: usize, page_slots: usize) -> Self {
+        debug_assert!(page_slots.is_power_of_two() && page_slots >= 2);
+        let n = capacity.div_ceil(page_slots);
+        #[cfg(not(loom))]
+        // SAFETY: all-zero bytes are a null `AtomicPtr` and an `AtomicUsize`
+        // of 0. Zeroed, so that the table costs nothing until positions
+        // reach its entries (like a flat ring's slots).
+        let (table, free_lap) = unsafe { (Buffer::zeroed(n), Buffer::zeroed(n)) };
+        #[cfg(loom)]
+        let (table, free_lap) = (
+            Buffer::from_fn(n, |_| AtomicPtr::new(core::ptr::null_mut())),
+            Buffer::from_fn(n, |_| AtomicUsize::new(0)),
+        );
+        Pages {
+            table,
+            free_lap,
+            origin,
+            free: AtomicPtr::new(core::ptr::null_mut()),
+            shift: page_slots.trailing_zeros(),
+            capacity,
+            one_lap,
+            #[cfg(feature = "__test-hooks")]
+            counts: Default::default(),
+        }
+    }
+
+    /// Slots per page, `B`.
+    #[inline(always)]
+    fn page_slots(&self) -> usize {
+        1 << self.shift
+    }
+
+    /// Logical page of `pos`, and the offset on it.
+    #[inline(always)]
+    fn locate(&self, pos: usize) -> (usize, usize) {
+        let idx = pos & (self.one_lap - 1);
+        (idx >> self.shift, idx & (self.page_slots() - 1))
+    }
+
+    /// Slots in use on logical page `v` (the last may be partial).
+    #[inline(always)]
+    fn used(&self, v: usize) -> usize {
+        (self.capacity - (v << self.shift)).min(self.page_slots())
+    }
+
+    #[inline(always)]
+    fn entry(&self, v: usize) -> &AtomicPtr<Page<T>> {
+        // SAFETY: `v = idx >> shift` with `idx < capacity`, and the table
+        // has `ceil(capacity / B)` entries.
+        unsafe { self.table.get(v) }
+    }
+
+    /// `free_lap[v]`'s offset: the first position of page `v` in lap 0.
+    #[inline(always)]
+    fn first_lap_start(&self, v: usize) -> usize {
+        self.origin.wrapping_add(v << self.shift)
+    }
+
+    /// The recorded first free position of page `v` (see `free_lap`).
+    #[inline(always)]
+    fn free_from(&self, v: usize) -> usize {
+        // SAFETY: as in `entry`; `free_lap` has as many entries.
+        unsafe { self.free_lap.get(v) }.load(Ordering::Relaxed).wrapping_add(self.first_lap_start(v))
+    }
+
+    /// The first position of `pos`'s lap on logical page `v`.
+    #[inline(always)]
+    fn page_start(&self, v: usize, pos: usize) -> usize {
+        (pos & !(self.one_lap - 1)).wrapping_add(v << self.shift)
+    }
+
+    /// Clears `table[v]` if it still holds `page`, retired after the lap
+    /// before the one starting at `next_lap`.
+    fn clear(&self, v: usize, page: NonNull<Page<T>>, next_lap: usize) {
+        // SAFETY: as in `entry`.
+        unsafe { self.free_lap.get(v) }.store(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
+        // Release: publishes `free_lap` to whoever loads the null.
+        let _ =
+            self.entry(v).compare_exchange(page.as_ptr(), core::ptr::null_mut(), Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// The stamp of the logical slot serving `pos` (see the module docs:
+    /// with no page attached, the stamp of a free slot in the lap recorded
+    /// in `free_lap`).
+    #[inline(always)]
+    pub(super) fn stamp(&self, pos: usize, order: Ordering) -> usize {
+        let (v, k) = self.locate(pos);
+        loop {
+            let page = self.entry(v).load(Ordering::Acquire);
+            let Some(page) = NonNull::new(page) else {
+                return self.free_from(v).wrapping_add(k);
+            };
+            // SAFETY: pages live as long as `self` (never freed before), and
+            // `k < B`, the length of every page.
+            let stamp = unsafe { page.as_ref().slots.get(k) }.stamp(0, order);
+            // This logical slot's stamps are `pos` or `pos + 1` modulo
+            // `one_lap`; anything else was left by another use of the page.
+            if stamp.wrapping_sub(pos) & (self.one_lap - 1) <= 1 {
+                return stamp;
+            }
+        }
+    }
+
+    /// Whether `pos` is the last slot in use on its page.
+    #[inline(always)]
+    pub(super) fn is_page_end(&self, pos: usize) -> bool {
+        let (v, k) = self.locate(pos);
+        k + 1 == self.used(v)
+    }
+
+    /// The slot serving `pos` on its attached page, for a thread that owns
+    /// the item there (a receiver that claimed a published position, the
+    /// `force_send` evicting it, the ring's drop): a page holding an unread
+    /// item is attached and stays so.
+    #[inline(always)]
+    pub(super) fn slot_holding(&self, pos: usize) -> &Slot<T> {
+        let (v, k) = self.locate(pos);
+        let page = self.entry(v).load(Ordering::Acquire);
+        debug_assert!(!page.is_null(), "a page holding an item is attached");
+        // SAFETY: attached (see above) and alive as long as `self`; `k < B`.
+        unsafe { (*page).slots.get(k) }
+    }
+
+    /// The slot to write the item of `pos` to, for the sender that has just
+    /// claimed `pos` (after its CAS of `tail`): the handshake of the module
+    /// docs, attaching a page if none is.
+    #[inline(always)]
+    pub(super) fn slot_for_write(&self, pos: usize) -> &Slot<T> {
+        let (v, k) = self.locate(pos);
+        let entry = self.entry(v);
+        loop {
+            let page = entry.load(Ordering::Acquire);
+            let Some(page) = NonNull::new(page) else {
+                self.attach(v, pos);
+                continue;
+            };
+            // SAFETY: pages live as long as `self`.
+            let p = unsafe { page.as_ref() };
+            // The handshake (module docs): our claim CAS of `tail` and this
+            // load are `SeqCst`, so either the retiring receiver sees our
+            // `tail`, or we see its RETIRING.
+            loom_sc_fence();
+            match p.state.load(Ordering::SeqCst) {
+                ATTACHED => {
+                    if entry.load(Ordering::Acquire) == page.as_ptr() {
+                        // SAFETY: `k < B`; the page is attached to `v` and
+                        // cannot be retired before our item is read.
+                        return unsafe { p.slots.get(k) };
+                    }
+                }
+                RETIRING => {
+                    // Cancel; the retiring receiver's commit then fails.
+                    let _ = p.state.compare_exchange(RETIRING, ATTACHED, Ordering::SeqCst, Ordering::Relaxed);
+                }
+                _ => {
+                    // Committed: take it off the table for the receiver (we
+                    // own `pos`, so the lap before ours was its last).
+                    self.clear(v, page, self.page_start(v, pos));
+                }
+            }
+        }
+    }
+
+    /// Attaches a page to logical page `v` for the lap of `pos`, unless one
+    /// is attached meanwhile: every slot on it free for that lap.
+    #[cold]
+    fn attach(&self, v: usize, pos: usize) {
+        let page = self.pop().unwrap_or_else(|| {
+            self.count(0);
+            Page::alloc(self.page_slots())
+        });
+        // SAFETY: popped or fresh: this thread owns it until the CAS below.
+        let p = unsafe { page.as_ref() };
+        let first = self.page_start(v, pos);
+        for k in 0..self.used(v) {
+            // SAFETY: `k < used(v) <= B`.
+            unsafe { p.slots.get(k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
+        }
+        p.state.store(ATTACHED, Ordering::Relaxed);
+        // Release: a thread that finds the page in the table sees its stamps.
+        let won =
+            self.entry(v).compare_exchange(core::ptr::null_mut(), page.as_ptr(), Ordering::AcqRel, Ordering::Acquire);
+        if won.is_err() {
+            p.state.store(RETIRED, Ordering::Relaxed);
+            self.push(page, page);
+        }
+    }
+
+    /// After the receiver that read `pos` (the last slot of its page) has
+    /// freed the slot: retires the page if every slot on it has been read
+    /// and `tail` is not about to come back to it.
+    #[cold]
+    pub(super) fn maybe_retire(&self, pos: usize, tail: &AtomicUsize) {
+        let (v, _) = self.locate(pos);
+        let entry = self.entry(v);
+        let page = entry.load(Ordering::Acquire);
+        let Some(page) = NonNull::new(page) else { return };
+        // SAFETY: pages live as long as `self`.
+        let p = unsafe { page.as_ref() };
+        let first = self.page_start(v, pos);
+        for k in 0..self.used(v) {
+            // Read for this lap: `first + k + one_lap`.
+            let read = first.wrapping_add(k).wrapping_add(self.one_lap);
+            // SAFETY: `k < used(v) <= B`.
+            if unsafe { p.slots.get(k) }.stamp(0, Ordering::Acquire) != read {
+                return;
+            }
+        }
+        let next_lap = first.wrapping_add(self.one_lap);
+        let near = |t: usize| t.wrapping_sub(next_lap) as isize >= -(self.page_slots() as isize);
+        if near(tail.load(Ordering::Relaxed)) {
+            return;
+        }
+        if p.state.compare_exchange(ATTACHED, RETIRING, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            return;
+        }
+        loom_sc_fence();
+        if tail.load(Ordering::SeqCst).wrapping_sub(next_lap) as isize >= 0 {
+            // A sender may hold a claim on this page's next lap.
+            let _ = p.state.compare_exchange(RETIRING, ATTACHED, Ordering::SeqCst, Ordering::Relaxed);
+            self.count(2);
+            return;
+        }
+        if p.state.compare_exchange(RETIRING, RETIRED, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            self.count(2);
+            return; // a sender cancelled
+        }
+        self.count(1);
+        // A sender may have cleared the entry for us already.
+        self.clear(v, page, next_lap);
+        self.push(page, page);
+    }
+
+    /// Test counter `i` of `counts` (nothing without `__test-hooks`).
+    #[inline(always)]
+    fn count(&self, _i: usize) {
+        #[cfg(feature = "__test-hooks")]
+        self.counts[_i].fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Pushes the chain `first ..= last` (linked through `free_next`) onto
+    /// the free list.
+    fn push(&self, first: NonNull<Page<T>>, last: NonNull<Page<T>>) {
+        let mut top = self.free.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the chain is this thread's until the CAS publishes it.
+            unsafe { last.as_ref() }.free_next.store(top, Ordering::Relaxed);
+            match self.free.compare_exchange_weak(top, first.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => top = now,
+            }
+        }
+    }
+
+    /// Pops the most recently pushed page: takes the whole list (a swap,
+    /// so no ABA), keeps the top and pushes the rest back.
+    fn pop(&self) -> Option<NonNull<Page<T>>> {
+        let top = NonNull::new(self.free.swap(core::ptr::null_mut(), Ordering::Acquire))?;
+        // SAFETY: the list taken is this thread's now.
+        let rest = unsafe { top.as_ref() }.free_next.load(Ordering::Relaxed);
+        if let Some(rest) = NonNull::new(rest) {
+            // Usually nobody pushed meanwhile: put the rest back as it is.
+            if self
+                .free
+                .compare_exchange(core::ptr::null_mut(), rest.as_ptr(), Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                let mut last = rest;
+                // SAFETY: the chain is this thread's; it ends with null.
+                while let Some(next) = NonNull::new(unsafe { last.as_ref() }.free_next.load(Ordering::Relaxed)) {
+                    last = next;
+                }
+                self.push(rest, last);
+            }
+        }
+        Some(top)
+    }
+}
+
+impl<T> Drop for Pages<T> {
+    /// Frees every page (the ring has dropped its items): those attached and
+    /// those on the free list. No other page exists once no thread is in an
+    /// operation.
+    fn drop(&mut self) {
+        let mut free = NonNull::new(self.free.load(Ordering::Relaxed));
+        while let Some(page) = free {
+            // SAFETY: made by `Page::alloc`, on the free list only.
+            free = NonNull::new(unsafe { page.as_ref() }.free_next.load(Ordering::Relaxed));
+            // SAFETY: as above; freed once.
+            drop(unsafe { Box::from_raw(page.as_ptr()) });
+        }
+        for v in 0..self.table.len() {
+            if let Some(page) = NonNull::new(self.entry(v).load(Ordering::Relaxed)) {
+                // SAFETY: attached pages are not on the free list; freed once.
+                drop(unsafe { Box::from_raw(page.as_ptr()) });
+            }
+        }
+    }
+}
