@@ -93,7 +93,7 @@ TOML
   (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q) || { echo "the public API did not build"; return 1; }
   local hook
   for hook in 'let _ = unsafe { tx.__claim_send(2) };' 'let _ = unsafe { rx.__claim_recv() };' \
-      'let _ = ringflow::Builder::new(2).__start_position(7);' \
+      'let _ = ringflow::Builder::new(2).__start_position(7);' 'let _ = tx.__page_counts();' \
       'let _ = ringflow::__test_hooks::membarrier_calls_on_this_thread();'; do
     echo "fn main() { $public $hook }" > "$dir/src/main.rs"
     if (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q 2>/dev/null); then

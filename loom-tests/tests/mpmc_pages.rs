@@ -12,6 +12,7 @@
 mod common;
 
 use common::model_covers;
+use common::mpmc::{send_with, BOUNDED};
 use loom::thread;
 use ringflow::{Builder, TryRecvError, WaitStrategy};
 
@@ -62,6 +63,54 @@ fn retire_races_a_claim_on_the_next_lap() {
         assert_eq!(rest, [2, 3, 4, 5], "every item once, in order");
         let [_, _, given_up] = tx.__page_counts().unwrap();
         given_up > 0
+    });
+}
+
+/// PG3: like PG1 with the sends split between two sender threads (2, 3
+/// and 4), so that two senders of the same lap can claim on page 0's next
+/// lap while it is being retired, attach a page to it at the same time, or
+/// find the page retired, freed and attached again by the other (the case
+/// a first version got wrong: a sender that saw a committed retirement
+/// cleared the table entry itself and could detach the page attached
+/// again, with the other sender's item on it). Four threads, so the
+/// senders have bounded patience (`common::mpmc`): a value that does not
+/// go in is kept. Every value received or kept exactly once, each sender's
+/// in order.
+#[test]
+fn retire_races_two_senders_on_the_next_lap() {
+    model_covers("PG3 retire vs two next-lap senders", 2, "page 0 retired while the senders ran", || {
+        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        // The two items are there: the reader never waits.
+        let rx2 = rx.clone();
+        let reader = thread::spawn(move || [rx2.try_recv().unwrap(), rx2.try_recv().unwrap()]);
+        let writers: Vec<_> = [2u32..4, 4..5]
+            .into_iter()
+            .map(|values| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for v in values {
+                        if !kept.is_empty() || send_with(&tx, v, BOUNDED).is_err() {
+                            kept.push(v);
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        assert_eq!(reader.join().unwrap(), [0, 1]);
+        let retired_meanwhile = tx.__page_counts().unwrap()[1] > 0;
+        let kept: Vec<u32> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+        let rest: Vec<u32> = rx.try_iter().collect();
+        let mut all: Vec<u32> = rest.iter().chain(&kept).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, [2, 3, 4], "every item once: received {rest:?}, kept {kept:?}");
+        if let (Some(a), Some(b)) = (rest.iter().position(|&x| x == 2), rest.iter().position(|&x| x == 3)) {
+            assert!(a < b, "the first sender's order: {rest:?}");
+        }
+        retired_meanwhile
     });
 }
 

@@ -51,12 +51,40 @@
 //!
 //! The one race: a receiver retiring page `P` of logical page `v` after lap
 //! `L`, while a sender claims a position of `v` in lap `L + 1` (the stamps
-//! on `P` already say "free" for it). Both sides use a Dekker-style
-//! handshake on `P.state` and `tail`, made of sequentially consistent
-//! accesses only: the sender's claim CAS of `tail` and its load of `state`,
-//! the receiver's CAS of `state` and its load of `tail` are all `SeqCst`,
-//! so they fall in one total order, and of two threads that each write one
-//! location and then read the other, at least one reads the other's write.
+//! on `P` already say "free" for it). The retirement lives in the table
+//! entry itself: `P` (attached), `P` *tagged* (a receiver is retiring it;
+//! still attached), or null (retired). Pages are 4 KiB-aligned, and the
+//! tag is the low bit plus an 11-bit sequence number drawn per attempt, so
+//! each retirement attempt has its own entry value. Both sides use a
+//! Dekker-style handshake on the entry and `tail`, made of sequentially
+//! consistent accesses only (`SeqCst`: one total order, so of two threads
+//! that each write one location and then read the other, at least one
+//! reads the other's write):
+//!
+//! - Receiver: CAS the entry `P` → `P` tagged; load `tail`. If `tail` has
+//!   reached `v`'s first position in lap `L + 1`, a sender may hold a
+//!   claim there: undo (tagged → `P`). Otherwise commit: CAS tagged → null
+//!   (which fails if a sender cancelled) and put `P` on the free list.
+//! - Sender, after its claim CAS of `tail`: load the entry. `P`: write to
+//!   `P`. Tagged: cancel (CAS tagged → `P`) and look again. Null: attach a
+//!   page and write there.
+//!
+//! If the sender's load does not see the tag, the receiver's load sees the
+//! sender's `tail`, and it undoes; if the sender sees the tag it cancels
+//! before the commit, or sees null after it and writes elsewhere. Either
+//! way nobody writes to a retired page, and nobody ever waits for another
+//! thread. Each CAS expects one exact entry value, so a stale one fails:
+//! a receiver preempted until its page was cancelled, read again for a
+//! later lap and tagged by another receiver cannot commit that other
+//! retirement (its sequence number differs; the same number again needs
+//! 2 048 retirements of that page on that logical page while it sleeps, a
+//! lap of the whole ring each), and a sender's cancel is harmless whatever
+//! it cancels. A first version kept the state in the page and let a sender
+//! that saw a committed retirement clear the entry itself; that CAS could
+//! meet the same page attached again to the same logical page (retired,
+//! freed, popped and attached by another sender of the same lap) and
+//! detach it with an item on it.
+//!
 //! On x86 a `SeqCst` CAS is the same `lock cmpxchg` as a relaxed one and a
 //! `SeqCst` load a plain load, so the handshake costs a send nothing (a
 //! first version used the crate's asymmetric barrier pair instead: a
@@ -65,23 +93,9 @@
 //! an `mfence` per send). Under loom, which treats `SeqCst` accesses as
 //! `AcqRel`, both sides also run `fence(SeqCst)` between their write and
 //! their read, which loom does model (the two forms are equivalent in the
-//! C++ memory model).
-//!
-//! - Receiver: `state` ATTACHED → RETIRING (CAS); load `tail`. If `tail` has reached `v`'s first position in lap `L + 1`, a
-//!   sender may hold a claim there: undo (RETIRING → ATTACHED). Otherwise
-//!   commit (RETIRING → RETIRED, a CAS that fails if a sender cancelled),
-//!   clear the table entry and put `P` on the free list.
-//! - Sender, after its CAS of `tail`: load `state`. ATTACHED
-//!   (and the table still holds `P`): write. RETIRING: cancel it (RETIRING
-//!   → ATTACHED) and look again. RETIRED: clear the table entry for the
-//!   retiring receiver and attach a page of its own.
-//!
-//! If the sender's load does not see RETIRING, the receiver's load sees the
-//! sender's `tail`, and it undoes; if the sender
-//! sees RETIRING it cancels before the commit, or sees RETIRED and writes
-//! elsewhere. Either way nobody writes to a retired page. The receiver
-//! retires only when `tail` is at least a page away from `v`'s next lap
-//! (a ring that stays nearly full keeps its pages), so undoing is rare.
+//! C++ memory model). The receiver retires only when `tail` is at least a
+//! page away from `v`'s next lap (a ring that stays nearly full keeps its
+//! pages), so undoing is rare.
 //!
 //! # The free list
 //!
@@ -96,15 +110,25 @@ use core::ptr::NonNull;
 
 use super::ring::Slot;
 use crate::buffer::Buffer;
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{spin_hint, AtomicPtr, AtomicUsize, Ordering};
 
-/// [`Page::state`]: on the table, holding or about to hold items.
-const ATTACHED: usize = 0;
-/// A receiver is retiring the page (see the module docs).
-const RETIRING: usize = 1;
-/// Retired: off the table (or about to be), on the free list (or about to
-/// be) or being attached again.
-const RETIRED: usize = 2;
+/// The low bits of a table entry that tag a page being retired (pages are
+/// aligned to `TAG_MASK + 1`, see [`Page`]): bit 0 set, bits 1.. a sequence
+/// number.
+const TAG_MASK: usize = 4095;
+
+/// `page` tagged with sequence number `seq` (wrapping within the tag).
+fn tagged<T>(page: NonNull<Page<T>>, seq: usize) -> *mut Page<T> {
+    let tag = (1 | seq << 1) & TAG_MASK;
+    // In bounds of the page's allocation (its alignment pads it to at least
+    // `TAG_MASK + 1` bytes), never dereferenced tagged.
+    page.as_ptr().cast::<u8>().wrapping_add(tag).cast()
+}
+
+/// The page of a table entry, tagged or not.
+fn untagged<T>(entry: *mut Page<T>) -> *mut Page<T> {
+    entry.cast::<u8>().wrapping_sub(entry as usize & TAG_MASK).cast()
+}
 
 /// Under loom only: `fence(SeqCst)` between the write and the read of each
 /// side of the retirement handshake (see the module docs).
@@ -114,11 +138,12 @@ fn loom_sc_fence() {
     crate::sync::fence(Ordering::SeqCst);
 }
 
-/// `B` slots and their state.
+/// `B` slots. Aligned so that a table entry can tag it (`TAG_MASK`).
+#[repr(align(4096))]
 pub(super) struct Page<T> {
-    /// [`ATTACHED`], [`RETIRING`] or [`RETIRED`]; changed only as the module
-    /// docs say.
-    state: AtomicUsize,
+    /// Sequence numbers for the tags of retirement attempts (only their
+    /// distinctness matters).
+    retire_seq: AtomicUsize,
     /// The next page on the free list; meaningful only while this page is
     /// on it (written before the push that publishes it).
     free_next: AtomicPtr<Page<T>>,
@@ -130,7 +155,7 @@ pub(super) struct Page<T> {
 impl<T> Page<T> {
     fn alloc(len: usize) -> NonNull<Page<T>> {
         let page = Box::new(Page {
-            state: AtomicUsize::new(RETIRED),
+            retire_seq: AtomicUsize::new(0),
             free_next: AtomicPtr::new(core::ptr::null_mut()),
             slots: Buffer::stamped(len),
         });
@@ -140,9 +165,10 @@ impl<T> Page<T> {
 
 /// The page table, the free list and the page geometry.
 pub(super) struct Pages<T> {
-    /// Logical page `v` → the page attached to it, or null. A non-null entry
-    /// changes only to null (a retirement), and a null one only to a page
-    /// (an attachment).
+    /// Logical page `v` → the page attached to it (tagged while a receiver
+    /// is retiring it), or null. Changes: null → page (an attachment), page
+    /// → tagged (a retirement begins), tagged → page (undone or cancelled),
+    /// tagged → null (committed).
     table: Buffer<AtomicPtr<Page<T>>>,
     /// Logical page `v` → the first position of the lap in which its slots
     /// are free while no page is attached, minus `origin + v * B` (so that
@@ -240,16 +266,6 @@ impl<T> Pages<T> {
         (pos & !(self.one_lap - 1)).wrapping_add(v << self.shift)
     }
 
-    /// Clears `table[v]` if it still holds `page`, retired after the lap
-    /// before the one starting at `next_lap`.
-    fn clear(&self, v: usize, page: NonNull<Page<T>>, next_lap: usize) {
-        // SAFETY: as in `entry`.
-        unsafe { self.free_lap.get(v) }.store(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
-        // Release: publishes `free_lap` to whoever loads the null.
-        let _ =
-            self.entry(v).compare_exchange(page.as_ptr(), core::ptr::null_mut(), Ordering::Release, Ordering::Relaxed);
-    }
-
     /// The stamp of the logical slot serving `pos` (see the module docs:
     /// with no page attached, the stamp of a free slot in the lap recorded
     /// in `free_lap`).
@@ -258,7 +274,7 @@ impl<T> Pages<T> {
         let (v, k) = self.locate(pos);
         loop {
             let page = self.entry(v).load(Ordering::Acquire);
-            let Some(page) = NonNull::new(page) else {
+            let Some(page) = NonNull::new(untagged(page)) else {
                 return self.free_from(v).wrapping_add(k);
             };
             // SAFETY: pages live as long as `self` (never freed before), and
@@ -269,6 +285,9 @@ impl<T> Pages<T> {
             if stamp.wrapping_sub(pos) & (self.one_lap - 1) <= 1 {
                 return stamp;
             }
+            // Through `sync.rs`, which yields under loom (DESIGN.md: spin
+            // loops must, or a model can spin on a stale load forever).
+            spin_hint();
         }
     }
 
@@ -286,7 +305,7 @@ impl<T> Pages<T> {
     #[inline(always)]
     pub(super) fn slot_holding(&self, pos: usize) -> &Slot<T> {
         let (v, k) = self.locate(pos);
-        let page = self.entry(v).load(Ordering::Acquire);
+        let page = untagged(self.entry(v).load(Ordering::Acquire));
         debug_assert!(!page.is_null(), "a page holding an item is attached");
         // SAFETY: attached (see above) and alive as long as `self`; `k < B`.
         unsafe { (*page).slots.get(k) }
@@ -300,35 +319,24 @@ impl<T> Pages<T> {
         let (v, k) = self.locate(pos);
         let entry = self.entry(v);
         loop {
-            let page = entry.load(Ordering::Acquire);
-            let Some(page) = NonNull::new(page) else {
+            // The handshake (module docs): our claim CAS of `tail` and this
+            // load are `SeqCst`, so either a retiring receiver sees our
+            // `tail`, or we see its tag.
+            loom_sc_fence();
+            let current = entry.load(Ordering::SeqCst);
+            let Some(page) = NonNull::new(untagged(current)) else {
                 self.attach(v, pos);
                 continue;
             };
-            // SAFETY: pages live as long as `self`.
-            let p = unsafe { page.as_ref() };
-            // The handshake (module docs): our claim CAS of `tail` and this
-            // load are `SeqCst`, so either the retiring receiver sees our
-            // `tail`, or we see its RETIRING.
-            loom_sc_fence();
-            match p.state.load(Ordering::SeqCst) {
-                ATTACHED => {
-                    if entry.load(Ordering::Acquire) == page.as_ptr() {
-                        // SAFETY: `k < B`; the page is attached to `v` and
-                        // cannot be retired before our item is read.
-                        return unsafe { p.slots.get(k) };
-                    }
-                }
-                RETIRING => {
-                    // Cancel; the retiring receiver's commit then fails.
-                    let _ = p.state.compare_exchange(RETIRING, ATTACHED, Ordering::SeqCst, Ordering::Relaxed);
-                }
-                _ => {
-                    // Committed: take it off the table for the receiver (we
-                    // own `pos`, so the lap before ours was its last).
-                    self.clear(v, page, self.page_start(v, pos));
-                }
+            if current == page.as_ptr() {
+                // SAFETY: attached to `v` (our lap's page: lap `pos` cannot
+                // be retired before our item is read), alive as long as
+                // `self`; `k < B`.
+                return unsafe { page.as_ref().slots.get(k) };
             }
+            // Being retired: cancel (the receiver's commit then fails).
+            let _ = entry.compare_exchange(current, page.as_ptr(), Ordering::SeqCst, Ordering::Relaxed);
+            spin_hint();
         }
     }
 
@@ -347,12 +355,10 @@ impl<T> Pages<T> {
             // SAFETY: `k < used(v) <= B`.
             unsafe { p.slots.get(k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
         }
-        p.state.store(ATTACHED, Ordering::Relaxed);
         // Release: a thread that finds the page in the table sees its stamps.
         let won =
             self.entry(v).compare_exchange(core::ptr::null_mut(), page.as_ptr(), Ordering::AcqRel, Ordering::Acquire);
         if won.is_err() {
-            p.state.store(RETIRED, Ordering::Relaxed);
             self.push(page, page);
         }
     }
@@ -364,8 +370,11 @@ impl<T> Pages<T> {
     pub(super) fn maybe_retire(&self, pos: usize, tail: &AtomicUsize) {
         let (v, _) = self.locate(pos);
         let entry = self.entry(v);
-        let page = entry.load(Ordering::Acquire);
-        let Some(page) = NonNull::new(page) else { return };
+        let current = entry.load(Ordering::Acquire);
+        let Some(page) = NonNull::new(current) else { return };
+        if untagged(current) != current {
+            return; // another retirement attempt is on
+        }
         // SAFETY: pages live as long as `self`.
         let p = unsafe { page.as_ref() };
         let first = self.page_start(v, pos);
@@ -382,23 +391,25 @@ impl<T> Pages<T> {
         if near(tail.load(Ordering::Relaxed)) {
             return;
         }
-        if p.state.compare_exchange(ATTACHED, RETIRING, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        let mark = tagged(page, p.retire_seq.fetch_add(1, Ordering::Relaxed));
+        if entry.compare_exchange(page.as_ptr(), mark, Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return;
         }
         loom_sc_fence();
         if tail.load(Ordering::SeqCst).wrapping_sub(next_lap) as isize >= 0 {
             // A sender may hold a claim on this page's next lap.
-            let _ = p.state.compare_exchange(RETIRING, ATTACHED, Ordering::SeqCst, Ordering::Relaxed);
+            let _ = entry.compare_exchange(mark, page.as_ptr(), Ordering::SeqCst, Ordering::Relaxed);
             self.count(2);
             return;
         }
-        if p.state.compare_exchange(RETIRING, RETIRED, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        // SAFETY: as in `entry`. Published by the commit below (Release);
+        // if that fails the value is unused until the next commit rewrites it.
+        unsafe { self.free_lap.get(v) }.store(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
+        if entry.compare_exchange(mark, core::ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed).is_err() {
             self.count(2);
             return; // a sender cancelled
         }
         self.count(1);
-        // A sender may have cleared the entry for us already.
-        self.clear(v, page, next_lap);
         self.push(page, page);
     }
 
@@ -461,7 +472,7 @@ impl<T> Drop for Pages<T> {
             drop(unsafe { Box::from_raw(page.as_ptr()) });
         }
         for v in 0..self.table.len() {
-            if let Some(page) = NonNull::new(self.entry(v).load(Ordering::Relaxed)) {
+            if let Some(page) = NonNull::new(untagged(self.entry(v).load(Ordering::Relaxed))) {
                 // SAFETY: attached pages are not on the free list; freed once.
                 drop(unsafe { Box::from_raw(page.as_ptr()) });
             }
