@@ -135,3 +135,48 @@ fn two_senders_attach_the_same_page() {
         allocated == 2
     });
 }
+
+/// PG4: a retirement attempt that fails late must not undo a later one.
+/// A receiver thread reads 0 and 1 and starts retiring page 0 after lap 0;
+/// meanwhile the model thread sends 2..=5 (4 and 5 on page 0's lap 1,
+/// cancelling that attempt if it is still on), reads them all, and so
+/// retires page 0 after lap 1 itself (the queue is empty then). The
+/// attempt of the receiver thread may then record its lap (1) after the
+/// model thread's (2), and fail. A first version recorded it with a plain
+/// store, so the logical page read as "full" in lap 2: `try_send(8)` below
+/// failed with two items in a ring of four, and a blocking send waited
+/// for ever (ThreadSanitizer's scheduling found it in `tests/pages.rs`).
+#[test]
+fn a_late_failed_retirement_keeps_the_later_free_lap() {
+    model_covers("PG4 late failed retirement", 2, "a retirement given up while another committed", || {
+        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let rx2 = rx.clone();
+        // The two items are there: the reader never waits.
+        let reader = thread::spawn(move || [rx2.try_recv().unwrap(), rx2.try_recv().unwrap()]);
+        // Let the reader claim both first (yielding is not a preemption, so
+        // the bug needs just one: the reader's, inside its retirement).
+        while !rx.is_empty() {
+            thread::yield_now();
+        }
+        for v in 2..6 {
+            // 4 and 5 wait for the reader to free page 0's slots.
+            let mut v = v;
+            while let Err(e) = tx.try_send(v) {
+                v = e.into_inner();
+                thread::yield_now();
+            }
+        }
+        let got: Vec<u32> = rx.try_iter().collect();
+        assert_eq!(got, [2, 3, 4, 5]);
+        assert_eq!(reader.join().unwrap(), [0, 1]);
+        // Two items in a ring of four, the second of them on page 0's lap 2.
+        for v in 6..9 {
+            tx.try_send(v).unwrap_or_else(|e| panic!("{v}: {e:?} with {} of 4 queued", rx.len()));
+        }
+        assert_eq!(rx.try_iter().collect::<Vec<u32>>(), [6, 7, 8]);
+        let [_, retired, given_up] = tx.__page_counts().unwrap();
+        retired > 0 && given_up > 0
+    });
+}

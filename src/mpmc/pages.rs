@@ -39,7 +39,9 @@
 //!   position on it in the next lap is free; a position a lap further on is
 //!   not (its slot may still be claimed by a sender of the lap before,
 //!   which is how the ring stays bounded when it is full), and the recorded
-//!   lap makes it read as such.
+//!   lap makes it read as such. `free_lap` only grows: a retirement attempt
+//!   that fails may record its lap late, after later retirements of the
+//!   same logical page committed theirs, and must not undo them.
 //! - **Writers validate after claiming.** A sender decides from stamps that
 //!   `pos` is free and claims it (its CAS of `tail`); only then does it look
 //!   up the page it writes to ([`Pages::slot_for_write`]), attaching one if
@@ -172,8 +174,13 @@ pub(super) struct Pages<T> {
     table: Buffer<AtomicPtr<Page<T>>>,
     /// Logical page `v` → the first position of the lap in which its slots
     /// are free while no page is attached, minus `origin + v * B` (so that
-    /// zero is the first lap): written before each store of null to
-    /// `table[v]` (which publishes it), read after a load of null.
+    /// zero is the first lap): raised (`fetch_max`, never lowered) by each
+    /// retirement attempt before its store of null to `table[v]` (which
+    /// publishes it), read after a load of null. Invariant: while
+    /// `table[v]` is null it holds the lap recorded by the retirement that
+    /// stored the null (every other attempt records that lap or an earlier
+    /// one); a reader whose null is stale may see a later lap, which only
+    /// makes it look again.
     free_lap: Buffer<AtomicUsize>,
     /// The ring's first position.
     origin: usize,
@@ -402,9 +409,17 @@ impl<T> Pages<T> {
             self.count(2);
             return;
         }
-        // SAFETY: as in `entry`. Published by the commit below (Release);
-        // if that fails the value is unused until the next commit rewrites it.
-        unsafe { self.free_lap.get(v) }.store(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
+        // Raised, never lowered: this attempt may still fail (a sender
+        // cancels it), and this thread may be preempted right here for any
+        // number of laps, during which later retirements of `v` commit
+        // their own, later laps. A plain store would then overwrite the
+        // lap of the retirement in force with ours, and the positions of
+        // `v`'s free lap would read as full, with nothing to wake a sender
+        // (caught by ThreadSanitizer's scheduling in `tests/pages.rs`; the
+        // PG4 loom model). The value is counted from `v`'s first position,
+        // so it only grows (until 2^64 positions).
+        // SAFETY: as in `entry`. Published by the commit below (Release).
+        unsafe { self.free_lap.get(v) }.fetch_max(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
         if entry.compare_exchange(mark, core::ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed).is_err() {
             self.count(2);
             return; // a sender cancelled
