@@ -46,13 +46,31 @@ loom() {
 
 # The fast Miri subset: every integration test file; stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
-# #[cfg_attr(miri, ignore)].
-MIRI_TESTS=(--lib --test spsc --test segments --test pages --test mpmc --test flow --test batch --test guards --test fuzz_replay --test broadcast --test async)
+# #[cfg_attr(miri, ignore)]. Miri interprets a test binary on one thread, so
+# the files run as two halves of about equal Miri time side by side, one
+# per core (tests/mpmc.rs alone is about 40% of it), each half in its own
+# target directory.
+MIRI_TESTS_A=(--lib --test mpmc --test pages --test guards --test batch)
+MIRI_TESTS_B=(--test spsc --test segments --test flow --test fuzz_replay --test broadcast --test async)
 
 miri() {
   nightly_with miri rust-src
   cargo +nightly miri setup
-  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" timed cargo +nightly miri test -p ringflow "${MIRI_TESTS[@]}"
+  mkdir -p target
+  miri_half a "${MIRI_TESTS_A[@]}" & local a=$!
+  miri_half b "${MIRI_TESTS_B[@]}" & local b=$!
+  local rc=0
+  wait "$a" || rc=1
+  wait "$b" || rc=1
+  cat target/miri-a.log target/miri-b.log
+  return "$rc"
+}
+
+miri_half() {
+  # miri_half NAME TEST-ARGS... : one half of the subset, logged to target/miri-NAME.log.
+  local name="$1"; shift
+  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" CARGO_TARGET_DIR="target/miri-$name" \
+    timed cargo +nightly miri test -p ringflow "$@" > "target/miri-$name.log" 2>&1
 }
 
 miri_full() {

@@ -14,7 +14,36 @@ mod common;
 use common::model_covers;
 use common::mpmc::{send_with, BOUNDED};
 use loom::thread;
-use ringflow::{Builder, TryRecvError, WaitStrategy};
+use ringflow::mpmc::{Receiver, Sender};
+use ringflow::{Builder, WaitStrategy};
+
+/// The ring of every model here: capacity 4 on two-slot pages.
+fn paged_ring() -> (Sender<u32>, Receiver<u32>) {
+    Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>()
+}
+
+/// [`paged_ring`] with 0 and 1 sent onto page 0.
+fn ring_with_page_0_full() -> (Sender<u32>, Receiver<u32>) {
+    let (tx, rx) = paged_ring();
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    (tx, rx)
+}
+
+/// A thread that receives 0 and 1 (already there: it never waits), and so
+/// may retire page 0 after the second.
+fn reader_of_page_0(rx: &Receiver<u32>) -> thread::JoinHandle<[u32; 2]> {
+    let rx = rx.clone();
+    thread::spawn(move || [rx.try_recv().unwrap(), rx.try_recv().unwrap()])
+}
+
+/// `try_send(v)` until it goes in, yielding while the ring is full.
+fn send_when_room(tx: &Sender<u32>, mut v: u32) {
+    while let Err(e) = tx.try_send(v) {
+        v = e.into_inner();
+        thread::yield_now();
+    }
+}
 
 /// PG1: the model thread sends 0 and 1 (page 0) and a receiver thread reads
 /// them, retiring page 0 after the second (the queue is short then), while
@@ -27,36 +56,10 @@ use ringflow::{Builder, TryRecvError, WaitStrategy};
 #[test]
 fn retire_races_a_claim_on_the_next_lap() {
     model_covers("PG1 retire vs next-lap claim", 2, "a retirement given up for a claim", || {
-        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
-        tx.try_send(0).unwrap();
-        tx.try_send(1).unwrap();
-        let rx2 = rx.clone();
-        let reader = thread::spawn(move || {
-            let mut got = Vec::new();
-            while got.len() < 2 {
-                match rx2.try_recv() {
-                    Ok(v) => got.push(v),
-                    Err(TryRecvError::Empty) => thread::yield_now(),
-                    Err(e) => panic!("{e:?}"),
-                }
-            }
-            got
-        });
+        let (tx, rx) = ring_with_page_0_full();
+        let reader = reader_of_page_0(&rx);
         let tx2 = tx.clone();
-        let writer = thread::spawn(move || {
-            for v in 2..6 {
-                let mut v = v;
-                loop {
-                    match tx2.try_send(v) {
-                        Ok(()) => break,
-                        Err(e) => {
-                            v = e.into_inner();
-                            thread::yield_now();
-                        }
-                    }
-                }
-            }
-        });
+        let writer = thread::spawn(move || (2..6).for_each(|v| send_when_room(&tx2, v)));
         assert_eq!(reader.join().unwrap(), [0, 1]);
         writer.join().unwrap();
         let rest: Vec<u32> = rx.try_iter().collect();
@@ -79,12 +82,8 @@ fn retire_races_a_claim_on_the_next_lap() {
 #[test]
 fn retire_races_two_senders_on_the_next_lap() {
     model_covers("PG3 retire vs two next-lap senders", 2, "page 0 retired while the senders ran", || {
-        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
-        tx.try_send(0).unwrap();
-        tx.try_send(1).unwrap();
-        // The two items are there: the reader never waits.
-        let rx2 = rx.clone();
-        let reader = thread::spawn(move || [rx2.try_recv().unwrap(), rx2.try_recv().unwrap()]);
+        let (tx, rx) = ring_with_page_0_full();
+        let reader = reader_of_page_0(&rx);
         let writers: Vec<_> = [2u32..4, 4..5]
             .into_iter()
             .map(|values| {
@@ -120,7 +119,7 @@ fn retire_races_two_senders_on_the_next_lap() {
 #[test]
 fn two_senders_attach_the_same_page() {
     model_covers("PG2 attach race", 3, "both senders allocated a page", || {
-        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
+        let (tx, rx) = paged_ring();
         let senders: Vec<_> = (0..2)
             .map(|v| {
                 let tx = tx.clone();
@@ -149,25 +148,15 @@ fn two_senders_attach_the_same_page() {
 #[test]
 fn a_late_failed_retirement_keeps_the_later_free_lap() {
     model_covers("PG4 late failed retirement", 2, "a retirement given up while another committed", || {
-        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).mpmc::<u32>();
-        tx.try_send(0).unwrap();
-        tx.try_send(1).unwrap();
-        let rx2 = rx.clone();
-        // The two items are there: the reader never waits.
-        let reader = thread::spawn(move || [rx2.try_recv().unwrap(), rx2.try_recv().unwrap()]);
+        let (tx, rx) = ring_with_page_0_full();
+        let reader = reader_of_page_0(&rx);
         // Let the reader claim both first (yielding is not a preemption, so
         // the bug needs just one: the reader's, inside its retirement).
         while !rx.is_empty() {
             thread::yield_now();
         }
-        for v in 2..6 {
-            // 4 and 5 wait for the reader to free page 0's slots.
-            let mut v = v;
-            while let Err(e) = tx.try_send(v) {
-                v = e.into_inner();
-                thread::yield_now();
-            }
-        }
+        // 4 and 5 wait for the reader to free page 0's slots.
+        (2..6).for_each(|v| send_when_room(&tx, v));
         let got: Vec<u32> = rx.try_iter().collect();
         assert_eq!(got, [2, 3, 4, 5]);
         assert_eq!(reader.join().unwrap(), [0, 1]);

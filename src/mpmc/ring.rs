@@ -98,7 +98,10 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(super) fn stamp(&self, pos: usize, order: Ordering) -> usize {
         match &self.slots {
-            Storage::Flat(slots) => self.slot(slots, pos).stamp(self.slot_origin(pos), order),
+            Storage::Flat(slots) => {
+                let (slot, base) = self.flat_slot(slots, pos);
+                slot.stamp(base, order)
+            }
             Storage::Paged(pages) => pages.stamp(pos, order),
         }
     }
@@ -116,9 +119,15 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(super) fn held(&self, pos: usize) -> (&Slot<T>, usize) {
         match &self.slots {
-            Storage::Flat(slots) => (self.slot(slots, pos), self.slot_origin(pos)),
+            Storage::Flat(slots) => self.flat_slot(slots, pos),
             Storage::Paged(pages) => (pages.slot_holding(pos), 0),
         }
+    }
+
+    /// The slot serving `pos` in a flat ring, and its base.
+    #[inline(always)]
+    fn flat_slot<'a>(&self, slots: &'a Buffer<Slot<T>>, pos: usize) -> (&'a Slot<T>, usize) {
+        (self.slot(slots, pos), self.slot_origin(pos))
     }
 
     /// The initial stamp of the slot serving `pos`: `origin + index`.
@@ -214,10 +223,11 @@ impl<T> Shared<T> {
                     end = self.next(end);
                     n += 1;
                 }
-                // SeqCst: on `tail` of a paged ring this CAS is one half of
-                // the page retirement handshake (`pages.rs`); on x86 it is
-                // the same instruction as a relaxed CAS.
-                match counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed) {
+                // SeqCst on `tail` of a paged ring, where this CAS is one
+                // half of the page retirement handshake (`pages.rs`); on x86
+                // it is the same instruction as a relaxed CAS either way.
+                let order = if self.in_handshake(counter) { Ordering::SeqCst } else { Ordering::Relaxed };
+                match counter.compare_exchange_weak(pos, end, order, Ordering::Relaxed) {
                     Ok(_) => return Ok((pos, n)),
                     Err(current) => {
                         // Another thread claimed first (it completed its
@@ -239,6 +249,13 @@ impl<T> Shared<T> {
                 pos = counter.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether a claim CAS of `counter` takes part in the page retirement
+    /// handshake: `tail` of a paged ring.
+    #[inline(always)]
+    fn in_handshake(&self, counter: &AtomicUsize) -> bool {
+        matches!(self.slots, Storage::Paged(_)) && core::ptr::eq(counter, &*self.tail)
     }
 
     /// The position `k` places after `pos` (`k <= capacity`), across the
@@ -336,7 +353,7 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(super) unsafe fn publish(&self, pos: usize, value: T) {
         let (slot, base) = match &self.slots {
-            Storage::Flat(slots) => (self.slot(slots, pos), self.slot_origin(pos)),
+            Storage::Flat(slots) => self.flat_slot(slots, pos),
             Storage::Paged(pages) => (pages.slot_for_write(pos), 0),
         };
         // SAFETY: the claim gives this thread exclusive access to the slot
