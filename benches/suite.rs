@@ -87,7 +87,8 @@
 //! Results go to `target/ringflow/` through `support/output.rs`:
 //! `suite-rounds.csv` (every run), `suite-summary.csv` and `suite.json`.
 //! All scenarios share one set of value columns (rate, construct times,
-//! memory); a column a scenario does not measure is empty. The summary's
+//! memory, and for the suite the cores kept busy: process CPU time over
+//! wall time); a column a scenario does not measure is empty. The summary's
 //! `ratio_to_floor` columns hold each scenario's per-round ratio: for
 //! `keep-up` capacity 10^6 over capacity 1 024, for `suite` ringflow over
 //! the round's best peer (the derived `best peer` and `best ringflow` rows
@@ -297,6 +298,7 @@ const COLUMNS: &[&str] = &[
     "resident after construct B",
     "resident after 1000 B",
     "mean fill",
+    "cpu cores",
 ];
 const RATE: usize = 0;
 const CONSTRUCT: usize = 1;
@@ -306,6 +308,17 @@ const ALLOC_AFTER: usize = 4;
 const RSS_BUILT: usize = 5;
 const RSS_AFTER: usize = 6;
 const FILL: usize = 7;
+const CPU: usize = 8;
+
+/// CPU time used by this process so far (every thread, user + system).
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // every Linux kernel supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 const CAPACITY_METRICS: Metrics = Metrics { scenario: "capacity", unit: "value", columns: COLUMNS };
 const KEEP_UP_METRICS: Metrics = Metrics { scenario: "keep-up", unit: "value", columns: COLUMNS };
@@ -1078,7 +1091,11 @@ fn main() {
                 }
                 let i = order[j];
                 let n = n_of(i);
+                // The process's CPU time over the run (the other threads
+                // of this process are idle meanwhile): cores kept busy.
+                let cpu0 = process_cpu();
                 let t = watched(&rows[i].name, || (rows[i].run)(n));
+                let busy = (process_cpu() - cpu0).as_secs_f64() / t.as_secs_f64();
                 let rate = n as f64 / t.as_secs_f64() / 1e6;
                 runs[i].push(run_record(
                     &SUITE_METRICS,
@@ -1086,7 +1103,7 @@ fn main() {
                     round,
                     position,
                     n as u64,
-                    values(&[(RATE, rate)]),
+                    values(&[(RATE, rate), (CPU, busy)]),
                 ));
             },
         );
@@ -1094,6 +1111,9 @@ fn main() {
         let (wheres, per_round) = Where::per_round(&probes);
         println!("   {per_round}");
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
+        let busy_of = |i: usize| runs[i].iter().map(|r| r.values[CPU]).collect::<Vec<_>>();
+        // The second table: cores kept busy per case and implementation.
+        let mut busy_lines = Vec::new();
         println!(
             "\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} best peer (rounds)",
             "case (M msgs/s)",
@@ -1115,6 +1135,17 @@ fn main() {
             }
             let find = |imp: &str| present.iter().find(|(n, _)| *n == imp).map(|&(_, i)| i);
             let med = |imp: &str| find(imp).map_or(f64::NAN, |i| median(&rate_of(i)));
+            let busy = |imp: &str| find(imp).map_or("-".to_string(), |i| format!("{:.2}", median(&busy_of(i))));
+            busy_lines.push(format!(
+                "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}",
+                case.name,
+                busy(RF_MPMC),
+                busy(RF_SPSC),
+                busy("kanal"),
+                busy("crossbeam-channel"),
+                busy("flume"),
+                busy("std sync_channel"),
+            ));
             // Per round: the best peer's rate (and who), the better ringflow variant.
             let peers: Vec<(&str, Vec<f64>)> = PEERS.iter().filter_map(|p| find(p).map(|i| (*p, rate_of(i)))).collect();
             let best_peer: Vec<(f64, &str)> = (0..rounds)
@@ -1200,6 +1231,19 @@ fn main() {
                 }
             }
         }
+        println!(
+            "\n   CPU: cores kept busy during a run (the process's CPU time, every thread, over the run's wall time), \
+             median across rounds; {} logical CPUs here.\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}",
+            thread::available_parallelism().map_or(0, |n| n.get()),
+            "case (cores busy)",
+            "rf mpmc",
+            "rf spsc",
+            "kanal",
+            "crossbeam",
+            "flume",
+            "std",
+        );
+        busy_lines.iter().for_each(|l| println!("{l}"));
         scenarios.push(ScenarioReport { metrics: SUITE_METRICS, results: summaries });
         all_runs.extend(runs.into_iter().flatten());
     }
