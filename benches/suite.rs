@@ -681,6 +681,22 @@ const SEQ_SPSC: &[Scenario] = &[Scenario::Seq, Scenario::Spsc];
 const RF_MPMC: &str = "ringflow mpmc";
 const RF_SPSC: &str = "ringflow spsc";
 const PEERS: [&str; 4] = ["kanal", "crossbeam-channel", "flume", "std sync_channel"];
+/// The suite tables' implementation columns, in order, and their headings.
+const SUITE_COLUMNS: [(&str, &str); 6] = [
+    (RF_MPMC, "rf mpmc"),
+    (RF_SPSC, "rf spsc"),
+    ("kanal", "kanal"),
+    ("crossbeam-channel", "crossbeam"),
+    ("flume", "flume"),
+    ("std sync_channel", "std"),
+];
+
+/// A suite table's line: the case (or heading) and one cell per
+/// implementation column.
+fn suite_line(first: &str, cell: impl Fn(&str, &str) -> String) -> String {
+    let c: Vec<String> = SUITE_COLUMNS.iter().map(|&(imp, heading)| cell(imp, heading)).collect();
+    format!("   {first:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}", c[0], c[1], c[2], c[3], c[4], c[5])
+}
 
 fn suite_impls<T: Msg>() -> Vec<(&'static str, &'static [Scenario], SuiteRun)> {
     vec![
@@ -1115,14 +1131,8 @@ fn main() {
         // The second table: cores kept busy per case and implementation.
         let mut busy_lines = Vec::new();
         println!(
-            "\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} best peer (rounds)",
-            "case (M msgs/s)",
-            "rf mpmc",
-            "rf spsc",
-            "kanal",
-            "crossbeam",
-            "flume",
-            "std",
+            "\n{}  {:<24} {:<24} {:<17} best peer (rounds)",
+            suite_line("case (M msgs/s)", |_, heading| heading.to_string()),
             "rf mpmc / best peer",
             "best rf / best peer",
             "close | far",
@@ -1136,16 +1146,7 @@ fn main() {
             let find = |imp: &str| present.iter().find(|(n, _)| *n == imp).map(|&(_, i)| i);
             let med = |imp: &str| find(imp).map_or(f64::NAN, |i| median(&rate_of(i)));
             let busy = |imp: &str| find(imp).map_or("-".to_string(), |i| format!("{:.2}", median(&busy_of(i))));
-            busy_lines.push(format!(
-                "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}",
-                case.name,
-                busy(RF_MPMC),
-                busy(RF_SPSC),
-                busy("kanal"),
-                busy("crossbeam-channel"),
-                busy("flume"),
-                busy("std sync_channel"),
-            ));
+            busy_lines.push(suite_line(&case.name, |imp, _| busy(imp)));
             // Per round: the best peer's rate (and who), the better ringflow variant.
             let peers: Vec<(&str, Vec<f64>)> = PEERS.iter().filter_map(|p| find(p).map(|i| (*p, rate_of(i)))).collect();
             let best_peer: Vec<(f64, &str)> = (0..rounds)
@@ -1182,14 +1183,8 @@ fn main() {
             let headline = best_rf.as_ref().or(mpmc_rates.as_ref()).filter(|_| !peers.is_empty());
             let headline = headline.map_or(Vec::new(), |r| ratios(r, &best_rates));
             println!(
-                "   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<17} {}",
-                case.name,
-                fmt_rate(med(RF_MPMC)),
-                fmt_rate(med(RF_SPSC)),
-                fmt_rate(med("kanal")),
-                fmt_rate(med("crossbeam-channel")),
-                fmt_rate(med("flume")),
-                fmt_rate(med("std sync_channel")),
+                "{}  {:<24} {:<24} {:<17} {}",
+                suite_line(&case.name, |imp, _| fmt_rate(med(imp))),
                 fmt_ratio(&ratio_of(&mpmc_rates)),
                 if best_rf.is_some() { fmt_ratio(&ratio_of(&best_rf)) } else { "-".into() },
                 format!(
@@ -1233,15 +1228,9 @@ fn main() {
         }
         println!(
             "\n   CPU: cores kept busy during a run (the process's CPU time, every thread, over the run's wall time), \
-             median across rounds; {} logical CPUs here.\n   {:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}",
+             median across rounds; {} logical CPUs here.\n{}",
             thread::available_parallelism().map_or(0, |n| n.get()),
-            "case (cores busy)",
-            "rf mpmc",
-            "rf spsc",
-            "kanal",
-            "crossbeam",
-            "flume",
-            "std",
+            suite_line("case (cores busy)", |_, heading| heading.to_string()),
         );
         busy_lines.iter().for_each(|l| println!("{l}"));
         scenarios.push(ScenarioReport { metrics: SUITE_METRICS, results: summaries });
