@@ -226,8 +226,13 @@ impl<T> Shared<T> {
                 // SeqCst on `tail` of a paged ring, where this CAS is one
                 // half of the page retirement handshake (`pages.rs`); on x86
                 // it is the same instruction as a relaxed CAS either way.
-                let order = if self.in_handshake(counter) { Ordering::SeqCst } else { Ordering::Relaxed };
-                match counter.compare_exchange_weak(pos, end, order, Ordering::Relaxed) {
+                // (Two calls with constant orderings: each is one instruction.)
+                let claimed = if self.in_handshake(counter) {
+                    counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed)
+                } else {
+                    counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed)
+                };
+                match claimed {
                     Ok(_) => return Ok((pos, n)),
                     Err(current) => {
                         // Another thread claimed first (it completed its
