@@ -310,16 +310,6 @@ const RSS_AFTER: usize = 6;
 const FILL: usize = 7;
 const CPU: usize = 8;
 
-/// CPU time used by this process so far (every thread, user + system).
-fn process_cpu() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
-    // every Linux kernel supports.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 const CAPACITY_METRICS: Metrics = Metrics { scenario: "capacity", unit: "value", columns: COLUMNS };
 const KEEP_UP_METRICS: Metrics = Metrics { scenario: "keep-up", unit: "value", columns: COLUMNS };
 const SUITE_METRICS: Metrics = Metrics { scenario: "suite", unit: "value", columns: COLUMNS };
@@ -1109,9 +1099,10 @@ fn main() {
                 let n = n_of(i);
                 // The process's CPU time over the run (the other threads
                 // of this process are idle meanwhile): cores kept busy.
-                let cpu0 = process_cpu();
+                let cpu0 = cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
                 let t = watched(&rows[i].name, || (rows[i].run)(n));
-                let busy = (process_cpu() - cpu0).as_secs_f64() / t.as_secs_f64();
+                let cpu = cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+                let busy = cpu as f64 / t.as_nanos() as f64;
                 let rate = n as f64 / t.as_secs_f64() / 1e6;
                 runs[i].push(run_record(
                     &SUITE_METRICS,

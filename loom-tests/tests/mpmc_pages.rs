@@ -12,7 +12,7 @@
 mod common;
 
 use common::model_covers;
-use common::mpmc::{send_with, BOUNDED};
+use common::mpmc::{send_with, Patience, BOUNDED};
 use loom::thread;
 use ringflow::mpmc::{Receiver, Sender};
 use ringflow::{Builder, WaitStrategy};
@@ -37,14 +37,6 @@ fn reader_of_page_0(rx: &Receiver<u32>) -> thread::JoinHandle<[u32; 2]> {
     thread::spawn(move || [rx.try_recv().unwrap(), rx.try_recv().unwrap()])
 }
 
-/// `try_send(v)` until it goes in, yielding while the ring is full.
-fn send_when_room(tx: &Sender<u32>, mut v: u32) {
-    while let Err(e) = tx.try_send(v) {
-        v = e.into_inner();
-        thread::yield_now();
-    }
-}
-
 /// PG1: the model thread sends 0 and 1 (page 0) and a receiver thread reads
 /// them, retiring page 0 after the second (the queue is short then), while
 /// a sender thread sends 2, 3 (page 1) and then 4 and 5, which land on page
@@ -59,7 +51,7 @@ fn retire_races_a_claim_on_the_next_lap() {
         let (tx, rx) = ring_with_page_0_full();
         let reader = reader_of_page_0(&rx);
         let tx2 = tx.clone();
-        let writer = thread::spawn(move || (2..6).for_each(|v| send_when_room(&tx2, v)));
+        let writer = thread::spawn(move || (2..6).for_each(|v| send_with(&tx2, v, Patience::Forever).unwrap()));
         assert_eq!(reader.join().unwrap(), [0, 1]);
         writer.join().unwrap();
         let rest: Vec<u32> = rx.try_iter().collect();
@@ -156,7 +148,7 @@ fn a_late_failed_retirement_keeps_the_later_free_lap() {
             thread::yield_now();
         }
         // 4 and 5 wait for the reader to free page 0's slots.
-        (2..6).for_each(|v| send_when_room(&tx, v));
+        (2..6).for_each(|v| send_with(&tx, v, Patience::Forever).unwrap());
         let got: Vec<u32> = rx.try_iter().collect();
         assert_eq!(got, [2, 3, 4, 5]);
         assert_eq!(reader.join().unwrap(), [0, 1]);

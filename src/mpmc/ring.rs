@@ -124,25 +124,14 @@ impl<T> Shared<T> {
         }
     }
 
-    /// The slot serving `pos` in a flat ring, and its base.
+    /// The slot serving `pos` in a flat ring, and its base (its initial
+    /// stamp, `origin + index`).
     #[inline(always)]
     fn flat_slot<'a>(&self, slots: &'a Buffer<Slot<T>>, pos: usize) -> (&'a Slot<T>, usize) {
-        (self.slot(slots, pos), self.slot_origin(pos))
-    }
-
-    /// The initial stamp of the slot serving `pos`: `origin + index`.
-    #[inline(always)]
-    fn slot_origin(&self, pos: usize) -> usize {
-        self.origin.wrapping_add(pos & (self.one_lap - 1))
-    }
-
-    /// The slot serving `pos` in a flat ring.
-    #[inline(always)]
-    fn slot<'a>(&self, slots: &'a Buffer<Slot<T>>, pos: usize) -> &'a Slot<T> {
         let idx = pos & (self.one_lap - 1);
         // SAFETY: every position is built as `lap + index` with
         // `index < capacity` (see `next`), so the masked index is in bounds.
-        unsafe { slots.get(idx) }
+        (unsafe { slots.get(idx) }, self.origin.wrapping_add(idx))
     }
 
     /// The position after `pos`: the next index, or index 0 of the next lap.
