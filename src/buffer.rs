@@ -118,6 +118,14 @@ pub(crate) struct StampedSlot<T> {
 }
 
 impl<T> StampedSlot<T> {
+    /// A slot at stamp 0 with an empty cell: what all-zero bytes are
+    /// outside loom, constructed (loom's atomics and cells are tracked
+    /// objects).
+    #[cfg(loom)]
+    pub(crate) fn empty() -> Self {
+        StampedSlot { raw_stamp: AtomicUsize::new(0), value: UnsafeCell::new(MaybeUninit::uninit()) }
+    }
+
     /// The stamp of a slot whose base is `base`.
     #[inline(always)]
     pub(crate) fn stamp(&self, base: usize, order: Ordering) -> usize {
@@ -160,10 +168,7 @@ impl<T> Buffer<StampedSlot<T>> {
         }
         #[cfg(loom)]
         {
-            Buffer::from_fn(len, |_| StampedSlot {
-                raw_stamp: AtomicUsize::new(0),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
+            Buffer::from_fn(len, |_| StampedSlot::empty())
         }
     }
 

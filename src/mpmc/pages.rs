@@ -108,6 +108,7 @@
 //! the pages the most items ever held needed, plus one per sender racing
 //! to attach.
 
+use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use super::ring::Slot;
@@ -140,29 +141,25 @@ fn loom_sc_fence() {
     crate::sync::fence(Ordering::SeqCst);
 }
 
-/// `B` slots. Aligned so that a table entry can tag it (`TAG_MASK`).
-#[repr(align(4096))]
+/// A page: one allocation of `B` slots followed by a [`PageHeader`],
+/// aligned to `TAG_MASK + 1` so that a table entry can tag it. A
+/// `NonNull<Page<T>>` points at slot 0, so that finding a slot from a table
+/// entry is one load and an offset (a page used to hold its slots in a
+/// second allocation, one more dependent load on every access). Its layout
+/// depends on `B`, which only [`Pages`] knows: it allocates, addresses and
+/// frees pages ([`Pages::slot`], [`Pages::header`]).
 pub(super) struct Page<T> {
+    _slots: core::marker::PhantomData<Slot<T>>,
+}
+
+/// The fields of a page besides its slots, after them.
+struct PageHeader<T> {
     /// Sequence numbers for the tags of retirement attempts (only their
     /// distinctness matters).
     retire_seq: AtomicUsize,
     /// The next page on the free list; meaningful only while this page is
     /// on it (written before the push that publishes it).
     free_next: AtomicPtr<Page<T>>,
-    /// Absolute stamps (base 0): a page serves different logical slots over
-    /// its life, and a stale reader must be able to tell.
-    slots: Buffer<Slot<T>>,
-}
-
-impl<T> Page<T> {
-    fn alloc(len: usize) -> NonNull<Page<T>> {
-        let page = Box::new(Page {
-            retire_seq: AtomicUsize::new(0),
-            free_next: AtomicPtr::new(core::ptr::null_mut()),
-            slots: Buffer::stamped(len),
-        });
-        NonNull::from(Box::leak(page))
-    }
 }
 
 /// The page table, the free list and the page geometry.
@@ -186,8 +183,16 @@ pub(super) struct Pages<T> {
     origin: usize,
     /// Top of the free list (a Treiber stack through `Page::free_next`).
     free: AtomicPtr<Page<T>>,
+    /// A page's allocation (`B` slots, then the header, aligned to
+    /// `TAG_MASK + 1`) and the header's offset in it.
+    page_layout: Layout,
+    header_at: usize,
     /// `log2(B)`.
     shift: u32,
+    /// `B - 1` and `one_lap - 1`: a position's offset on its page and its
+    /// slot index are masks of it (kept, not derived, on the hot path).
+    page_mask: usize,
+    idx_mask: usize,
     /// `capacity` (logical slots) and `one_lap`, as in `Shared`.
     capacity: usize,
     one_lap: usize,
@@ -215,12 +220,20 @@ impl<T> Pages<T> {
             Buffer::from_fn(n, |_| AtomicPtr::new(core::ptr::null_mut())),
             Buffer::from_fn(n, |_| AtomicUsize::new(0)),
         );
+        let (page_layout, header_at) = Layout::array::<Slot<T>>(page_slots)
+            .and_then(|slots| slots.extend(Layout::new::<PageHeader<T>>()))
+            .and_then(|(page, at)| Ok((page.align_to(TAG_MASK + 1)?.pad_to_align(), at)))
+            .expect("ringflow: an MPMC page's layout overflows");
         Pages {
             table,
             free_lap,
+            page_layout,
+            header_at,
             origin,
             free: AtomicPtr::new(core::ptr::null_mut()),
             shift: page_slots.trailing_zeros(),
+            page_mask: page_slots - 1,
+            idx_mask: one_lap - 1,
             capacity,
             one_lap,
             #[cfg(feature = "__test-hooks")]
@@ -234,11 +247,84 @@ impl<T> Pages<T> {
         1 << self.shift
     }
 
+    /// Slot `k` of `page`.
+    ///
+    /// # Safety
+    ///
+    /// `page` was allocated by this ring ([`alloc_page`](Pages::alloc_page);
+    /// pages live as long as the ring) and `k < B`.
+    #[inline(always)]
+    unsafe fn slot(&self, page: NonNull<Page<T>>, k: usize) -> &Slot<T> {
+        // SAFETY: the page's slots start at the page pointer; `k < B`
+        // (caller), and they were initialised when the page was allocated.
+        unsafe { &*page.as_ptr().cast::<Slot<T>>().add(k) }
+    }
+
+    /// The header of `page`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`slot`](Pages::slot).
+    #[inline(always)]
+    unsafe fn header(&self, page: NonNull<Page<T>>) -> &PageHeader<T> {
+        // SAFETY: initialised at allocation (and in bounds: see `header_ptr`).
+        unsafe { &*self.header_ptr(page) }
+    }
+
+    /// Where the header of `page` is (`page` allocated by this ring).
+    #[inline(always)]
+    fn header_ptr(&self, page: NonNull<Page<T>>) -> *mut PageHeader<T> {
+        // In bounds: `header_at` is the header's offset in `page_layout`.
+        page.as_ptr().cast::<u8>().wrapping_add(self.header_at).cast()
+    }
+
+    /// A new page: zeroed slots (each at stamp 0, a valid `Slot`: see
+    /// [`Buffer::stamped`]), to be stamped by [`attach`](Pages::attach).
+    fn alloc_page(&self) -> NonNull<Page<T>> {
+        #[cfg(not(loom))]
+        // SAFETY: the layout's size is not zero (`B >= 2` slots and a header).
+        let page = unsafe { std::alloc::alloc_zeroed(self.page_layout) };
+        #[cfg(loom)]
+        // SAFETY: as above; every slot is written below.
+        let page = unsafe { std::alloc::alloc(self.page_layout) };
+        let Some(page) = NonNull::new(page.cast::<Page<T>>()) else { std::alloc::handle_alloc_error(self.page_layout) };
+        // Under loom the atomics and cells are tracked objects: constructed.
+        #[cfg(loom)]
+        for k in 0..self.page_slots() {
+            // SAFETY: slot `k < B` of the fresh allocation, written once.
+            unsafe { page.as_ptr().cast::<Slot<T>>().add(k).write(Slot::empty()) };
+        }
+        let header = PageHeader { retire_seq: AtomicUsize::new(0), free_next: AtomicPtr::new(core::ptr::null_mut()) };
+        // SAFETY: the header's place in the fresh allocation, written once.
+        unsafe { self.header_ptr(page).write(header) };
+        page
+    }
+
+    /// Frees `page` (its slots hold no items: the ring dropped them).
+    ///
+    /// # Safety
+    ///
+    /// `page` came from [`alloc_page`](Pages::alloc_page) and no thread
+    /// uses it; called once per page.
+    unsafe fn free_page(&self, page: NonNull<Page<T>>) {
+        #[cfg(loom)]
+        for k in 0..self.page_slots() {
+            // SAFETY: constructed in `alloc_page`, dropped once (no item:
+            // the cell is `MaybeUninit`).
+            unsafe { core::ptr::drop_in_place(page.as_ptr().cast::<Slot<T>>().add(k)) };
+        }
+        // SAFETY: written in `alloc_page`, dropped once (a no-op outside
+        // loom, whose atomics are tracked objects).
+        unsafe { core::ptr::drop_in_place(self.header_ptr(page)) };
+        // SAFETY: allocated with this layout (caller).
+        unsafe { std::alloc::dealloc(page.as_ptr().cast(), self.page_layout) };
+    }
+
     /// Logical page of `pos`, and the offset on it.
     #[inline(always)]
     fn locate(&self, pos: usize) -> (usize, usize) {
-        let idx = pos & (self.one_lap - 1);
-        (idx >> self.shift, idx & (self.page_slots() - 1))
+        let idx = pos & self.idx_mask;
+        (idx >> self.shift, idx & self.page_mask)
     }
 
     /// Slots in use on logical page `v` (the last may be partial).
@@ -286,10 +372,10 @@ impl<T> Pages<T> {
             };
             // SAFETY: pages live as long as `self` (never freed before), and
             // `k < B`, the length of every page.
-            let stamp = unsafe { page.as_ref().slots.get(k) }.stamp(0, order);
+            let stamp = unsafe { self.slot(page, k) }.stamp(0, order);
             // This logical slot's stamps are `pos` or `pos + 1` modulo
             // `one_lap`; anything else was left by another use of the page.
-            if stamp.wrapping_sub(pos) & (self.one_lap - 1) <= 1 {
+            if stamp.wrapping_sub(pos) & self.idx_mask <= 1 {
                 return stamp;
             }
             // Through `sync.rs`, which yields under loom (DESIGN.md: spin
@@ -298,11 +384,12 @@ impl<T> Pages<T> {
         }
     }
 
-    /// Whether `pos` is the last slot in use on its page.
+    /// Whether `pos` is the last slot in use on its page: the next index
+    /// starts a page, or is `capacity` (the last page may be partial).
     #[inline(always)]
-    pub(super) fn is_page_end(&self, pos: usize) -> bool {
-        let (v, k) = self.locate(pos);
-        k + 1 == self.used(v)
+    fn is_page_end(&self, pos: usize) -> bool {
+        let next = (pos & self.idx_mask) + 1;
+        next & self.page_mask == 0 || next == self.capacity
     }
 
     /// The slot serving `pos` on its attached page, for a thread that owns
@@ -314,8 +401,18 @@ impl<T> Pages<T> {
         let (v, k) = self.locate(pos);
         let page = untagged(self.entry(v).load(Ordering::Acquire));
         debug_assert!(!page.is_null(), "a page holding an item is attached");
-        // SAFETY: attached (see above) and alive as long as `self`; `k < B`.
-        unsafe { (*page).slots.get(k) }
+        // SAFETY: attached (see above), so not null, and alive as long as
+        // `self`; `k < B`.
+        unsafe { self.slot(NonNull::new_unchecked(page), k) }
+    }
+
+    /// For the receiver that claimed `pos`: its slot (as
+    /// [`slot_holding`](Pages::slot_holding)) and whether `pos` is the last
+    /// slot in use on its page (then it calls
+    /// [`maybe_retire`](Pages::maybe_retire) once it has freed the slot).
+    #[inline(always)]
+    pub(super) fn slot_to_take(&self, pos: usize) -> (&Slot<T>, bool) {
+        (self.slot_holding(pos), self.is_page_end(pos))
     }
 
     /// The slot to write the item of `pos` to, for the sender that has just
@@ -339,7 +436,7 @@ impl<T> Pages<T> {
                 // SAFETY: attached to `v` (our lap's page: lap `pos` cannot
                 // be retired before our item is read), alive as long as
                 // `self`; `k < B`.
-                return unsafe { page.as_ref().slots.get(k) };
+                return unsafe { self.slot(page, k) };
             }
             // Being retired: cancel (the receiver's commit then fails).
             let _ = entry.compare_exchange(current, page.as_ptr(), Ordering::SeqCst, Ordering::Relaxed);
@@ -353,14 +450,13 @@ impl<T> Pages<T> {
     fn attach(&self, v: usize, pos: usize) {
         let page = self.pop().unwrap_or_else(|| {
             self.count(0);
-            Page::alloc(self.page_slots())
+            self.alloc_page()
         });
-        // SAFETY: popped or fresh: this thread owns it until the CAS below.
-        let p = unsafe { page.as_ref() };
+        // Popped or fresh: this thread owns it until the CAS below.
         let first = self.page_start(v, pos);
         for k in 0..self.used(v) {
-            // SAFETY: `k < used(v) <= B`.
-            unsafe { p.slots.get(k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
+            // SAFETY: one of this ring's pages; `k < used(v) <= B`.
+            unsafe { self.slot(page, k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
         }
         // Release: a thread that finds the page in the table sees its stamps.
         let won =
@@ -382,14 +478,12 @@ impl<T> Pages<T> {
         if untagged(current) != current {
             return; // another retirement attempt is on
         }
-        // SAFETY: pages live as long as `self`.
-        let p = unsafe { page.as_ref() };
         let first = self.page_start(v, pos);
         for k in 0..self.used(v) {
             // Read for this lap: `first + k + one_lap`.
             let read = first.wrapping_add(k).wrapping_add(self.one_lap);
-            // SAFETY: `k < used(v) <= B`.
-            if unsafe { p.slots.get(k) }.stamp(0, Ordering::Acquire) != read {
+            // SAFETY: pages live as long as `self`; `k < used(v) <= B`.
+            if unsafe { self.slot(page, k) }.stamp(0, Ordering::Acquire) != read {
                 return;
             }
         }
@@ -398,7 +492,8 @@ impl<T> Pages<T> {
         if near(tail.load(Ordering::Relaxed)) {
             return;
         }
-        let mark = tagged(page, p.retire_seq.fetch_add(1, Ordering::Relaxed));
+        // SAFETY: one of this ring's pages.
+        let mark = tagged(page, unsafe { self.header(page) }.retire_seq.fetch_add(1, Ordering::Relaxed));
         if entry.compare_exchange(page.as_ptr(), mark, Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return;
         }
@@ -441,7 +536,7 @@ impl<T> Pages<T> {
         let mut top = self.free.load(Ordering::Relaxed);
         loop {
             // SAFETY: the chain is this thread's until the CAS publishes it.
-            unsafe { last.as_ref() }.free_next.store(top, Ordering::Relaxed);
+            unsafe { self.header(last) }.free_next.store(top, Ordering::Relaxed);
             match self.free.compare_exchange_weak(top, first.as_ptr(), Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => top = now,
@@ -454,7 +549,7 @@ impl<T> Pages<T> {
     fn pop(&self) -> Option<NonNull<Page<T>>> {
         let top = NonNull::new(self.free.swap(core::ptr::null_mut(), Ordering::Acquire))?;
         // SAFETY: the list taken is this thread's now.
-        let rest = unsafe { top.as_ref() }.free_next.load(Ordering::Relaxed);
+        let rest = unsafe { self.header(top) }.free_next.load(Ordering::Relaxed);
         if let Some(rest) = NonNull::new(rest) {
             // Usually nobody pushed meanwhile: put the rest back as it is.
             if self
@@ -464,7 +559,7 @@ impl<T> Pages<T> {
             {
                 let mut last = rest;
                 // SAFETY: the chain is this thread's; it ends with null.
-                while let Some(next) = NonNull::new(unsafe { last.as_ref() }.free_next.load(Ordering::Relaxed)) {
+                while let Some(next) = NonNull::new(unsafe { self.header(last) }.free_next.load(Ordering::Relaxed)) {
                     last = next;
                 }
                 self.push(rest, last);
@@ -481,15 +576,15 @@ impl<T> Drop for Pages<T> {
     fn drop(&mut self) {
         let mut free = NonNull::new(self.free.load(Ordering::Relaxed));
         while let Some(page) = free {
-            // SAFETY: made by `Page::alloc`, on the free list only.
-            free = NonNull::new(unsafe { page.as_ref() }.free_next.load(Ordering::Relaxed));
+            // SAFETY: made by `alloc_page`, on the free list only.
+            free = NonNull::new(unsafe { self.header(page) }.free_next.load(Ordering::Relaxed));
             // SAFETY: as above; freed once.
-            drop(unsafe { Box::from_raw(page.as_ptr()) });
+            unsafe { self.free_page(page) };
         }
         for v in 0..self.table.len() {
             if let Some(page) = NonNull::new(untagged(self.entry(v).load(Ordering::Relaxed))) {
                 // SAFETY: attached pages are not on the free list; freed once.
-                drop(unsafe { Box::from_raw(page.as_ptr()) });
+                unsafe { self.free_page(page) };
             }
         }
     }

@@ -374,14 +374,23 @@ impl<T> Shared<T> {
     /// `pos` was returned by `claim_recv` and not yet taken.
     #[inline(always)]
     pub(super) unsafe fn take(&self, pos: usize) -> T {
-        let (slot, base) = self.held(pos);
+        let (slot, base, page_end) = match &self.slots {
+            Storage::Flat(slots) => {
+                let (slot, base) = self.flat_slot(slots, pos);
+                (slot, base, false)
+            }
+            Storage::Paged(pages) => {
+                let (slot, end) = pages.slot_to_take(pos);
+                (slot, 0, end)
+            }
+        };
         // SAFETY: the claim gives this thread exclusive access to the full
         // slot until the stamp store below; the value is initialised (the
         // stamp said `pos + 1`, published with Release and seen with Acquire).
         let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
         slot.set_stamp(base, pos.wrapping_add(self.one_lap), Ordering::Release);
-        if let Storage::Paged(pages) = &self.slots {
-            if pages.is_page_end(pos) {
+        if page_end {
+            if let Storage::Paged(pages) = &self.slots {
                 pages.maybe_retire(pos, &self.tail);
             }
         }
