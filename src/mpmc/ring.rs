@@ -37,6 +37,11 @@ pub(super) struct Shared<T> {
     /// `(capacity + 1).next_power_of_two()`; a position's low bits below
     /// `one_lap` are its slot index.
     pub(super) one_lap: usize,
+    /// `one_lap - 1` (a position's index is `pos & lap_mask`) and
+    /// `one_lap - capacity` (the positions a lap skips after its last
+    /// index): kept, not derived, on the hot path.
+    lap_mask: usize,
+    lap_gap: usize,
     /// The first position (a multiple of `one_lap`): slot `i` starts out
     /// serving `origin + i`, which is its stamp before anything happened
     /// (its base, see `StampedSlot`).
@@ -90,6 +95,8 @@ impl<T> Shared<T> {
             slots,
             capacity,
             one_lap,
+            lap_mask: one_lap - 1,
+            lap_gap: one_lap - capacity,
             origin: start,
         }
     }
@@ -128,7 +135,7 @@ impl<T> Shared<T> {
     /// stamp, `origin + index`).
     #[inline(always)]
     fn flat_slot<'a>(&self, slots: &'a Buffer<Slot<T>>, pos: usize) -> (&'a Slot<T>, usize) {
-        let idx = pos & (self.one_lap - 1);
+        let idx = pos & self.lap_mask;
         // SAFETY: every position is built as `lap + index` with
         // `index < capacity` (see `next`), so the masked index is in bounds.
         (unsafe { slots.get(idx) }, self.origin.wrapping_add(idx))
@@ -137,11 +144,13 @@ impl<T> Shared<T> {
     /// The position after `pos`: the next index, or index 0 of the next lap.
     #[inline(always)]
     pub(super) fn next(&self, pos: usize) -> usize {
-        let idx = pos & (self.one_lap - 1);
-        if idx + 1 < self.capacity {
-            pos.wrapping_add(1)
+        // `pos + 1`, unless its index would be `capacity` (past the lap's
+        // last index): then index 0 of the next lap, `lap_gap` further on.
+        let next = pos.wrapping_add(1);
+        if next & self.lap_mask < self.capacity {
+            next
         } else {
-            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+            next.wrapping_add(self.lap_gap)
         }
     }
 
@@ -216,7 +225,7 @@ impl<T> Shared<T> {
                 // half of the page retirement handshake (`pages.rs`); on x86
                 // it is the same instruction as a relaxed CAS either way.
                 // (Two calls with constant orderings: each is one instruction.)
-                let claimed = if self.in_handshake(counter) {
+                let claimed = if self.in_handshake(offset) {
                     counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed)
                 } else {
                     counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed)
@@ -245,11 +254,12 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Whether a claim CAS of `counter` takes part in the page retirement
-    /// handshake: `tail` of a paged ring.
+    /// Whether a claim CAS takes part in the page retirement handshake: one
+    /// of `tail` (`offset` 0: every claim of `tail` is a sender's, and every
+    /// claim of `head` has `offset` 1) on a paged ring.
     #[inline(always)]
-    fn in_handshake(&self, counter: &AtomicUsize) -> bool {
-        matches!(self.slots, Storage::Paged(_)) && core::ptr::eq(counter, &*self.tail)
+    fn in_handshake(&self, offset: usize) -> bool {
+        offset == 0 && matches!(self.slots, Storage::Paged(_))
     }
 
     /// The position `k` places after `pos` (`k <= capacity`), across the
@@ -346,18 +356,32 @@ impl<T> Shared<T> {
     /// not yet published.
     #[inline(always)]
     pub(super) unsafe fn publish(&self, pos: usize, value: T) {
-        let (slot, base) = match &self.slots {
-            Storage::Flat(slots) => self.flat_slot(slots, pos),
-            Storage::Paged(pages) => (pages.slot_for_write(pos), 0),
-        };
+        // One branch on the storage per call, each arm straight through.
+        match &self.slots {
+            Storage::Flat(slots) => {
+                let (slot, base) = self.flat_slot(slots, pos);
+                // SAFETY: as this function's.
+                unsafe { Self::fill(slot, base, pos, value) };
+                // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
+                slots.prefault_ahead(pos & self.lap_mask);
+            }
+            // SAFETY: as this function's.
+            Storage::Paged(pages) => unsafe { Self::fill(pages.slot_for_write(pos), 0, pos, value) },
+        }
+    }
+
+    /// Writes `value` into `slot` (base `base`), which serves the claimed
+    /// position `pos`, and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`publish`](Shared::publish); `slot` serves `pos`.
+    #[inline(always)]
+    unsafe fn fill(slot: &Slot<T>, base: usize, pos: usize, value: T) {
         // SAFETY: the claim gives this thread exclusive access to the slot
         // until the stamp store below; the slot is empty (its stamp was `pos`).
         unsafe { slot.value.with_mut(|p| (*p).write(value)) };
         slot.set_stamp(base, pos.wrapping_add(1), Ordering::Release);
-        if let Storage::Flat(slots) = &self.slots {
-            // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
-            slots.prefault_ahead(pos & (self.one_lap - 1));
-        }
     }
 
     /// Claims the position at `head` for reading (see [`Shared::claim`]).
@@ -374,26 +398,38 @@ impl<T> Shared<T> {
     /// `pos` was returned by `claim_recv` and not yet taken.
     #[inline(always)]
     pub(super) unsafe fn take(&self, pos: usize) -> T {
-        let (slot, base, page_end) = match &self.slots {
+        // One branch on the storage per call, each arm straight through.
+        match &self.slots {
             Storage::Flat(slots) => {
                 let (slot, base) = self.flat_slot(slots, pos);
-                (slot, base, false)
+                // SAFETY: as this function's.
+                unsafe { self.empty(slot, base, pos) }
             }
             Storage::Paged(pages) => {
-                let (slot, end) = pages.slot_to_take(pos);
-                (slot, 0, end)
+                let (slot, page_end) = pages.slot_to_take(pos);
+                // SAFETY: as this function's.
+                let value = unsafe { self.empty(slot, 0, pos) };
+                if page_end {
+                    pages.maybe_retire(pos, &self.tail);
+                }
+                value
             }
-        };
+        }
+    }
+
+    /// Moves the value out of `slot` (base `base`), which serves the claimed
+    /// position `pos`, and frees it for the next lap.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take`](Shared::take); `slot` serves `pos`.
+    #[inline(always)]
+    unsafe fn empty(&self, slot: &Slot<T>, base: usize, pos: usize) -> T {
         // SAFETY: the claim gives this thread exclusive access to the full
         // slot until the stamp store below; the value is initialised (the
         // stamp said `pos + 1`, published with Release and seen with Acquire).
         let value = unsafe { slot.value.with(|p| (*p).assume_init_read()) };
         slot.set_stamp(base, pos.wrapping_add(self.one_lap), Ordering::Release);
-        if page_end {
-            if let Storage::Paged(pages) = &self.slots {
-                pages.maybe_retire(pos, &self.tail);
-            }
-        }
         value
     }
 
@@ -596,8 +632,29 @@ impl<T> Drop for Shared<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::Claimant;
-    use crate::WaitStrategy;
+    use super::{Claimant, Shared};
+    use crate::{Builder, WaitStrategy};
+
+    /// `next` (the hot path's form, from `lap_mask` and `lap_gap`) walks
+    /// every index of a lap in order and then index 0 of the next lap, as
+    /// `forward(pos, 1)` (the general form) says, across the wrap of the
+    /// position counter too.
+    #[test]
+    fn next_steps_through_the_lap_encoding() {
+        for capacity in [1, 2, 3, 5, 8, 1023, 1024, 1025] {
+            for start in [0, usize::MAX / 2 + 7, usize::MAX - 3 * 2048] {
+                let shared = Shared::<u8>::new(&Builder::new(capacity).__start_position(start));
+                let (one_lap, mut pos) = (shared.one_lap, shared.origin);
+                for step in 0..3 * capacity + 2 {
+                    assert_eq!(pos & (one_lap - 1), step % capacity, "capacity {capacity}, step {step}");
+                    assert_eq!(pos & !(one_lap - 1), shared.origin.wrapping_add((step / capacity) * one_lap));
+                    let next = shared.next(pos);
+                    assert_eq!(next, shared.forward(pos, 1), "capacity {capacity}, step {step}");
+                    pos = next;
+                }
+            }
+        }
+    }
 
     /// DESIGN.md: a `try_*` call never enters the kernel, so a `Try` claim
     /// never yields, whatever the strategy; a call that may wait yields
