@@ -118,12 +118,11 @@ pub(crate) struct StampedSlot<T> {
 }
 
 impl<T> StampedSlot<T> {
-    /// A slot at stamp 0 with an empty cell: what all-zero bytes are
-    /// outside loom, constructed (loom's atomics and cells are tracked
-    /// objects).
-    #[cfg(loom)]
-    pub(crate) fn empty() -> Self {
-        StampedSlot { raw_stamp: AtomicUsize::new(0), value: UnsafeCell::new(MaybeUninit::uninit()) }
+    /// A slot whose stamp, relative to its base, is `raw`, with an empty
+    /// cell (all-zero bytes are `with_raw_stamp(0)`, which is how the flat
+    /// buffers start outside loom).
+    pub(crate) fn with_raw_stamp(raw: usize) -> Self {
+        StampedSlot { raw_stamp: AtomicUsize::new(raw), value: UnsafeCell::new(MaybeUninit::uninit()) }
     }
 
     /// The stamp of a slot whose base is `base`.
@@ -168,7 +167,7 @@ impl<T> Buffer<StampedSlot<T>> {
         }
         #[cfg(loom)]
         {
-            Buffer::from_fn(len, |_| StampedSlot::empty())
+            Buffer::from_fn(len, |_| StampedSlot::with_raw_stamp(0))
         }
     }
 

@@ -34,9 +34,6 @@ pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
 impl<T> UnsafeCell<T> {
-    /// Unused outside loom builds today (the slot buffers are zeroed or
-    /// uninitialised allocations); kept so that both cells have one API.
-    #[allow(dead_code)]
     #[inline(always)]
     pub(crate) const fn new(value: T) -> Self {
         Self(core::cell::UnsafeCell::new(value))

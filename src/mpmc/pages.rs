@@ -278,21 +278,21 @@ impl<T> Pages<T> {
         page.as_ptr().cast::<u8>().wrapping_add(self.header_at).cast()
     }
 
-    /// A new page: zeroed slots (each at stamp 0, a valid `Slot`: see
-    /// [`Buffer::stamped`]), to be stamped by [`attach`](Pages::attach).
-    fn alloc_page(&self) -> NonNull<Page<T>> {
-        #[cfg(not(loom))]
+    /// A new page for logical page `v`, every slot on it free for the lap
+    /// starting at `first` (the stamps [`attach`](Pages::attach) gives a
+    /// recycled page), written once: no zeroing pass before that.
+    fn alloc_page(&self, v: usize, first: usize) -> NonNull<Page<T>> {
         // SAFETY: the layout's size is not zero (`B >= 2` slots and a header).
-        let page = unsafe { std::alloc::alloc_zeroed(self.page_layout) };
-        #[cfg(loom)]
-        // SAFETY: as above; every slot is written below.
         let page = unsafe { std::alloc::alloc(self.page_layout) };
         let Some(page) = NonNull::new(page.cast::<Page<T>>()) else { std::alloc::handle_alloc_error(self.page_layout) };
-        // Under loom the atomics and cells are tracked objects: constructed.
-        #[cfg(loom)]
+        let used = self.used(v);
         for k in 0..self.page_slots() {
-            // SAFETY: slot `k < B` of the fresh allocation, written once.
-            unsafe { page.as_ptr().cast::<Slot<T>>().add(k).write(Slot::empty()) };
+            // Slots past `used` (the end of a last, partial page) serve no
+            // position; written so that every slot is a constructed object.
+            let stamp = if k < used { first.wrapping_add(k) } else { 0 };
+            // SAFETY: slot `k < B` of the fresh allocation, written once
+            // before anything reads it.
+            unsafe { page.as_ptr().cast::<Slot<T>>().add(k).write(Slot::with_raw_stamp(stamp)) };
         }
         let header = PageHeader { retire_seq: AtomicUsize::new(0), free_next: AtomicPtr::new(core::ptr::null_mut()) };
         // SAFETY: the header's place in the fresh allocation, written once.
@@ -448,16 +448,21 @@ impl<T> Pages<T> {
     /// is attached meanwhile: every slot on it free for that lap.
     #[cold]
     fn attach(&self, v: usize, pos: usize) {
-        let page = self.pop().unwrap_or_else(|| {
-            self.count(0);
-            self.alloc_page()
-        });
-        // Popped or fresh: this thread owns it until the CAS below.
         let first = self.page_start(v, pos);
-        for k in 0..self.used(v) {
-            // SAFETY: one of this ring's pages; `k < used(v) <= B`.
-            unsafe { self.slot(page, k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
-        }
+        // Popped or fresh: this thread owns it until the CAS below.
+        let page = match self.pop() {
+            Some(page) => {
+                for k in 0..self.used(v) {
+                    // SAFETY: one of this ring's pages; `k < used(v) <= B`.
+                    unsafe { self.slot(page, k) }.set_stamp(0, first.wrapping_add(k), Ordering::Relaxed);
+                }
+                page
+            }
+            None => {
+                self.count(0);
+                self.alloc_page(v, first)
+            }
+        };
         // Release: a thread that finds the page in the table sees its stamps.
         let won =
             self.entry(v).compare_exchange(core::ptr::null_mut(), page.as_ptr(), Ordering::AcqRel, Ordering::Acquire);
