@@ -160,12 +160,15 @@ pub enum WaitStrategy {
 ///   halves the budget: another thread was waiting for this core — likely
 ///   the very peer this thread waits for (both on one core, or threads
 ///   outnumbering cores) — so spinning only delays it;
-/// - a budget below `PARK_SPIN_OFF_NS` turns spinning off altogether: a
-///   wait that begins then skips what is left of its inline retries and
-///   the clocked spin and yields at once (it still reads the clock, so how
-///   it ends is learned: a gap a spin would have bridged turns spinning
-///   back on). Both threads pinned to one core, `targets`' one-core rows:
-///   the inline retries alone had cost ~2 µs per wait there.
+/// - a budget below `PARK_SPIN_OFF_NS` turns spinning off: a wait that
+///   begins then skips the clocked spin and, where one thread waits on
+///   each side (SPSC, a broadcast receiver), what is left of its inline
+///   retries too, and yields at once (it still reads the clock, so how it
+///   ends is learned: a gap a spin would have bridged turns spinning back
+///   on). Both threads pinned to one core, `targets`' one-core rows: the
+///   inline retries alone had cost ~2 µs per wait there. Where several
+///   threads wait on a side (MPMC) the inline retries stay (see
+///   [`Waiter::begin`]).
 ///
 /// Bounds: a wait never spins longer than `PARK_SPIN_MAX_NS` (50 µs) past
 /// its inline retries, then yields at most `YIELD_STEPS` times, then parks.
@@ -333,9 +336,23 @@ impl Waiter {
     ///   behind this thread; the wait then reads no clock either (each read
     ///   took 30 ns on the EPYC VM, four per wait) and is learned as
     ///   contended (which also turns the short wait's retries off);
-    /// - or the registry has learned that spinning does not pay (a budget
-    ///   below `PARK_SPIN_OFF_NS`: the peer shares this core, or waits here
-    ///   are long).
+    /// - or, where one thread waits on each side (`peer` is known), the
+    ///   registry has learned that spinning does not pay (a budget below
+    ///   `PARK_SPIN_OFF_NS`: the peer shares this core, or waits here are
+    ///   long).
+    ///
+    /// Where several threads may wait on a side (the MPMC ring: no `peer`),
+    /// a low budget still leaves the inline retries on (only the clocked
+    /// spin past them is off). There the budget falls for another reason:
+    /// with more threads than cores, the waiters' own yields hand the core
+    /// to each other and take longer than `CONTENDED_YIELD_NS`. Skipping the
+    /// inline retries then turned every wait into a chain of `yield_now`
+    /// calls between waiters, each switching to another waiter: the kanal
+    /// suite's capacity-1 `mpmc` case (4 + 4 threads, 2 vCPUs, `usize`)
+    /// fell into that state in most runs and moved 0.1–0.5 M messages/s
+    /// there (spinning on, 6–15 M); with the inline retries kept, a waiter
+    /// catches the other side's next publication while it runs on the
+    /// other core.
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
@@ -347,7 +364,7 @@ impl Waiter {
                 sleepers.note_cpu(cpu);
                 self.shared_core = cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu;
             }
-            if self.shared_core || !spinning_pays(sleepers.spin_budget()) {
+            if self.shared_core || (peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
                 self.spin_limit = self.step;
             }
         }
@@ -1397,20 +1414,26 @@ mod tests {
     }
 
     /// A `Park` wait on a registry whose budget says spinning does not pay
-    /// yields on its first pause, without a spin step; with a budget at the
-    /// threshold it spins first.
+    /// yields on its first pause, without a spin step, where one thread
+    /// waits on each side (a `peer`, here on no known CPU); with a budget at
+    /// the threshold it spins first. Where several may wait (no `peer`: the
+    /// MPMC ring) it keeps its inline retries whatever the budget.
     #[test]
     fn a_budget_below_the_threshold_skips_the_spin() {
         use super::{Pause, Waiter, PARK_SPIN_OFF_NS};
         for (budget, spins) in [(PARK_SPIN_OFF_NS - 1, false), (0, false), (PARK_SPIN_OFF_NS, true)] {
-            let sleepers = Sleepers::new();
+            let (sleepers, peer) = (Sleepers::new(), Sleepers::new());
             sleepers.spin_budget.store(budget, Ordering::Relaxed);
             let mut w = Waiter::new(WaitStrategy::Park, None);
-            assert_eq!(w.pause(&sleepers, None, None, None, || false), Pause::Retry);
+            assert_eq!(w.pause(&sleepers, Some(&peer), None, None, || false), Pause::Retry);
             assert_eq!((w.step > 0, w.yields), (spins, u32::from(!spins)), "budget {budget}");
             // The wait is clocked either way, so how it ends is learned.
             w.done(&sleepers);
             assert_eq!(w.clock.is_some(), !spins, "budget {budget}");
+            // Several waiters per side: the inline retries stay on.
+            let mut w = Waiter::new(WaitStrategy::Park, None);
+            assert_eq!(w.pause(&sleepers, None, None, None, || false), Pause::Retry);
+            assert_eq!((w.step, w.yields), (1, 0), "budget {budget}, no peer");
         }
         // The short wait makes no retries then (one attempt, counted)...
         for (budget, attempts) in [(0, 1), (PARK_SPIN_OFF_NS, SHORT_WAIT_RETRIES + 1)] {
@@ -1422,10 +1445,10 @@ mod tests {
         }
         // ...and coming from the short wait, the driver looks at the budget too.
         for (budget, spins) in [(0, false), (PARK_SPIN_OFF_NS, true)] {
-            let sleepers = Sleepers::new();
+            let (sleepers, peer) = (Sleepers::new(), Sleepers::new());
             sleepers.spin_budget.store(budget, Ordering::Relaxed);
-            let mut w = Waiter::after_short_wait(WaitStrategy::Park, None, &sleepers, None);
-            assert_eq!(w.pause(&sleepers, None, None, None, || false), Pause::Retry);
+            let mut w = Waiter::after_short_wait(WaitStrategy::Park, None, &sleepers, Some(&peer));
+            assert_eq!(w.pause(&sleepers, Some(&peer), None, None, || false), Pause::Retry);
             assert_eq!((w.step > SHORT_WAIT_RETRIES, w.yields), (spins, u32::from(!spins)), "budget {budget}");
         }
     }
