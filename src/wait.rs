@@ -348,11 +348,11 @@ impl Waiter {
     /// to each other and take longer than `CONTENDED_YIELD_NS`. Skipping the
     /// inline retries then turned every wait into a chain of `yield_now`
     /// calls between waiters, each switching to another waiter: the kanal
-    /// suite's capacity-1 `mpmc` case (4 + 4 threads, 2 vCPUs, `usize`)
-    /// fell into that state in most runs and moved 0.1–0.5 M messages/s
-    /// there (spinning on, 6–15 M); with the inline retries kept, a waiter
-    /// catches the other side's next publication while it runs on the
-    /// other core.
+    /// suite's capacity-1 `mpmc` cases (4 + 4 threads, 2 vCPUs) ran at
+    /// 0.13–0.20× the best peer, and at 2.29–2.94× with the inline retries
+    /// kept (`cargo bench --bench suite -- --rounds 3 "suite bounded1_mp"`,
+    /// three alternated pairs, 2026-12-01): a waiter then catches the other
+    /// side's next publication while it runs on the other core.
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
