@@ -839,7 +839,8 @@ fn claim_send_hook_hands_the_value_back_when_full_or_disconnected() {
 fn try_send_does_not_wait_for_a_stalled_receiver() {
     let _w = Watchdog::new("try_send vs stalled receiver");
     // Under Miri a ring of 1025 filled three times took about 100 s of the
-    // CI's Miri step; 33 still has the stalled slot far from the ends.
+    // CI's Miri step; 33 is, like 1025, just above a power of two (its lap
+    // rounds up to twice the capacity).
     let capacities: &[usize] = if cfg!(miri) { &[1, 2, 3, 33] } else { &[1, 2, 3, 1025] };
     for strategy in STRATEGIES {
         for &capacity in capacities {
@@ -1620,7 +1621,8 @@ fn panicking_drop_of_an_older_queued_item_drops_each_item_once() {
 
 #[test]
 fn zst_unit_items() {
-    // (1025 costs ~35 s under Miri; 65 is still more than one 64-slot run.)
+    // (1025 costs ~35 s under Miri; 65 is, like it, just above a power of
+    // two.)
     let capacities: &[usize] = if cfg!(miri) { &[1, 3, 65] } else { &[1, 3, 1025] };
     for &capacity in capacities {
         let (tx, rx) = mpmc::channel::<()>(capacity);
