@@ -49,10 +49,10 @@ loom() {
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)]. Miri interprets a test binary on one thread, so
 # the files run as two halves of about equal Miri time side by side, one
-# per core (tests/mpmc.rs alone is about 35% of it), each half in its own
-# target directory. The split, from libtest's `--report-time` under Miri
-# (whose clock, with isolation on, counts interpreted steps, not seconds;
-# wall time was about 2.3x it), 2026-12-01: half A 291, half B 300.
+# per core (tests/mpmc.rs alone is about 35% of it), on one build. The
+# split, from libtest's `--report-time` under Miri (whose clock, with
+# isolation on, counts interpreted steps, not seconds; wall time was about
+# 2.3x it), 2026-12-01: half A 291, half B 300.
 MIRI_TESTS_A=(--lib --test mpmc --test guards --test batch --test segments)
 MIRI_TESTS_B=(--test spsc --test pages --test flow --test fuzz_replay --test broadcast --test async)
 
@@ -60,6 +60,12 @@ miri() {
   nightly_with miri rust-src
   cargo +nightly miri setup
   mkdir -p target
+  # Build every test binary of both halves once, on both cores, then run the
+  # halves side by side on that one build (cargo holds the build directory's
+  # lock only while it builds). With a target directory per half, both
+  # halves compiled every dev-dependency for Miri, at the same time.
+  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" CARGO_TARGET_DIR=target/miri \
+    timed cargo +nightly miri test -p ringflow "${MIRI_TESTS_A[@]}" "${MIRI_TESTS_B[@]}" --no-run
   miri_half a "${MIRI_TESTS_A[@]}" & local a=$!
   miri_half b "${MIRI_TESTS_B[@]}" & local b=$!
   local rc=0
@@ -72,7 +78,7 @@ miri() {
 miri_half() {
   # miri_half NAME TEST-ARGS... : one half of the subset, logged to target/miri-NAME.log.
   local name="$1"; shift
-  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" CARGO_TARGET_DIR="target/miri-$name" \
+  MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" CARGO_TARGET_DIR=target/miri \
     timed cargo +nightly miri test -p ringflow "$@" > "target/miri-$name.log" 2>&1
 }
 
