@@ -738,8 +738,9 @@ fn mpmc_congestion_never_sticks_with_two_senders_and_two_receivers() {
 /// Failed `try_*` calls are a busy consumer's hot loop: they change nothing.
 /// Nor do blocking calls that did not have to wait, nor queries.
 fn failed_try_calls_and_unblocked_calls_change_no_counter<R: Ring>() {
-    // Under Miri fewer failed calls per configuration (1000 took ~55 s of
-    // the CI's Miri step): any one of them changing a counter fails the test.
+    // Under Miri fewer failed calls per configuration (with 1000 this was
+    // the flow file's longest test there): any one of them changing a
+    // counter fails the test.
     let calls = if cfg!(miri) { 50 } else { 1000 };
     for strategy in STRATEGIES {
         for marks in [None, Some((1, 3))] {

@@ -1621,8 +1621,8 @@ fn panicking_drop_of_an_older_queued_item_drops_each_item_once() {
 
 #[test]
 fn zst_unit_items() {
-    // (1025 costs ~35 s under Miri; 65 is, like it, just above a power of
-    // two.)
+    // (1025 took 27 s of wall time under Miri, run alone with its start-up;
+    // 65 is, like it, just above a power of two.)
     let capacities: &[usize] = if cfg!(miri) { &[1, 3, 65] } else { &[1, 3, 1025] };
     for &capacity in capacities {
         let (tx, rx) = mpmc::channel::<()>(capacity);
