@@ -293,7 +293,7 @@ fn mpmc_batch_stops_at_a_slot_still_being_written() {
 #[test]
 fn mpmc_batches_under_contention_deliver_each_value_once_in_producer_order() {
     let producers: u64 = 3;
-    let per: u64 = if cfg!(miri) { 200 } else { 100_000 };
+    let per: u64 = if cfg!(miri) { 100 } else { 100_000 };
     let (tx, rx) = Builder::new(16).wait_strategy(WaitStrategy::SpinYield).mpmc::<u64>();
     let mut handles = Vec::new();
     for p in 0..producers {

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use common::Rng;
 
 /// Sequences per ring (native / Miri, where the longest are also cut short).
-const SEQUENCES: usize = if cfg!(miri) { 24 } else { 4000 };
+const SEQUENCES: usize = if cfg!(miri) { 12 } else { 4000 };
 
 /// Saved inputs, replayed on every run: minimized fuzz crashes (none so far
 /// that still fail) and hand-written corners. A session header is three

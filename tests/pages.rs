@@ -5,7 +5,7 @@
 //! and check what paging must give (memory that follows what the queue
 //! holds) and what it must not change (exact capacity, FIFO, drop exactly
 //! once). The whole MPMC suite also runs on two-slot pages with
-//! `--cfg ringflow_test_pages` (`scripts/check.sh pages`).
+//! the test-only feature `__test-pages` (`scripts/check.sh pages`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::BusySpin, WaitStrategy::Spi
 fn a_short_queue_reuses_a_few_pages_however_many_laps() {
     for strategy in STRATEGIES {
         let (tx, rx) = paged::<u64>(1024, 4, strategy);
-        let items = if cfg!(miri) { 200 } else { 50_000 };
+        let items = if cfg!(miri) { 100 } else { 50_000 };
         for i in 0..items {
             tx.try_send(i).unwrap();
             if i >= 3 {
@@ -41,7 +41,7 @@ fn a_short_queue_reuses_a_few_pages_however_many_laps() {
 #[test]
 fn a_flat_ring_has_no_pages_and_a_large_one_has() {
     let (tx, _rx) = mpmc::channel::<u64>(1024);
-    if !cfg!(ringflow_test_pages) {
+    if !cfg!(feature = "__test-pages") {
         assert_eq!(tx.__page_counts(), None);
     }
     let (tx, _rx) = mpmc::channel::<[u64; 4]>(1_000_000);

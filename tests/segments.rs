@@ -61,7 +61,7 @@ fn random_ops_match_a_model() {
         let mut model = VecDeque::new();
         let mut next = 0u64;
         // Bursts up and down, so that segments grow and shrink.
-        for _ in 0..if cfg!(miri) { 40 } else { 400 } {
+        for _ in 0..if cfg!(miri) { 20 } else { 400 } {
             let burst = rng.below(2 * capacity + 2);
             if rng.below(2) == 0 {
                 for _ in 0..burst {

@@ -716,7 +716,7 @@ fn model_from_position(capacity: usize, start: usize, ops: usize, seed: u64) {
 
 #[test]
 fn positions_cross_usize_max_random_ops() {
-    let ops = scaled(2_000, 120);
+    let ops = scaled(2_000, 60);
     for capacity in [1, 2, 3, 7] {
         for k in [0, 1, 2, 3, 6, 7, 8, 50] {
             model_from_position(capacity, usize::MAX - k, ops, (capacity * 100 + k) as u64);

@@ -494,12 +494,12 @@ const PAGE_BYTES: usize = 64 * 1024;
 /// for a flat ring; `test` is the length a test asked for
 /// (`Builder::__segment_slots`), rounded up to a power of two, at least 2.
 ///
-/// Built with `--cfg ringflow_test_pages`, every ring without a test length
+/// With the test-only feature `__test-pages`, every ring without a test length
 /// that has more than two slots uses pages of two slots, so that the whole
 /// MPMC test suite and its loom models run on pages (`scripts/check.sh
 /// pages`).
 fn page_slots<T>(capacity: usize, test: Option<usize>) -> Option<usize> {
-    #[cfg(ringflow_test_pages)]
+    #[cfg(feature = "__test-pages")]
     let test = test.or(Some(2));
     let page = match test {
         Some(n) => n.max(2).checked_next_power_of_two()?,
