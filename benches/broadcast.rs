@@ -28,8 +28,15 @@
 //! between the two cores, before and after) says whether the vCPUs were
 //! close together or far apart during the run.
 //!
-//! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]`
-//! (`--quick`: 7 rounds of 20 000 items, a few seconds).
+//! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]
+//! [--receivers 1|2|4] [--no-spin]` (`--quick`: 7 rounds of 20 000 items, a
+//! few seconds; `--receivers`: only the scenarios with that many receivers;
+//! `--no-spin`: without the two spinning rows, which at 1 x 2 on two vCPUs
+//! move about one ring-full per scheduler time slice, 0.3 M items/s, so
+//! that long runs of the others stay short; `--pin 0,1,1`: the sender on
+//! core 0, receivers on the cores after it, cycling; disruptor-rs spawns
+//! its own handler threads, which stay unpinned; `--only NAME`: the rows
+//! whose name contains NAME, and the ringflow row they are compared with).
 
 mod support;
 
@@ -89,13 +96,28 @@ fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> u64 {
     got
 }
 
+/// `--pin S,R...`: the sender's core, then the receivers' (receiver `i`
+/// takes entry `i` of the receivers' list, cycling). Unset: not pinned.
+static PIN: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
+
+fn pin(core: Option<core_affinity::CoreId>) {
+    if let Some(core) = core {
+        assert!(core_affinity::set_for_current(core), "could not pin to core {}", core.id);
+    }
+}
+
 fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> u64, send: impl FnOnce()) -> Run {
     let go = Arc::new(Barrier::new(receivers.len() + 1));
+    let cores = PIN.get();
+    pin(cores.map(|c| c[0]));
     let handles: Vec<_> = receivers
         .into_iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let go = go.clone();
+            let core = cores.map(|c| c[1 + i % (c.len() - 1)]);
             thread::spawn(move || {
+                pin(core);
                 go.wait();
                 body(r)
             })
@@ -275,11 +297,15 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn scenario<P: Payload>(n: usize, rounds: usize, items: u64) {
+fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: Option<&str>) {
     let mut impls = vec![Impl::Park, Impl::Spsc, Impl::Tokio, Impl::Bus];
-    if n <= 2 {
+    if n <= 2 && spin {
         impls.push(Impl::Spin);
         impls.push(Impl::Disruptor);
+    }
+    if let Some(only) = only {
+        // Each row's reference stays, so that its ratio can be taken.
+        impls.retain(|i| i.name().contains(only) || *i == Impl::Park || *i == Impl::Spin && spin && n <= 2);
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
     for round in 0..rounds {
@@ -315,13 +341,19 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]");
+        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME]");
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
     let rounds = value("--rounds").unwrap_or(7).max(1) as usize;
     let items = value("--items").unwrap_or(if quick { 20_000 } else { 200_000 });
+    if let Some(list) = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)) {
+        let cores: Vec<_> =
+            list.split(',').map(|c| core_affinity::CoreId { id: c.trim().parse().expect("--pin S,R,...") }).collect();
+        assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
+        PIN.set(cores).unwrap();
+    }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -331,13 +363,26 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
-    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, threads not pinned");
+    let pinning = PIN.get().map_or("threads not pinned".to_string(), |c| {
+        format!(
+            "pinned: sender on core {}, receivers on {:?}",
+            c[0].id,
+            c[1..].iter().map(|c| c.id).collect::<Vec<_>>()
+        )
+    });
+    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, {pinning}");
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
     let placement = support::Placement::probe(support::cores());
+    let only = value("--receivers").map(|n| n as usize);
+    let spin = !args.iter().any(|a| a == "--no-spin");
+    let only_impl = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
     for n in [1, 2, 4] {
-        scenario::<u64>(n, rounds, items);
-        scenario::<P64>(n, rounds, items);
+        if only.is_some_and(|o| o != n) {
+            continue;
+        }
+        scenario::<u64>(n, rounds, items, spin, only_impl);
+        scenario::<P64>(n, rounds, items, spin, only_impl);
     }
     println!("\n{}", placement.report());
 }
