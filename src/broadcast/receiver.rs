@@ -307,6 +307,10 @@ impl<T: Clone> Receiver<T> {
     /// # Panics
     ///
     /// As [`try_recv`](Receiver::try_recv).
+    // Always inline, as the SPSC ring's `recv` (see `spsc::Producer::send`):
+    // out of line, every item paid a call and the saving of registers,
+    // 48 instructions per receive (callgrind).
+    #[inline(always)]
     pub fn recv(&mut self) -> Result<T, RecvError> {
         match self.try_recv() {
             Ok(v) => return Ok(v),

@@ -286,6 +286,8 @@ impl<T> Sender<T> {
     /// # Panics
     ///
     /// As [`try_send`](Sender::try_send).
+    // Always inline, as the SPSC ring's `send` (see `spsc::Producer::send`).
+    #[inline(always)]
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
         send_after_try(self.try_send(value), |v| self.send_until(v, None, false))
     }
