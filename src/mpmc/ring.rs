@@ -496,8 +496,8 @@ const PAGE_BYTES: usize = 64 * 1024;
 ///
 /// With the test-only feature `__test-pages`, every ring without a test length
 /// that has more than two slots uses pages of two slots, so that the whole
-/// MPMC test suite and its loom models run on pages (`scripts/check.sh
-/// pages`).
+/// MPMC test suite runs on pages (`scripts/check.sh pages`); the loom
+/// models' rings of one or two slots stay flat.
 fn page_slots<T>(capacity: usize, test: Option<usize>) -> Option<usize> {
     #[cfg(feature = "__test-pages")]
     let test = test.or(Some(2));
