@@ -374,11 +374,11 @@ fn main() {
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
     let placement = support::Placement::probe(support::cores());
-    let only = value("--receivers").map(|n| n as usize);
+    let receivers = value("--receivers").map(|n| n as usize);
     let spin = !args.iter().any(|a| a == "--no-spin");
     let only_impl = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
     for n in [1, 2, 4] {
-        if only.is_some_and(|o| o != n) {
+        if receivers.is_some_and(|r| r != n) {
             continue;
         }
         scenario::<u64>(n, rounds, items, spin, only_impl);

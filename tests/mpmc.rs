@@ -496,7 +496,7 @@ fn exact_capacity_and_fifo_for_every_test_capacity() {
 fn large_capacities_once() {
     // The only large-capacity test that also runs under Miri: one fill and
     // drain each, the second one across `usize::MAX`. Under Miri only the
-    // second (each took a sixth of this file's Miri time).
+    // second (the two together took a sixth of this file's Miri time).
     if !cfg!(miri) {
         fill_to_capacity_then_full_then_fifo(1000, None, 1);
     }
