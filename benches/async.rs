@@ -14,7 +14,14 @@
 //! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
 //!   the round trip, and what it cost: the process's CPU time (both
 //!   workers and the thread that runs the timing task, spinning or not) per
-//!   round trip. A low p50 bought by spinning shows up there.
+//!   round trip. A low p50 bought by spinning shows up there;
+//! - `paced`: what an async stage fed by a blocking ingest thread sees when
+//!   items come at a steady pace (one every 10 µs, 100 µs, 1 ms): a producer
+//!   thread pinned to one core sends each item at its instant with the
+//!   implementation's blocking send, a task on a current-thread runtime on a
+//!   thread pinned to the other core receives it; one-way latency p50 / p99
+//!   from the instant the item was *meant* to be sent, and the consumer
+//!   thread's CPU time over the run's wall time (its cost of waiting).
 //!
 //! Implementations: ringflow (SPSC where the row allows it, and MPMC; both
 //! `Park`, the default), tokio `mpsc`, async-channel, flume (async), kanal
@@ -31,6 +38,7 @@
 //! cargo bench --bench async              # 9 rounds
 //! cargo bench --bench async -- --quick   # 7 rounds, fewer items
 //! cargo bench --bench async -- --ping     # the ping-pong rows only
+//! cargo bench --bench async -- --paced    # the paced rows only
 //! cargo bench --bench async -- --only kanal  # the rows of one implementation
 //! ```
 
@@ -40,7 +48,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringflow::{Builder, WaitStrategy};
 
@@ -48,6 +56,8 @@ const CAP: usize = 1024;
 
 struct Cfg {
     items: u64,
+    /// Length of one paced run.
+    paced: Duration,
     round_trips: usize,
     rounds: usize,
 }
@@ -432,6 +442,180 @@ fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Paced: a blocking ingest thread feeding an async stage.
+// ---------------------------------------------------------------------------
+
+/// An item of the paced rows: its sequence number and the instant it was
+/// meant to be sent.
+type Stamped = (u64, Instant);
+
+/// What one paced run measured.
+struct PacedRun {
+    /// One-way latency (ns) at the 50th and 99th percentile, counted from
+    /// the instant each item was *meant* to be sent.
+    p50: f64,
+    p99: f64,
+    /// CPU time of the consumer's thread over the run's wall time: what
+    /// waiting for items cost the async stage.
+    consumer_cpu: f64,
+}
+
+/// The paced implementations: each one's blocking send on a plain thread
+/// and its async receive in a task.
+const PACED_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
+
+/// CPU time the calling thread has used, in ns.
+fn thread_cpu_ns() -> f64 {
+    support::cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID) as f64
+}
+
+/// One paced run of `name`: a producer thread pinned to the first core sends
+/// one item every `period` with the implementation's blocking send (it
+/// spins until each item's instant, so it is never late by more than a
+/// clock read); a task on a current-thread runtime, on a thread pinned to
+/// the second core, receives them with the async receive. The first tenth
+/// of the items is not recorded (the waits' policies learn the pace).
+fn paced(name: &str, period: Duration, items: u64) -> PacedRun {
+    macro_rules! run {
+        ($make:expr, |$tx:ident, $v:ident| $send:expr, |$rx:ident| $recv:expr) => {{
+            let (mut tx, rx) = $make;
+            let send = move |$v: Stamped| {
+                let $tx = &mut tx;
+                $send;
+            };
+            let name = name.to_owned();
+            let consume = move || {
+                #[allow(unused_mut)]
+                let mut $rx = rx;
+                current_thread().block_on(async move {
+                    let skip = items / 10;
+                    let mut lat = Vec::with_capacity((items - skip) as usize);
+                    let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
+                    for k in 0..items {
+                        let (seq, intended): Stamped = $recv;
+                        let now = Instant::now();
+                        assert_eq!(seq, k, "{name}: items out of order or lost");
+                        if k >= skip {
+                            lat.push(now.saturating_duration_since(intended).as_nanos() as f64);
+                        }
+                    }
+                    (lat, (thread_cpu_ns() - cpu0) / wall0.elapsed().as_nanos().max(1) as f64)
+                })
+            };
+            paced_threads(period, items, send, consume)
+        }};
+    }
+    match name {
+        "ringflow spsc" => {
+            run!(Builder::new(CAP).spsc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+        }
+        "ringflow mpmc" => {
+            run!(Builder::new(CAP).mpmc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+        }
+        "tokio mpsc" => {
+            run!(tokio::sync::mpsc::channel::<Stamped>(CAP), |tx, v| tx.blocking_send(v).unwrap(), |rx| rx
+                .recv()
+                .await
+                .unwrap())
+        }
+        "async-channel" => {
+            run!(async_channel::bounded::<Stamped>(CAP), |tx, v| tx.send_blocking(v).unwrap(), |rx| rx
+                .recv()
+                .await
+                .unwrap())
+        }
+        "flume" => {
+            run!(flume::bounded::<Stamped>(CAP), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+        }
+        "kanal" => {
+            let (tx, rx) = kanal::bounded_async::<Stamped>(CAP);
+            run!((tx.to_sync(), rx), |tx, v| tx.send(v).unwrap(), |rx| rx.recv().await.unwrap())
+        }
+        _ => unreachable!("unknown implementation {name}"),
+    }
+}
+
+/// Runs the two sides of a paced run on the two pinned cores.
+fn paced_threads<S, C>(period: Duration, items: u64, send: S, consume: C) -> PacedRun
+where
+    S: FnMut(Stamped) + Send + 'static,
+    C: FnOnce() -> (Vec<f64>, f64) + Send + 'static,
+{
+    let cores = support::cores();
+    let ready = Arc::new(std::sync::Barrier::new(2));
+    let ready2 = ready.clone();
+    let consumer = std::thread::spawn(move || {
+        core_affinity::set_for_current(cores.1);
+        ready2.wait();
+        consume()
+    });
+    let producer = std::thread::spawn(move || {
+        let mut send = send;
+        core_affinity::set_for_current(cores.0);
+        ready.wait();
+        // A little lead, so that the consumer is waiting for the first item.
+        let start = Instant::now() + Duration::from_micros(500);
+        for k in 0..items {
+            let intended = start + period * k as u32;
+            while Instant::now() < intended {
+                if intended - Instant::now() > Duration::from_micros(200) {
+                    std::thread::sleep(Duration::from_micros(100));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            send((k, intended));
+        }
+    });
+    producer.join().unwrap();
+    let (mut lat, consumer_cpu) = consumer.join().unwrap();
+    lat.sort_by(f64::total_cmp);
+    let at = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    PacedRun { p50: at(0.5), p99: at(0.99), consumer_cpu }
+}
+
+/// The paced rows: for each pace, every implementation once per round in
+/// a rotated order; p50 and p99 one-way latency and the consumer thread's
+/// CPU share, each reported with ringflow's per-round ratios.
+fn paced_rows(cfg: &Cfg, only: &Option<String>) {
+    let impls: Vec<&str> =
+        PACED_IMPLS.iter().copied().filter(|n| only.as_deref().map_or(true, |o| n.contains(o))).collect();
+    if impls.is_empty() {
+        return;
+    }
+    for period_us in [10u64, 100, 1000] {
+        let period = Duration::from_micros(period_us);
+        let items = (cfg.paced.as_nanos() / period.as_nanos()) as u64;
+        let mut p50: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut p99: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        for round in 0..cfg.rounds {
+            for k in 0..impls.len() {
+                let i = (k + round) % impls.len();
+                let r = paced(impls[i], period, items);
+                p50[i].push(r.p50);
+                p99[i].push(r.p99);
+                cpu[i].push(r.consumer_cpu);
+            }
+        }
+        let what = format!(
+            "paced {period_us} µs: a blocking producer thread (core 0) sends one item every {period_us} µs, \
+             an async task on a current-thread runtime (core 1) receives; {items} items per run"
+        );
+        report(&format!("{what}; p50"), "µs one-way, from the intended send", &impls, &p50, 1e-3, false);
+        report(&format!("paced {period_us} µs; p99"), "µs one-way", &impls, &p99, 1e-3, false);
+        report(
+            &format!("paced {period_us} µs; consumer CPU"),
+            "% of the consumer thread's wall time on the CPU",
+            &impls,
+            &cpu,
+            100.0,
+            false,
+        );
+    }
+}
+
 /// Median, min and max.
 fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -440,14 +624,14 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench async [-- --quick] [--ping] [--only NAME]");
+        println!("cargo bench --bench async [-- --quick] [--ping] [--paced] [--only NAME]");
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {
-        Cfg { items: 200_000, round_trips: 2_000, rounds: 7 }
+        Cfg { items: 200_000, paced: Duration::from_millis(100), round_trips: 2_000, rounds: 7 }
     } else {
-        Cfg { items: 2_000_000, round_trips: 20_000, rounds: 9 }
+        Cfg { items: 2_000_000, paced: Duration::from_millis(500), round_trips: 20_000, rounds: 9 }
     };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -471,6 +655,8 @@ fn main() {
     };
 
     let ping_only = std::env::args().any(|a| a == "--ping");
+    // `--paced`: the paced rows only.
+    let paced_only = std::env::args().any(|a| a == "--paced");
     // `--only NAME`: the rows of the implementations whose name contains
     // NAME (for profiling one of them).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
@@ -482,7 +668,7 @@ fn main() {
         (Regime::TwoThreads, "1p1c two threads", "a current-thread runtime per pinned thread, one task each"),
     ];
     let impls: Vec<&str> = IMPLS_1P1C.iter().copied().filter(chosen).collect();
-    for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !impls.is_empty()) {
+    for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !paced_only && !impls.is_empty()) {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         let mut together: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         for round in 0..cfg.rounds {
@@ -503,7 +689,7 @@ fn main() {
         }
     }
     let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
-    if !ping_only && !impls.is_empty() {
+    if !ping_only && !paced_only && !impls.is_empty() {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         for round in 0..cfg.rounds {
             for k in 0..impls.len() {
@@ -514,7 +700,10 @@ fn main() {
         report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true);
     }
 
-    if ping_impls.is_empty() {
+    if !ping_only {
+        paced_rows(&cfg, &only);
+    }
+    if ping_impls.is_empty() || paced_only {
         println!("\n{}", placement.report());
         return;
     }
