@@ -5,7 +5,7 @@
 //! # How a task waits
 //!
 //! A task waits in the *same* sleeper registry as a blocked thread
-//! ([`Sleepers`](crate::wait::Sleepers)): a sleeper is a parked thread or a
+//! ([`Sleepers`]): a sleeper is a parked thread or a
 //! registered [`Waker`](core::task::Waker), both counted in the registry's `count`, so one
 //! publication wakes whichever kind waits, under the one eventcount protocol
 //! of `wait.rs`. A poll that finds no room (no item):
@@ -112,14 +112,12 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use crate::sync::{barrier, spin_hint, Ordering};
+use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
-use crate::sync::{Instant, SPIN_CLOCK_EVERY};
+use crate::sync::{Instant, PACED_WAIT_NS, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
 use crate::wait::Side;
-#[cfg(not(loom))]
-use crate::wait::Sleepers;
-use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
+use crate::wait::{drive, Blocking, Registration, Sleepers, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{broadcast, mpmc, spsc, RecvError, SendError};
@@ -149,6 +147,10 @@ pub(crate) struct AsyncWait {
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
+    /// `Park`: when this operation first registered, to tell its registry
+    /// whether the wait was paced ([`Sleepers::learn_paced`]).
+    #[cfg(not(loom))]
+    registered_at: Option<Instant>,
 }
 
 /// What a task's operation on a `Park` channel does before it registers
@@ -297,10 +299,15 @@ impl AsyncWait {
             // Still registered since a poll whose barrier and re-check
             // cover every later publication.
             Registration::Kept => false,
-            Registration::New => {
+            Registration::New { registered } => {
+                #[cfg(not(loom))]
+                if !self.registered {
+                    self.registered_at = Some(Instant::now());
+                }
                 self.registered = true;
-                // W2: pairs with the notifier's light barrier.
-                if !barrier::heavy(kind) {
+                // W2: pairs with the notifier's light barrier (or, on a
+                // registry on the fence pair, its fence).
+                if !Sleepers::task_barrier(kind, registered) {
                     // As a thread does: without the barrier a notifier may
                     // miss the entry, so do not wait on it. Leave (passing
                     // on a wake-up that may have come meanwhile) and retry
@@ -329,6 +336,13 @@ impl AsyncWait {
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
         self.spin.learn(side.sleepers, self.registered);
+        #[cfg(not(loom))]
+        if let Some(kind) = side.park {
+            match self.registered_at {
+                Some(at) if at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS) => side.sleepers.learn_paced(kind),
+                _ => side.sleepers.learn_brisk(),
+            }
+        }
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }

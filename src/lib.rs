@@ -103,7 +103,7 @@ pub use wait::WaitStrategy;
 #[doc(hidden)]
 pub mod __test_hooks {
     pub use crate::sync::barrier::probe::{
-        fail_next_heavy_barriers, membarrier_calls_on_this_thread, park_channels_use_membarrier,
+        fail_next_heavy_barriers, fence_pair_switches, membarrier_calls_on_this_thread, park_channels_use_membarrier,
     };
 }
 

@@ -181,6 +181,25 @@ pub(crate) const TASK_SPIN_PROBE_EVERY: u32 = 16;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_GATHER_NS: u32 = 3_000;
 
+/// `Park`: a wait that registered in a registry and lasted at least this
+/// long (ns) counts as *paced* for that registry's choice of barrier pair
+/// (`wait.rs`, "Paced registries"): items (room) come further apart than a
+/// `membarrier` costs while the peer's core is busy (11–15 µs measured on
+/// the 2-vCPU EPYC VM), so a registration per item is the common case.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const PACED_WAIT_NS: u32 = 20_000;
+
+/// `Park`: paced waits in a row after which a registry switches to the
+/// fence pair.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const FENCE_AFTER_PACED: u32 = 3;
+
+/// `Park`: brisk waits in a row (ended while spinning, or registered for
+/// less than `PACED_WAIT_NS`) after which a registry on the fence pair
+/// switches back to the `membarrier` pair.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
+
 /// `Park`: a `yield_now` that takes this long (ns) means another thread ran
 /// on this core in between; spinning there would only delay it.
 #[cfg_attr(loom, allow(dead_code))]
@@ -338,6 +357,23 @@ pub(crate) mod barrier {
         /// where the kernel refuses it).
         pub fn park_channels_use_membarrier() -> bool {
             super::kind() == super::Kind::Membarrier
+        }
+
+        /// Registries switched to the fence pair (`wait.rs`, "Paced
+        /// registries"), process-wide, ever.
+        static FENCE_PAIR_SWITCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+        /// Counts one switch of a registry to the fence pair.
+        #[cfg_attr(loom, allow(dead_code))]
+        pub(crate) fn count_fence_pair_switch() {
+            FENCE_PAIR_SWITCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        /// How many times a registry of this process switched to the fence
+        /// pair so far (tests running in parallel add theirs: compare
+        /// before / after, expecting growth, not an exact count).
+        pub fn fence_pair_switches() -> u64 {
+            FENCE_PAIR_SWITCHES.load(std::sync::atomic::Ordering::Relaxed)
         }
 
         /// Makes the next `n` heavy barriers on this thread fail, as a

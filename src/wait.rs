@@ -72,6 +72,66 @@
 //! mutex), which is lossless for the reason `wake_all` is. So one
 //! publication wakes whichever kind waits, and a channel on which no task
 //! ever waited runs exactly the code it ran before.
+//!
+//! # Paced registries: the fence pair on demand
+//!
+//! The asymmetric pair makes notifying free and registering dear: a
+//! `membarrier` costs 0.5 µs when the other CPUs run no thread of the
+//! process, but 11–15 µs (p50, 2-vCPU EPYC VM) when they do, e.g. while the
+//! producer of a paced stream spins towards its next item. Where waiters
+//! register for nearly every item — items (or room) a few tens of µs or
+//! more apart — that is most of what waiting costs: `cargo bench --bench
+//! async -- --paced` measured a task receiving one item every 100 µs at
+//! 34 % of its core against the peers' 13 %, `perf` put 40 % of it in the
+//! `membarrier` IPI. So each registry switches between two barrier pairs
+//! by itself: the `membarrier` pair while its waits are brisk, the fence
+//! pair (`fence(SeqCst)` on both sides, ~5 ns per notify) while they are
+//! paced.
+//!
+//! The mode lives in the two top bits of `count`, so the notifier still
+//! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
+//!
+//! - Notifier: after its light barrier it loads `count` as before; if the
+//!   value is 0, done. If N is set, `fence(SeqCst)` and load `count` again;
+//!   wake if the count under the bits is not 0.
+//! - Waiter: W1 is a `fetch_add(AcqRel)` whose read tells the mode; if W is
+//!   set, W2 is `fence(SeqCst)`, otherwise the heavy barrier.
+//! - On (a waiter, after [`FENCE_AFTER_PACED`] paced waits in a row, i.e.
+//!   waits that registered and lasted [`PACED_WAIT_NS`] or more): set N
+//!   (only the thread whose `fetch_or` set it goes on), run the heavy
+//!   barrier, set W with `Release`.
+//! - Off (a waiter, after [`UNFENCE_AFTER_BRISK`] brisk waits in a row):
+//!   clear N and W in one read-modify-write, and only when W is set.
+//!
+//! Why no wake-up is lost (every write to `count` is a read-modify-write, so
+//! a value read includes every registration earlier in its modification
+//! order):
+//!
+//! - A waiter that read no W ran the heavy barrier: the argument above,
+//!   whatever the notifier did.
+//! - A waiter that read W and a notifier that read N both ran
+//!   `fence(SeqCst)`: the same Dekker argument with fences.
+//! - A waiter that read W and a notifier that read no N. Either that value
+//!   comes before the N that the waiter's W belongs to (set before it by
+//!   the same switch, with no clearing in between): then the notifier's
+//!   load came before the switch's `membarrier` made it run a full barrier
+//!   (a load after that barrier would see N), so its publication, earlier
+//!   in program order, happens before the barrier returns, before W is set
+//!   with `Release`, which the waiter's `Acquire` read synchronises with:
+//!   its re-check sees the publication. Or that value comes after a
+//!   clearing of N and W that came after the waiter's registration in the
+//!   modification order (its read saw W, and a clearing removes W): then
+//!   the value includes the registration, the notifier sees a count and
+//!   wakes it.
+//!
+//! loom does not check the switch: under loom the pair is `fence(SeqCst)`
+//! on both sides and a registry never switches, and like the `membarrier`
+//! pair itself, the argument rests on what `membarrier` guarantees, which
+//! loom cannot model. Tests: the unit tests below (the mode bits, the
+//! streaks, wake-ups of a thread and a task on the fence pair), and
+//! `tests/flow.rs`'s paced / brisk stretches (threads on both rings, and a
+//! task), which also checks that registries did switch; with the
+//! notifier's fenced path removed it hangs.
 
 use core::task::Waker;
 
@@ -81,10 +141,13 @@ use std::collections::BTreeMap;
 
 use crate::sync::AtomicU32;
 use crate::sync::{
-    barrier, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard, Ordering,
+    barrier, fence, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard,
+    Ordering,
 };
 #[cfg(not(loom))]
 use crate::sync::{current_cpu, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
+#[cfg(not(loom))]
+use crate::sync::{FENCE_AFTER_PACED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK};
 use crate::sync::{NO_CPU, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
@@ -443,6 +506,23 @@ impl Waiter {
         #[cfg(loom)]
         let _ = sleepers;
     }
+
+    /// Call once the operation this waiter waited for has succeeded, on a
+    /// `Park` channel (`park`: its barrier kind): tells the registry
+    /// whether this wait was paced (it slept, and lasted at least
+    /// `PACED_WAIT_NS`) or brisk, for its choice of barrier pair
+    /// ([`Sleepers::learn_paced`]).
+    #[cfg(not(loom))]
+    #[inline]
+    fn learn_pace(&self, sleepers: &Sleepers, park: Option<barrier::Kind>) {
+        let Some(kind) = park else { return };
+        match self.clock {
+            Some((started, _)) if self.slept && started.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS) => {
+                sleepers.learn_paced(kind);
+            }
+            _ => sleepers.learn_brisk(),
+        }
+    }
 }
 
 /// Where and how a blocking operation waits: its registry, its wait
@@ -672,6 +752,8 @@ impl Waits for Waiter {
             return;
         }
         self.done(on.sleepers);
+        #[cfg(not(loom))]
+        self.learn_pace(on.sleepers, on.park);
         if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
             on.sleepers.pass_baton(kind, ready);
         }
@@ -768,6 +850,15 @@ pub(crate) struct Sleepers {
     /// passed, its deadline expired, the future completed or was dropped).
     /// Read by every notify on a `Park` channel: it stays in the notifier's
     /// cache while nobody sleeps.
+    ///
+    /// Its two top bits are the registry's barrier mode ("Paced
+    /// registries" in the module docs): [`NOTIFY_FENCES`] (notifiers run
+    /// `fence(SeqCst)` before they look at the count) and
+    /// [`WAITERS_FENCE`] (waiters may run `fence(SeqCst)` instead of the
+    /// heavy barrier; only ever set while `NOTIFY_FENCES` is). Every write
+    /// is a read-modify-write, so a value read here includes every earlier
+    /// registration of the modification order; the count is the value
+    /// without the two bits.
     count: AtomicUsize,
     /// Token bookkeeping; held by a waiter from its re-check until
     /// `Condvar::wait` releases it, and by a notifier while it hands out
@@ -804,7 +895,25 @@ pub(crate) struct Sleepers {
     /// if unknown), for the other side's shared-core check
     /// ([`Waiter::begin`]). Written only when it changes.
     waiter_cpu: AtomicU32,
+    /// `Park`: paced waits in a row here (a registration that lasted at
+    /// least `PACED_WAIT_NS`), and brisk ones in a row while the registry
+    /// is on the fence pair ([`Sleepers::learn_paced`],
+    /// [`Sleepers::learn_brisk`]). Written only at the end of waits that
+    /// change them.
+    #[cfg_attr(loom, allow(dead_code))]
+    paced_streak: AtomicU32,
+    #[cfg_attr(loom, allow(dead_code))]
+    brisk_streak: AtomicU32,
 }
+
+/// [`Sleepers::count`]'s mode bit: notifiers run `fence(SeqCst)` before
+/// looking at the count.
+const NOTIFY_FENCES: usize = 1 << (usize::BITS - 1);
+/// [`Sleepers::count`]'s mode bit: a waiter whose registration reads it may
+/// run `fence(SeqCst)` instead of the heavy barrier.
+const WAITERS_FENCE: usize = 1 << (usize::BITS - 2);
+/// Both mode bits.
+const MODE_BITS: usize = NOTIFY_FENCES | WAITERS_FENCE;
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
 /// threads inside `Condvar::wait` (or about to re-enter it). Sleepers are
@@ -831,9 +940,13 @@ struct Tokens {
 pub(crate) enum Registration {
     /// A new entry (the future was not registered, or a notifier has
     /// woken and removed its entry since): counted in `count`, so the
-    /// caller must run the heavy barrier and re-check before it returns
-    /// `Pending`.
-    New,
+    /// caller must run the waiter's barrier
+    /// ([`Sleepers::task_barrier`], given `registered`: what its increment
+    /// of `count` read) and re-check before it returns `Pending`.
+    New {
+        /// `count` as the registration read it, mode bits included.
+        registered: usize,
+    },
     /// The future's entry was still there (nobody woke it since it
     /// registered); only its waker was replaced if it changed. The barrier
     /// and re-check made at registration still cover it.
@@ -854,6 +967,8 @@ impl Sleepers {
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
             waiter_cpu: AtomicU32::new(NO_CPU),
+            paced_streak: AtomicU32::new(0),
+            brisk_streak: AtomicU32::new(0),
         }
     }
 
@@ -880,9 +995,125 @@ impl Sleepers {
     /// `fence(SeqCst)`).
     #[inline(always)]
     pub(crate) fn notify_n_after_barrier(&self, n: usize) {
-        if self.count.load(Ordering::Relaxed) != 0 {
-            self.wake(if n == 1 { 1 } else { usize::MAX });
+        let count = self.count.load(Ordering::Relaxed);
+        if count != 0 {
+            self.notify_slow(count, if n == 1 { 1 } else { usize::MAX });
         }
+    }
+
+    /// The notifier's path once its load of `count` read anything but 0:
+    /// on a registry on the fence pair, `fence(SeqCst)` and a fresh load
+    /// (the load the Dekker argument is about); then wake up to `max`
+    /// sleepers if the count (without the mode bits) says any are there.
+    #[cold]
+    #[inline(never)]
+    fn notify_slow(&self, mut count: usize, max: usize) {
+        if count & NOTIFY_FENCES != 0 {
+            fence(Ordering::SeqCst);
+            count = self.count.load(Ordering::Relaxed);
+        }
+        if count & !MODE_BITS != 0 {
+            self.wake_locked(lock(&self.state), max);
+        }
+    }
+
+    /// The waiter's barrier (W2) after a registration whose read of
+    /// `count` returned `registered` (the value before its increment):
+    /// `fence(SeqCst)` if that value carries [`WAITERS_FENCE`] (every
+    /// notifier then fences before it loads the count), the heavy barrier
+    /// of `kind` otherwise. `false` if the heavy barrier failed (see
+    /// [`barrier::heavy`]).
+    fn waiter_barrier(kind: barrier::Kind, registered: usize) -> bool {
+        if registered & WAITERS_FENCE != 0 {
+            fence(Ordering::SeqCst);
+            true
+        } else {
+            barrier::heavy(kind)
+        }
+    }
+
+    /// A wait here that registered lasted at least `PACED_WAIT_NS`: after
+    /// `FENCE_AFTER_PACED` of them in a row on the `membarrier` pair,
+    /// switch this registry to the fence pair ("Paced registries" in the
+    /// module docs). The caller's channel uses `kind`.
+    #[cfg(not(loom))]
+    #[cold]
+    pub(crate) fn learn_paced(&self, kind: barrier::Kind) {
+        if self.brisk_streak.load(Ordering::Relaxed) != 0 {
+            self.brisk_streak.store(0, Ordering::Relaxed);
+        }
+        let paced = self.paced_streak.load(Ordering::Relaxed).saturating_add(1);
+        self.paced_streak.store(paced, Ordering::Relaxed);
+        if paced >= FENCE_AFTER_PACED && kind == barrier::Kind::Membarrier {
+            self.fence_pair_on();
+        }
+    }
+
+    /// A wait here ended while spinning, or registered for less than
+    /// `PACED_WAIT_NS`: on the fence pair, after `UNFENCE_AFTER_BRISK` of
+    /// them in a row, switch back to the `membarrier` pair. Costs one load
+    /// of `count` while the registry is on the `membarrier` pair and no
+    /// paced wait is pending.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn learn_brisk(&self) {
+        if self.paced_streak.load(Ordering::Relaxed) != 0 || self.count.load(Ordering::Relaxed) & WAITERS_FENCE != 0 {
+            self.learn_brisk_slow();
+        }
+    }
+
+    #[cfg(not(loom))]
+    #[cold]
+    fn learn_brisk_slow(&self) {
+        if self.paced_streak.load(Ordering::Relaxed) != 0 {
+            self.paced_streak.store(0, Ordering::Relaxed);
+        }
+        if self.count.load(Ordering::Relaxed) & WAITERS_FENCE == 0 {
+            return;
+        }
+        let brisk = self.brisk_streak.load(Ordering::Relaxed).saturating_add(1);
+        if brisk >= UNFENCE_AFTER_BRISK {
+            self.brisk_streak.store(0, Ordering::Relaxed);
+            self.fence_pair_off();
+        } else {
+            self.brisk_streak.store(brisk, Ordering::Relaxed);
+        }
+    }
+
+    /// Switches to the fence pair: [`NOTIFY_FENCES`] first, then the heavy
+    /// barrier (every notifier that did not see the bit has published
+    /// before it), then [`WAITERS_FENCE`] with `Release`. Only the thread
+    /// whose `fetch_or` set `NOTIFY_FENCES` goes on, and no one clears
+    /// that bit before `WAITERS_FENCE` is set, so the two steps are one
+    /// thread's, with its barrier between them.
+    #[cfg(not(loom))]
+    fn fence_pair_on(&self) {
+        if self.count.fetch_or(NOTIFY_FENCES, Ordering::Relaxed) & NOTIFY_FENCES != 0 {
+            return; // on the fence pair already, or another thread is switching
+        }
+        if barrier::heavy(barrier::Kind::Membarrier) {
+            self.count.fetch_or(WAITERS_FENCE, Ordering::Release);
+            #[cfg(feature = "__test-hooks")]
+            barrier::probe::count_fence_pair_switch();
+        } else {
+            self.count.fetch_and(!NOTIFY_FENCES, Ordering::Relaxed);
+        }
+    }
+
+    /// Switches back to the `membarrier` pair: both bits cleared in one
+    /// read-modify-write, and only from the complete fence pair (a switch
+    /// on in progress is left to finish).
+    #[cfg(not(loom))]
+    fn fence_pair_off(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c & WAITERS_FENCE != 0).then_some(c & !MODE_BITS));
+    }
+
+    /// Whether this registry is on the fence pair (tests).
+    #[cfg(all(test, not(loom)))]
+    fn on_fence_pair(&self) -> bool {
+        self.count.load(Ordering::Relaxed) & MODE_BITS == MODE_BITS
     }
 
     /// The baton of a woken waiter: call after a blocking operation that
@@ -1014,12 +1245,19 @@ impl Sleepers {
         state.next_key = k.wrapping_add(1);
         state.wakers.insert(k, waker.clone());
         // W1 for a task, inside the critical section that stored the waker.
-        self.count.fetch_add(1, Ordering::Relaxed);
+        // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
+        let registered = self.count.fetch_add(1, Ordering::AcqRel);
         self.parks.fetch_add(1, Ordering::Relaxed);
         drop(state);
         drop(stale);
         *key = Some(k);
-        Registration::New
+        Registration::New { registered }
+    }
+
+    /// The task's W2 after a [`Registration::New`] that read `registered`:
+    /// see [`waiter_barrier`](Sleepers::waiter_barrier).
+    pub(crate) fn task_barrier(kind: barrier::Kind, registered: usize) -> bool {
+        Self::waiter_barrier(kind, registered)
     }
 
     /// Async waiter leaving: removes the future's entry, if any. Returns
@@ -1054,10 +1292,12 @@ impl Sleepers {
     /// The caller retries its operation either way.
     #[cold]
     pub(crate) fn sleep(&self, kind: barrier::Kind, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
-        // W1: register. Relaxed is enough: the barrier below orders it.
-        self.count.fetch_add(1, Ordering::Relaxed);
-        // W2: pairs with the notifier's light barrier.
-        if !barrier::heavy(kind) {
+        // W1: register. The barrier below orders it; Acquire because reading
+        // `WAITERS_FENCE` synchronises with its setting.
+        let registered = self.count.fetch_add(1, Ordering::AcqRel);
+        // W2: pairs with the notifier's light barrier (or, on the fence
+        // pair, its fence).
+        if !Self::waiter_barrier(kind, registered) {
             // Without the barrier a notifier may not see the registration,
             // so sleeping could miss its wake-up. Do not sleep: unregister
             // and let the caller retry (it keeps waiting by yielding).
@@ -1275,9 +1515,9 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Side, Sleepers, WaitOn,
-        WaitStrategy, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
-        TASK_SPIN_PROBE_EVERY,
+        barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Side,
+        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS,
+        SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -1522,6 +1762,105 @@ mod tests {
         sleepers.learn_task(600, true); // a probe caught its answer after 0.6 µs
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_ON_NS.max(2_400));
         assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_ON_NS.max(2_400), "on again");
+    }
+
+    /// "Paced registries": three paced waits in a row put a registry on
+    /// the fence pair (only where the process uses `membarrier`), a brisk
+    /// one in between starts the count again, and eight brisk waits in a
+    /// row take it back.
+    #[test]
+    fn paced_waits_switch_a_registry_to_the_fence_pair_and_brisk_ones_back() {
+        let sleepers = Sleepers::new();
+        for _ in 0..5 {
+            sleepers.learn_paced(barrier::Kind::Fence);
+        }
+        assert!(!sleepers.on_fence_pair(), "a channel on the fence pair anyway never switches");
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return; // the rest needs membarrier (not under Miri)
+        }
+        let sleepers = Sleepers::new();
+        let m = barrier::Kind::Membarrier;
+        sleepers.learn_paced(m);
+        sleepers.learn_paced(m);
+        sleepers.learn_brisk();
+        sleepers.learn_paced(m);
+        sleepers.learn_paced(m);
+        assert!(!sleepers.on_fence_pair(), "the brisk wait broke the streak");
+        sleepers.learn_paced(m);
+        assert!(sleepers.on_fence_pair());
+        for _ in 0..UNFENCE_AFTER_BRISK - 1 {
+            sleepers.learn_brisk();
+        }
+        sleepers.learn_paced(m);
+        for _ in 0..UNFENCE_AFTER_BRISK - 1 {
+            sleepers.learn_brisk();
+        }
+        assert!(sleepers.on_fence_pair(), "the paced wait broke the brisk streak");
+        sleepers.learn_brisk();
+        assert!(!sleepers.on_fence_pair());
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
+    }
+
+    /// On the fence pair, a registration reads `WAITERS_FENCE` (so it
+    /// runs a fence, not `membarrier`), the count under the bits is what
+    /// it would be without them, and a notify wakes a sleeping thread and a
+    /// registered task.
+    #[test]
+    fn a_registry_on_the_fence_pair_wakes_threads_and_tasks() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        use std::task::{Wake, Waker};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return;
+        }
+        let kind = barrier::Kind::Membarrier;
+        let sleepers = Arc::new(Sleepers::new());
+        for _ in 0..FENCE_AFTER_PACED {
+            sleepers.learn_paced(kind);
+        }
+        assert!(sleepers.on_fence_pair());
+        sleepers.notify(kind); // nobody registered: nothing to wake
+        assert_eq!(sleepers.wakeups(), 0);
+
+        // A task.
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut key = None;
+        let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true) else {
+            panic!("a first registration is new")
+        };
+        assert_eq!(registered & MODE_BITS, MODE_BITS, "the registration read the fence pair");
+        assert_eq!(registered & !MODE_BITS, 0);
+        assert!(Sleepers::task_barrier(kind, registered));
+        assert_eq!(sleepers.count.load(Ordering::Relaxed) & !MODE_BITS, 1);
+        sleepers.notify(kind);
+        assert_eq!(woken.0.load(Ordering::Relaxed), 1, "the task was woken");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "and taken off the count");
+        assert!(sleepers.deregister_waker(&mut key, false), "its entry is gone: it was woken");
+
+        // A thread.
+        let flag = Arc::new(AtomicBool::new(false));
+        let (s2, f2) = (sleepers.clone(), flag.clone());
+        let sleeper = std::thread::spawn(move || {
+            while !f2.load(Ordering::Acquire) {
+                s2.sleep(kind, None, || f2.load(Ordering::Acquire));
+            }
+        });
+        while sleepers.count.load(Ordering::Relaxed) & !MODE_BITS == 0 {
+            std::thread::yield_now();
+        }
+        flag.store(true, Ordering::Release);
+        sleepers.notify(kind);
+        sleeper.join().unwrap();
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "every sleeper left the count");
+        assert!(sleepers.on_fence_pair());
     }
 
     #[test]

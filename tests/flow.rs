@@ -1304,3 +1304,67 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
     assert_eq!(rx.stats().parks, 0);
     drop(sender.join().unwrap());
 }
+
+/// "Paced registries" (`src/wait.rs`): a registry whose waits keep parking
+/// for long switches its barrier pair from `membarrier` to `fence(SeqCst)`
+/// on both sides, and back once waits are brisk again. A stream that
+/// alternates stretches where the producer sends an item every ~60 µs
+/// (every receive parks: the receivers' registry switches), bursts (brisk
+/// again), and stretches where the consumer takes an item every ~60 µs
+/// from a full ring of 4 (every send parks: the senders' registry
+/// switches) must lose no item and no wake-up, for threads on both rings
+/// and for a task receiving from a thread. Where the process uses
+/// `membarrier`, the registries did switch.
+#[test]
+#[cfg_attr(miri, ignore = "the switch needs membarrier, which Miri does not have; the exchange is covered elsewhere")]
+fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
+    use ringflow::__test_hooks::{fence_pair_switches, park_channels_use_membarrier};
+    const STRETCH: u64 = 24;
+    const ITEMS: u64 = 8 * STRETCH;
+    // Stretch kind of item `i`: 0 the producer paced, 1 and 3 bursts, 2 the consumer paced.
+    let kind = |i: u64| (i / STRETCH) % 4;
+    let pause = || thread::sleep(Duration::from_micros(60));
+    let before = fence_pair_switches();
+    for ring in ["spsc", "mpmc", "spsc task"] {
+        let dog = Arc::new(Watchdog::new("paced and brisk stretches"));
+        let b = Builder::new(4).wait_strategy(WaitStrategy::Park);
+        type Send = Box<dyn FnMut(u64) + std::marker::Send>;
+        type Recv = Box<dyn FnMut() -> u64 + std::marker::Send>;
+        let (send, recv): (Send, Recv) = match ring {
+            "mpmc" => {
+                let (tx, rx) = b.mpmc::<u64>();
+                (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()))
+            }
+            "spsc" => {
+                let (mut tx, mut rx) = b.spsc::<u64>();
+                (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()))
+            }
+            _ => {
+                let (mut tx, mut rx) = b.spsc::<u64>();
+                let recv = move || futures::executor::block_on(rx.recv_async()).unwrap();
+                (Box::new(move |v| tx.send(v).unwrap()), Box::new(recv))
+            }
+        };
+        let mut send = send;
+        let producer = thread::spawn(move || {
+            for i in 0..ITEMS {
+                if kind(i) == 0 {
+                    pause();
+                }
+                send(i);
+            }
+        });
+        let mut recv = recv;
+        for i in 0..ITEMS {
+            if kind(i) == 2 {
+                pause();
+            }
+            assert_eq!(recv(), i, "{ring}: items in order, none lost");
+            dog.tick();
+        }
+        producer.join().unwrap();
+    }
+    if park_channels_use_membarrier() {
+        assert!(fence_pair_switches() > before, "the paced stretches switched some registry to the fence pair");
+    }
+}
