@@ -339,8 +339,11 @@ impl AsyncWait {
         #[cfg(not(loom))]
         if let Some(kind) = side.park {
             match self.registered_at {
-                Some(at) if at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS) => side.sleepers.learn_paced(kind),
-                _ => side.sleepers.learn_brisk(),
+                Some(at) => {
+                    let long = at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS);
+                    side.sleepers.learn_registered(kind, long, side.progress.as_ref());
+                }
+                None => side.sleepers.learn_brisk(),
             }
         }
         if self.key.is_some() {

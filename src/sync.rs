@@ -182,12 +182,21 @@ pub(crate) const TASK_SPIN_PROBE_EVERY: u32 = 16;
 pub(crate) const TASK_GATHER_NS: u32 = 3_000;
 
 /// `Park`: a wait that registered in a registry and lasted at least this
-/// long (ns) counts as *paced* for that registry's choice of barrier pair
+/// long (ns) counts as *paced* (with `PACED_MAX_MOVED`) for that
+/// registry's choice of barrier pair
 /// (`wait.rs`, "Paced registries"): items (room) come further apart than a
 /// `membarrier` costs while the peer's core is busy (11–15 µs measured on
 /// the 2-vCPU EPYC VM), so a registration per item is the common case.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const PACED_WAIT_NS: u32 = 20_000;
+
+/// `Park`: a wait counts as paced only if its side moved at most this many
+/// items since the previous wait that registered there: the fence pair
+/// costs every notify a fence, which pays only where a registration (and
+/// its `membarrier`) comes every few items. A fast stream that now and then
+/// stalls long moves thousands.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const PACED_MAX_MOVED: usize = 16;
 
 /// `Park`: paced waits in a row after which a registry switches to the
 /// fence pair.

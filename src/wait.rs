@@ -147,7 +147,7 @@ use crate::sync::{
 #[cfg(not(loom))]
 use crate::sync::{current_cpu, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
-use crate::sync::{FENCE_AFTER_PACED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK};
+use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK};
 use crate::sync::{NO_CPU, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
@@ -508,19 +508,18 @@ impl Waiter {
     }
 
     /// Call once the operation this waiter waited for has succeeded, on a
-    /// `Park` channel (`park`: its barrier kind): tells the registry
-    /// whether this wait was paced (it slept, and lasted at least
-    /// `PACED_WAIT_NS`) or brisk, for its choice of barrier pair
-    /// ([`Sleepers::learn_paced`]).
+    /// `Park` channel (`on.park`: its barrier kind): tells the registry
+    /// how this wait went, for its choice of barrier pair
+    /// ([`Sleepers::learn_registered`]).
     #[cfg(not(loom))]
     #[inline]
-    fn learn_pace(&self, sleepers: &Sleepers, park: Option<barrier::Kind>) {
-        let Some(kind) = park else { return };
-        match self.clock {
-            Some((started, _)) if self.slept && started.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS) => {
-                sleepers.learn_paced(kind);
-            }
-            _ => sleepers.learn_brisk(),
+    fn learn_pace(&self, on: &WaitOn<'_>) {
+        let Some(kind) = on.park else { return };
+        if self.slept {
+            let long = self.clock.is_some_and(|(started, _)| started.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS));
+            on.sleepers.learn_registered(kind, long, on.progress.as_ref());
+        } else {
+            on.sleepers.learn_brisk();
         }
     }
 }
@@ -753,7 +752,7 @@ impl Waits for Waiter {
         }
         self.done(on.sleepers);
         #[cfg(not(loom))]
-        self.learn_pace(on.sleepers, on.park);
+        self.learn_pace(on);
         if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
             on.sleepers.pass_baton(kind, ready);
         }
@@ -904,6 +903,10 @@ pub(crate) struct Sleepers {
     paced_streak: AtomicU32,
     #[cfg_attr(loom, allow(dead_code))]
     brisk_streak: AtomicU32,
+    /// The side's position when a wait that registered here last ended
+    /// ([`Sleepers::learn_registered`]).
+    #[cfg_attr(loom, allow(dead_code))]
+    pace_pos: AtomicUsize,
 }
 
 /// [`Sleepers::count`]'s mode bit: notifiers run `fence(SeqCst)` before
@@ -969,6 +972,7 @@ impl Sleepers {
             waiter_cpu: AtomicU32::new(NO_CPU),
             paced_streak: AtomicU32::new(0),
             brisk_streak: AtomicU32::new(0),
+            pace_pos: AtomicUsize::new(0),
         }
     }
 
@@ -995,19 +999,24 @@ impl Sleepers {
     /// `fence(SeqCst)`).
     #[inline(always)]
     pub(crate) fn notify_n_after_barrier(&self, n: usize) {
-        let count = self.count.load(Ordering::Relaxed);
-        if count != 0 {
-            self.notify_slow(count, if n == 1 { 1 } else { usize::MAX });
+        // The same code as before the fence pair existed (one load, one
+        // call with one argument): a longer inline path here took LLVM over
+        // its threshold for inlining the SPSC `try_send` into `send`, and
+        // the free-running blocking rows of `targets` fell by a quarter.
+        if self.count.load(Ordering::Relaxed) != 0 {
+            self.notify_slow(if n == 1 { 1 } else { usize::MAX });
         }
     }
 
     /// The notifier's path once its load of `count` read anything but 0:
-    /// on a registry on the fence pair, `fence(SeqCst)` and a fresh load
-    /// (the load the Dekker argument is about); then wake up to `max`
-    /// sleepers if the count (without the mode bits) says any are there.
+    /// a fresh load (a later load serves the Dekker argument as well), and
+    /// on a registry on the fence pair `fence(SeqCst)` and another (the
+    /// load the argument is about); then wake up to `max` sleepers if the
+    /// count (without the mode bits) says any are there.
     #[cold]
     #[inline(never)]
-    fn notify_slow(&self, mut count: usize, max: usize) {
+    fn notify_slow(&self, max: usize) {
+        let mut count = self.count.load(Ordering::Relaxed);
         if count & NOTIFY_FENCES != 0 {
             fence(Ordering::SeqCst);
             count = self.count.load(Ordering::Relaxed);
@@ -1032,7 +1041,26 @@ impl Sleepers {
         }
     }
 
-    /// A wait here that registered lasted at least `PACED_WAIT_NS`: after
+    /// The end of a wait that registered here (a thread that slept, a task
+    /// that registered its waker) and lasted `long` (at least
+    /// `PACED_WAIT_NS`): paced if its side (`progress`; `None`: never
+    /// paced) also moved at most `PACED_MAX_MOVED` items since the previous
+    /// such wait ended, brisk otherwise.
+    #[cfg(not(loom))]
+    #[cold]
+    pub(crate) fn learn_registered(&self, kind: barrier::Kind, long: bool, progress: Option<&Progress<'_>>) {
+        let few = progress.is_some_and(|p| {
+            let now = p.pos.load(Ordering::Relaxed);
+            p.moved(self.pace_pos.swap(now, Ordering::Relaxed), now) <= PACED_MAX_MOVED
+        });
+        if long && few {
+            self.learn_paced(kind);
+        } else {
+            self.learn_brisk();
+        }
+    }
+
+    /// A paced wait ([`learn_registered`](Sleepers::learn_registered)): after
     /// `FENCE_AFTER_PACED` of them in a row on the `membarrier` pair,
     /// switch this registry to the fence pair ("Paced registries" in the
     /// module docs). The caller's channel uses `kind`.
@@ -1049,8 +1077,8 @@ impl Sleepers {
         }
     }
 
-    /// A wait here ended while spinning, or registered for less than
-    /// `PACED_WAIT_NS`: on the fence pair, after `UNFENCE_AFTER_BRISK` of
+    /// A brisk wait here (it ended without registering, or was not paced):
+    /// on the fence pair, after `UNFENCE_AFTER_BRISK` of
     /// them in a row, switch back to the `membarrier` pair. Costs one load
     /// of `count` while the registry is on the `membarrier` pair and no
     /// paced wait is pending.
@@ -1799,6 +1827,44 @@ mod tests {
         sleepers.learn_brisk();
         assert!(!sleepers.on_fence_pair());
         assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
+    }
+
+    /// A long registered wait is paced only if its side moved few items
+    /// since the previous one: a fast stream that stalls now and then must
+    /// not put every notify of it on a fence.
+    #[test]
+    fn only_long_waits_a_few_items_apart_are_paced() {
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return;
+        }
+        let m = barrier::Kind::Membarrier;
+        let pos = AtomicUsize::new(0);
+        let side = Progress::counter(&pos, Side::Receive);
+        let sleepers = Sleepers::new();
+        sleepers.learn_registered(m, true, Some(&side)); // the first one sets the position
+        for _ in 0..FENCE_AFTER_PACED {
+            pos.fetch_add(1_000, Ordering::Relaxed);
+            sleepers.learn_registered(m, true, Some(&side));
+        }
+        assert!(!sleepers.on_fence_pair(), "a thousand items per wait is a stream");
+        for _ in 0..FENCE_AFTER_PACED - 1 {
+            pos.fetch_add(1, Ordering::Relaxed);
+            sleepers.learn_registered(m, true, Some(&side));
+        }
+        sleepers.learn_registered(m, false, Some(&side));
+        pos.fetch_add(1, Ordering::Relaxed);
+        sleepers.learn_registered(m, true, Some(&side));
+        assert!(!sleepers.on_fence_pair(), "a short wait broke the streak");
+        for _ in 0..FENCE_AFTER_PACED - 1 {
+            pos.fetch_add(1, Ordering::Relaxed);
+            sleepers.learn_registered(m, true, Some(&side));
+        }
+        assert!(sleepers.on_fence_pair(), "an item per long wait is paced");
+        let unknown = Sleepers::new();
+        for _ in 0..2 * FENCE_AFTER_PACED {
+            unknown.learn_registered(m, true, None);
+        }
+        assert!(!unknown.on_fence_pair(), "a side without a position never switches");
     }
 
     /// On the fence pair, a registration reads `WAITERS_FENCE` (so it
