@@ -114,7 +114,7 @@ use core::task::{Context, Poll};
 
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
-use crate::sync::{Instant, PACED_WAIT_NS, SPIN_CLOCK_EVERY};
+use crate::sync::{Instant, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
 use crate::wait::Side;
 use crate::wait::{drive, Blocking, Registration, Sleepers, WaitOn, Waits};
@@ -147,10 +147,6 @@ pub(crate) struct AsyncWait {
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
-    /// `Park`: when this operation first registered, to tell its registry
-    /// whether the wait was paced ([`Sleepers::learn_paced`]).
-    #[cfg(not(loom))]
-    registered_at: Option<Instant>,
 }
 
 /// What a task's operation on a `Park` channel does before it registers
@@ -300,10 +296,6 @@ impl AsyncWait {
             // cover every later publication.
             Registration::Kept => false,
             Registration::New { registered } => {
-                #[cfg(not(loom))]
-                if !self.registered {
-                    self.registered_at = Some(Instant::now());
-                }
                 self.registered = true;
                 // W2: pairs with the notifier's light barrier (or, on a
                 // registry on the fence pair, its fence).
@@ -336,16 +328,7 @@ impl AsyncWait {
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
         self.spin.learn(side.sleepers, self.registered);
-        #[cfg(not(loom))]
-        if let Some(kind) = side.park {
-            match self.registered_at {
-                Some(at) => {
-                    let long = at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS);
-                    side.sleepers.learn_registered(kind, long, side.progress.as_ref());
-                }
-                None => side.sleepers.learn_brisk(),
-            }
-        }
+
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }

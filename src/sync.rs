@@ -188,7 +188,7 @@ pub(crate) const TASK_GATHER_NS: u32 = 3_000;
 /// `membarrier` costs while the peer's core is busy (11–15 µs measured on
 /// the 2-vCPU EPYC VM), so a registration per item is the common case.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const PACED_WAIT_NS: u32 = 20_000;
+pub(crate) const PACED_WAIT_NS: u32 = 50_000;
 
 /// `Park`: a wait counts as paced only if its side moved at most this many
 /// items since the previous wait that registered there: the fence pair

@@ -79,14 +79,26 @@
 //! `membarrier` costs 0.5 µs when the other CPUs run no thread of the
 //! process, but 11–15 µs (p50, 2-vCPU EPYC VM) when they do, e.g. while the
 //! producer of a paced stream spins towards its next item. Where waiters
-//! register for nearly every item — items (or room) a few tens of µs or
-//! more apart — that is most of what waiting costs: `cargo bench --bench
-//! async -- --paced` measured a task receiving one item every 100 µs at
-//! 34 % of its core against the peers' 13 %, `perf` put 40 % of it in the
-//! `membarrier` IPI. So each registry switches between two barrier pairs
-//! by itself: the `membarrier` pair while its waits are brisk, the fence
-//! pair (`fence(SeqCst)` on both sides, ~5 ns per notify) while they are
-//! paced.
+//! register for nearly every item — items (or room) 50 µs or more apart —
+//! that is most of what waiting costs: `cargo bench --bench latency --
+//! --quick --only paced` measured a thread receiving one item every 100 µs
+//! at 37–47 % of its core against crossbeam-channel's 13–15 %, and `perf`
+//! put 40 % of such a consumer's CPU time in the `membarrier` IPI. So a
+//! registry switches between two barrier pairs: the `membarrier` pair while
+//! its waits are brisk, the fence pair (`fence(SeqCst)` on both sides, ~5 ns
+//! per notify) while they are paced — [`FENCE_AFTER_PACED`] thread waits
+//! in a row that slept, lasted [`PACED_WAIT_NS`] or more, and found their
+//! side at most [`PACED_MAX_MOVED`] items further than the previous one
+//! (a fast stream that now and then stalls moves thousands, and must not
+//! put every notify on a fence).
+//!
+//! Only threads' waits decide; a task registers through whichever pair its
+//! registry is on. Letting tasks' waits switch it too (measured, not
+//! kept) cut a task's CPU at one item per 100 µs from 34 % to 12–16 % of its
+//! core (`cargo bench --bench async -- --paced`), but took the async
+//! ping-pong out of its spinning equilibrium: p50 0.3 µs → 6–21 µs in ten
+//! runs of ten (`--ping`), because cheap registrations make tasks really
+//! sleep where a `membarrier`'s duration let the answer arrive first.
 //!
 //! The mode lives in the two top bits of `count`, so the notifier still
 //! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
@@ -96,12 +108,12 @@
 //!   wake if the count under the bits is not 0.
 //! - Waiter: W1 is a `fetch_add(AcqRel)` whose read tells the mode; if W is
 //!   set, W2 is `fence(SeqCst)`, otherwise the heavy barrier.
-//! - On (a waiter, after [`FENCE_AFTER_PACED`] paced waits in a row, i.e.
-//!   waits that registered and lasted [`PACED_WAIT_NS`] or more): set N
-//!   (only the thread whose `fetch_or` set it goes on), run the heavy
+//! - On (a thread, after [`FENCE_AFTER_PACED`] paced waits in a row): set
+//!   N (only the thread whose `fetch_or` set it goes on), run the heavy
 //!   barrier, set W with `Release`.
-//! - Off (a waiter, after [`UNFENCE_AFTER_BRISK`] brisk waits in a row):
-//!   clear N and W in one read-modify-write, and only when W is set.
+//! - Off (a thread, after [`UNFENCE_AFTER_BRISK`] brisk waits in a row:
+//!   waits that ended without sleeping, or were not paced): clear N and W
+//!   in one read-modify-write, and only when W is set.
 //!
 //! Why no wake-up is lost (every write to `count` is a read-modify-write, so
 //! a value read includes every registration earlier in its modification
@@ -130,8 +142,8 @@
 //! loom cannot model. Tests: the unit tests below (the mode bits, the
 //! streaks, wake-ups of a thread and a task on the fence pair), and
 //! `tests/flow.rs`'s paced / brisk stretches (threads on both rings, and a
-//! task), which also checks that registries did switch; with the
-//! notifier's fenced path removed it hangs.
+//! task receiving from a thread), which also checks that registries did
+//! switch; with the notifier's fenced path removed it hangs.
 
 use core::task::Waker;
 

@@ -1305,25 +1305,27 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
     drop(sender.join().unwrap());
 }
 
-/// "Paced registries" (`src/wait.rs`): a registry whose waits keep parking
-/// for long switches its barrier pair from `membarrier` to `fence(SeqCst)`
-/// on both sides, and back once waits are brisk again. A stream that
-/// alternates stretches where the producer sends an item every ~60 µs
-/// (every receive parks: the receivers' registry switches), bursts (brisk
-/// again), and stretches where the consumer takes an item every ~60 µs
-/// from a full ring of 4 (every send parks: the senders' registry
-/// switches) must lose no item and no wake-up, for threads on both rings
-/// and for a task receiving from a thread. Where the process uses
-/// `membarrier`, the registries did switch.
+/// "Paced registries" (`src/wait.rs`): a registry whose threads keep
+/// parking for long, an item at a time, switches its barrier pair from
+/// `membarrier` to `fence(SeqCst)` on both sides, and back once waits are
+/// brisk again. A stream that alternates stretches where the producer
+/// sends an item every ~60 µs (every receive parks: a thread receiver's
+/// registry switches), bursts (brisk again), and stretches where the
+/// consumer takes an item every ~60 µs from a full ring of 4 (every send
+/// parks: the senders' registry switches) must lose no item and no
+/// wake-up, for threads on both rings and for a task receiving from a
+/// thread (tasks do not switch a registry; its sender's does). Where the
+/// process uses `membarrier`, registries did switch.
 #[test]
 #[cfg_attr(miri, ignore = "the switch needs membarrier, which Miri does not have; the exchange is covered elsewhere")]
 fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
     use ringflow::__test_hooks::{fence_pair_switches, park_channels_use_membarrier};
-    const STRETCH: u64 = 24;
+    const STRETCH: u64 = 24; // long enough to switch on and off (3 paced / 8 brisk waits)
     const ITEMS: u64 = 8 * STRETCH;
     // Stretch kind of item `i`: 0 the producer paced, 1 and 3 bursts, 2 the consumer paced.
     let kind = |i: u64| (i / STRETCH) % 4;
-    let pause = || thread::sleep(Duration::from_micros(60));
+    // Past `PACED_WAIT_NS` (50 µs) with the waker's latency on top.
+    let pause = || thread::sleep(Duration::from_micros(80));
     let before = fence_pair_switches();
     for ring in ["spsc", "mpmc", "spsc task"] {
         let dog = Arc::new(Watchdog::new("paced and brisk stretches"));
