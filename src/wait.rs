@@ -906,8 +906,8 @@ pub(crate) struct Sleepers {
     /// if unknown), for the other side's shared-core check
     /// ([`Waiter::begin`]). Written only when it changes.
     waiter_cpu: AtomicU32,
-    /// `Park`: paced waits in a row here (a registration that lasted at
-    /// least `PACED_WAIT_NS`), and brisk ones in a row while the registry
+    /// `Park`: paced waits in a row here ([`Sleepers::learn_registered`]),
+    /// and brisk ones in a row while the registry
     /// is on the fence pair ([`Sleepers::learn_paced`],
     /// [`Sleepers::learn_brisk`]). Written only at the end of waits that
     /// change them.
@@ -1053,11 +1053,10 @@ impl Sleepers {
         }
     }
 
-    /// The end of a wait that registered here (a thread that slept, a task
-    /// that registered its waker) and lasted `long` (at least
-    /// `PACED_WAIT_NS`): paced if its side (`progress`; `None`: never
-    /// paced) also moved at most `PACED_MAX_MOVED` items since the previous
-    /// such wait ended, brisk otherwise.
+    /// The end of a thread's wait that slept here and lasted `long` (at
+    /// least `PACED_WAIT_NS`): paced if its side (`progress`; `None`, the
+    /// broadcast ring: never paced) also moved at most `PACED_MAX_MOVED`
+    /// items since the previous such wait ended, brisk otherwise.
     #[cfg(not(loom))]
     #[cold]
     pub(crate) fn learn_registered(&self, kind: barrier::Kind, long: bool, progress: Option<&Progress<'_>>) {
@@ -1853,24 +1852,19 @@ mod tests {
         let pos = AtomicUsize::new(0);
         let side = Progress::counter(&pos, Side::Receive);
         let sleepers = Sleepers::new();
-        sleepers.learn_registered(m, true, Some(&side)); // the first one sets the position
-        for _ in 0..FENCE_AFTER_PACED {
-            pos.fetch_add(1_000, Ordering::Relaxed);
-            sleepers.learn_registered(m, true, Some(&side));
-        }
+        // A wait that slept, `long` or not, after its side moved `moved` items.
+        let wait = |moved: usize, long: bool| {
+            pos.fetch_add(moved, Ordering::Relaxed);
+            sleepers.learn_registered(m, long, Some(&side));
+        };
+        wait(0, true); // the first one sets the position
+        (0..FENCE_AFTER_PACED).for_each(|_| wait(1_000, true));
         assert!(!sleepers.on_fence_pair(), "a thousand items per wait is a stream");
-        for _ in 0..FENCE_AFTER_PACED - 1 {
-            pos.fetch_add(1, Ordering::Relaxed);
-            sleepers.learn_registered(m, true, Some(&side));
-        }
-        sleepers.learn_registered(m, false, Some(&side));
-        pos.fetch_add(1, Ordering::Relaxed);
-        sleepers.learn_registered(m, true, Some(&side));
+        (0..FENCE_AFTER_PACED - 1).for_each(|_| wait(1, true));
+        wait(0, false);
+        wait(1, true);
         assert!(!sleepers.on_fence_pair(), "a short wait broke the streak");
-        for _ in 0..FENCE_AFTER_PACED - 1 {
-            pos.fetch_add(1, Ordering::Relaxed);
-            sleepers.learn_registered(m, true, Some(&side));
-        }
+        (0..FENCE_AFTER_PACED - 1).for_each(|_| wait(1, true));
         assert!(sleepers.on_fence_pair(), "an item per long wait is paced");
         let unknown = Sleepers::new();
         for _ in 0..2 * FENCE_AFTER_PACED {
