@@ -96,9 +96,10 @@
 //! registry is on. Letting tasks' waits switch it too (measured, not
 //! kept) cut a task's CPU at one item per 100 µs from 34 % to 12–16 % of its
 //! core (`cargo bench --bench async -- --paced`), but took the async
-//! ping-pong out of its spinning equilibrium: p50 0.3 µs → 6–21 µs in ten
-//! runs of ten (`--ping`), because cheap registrations make tasks really
-//! sleep where a `membarrier`'s duration let the answer arrive first.
+//! ping-pong out of its spinning equilibrium: p50 about 0.3 µs in 12 of 14
+//! runs before, 5.7–21.5 µs in 11 of 11 with it (`--ping`); our reading is
+//! that cheap registrations make tasks really sleep where a `membarrier`'s
+//! duration let the answer arrive first.
 //!
 //! The mode lives in the two top bits of `count`, so the notifier still
 //! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
