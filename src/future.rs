@@ -299,7 +299,7 @@ impl AsyncWait {
                 self.registered = true;
                 // W2: pairs with the notifier's light barrier (or, on a
                 // registry on the fence pair, its fence).
-                if !Sleepers::task_barrier(kind, registered) {
+                if !Sleepers::waiter_barrier(kind, registered) {
                     // As a thread does: without the barrier a notifier may
                     // miss the entry, so do not wait on it. Leave (passing
                     // on a wake-up that may have come meanwhile) and retry
@@ -328,7 +328,6 @@ impl AsyncWait {
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
         self.spin.learn(side.sleepers, self.registered);
-
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }

@@ -203,9 +203,10 @@ pub(crate) const PACED_MAX_MOVED: usize = 16;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const FENCE_AFTER_PACED: u32 = 3;
 
-/// `Park`: brisk waits in a row (ended while spinning, or registered for
-/// less than `PACED_WAIT_NS`) after which a registry on the fence pair
-/// switches back to the `membarrier` pair.
+/// `Park`: brisk waits in a row (ended without sleeping, or slept but were
+/// not paced: shorter than `PACED_WAIT_NS` or more than `PACED_MAX_MOVED`
+/// items on) after which a registry on the fence pair switches back to the
+/// `membarrier` pair.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 

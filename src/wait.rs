@@ -83,7 +83,8 @@
 //! that is most of what waiting costs: `cargo bench --bench latency --
 //! --quick --only paced` measured a thread receiving one item every 100 µs
 //! at 37–47 % of its core against crossbeam-channel's 13–15 %, and `perf`
-//! put 40 % of such a consumer's CPU time in the `membarrier` IPI. So a
+//! put 40 % of an async consumer's CPU time at that pace (a scratch
+//! program) in the `membarrier` IPI. So a
 //! registry switches between two barrier pairs: the `membarrier` pair while
 //! its waits are brisk, the fence pair (`fence(SeqCst)` on both sides, ~5 ns
 //! per notify) while they are paced — [`FENCE_AFTER_PACED`] thread waits
@@ -957,7 +958,7 @@ pub(crate) enum Registration {
     /// A new entry (the future was not registered, or a notifier has
     /// woken and removed its entry since): counted in `count`, so the
     /// caller must run the waiter's barrier
-    /// ([`Sleepers::task_barrier`], given `registered`: what its increment
+    /// ([`Sleepers::waiter_barrier`], given `registered`: what its increment
     /// of `count` read) and re-check before it returns `Pending`.
     New {
         /// `count` as the registration read it, mode bits included.
@@ -1045,7 +1046,7 @@ impl Sleepers {
     /// notifier then fences before it loads the count), the heavy barrier
     /// of `kind` otherwise. `false` if the heavy barrier failed (see
     /// [`barrier::heavy`]).
-    fn waiter_barrier(kind: barrier::Kind, registered: usize) -> bool {
+    pub(crate) fn waiter_barrier(kind: barrier::Kind, registered: usize) -> bool {
         if registered & WAITERS_FENCE != 0 {
             fence(Ordering::SeqCst);
             true
@@ -1089,11 +1090,11 @@ impl Sleepers {
         }
     }
 
-    /// A brisk wait here (it ended without registering, or was not paced):
-    /// on the fence pair, after `UNFENCE_AFTER_BRISK` of
-    /// them in a row, switch back to the `membarrier` pair. Costs one load
-    /// of `count` while the registry is on the `membarrier` pair and no
-    /// paced wait is pending.
+    /// A brisk wait here (it ended without sleeping, or was not paced): on
+    /// the fence pair, after `UNFENCE_AFTER_BRISK` of them in a row, switch
+    /// back to the `membarrier` pair. Runs at the end of every `Park` wait
+    /// that did not sleep: two loads (the paced streak, `count`) while the
+    /// registry is on the `membarrier` pair and no paced wait is pending.
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn learn_brisk(&self) {
@@ -1292,12 +1293,6 @@ impl Sleepers {
         drop(stale);
         *key = Some(k);
         Registration::New { registered }
-    }
-
-    /// The task's W2 after a [`Registration::New`] that read `registered`:
-    /// see [`waiter_barrier`](Sleepers::waiter_barrier).
-    pub(crate) fn task_barrier(kind: barrier::Kind, registered: usize) -> bool {
-        Self::waiter_barrier(kind, registered)
     }
 
     /// Async waiter leaving: removes the future's entry, if any. Returns
@@ -1911,7 +1906,7 @@ mod tests {
         };
         assert_eq!(registered & MODE_BITS, MODE_BITS, "the registration read the fence pair");
         assert_eq!(registered & !MODE_BITS, 0);
-        assert!(Sleepers::task_barrier(kind, registered));
+        assert!(Sleepers::waiter_barrier(kind, registered));
         assert_eq!(sleepers.count.load(Ordering::Relaxed) & !MODE_BITS, 1);
         sleepers.notify(kind);
         assert_eq!(woken.0.load(Ordering::Relaxed), 1, "the task was woken");

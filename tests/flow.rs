@@ -1309,9 +1309,9 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
 /// parking for long, an item at a time, switches its barrier pair from
 /// `membarrier` to `fence(SeqCst)` on both sides, and back once waits are
 /// brisk again. A stream that alternates stretches where the producer
-/// sends an item every ~60 µs (every receive parks: a thread receiver's
+/// sends an item every ~80 µs (every receive parks: a thread receiver's
 /// registry switches), bursts (brisk again), and stretches where the
-/// consumer takes an item every ~60 µs from a full ring of 4 (every send
+/// consumer takes an item every ~80 µs from a full ring of 4 (every send
 /// parks: the senders' registry switches) must lose no item and no
 /// wake-up, for threads on both rings and for a task receiving from a
 /// thread (tasks do not switch a registry; its sender's does). Where the
