@@ -349,6 +349,8 @@ fn run_1p1c(rts: &Runtimes, regime: Regime, name: &str, items: u64) -> (f64, f64
     (n as f64 / t.as_secs_f64(), col.fraction())
 }
 
+/// The ping-pong and paced implementations (each has a blocking send for
+/// the paced rows' producer thread, and one consumer).
 const PING_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
 
 /// CPU time the whole process has used, in ns.
@@ -461,15 +463,6 @@ struct PacedRun {
     consumer_cpu: f64,
 }
 
-/// The paced implementations: each one's blocking send on a plain thread
-/// and its async receive in a task.
-const PACED_IMPLS: [&str; 6] = ["ringflow spsc", "ringflow mpmc", "tokio mpsc", "async-channel", "flume", "kanal"];
-
-/// CPU time the calling thread has used, in ns.
-fn thread_cpu_ns() -> f64 {
-    support::cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID) as f64
-}
-
 /// One paced run of `name`: a producer thread pinned to the first core sends
 /// one item every `period` with the implementation's blocking send (it
 /// spins until each item's instant, so it is never late by more than a
@@ -491,7 +484,7 @@ fn paced(name: &str, period: Duration, items: u64) -> PacedRun {
                 current_thread().block_on(async move {
                     let skip = items / 10;
                     let mut lat = Vec::with_capacity((items - skip) as usize);
-                    let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
+                    let (cpu0, wall0) = (support::thread_cpu_ns(), Instant::now());
                     for k in 0..items {
                         let (seq, intended): Stamped = $recv;
                         let now = Instant::now();
@@ -500,7 +493,7 @@ fn paced(name: &str, period: Duration, items: u64) -> PacedRun {
                             lat.push(now.saturating_duration_since(intended).as_nanos() as f64);
                         }
                     }
-                    (lat, (thread_cpu_ns() - cpu0) / wall0.elapsed().as_nanos().max(1) as f64)
+                    (lat, support::cpu_share(cpu0, wall0))
                 })
             };
             paced_threads(period, items, send, consume)
@@ -558,13 +551,7 @@ where
         let start = Instant::now() + Duration::from_micros(500);
         for k in 0..items {
             let intended = start + period * k as u32;
-            while Instant::now() < intended {
-                if intended - Instant::now() > Duration::from_micros(200) {
-                    std::thread::sleep(Duration::from_micros(100));
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
+            support::wait_until(intended, false);
             send((k, intended));
         }
     });
@@ -580,7 +567,7 @@ where
 /// CPU share, each reported with ringflow's per-round ratios.
 fn paced_rows(cfg: &Cfg, only: &Option<String>) {
     let impls: Vec<&str> =
-        PACED_IMPLS.iter().copied().filter(|n| only.as_deref().map_or(true, |o| n.contains(o))).collect();
+        PING_IMPLS.iter().copied().filter(|n| only.as_deref().map_or(true, |o| n.contains(o))).collect();
     if impls.is_empty() {
         return;
     }

@@ -83,7 +83,6 @@
 mod support;
 
 use std::sync::{mpsc, Arc, Barrier};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -360,36 +359,6 @@ impl PacedConfig {
         v.sort_unstable();
         v
     }
-}
-
-/// Waits until `t`: sleeps while it is far, then spins (two cores) or yields
-/// (one core, where spinning would keep the consumer off the CPU). Returns
-/// the first instant seen at or after `t`.
-fn wait_until(t: Instant, one_core: bool) -> Instant {
-    loop {
-        let now = Instant::now();
-        if now >= t {
-            return now;
-        }
-        let left = t - now;
-        if left > Duration::from_micros(200) {
-            thread::sleep(left - Duration::from_micros(150));
-        } else if one_core {
-            thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-/// CPU time this thread has used, in ns.
-fn thread_cpu_ns() -> u64 {
-    cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-/// CPU time per wall time since `(cpu0, wall0)`.
-fn cpu_share(cpu0: u64, wall0: Instant) -> f64 {
-    (thread_cpu_ns() - cpu0) as f64 / wall0.elapsed().as_nanos().max(1) as f64
 }
 
 fn paced_run<Q: Spsc<Stamp>>(q: Q, cfg: &Config, paced: &PacedConfig) -> Measured {

@@ -346,6 +346,38 @@ pub fn cpu_time_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CPU time the calling thread has used, in ns.
+pub fn thread_cpu_ns() -> u64 {
+    cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The calling thread's CPU time per wall time since `(cpu0, wall0)`
+/// (`cpu0` from [`thread_cpu_ns`]).
+pub fn cpu_share(cpu0: u64, wall0: Instant) -> f64 {
+    (thread_cpu_ns() - cpu0) as f64 / wall0.elapsed().as_nanos().max(1) as f64
+}
+
+/// Waits until `t`, as a paced producer does before each item: sleeps while
+/// it is far, then spins (two cores) or yields (one core, where spinning
+/// would keep the consumer off the CPU). Returns the first instant seen at
+/// or after `t`.
+pub fn wait_until(t: Instant, one_core: bool) -> Instant {
+    loop {
+        let now = Instant::now();
+        if now >= t {
+            return now;
+        }
+        let left = t - now;
+        if left > Duration::from_micros(200) {
+            thread::sleep(left - Duration::from_micros(150));
+        } else if one_core {
+            thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// A run's placement probe: taken when the run starts, taken again and
 /// reported with it when the run ends (the placement can change within a
 /// run).
