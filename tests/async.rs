@@ -640,6 +640,165 @@ fn send_futures_dropped_at_every_point() {
     }
 }
 
+// ------------------------------------------------- pools of tasks (MPMC)
+
+#[test]
+fn a_pool_task_yields_once_before_it_registers() {
+    // A side with several handles: the first pause of an operation gives
+    // the worker back (its own waker woken, nothing registered); the second
+    // registers, and the next publication wakes it.
+    let (tx, rx) = park_mpmc::<u32>(1);
+    let rx2 = rx.clone();
+    let (c, w) = counting();
+    let mut f = rx.recv_async();
+    assert!(poll(&mut f, &w).is_pending());
+    assert_eq!((woken(&c), rx.stats().parks), (1, 0), "yielded: self-woken, not registered");
+    assert!(poll(&mut f, &w).is_pending());
+    assert_eq!((woken(&c), rx.stats().parks), (1, 1), "the second pause registers");
+    tx.try_send(5).unwrap();
+    assert_eq!(woken(&c), 2, "woken by the send");
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Ok(5)));
+    // An item that comes while the task has yielded is taken by its next
+    // poll, without a registration.
+    let (c2, w2) = counting();
+    let mut g = rx2.recv_async();
+    assert!(poll(&mut g, &w2).is_pending());
+    tx.try_send(6).unwrap();
+    assert_eq!(poll(&mut g, &w2), Poll::Ready(Ok(6)));
+    assert_eq!((woken(&c2), rx.stats().parks), (1, 1), "no second registration");
+    drop(g);
+    // Each operation yields once: a completed future's next one yields again.
+    let mut g = rx2.recv_async();
+    assert!(poll(&mut g, &w2).is_pending());
+    assert_eq!((woken(&c2), rx.stats().parks), (2, 1));
+    drop(g);
+    // A sole handle registers at its first pause (after any spinning).
+    drop(rx2);
+    let (c3, w3) = counting();
+    let mut h = rx.recv_async();
+    assert!(poll(&mut h, &w3).is_pending());
+    assert_eq!((woken(&c3), rx.stats().parks), (0, 2));
+    drop(h);
+
+    // The send side of a pool, on a full ring.
+    let (tx, rx) = park_mpmc::<u32>(1);
+    let tx2 = tx.clone();
+    tx.try_send(0).unwrap();
+    let (c, w) = counting();
+    let mut s = tx2.send_async(1);
+    assert!(poll(&mut s, &w).is_pending());
+    assert_eq!((woken(&c), tx.stats().parks), (1, 0));
+    assert!(poll(&mut s, &w).is_pending());
+    assert_eq!((woken(&c), tx.stats().parks), (1, 1));
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(woken(&c), 2);
+    assert!(poll(&mut s, &w).is_ready());
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+#[test]
+fn pool_futures_dropped_or_leaked_at_every_point() {
+    // As `recv_futures_dropped_at_every_point` / `send_...`, on sides with
+    // several handles, so that the futures pass through the yielded state:
+    // dropped or leaked after any poll, nothing is lost or duplicated, and
+    // a registered waiter on another handle is still woken for what is left.
+    for leak in [false, true] {
+        for k in 0..=SCRIPT.len() {
+            let (mtx, mrx) = park_mpmc::<u32>(4);
+            let mrx2 = mrx.clone();
+            let (cb, wb) = counting();
+            let (_c, w) = counting();
+            let mut other = mrx2.recv_async();
+            assert!(poll(&mut other, &wb).is_pending()); // yields
+            assert!(poll(&mut other, &wb).is_pending()); // registers
+            let base = woken(&cb);
+            let mut sent = 0;
+            let mut got = Vec::new();
+            {
+                let mut f = mrx.recv_async();
+                for ev in SCRIPT.iter().take(k) {
+                    if let Poll::Ready(v) = poll(&mut f, &w) {
+                        got.push(v.unwrap());
+                        f = mrx.recv_async();
+                    }
+                    if let Event::Enable = ev {
+                        mtx.try_send(sent).unwrap();
+                        sent += 1;
+                    }
+                }
+                if leak {
+                    std::mem::forget(f);
+                }
+            }
+            if !mrx.is_empty() {
+                assert!(woken(&cb) > base, "k = {k}, leak = {leak}: a queued item and a registered waiter");
+            }
+            while let Poll::Ready(v) = poll(&mut other, &wb) {
+                got.push(v.unwrap());
+                other = mrx2.recv_async();
+            }
+            got.extend(mrx.try_iter());
+            got.sort_unstable();
+            assert_eq!(got, (0..sent).collect::<Vec<_>>(), "k = {k}, leak = {leak}: nothing lost or duplicated");
+
+            // Senders: a full ring, `Enable` makes room. Leaked send
+            // futures carry plain integers (a leaked future leaks its value).
+            if leak {
+                let (mtx, mrx) = park_mpmc::<u32>(1);
+                let mtx2 = mtx.clone();
+                mtx.try_send(0).unwrap();
+                let (cb, wb) = counting();
+                let mut other = mtx2.send_async(1);
+                assert!(poll(&mut other, &wb).is_pending());
+                assert!(poll(&mut other, &wb).is_pending());
+                let base = woken(&cb);
+                let mut f = mtx.send_async(2);
+                for ev in SCRIPT.iter().take(k) {
+                    if poll(&mut f, &w).is_ready() {
+                        f = mtx.send_async(2);
+                    }
+                    if let Event::Enable = ev {
+                        let _ = mrx.try_recv();
+                    }
+                }
+                std::mem::forget(f);
+                if mtx.len() < mtx.capacity() {
+                    assert!(woken(&cb) > base, "k = {k}, leaked: room and a registered sender");
+                }
+                continue;
+            }
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (mtx, mrx) = park_mpmc::<Tracked>(1);
+            let mtx2 = mtx.clone();
+            mtx.try_send(Tracked(drops.clone())).ok().unwrap();
+            let (cb, wb) = counting();
+            let mut other = mtx2.send_async(Tracked(drops.clone()));
+            assert!(poll(&mut other, &wb).is_pending());
+            assert!(poll(&mut other, &wb).is_pending());
+            let base = woken(&cb);
+            let mut created = 3; // the one in the ring, `other`'s and `f`'s
+            {
+                let mut f = mtx.send_async(Tracked(drops.clone()));
+                for ev in SCRIPT.iter().take(k) {
+                    if poll(&mut f, &w).is_ready() {
+                        f = mtx.send_async(Tracked(drops.clone()));
+                        created += 1;
+                    }
+                    if let Event::Enable = ev {
+                        drop(mrx.try_recv());
+                    }
+                }
+            }
+            if mtx.len() < mtx.capacity() {
+                assert!(woken(&cb) > base, "k = {k}: room and a registered sender");
+            }
+            drop(other);
+            drop((mtx, mtx2, mrx));
+            assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}: every value dropped once");
+        }
+    }
+}
+
 // ------------------------------------- blocking + async senders on a full ring
 
 #[test]
