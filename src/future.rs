@@ -76,8 +76,9 @@
 //! off and registers as before. A peer that stopped costs one gather; one
 //! that streams costs a short wait instead of a system call, and the items
 //! cross in batches. As with spinning, only a side's sole handle gathers
-//! (an MPMC side with several handles registers at once), nothing gathers
-//! under loom, and the policy only decides *when* a task registers.
+//! (a task of an MPMC side with several handles yields first instead, see
+//! below), nothing gathers under loom, and the policy only decides *when*
+//! a task registers.
 //!
 //! # Yielding before registering
 //!
@@ -178,13 +179,14 @@ pub(crate) struct AsyncWait {
 /// (module docs, "Spinning before registering", "Gathering before
 /// registering" and "Yielding before registering"), decided at its first
 /// pause: spinning and gathering only if it is its side's only handle,
-/// yielding only if it is not. A receive whose side moved at most `TASK_SPIN_MAX_MOVED`
-/// items since a task last began a wait on the registry retries with
-/// spin-loop hints and fresh re-checks for at most the registry's learned
-/// task budget; the end of the operation teaches the budget how the wait
-/// ended ([`Sleepers::learn_task`]). Any other wait (a streaming receive,
-/// a send) gathers once if the registry has gathering on. Not under loom,
-/// which has no clock: tasks register at once there.
+/// yielding only if it is not. A receive whose side moved at most
+/// `TASK_SPIN_MAX_MOVED` items since a task last began a wait on the
+/// registry retries with spin-loop hints and fresh re-checks for at most
+/// the registry's learned task budget; the end of the operation teaches
+/// the budget how the wait ended ([`Sleepers::learn_task`]). Any other
+/// wait of a sole handle (a streaming receive, a send) gathers once if the
+/// registry has gathering on. Not under loom, which has no clock: tasks
+/// register at once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {
