@@ -548,6 +548,65 @@ macro_rules! send_script {
     }};
 }
 
+/// The MPMC receive half of a drop-at-every-point script: one `recv_async`
+/// future on `rx` polled on the script's first `k` events (a new one once
+/// it resolves), `tx` sending on `Enable`; the last future is then dropped,
+/// or leaked with `leak`. Returns (items sent, items the futures returned).
+fn mpmc_recv_script(
+    k: usize,
+    tx: &mpmc::Sender<u32>,
+    rx: &mpmc::Receiver<u32>,
+    w: &Waker,
+    leak: bool,
+) -> (u32, Vec<u32>) {
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut f = rx.recv_async();
+    for ev in SCRIPT.iter().take(k) {
+        if let Poll::Ready(v) = poll(&mut f, w) {
+            got.push(v.unwrap());
+            f = rx.recv_async();
+        }
+        if let Event::Enable = ev {
+            tx.try_send(sent).unwrap();
+            sent += 1;
+        }
+    }
+    if leak {
+        std::mem::forget(f);
+    }
+    (sent, got)
+}
+
+/// The MPMC send half: one `send_async(make())` future on `tx` polled on
+/// the script's first `k` events (a new one once it resolves), `Enable`
+/// lets `rx` take (and drop) one item; the last future is then dropped, or
+/// leaked with `leak` (with its value). Returns how many values `make`
+/// created.
+fn mpmc_send_script<T>(
+    k: usize,
+    tx: &mpmc::Sender<T>,
+    rx: &mpmc::Receiver<T>,
+    make: impl Fn() -> T,
+    w: &Waker,
+    leak: bool,
+) -> usize {
+    let mut created = 1;
+    let mut f = tx.send_async(make());
+    for ev in SCRIPT.iter().take(k) {
+        if poll(&mut f, w).is_ready() {
+            f = tx.send_async(make());
+            created += 1;
+        }
+        if let Event::Enable = ev {
+            drop(rx.try_recv());
+        }
+    }
+    if leak {
+        std::mem::forget(f);
+    }
+    created
+}
+
 #[test]
 fn recv_futures_dropped_at_every_point() {
     for k in 0..=SCRIPT.len() {
@@ -570,21 +629,7 @@ fn recv_futures_dropped_at_every_point() {
         let (cb, wb) = counting();
         let mut other = mrx.recv_async();
         assert!(poll(&mut other, &wb).is_pending());
-        let mut sent = 0;
-        let mut got = Vec::new();
-        {
-            let mut f = mrx.recv_async();
-            for ev in SCRIPT.iter().take(k) {
-                if let Poll::Ready(v) = poll(&mut f, &w) {
-                    got.push(v.unwrap());
-                    f = mrx.recv_async();
-                }
-                if let Event::Enable = ev {
-                    mtx.try_send(sent).unwrap();
-                    sent += 1;
-                }
-            }
-        }
+        let (sent, mut got) = mpmc_recv_script(k, &mtx, &mrx, &w, false);
         // Every item still queued must have reached a live waiter's waker.
         if !mrx.is_empty() {
             assert!(woken(&cb) >= 1, "k = {k}: a queued item and a sleeping waiter");
@@ -621,17 +666,7 @@ fn send_futures_dropped_at_every_point() {
         let (cb, wb) = counting();
         let mut other = mtx.send_async(Tracked(drops.clone()));
         assert!(poll(&mut other, &wb).is_pending());
-        {
-            let mut f = mtx.send_async(Tracked(drops.clone()));
-            for ev in SCRIPT.iter().take(k) {
-                if poll(&mut f, &w).is_ready() {
-                    f = mtx.send_async(Tracked(drops.clone()));
-                }
-                if let Event::Enable = ev {
-                    drop(mrx.try_recv());
-                }
-            }
-        }
+        mpmc_send_script(k, &mtx, &mrx, || Tracked(drops.clone()), &w, false);
         if mtx.len() < mtx.capacity() {
             assert!(woken(&cb) >= 1, "k = {k}: room and a sleeping sender");
         }
@@ -712,24 +747,7 @@ fn pool_futures_dropped_or_leaked_at_every_point() {
             assert!(poll(&mut other, &wb).is_pending()); // yields
             assert!(poll(&mut other, &wb).is_pending()); // registers
             let base = woken(&cb);
-            let mut sent = 0;
-            let mut got = Vec::new();
-            {
-                let mut f = mrx.recv_async();
-                for ev in SCRIPT.iter().take(k) {
-                    if let Poll::Ready(v) = poll(&mut f, &w) {
-                        got.push(v.unwrap());
-                        f = mrx.recv_async();
-                    }
-                    if let Event::Enable = ev {
-                        mtx.try_send(sent).unwrap();
-                        sent += 1;
-                    }
-                }
-                if leak {
-                    std::mem::forget(f);
-                }
-            }
+            let (sent, mut got) = mpmc_recv_script(k, &mtx, &mrx, &w, leak);
             if !mrx.is_empty() {
                 assert!(woken(&cb) > base, "k = {k}, leak = {leak}: a queued item and a registered waiter");
             }
@@ -744,59 +762,34 @@ fn pool_futures_dropped_or_leaked_at_every_point() {
             // Senders: a full ring, `Enable` makes room. Leaked send
             // futures carry plain integers (a leaked future leaks its value).
             if leak {
-                let (mtx, mrx) = park_mpmc::<u32>(1);
-                let mtx2 = mtx.clone();
-                mtx.try_send(0).unwrap();
-                let (cb, wb) = counting();
-                let mut other = mtx2.send_async(1);
-                assert!(poll(&mut other, &wb).is_pending());
-                assert!(poll(&mut other, &wb).is_pending());
-                let base = woken(&cb);
-                let mut f = mtx.send_async(2);
-                for ev in SCRIPT.iter().take(k) {
-                    if poll(&mut f, &w).is_ready() {
-                        f = mtx.send_async(2);
-                    }
-                    if let Event::Enable = ev {
-                        let _ = mrx.try_recv();
-                    }
-                }
-                std::mem::forget(f);
-                if mtx.len() < mtx.capacity() {
-                    assert!(woken(&cb) > base, "k = {k}, leaked: room and a registered sender");
-                }
-                continue;
+                pool_send_case(k, || 2u32, &w, true);
+            } else {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let created = pool_send_case(k, || Tracked(drops.clone()), &w, false);
+                assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}: every value dropped once");
             }
-            let drops = Arc::new(AtomicUsize::new(0));
-            let (mtx, mrx) = park_mpmc::<Tracked>(1);
-            let mtx2 = mtx.clone();
-            mtx.try_send(Tracked(drops.clone())).ok().unwrap();
-            let (cb, wb) = counting();
-            let mut other = mtx2.send_async(Tracked(drops.clone()));
-            assert!(poll(&mut other, &wb).is_pending());
-            assert!(poll(&mut other, &wb).is_pending());
-            let base = woken(&cb);
-            let mut created = 3; // the one in the ring, `other`'s and `f`'s
-            {
-                let mut f = mtx.send_async(Tracked(drops.clone()));
-                for ev in SCRIPT.iter().take(k) {
-                    if poll(&mut f, &w).is_ready() {
-                        f = mtx.send_async(Tracked(drops.clone()));
-                        created += 1;
-                    }
-                    if let Event::Enable = ev {
-                        drop(mrx.try_recv());
-                    }
-                }
-            }
-            if mtx.len() < mtx.capacity() {
-                assert!(woken(&cb) > base, "k = {k}: room and a registered sender");
-            }
-            drop(other);
-            drop((mtx, mtx2, mrx));
-            assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}: every value dropped once");
         }
     }
+}
+
+/// The send half of `pool_futures_dropped_or_leaked_at_every_point`: a full
+/// ring of capacity 1 with two senders, one future registered on one of
+/// them throughout, the script on the other; returns how many values
+/// `make` created (all dropped by the time it returns, unless leaked).
+fn pool_send_case<T>(k: usize, make: impl Fn() -> T, w: &Waker, leak: bool) -> usize {
+    let (mtx, mrx) = park_mpmc::<T>(1);
+    let mtx2 = mtx.clone();
+    assert!(mtx.try_send(make()).is_ok());
+    let (cb, wb) = counting();
+    let mut other = mtx2.send_async(make());
+    assert!(poll(&mut other, &wb).is_pending()); // yields
+    assert!(poll(&mut other, &wb).is_pending()); // registers
+    let base = woken(&cb);
+    let created = 2 + mpmc_send_script(k, &mtx, &mrx, &make, w, leak);
+    if mtx.len() < mtx.capacity() {
+        assert!(woken(&cb) > base, "k = {k}, leak = {leak}: room and a registered sender");
+    }
+    created
 }
 
 // ------------------------------------- blocking + async senders on a full ring
