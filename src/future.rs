@@ -76,34 +76,8 @@
 //! off and registers as before. A peer that stopped costs one gather; one
 //! that streams costs a short wait instead of a system call, and the items
 //! cross in batches. As with spinning, only a side's sole handle gathers
-//! (a task of an MPMC side with several handles yields first instead, see
-//! below), nothing gathers under loom, and the policy only decides *when*
-//! a task registers.
-//!
-//! # Yielding before registering
-//!
-//! Where a side has several handles (an MPMC pool of tasks), a task neither
-//! spins nor gathers: either would hold its worker for one item that any
-//! other task of the pool may take. Registering at once, though, cost a
-//! pool in a stream a `membarrier` about every 700 items: with four
-//! producer and four consumer tasks on a 2-worker tokio runtime, 1 500–4 600
-//! registrations (`Stats::parks`) per 2 000 000 items, and `membarrier` and
-//! its interrupts took about a tenth of the samples (`perf`). Yet when the
-//! ring is empty there, the tasks that would fill it are often queued on
-//! the very worker the waiting task holds (and when it is full, those that
-//! would drain it). So the first pause of such an operation gives the
-//! worker back instead: it wakes its own waker and returns `Pending`, as
-//! `tokio::task::yield_now` does (tokio runs the worker's other tasks
-//! before it polls a task that woke itself again); the next poll retries,
-//! and only a second pause registers. Nothing is registered in between, so
-//! there is nothing to lose or to clean up if the future is dropped there.
-//! Measured in that setting (a scratch program, not in the repository,
-//! vCPUs close together, four alternated runs of five rounds per build):
-//! registrations per 2 000 000 items 1 500–4 600 → 35–1 000, and 40–64 →
-//! 52–72 M items/s. A side's sole handle keeps its spinning and gathering
-//! (a ping-pong, a stream between two tasks), and broadcast tasks still
-//! register at once; under loom (no clock, no policy) tasks register at
-//! once too.
+//! (an MPMC side with several handles registers at once), nothing gathers
+//! under loom, and the policy only decides *when* a task registers.
 //!
 //! # Cancellation
 //!
@@ -176,17 +150,15 @@ pub(crate) struct AsyncWait {
 }
 
 /// What a task's operation on a `Park` channel does before it registers
-/// (module docs, "Spinning before registering", "Gathering before
-/// registering" and "Yielding before registering"), decided at its first
-/// pause: spinning and gathering only if it is its side's only handle,
-/// yielding only if it is not. A receive whose side moved at most
-/// `TASK_SPIN_MAX_MOVED` items since a task last began a wait on the
-/// registry retries with spin-loop hints and fresh re-checks for at most
-/// the registry's learned task budget; the end of the operation teaches
-/// the budget how the wait ended ([`Sleepers::learn_task`]). Any other
-/// wait of a sole handle (a streaming receive, a send) gathers once if the
-/// registry has gathering on. Not under loom, which has no clock: tasks
-/// register at once there.
+/// (module docs, "Spinning before registering" and "Gathering before
+/// registering"), decided at its first pause and only if it is its side's
+/// only handle. A receive whose side moved at most `TASK_SPIN_MAX_MOVED`
+/// items since a task last began a wait on the registry retries with
+/// spin-loop hints and fresh re-checks for at most the registry's learned
+/// task budget; the end of the operation teaches the budget how the wait
+/// ended ([`Sleepers::learn_task`]). Any other wait (a streaming receive,
+/// a send) gathers once if the registry has gathering on. Not under loom,
+/// which has no clock: tasks register at once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {
@@ -195,9 +167,6 @@ struct TaskSpin {
     began: Option<(Instant, u32)>,
     /// The first pause of the operation has decided whether to spin.
     decided: bool,
-    /// It has given its worker back once instead of registering (a side
-    /// with several handles, see [`TaskSpin::yield_first`]).
-    yielded: bool,
 }
 
 /// Items a receiving side may have moved since the previous task wait on
@@ -262,19 +231,6 @@ impl TaskSpin {
         spin_until(began, budget, ready)
     }
 
-    /// Whether this pause gives the worker back instead of registering
-    /// (module docs, "Yielding before registering"): the first pause of an
-    /// operation on a side with several handles, once. Broadcast handles
-    /// (no `progress`) and a side's sole handle never do.
-    #[inline(always)]
-    fn yield_first(&mut self, side: &WaitOn<'_>) -> bool {
-        if self.yielded || side.progress.map_or(true, |p| p.alone()) {
-            return false;
-        }
-        self.yielded = true;
-        true
-    }
-
     /// A streaming wait (a receive after a batch, a send) while gathering
     /// is on: waits `ns` without looking at the ring (so the peer's lines
     /// are not pulled across one at a time), then looks once. Finding
@@ -334,12 +290,6 @@ impl AsyncWait {
         #[cfg(not(loom))]
         if !self.registered && self.spin.spin(side, &ready) {
             return true;
-        }
-        // A pool of tasks gives the worker back once before registering.
-        #[cfg(not(loom))]
-        if !self.registered && self.spin.yield_first(side) {
-            cx.waker().wake_by_ref();
-            return false;
         }
         match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.baton) {
             // Still registered since a poll whose barrier and re-check

@@ -570,8 +570,7 @@ pub(crate) struct Progress<'a> {
     pub(crate) one_lap: usize,
     pub(crate) per_lap: usize,
     /// The number of handles on this side, where there may be several (the
-    /// MPMC senders and receivers): tasks spin or gather only while it is 1,
-    /// and give their worker back before registering only while it is not.
+    /// MPMC senders and receivers): tasks spin or gather only while it is 1.
     pub(crate) handles: Option<&'a AtomicUsize>,
     /// Which side moves `pos`: receives may spin before they register,
     /// sends never do; both may gather (`future.rs`; not under loom).

@@ -678,65 +678,12 @@ fn send_futures_dropped_at_every_point() {
 // ------------------------------------------------- pools of tasks (MPMC)
 
 #[test]
-fn a_pool_task_yields_once_before_it_registers() {
-    // A side with several handles: the first pause of an operation gives
-    // the worker back (its own waker woken, nothing registered); the second
-    // registers, and the next publication wakes it.
-    let (tx, rx) = park_mpmc::<u32>(1);
-    let rx2 = rx.clone();
-    let (c, w) = counting();
-    let mut f = rx.recv_async();
-    assert!(poll(&mut f, &w).is_pending());
-    assert_eq!((woken(&c), rx.stats().parks), (1, 0), "yielded: self-woken, not registered");
-    assert!(poll(&mut f, &w).is_pending());
-    assert_eq!((woken(&c), rx.stats().parks), (1, 1), "the second pause registers");
-    tx.try_send(5).unwrap();
-    assert_eq!(woken(&c), 2, "woken by the send");
-    assert_eq!(poll(&mut f, &w), Poll::Ready(Ok(5)));
-    // An item that comes while the task has yielded is taken by its next
-    // poll, without a registration.
-    let (c2, w2) = counting();
-    let mut g = rx2.recv_async();
-    assert!(poll(&mut g, &w2).is_pending());
-    tx.try_send(6).unwrap();
-    assert_eq!(poll(&mut g, &w2), Poll::Ready(Ok(6)));
-    assert_eq!((woken(&c2), rx.stats().parks), (1, 1), "no second registration");
-    drop(g);
-    // Each operation yields once: a completed future's next one yields again.
-    let mut g = rx2.recv_async();
-    assert!(poll(&mut g, &w2).is_pending());
-    assert_eq!((woken(&c2), rx.stats().parks), (2, 1));
-    drop(g);
-    // A sole handle registers at its first pause (after any spinning).
-    drop(rx2);
-    let (c3, w3) = counting();
-    let mut h = rx.recv_async();
-    assert!(poll(&mut h, &w3).is_pending());
-    assert_eq!((woken(&c3), rx.stats().parks), (0, 2));
-    drop(h);
-
-    // The send side of a pool, on a full ring.
-    let (tx, rx) = park_mpmc::<u32>(1);
-    let tx2 = tx.clone();
-    tx.try_send(0).unwrap();
-    let (c, w) = counting();
-    let mut s = tx2.send_async(1);
-    assert!(poll(&mut s, &w).is_pending());
-    assert_eq!((woken(&c), tx.stats().parks), (1, 0));
-    assert!(poll(&mut s, &w).is_pending());
-    assert_eq!((woken(&c), tx.stats().parks), (1, 1));
-    assert_eq!(rx.try_recv(), Ok(0));
-    assert_eq!(woken(&c), 2);
-    assert!(poll(&mut s, &w).is_ready());
-    assert_eq!(rx.try_recv(), Ok(1));
-}
-
-#[test]
 fn pool_futures_dropped_or_leaked_at_every_point() {
     // As `recv_futures_dropped_at_every_point` / `send_...`, on sides with
-    // several handles, so that the futures pass through the yielded state:
-    // dropped or leaked after any poll, nothing is lost or duplicated, and
-    // a registered waiter on another handle is still woken for what is left.
+    // several handles (a pool: the waiter and the scripted future on two
+    // handles), and with leaks: dropped or leaked after any poll, nothing
+    // is lost or duplicated, and a registered waiter on the other handle is
+    // still woken for what is left.
     for leak in [false, true] {
         for k in 0..=SCRIPT.len() {
             let (mtx, mrx) = park_mpmc::<u32>(4);
@@ -744,8 +691,8 @@ fn pool_futures_dropped_or_leaked_at_every_point() {
             let (cb, wb) = counting();
             let (_c, w) = counting();
             let mut other = mrx2.recv_async();
-            assert!(poll(&mut other, &wb).is_pending()); // yields
-            assert!(poll(&mut other, &wb).is_pending()); // registers
+            assert!(poll(&mut other, &wb).is_pending());
+            assert!(poll(&mut other, &wb).is_pending(), "a repeated poll keeps waiting");
             let base = woken(&cb);
             let (sent, mut got) = mpmc_recv_script(k, &mtx, &mrx, &w, leak);
             if !mrx.is_empty() {
@@ -782,8 +729,8 @@ fn pool_send_case<T>(k: usize, make: impl Fn() -> T, w: &Waker, leak: bool) -> u
     assert!(mtx.try_send(make()).is_ok());
     let (cb, wb) = counting();
     let mut other = mtx2.send_async(make());
-    assert!(poll(&mut other, &wb).is_pending()); // yields
-    assert!(poll(&mut other, &wb).is_pending()); // registers
+    assert!(poll(&mut other, &wb).is_pending());
+    assert!(poll(&mut other, &wb).is_pending(), "a repeated poll keeps waiting");
     let base = woken(&cb);
     let created = 2 + mpmc_send_script(k, &mtx, &mrx, &make, w, leak);
     if mtx.len() < mtx.capacity() {
