@@ -490,14 +490,17 @@ enum Event {
 
 const SCRIPT: [Event; 5] = [Event::Nothing, Event::Nothing, Event::Enable, Event::Nothing, Event::Enable];
 
-/// The receive half of a drop-at-every-point script on a ring whose
-/// receiver has one waiter at most (SPSC, a broadcast receiver): one
-/// `recv_async` future per round, polled on the script's first `$k` events
-/// with `$tx` sending on `Enable`; a round ends when its future resolves
-/// (the next round starts a new one) or when the script ends (the future is
-/// dropped). Evaluates to (items sent, items the futures returned).
+/// The receive half of a drop-at-every-point script: one `recv_async`
+/// future per round on `$rx` (any ring), polled on the script's first `$k`
+/// events with `$tx` sending on `Enable`; a round ends when its future
+/// resolves (the next round starts a new one) or when the script ends (the
+/// future is dropped, or leaked with `$leak`). Evaluates to (items sent,
+/// items the futures returned).
 macro_rules! recv_script {
-    ($k:expr, $tx:ident, $rx:ident, $w:expr) => {{
+    ($k:expr, $tx:ident, $rx:ident, $w:expr) => {
+        recv_script!($k, $tx, $rx, $w, false)
+    };
+    ($k:expr, $tx:ident, $rx:ident, $w:expr, $leak:expr) => {{
         let (mut sent, mut got) = (0u32, Vec::new());
         let mut i = 0;
         'round: loop {
@@ -514,17 +517,24 @@ macro_rules! recv_script {
                     continue 'round;
                 }
             }
+            if $leak {
+                std::mem::forget(f);
+            }
             break;
         }
         (sent, got)
     }};
 }
 
-/// The send half, on a full ring whose sender has one waiter at most: one
-/// `send_async($make)` future per round, `Enable` lets `$rx` take one
-/// item. Evaluates to (values created, items received).
+/// The send half, on a full ring: one `send_async($make)` future per round
+/// on `$tx`, `Enable` lets `$rx` take one item; the last future is dropped,
+/// or leaked (with its value) with `$leak`. Evaluates to (values created,
+/// items received).
 macro_rules! send_script {
-    ($k:expr, $tx:ident, $rx:ident, $make:expr, $w:expr) => {{
+    ($k:expr, $tx:ident, $rx:ident, $make:expr, $w:expr) => {
+        send_script!($k, $tx, $rx, $make, $w, false)
+    };
+    ($k:expr, $tx:ident, $rx:ident, $make:expr, $w:expr, $leak:expr) => {{
         let (mut created, mut received) = (0usize, 0usize);
         let mut i = 0;
         'round: loop {
@@ -542,69 +552,13 @@ macro_rules! send_script {
                     continue 'round;
                 }
             }
+            if $leak {
+                std::mem::forget(f);
+            }
             break;
         }
         (created, received)
     }};
-}
-
-/// The MPMC receive half of a drop-at-every-point script: one `recv_async`
-/// future on `rx` polled on the script's first `k` events (a new one once
-/// it resolves), `tx` sending on `Enable`; the last future is then dropped,
-/// or leaked with `leak`. Returns (items sent, items the futures returned).
-fn mpmc_recv_script(
-    k: usize,
-    tx: &mpmc::Sender<u32>,
-    rx: &mpmc::Receiver<u32>,
-    w: &Waker,
-    leak: bool,
-) -> (u32, Vec<u32>) {
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut f = rx.recv_async();
-    for ev in SCRIPT.iter().take(k) {
-        if let Poll::Ready(v) = poll(&mut f, w) {
-            got.push(v.unwrap());
-            f = rx.recv_async();
-        }
-        if let Event::Enable = ev {
-            tx.try_send(sent).unwrap();
-            sent += 1;
-        }
-    }
-    if leak {
-        std::mem::forget(f);
-    }
-    (sent, got)
-}
-
-/// The MPMC send half: one `send_async(make())` future on `tx` polled on
-/// the script's first `k` events (a new one once it resolves), `Enable`
-/// lets `rx` take (and drop) one item; the last future is then dropped, or
-/// leaked with `leak` (with its value). Returns how many values `make`
-/// created.
-fn mpmc_send_script<T>(
-    k: usize,
-    tx: &mpmc::Sender<T>,
-    rx: &mpmc::Receiver<T>,
-    make: impl Fn() -> T,
-    w: &Waker,
-    leak: bool,
-) -> usize {
-    let mut created = 1;
-    let mut f = tx.send_async(make());
-    for ev in SCRIPT.iter().take(k) {
-        if poll(&mut f, w).is_ready() {
-            f = tx.send_async(make());
-            created += 1;
-        }
-        if let Event::Enable = ev {
-            drop(rx.try_recv());
-        }
-    }
-    if leak {
-        std::mem::forget(f);
-    }
-    created
 }
 
 #[test]
@@ -629,7 +583,7 @@ fn recv_futures_dropped_at_every_point() {
         let (cb, wb) = counting();
         let mut other = mrx.recv_async();
         assert!(poll(&mut other, &wb).is_pending());
-        let (sent, mut got) = mpmc_recv_script(k, &mtx, &mrx, &w, false);
+        let (sent, mut got) = recv_script!(k, mtx, mrx, &w);
         // Every item still queued must have reached a live waiter's waker.
         if !mrx.is_empty() {
             assert!(woken(&cb) >= 1, "k = {k}: a queued item and a sleeping waiter");
@@ -666,7 +620,7 @@ fn send_futures_dropped_at_every_point() {
         let (cb, wb) = counting();
         let mut other = mtx.send_async(Tracked(drops.clone()));
         assert!(poll(&mut other, &wb).is_pending());
-        mpmc_send_script(k, &mtx, &mrx, || Tracked(drops.clone()), &w, false);
+        send_script!(k, mtx, mrx, Tracked(drops.clone()), &w);
         if mtx.len() < mtx.capacity() {
             assert!(woken(&cb) >= 1, "k = {k}: room and a sleeping sender");
         }
@@ -694,7 +648,7 @@ fn pool_futures_dropped_or_leaked_at_every_point() {
             assert!(poll(&mut other, &wb).is_pending());
             assert!(poll(&mut other, &wb).is_pending(), "a repeated poll keeps waiting");
             let base = woken(&cb);
-            let (sent, mut got) = mpmc_recv_script(k, &mtx, &mrx, &w, leak);
+            let (sent, mut got) = recv_script!(k, mtx, mrx, &w, leak);
             if !mrx.is_empty() {
                 assert!(woken(&cb) > base, "k = {k}, leak = {leak}: a queued item and a registered waiter");
             }
@@ -732,7 +686,7 @@ fn pool_send_case<T>(k: usize, make: impl Fn() -> T, w: &Waker, leak: bool) -> u
     assert!(poll(&mut other, &wb).is_pending());
     assert!(poll(&mut other, &wb).is_pending(), "a repeated poll keeps waiting");
     let base = woken(&cb);
-    let created = 2 + mpmc_send_script(k, &mtx, &mrx, &make, w, leak);
+    let created = 2 + send_script!(k, mtx, mrx, make(), w, leak).0;
     if mtx.len() < mtx.capacity() {
         assert!(woken(&cb) > base, "k = {k}, leak = {leak}: room and a registered sender");
     }
