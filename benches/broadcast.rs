@@ -36,7 +36,11 @@
 //! that long runs of the others stay short; `--pin 0,1,1`: the sender on
 //! core 0, receivers on the cores after it, cycling; disruptor-rs spawns
 //! its own handler threads, which stay unpinned; `--only NAME`: the rows
-//! whose name contains NAME, and the ringflow row they are compared with).
+//! whose name contains NAME, and the ringflow row they are compared with;
+//! `--work NS`: the sender does about NS ns of busy work before each send,
+//! every implementation alike, so that the receivers keep up and each item
+//! crosses alone, the near-empty regime; without it the rows run
+//! free-running, where the receivers batch).
 
 mod support;
 
@@ -96,6 +100,19 @@ fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> u64 {
     got
 }
 
+/// `--work NS`: busy work of about `NS` ns before each send (in units of
+/// `support::busy`), so that the receivers keep up and every item crosses
+/// alone (the near-empty regime); unset: none (free-running).
+static WORK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// The sender's per-item work (see `WORK`).
+#[inline(always)]
+fn work() {
+    if let Some(&units) = WORK.get() {
+        support::busy(units);
+    }
+}
+
 /// `--pin S,R...`: the sender's core, then the receivers' (receiver `i`
 /// takes entry `i` of the receivers' list, cycling). Unset: not pinned.
 static PIN: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
@@ -139,6 +156,7 @@ fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
         |mut rx| drain(|| rx.recv().ok()),
         move || {
             for i in 0..items {
+                work();
                 tx.send(P::make(i)).unwrap();
             }
         },
@@ -152,6 +170,7 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
         |mut rx| drain(|| rx.recv().ok()),
         move || {
             for i in 0..items {
+                work();
                 let v = P::make(i);
                 for tx in &mut txs {
                     tx.send(v.clone()).unwrap();
@@ -183,6 +202,7 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
         },
         move || {
             for i in 0..items {
+                work();
                 let _ = tx.send(P::make(i));
             }
         },
@@ -204,6 +224,7 @@ fn bus<P: Payload>(items: u64, n: usize) -> Run {
         },
         move || {
             for i in 0..items {
+                work();
                 bus.broadcast(P::make(i));
             }
         },
@@ -229,6 +250,7 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
     // the producer's), hence one arm per shape.
     fn drive<P: Payload>(mut p: impl Producer<P>, items: u64) {
         for i in 0..items {
+            work();
             p.publish(|e| *e = P::make(i));
         }
         // Dropping the producer waits for every handler to process every event.
@@ -341,7 +363,7 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME]");
+        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME] [--work NS]");
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -353,6 +375,10 @@ fn main() {
             list.split(',').map(|c| core_affinity::CoreId { id: c.trim().parse().expect("--pin S,R,...") }).collect();
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
+    }
+    let work_ns = value("--work").filter(|&ns| ns > 0);
+    if let Some(ns) = work_ns {
+        WORK.set(support::busy_units_for(ns as f64)).unwrap();
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -370,7 +396,10 @@ fn main() {
             c[1..].iter().map(|c| c.id).collect::<Vec<_>>()
         )
     });
-    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, {pinning}");
+    let regime = work_ns.map_or("free-running (no work per item)".to_string(), |ns| {
+        format!("near-empty: the sender works ~{ns} ns before each send ({} units)", WORK.get().unwrap())
+    });
+    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, {pinning}, {regime}");
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
     let placement = support::Placement::probe(support::cores());
