@@ -14,6 +14,9 @@
 #   scripts/check.sh hooks-hidden  the test hooks are unreachable without `__test-hooks` (CI)
 #   scripts/check.sh pages       the MPMC tests again with every ring of more than two
 #                                slots on two-slot pages (feature __test-pages; CI)
+#   scripts/check.sh broadcast-flip  the broadcast tests again with every ring on the slot
+#                                layout its item size would not get (feature
+#                                __test-broadcast-flip; CI)
 #   scripts/check.sh fuzz [SECS] every cargo-fuzz target (spsc_ops, mpmc_ops, broadcast_ops), SECS each (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +126,7 @@ TOML
   local hook
   for hook in 'let _ = unsafe { tx.__claim_send(2) };' 'let _ = unsafe { rx.__claim_recv() };' \
       'let _ = ringflow::Builder::new(2).__start_position(7);' 'let _ = tx.__page_counts();' \
+      'let _ = ringflow::Builder::new(2).__broadcast_stamps(true);' \
       'let _ = ringflow::__test_hooks::membarrier_calls_on_this_thread();'; do
     echo "fn main() { $public $hook }" > "$dir/src/main.rs"
     if (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q 2>/dev/null); then
@@ -146,6 +150,15 @@ pages() {
     --test mpmc --test pages --test batch --test flow --test guards --test fuzz_replay --test async
 }
 
+broadcast_flip() {
+  # Every broadcast ring on the slot layout its item size would not get
+  # (src/broadcast/mod.rs, "Two slot layouts"): the tests' small payloads
+  # then run with stamps and the larger ones without. Feature
+  # `__test-broadcast-flip`. The loom models run both layouts already.
+  timed cargo test -p ringflow --features __test-hooks,futures,__test-broadcast-flip \
+    --test broadcast --test fuzz_replay --test async
+}
+
 fuzz() {
   local secs="${1:-600}"
   nightly_with rust-src
@@ -165,6 +178,7 @@ case "${1:-}" in
   tsan-ci) tsan --test mpmc --test spsc --test segments --test pages --test guards ;;
   hooks-hidden) hooks_hidden ;;
   pages) pages ;;
+  broadcast-flip) broadcast_flip ;;
   fuzz) shift; fuzz "${1:-600}" ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

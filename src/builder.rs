@@ -32,6 +32,9 @@ pub struct Builder {
     /// SPSC segment length chosen by a test (`__segment_slots`), instead of
     /// the policy by item size; `None` except in tests.
     pub(crate) segment_slots: Option<usize>,
+    /// Broadcast slot layout chosen by a test (`__broadcast_stamps`),
+    /// instead of the policy by item size; `None` except in tests.
+    pub(crate) broadcast_stamps: Option<bool>,
 }
 
 impl Builder {
@@ -44,7 +47,14 @@ impl Builder {
     /// where the item type is known.)
     pub fn new(capacity: usize) -> Self {
         assert_capacity(capacity);
-        Builder { capacity, strategy: WaitStrategy::default(), start: 0, watermarks: None, segment_slots: None }
+        Builder {
+            capacity,
+            strategy: WaitStrategy::default(),
+            start: 0,
+            watermarks: None,
+            segment_slots: None,
+            broadcast_stamps: None,
+        }
     }
 
     /// Chooses how blocking calls wait (default: [`WaitStrategy::Park`]).
@@ -115,6 +125,17 @@ impl Builder {
     #[doc(hidden)]
     pub fn __segment_slots(mut self, slots: usize) -> Self {
         self.segment_slots = Some(slots);
+        self
+    }
+
+    /// Test hook, not part of the public API (feature `__test-hooks`): a
+    /// broadcast ring keeps a stamp in every slot (`true`) or publishes
+    /// through `tail` alone (`false`), whatever the item size, so that
+    /// tests and loom models run both layouts with any payload.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub fn __broadcast_stamps(mut self, stamps: bool) -> Self {
+        self.broadcast_stamps = Some(stamps);
         self
     }
 

@@ -283,6 +283,52 @@ fn lossy_clone_inherits_a_pending_lag() {
     assert_eq!(twin.try_recv(), Ok(3));
 }
 
+/// The two slot layouts (`broadcast/mod.rs`, "Two slot layouts": chosen by
+/// item size; the test hook forces either) are invisible to the caller: the
+/// same script of sends and receives, Block and Lossy, small and large
+/// items, gives the same results on both, across several laps.
+#[test]
+fn both_slot_layouts_give_the_same_results() {
+    fn script<T: Clone + PartialEq + std::fmt::Debug>(stamps: bool, policy: Policy, make: fn(u64) -> T) -> Vec<String> {
+        let b = Builder::new(3).__broadcast_stamps(stamps);
+        let (mut tx, mut rx) = if policy == Policy::Block { b.broadcast::<T>() } else { b.broadcast_lossy::<T>() };
+        let mut slow = rx.clone();
+        let mut log = Vec::new();
+        for i in 0..20 {
+            log.push(format!("send {i}: {:?}", tx.try_send(make(i)).map_err(|e| e.is_full())));
+            log.push(format!("rx: {:?}", rx.try_recv()));
+            if i % 4 == 3 {
+                log.push(format!("slow: {:?} {:?}", slow.try_recv(), slow.try_recv()));
+            }
+        }
+        let late = tx.subscribe();
+        log.push(format!("lens {} {} {}", rx.len(), slow.len(), late.len()));
+        drop(tx);
+        while let Some(r) = match slow.try_recv() {
+            Err(TryRecvError::Disconnected) => None,
+            r => Some(r),
+        } {
+            log.push(format!("drain: {r:?}"));
+        }
+        log.push(format!("stats {:?} {:?}", slow.stats(), rx.try_recv()));
+        log
+    }
+    for policy in [Policy::Block, Policy::Lossy] {
+        assert_eq!(script(false, policy, |i| i as u32), script(true, policy, |i| i as u32), "{policy:?} u32");
+        assert_eq!(
+            script(false, policy, |i| format!("item {i}")),
+            script(true, policy, |i| format!("item {i}")),
+            "{policy:?} String"
+        );
+    }
+    // The scripts do exercise what they compare: a Full, a Lagged, a drain.
+    let block = script(true, Policy::Block, |i| i);
+    assert!(block.iter().any(|l| l.contains("Err(true)")), "{block:?}");
+    let lossy = script(false, Policy::Lossy, |i| i);
+    assert!(lossy.iter().any(|l| l.contains("Lagged")), "{lossy:?}");
+    assert!(lossy.iter().any(|l| l.starts_with("drain: Ok")), "{lossy:?}");
+}
+
 #[test]
 fn error_vocabulary() {
     assert!(TryRecvError::Empty.is_empty());

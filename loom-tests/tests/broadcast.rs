@@ -5,6 +5,9 @@
 //! value being overwritten is a reported race), and a receiver cloned while
 //! the Lossy sender evicts.
 //!
+//! Every model runs on both slot layouts (plain: receivers learn what is
+//! published from `tail`; stamped: from a stamp in each slot).
+//!
 //! Shaped like `mpmc_wake.rs` (see `common::yield_times`): the waiter runs on
 //! the model's main thread, the notifier is a spawned thread that yields
 //! twice before it acts, and spawned threads hand their handles back through
@@ -20,28 +23,38 @@ use loom::thread;
 use ringflow::broadcast::TryRecvError;
 use ringflow::{Builder, WaitStrategy};
 
+/// A model's name with the slot layout it ran on: every model runs once on
+/// each (`Builder::__broadcast_stamps`; `broadcast/mod.rs`, "Two slot
+/// layouts"), whatever its payload's size would choose.
+fn layout(name: &str, stamps: bool) -> String {
+    format!("{name} ({})", if stamps { "stamped slots" } else { "plain slots" })
+}
+
 /// Model B1: Block, `Park`, capacity 1, two receivers. Item 0 is queued and
 /// the fast receiver has read it; the slow one has not, so the model
 /// thread's `send(1)` waits. A spawned thread lets the slow receiver read
 /// item 0, and its notify must wake the sender. Both receivers then get 1.
 #[test]
 fn blocked_send_woken_by_slowest_receiver() {
-    model_parks("broadcast_blocked_send_woken_by_slowest_receiver", 4, || {
-        let (mut tx, mut fast) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u32>();
-        let mut slow = fast.clone();
-        tx.try_send(0).unwrap();
-        assert_eq!(fast.try_recv(), Ok(0));
-        let reader = thread::spawn(move || {
-            yield_times(2);
-            assert_eq!(slow.try_recv(), Ok(0));
-            slow
+    for stamps in [false, true] {
+        model_parks(&layout("broadcast_blocked_send_woken_by_slowest_receiver", stamps), 4, move || {
+            let (mut tx, mut fast) =
+                Builder::new(1).wait_strategy(WaitStrategy::Park).__broadcast_stamps(stamps).broadcast::<u32>();
+            let mut slow = fast.clone();
+            tx.try_send(0).unwrap();
+            assert_eq!(fast.try_recv(), Ok(0));
+            let reader = thread::spawn(move || {
+                yield_times(2);
+                assert_eq!(slow.try_recv(), Ok(0));
+                slow
+            });
+            tx.send(1).unwrap();
+            let mut slow = reader.join().unwrap();
+            assert_eq!(slow.try_recv(), Ok(1));
+            assert_eq!(fast.try_recv(), Ok(1));
+            tx.stats().parks
         });
-        tx.send(1).unwrap();
-        let mut slow = reader.join().unwrap();
-        assert_eq!(slow.try_recv(), Ok(1));
-        assert_eq!(fast.try_recv(), Ok(1));
-        tx.stats().parks
-    });
+    }
 }
 
 /// Model B2: as B1, but the spawned thread drops the slow receiver instead
@@ -50,20 +63,23 @@ fn blocked_send_woken_by_slowest_receiver() {
 /// last-receiver disconnection path) gets 1.
 #[test]
 fn blocked_send_woken_by_receiver_drop() {
-    model_parks("broadcast_blocked_send_woken_by_receiver_drop", 4, || {
-        let (mut tx, mut fast) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u32>();
-        let slow = fast.clone();
-        tx.try_send(0).unwrap();
-        assert_eq!(fast.try_recv(), Ok(0));
-        let dropper = thread::spawn(move || {
-            yield_times(2);
-            drop(slow);
+    for stamps in [false, true] {
+        model_parks(&layout("broadcast_blocked_send_woken_by_receiver_drop", stamps), 4, move || {
+            let (mut tx, mut fast) =
+                Builder::new(1).wait_strategy(WaitStrategy::Park).__broadcast_stamps(stamps).broadcast::<u32>();
+            let slow = fast.clone();
+            tx.try_send(0).unwrap();
+            assert_eq!(fast.try_recv(), Ok(0));
+            let dropper = thread::spawn(move || {
+                yield_times(2);
+                drop(slow);
+            });
+            tx.send(1).unwrap();
+            dropper.join().unwrap();
+            assert_eq!(fast.try_recv(), Ok(1));
+            tx.stats().parks
         });
-        tx.send(1).unwrap();
-        dropper.join().unwrap();
-        assert_eq!(fast.try_recv(), Ok(1));
-        tx.stats().parks
-    });
+    }
 }
 
 /// A payload whose originals record their drops, so that the model can
@@ -130,31 +146,36 @@ impl Seen {
 /// some execution must have reported `Lagged`.
 #[test]
 fn lossy_overwrite_racing_clone() {
-    model_covers("broadcast_lossy_overwrite_racing_clone", 4, "reported Lagged", || {
-        let drops = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
-        let item = |id| Item { id, original: true, drops: drops.clone() };
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).broadcast_lossy::<Item>();
-        let receiver = thread::spawn(move || {
-            let mut seen = Seen::default();
-            for _ in 0..3 {
-                let _ = seen.poll(&mut rx);
+    for stamps in [false, true] {
+        model_covers(&layout("broadcast_lossy_overwrite_racing_clone", stamps), 4, "reported Lagged", move || {
+            let drops = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+            let item = |id| Item { id, original: true, drops: drops.clone() };
+            let (mut tx, mut rx) = Builder::new(1)
+                .wait_strategy(WaitStrategy::BusySpin)
+                .__broadcast_stamps(stamps)
+                .broadcast_lossy::<Item>();
+            let receiver = thread::spawn(move || {
+                let mut seen = Seen::default();
+                for _ in 0..3 {
+                    let _ = seen.poll(&mut rx);
+                }
+                (seen, rx)
+            });
+            for id in 0..3 {
+                tx.try_send(item(id)).unwrap_or_else(|_| panic!("a lossy send never fails with a receiver"));
             }
-            (seen, rx)
+            let (mut seen, mut rx) = receiver.join().unwrap();
+            drop(tx);
+            while seen.poll(&mut rx) != Err(TryRecvError::Disconnected) {}
+            seen.check(3);
+            let lagged = seen.missed > 0;
+            drop(rx);
+            for (id, n) in drops.iter().enumerate() {
+                assert_eq!(n.load(Ordering::Relaxed), 1, "item {id} dropped {} times", n.load(Ordering::Relaxed));
+            }
+            lagged
         });
-        for id in 0..3 {
-            tx.try_send(item(id)).unwrap_or_else(|_| panic!("a lossy send never fails with a receiver"));
-        }
-        let (mut seen, mut rx) = receiver.join().unwrap();
-        drop(tx);
-        while seen.poll(&mut rx) != Err(TryRecvError::Disconnected) {}
-        seen.check(3);
-        let lagged = seen.missed > 0;
-        drop(rx);
-        for (id, n) in drops.iter().enumerate() {
-            assert_eq!(n.load(Ordering::Relaxed), 1, "item {id} dropped {} times", n.load(Ordering::Relaxed));
-        }
-        lagged
-    });
+    }
 }
 
 /// Model B4: Lossy, capacity 1: a receiver that has not read anything is
@@ -166,33 +187,38 @@ fn lossy_overwrite_racing_clone() {
 /// item, and no clone races an overwrite.
 #[test]
 fn lossy_clone_while_evicting() {
-    model_covers("broadcast_lossy_clone_while_evicting", 4, "reported Lagged", || {
-        let drops = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
-        let item = |id| Item { id, original: true, drops: drops.clone() };
-        let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).broadcast_lossy::<Item>();
-        let cloner = thread::spawn(move || {
-            let mut twin = rx.clone();
+    for stamps in [false, true] {
+        model_covers(&layout("broadcast_lossy_clone_while_evicting", stamps), 4, "reported Lagged", move || {
+            let drops = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+            let item = |id| Item { id, original: true, drops: drops.clone() };
+            let (mut tx, rx) = Builder::new(1)
+                .wait_strategy(WaitStrategy::BusySpin)
+                .__broadcast_stamps(stamps)
+                .broadcast_lossy::<Item>();
+            let cloner = thread::spawn(move || {
+                let mut twin = rx.clone();
+                let mut seen = Seen::default();
+                let _ = seen.poll(&mut twin);
+                (rx, twin, seen)
+            });
+            for id in 0..3 {
+                tx.try_send(item(id)).unwrap_or_else(|_| panic!("a lossy send never fails with a receiver"));
+            }
+            let (mut rx, mut twin, mut twin_seen) = cloner.join().unwrap();
+            drop(tx);
             let mut seen = Seen::default();
-            let _ = seen.poll(&mut twin);
-            (rx, twin, seen)
+            while seen.poll(&mut rx) != Err(TryRecvError::Disconnected) {}
+            while twin_seen.poll(&mut twin) != Err(TryRecvError::Disconnected) {}
+            seen.check(3);
+            twin_seen.check(3);
+            let lagged = seen.missed > 0 || twin_seen.missed > 0;
+            drop((rx, twin));
+            for (id, n) in drops.iter().enumerate() {
+                assert_eq!(n.load(Ordering::Relaxed), 1, "item {id} dropped {} times", n.load(Ordering::Relaxed));
+            }
+            lagged
         });
-        for id in 0..3 {
-            tx.try_send(item(id)).unwrap_or_else(|_| panic!("a lossy send never fails with a receiver"));
-        }
-        let (mut rx, mut twin, mut twin_seen) = cloner.join().unwrap();
-        drop(tx);
-        let mut seen = Seen::default();
-        while seen.poll(&mut rx) != Err(TryRecvError::Disconnected) {}
-        while twin_seen.poll(&mut twin) != Err(TryRecvError::Disconnected) {}
-        seen.check(3);
-        twin_seen.check(3);
-        let lagged = seen.missed > 0 || twin_seen.missed > 0;
-        drop((rx, twin));
-        for (id, n) in drops.iter().enumerate() {
-            assert_eq!(n.load(Ordering::Relaxed), 1, "item {id} dropped {} times", n.load(Ordering::Relaxed));
-        }
-        lagged
-    });
+    }
 }
 
 /// Model B5: Block, `Park`, capacity 1: the model thread's `recv` waits on
@@ -202,17 +228,20 @@ fn lossy_clone_while_evicting() {
 /// by `clone`, so a stale snapshot would miss it).
 #[test]
 fn blocked_recv_woken_by_send() {
-    model_parks("broadcast_blocked_recv_woken_by_send", 4, || {
-        let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u32>();
-        let mut twin = rx.clone();
-        drop(rx);
-        let sender = thread::spawn(move || {
-            yield_times(2);
-            tx.try_send(7).unwrap();
-            tx
+    for stamps in [false, true] {
+        model_parks(&layout("broadcast_blocked_recv_woken_by_send", stamps), 4, move || {
+            let (mut tx, rx) =
+                Builder::new(1).wait_strategy(WaitStrategy::Park).__broadcast_stamps(stamps).broadcast::<u32>();
+            let mut twin = rx.clone();
+            drop(rx);
+            let sender = thread::spawn(move || {
+                yield_times(2);
+                tx.try_send(7).unwrap();
+                tx
+            });
+            assert_eq!(twin.recv(), Ok(7));
+            let _tx = sender.join().unwrap();
+            twin.stats().parks
         });
-        assert_eq!(twin.recv(), Ok(7));
-        let _tx = sender.join().unwrap();
-        twin.stats().parks
-    });
+    }
 }

@@ -2,7 +2,9 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::{ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, RecvTimeoutError, Shared, TryRecvError};
+use super::{
+    ahead, busy, idle, ready, Cursor, CursorRef, Policy, RecvError, RecvTimeoutError, Shared, Slots, TryRecvError,
+};
 use crate::buffer::wrap_add;
 use crate::sync::{barrier, Arc, Ordering};
 use crate::wait::{Blocking, WaitOn};
@@ -34,6 +36,12 @@ pub struct Receiver<T> {
     pos: usize,
     /// Slot index of `pos`: always `< capacity`.
     idx: usize,
+    /// Plain layout: the sender's `tail` as this receiver last loaded it;
+    /// every position before it is published (its value written, and
+    /// visible after the `Acquire` load). Stale means lower, never ahead of
+    /// the real `tail`; after an eviction (Lossy) `pos` may be past it.
+    /// Unused with stamps.
+    seen_tail: usize,
     /// `Some` on `Park` channels: `recv` may sleep on `recv_waiters`.
     park: Option<barrier::Kind>,
     /// `Some` on `Park` Block channels: notify a sender blocked on room
@@ -47,7 +55,7 @@ pub struct Receiver<T> {
 // SAFETY: receivers clone values of `T` through `&T` while other receivers
 // (on other threads) do the same, and a receiver may hold the last handle
 // and drop the ring's items: `T: Send + Sync`. Everything shared is atomics,
-// a mutex and slots serialised by the stamp / cursor protocol.
+// a mutex and slots serialised by the `tail` / cursor protocol.
 unsafe impl<T: Send + Sync> Send for Receiver<T> {}
 // SAFETY: `&Receiver` only loads atomics (queries) and registers clones;
 // receiving needs `&mut self`.
@@ -81,13 +89,19 @@ impl<T> Receiver<T> {
         park: Option<barrier::Kind>,
     ) -> Self {
         let notify_sender = if shared.policy == Policy::Block { park } else { None };
-        Receiver { shared, cursor, pos, idx, park, notify_sender, received: 0, lagged: 0, missed: 0 }
+        Receiver { shared, cursor, pos, idx, seen_tail: pos, park, notify_sender, received: 0, lagged: 0, missed: 0 }
     }
 
-    /// `try_recv` found `stamp` in its slot instead of its position's:
-    /// `Empty` or `Disconnected` if the item is not published, `Lagged` if
-    /// it was overwritten; `Ok` if a second look (after the sender left)
-    /// finds it published after all.
+    /// Whether `seen_tail` says the item at `pos` is published.
+    #[inline(always)]
+    fn seen_published(&self) -> bool {
+        (self.seen_tail.wrapping_sub(self.pos) as isize) > 0
+    }
+
+    /// Stamped layout: `try_recv` found `stamp` in its slot instead of its
+    /// position's: `Empty` or `Disconnected` if the item is not published,
+    /// `Lagged` if it was overwritten; `Ok` if a second look (after the
+    /// sender left) finds it published after all.
     #[cold]
     #[inline(never)]
     fn not_ready(&mut self, mut stamp: usize) -> Result<(), TryRecvError> {
@@ -99,8 +113,10 @@ impl<T> Receiver<T> {
             if shared.cold.sender_alive.load(Ordering::Acquire) {
                 return Err(TryRecvError::Empty);
             }
-            // SAFETY: `idx < capacity` (the field's invariant).
-            stamp = unsafe { shared.stamp(self.idx, Ordering::Acquire) };
+            if let Slots::Stamped(slots) = &shared.slots {
+                // SAFETY: `idx < capacity` (the field's invariant).
+                stamp = unsafe { Shared::stamp(slots, shared.start, self.idx, Ordering::Acquire) };
+            }
             if ahead(stamp, want) < 0 {
                 return Err(TryRecvError::Disconnected);
             }
@@ -110,6 +126,26 @@ impl<T> Receiver<T> {
             return Err(self.lagged());
         }
         Ok(())
+    }
+
+    /// Plain layout: `try_recv` found nothing published at `pos` after
+    /// loading `tail`: `Empty`, or `Disconnected` if the sender is gone and a
+    /// last look still finds nothing; `Ok` if that last look finds the item.
+    #[cold]
+    #[inline(never)]
+    fn nothing_published(&mut self) -> Result<(), TryRecvError> {
+        let tail = &self.shared.tail;
+        // Acquire: pairs with the sender's drop, which came after its last
+        // store of `tail`; one more look then decides.
+        if self.shared.cold.sender_alive.load(Ordering::Acquire) {
+            return Err(TryRecvError::Empty);
+        }
+        self.seen_tail = tail.load(Ordering::Acquire);
+        if self.seen_published() {
+            Ok(())
+        } else {
+            Err(TryRecvError::Disconnected)
+        }
     }
 
     /// The slot index `n` positions after ours.
@@ -123,8 +159,10 @@ impl<T> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn lagged(&mut self) -> TryRecvError {
-        // Acquire (with the stamp load that led here): the eviction CAS came
-        // before the sender's overwrite and its stamp store.
+        // Reached after our CAS of the cursor failed: only an eviction
+        // writes our cursor besides us, so it holds the position to resume
+        // from (a value read on one location; nothing else is read from
+        // the sender here).
         let state = self.cursor.state.load(Ordering::Acquire);
         let mut n = ahead(state, idle(self.pos));
         debug_assert!(n > 0 && state & 1 == 0, "overwritten without an eviction");
@@ -240,31 +278,52 @@ impl<T: Clone> Receiver<T> {
     /// ```
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        // Acquire: pairs with the sender's Release store of the stamp, so
-        // the value written before it is visible to the clone below.
-        // SAFETY: `idx < capacity` (the field's invariant).
-        let stamp = unsafe { self.shared.stamp(self.idx, Ordering::Acquire) };
-        if stamp != ready(self.pos) {
-            // Not published yet, or overwritten (out of line).
-            self.not_ready(stamp)?;
+        match &self.shared.slots {
+            Slots::Stamped(slots) => {
+                // Acquire: pairs with the sender's Release store of the
+                // stamp, so the value written before it is visible to the
+                // clone below.
+                // SAFETY: `idx < capacity` (the field's invariant).
+                let stamp = unsafe { Shared::stamp(slots, self.shared.start, self.idx, Ordering::Acquire) };
+                if stamp != ready(self.pos) {
+                    // Not published yet, or overwritten (out of line).
+                    self.not_ready(stamp)?;
+                }
+            }
+            Slots::Plain(_) => {
+                if !self.seen_published() {
+                    // Everything seen so far is read: look at `tail` again.
+                    // Acquire: pairs with the sender's Release store of
+                    // `tail`, so the values it wrote before are visible to
+                    // the clones that follow.
+                    self.seen_tail = self.shared.tail.load(Ordering::Acquire);
+                    if !self.seen_published() {
+                        // Empty or disconnected (out of line).
+                        self.nothing_published()?;
+                    }
+                }
+            }
         }
         let shared = &*self.shared;
-        // SAFETY: as above.
-        let slot = unsafe { shared.slot(self.idx) };
+        // SAFETY: `idx < capacity` (the field's invariant).
+        let slot = unsafe { shared.cell(self.idx) };
         let value = match shared.policy {
             // The sender reuses this slot only after our cursor is past it.
-            // SAFETY: the stamp says the value of `pos` is published here
-            // (and visible: Acquire above), and the sender does not touch
-            // the slot again until it has seen our cursor move past `pos`
-            // (Block), so the shared borrow for `clone` is valid.
-            Policy::Block => unsafe { slot.value.with(|p| (*p).assume_init_ref().clone()) },
+            // SAFETY: the value of `pos` is published here, and visible
+            // (its stamp, or `pos < seen_tail`, loaded with Acquire from
+            // the sender's Release store after the value), and the sender does not touch the slot again until it
+            // has seen our cursor move past `pos` (Block), so the shared
+            // borrow for `clone` is valid.
+            Policy::Block => unsafe { slot.with(|p| (*p).assume_init_ref().clone()) },
             Policy::Lossy => {
                 // Announce the clone: a sender that wants to overwrite `pos`
                 // now waits for us instead of evicting us. If it evicted us
-                // already, the CAS fails and we never touch the slot.
-                // Relaxed: the value's visibility comes from the stamp load
-                // above; the sender orders its overwrite after our clone by
-                // the Acquire load that sees our Release store below.
+                // already (it does before it overwrites the slot of any
+                // position our cursor is at or behind), the CAS fails and we
+                // never touch the slot. Relaxed: the value's visibility
+                // comes from the load that found `pos` published; the sender
+                // orders its overwrite after our clone by the Acquire load
+                // that sees our Release store below.
                 if self
                     .cursor
                     .state
@@ -276,10 +335,12 @@ impl<T: Clone> Receiver<T> {
                 // Back to idle at `pos` if `clone` panics, so that the
                 // sender is not left waiting for a clone that never ends.
                 let guard = Unbusy { cursor: &self.cursor, state: idle(self.pos) };
-                // SAFETY: the stamp said `pos` is published; our CAS won
-                // before any eviction, so the sender waits for our cursor to
-                // leave `busy(pos)` before it overwrites the slot.
-                let value = unsafe { slot.value.with(|p| (*p).assume_init_ref().clone()) };
+                // SAFETY: published and visible (see Block); our CAS
+                // won before any eviction, so the slot still holds the value
+                // of `pos` (overwriting it would have evicted us first), and
+                // the sender waits for our cursor to leave `busy(pos)`
+                // before it overwrites the slot.
+                let value = unsafe { slot.with(|p| (*p).assume_init_ref().clone()) };
                 core::mem::forget(guard);
                 value
             }

@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use super::{ahead, behind, busy, idle, lock, ready, Cursor, CursorRef, Policy, Receiver, Shared};
+use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
 use crate::sync::{barrier, Arc, Ordering};
 use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
@@ -44,7 +44,8 @@ pub struct Sender<T> {
 // SAFETY: the sender moves values of `T` into the ring, where receivers on
 // other threads clone them through `&T` and the sender (or the last handle)
 // drops them: `T: Send + Sync`. The shared state is atomics, a mutex, and
-// slots whose access the stamp / cursor protocol serialises (module docs).
+// slots whose access the publication / cursor protocol serialises (module
+// docs).
 unsafe impl<T: Send + Sync> Send for Sender<T> {}
 // SAFETY: `&Sender` only reads the sender's private fields (`subscribe`,
 // queries) and takes the registry mutex; everything that writes needs
@@ -118,18 +119,18 @@ impl<T> Sender<T> {
         // Room: every receiver is past `t - capacity`, the position this
         // slot held, and its clones of it happen-before this point (the
         // `Acquire` loads of the rescan that established `cached_min`).
+        let idx = self.tail_idx;
         // SAFETY: `tail_idx < capacity` (the field's invariant).
-        let slot = unsafe { shared.slot(self.tail_idx) };
+        let cell = unsafe { shared.cell(idx) };
         let had_old = t.wrapping_sub(shared.start) >= cap;
-        // SAFETY: no receiver reads this slot until the stamp below says
-        // position `t` (none is at or before `t - capacity`, see above), and
-        // the sender is the only writer.
-        let old = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
-        // SAFETY: `tail_idx < capacity`.
-        unsafe { shared.set_stamp(self.tail_idx, ready(t), Ordering::Release) };
+        // SAFETY: no receiver reads this slot until the publication below
+        // says position `t` (none is at or before `t - capacity`, see
+        // above), and the sender is the only writer.
+        let old = unsafe { cell.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
+        // SAFETY: `idx < capacity`; the value of `t` was just written.
+        unsafe { shared.publish(idx, t) };
         self.tail = t.wrapping_add(1);
-        self.tail_idx = if self.tail_idx + 1 == cap { 0 } else { self.tail_idx + 1 };
-        shared.tail.store(self.tail, Ordering::Release);
+        self.tail_idx = if idx + 1 == cap { 0 } else { idx + 1 };
         if let Some(kind) = self.park {
             self.notify_receivers(kind);
         }
@@ -151,8 +152,8 @@ impl<T> Sender<T> {
     fn notify_receivers(&mut self, kind: barrier::Kind) {
         // The barrier comes first: a receiver that joined and then
         // registered as a sleeper (with the heavy barrier) either sees our
-        // stamp in its re-check, or is in the registry generation we load
-        // next.
+        // publication (stamp or `tail`) in its re-check, or is in the
+        // registry generation we load next.
         barrier::light(kind);
         Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
         // One barrier for every receiver's registry (above).
@@ -251,8 +252,9 @@ impl<T> Sender<T> {
                     // Idle at or before `q`: move it to the oldest position
                     // held after this send. The receiver reads the slot only
                     // after its own CAS idle -> busy, which now fails, and it
-                    // learns the new position from this word after seeing
-                    // the stamp we store (Release) after this CAS. Acquire:
+                    // learns the new position from this word (after that
+                    // failure, or, stamped layout, after seeing the later
+                    // stamp we store with Release after this CAS). Acquire:
                     // if this CAS reads a clone's RMW of this cursor, the
                     // clone's registration must be visible to our closing
                     // load of `generation` (with Relaxed, loom model
@@ -393,7 +395,8 @@ impl<T> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let cold = &self.shared.cold;
-        // Release: a receiver that sees `false` sees every stamp we stored.
+        // Release: a receiver that sees `false` sees every item we published
+        // (stamps and `tail`).
         cold.sender_alive.store(false, Ordering::Release);
         cold.ctl.wake_everyone();
         // Each receiver sleeps on its own registry. A receiver that joins
