@@ -106,12 +106,13 @@
 //!   the receivers between them). For an item of 64 bytes the stamp adds an
 //!   eighth.
 //!
-//! Measured with `cargo bench --bench broadcast` (README, Broadcast): with
-//! `u64` items the plain layout delivered about 1.3–1.7 times the items of
-//! the stamped one at 1 × 1 and about 1.1–1.3 times at 1 × 2 and 1 × 4; with
-//! 64-byte items the stamped layout delivered about 1.4 times the plain
-//! one at 1 × 1 and the same at 1 × 2 and 1 × 4. Both layouts give the same
-//! guarantees, by the same cursor protocol; only the publication differs.
+//! Measured with `cargo bench --bench broadcast` (README, Broadcast; medians
+//! of alternated runs): with `u64` items the plain layout delivered 1.5–1.7
+//! times the items of the stamped one at 1 × 1, 1.0–1.1 times at 1 × 2 and
+//! about 1.05 times at 1 × 4; with 64-byte items the stamped layout
+//! delivered 1.15–1.45 times the plain one at 1 × 1. Both layouts give the
+//! same guarantees, by the same cursor protocol; only the publication
+//! differs.
 //!
 //! ## Lossy: overwriting without cloning a dying value
 //!
