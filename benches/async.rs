@@ -32,7 +32,10 @@
 //!
 //! A placement probe (a bare cache line's round trip between the two
 //! cores, before and after) is printed at the end: the VM's vCPUs are
-//! sometimes close together, sometimes far apart.
+//! sometimes close together, sometimes far apart. The throughput and
+//! ping-pong rows also probe before every round and after the last, class
+//! each round (close together, far apart, mixed) and give ringflow's ratios
+//! over the close-together and the far-apart rounds too.
 //!
 //! ```sh
 //! cargo bench --bench async              # 9 rounds
@@ -590,8 +593,8 @@ fn paced_rows(cfg: &Cfg, only: &Option<String>) {
             "paced {period_us} µs: a blocking producer thread (core 0) sends one item every {period_us} µs, \
              an async task on a current-thread runtime (core 1) receives; {items} items per run"
         );
-        report(&format!("{what}; p50"), "µs one-way, from the intended send", &impls, &p50, 1e-3, false);
-        report(&format!("paced {period_us} µs; p99"), "µs one-way", &impls, &p99, 1e-3, false);
+        report(&format!("{what}; p50"), "µs one-way, from the intended send", &impls, &p50, 1e-3, false, &[]);
+        report(&format!("paced {period_us} µs; p99"), "µs one-way", &impls, &p99, 1e-3, false, &[]);
         report(
             &format!("paced {period_us} µs; consumer CPU"),
             "% of the consumer thread's wall time on the CPU",
@@ -599,6 +602,7 @@ fn paced_rows(cfg: &Cfg, only: &Option<String>) {
             &cpu,
             100.0,
             false,
+            &[],
         );
     }
 }
@@ -658,7 +662,9 @@ fn main() {
     for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !paced_only && !impls.is_empty()) {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         let mut together: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut probes = Probes::new();
         for round in 0..cfg.rounds {
+            probes.take();
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
                 let (rate, same) = run_1p1c(&rts, regime, impls[i], cfg.items);
@@ -666,7 +672,9 @@ fn main() {
                 together[i].push(same);
             }
         }
-        report(&format!("{label}: {what}"), "M items/s", &impls, &per_round, 1e-6, true);
+        let (wheres, classes) = probes.finish();
+        report(&format!("{label}: {what}"), "M items/s", &impls, &per_round, 1e-6, true, &wheres);
+        println!("  {classes}");
         if regime == Regime::Executor {
             println!("  share of samples with both tasks on one worker (median over rounds, min–max):");
             for (name, v) in impls.iter().zip(&together) {
@@ -678,13 +686,17 @@ fn main() {
     let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
     if !ping_only && !paced_only && !impls.is_empty() {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut probes = Probes::new();
         for round in 0..cfg.rounds {
+            probes.take();
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
                 per_round[i].push(throughput(&rts.multi, impls[i], 4, 4, cfg.items));
             }
         }
-        report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true);
+        let (wheres, classes) = probes.finish();
+        report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true, &wheres);
+        println!("  {classes}");
     }
 
     if !ping_only {
@@ -696,7 +708,9 @@ fn main() {
     }
     let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
     let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
+    let mut probes = Probes::new();
     for round in 0..cfg.rounds {
+        probes.take();
         for k in 0..ping_impls.len() {
             let i = (k + round) % ping_impls.len();
             let (p50, cpu) = ping_pong(&rts.multi, ping_impls[i], cfg.round_trips);
@@ -704,16 +718,52 @@ fn main() {
             cpu_per_round[i].push(cpu);
         }
     }
-    report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false);
-    report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false);
+    let (wheres, classes) = probes.finish();
+    report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false, &wheres);
+    report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false, &wheres);
+    println!("  {classes}");
     println!("\n{}", placement.report());
+}
+
+/// Placement probes around the rounds of one row group: one before every
+/// round and one after the last, so that each round is classed close
+/// together, far apart or mixed (`support::Where`): the VM's vCPUs move
+/// within minutes, and far apart some rows collapse (README, Async).
+struct Probes(Vec<f64>);
+
+impl Probes {
+    fn new() -> Self {
+        Probes(Vec::new())
+    }
+
+    /// Before a round.
+    fn take(&mut self) {
+        self.0.push(support::line_round_trip_ns(support::cores()));
+    }
+
+    /// After the last round: each round's class, and the line that says
+    /// so (printed after the row group's report).
+    fn finish(mut self) -> (Vec<support::Where>, String) {
+        self.take();
+        support::Where::per_round(&self.0)
+    }
 }
 
 /// Prints one row per implementation: the median (min–max) value, and the
 /// per-round ratios of the two ringflow rows against tokio mpsc and the
 /// best peer of that round (higher is better for throughput, lower for
-/// latency; ratios are stated so that > 1 means ringflow is better).
-fn report(label: &str, unit: &str, impls: &[&str], per_round: &[Vec<f64>], scale: f64, higher_better: bool) {
+/// latency; ratios are stated so that > 1 means ringflow is better), with
+/// their medians over the close-together and the far-apart rounds when
+/// `wheres` classes the rounds (empty: not classed).
+fn report(
+    label: &str,
+    unit: &str,
+    impls: &[&str],
+    per_round: &[Vec<f64>],
+    scale: f64,
+    higher_better: bool,
+    wheres: &[support::Where],
+) {
     println!("\n## {label} ({unit}; median over rounds, min–max)");
     for (name, v) in impls.iter().zip(per_round) {
         let (m, lo, hi) = summary(v.iter().map(|x| x * scale).collect());
@@ -724,21 +774,32 @@ fn report(label: &str, unit: &str, impls: &[&str], per_round: &[Vec<f64>], scale
     let tokio = impls.iter().position(|n| *n == "tokio mpsc");
     for (ri, name) in impls.iter().enumerate().filter(|(_, n)| n.starts_with("ringflow") && !peers.is_empty()) {
         let better = |ours: f64, theirs: f64| if higher_better { ours / theirs } else { theirs / ours };
+        let by_class = |ratios: &[f64]| {
+            if wheres.len() == ratios.len() {
+                format!(
+                    "; close rounds {}, far rounds {}",
+                    support::Where::Close.median_of(ratios, wheres),
+                    support::Where::Far.median_of(ratios, wheres)
+                )
+            } else {
+                String::new()
+            }
+        };
         if let Some(t) = tokio {
-            let r = summary((0..rounds).map(|k| better(per_round[ri][k], per_round[t][k])).collect());
-            println!("{name:>14} vs tokio mpsc: {:.2}x ({:.2}–{:.2})", r.0, r.1, r.2);
+            let ratios: Vec<f64> = (0..rounds).map(|k| better(per_round[ri][k], per_round[t][k])).collect();
+            let r = summary(ratios.clone());
+            println!("{name:>14} vs tokio mpsc: {:.2}x ({:.2}–{:.2}){}", r.0, r.1, r.2, by_class(&ratios));
         }
-        let r = summary(
-            (0..rounds)
-                .map(|k| {
-                    let best = peers.iter().map(|&p| per_round[p][k]).fold(
-                        if higher_better { f64::MIN } else { f64::MAX },
-                        |a, b| if higher_better { a.max(b) } else { a.min(b) },
-                    );
-                    better(per_round[ri][k], best)
-                })
-                .collect(),
-        );
-        println!("{name:>14} vs best peer: {:.2}x ({:.2}–{:.2})", r.0, r.1, r.2);
+        let ratios: Vec<f64> = (0..rounds)
+            .map(|k| {
+                let best = peers.iter().map(|&p| per_round[p][k]).fold(
+                    if higher_better { f64::MIN } else { f64::MAX },
+                    |a, b| if higher_better { a.max(b) } else { a.min(b) },
+                );
+                better(per_round[ri][k], best)
+            })
+            .collect();
+        let r = summary(ratios.clone());
+        println!("{name:>14} vs best peer: {:.2}x ({:.2}–{:.2}){}", r.0, r.1, r.2, by_class(&ratios));
     }
 }
