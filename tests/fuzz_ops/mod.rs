@@ -1689,7 +1689,11 @@ struct Bcast {
 
 impl Bcast {
     fn new(cfg: Config, policy: Policy) -> Self {
-        let b = cfg.builder();
+        // Both slot layouts (`broadcast/mod.rs`, "Two slot layouts"; the
+        // payload's size alone would always choose stamps): the segment
+        // byte, which the broadcast ring does not use, picks one per session.
+        let stamps = matches!(cfg.segment, None | Some(2));
+        let b = cfg.builder().__broadcast_stamps(stamps);
         let (tx, rx) = match policy {
             Policy::Lossy => b.broadcast_lossy::<BVal>(),
             _ => b.broadcast::<BVal>(),
