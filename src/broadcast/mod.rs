@@ -221,9 +221,9 @@
 //! receive is a load (of the stamp, or of `tail` when the receiver has read
 //! everything it last saw), a clone and a store on the receiver's own line;
 //! a Lossy receive adds one CAS there. A send writes the slot and `tail`;
-//! it reads every cursor only when
-//! its cached minimum says the ring is full, and on a Lossy ring that keeps
-//! a receiver permanently behind, it visits every cursor on each send.
+//! it reads every cursor only when its cached minimum says the ring is
+//! full, and on a Lossy ring that keeps a receiver permanently behind, it
+//! visits every cursor on each send.
 //! Congestion watermarks are not supported on this ring
 //! ([`Builder::broadcast`] panics if they are set).
 
@@ -563,7 +563,8 @@ impl<T> Shared<T> {
     }
 
     /// Publishes the value just written to slot `idx` for position `pos`:
-    /// its stamp, then `tail = pos + 1`, each with `Release`.
+    /// its stamp (stamped layout), then `tail = pos + 1`, each with
+    /// `Release`.
     ///
     /// # Safety
     ///

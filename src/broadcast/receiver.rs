@@ -55,7 +55,8 @@ pub struct Receiver<T> {
 // SAFETY: receivers clone values of `T` through `&T` while other receivers
 // (on other threads) do the same, and a receiver may hold the last handle
 // and drop the ring's items: `T: Send + Sync`. Everything shared is atomics,
-// a mutex and slots serialised by the `tail` / cursor protocol.
+// a mutex and slots serialised by the publication (stamp or `tail`) /
+// cursor protocol.
 unsafe impl<T: Send + Sync> Send for Receiver<T> {}
 // SAFETY: `&Receiver` only loads atomics (queries) and registers clones;
 // receiving needs `&mut self`.
