@@ -312,9 +312,10 @@ impl<T: Clone> Receiver<T> {
             // The sender reuses this slot only after our cursor is past it.
             // SAFETY: the value of `pos` is published here, and visible
             // (its stamp, or `pos < seen_tail`, loaded with Acquire from
-            // the sender's Release store after the value), and the sender does not touch the slot again until it
-            // has seen our cursor move past `pos` (Block), so the shared
-            // borrow for `clone` is valid.
+            // the sender's Release store after the value), and the sender
+            // does not touch the slot again until it has seen our cursor
+            // move past `pos` (Block), so the shared borrow for `clone` is
+            // valid.
             Policy::Block => unsafe { slot.with(|p| (*p).assume_init_ref().clone()) },
             Policy::Lossy => {
                 // Announce the clone: a sender that wants to overwrite `pos`
@@ -336,11 +337,11 @@ impl<T: Clone> Receiver<T> {
                 // Back to idle at `pos` if `clone` panics, so that the
                 // sender is not left waiting for a clone that never ends.
                 let guard = Unbusy { cursor: &self.cursor, state: idle(self.pos) };
-                // SAFETY: published and visible (see Block); our CAS
-                // won before any eviction, so the slot still holds the value
-                // of `pos` (overwriting it would have evicted us first), and
-                // the sender waits for our cursor to leave `busy(pos)`
-                // before it overwrites the slot.
+                // SAFETY: published and visible (see Block); our CAS won
+                // before any eviction, so the slot still holds the value of
+                // `pos` (overwriting it would have evicted us first), and the
+                // sender waits for our cursor to leave `busy(pos)` before it
+                // overwrites the slot.
                 let value = unsafe { slot.with(|p| (*p).assume_init_ref().clone()) };
                 core::mem::forget(guard);
                 value
