@@ -910,8 +910,8 @@ pub(crate) struct Sleepers {
     waiter_cpu: AtomicU32,
     /// `Park`: paced waits in a row here ([`Sleepers::learn_registered`]),
     /// and brisk ones in a row while the registry is on the fence pair
-    /// ([`Sleepers::learn_paced`], [`Sleepers::learn_brisk`]). Written only at the end of waits that
-    /// change them.
+    /// ([`Sleepers::learn_paced`], [`Sleepers::learn_brisk`]). Written only
+    /// at the end of waits that change them.
     #[cfg_attr(loom, allow(dead_code))]
     paced_streak: AtomicU32,
     #[cfg_attr(loom, allow(dead_code))]

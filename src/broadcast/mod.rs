@@ -91,8 +91,9 @@
 //!
 //! ## Two slot layouts
 //!
-//! The layout is chosen when the ring is built, by the item's size; one
-//! branch per operation (the same every time) follows it.
+//! The layout is chosen when the ring is built, by the item's size; each
+//! operation then branches on it (always the same way, so the branches are
+//! predicted).
 //!
 //! - **Plain** (items of at most 8 bytes: integers, `Arc`, `Box`,
 //!   references): the slots are the values alone, and receivers learn what
@@ -106,13 +107,14 @@
 //!   the receivers between them). For an item of 64 bytes the stamp adds an
 //!   eighth.
 //!
-//! Measured with `cargo bench --bench broadcast` (README, Broadcast; medians
-//! of alternated runs): with `u64` items the plain layout delivered 1.5–1.7
-//! times the items of the stamped one at 1 × 1, 1.0–1.1 times at 1 × 2 and
-//! about 1.05 times at 1 × 4; with 64-byte items the stamped layout
-//! delivered 1.15–1.45 times the plain one at 1 × 1. Both layouts give the
-//! same guarantees, by the same cursor protocol; only the publication
-//! differs.
+//! Measured with `cargo bench --bench broadcast`, free-running (README,
+//! Broadcast; medians of alternated runs; near-empty, with 30 ns of work per
+//! item on the sender, both ran at the work's ceiling): with `u64` items the
+//! plain layout delivered 1.5–1.7 times the items of the stamped one at
+//! 1 × 1, 1.0–1.1 times at 1 × 2 and about 1.05 times at 1 × 4; with 64-byte
+//! items the stamped layout delivered 1.15–1.45 times the plain one at
+//! 1 × 1. Both layouts give the same guarantees, by the same cursor
+//! protocol; only the publication differs.
 //!
 //! ## Lossy: overwriting without cloning a dying value
 //!

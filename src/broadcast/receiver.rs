@@ -109,18 +109,13 @@ impl<T> Receiver<T> {
         let shared = &*self.shared;
         let want = ready(self.pos);
         if ahead(stamp, want) < 0 {
-            // Acquire: pairs with the sender's drop, which came after its
-            // last stamp store; one more look then decides.
-            if shared.cold.sender_alive.load(Ordering::Acquire) {
-                return Err(TryRecvError::Empty);
-            }
-            if let Slots::Stamped(slots) = &shared.slots {
-                // SAFETY: `idx < capacity` (the field's invariant).
-                stamp = unsafe { Shared::stamp(slots, shared.start, self.idx, Ordering::Acquire) };
-            }
-            if ahead(stamp, want) < 0 {
-                return Err(TryRecvError::Disconnected);
-            }
+            unless_sender_gone(shared, || {
+                if let Slots::Stamped(slots) = &shared.slots {
+                    // SAFETY: `idx < capacity` (the field's invariant).
+                    stamp = unsafe { Shared::stamp(slots, shared.start, self.idx, Ordering::Acquire) };
+                }
+                ahead(stamp, want) >= 0
+            })?;
         }
         if stamp != want {
             // A later lap: overwritten, so the sender evicted us first.
@@ -135,18 +130,11 @@ impl<T> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn nothing_published(&mut self) -> Result<(), TryRecvError> {
-        let tail = &self.shared.tail;
-        // Acquire: pairs with the sender's drop, which came after its last
-        // store of `tail`; one more look then decides.
-        if self.shared.cold.sender_alive.load(Ordering::Acquire) {
-            return Err(TryRecvError::Empty);
-        }
-        self.seen_tail = tail.load(Ordering::Acquire);
-        if self.seen_published() {
-            Ok(())
-        } else {
-            Err(TryRecvError::Disconnected)
-        }
+        let shared = &*self.shared;
+        unless_sender_gone(shared, || {
+            self.seen_tail = shared.tail.load(Ordering::Acquire);
+            (self.seen_tail.wrapping_sub(self.pos) as isize) > 0
+        })
     }
 
     /// The slot index `n` positions after ours.
@@ -409,6 +397,21 @@ impl<T: Clone> Receiver<T> {
         ///
         /// As [`try_recv`](Receiver::try_recv).
     );
+}
+
+/// A receive found its item unpublished: `Empty` while the sender lives;
+/// once it is gone, `look_again` (a fresh load of the publication, stamp or
+/// `tail`) decides between the item (`Ok`) and `Disconnected`. Acquire on
+/// `sender_alive`: pairs with the sender's drop, which came after its last
+/// publication, so that last look sees every item.
+fn unless_sender_gone<T>(shared: &Shared<T>, look_again: impl FnOnce() -> bool) -> Result<(), TryRecvError> {
+    if shared.cold.sender_alive.load(Ordering::Acquire) {
+        Err(TryRecvError::Empty)
+    } else if look_again() {
+        Ok(())
+    } else {
+        Err(TryRecvError::Disconnected)
+    }
 }
 
 /// Resets a Lossy cursor from busy to idle if a `clone` panics.
