@@ -634,7 +634,12 @@ fn main() {
     println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
     // The VM's two vCPUs are sometimes close together, sometimes far apart;
     // the rows move with it (see the probe printed at the end).
-    let placement = support::Placement::probe(support::cores());
+    // A probe before every round of the throughput and ping-pong rows and
+    // after the last classes each round (close together, far apart, mixed),
+    // as in `targets`: the vCPUs move within minutes, and far apart some
+    // rows collapse (README, Async).
+    let cores = support::cores();
+    let placement = support::Placement::probe(cores);
     println!(
         "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
         cfg.rounds, cfg.items, cfg.round_trips
@@ -662,9 +667,9 @@ fn main() {
     for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !paced_only && !impls.is_empty()) {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         let mut together: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut probes = Probes::new();
+        let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
         for round in 0..cfg.rounds {
-            probes.take();
+            probes.push(support::line_round_trip_ns(cores));
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
                 let (rate, same) = run_1p1c(&rts, regime, impls[i], cfg.items);
@@ -672,7 +677,8 @@ fn main() {
                 together[i].push(same);
             }
         }
-        let (wheres, classes) = probes.finish();
+        probes.push(support::line_round_trip_ns(cores));
+        let (wheres, classes) = support::Where::per_round(&probes);
         report(&format!("{label}: {what}"), "M items/s", &impls, &per_round, 1e-6, true, &wheres);
         println!("  {classes}");
         if regime == Regime::Executor {
@@ -686,15 +692,16 @@ fn main() {
     let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
     if !ping_only && !paced_only && !impls.is_empty() {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut probes = Probes::new();
+        let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
         for round in 0..cfg.rounds {
-            probes.take();
+            probes.push(support::line_round_trip_ns(cores));
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
                 per_round[i].push(throughput(&rts.multi, impls[i], 4, 4, cfg.items));
             }
         }
-        let (wheres, classes) = probes.finish();
+        probes.push(support::line_round_trip_ns(cores));
+        let (wheres, classes) = support::Where::per_round(&probes);
         report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true, &wheres);
         println!("  {classes}");
     }
@@ -708,9 +715,9 @@ fn main() {
     }
     let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
     let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
-    let mut probes = Probes::new();
+    let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
     for round in 0..cfg.rounds {
-        probes.take();
+        probes.push(support::line_round_trip_ns(cores));
         for k in 0..ping_impls.len() {
             let i = (k + round) % ping_impls.len();
             let (p50, cpu) = ping_pong(&rts.multi, ping_impls[i], cfg.round_trips);
@@ -718,35 +725,12 @@ fn main() {
             cpu_per_round[i].push(cpu);
         }
     }
-    let (wheres, classes) = probes.finish();
+    probes.push(support::line_round_trip_ns(cores));
+    let (wheres, classes) = support::Where::per_round(&probes);
     report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false, &wheres);
     report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false, &wheres);
     println!("  {classes}");
     println!("\n{}", placement.report());
-}
-
-/// Placement probes around the rounds of one row group: one before every
-/// round and one after the last, so that each round is classed close
-/// together, far apart or mixed (`support::Where`): the VM's vCPUs move
-/// within minutes, and far apart some rows collapse (README, Async).
-struct Probes(Vec<f64>);
-
-impl Probes {
-    fn new() -> Self {
-        Probes(Vec::new())
-    }
-
-    /// Before a round.
-    fn take(&mut self) {
-        self.0.push(support::line_round_trip_ns(support::cores()));
-    }
-
-    /// After the last round: each round's class, and the line that says
-    /// so (printed after the row group's report).
-    fn finish(mut self) -> (Vec<support::Where>, String) {
-        self.take();
-        support::Where::per_round(&self.0)
-    }
 }
 
 /// Prints one row per implementation: the median (min–max) value, and the
