@@ -38,9 +38,9 @@
 //! its own handler threads, which stay unpinned; `--only NAME`: the rows
 //! whose name contains NAME, and the ringflow row they are compared with;
 //! `--work NS`: the sender does about NS ns of busy work before each send,
-//! every implementation alike, so that the receivers keep up and each item
-//! crosses alone, the near-empty regime; without it the rows run
-//! free-running, where the receivers batch).
+//! every implementation alike, meant to let the receivers keep up so that
+//! each item crosses alone (the near-empty regime; the bench does not
+//! measure the fill); without it the rows run free-running).
 
 mod support;
 
@@ -101,8 +101,8 @@ fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> u64 {
 }
 
 /// `--work NS`: busy work of about `NS` ns before each send (in units of
-/// `support::busy`), so that the receivers keep up and every item crosses
-/// alone (the near-empty regime); unset: none (free-running).
+/// `support::busy`), meant to let the receivers keep up (the near-empty
+/// regime; not verified by a fill measurement); unset: none (free-running).
 static WORK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// The sender's per-item work (see `WORK`).
@@ -397,7 +397,10 @@ fn main() {
         )
     });
     let regime = work_ns.map_or("free-running (no work per item)".to_string(), |ns| {
-        format!("near-empty: the sender works ~{ns} ns before each send ({} units)", WORK.get().unwrap())
+        format!(
+            "sender work ~{ns} ns before each send ({} units; meant for the near-empty regime)",
+            WORK.get().unwrap()
+        )
     });
     println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, {pinning}, {regime}");
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
