@@ -88,7 +88,13 @@
 //! `suite-rounds.csv` (every run), `suite-summary.csv` and `suite.json`.
 //! All scenarios share one set of value columns (rate, construct times,
 //! memory, and for the suite the cores kept busy: process CPU time over
-//! wall time); a column a scenario does not measure is empty. The summary's
+//! wall time, and the process's minor page faults per 1 000 messages,
+//! from `getrusage`); a column a scenario does not measure is empty. The
+//! suite section prints the faults as a table only if some case paid any
+//! (a median of at least 0.05 per 1 000 messages), otherwise one line: a
+//! run pays for the fresh pages it touches, and whether memory freed by an
+//! earlier run comes back fresh depends on glibc's thresholds and on what
+//! ran before in the process, not only on the queue. The summary's
 //! `ratio_to_floor` columns hold each scenario's per-round ratio: for
 //! `keep-up` capacity 10^6 over capacity 1 024, for `suite` ringflow over
 //! the round's best peer (the derived `best peer` and `best ringflow` rows
@@ -299,6 +305,7 @@ const COLUMNS: &[&str] = &[
     "resident after 1000 B",
     "mean fill",
     "cpu cores",
+    "minor faults per 1000 msgs",
 ];
 const RATE: usize = 0;
 const CONSTRUCT: usize = 1;
@@ -309,6 +316,7 @@ const RSS_BUILT: usize = 5;
 const RSS_AFTER: usize = 6;
 const FILL: usize = 7;
 const CPU: usize = 8;
+const FAULTS: usize = 9;
 
 const CAPACITY_METRICS: Metrics = Metrics { scenario: "capacity", unit: "value", columns: COLUMNS };
 const KEEP_UP_METRICS: Metrics = Metrics { scenario: "keep-up", unit: "value", columns: COLUMNS };
@@ -788,6 +796,17 @@ fn source_state() -> String {
     }
 }
 
+/// Minor page faults of this process so far (every thread).
+fn minor_faults() -> u64 {
+    // SAFETY: `getrusage` fills the `rusage` it is given, a valid exclusive
+    // pointer; an all-zero `rusage` is a valid value to start from.
+    let mut usage: libc::rusage = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; `RUSAGE_SELF` is a valid `who`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    u64::try_from(usage.ru_minflt).unwrap_or(0)
+}
+
 fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     let i = args.iter().position(|a| a == flag)?;
     Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
@@ -1099,18 +1118,24 @@ fn main() {
                 let n = n_of(i);
                 // The process's CPU time over the run (the other threads
                 // of this process are idle meanwhile): cores kept busy.
+                // Minor page faults over the run, per 1000 messages: fresh
+                // pages the run touched (the allocator handing out memory it
+                // had returned to the kernel, or never had).
                 let cpu0 = cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+                let faults0 = minor_faults();
                 let t = watched(&rows[i].name, || (rows[i].run)(n));
+                let faults = minor_faults().saturating_sub(faults0);
                 let cpu = cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu0;
                 let busy = cpu as f64 / t.as_nanos() as f64;
                 let rate = n as f64 / t.as_secs_f64() / 1e6;
+                let faults = faults as f64 * 1000.0 / n as f64;
                 runs[i].push(run_record(
                     &SUITE_METRICS,
                     &rows[i].name,
                     round,
                     position,
                     n as u64,
-                    values(&[(RATE, rate), (CPU, busy)]),
+                    values(&[(RATE, rate), (CPU, busy), (FAULTS, faults)]),
                 ));
             },
         );
@@ -1119,8 +1144,12 @@ fn main() {
         println!("   {per_round}");
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
         let busy_of = |i: usize| runs[i].iter().map(|r| r.values[CPU]).collect::<Vec<_>>();
-        // The second table: cores kept busy per case and implementation.
+        let faults_of = |i: usize| runs[i].iter().map(|r| r.values[FAULTS]).collect::<Vec<_>>();
+        // The second and third tables: cores kept busy and page faults per
+        // case and implementation.
         let mut busy_lines = Vec::new();
+        let mut fault_lines = Vec::new();
+        let mut fault_worst: Vec<(f64, String)> = Vec::new();
         println!(
             "\n{}  {:<24} {:<24} {:<17} best peer (rounds)",
             suite_line("case (M msgs/s)", |_, heading| heading.to_string()),
@@ -1138,6 +1167,14 @@ fn main() {
             let med = |imp: &str| find(imp).map_or(f64::NAN, |i| median(&rate_of(i)));
             let busy = |imp: &str| find(imp).map_or("-".to_string(), |i| format!("{:.2}", median(&busy_of(i))));
             busy_lines.push(suite_line(&case.name, |imp, _| busy(imp)));
+            let faults = |imp: &str| find(imp).map(|i| median(&faults_of(i)));
+            for &(imp, _) in &present {
+                if let Some(f) = faults(imp).filter(|f| f.is_finite()) {
+                    fault_worst.push((f, format!("{} {imp}", case.name)));
+                }
+            }
+            fault_lines
+                .push(suite_line(&case.name, |imp, _| faults(imp).map_or("-".to_string(), |f| format!("{f:.1}"))));
             // Per round: the best peer's rate (and who), the better ringflow variant.
             let peers: Vec<(&str, Vec<f64>)> = PEERS.iter().filter_map(|p| find(p).map(|i| (*p, rate_of(i)))).collect();
             let best_peer: Vec<(f64, &str)> = (0..rounds)
@@ -1224,6 +1261,24 @@ fn main() {
             suite_line("case (cores busy)", |_, heading| heading.to_string()),
         );
         busy_lines.iter().for_each(|l| println!("{l}"));
+        // Page faults: one line unless some run paid them, then a table.
+        let worst = fault_worst.into_iter().fold((0.0f64, String::new()), |w, x| if x.0 > w.0 { x } else { w });
+        if worst.0 < 0.05 {
+            println!(
+                "\n   Page faults (minor, the whole process, per 1000 messages, median across rounds): none in any \
+                 case (< 0.05): no run here paid for fresh pages."
+            );
+        } else {
+            println!(
+                "\n   Page faults: minor faults of the process during a run per 1000 messages, median across rounds \
+                 (getrusage; most: {:.1}, {}). A run pays for the fresh pages it touches: memory the allocator had \
+                 returned to the kernel, or never had.\n{}",
+                worst.0,
+                worst.1,
+                suite_line("case (faults / 1000 msgs)", |_, heading| heading.to_string()),
+            );
+            fault_lines.iter().for_each(|l| println!("{l}"));
+        }
         scenarios.push(ScenarioReport { metrics: SUITE_METRICS, results: summaries });
         all_runs.extend(runs.into_iter().flatten());
     }
