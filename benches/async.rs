@@ -10,7 +10,12 @@
 //!   on one thread) and `1p1c two threads` (a current-thread runtime on
 //!   each of two pinned threads, one task each). See `Regime`;
 //! - `4p4c`: four producer tasks, four consumer tasks (tokio's and
-//!   thingbuf's `mpsc` have a single consumer and sit this one out);
+//!   thingbuf's `mpsc` have a single consumer and sit this one out); with
+//!   the share of sampled items (every 256th each producer sends) that a
+//!   consumer received on the thread that sent it: near 100 % the runtime
+//!   keeps each item on one worker (its cache lines stay in one core), near
+//!   0 % producers and consumers run on different workers and every item
+//!   crosses between the cores;
 //! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
 //!   the round trip, and what it cost: the process's CPU time (both
 //!   workers and the thread that runs the timing task, spinning or not) per
@@ -72,16 +77,23 @@ fn rt() -> tokio::runtime::Runtime {
 /// Runs `producers` and `consumers` tasks; each producer sends `per` items
 /// with `send`, each consumer receives until its channel closes. Returns
 /// the wall time until every consumer is done and the number received.
+///
+/// Every [`SAMPLE_EVERY`]-th item a producer sends carries, in its top
+/// bits, the number of the thread that sent it ([`thread_number`]); a
+/// consumer that receives such an item counts whether it runs on that
+/// thread. Returns the wall time, the number received and the share of
+/// sampled items received on the thread that sent them.
 macro_rules! mpmc_run {
     ($rt:expr, $producers:expr, $consumers:expr, $per:expr, $make:expr, |$tx:ident, $i:ident| $send:expr, |$rx:ident| $recv:expr) => {{
         let (tx, rx) = $make;
         let start = Instant::now();
-        let got = $rt.block_on(async {
+        let (got, sampled, same) = $rt.block_on(async {
             let mut ps = Vec::new();
             for _ in 0..$producers {
                 let $tx = tx.clone();
                 ps.push(tokio::spawn(async move {
-                    for $i in 0..$per {
+                    for k in 0..$per {
+                        let $i = if k % SAMPLE_EVERY == 0 { k | thread_number() << THREAD_SHIFT } else { k };
                         $send;
                     }
                 }));
@@ -91,26 +103,42 @@ macro_rules! mpmc_run {
             for _ in 0..$consumers {
                 let $rx = rx.clone();
                 cs.push(tokio::spawn(async move {
-                    let mut n = 0u64;
+                    let (mut n, mut sampled, mut same) = (0u64, 0u64, 0u64);
                     while let Some(v) = $recv {
-                        std::hint::black_box(v);
+                        let from = std::hint::black_box(v) >> THREAD_SHIFT;
+                        if from != 0 {
+                            sampled += 1;
+                            same += u64::from(from == thread_number());
+                        }
                         n += 1;
                     }
-                    n
+                    (n, sampled, same)
                 }));
             }
             drop(rx);
             for p in ps {
                 p.await.unwrap();
             }
-            let mut n = 0;
+            let (mut n, mut sampled, mut same) = (0, 0, 0);
             for c in cs {
-                n += c.await.unwrap();
+                let (a, b, c) = c.await.unwrap();
+                (n, sampled, same) = (n + a, sampled + b, same + c);
             }
-            n
+            (n, sampled, same)
         });
-        (start.elapsed(), got)
+        (start.elapsed(), got, same as f64 / sampled.max(1) as f64)
     }};
+}
+
+/// Where a sampled 4p4c item carries its sender's thread number.
+const THREAD_SHIFT: u32 = 48;
+
+/// A small number (from 1) that identifies the calling thread, for the
+/// 4p4c samples: assigned on first use, a thread-local read after that.
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static NUMBER: u64 = 1 + NEXT.fetch_add(1, Ordering::Relaxed) % ((1 << (64 - THREAD_SHIFT)) - 1));
+    NUMBER.with(|n| *n)
 }
 
 /// The 1p1c implementations.
@@ -124,9 +152,9 @@ const IMPLS_4P4C: [&str; 4] = ["ringflow mpmc", "async-channel", "flume", "kanal
 
 /// One 4p4c-style measurement (items/s) of `name` with `p` producers and
 /// `c` consumers on the 2-worker runtime.
-fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u64) -> f64 {
+fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u64) -> (f64, f64) {
     let per = items / p;
-    let (t, n) = match name {
+    let (t, n, same) = match name {
         "ringflow mpmc" => mpmc_run!(
             rt,
             p,
@@ -157,7 +185,7 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
         _ => unreachable!("{name} has no multi-consumer row"),
     };
     assert_eq!(n, per * p, "{name}: every item received once");
-    n as f64 / t.as_secs_f64()
+    (n as f64 / t.as_secs_f64(), same)
 }
 
 // ---------------------------------------------------------------------------
@@ -692,18 +720,29 @@ fn main() {
     let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
     if !ping_only && !paced_only && !impls.is_empty() {
         let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+        let mut local: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
         let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
         for round in 0..cfg.rounds {
             probes.push(support::line_round_trip_ns(cores));
             for k in 0..impls.len() {
                 let i = (k + round) % impls.len();
-                per_round[i].push(throughput(&rts.multi, impls[i], 4, 4, cfg.items));
+                let (rate, same) = throughput(&rts.multi, impls[i], 4, 4, cfg.items);
+                per_round[i].push(rate);
+                local[i].push(same);
             }
         }
         probes.push(support::line_round_trip_ns(cores));
         let (wheres, classes) = support::Where::per_round(&probes);
         report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true, &wheres);
         println!("  {classes}");
+        println!(
+            "  share of sampled items (every {SAMPLE_EVERY}th a producer sends) received on the thread that sent \
+             them (median over rounds, min–max):"
+        );
+        for (name, v) in impls.iter().zip(&local) {
+            let (m, lo, hi) = summary(v.iter().map(|x| x * 100.0).collect());
+            println!("{name:>14}: {m:5.0} %  ({lo:.0}–{hi:.0})");
+        }
     }
 
     if !ping_only {
