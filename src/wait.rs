@@ -1143,11 +1143,18 @@ impl Sleepers {
     /// Switches back to the `membarrier` pair: both bits cleared in one
     /// read-modify-write, and only from the complete fence pair (a switch
     /// on in progress is left to finish).
+    ///
+    /// A compare-exchange loop rather than `fetch_update`, which nightly
+    /// Rust deprecates in favour of `try_update` (not in the MSRV).
     #[cfg(not(loom))]
     fn fence_pair_off(&self) {
-        let _ = self
-            .count
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c & WAITERS_FENCE != 0).then_some(c & !MODE_BITS));
+        let mut c = self.count.load(Ordering::Relaxed);
+        while c & WAITERS_FENCE != 0 {
+            match self.count.compare_exchange_weak(c, c & !MODE_BITS, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => c = now,
+            }
+        }
     }
 
     /// Whether this registry is on the fence pair (tests).
