@@ -54,7 +54,7 @@ mod support;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,7 +134,9 @@ macro_rules! mpmc_run {
 const THREAD_SHIFT: u32 = 48;
 
 /// A small number (from 1) that identifies the calling thread, for the
-/// 4p4c samples: assigned on first use, a thread-local read after that.
+/// co-location samples of the 1p1c and 4p4c rows: assigned on first use, a
+/// thread-local read after that, no system call. Fits below
+/// `THREAD_SHIFT`'s bits so that a 4p4c item can carry it.
 fn thread_number() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local!(static NUMBER: u64 = 1 + NEXT.fetch_add(1, Ordering::Relaxed) % ((1 << (64 - THREAD_SHIFT)) - 1));
@@ -223,25 +225,18 @@ const SAMPLE_EVERY: u64 = 256;
 /// The co-location samples of one run.
 #[derive(Default)]
 struct Colocation {
-    /// The producer's thread at its last sample ([`thread_token`]).
-    producer: AtomicUsize,
+    /// The producer's thread at its last sample ([`thread_number`]).
+    producer: AtomicU64,
     /// Consumer samples taken, and those on the producer's thread.
     samples: AtomicU64,
     same: AtomicU64,
-}
-
-/// A number that identifies the calling thread (the address of a
-/// thread-local), without a system call.
-fn thread_token() -> usize {
-    thread_local!(static TOKEN: u8 = const { 0 });
-    TOKEN.with(|t| t as *const u8 as usize)
 }
 
 impl Colocation {
     #[inline(always)]
     fn producer_at(&self, i: u64) {
         if i % SAMPLE_EVERY == 0 {
-            self.producer.store(thread_token(), Ordering::Relaxed);
+            self.producer.store(thread_number(), Ordering::Relaxed);
         }
     }
 
@@ -250,7 +245,7 @@ impl Colocation {
     fn consumer_at(&self, n: u64, local: &mut (u64, u64)) {
         if n % SAMPLE_EVERY == 0 {
             local.0 += 1;
-            local.1 += u64::from(self.producer.load(Ordering::Relaxed) == thread_token());
+            local.1 += u64::from(self.producer.load(Ordering::Relaxed) == thread_number());
         }
     }
 
@@ -635,6 +630,49 @@ fn paced_rows(cfg: &Cfg, only: &Option<String>) {
     }
 }
 
+/// Per implementation, its values round by round.
+type PerImpl<T> = Vec<Vec<T>>;
+
+/// Runs `n` implementations once per round for `rounds` rounds, the order
+/// rotated by one each round, with a placement probe before every round
+/// and after the last. `run(i)` measures implementation `i` and returns two
+/// values. Returns those values per implementation (in round order), each
+/// round's placement class and the line that prints them.
+fn probed_rounds(
+    rounds: usize,
+    cores: (core_affinity::CoreId, core_affinity::CoreId),
+    n: usize,
+    mut run: impl FnMut(usize) -> (f64, f64),
+) -> (PerImpl<(f64, f64)>, Vec<support::Where>, String) {
+    let mut results: PerImpl<(f64, f64)> = vec![Vec::new(); n];
+    let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
+    for round in 0..rounds {
+        probes.push(support::line_round_trip_ns(cores));
+        for k in 0..n {
+            let i = (k + round) % n;
+            results[i].push(run(i));
+        }
+    }
+    probes.push(support::line_round_trip_ns(cores));
+    let (wheres, classes) = support::Where::per_round(&probes);
+    (results, wheres, classes)
+}
+
+/// Per implementation, its pairs of values split into two series.
+fn split(results: PerImpl<(f64, f64)>) -> (PerImpl<f64>, PerImpl<f64>) {
+    results.into_iter().map(|r| r.into_iter().unzip()).unzip()
+}
+
+/// Prints a per-round share (0–1) per implementation as a percentage:
+/// median over rounds, min–max.
+fn print_shares(what: &str, impls: &[&str], per_round: &[Vec<f64>]) {
+    println!("  {what} (median over rounds, min–max):");
+    for (name, v) in impls.iter().zip(per_round) {
+        let (m, lo, hi) = summary(v.iter().map(|x| x * 100.0).collect());
+        println!("{name:>14}: {m:5.0} %  ({lo:.0}–{hi:.0})");
+    }
+}
+
 /// Median, min and max.
 fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -693,56 +731,26 @@ fn main() {
     ];
     let impls: Vec<&str> = IMPLS_1P1C.iter().copied().filter(chosen).collect();
     for (regime, label, what) in regimes.into_iter().filter(|_| !ping_only && !paced_only && !impls.is_empty()) {
-        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut together: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
-        for round in 0..cfg.rounds {
-            probes.push(support::line_round_trip_ns(cores));
-            for k in 0..impls.len() {
-                let i = (k + round) % impls.len();
-                let (rate, same) = run_1p1c(&rts, regime, impls[i], cfg.items);
-                per_round[i].push(rate);
-                together[i].push(same);
-            }
-        }
-        probes.push(support::line_round_trip_ns(cores));
-        let (wheres, classes) = support::Where::per_round(&probes);
+        let (results, wheres, classes) =
+            probed_rounds(cfg.rounds, cores, impls.len(), |i| run_1p1c(&rts, regime, impls[i], cfg.items));
+        let (per_round, together) = split(results);
         report(&format!("{label}: {what}"), "M items/s", &impls, &per_round, 1e-6, true, &wheres);
         println!("  {classes}");
         if regime == Regime::Executor {
-            println!("  share of samples with both tasks on one worker (median over rounds, min–max):");
-            for (name, v) in impls.iter().zip(&together) {
-                let (m, lo, hi) = summary(v.iter().map(|x| x * 100.0).collect());
-                println!("{name:>14}: {m:5.0} %  ({lo:.0}–{hi:.0})");
-            }
+            print_shares("share of samples with both tasks on one worker", &impls, &together);
         }
     }
     let impls: Vec<&str> = IMPLS_4P4C.iter().copied().filter(chosen).collect();
     if !ping_only && !paced_only && !impls.is_empty() {
-        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut local: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
-        let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
-        for round in 0..cfg.rounds {
-            probes.push(support::line_round_trip_ns(cores));
-            for k in 0..impls.len() {
-                let i = (k + round) % impls.len();
-                let (rate, same) = throughput(&rts.multi, impls[i], 4, 4, cfg.items);
-                per_round[i].push(rate);
-                local[i].push(same);
-            }
-        }
-        probes.push(support::line_round_trip_ns(cores));
-        let (wheres, classes) = support::Where::per_round(&probes);
+        let (results, wheres, classes) =
+            probed_rounds(cfg.rounds, cores, impls.len(), |i| throughput(&rts.multi, impls[i], 4, 4, cfg.items));
+        let (per_round, local) = split(results);
         report("4p4c: 2-worker runtime", "M items/s", &impls, &per_round, 1e-6, true, &wheres);
         println!("  {classes}");
-        println!(
-            "  share of sampled items (every {SAMPLE_EVERY}th a producer sends) received on the thread that sent \
-             them (median over rounds, min–max):"
+        let what = format!(
+            "share of sampled items (every {SAMPLE_EVERY}th a producer sends) received on the thread that sent them"
         );
-        for (name, v) in impls.iter().zip(&local) {
-            let (m, lo, hi) = summary(v.iter().map(|x| x * 100.0).collect());
-            println!("{name:>14}: {m:5.0} %  ({lo:.0}–{hi:.0})");
-        }
+        print_shares(&what, &impls, &local);
     }
 
     if !ping_only {
@@ -752,20 +760,9 @@ fn main() {
         println!("\n{}", placement.report());
         return;
     }
-    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
-    let mut cpu_per_round: Vec<Vec<f64>> = vec![Vec::new(); ping_impls.len()];
-    let mut probes: Vec<f64> = Vec::with_capacity(cfg.rounds + 1);
-    for round in 0..cfg.rounds {
-        probes.push(support::line_round_trip_ns(cores));
-        for k in 0..ping_impls.len() {
-            let i = (k + round) % ping_impls.len();
-            let (p50, cpu) = ping_pong(&rts.multi, ping_impls[i], cfg.round_trips);
-            per_round[i].push(p50);
-            cpu_per_round[i].push(cpu);
-        }
-    }
-    probes.push(support::line_round_trip_ns(cores));
-    let (wheres, classes) = support::Where::per_round(&probes);
+    let (results, wheres, classes) =
+        probed_rounds(cfg.rounds, cores, ping_impls.len(), |i| ping_pong(&rts.multi, ping_impls[i], cfg.round_trips));
+    let (per_round, cpu_per_round) = split(results);
     report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false, &wheres);
     report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false, &wheres);
     println!("  {classes}");
