@@ -96,7 +96,7 @@ impl<T> Receiver<T> {
     /// Whether `seen_tail` says the item at `pos` is published.
     #[inline(always)]
     fn seen_published(&self) -> bool {
-        (self.seen_tail.wrapping_sub(self.pos) as isize) > 0
+        published_before(self.pos, self.seen_tail)
     }
 
     /// Stamped layout: `try_recv` found `stamp` in its slot instead of its
@@ -133,7 +133,7 @@ impl<T> Receiver<T> {
         let shared = &*self.shared;
         unless_sender_gone(shared, || {
             self.seen_tail = shared.tail.load(Ordering::Acquire);
-            (self.seen_tail.wrapping_sub(self.pos) as isize) > 0
+            published_before(self.pos, self.seen_tail)
         })
     }
 
@@ -397,6 +397,13 @@ impl<T: Clone> Receiver<T> {
         ///
         /// As [`try_recv`](Receiver::try_recv).
     );
+}
+
+/// Plain layout: whether position `pos` is before `tail` (published),
+/// wrapping.
+#[inline(always)]
+fn published_before(pos: usize, tail: usize) -> bool {
+    (tail.wrapping_sub(pos) as isize) > 0
 }
 
 /// A receive found its item unpublished: `Empty` while the sender lives;
