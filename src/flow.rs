@@ -186,8 +186,8 @@ impl Control {
     /// `send_waits`. `park` is the handle's barrier kind (`Some` on `Park`
     /// channels); `baton` says whether several operations may wait on the
     /// registry (MPMC), so that one that succeeds after waiting passes the
-    /// baton (and, when not, the other side is one thread: its registry is
-    /// the `peer`); `progress` is the sending side's, for the task policies.
+    /// baton; the receivers' registry is the `peer`; `progress` is the
+    /// sending side's, for the task policies.
     #[inline(always)]
     pub(crate) fn send_side<'a>(
         &'a self,
@@ -195,9 +195,9 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        // The peer: one receiving thread, if any waits (SPSC); a broadcast
-        // sender's receivers wait on their own registries, so this one's
-        // CPU stays unknown.
+        // The peer: the receiving threads' registry (one thread on an SPSC
+        // ring); a broadcast sender's receivers wait on their own
+        // registries, so this one's CPU stays unknown.
         self.side(&self.send_waiters, &self.send_waits, &self.recv_waiters, park, baton, progress)
     }
 
@@ -211,12 +211,13 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        // The peer: the one sending thread (SPSC, broadcast).
+        // The peer: the sending threads' registry (one thread on an SPSC
+        // ring and for a broadcast receiver).
         self.side(sleepers, &self.recv_waits, &self.send_waiters, park, baton, progress)
     }
 
-    /// One side's [`WaitOn`]; `other` is the other side's registry, the
-    /// `peer` wherever one thread waits there (no baton).
+    /// One side's [`WaitOn`]; `other` is the other side's registry, its
+    /// `peer`.
     #[inline(always)]
     fn side<'a>(
         &'a self,
@@ -227,15 +228,7 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        WaitOn {
-            sleepers,
-            waits: Some(waits),
-            park,
-            strategy: self.strategy,
-            baton,
-            progress,
-            peer: (!baton).then_some(other),
-        }
+        WaitOn { sleepers, waits: Some(waits), park, strategy: self.strategy, baton, progress, peer: Some(other) }
     }
 
     pub(crate) fn new(strategy: WaitStrategy) -> Self {

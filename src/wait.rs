@@ -278,6 +278,10 @@ pub(crate) struct Waiter {
     /// contended.
     #[cfg_attr(loom, allow(dead_code))]
     shared_core: bool,
+    /// Several threads may wait on this side and on the other (the MPMC
+    /// ring): a low spin budget then leaves the inline retries on
+    /// ([`Waiter::begin`]).
+    several: bool,
     /// `Park`: when the clocked part of the spin began (`None`: the wait
     /// ended within the inline retries), and the budget it ran to.
     #[cfg_attr(loom, allow(dead_code))]
@@ -319,6 +323,7 @@ impl Waiter {
             yields: 0,
             contended: false,
             shared_core: false,
+            several: false,
             clock: None,
         }
     }
@@ -407,19 +412,28 @@ impl Waiter {
     /// [`short_wait`]) on a `Park` channel. The wait spins no more and goes
     /// on to yielding at once if spinning cannot pay:
     ///
-    /// - the one thread it waits for (`peer`: the other side's registry of
-    ///   an SPSC ring, the sender's for a broadcast receiver) last began a
-    ///   wait on the CPU this thread is on now, so it is most likely queued
-    ///   behind this thread; the wait then reads no clock either (each read
-    ///   took 30 ns on the EPYC VM, four per wait) and is learned as
-    ///   contended (which also turns the short wait's retries off);
-    /// - or, where one thread waits on each side (`peer` is known), the
+    /// - a thread of the other side (`peer`: the other side's registry; on
+    ///   an SPSC ring, and for a broadcast receiver the sender's, that is
+    ///   the one thread it waits for) last began a wait on the CPU this
+    ///   thread is on now, so it is most likely queued behind this thread;
+    ///   the wait then reads no clock either (each read took 30 ns on the
+    ///   EPYC VM, four per wait) and is learned as contended (which also
+    ///   turns the short wait's retries off);
+    /// - or, where one thread waits on each side (not `several`), the
     ///   registry has learned that spinning does not pay (a budget below
     ///   `PARK_SPIN_OFF_NS`: the peer shares this core, or waits here are
     ///   long).
     ///
-    /// Where several threads may wait on a side (the MPMC ring: no `peer`),
-    /// a low budget still leaves the inline retries on (only the clocked
+    /// The first rule holds on the MPMC ring too: a receiver that drains
+    /// the ring on the CPU where a sender began waiting for room (or the
+    /// reverse) has that sender queued behind it, and every spin step only
+    /// delays it. With a sender and a receiver sharing one core, yielding
+    /// at once moved 1.22–1.38 times the items per second of spinning
+    /// first (2026-12-02, AMD EPYC VM, pinned scratch runs, per-round
+    /// ratios; README, "Throughput").
+    ///
+    /// Where several threads may wait on a side (the MPMC ring), a low
+    /// budget alone still leaves the inline retries on (only the clocked
     /// spin past them is off). There the budget falls for another reason:
     /// with more threads than cores, the waiters' own yields hand the core
     /// to each other and take longer than `CONTENDED_YIELD_NS`. Skipping the
@@ -441,7 +455,7 @@ impl Waiter {
                 sleepers.note_cpu(cpu);
                 self.shared_core = cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu;
             }
-            if self.shared_core || (peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
+            if self.shared_core || (!self.several && peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
                 self.spin_limit = self.step;
             }
         }
@@ -553,9 +567,10 @@ pub(crate) struct WaitOn<'a> {
     /// register); `None` where neither applies (the broadcast ring).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) progress: Option<Progress<'a>>,
-    /// `Park`: the registry of the one thread this side waits for, if there
-    /// is exactly one (SPSC, and a broadcast receiver's sender), for the
-    /// shared-core check of [`Waiter::begin`].
+    /// `Park`: the other side's registry (that of the one thread this side
+    /// waits for on an SPSC ring, and of a broadcast receiver's sender),
+    /// for the shared-core check of [`Waiter::begin`]; with `baton` (several
+    /// threads a side) only that check uses it.
     pub(crate) peer: Option<&'a Sleepers>,
 }
 
@@ -685,9 +700,13 @@ pub(crate) fn block<B: Blocking>(
 ) -> Result<Result<B::Output, B::Error>, B::Carry> {
     let on = op.wait_on();
     let mut waiter = if counted {
+        // Only SPSC handles make a short wait first (one thread a side).
+        debug_assert!(!on.baton);
         Waiter::after_short_wait(on.strategy, deadline, on.sleepers, on.peer)
     } else {
-        Waiter::new(on.strategy, deadline)
+        let mut waiter = Waiter::new(on.strategy, deadline);
+        waiter.several = on.baton;
+        waiter
     };
     drive(op, carry, &mut waiter)
 }
@@ -1697,8 +1716,8 @@ mod tests {
     /// A `Park` wait on a registry whose budget says spinning does not pay
     /// yields on its first pause, without a spin step, where one thread
     /// waits on each side (a `peer`, here on no known CPU); with a budget at
-    /// the threshold it spins first. Where several may wait (no `peer`: the
-    /// MPMC ring) it keeps its inline retries whatever the budget.
+    /// the threshold it spins first. Where several may wait on each side
+    /// (the MPMC ring) it keeps its inline retries whatever the budget.
     #[test]
     fn a_budget_below_the_threshold_skips_the_spin() {
         use super::{Pause, Waiter, PARK_SPIN_OFF_NS};
@@ -1713,8 +1732,9 @@ mod tests {
             assert_eq!(w.clock.is_some(), !spins, "budget {budget}");
             // Several waiters per side: the inline retries stay on.
             let mut w = Waiter::new(WaitStrategy::Park, None);
-            assert_eq!(w.pause(&sleepers, None, None, None, || false), Pause::Retry);
-            assert_eq!((w.step, w.yields), (1, 0), "budget {budget}, no peer");
+            w.several = true;
+            assert_eq!(w.pause(&sleepers, Some(&peer), None, None, || false), Pause::Retry);
+            assert_eq!((w.step, w.yields), (1, 0), "budget {budget}, several a side");
         }
         // The short wait makes no retries then (one attempt, counted)...
         for (budget, attempts) in [(0, 1), (PARK_SPIN_OFF_NS, SHORT_WAIT_RETRIES + 1)] {
@@ -1734,12 +1754,18 @@ mod tests {
         }
     }
 
-    /// A `Park` wait whose one peer last began waiting on this thread's CPU
-    /// does not spin (it yields at once and counts as contended), and
-    /// records its own CPU for the peer; a peer elsewhere leaves the
-    /// spinning on.
+    /// A `Park` wait whose peer (one thread, or on the MPMC ring any thread
+    /// of the other side) last began waiting on this thread's CPU does not
+    /// spin (it yields at once and counts as contended), and records its
+    /// own CPU for the peer; a peer elsewhere leaves the spinning on.
     #[test]
     fn a_peer_on_this_cpu_turns_the_spin_off() {
+        for several in [false, true] {
+            peer_on_this_cpu(several);
+        }
+    }
+
+    fn peer_on_this_cpu(several: bool) {
         use super::{current_cpu, Pause, Waiter, NO_CPU};
         let mut checked = false;
         for _ in 0..100 {
@@ -1747,6 +1773,7 @@ mod tests {
             let cpu = current_cpu();
             peer.note_cpu(cpu);
             let mut w = Waiter::new(WaitStrategy::Park, None);
+            w.several = several;
             assert_eq!(w.pause(&me, Some(&peer), None, None, || false), Pause::Retry);
             if cpu == NO_CPU {
                 // Not known here (not Linux, or Miri): spinning stays on.
@@ -1757,7 +1784,7 @@ mod tests {
             if current_cpu() != cpu || me.waiter_cpu.load(Ordering::Relaxed) != cpu {
                 continue; // the thread moved meanwhile; try again
             }
-            assert_eq!((w.step, w.yields, w.shared_core, w.clock.is_some()), (0, 1, true, false));
+            assert_eq!((w.step, w.yields, w.shared_core, w.clock.is_some()), (0, 1, true, false), "several {several}");
             // Learned as contended: the budget halves.
             w.done(&me);
             assert_eq!(me.spin_budget(), PARK_SPIN_INITIAL_NS / 2);
@@ -1765,8 +1792,9 @@ mod tests {
             let elsewhere = Sleepers::new();
             elsewhere.note_cpu(cpu.wrapping_add(1));
             let mut w = Waiter::new(WaitStrategy::Park, None);
+            w.several = several;
             assert_eq!(w.pause(&me, Some(&elsewhere), None, None, || false), Pause::Retry);
-            assert_eq!((w.step, w.yields, w.shared_core), (1, 0, false));
+            assert_eq!((w.step, w.yields, w.shared_core), (1, 0, false), "several {several}");
             checked = true;
             break;
         }
