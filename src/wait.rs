@@ -428,9 +428,10 @@ impl Waiter {
     /// the ring on the CPU where a sender began waiting for room (or the
     /// reverse) has that sender queued behind it, and every spin step only
     /// delays it. With a sender and a receiver sharing one core, yielding
-    /// at once moved 1.22–1.38 times the items per second of spinning
-    /// first (2026-12-02, AMD EPYC VM, pinned scratch runs, per-round
-    /// ratios; README, "Throughput").
+    /// at once moved 1.18–1.30 times the items per second of spinning first
+    /// (2026-12-02, AMD EPYC VM, pinned scratch runs of the two builds,
+    /// medians of per-round ratios; `cargo bench --bench targets` "MPMC one
+    /// core": 0.52–0.61× → 0.67–0.68× kanal; README, "Throughput").
     ///
     /// Where several threads may wait on a side (the MPMC ring), a low
     /// budget alone still leaves the inline retries on (only the clocked
