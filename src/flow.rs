@@ -228,7 +228,16 @@ impl Control {
         baton: bool,
         progress: Option<Progress<'a>>,
     ) -> WaitOn<'a> {
-        WaitOn { sleepers, waits: Some(waits), park, strategy: self.strategy, baton, progress, peer: Some(other) }
+        WaitOn {
+            sleepers,
+            waits: Some(waits),
+            park,
+            strategy: self.strategy,
+            baton,
+            progress,
+            peer: Some(other),
+            settle: None,
+        }
     }
 
     pub(crate) fn new(strategy: WaitStrategy) -> Self {

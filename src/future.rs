@@ -299,7 +299,13 @@ impl AsyncWait {
                 self.registered = true;
                 // W2: pairs with the notifier's light barrier (or, on a
                 // registry on the fence pair, its fence).
-                if !Sleepers::waiter_barrier(kind, registered) {
+                let Some(barrier) = Sleepers::settled_or_barrier(kind, registered, side.settle, &ready) else {
+                    // What it waits for is there: leave (passing on a
+                    // wake-up that may have come meanwhile) and try again.
+                    side.sleepers.deregister_waker(&mut self.key, true);
+                    return true;
+                };
+                if !barrier {
                     // As a thread does: without the barrier a notifier may
                     // miss the entry, so do not wait on it. Leave (passing
                     // on a wake-up that may have come meanwhile) and retry

@@ -366,6 +366,21 @@ impl Waiter {
         barrier: Option<barrier::Kind>,
         ready: impl Fn() -> bool,
     ) -> Pause {
+        self.pause_settled(sleepers, peer, waits, barrier, None, ready)
+    }
+
+    /// [`pause`](Waiter::pause) for a wait whose ring can prove a sleep
+    /// safe without the heavy barrier ([`Settle`]; the MPMC ring).
+    #[inline(always)]
+    pub(crate) fn pause_settled(
+        &mut self,
+        sleepers: &Sleepers,
+        peer: Option<&Sleepers>,
+        waits: Option<&AtomicU64>,
+        barrier: Option<barrier::Kind>,
+        settle: Option<Settle<'_>>,
+        ready: impl Fn() -> bool,
+    ) -> Pause {
         // The spin step is inline in the caller's retry loop, so a busy wait
         // re-reads the other side's position every few instructions; the
         // deadline check, the counting, the clock, yielding and parking are
@@ -382,7 +397,7 @@ impl Waiter {
                 spin_hint();
                 self.step += 1;
             }
-            _ => return self.past_spin_limit(sleepers, barrier, ready),
+            _ => return self.past_spin_limit(sleepers, barrier, settle, ready),
         }
         Pause::Retry
     }
@@ -473,6 +488,7 @@ impl Waiter {
         &mut self,
         sleepers: &Sleepers,
         barrier: Option<barrier::Kind>,
+        settle: Option<Settle<'_>>,
         ready: impl Fn() -> bool,
     ) -> Pause {
         let park = self.strategy == WaitStrategy::Park;
@@ -504,7 +520,7 @@ impl Waiter {
             // A `Park` channel always carries its barrier kind.
             let kind = barrier.unwrap_or(barrier::Kind::Fence);
             self.slept = true;
-            if sleepers.sleep(kind, self.deadline, ready) {
+            if sleepers.sleep(kind, self.deadline, settle, ready) {
                 return Pause::TimedOut;
             }
         }
@@ -573,6 +589,57 @@ pub(crate) struct WaitOn<'a> {
     /// for the shared-core check of [`Waiter::begin`]; with `baton` (several
     /// threads a side) only that check uses it.
     pub(crate) peer: Option<&'a Sleepers>,
+    /// `Park` on the MPMC ring: how a waiter that has registered can prove,
+    /// with one load, that it may sleep without the heavy barrier
+    /// ([`Settle`]); `None` elsewhere.
+    pub(crate) settle: Option<Settle<'a>>,
+}
+
+/// A ring whose other side claims positions with sequentially consistent
+/// read-modify-writes of one counter (the MPMC ring: senders move `tail`,
+/// receivers `head`, each by a `SeqCst` compare-exchange), and notifies
+/// with a `SeqCst` load of the registry's count after it publishes.
+///
+/// For such a ring the waiter's half of the Dekker pair does not need the
+/// heavy barrier when nothing of the other side is in flight: the
+/// registration is a `SeqCst` read-modify-write of `count`, and
+/// [`settled`](Settled::settled) then loads that counter with `SeqCst`. If
+/// the load shows the other side has claimed nothing the waiter could use
+/// (a receiver: `tail` equals the `head` it read; a sender: the ring holds
+/// `capacity` items), every claim that could end the wait is a later
+/// modification of the counter, hence after that load in the single total
+/// order of `SeqCst` operations (a load reading a value earlier in the
+/// modification order than a write comes before it), and so is the
+/// claimant's notification load, which therefore reads the registration.
+/// Otherwise (a claim is in flight, not yet published) the waiter runs the
+/// heavy barrier as before, which pairs with the notifier's light barrier.
+/// On x86 these orderings are the instructions the relaxed forms compile to
+/// (`lock cmpxchg`, `lock xadd`, `mov`), so the notifier pays nothing more.
+pub(crate) trait Settled {
+    /// After a registration of a waiter of `side`: whether the other side's
+    /// counter (a `SeqCst` load) shows no claim the waiter could use.
+    fn settled(&self, side: Side) -> bool;
+}
+
+/// A [`Settled`] ring and the side that waits on it.
+#[derive(Clone, Copy)]
+pub(crate) struct Settle<'a> {
+    pub(crate) ring: &'a (dyn Settled + 'a),
+    pub(crate) side: Side,
+}
+
+impl Settle<'_> {
+    /// Whether a waiter that has registered may sleep without the heavy
+    /// barrier (see [`Settled`]).
+    fn holds(self) -> bool {
+        // loom treats `SeqCst` loads and read-modify-writes as `AcqRel`, so
+        // the single-total-order argument does not hold in its model; a
+        // `SeqCst` fence between the registration and the load is the
+        // stand-in it does model (as for the page retirement handshake).
+        #[cfg(loom)]
+        fence(Ordering::SeqCst);
+        self.ring.settled(self.side)
+    }
 }
 
 /// The position a receiving side of a ring moves (`head`) and how to count
@@ -776,7 +843,7 @@ impl Waits for ShortWait {
 impl Waits for Waiter {
     #[inline]
     fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
-        Waiter::pause(self, on.sleepers, on.peer, on.waits, on.park, ready) == Pause::Retry
+        self.pause_settled(on.sleepers, on.peer, on.waits, on.park, on.settle, ready) == Pause::Retry
     }
 
     #[inline]
@@ -1036,7 +1103,9 @@ impl Sleepers {
         // call with one argument): a longer inline path here took LLVM over
         // its threshold for inlining the SPSC `try_send` into `send`, and
         // the free-running blocking rows of `targets` fell by a quarter.
-        if self.count.load(Ordering::Relaxed) != 0 {
+        // `SeqCst`: the notification load of `Settled`'s argument (on x86
+        // the same `mov` as a relaxed load).
+        if self.count.load(Ordering::SeqCst) != 0 {
             self.notify_slow(if n == 1 { 1 } else { usize::MAX });
         }
     }
@@ -1072,6 +1141,29 @@ impl Sleepers {
         } else {
             barrier::heavy(kind)
         }
+    }
+
+    /// W2 of a waiter on a ring that may prove it [`Settle`]d: no barrier
+    /// when it is (`Some(true)`); when it is not, `None` if `ready` (fresh
+    /// loads) already finds what the waiter waits for, so that it does not
+    /// sleep and needs no barrier; otherwise [`waiter_barrier`]'s result.
+    ///
+    /// [`waiter_barrier`]: Sleepers::waiter_barrier
+    pub(crate) fn settled_or_barrier(
+        kind: barrier::Kind,
+        registered: usize,
+        settle: Option<Settle<'_>>,
+        ready: impl Fn() -> bool,
+    ) -> Option<bool> {
+        if let Some(settle) = settle {
+            if settle.holds() {
+                return Some(true);
+            }
+            if ready() {
+                return None;
+            }
+        }
+        Some(Self::waiter_barrier(kind, registered))
     }
 
     /// The end of a thread's wait that slept here and lasted `long` (at
@@ -1313,7 +1405,8 @@ impl Sleepers {
         state.wakers.insert(k, waker.clone());
         // W1 for a task, inside the critical section that stored the waker.
         // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
-        let registered = self.count.fetch_add(1, Ordering::AcqRel);
+        // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.
+        let registered = self.count.fetch_add(1, Ordering::SeqCst);
         self.parks.fetch_add(1, Ordering::Relaxed);
         drop(state);
         drop(stale);
@@ -1352,13 +1445,25 @@ impl Sleepers {
     /// passes. Returns `true` if it returned because the deadline passed.
     /// The caller retries its operation either way.
     #[cold]
-    pub(crate) fn sleep(&self, kind: barrier::Kind, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+    pub(crate) fn sleep(
+        &self,
+        kind: barrier::Kind,
+        deadline: Option<Instant>,
+        settle: Option<Settle<'_>>,
+        ready: impl Fn() -> bool,
+    ) -> bool {
         // W1: register. The barrier below orders it; Acquire because reading
-        // `WAITERS_FENCE` synchronises with its setting.
-        let registered = self.count.fetch_add(1, Ordering::AcqRel);
+        // `WAITERS_FENCE` synchronises with its setting; `SeqCst` for
+        // `settle` (see `Settled`).
+        let registered = self.count.fetch_add(1, Ordering::SeqCst);
         // W2: pairs with the notifier's light barrier (or, on the fence
-        // pair, its fence).
-        if !Self::waiter_barrier(kind, registered) {
+        // pair, its fence), unless `settle` proves it unnecessary.
+        let Some(barrier) = Self::settled_or_barrier(kind, registered, settle, &ready) else {
+            // What it waits for is there: no sleep, so no barrier.
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        };
+        if !barrier {
             // Without the barrier a notifier may not see the registration,
             // so sleeping could miss its wake-up. Do not sleep: unregister
             // and let the caller retry (it keeps waiting by yielding).
@@ -1635,6 +1740,7 @@ mod tests {
                 baton: false,
                 progress: None,
                 peer: None,
+                settle: None,
             }
         }
     }
@@ -1953,7 +2059,7 @@ mod tests {
         let (s2, f2) = (sleepers.clone(), flag.clone());
         let sleeper = std::thread::spawn(move || {
             while !f2.load(Ordering::Acquire) {
-                s2.sleep(kind, None, || f2.load(Ordering::Acquire));
+                s2.sleep(kind, None, None, || f2.load(Ordering::Acquire));
             }
         });
         while sleepers.count.load(Ordering::Relaxed) & !MODE_BITS == 0 {

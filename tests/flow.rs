@@ -1288,8 +1288,9 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
         assert_eq!(flag(stats), Congested);
     }
 
-    // A waiter whose barrier always fails: never sleeps, still times out...
-    let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    // A waiter whose barrier always fails (an SPSC one: its waits always
+    // need the barrier): never sleeps, still times out...
+    let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
     fail_next_heavy_barriers(u64::MAX);
     assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(ringflow::RecvTimeoutError::Timeout));
     assert_eq!(rx.stats().parks, 0, "it must not sleep without the barrier");
@@ -1302,6 +1303,21 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
     assert_eq!(rx.recv(), Ok(5));
     fail_next_heavy_barriers(0);
     assert_eq!(rx.stats().parks, 0);
+    drop(sender.join().unwrap());
+
+    // An MPMC waiter on an empty ring with no send in flight is settled
+    // (`wait::Settled`): it sleeps without the heavy barrier, so even with
+    // every barrier failing it parks, and the send that follows wakes it.
+    let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        tx.send(7).unwrap();
+        tx
+    });
+    fail_next_heavy_barriers(u64::MAX);
+    assert_eq!(rx.recv(), Ok(7));
+    fail_next_heavy_barriers(0);
+    assert!(rx.stats().parks >= 1, "a settled wait sleeps without the barrier");
     drop(sender.join().unwrap());
 }
 

@@ -3,7 +3,7 @@
 use super::ring::{Claimant, Shared};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
-use crate::wait::WaitOn;
+use crate::wait::{Settle, Side, WaitOn};
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
@@ -375,7 +375,9 @@ impl<T> Receiver<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        ctl.recv_side(&ctl.recv_waiters, self.park, true, Some(self.shared.recv_progress()))
+        let mut on = ctl.recv_side(&ctl.recv_waiters, self.park, true, Some(self.shared.recv_progress()));
+        on.settle = Some(Settle { ring: &*self.shared, side: Side::Receive });
+        on
     }
 
     /// The slot at `head` published, or every sender gone (fresh loads).

@@ -9,7 +9,7 @@ use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
 use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
-use crate::wait::{Progress, Side};
+use crate::wait::{Progress, Settled, Side};
 use crate::WaitStrategy;
 
 /// One slot. Its stamp, for the position `p` it serves in the current
@@ -58,6 +58,31 @@ pub(super) struct Cold {
     pub(super) receivers: AtomicUsize,
     /// Wait strategy, sleepers, congestion flag and counters.
     pub(super) ctl: Control,
+}
+
+/// The waiters' settled check (see [`Settled`] for the argument). Every
+/// move of `head` and `tail` is `SeqCst` (the compare-exchanges of
+/// `claim_with`; a `force_send` eviction's `head` compare-exchange and
+/// `tail` store),
+/// and the notification after a publication or a take loads the registry's
+/// count with `SeqCst` (`Sleepers::notify_n_after_barrier`).
+impl<T> Settled for Shared<T> {
+    fn settled(&self, side: Side) -> bool {
+        match side {
+            // Empty, and no sender has claimed the next position: every
+            // claim of it or later comes after this load.
+            Side::Receive => {
+                let head = self.head.load(Ordering::Relaxed);
+                self.tail.load(Ordering::SeqCst) == head
+            }
+            // Full, and no receiver has claimed the oldest position: every
+            // claim that makes room comes after this load.
+            Side::Send => {
+                let tail = self.tail.load(Ordering::Relaxed);
+                self.len_between(self.head.load(Ordering::SeqCst), tail) >= self.capacity
+            }
+        }
+    }
 }
 
 /// Largest capacity: positions need at least two lap bits above the index
@@ -221,15 +246,13 @@ impl<T> Shared<T> {
                     end = self.next(end);
                     n += 1;
                 }
-                // SeqCst on `tail` of a paged ring, where this CAS is one
-                // half of the page retirement handshake (`pages.rs`); on x86
-                // it is the same instruction as a relaxed CAS either way.
-                // (Two calls with constant orderings: each is one instruction.)
-                let claimed = if self.in_handshake(offset) {
-                    counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed)
-                } else {
-                    counter.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed)
-                };
+                // SeqCst: a claim is the "publication" half of the waiters'
+                // settled check (`wait::Settled`: a waiter that registered
+                // and then sees no claim in flight sleeps without the heavy
+                // barrier), and on `tail` of a paged ring one half of the
+                // page retirement handshake (`pages.rs`). On x86 it is the
+                // same instruction as a relaxed CAS.
+                let claimed = counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed);
                 match claimed {
                     Ok(_) => return Ok((pos, n)),
                     Err(current) => {
@@ -252,14 +275,6 @@ impl<T> Shared<T> {
                 pos = counter.load(Ordering::Relaxed);
             }
         }
-    }
-
-    /// Whether a claim CAS takes part in the page retirement handshake: one
-    /// of `tail` (`offset` 0: every claim of `tail` is a sender's, and every
-    /// claim of `head` has `offset` 1) on a paged ring.
-    #[inline(always)]
-    fn in_handshake(&self, offset: usize) -> bool {
-        offset == 0 && matches!(self.slots, Storage::Paged(_))
     }
 
     /// The position `k` places after `pos` (`k <= capacity`), across the

@@ -9,7 +9,7 @@ use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
-use crate::wait::{send_after_try, WaitOn, Waiter};
+use crate::wait::{send_after_try, Settle, Side, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
@@ -271,10 +271,12 @@ impl<T> Sender<T> {
                 // `tail`), so this thread owns the slot and is the only one
                 // that may move `tail` past it.
                 let next_head = shared.next(oldest);
-                if shared.head.compare_exchange(oldest, next_head, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                // SeqCst, as every move of `head` and `tail` (the waiters'
+                // settled check, `wait::Settled`).
+                if shared.head.compare_exchange(oldest, next_head, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     // `tail` is exactly `oldest + one_lap` here: it cannot be
                     // smaller (we read it) nor larger (that slot was full).
-                    shared.tail.store(shared.next(tail), Ordering::Relaxed);
+                    shared.tail.store(shared.next(tail), Ordering::SeqCst);
                     let (slot, base) = shared.held(tail);
                     let Some(v) = value.take() else { unreachable!("the value is placed once") };
                     // SAFETY: the head CAS made this thread the owner of the
@@ -446,7 +448,9 @@ impl<T> Drop for PendingSend<'_, T> {
 impl<T> Sender<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
-        self.shared.cold.ctl.send_side(self.park, true, Some(self.shared.send_progress()))
+        let mut on = self.shared.cold.ctl.send_side(self.park, true, Some(self.shared.send_progress()));
+        on.settle = Some(Settle { ring: &*self.shared, side: Side::Send });
+        on
     }
 
     /// The slot at `tail` free, or every receiver gone (fresh loads).
