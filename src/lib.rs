@@ -102,6 +102,8 @@ pub use wait::WaitStrategy;
 #[cfg(feature = "__test-hooks")]
 #[doc(hidden)]
 pub mod __test_hooks {
+    #[cfg(loom)]
+    pub use crate::sync::barrier::probe::set_light_barrier_off;
     pub use crate::sync::barrier::probe::{
         fail_next_heavy_barriers, fence_pair_switches, membarrier_calls_on_this_thread, park_channels_use_membarrier,
     };

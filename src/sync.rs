@@ -282,6 +282,14 @@ pub(crate) mod barrier {
     /// The notifier's side: cheap, run on every operation of a `Park` channel.
     #[inline(always)]
     pub(crate) fn light(kind: Kind) {
+        // A loom model of `wait::Settled` takes the notifier's fence away
+        // (the production light barrier is a compiler fence), so that only
+        // the settled check can make a sleep safe there.
+        #[cfg(all(loom, feature = "__test-hooks"))]
+        if probe::light_barrier_is_off() {
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            return;
+        }
         match kind {
             Kind::Membarrier => core::sync::atomic::compiler_fence(Ordering::SeqCst),
             Kind::Fence => super::fence(Ordering::SeqCst),
@@ -390,6 +398,26 @@ pub(crate) mod barrier {
         /// failed `membarrier` would.
         pub fn fail_next_heavy_barriers(n: u64) {
             FAIL.with(|f| f.set(n));
+        }
+
+        /// Under loom: the light barrier is a compiler fence only (as the
+        /// production `membarrier` pair's is) while this is set, process-wide
+        /// (loom's `SeqCst` fence otherwise stands in for it). For the model
+        /// of `wait::Settled` (`loom-tests/tests/mpmc_settled.rs`), which
+        /// runs in its own test binary.
+        #[cfg(loom)]
+        static LIGHT_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+        /// Sets [`light_barrier_is_off`].
+        #[cfg(loom)]
+        pub fn set_light_barrier_off(off: bool) {
+            LIGHT_OFF.store(off, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        /// Whether a loom model has taken the light barrier away.
+        #[cfg(loom)]
+        pub(crate) fn light_barrier_is_off() -> bool {
+            LIGHT_OFF.load(std::sync::atomic::Ordering::Relaxed)
         }
     }
 }

@@ -254,7 +254,14 @@ impl<T> Shared<T> {
                 // same instruction as a relaxed CAS.
                 let claimed = counter.compare_exchange_weak(pos, end, Ordering::SeqCst, Ordering::Relaxed);
                 match claimed {
-                    Ok(_) => return Ok((pos, n)),
+                    Ok(_) => {
+                        // loom treats `SeqCst` read-modify-writes as
+                        // `AcqRel`; a `SeqCst` fence after the claim is the
+                        // stand-in it models (see `Settled`).
+                        #[cfg(loom)]
+                        crate::sync::fence(Ordering::SeqCst);
+                        return Ok((pos, n));
+                    }
                     Err(current) => {
                         // Another thread claimed first (it completed its
                         // claim; we are not waiting for it): back off a

@@ -277,6 +277,9 @@ impl<T> Sender<T> {
                     // `tail` is exactly `oldest + one_lap` here: it cannot be
                     // smaller (we read it) nor larger (that slot was full).
                     shared.tail.store(shared.next(tail), Ordering::SeqCst);
+                    // loom's stand-in for the two `SeqCst` moves (see `claim_with`).
+                    #[cfg(loom)]
+                    crate::sync::fence(Ordering::SeqCst);
                     let (slot, base) = shared.held(tail);
                     let Some(v) = value.take() else { unreachable!("the value is placed once") };
                     // SAFETY: the head CAS made this thread the owner of the
