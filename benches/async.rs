@@ -47,6 +47,7 @@
 //! cargo bench --bench async -- --quick   # 7 rounds, fewer items
 //! cargo bench --bench async -- --ping     # the ping-pong rows only
 //! cargo bench --bench async -- --paced    # the paced rows only
+//! cargo bench --bench async -- --throughput  # the throughput rows only
 //! cargo bench --bench async -- --only kanal  # the rows of one implementation
 //! ```
 
@@ -681,7 +682,7 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench async [-- --quick] [--ping] [--paced] [--only NAME]");
+        println!("cargo bench --bench async [-- --quick] [--ping] [--paced] [--throughput] [--only NAME]");
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -719,6 +720,8 @@ fn main() {
     let ping_only = std::env::args().any(|a| a == "--ping");
     // `--paced`: the paced rows only.
     let paced_only = std::env::args().any(|a| a == "--paced");
+    // `--throughput`: the throughput rows only (no paced, no ping-pong rows).
+    let throughput_only = std::env::args().any(|a| a == "--throughput");
     // `--only NAME`: the rows of the implementations whose name contains
     // NAME (for profiling one of them).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
@@ -753,10 +756,10 @@ fn main() {
         print_shares(&what, &impls, &local);
     }
 
-    if !ping_only {
+    if !ping_only && !throughput_only {
         paced_rows(&cfg, &only);
     }
-    if ping_impls.is_empty() || paced_only {
+    if ping_impls.is_empty() || paced_only || throughput_only {
         println!("\n{}", placement.report());
         return;
     }

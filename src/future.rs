@@ -302,7 +302,10 @@ impl AsyncWait {
                 let Some(barrier) = Sleepers::settled_or_barrier(kind, registered, side.settle, &ready) else {
                     // What it waits for is there: leave (passing on a
                     // wake-up that may have come meanwhile) and try again.
+                    // A futile registration, as below.
                     side.sleepers.deregister_waker(&mut self.key, true);
+                    #[cfg(not(loom))]
+                    side.sleepers.learn_gather(true);
                     return true;
                 };
                 if !barrier {

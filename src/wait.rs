@@ -9,7 +9,9 @@
 //!
 //! **Waiter** (slow path, in [`Sleepers::sleep`]):
 //! 1. `count += 1` (register);
-//! 2. heavy barrier ([`barrier::heavy`]);
+//! 2. heavy barrier ([`barrier::heavy`]), unless the ring proves it
+//!    unnecessary (the MPMC ring: [`Settled`]; when it cannot, a re-check
+//!    that already finds the condition ends the wait without the barrier);
 //! 3. lock the mutex and re-check the condition (room / item /
 //!    disconnection) by reading the *shared* positions; if it now holds,
 //!    `count -= 1` and return;
@@ -20,7 +22,8 @@
 //! **Notifier** (fast path, in [`Sleepers::notify`]): after publishing its
 //! position with a Release store,
 //! 1. light barrier ([`barrier::light`]);
-//! 2. one Relaxed load of `count`; only if it is non-zero, lock the mutex,
+//! 2. one load of `count` (`SeqCst`, for [`Settled`]; on x86 a plain
+//!    load); only if it is non-zero, lock the mutex,
 //!    hand a token to a sleeper that has none (taking it off `count` right
 //!    away, so later operations skip the mutex until someone else
 //!    registers) and `notify_one`.
