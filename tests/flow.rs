@@ -1309,8 +1309,15 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
     // (`wait::Settled`): it sleeps without the heavy barrier, so even with
     // every barrier failing it parks, and the send that follows wakes it.
     let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+    let watch = rx.clone();
     let sender = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(50));
+        // Send once the receiver sleeps (or after a generous bound, so that
+        // a receiver that never sleeps fails the assertion below instead of
+        // hanging the test; not a fixed delay, which Miri's clock outruns).
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while watch.stats().parks == 0 && std::time::Instant::now() < until {
+            thread::yield_now();
+        }
         tx.send(7).unwrap();
         tx
     });
