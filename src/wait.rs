@@ -624,17 +624,31 @@ pub(crate) trait Settled {
     fn settled(&self, side: Side) -> bool;
 }
 
-/// A [`Settled`] ring and the side that waits on it.
+/// A [`Settled`] ring, the side that waits on it and that side's handle
+/// count.
+///
+/// Used only while the side has several handles (a pool of threads or
+/// tasks). A lone waiter keeps the heavy barrier: measured with the async
+/// ping-pong (`cargo bench --bench async -- --ping`, MPMC, 2026-12-02), a
+/// lone task whose registration was cheap really slept in some rounds and
+/// waited for the executor to wake it (p50 up to 19–38 µs in a round,
+/// against at most 0.3 µs with the barrier, during which the answer
+/// arrives; see "Paced registries" above for the same effect).
 #[derive(Clone, Copy)]
 pub(crate) struct Settle<'a> {
     pub(crate) ring: &'a (dyn Settled + 'a),
     pub(crate) side: Side,
+    pub(crate) handles: &'a AtomicUsize,
 }
 
 impl Settle<'_> {
     /// Whether a waiter that has registered may sleep without the heavy
-    /// barrier (see [`Settled`]).
+    /// barrier (see [`Settled`]): its side has several handles, and the
+    /// ring says so.
     fn holds(self) -> bool {
+        if self.handles.load(Ordering::Relaxed) < 2 {
+            return false;
+        }
         // loom treats `SeqCst` loads and read-modify-writes as `AcqRel`, so
         // the single-total-order argument does not hold in its model; a
         // `SeqCst` fence between the registration and the load is the

@@ -1,6 +1,8 @@
 //! The MPMC waiters' settled check (`wait::Settled` in `src/wait.rs`): a
 //! waiter that has registered sleeps without the heavy barrier when one
-//! load of the other side's counter shows no claim it could use.
+//! load of the other side's counter shows no claim it could use (while its
+//! side has several handles: each model keeps a clone of the waiting
+//! handle).
 //!
 //! Under loom the light barrier normally is `fence(SeqCst)`, which alone
 //! makes every sleep safe, so the ordinary wake-up models cannot tell a
@@ -42,6 +44,8 @@ fn settled_recv_woken_by_send() {
     model_parks("mpmc_settled_recv_woken_by_send", 3, || {
         only_settled_sleeps();
         let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        // The check applies while the waiting side has several handles.
+        let _rx2 = rx.clone();
         let sender = thread::spawn(move || {
             only_settled_sleeps();
             yield_times(2);
@@ -64,6 +68,7 @@ fn settled_send_woken_by_recv() {
         only_settled_sleeps();
         let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
         tx.try_send(0).unwrap();
+        let _tx2 = tx.clone();
         let receiver = thread::spawn(move || {
             only_settled_sleeps();
             yield_times(2);

@@ -376,7 +376,7 @@ impl<T> Receiver<T> {
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
         let mut on = ctl.recv_side(&ctl.recv_waiters, self.park, true, Some(self.shared.recv_progress()));
-        on.settle = Some(Settle { ring: &*self.shared, side: Side::Receive });
+        on.settle = Some(Settle { ring: &*self.shared, side: Side::Receive, handles: &self.shared.cold.receivers });
         on
     }
 

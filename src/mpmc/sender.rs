@@ -452,7 +452,7 @@ impl<T> Sender<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let mut on = self.shared.cold.ctl.send_side(self.park, true, Some(self.shared.send_progress()));
-        on.settle = Some(Settle { ring: &*self.shared, side: Side::Send });
+        on.settle = Some(Settle { ring: &*self.shared, side: Side::Send, handles: &self.shared.cold.senders });
         on
     }
 
