@@ -319,7 +319,46 @@ pub(crate) fn wrap_add(idx: usize, n: usize, len: usize) -> usize {
 /// `usize::MAX / 4` (zero-sized items).
 #[inline(always)]
 pub(crate) fn lap_distance(from: usize, to: usize, one_lap: usize, per_lap: usize) -> i128 {
+    debug_assert!(one_lap.is_power_of_two());
     let mask = one_lap - 1;
-    let laps = ((to & !mask).wrapping_sub(from & !mask) as isize) / one_lap as isize;
+    // The difference of two lap starts is a multiple of `one_lap`, so an
+    // arithmetic shift divides it exactly, without the `idiv` a signed
+    // division compiles to (on the watermark probes of every send and
+    // receive).
+    let laps = ((to & !mask).wrapping_sub(from & !mask) as isize) >> one_lap.trailing_zeros();
     laps as i128 * per_lap as i128 + (to & mask) as i128 - (from & mask) as i128
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::lap_distance;
+
+    /// The position `k` places after `origin` (a lap start) on a ring of
+    /// `per_lap` indices per lap of `one_lap` positions.
+    fn step(origin: usize, k: usize, one_lap: usize, per_lap: usize) -> usize {
+        origin.wrapping_add((k / per_lap) * one_lap).wrapping_add(k % per_lap)
+    }
+
+    /// `lap_distance` counts the places between two positions in either
+    /// direction, within a lap or across many, and across the wrap of the
+    /// position counter.
+    #[test]
+    fn lap_distance_counts_places_both_ways() {
+        for (one_lap, per_lap) in [(2, 1), (4, 3), (8, 5), (8, 8), (1024, 1000), (1 << 20, (1 << 20) - 1)] {
+            for origin in [0, usize::MAX / 2 + 1, (usize::MAX - 5 * one_lap + 1) & !(one_lap - 1)] {
+                for a in [0, 1, per_lap - 1, per_lap, 3 * per_lap + per_lap / 2, 7 * per_lap - 1] {
+                    for b in [0, 2, per_lap / 2, per_lap + 1, 2 * per_lap, 5 * per_lap + 3, 9 * per_lap] {
+                        let (from, to) = (step(origin, a, one_lap, per_lap), step(origin, b, one_lap, per_lap));
+                        let want = b as i128 - a as i128;
+                        assert_eq!(
+                            lap_distance(from, to, one_lap, per_lap),
+                            want,
+                            "lap {one_lap}, per lap {per_lap}, {a} -> {b}"
+                        );
+                        assert_eq!(lap_distance(to, from, one_lap, per_lap), -want);
+                    }
+                }
+            }
+        }
+    }
 }
