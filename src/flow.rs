@@ -90,7 +90,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
-use crate::wait::{Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
+use crate::wait::{each_even_if_one_panics, Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
 
 /// The congestion state of a channel configured with
 /// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks
@@ -326,9 +326,9 @@ impl Control {
     /// Wakes every kind of sleeper; used when a side disconnects.
     #[cold]
     pub(crate) fn wake_everyone(&self) {
-        self.send_waiters.wake_all();
-        self.recv_waiters.wake_all();
-        self.clear_waiters.wake_all();
+        // All three, even if a waker woken in one of them panics.
+        let registries: [&Sleepers; 3] = [&self.send_waiters, &self.recv_waiters, &self.clear_waiters];
+        each_even_if_one_panics(registries, Sleepers::wake_all);
     }
 
     pub(crate) fn stats(&self) -> Stats {

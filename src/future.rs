@@ -94,6 +94,21 @@
 //!   (`Sleepers::pass_baton`).
 //! - A dropped `send_async` future did not send, and its value is dropped
 //!   with it (as with tokio's `Sender::send`).
+//! - A leaked (`mem::forget`) pending future never exposes a value. On an
+//!   SPSC ring (and a broadcast receiver) the next registration retires
+//!   its entry. On an MPMC ring, where several futures may wait on one
+//!   registry, its entry stays until a wake-up takes it, oldest first: it
+//!   absorbs that one wake-up, and a waiter registered after it is woken
+//!   by the next publication instead (as a leaked waiter does in tokio's
+//!   and async-channel's waiter lists).
+//! - A waker that panics when woken: the panic comes out of the call that
+//!   woke it (a send, a receive, a handle's drop), and every other waiter
+//!   that call was waking is woken all the same. A receive that wakes a
+//!   waiting sender has already taken its item, which that unwinding then
+//!   drops.
+//! - Wakers are woken after every lock of the waking call is released: a
+//!   wake-up may drop the last reference to its task, and with it a
+//!   future that owns a handle of the same channel.
 //!
 //! # Wait strategies
 //!

@@ -1127,6 +1127,15 @@ impl Sleepers {
         }
     }
 
+    /// The load [`notify_n_after_barrier`](Sleepers::notify_n_after_barrier)
+    /// begins with: `false` only if nobody waits here (as of a load after
+    /// the caller's light barrier), so there is nothing to notify.
+    #[inline(always)]
+    pub(crate) fn may_have_sleepers(&self) -> bool {
+        // `SeqCst`, as in `notify_n_after_barrier`.
+        self.count.load(Ordering::SeqCst) != 0
+    }
+
     /// The notifier's path once its load of `count` read anything but 0:
     /// a fresh load (a later load serves the Dekker argument as well), and
     /// on a registry on the fence pair `fence(SeqCst)` and another (the
@@ -1376,7 +1385,9 @@ impl Sleepers {
                     (0..tasks).filter_map(|_| state.wakers.pop_first().map(|(_, w)| w)).collect()
                 };
                 drop(state);
-                wakers.into_iter().for_each(Waker::wake);
+                // Their entries are gone from the registry: a waker that
+                // panics must not leave the others unwoken for good.
+                each_even_if_one_panics(wakers, Waker::wake);
             }
         }
     }
@@ -1684,6 +1695,27 @@ fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
 /// Locks, ignoring poisoning: no code that can panic runs while it is held
 /// (plain counter updates and the caller's `ready`, which only loads
 /// atomics), so a poisoned state is still consistent.
+/// Calls `f` on every item of `items`, and on the rest of them too if one
+/// call panics: they run while the panic unwinds, and the panic then goes
+/// on (a second panic among them aborts, as any panic during unwinding
+/// does). For wake-ups: a user's waker that panics must not cost the other
+/// waiters theirs (`tokio`'s wake lists do the same).
+pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
+    struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
+    impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
+        fn drop(&mut self) {
+            // Empty unless a call below panicked.
+            for item in self.0.by_ref() {
+                (self.1)(item);
+            }
+        }
+    }
+    let mut rest = Rest(items.into_iter(), f);
+    for item in rest.0.by_ref() {
+        (rest.1)(item);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1374,3 +1374,190 @@ mod stream_sink {
         assert!(brx.try_recv().is_err(), "the held item was never sent");
     }
 }
+
+// ------------------------------------------- wakers that panic or drop tasks
+
+/// A waker whose `wake` panics (user code).
+struct Panicky;
+
+impl Wake for Panicky {
+    fn wake(self: Arc<Self>) {
+        panic!("a user's waker panics");
+    }
+}
+
+/// Runs `f`, which must panic (with a `Panicky` waker's panic).
+fn panics(f: impl FnOnce()) {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    assert!(caught.is_err(), "the user's waker panicked through the call");
+}
+
+#[test]
+fn a_panicking_waker_costs_no_other_waiter_its_wakeup() {
+    let panicky = Waker::from(Arc::new(Panicky));
+    // MPMC, disconnection: two pending receives, the older one's waker
+    // panics; the other is still woken (its entry was taken off the
+    // registry with the first one's).
+    let (tx, rx) = park_mpmc::<u32>(1);
+    let (cb, wb) = counting();
+    let (mut a, mut b) = (rx.recv_async(), rx.recv_async());
+    assert!(poll(&mut a, &panicky).is_pending());
+    assert!(poll(&mut b, &wb).is_pending());
+    panics(move || drop(tx));
+    assert_eq!(woken(&cb), 1, "woken on disconnection");
+    assert_eq!(poll(&mut b, &wb), Poll::Ready(Err(RecvError)));
+    drop((a, b));
+    // MPMC, a batch of two wakes two receives.
+    let (tx, rx) = park_mpmc::<u32>(4);
+    let (cb, wb) = counting();
+    let (mut a, mut b) = (rx.recv_async(), rx.recv_async());
+    assert!(poll(&mut a, &panicky).is_pending());
+    assert!(poll(&mut b, &wb).is_pending());
+    let mut items: std::collections::VecDeque<u32> = (0..2).collect();
+    panics(|| {
+        let _ = tx.try_send_many(&mut items);
+    });
+    assert!(items.is_empty(), "both items were published before the wake-ups");
+    assert_eq!(woken(&cb), 1, "woken for the second item");
+    assert_eq!(poll(&mut b, &wb), Poll::Ready(Ok(0)));
+    drop((a, b));
+    // MPMC, disconnection wakes the senders' registry, then the receivers'
+    // and the watermark waiters': a leaked pending send with the panicking
+    // waker sits in the first, a thread in `wait_until_clear` in the last.
+    let (tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).watermarks(0, 1).mpmc::<u32>();
+    tx.try_send(0).unwrap();
+    let mut s = tx.send_async(1);
+    assert!(poll(&mut s, &panicky).is_pending());
+    std::mem::forget(s);
+    let parked = tx.stats().parks;
+    let (done, returned) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    let t = thread::spawn(move || {
+        let _ = tx2.wait_until_clear(None);
+        let _ = done.send(());
+    });
+    while tx.stats().parks == parked {
+        thread::yield_now();
+    }
+    panics(move || drop(rx));
+    assert!(returned.recv_timeout(Duration::from_secs(10)).is_ok(), "the watermark waiter was woken");
+    t.join().unwrap();
+    drop(tx);
+    // Broadcast: each receiver waits on its own registry; a send wakes
+    // every one, and the sender's drop too.
+    let (mut tx, mut r1) = park_broadcast::<u32>(4);
+    let mut r2 = r1.clone();
+    let (c2, w2) = counting();
+    let mut f1 = r1.recv_async();
+    let mut f2 = r2.recv_async();
+    assert!(poll(&mut f1, &panicky).is_pending());
+    assert!(poll(&mut f2, &w2).is_pending());
+    // Which receiver the sender notifies first is its registry's order:
+    // `r1` joined first.
+    panics(|| {
+        let _ = tx.try_send(7);
+    });
+    assert_eq!(woken(&c2), 1, "the other receiver is woken for the item");
+    assert_eq!(poll(&mut f2, &w2), Poll::Ready(Ok(7)));
+    drop((f1, f2));
+    let (c2, w2) = counting();
+    assert_eq!(r1.try_recv(), Ok(7));
+    let mut f1 = r1.recv_async();
+    let mut f2 = r2.recv_async();
+    assert!(poll(&mut f1, &panicky).is_pending());
+    assert!(poll(&mut f2, &w2).is_pending());
+    panics(move || drop(tx));
+    assert_eq!(woken(&c2), 1, "the other receiver learns that the sender is gone");
+    assert_eq!(poll(&mut f2, &w2), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
+}
+
+/// A task of a minimal executor whose queue is gone: waking it drops the
+/// waker, the last reference to the task, and with it the task's future.
+struct Orphan(std::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>);
+
+impl Wake for Orphan {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls `fut` once as an orphan task's future (it must wait), leaving
+/// the registered waker as the task's only reference.
+fn orphan(fut: impl Future<Output = ()> + Send + 'static) {
+    let task = Arc::new(Orphan(std::sync::Mutex::new(Some(Box::pin(fut)))));
+    let waker = Waker::from(task.clone());
+    let mut slot = task.0.lock().unwrap();
+    let fut = slot.as_mut().unwrap();
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+}
+
+/// Runs `f` on a thread and fails if it does not return within 10 s.
+fn returns(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let t = thread::spawn(move || {
+        f();
+        let _ = done.send(());
+    });
+    assert!(finished.recv_timeout(Duration::from_secs(10)).is_ok(), "{what} hung");
+    t.join().unwrap();
+}
+
+#[test]
+fn a_wake_that_drops_the_task_owning_a_handle_does_not_hang() {
+    // The woken waker drops its task's future, which owns a receiver of the
+    // same channel, whose drop takes the channel's locks: the wake-up must
+    // come after every lock of the waking call is released (the broadcast
+    // sender's drop once woke its receivers under the registry mutex).
+    returns("broadcast sender's drop", || {
+        let (tx, rx) = park_broadcast::<u32>(2);
+        orphan(async move {
+            let mut rx = rx;
+            let _ = rx.recv_async().await;
+        });
+        drop(tx);
+    });
+    returns("MPMC sender's drop", || {
+        let (tx, rx) = park_mpmc::<u32>(2);
+        orphan(async move {
+            let _ = rx.recv_async().await;
+        });
+        drop(tx);
+    });
+    returns("SPSC producer's drop", || {
+        let (tx, rx) = park_spsc::<u32>(2);
+        orphan(async move {
+            let mut rx = rx;
+            let _ = rx.recv_async().await;
+        });
+        drop(tx);
+    });
+    returns("a broadcast send", || {
+        let (mut tx, rx) = park_broadcast::<u32>(2);
+        let keep = rx.clone();
+        orphan(async move {
+            let mut rx = rx;
+            let _ = rx.recv_async().await;
+        });
+        tx.try_send(1).unwrap();
+        drop(keep);
+    });
+}
+
+#[test]
+fn a_leaked_pool_future_costs_at_most_the_wakeup_it_absorbs() {
+    // On an MPMC ring several futures may wait on one registry, so a
+    // leaked pending future's entry is not retired by the next
+    // registration (as it is on SPSC): it stays, oldest first, until a
+    // publication's wake-up takes it. A live waiter registered after it is
+    // then woken by the next publication.
+    let (tx, rx) = park_mpmc::<u32>(4);
+    let (_cl, wl) = counting();
+    let mut leaked = rx.recv_async();
+    assert!(poll(&mut leaked, &wl).is_pending());
+    std::mem::forget(leaked);
+    let (cg, wg) = counting();
+    let mut g = rx.recv_async();
+    assert!(poll(&mut g, &wg).is_pending());
+    tx.try_send(1).unwrap(); // its wake-up goes to the leaked entry
+    tx.try_send(2).unwrap();
+    assert_eq!(woken(&cg), 1, "the next publication wakes the live waiter");
+    assert_eq!(poll(&mut g, &wg), Poll::Ready(Ok(1)));
+}

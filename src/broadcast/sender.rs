@@ -6,7 +6,7 @@ use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
+use crate::wait::{each_even_if_one_panics, send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
@@ -156,10 +156,27 @@ impl<T> Sender<T> {
         // registry generation we load next.
         barrier::light(kind);
         Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
-        // One barrier for every receiver's registry (above).
-        for c in &self.snapshot {
-            c.sleepers.notify_n_after_barrier(1);
+        // One barrier for every receiver's registry (above). While nobody
+        // sleeps, one load of each count; from the first registry with a
+        // sleeper on, out of line, every one of them is notified even if a
+        // waker woken in one of them panics.
+        let mut cursors = self.snapshot.iter();
+        while let Some(c) = cursors.next() {
+            if c.sleepers.may_have_sleepers() {
+                Self::notify_from(c, cursors.as_slice());
+                return;
+            }
         }
+    }
+
+    /// The out-of-line part of [`notify_receivers`](Sender::notify_receivers):
+    /// notifies `first`'s registry and each of `rest`'s (each notification
+    /// loads its count again, which serves the barrier's argument as well
+    /// as the first load did).
+    #[cold]
+    #[inline(never)]
+    fn notify_from(first: &CursorRef, rest: &[CursorRef]) {
+        each_even_if_one_panics(core::iter::once(first).chain(rest), |c| c.sleepers.notify_n_after_barrier(1));
     }
 
     /// Refreshes `snapshot` from the registry if its generation moved. The
@@ -177,10 +194,16 @@ impl<T> Sender<T> {
     #[inline(never)]
     fn copy_registry(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
         let cold = &shared.cold;
-        let registry = lock(&cold.registry);
-        snapshot.clone_from(&registry);
-        // Under the mutex: exactly the registrations the copy holds.
-        *snapshot_gen = cold.generation.load(Ordering::Relaxed);
+        let old = {
+            let registry = lock(&cold.registry);
+            // Under the mutex: exactly the registrations the copy holds.
+            *snapshot_gen = cold.generation.load(Ordering::Relaxed);
+            core::mem::replace(snapshot, registry.clone())
+        };
+        // The old copy may hold the last reference to a departed receiver's
+        // cursor, whose registry may hold the waker of a leaked future:
+        // dropped after the mutex is released, as in `Drop for Sender`.
+        drop(old);
     }
 
     /// Block: recomputes `cached_min` from every live cursor. Repeats if a
@@ -400,11 +423,13 @@ impl<T> Drop for Sender<T> {
         cold.sender_alive.store(false, Ordering::Release);
         cold.ctl.wake_everyone();
         // Each receiver sleeps on its own registry. A receiver that joins
-        // after this loop sees `sender_alive == false` (the registry mutex
-        // orders it) and never sleeps.
-        for c in lock(&cold.registry).iter() {
-            c.sleepers.wake_all();
-        }
+        // after the copy below sees `sender_alive == false` (the registry
+        // mutex orders it) and never sleeps. Woken after the mutex is
+        // released: a waker may drop the last reference to its task, whose
+        // future may own a receiver, whose drop takes that mutex (this
+        // thread held it here once, and hung).
+        let receivers = lock(&cold.registry).clone();
+        each_even_if_one_panics(receivers, |c| c.sleepers.wake_all());
     }
 }
 
