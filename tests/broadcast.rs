@@ -510,6 +510,91 @@ fn panicking_clone_leaves_the_receiver_in_place() {
 }
 
 #[test]
+fn every_item_dropped_exactly_once_across_a_revival() {
+    // Every receiver leaves (sends then fail and hand their values back),
+    // `subscribe` brings the channel back, clones come and go: each value
+    // sent or handed back is dropped once, on both slot layouts.
+    for policy in [Policy::Block, Policy::Lossy] {
+        for stamps in [false, true] {
+            let n = 40;
+            let counts = Counts::new(n);
+            let b = Builder::new(3).wait_strategy(WaitStrategy::BusySpin).__broadcast_stamps(stamps);
+            let (mut tx, rx) = if policy == Policy::Lossy { b.broadcast_lossy::<Tok>() } else { b.broadcast::<Tok>() };
+            let mut rx = Some(rx);
+            let mut handed_back = Vec::new();
+            for id in 0..n {
+                if let Err(e) = tx.try_send(counts.tok(id)) {
+                    handed_back.push(e.into_inner());
+                }
+                match id % 5 {
+                    0 if id % 3 == 0 => rx = None,
+                    0 if rx.is_none() => rx = Some(tx.subscribe()),
+                    2 => {
+                        if let Some(r) = rx.as_mut() {
+                            let mut c = r.clone();
+                            drop(c.try_recv());
+                            rx = Some(c);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            assert!(!handed_back.is_empty(), "some sends found no receiver");
+            drop((handed_back, rx, tx));
+            counts.assert_originals_dropped_once();
+            counts.assert_clones_balanced();
+        }
+    }
+}
+
+/// A `Clone` that panics on every fifth call, on any thread.
+#[derive(Debug)]
+struct Flaky(Vec<u64>, Arc<AtomicUsize>);
+
+impl Clone for Flaky {
+    fn clone(&self) -> Self {
+        if self.1.fetch_add(1, Ordering::Relaxed) % 5 == 4 {
+            panic!("Flaky panics in clone");
+        }
+        Flaky(self.0.clone(), self.1.clone())
+    }
+}
+
+#[test]
+fn lossy_panicking_clones_while_the_sender_overwrites() {
+    // The receiver's clones panic now and then while the sender evicts it
+    // and overwrites the slot it is reading: the sender never stalls on a
+    // clone that panicked, no value is torn, and received + missed = sent.
+    let _watchdog = Watchdog::new("lossy_panicking_clones_while_the_sender_overwrites");
+    let items = scaled(20_000, 60) as u64;
+    let clones = Arc::new(AtomicUsize::new(0));
+    let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::SpinYield).broadcast_lossy::<Flaky>();
+    let reader = thread::spawn(move || {
+        let (mut got, mut missed, mut panics) = (0u64, 0u64, 0u64);
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| rx.try_recv())) {
+                Ok(Ok(v)) => {
+                    assert!(v.0.iter().all(|&x| x == v.0[0]), "torn: {:?}", v.0);
+                    got += 1;
+                }
+                Ok(Err(TryRecvError::Lagged(n))) => missed += n,
+                Ok(Err(TryRecvError::Empty)) => thread::yield_now(),
+                Ok(Err(TryRecvError::Disconnected)) => return (got, missed, panics),
+                Err(_) => panics += 1,
+            }
+        }
+    });
+    for i in 0..items {
+        tx.send(Flaky(vec![i; 4], clones.clone())).unwrap();
+    }
+    drop(tx);
+    let (got, missed, panics) = reader.join().unwrap();
+    assert_eq!(got + missed, items, "received + missed = sent");
+    // Every fifth clone panicked, so the panics happened if the clones did.
+    assert!(got + panics < 5 || panics > 0, "{got} received, no clone panicked");
+}
+
+#[test]
 fn zero_sized_items() {
     #[derive(Clone)]
     struct Unit;
