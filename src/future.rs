@@ -851,6 +851,12 @@ mod adapters {
             /// held when the sink is dropped is dropped with it (not sent).
             /// `poll_close` flushes; the channel sees the sender go when the
             /// sink is dropped. Errors hand the item back ([`SendError`]).
+            ///
+            /// # Panics
+            ///
+            /// `start_send` panics if the sink still holds an item, that is
+            /// if it is called without a `poll_ready` that returned `Ready`
+            /// since the last `start_send` (the [`Sink`] contract).
             #[must_use = "sinks do nothing unless polled"]
             pub struct SendSink<T> {
                 tx: crate::$ring::$tx<T>,

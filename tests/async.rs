@@ -1170,6 +1170,18 @@ mod stream_sink {
     use futures::{Sink, SinkExt, Stream, StreamExt};
 
     #[test]
+    #[should_panic(expected = "start_send without poll_ready")]
+    fn start_send_while_holding_an_item_panics() {
+        // The `Sink` contract: `poll_ready` must return `Ready` before each
+        // `start_send`. A full ring makes the sink hold the first item.
+        let (tx, _rx) = park_mpmc::<u32>(1);
+        tx.try_send(0).unwrap();
+        let mut sink = tx.into_sink();
+        Pin::new(&mut sink).start_send(1).unwrap();
+        let _ = Pin::new(&mut sink).start_send(2);
+    }
+
+    #[test]
     fn stream_and_sink_both_rings() {
         let (tx, rx) = park_spsc::<u64>(4);
         let mut sink = tx.into_sink();
