@@ -99,8 +99,7 @@
 //!   its entry. On an MPMC ring, where several futures may wait on one
 //!   registry, its entry stays until a wake-up takes it, oldest first: it
 //!   absorbs that one wake-up, and a waiter registered after it is woken
-//!   by the next publication instead (as a leaked waiter does in tokio's
-//!   and async-channel's waiter lists).
+//!   by the next publication instead.
 //! - A waker that panics when woken: the panic comes out of the call that
 //!   woke it (a send, a receive, a handle's drop), and every other waiter
 //!   that call was waking is woken all the same. A receive that wakes a

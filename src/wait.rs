@@ -1692,14 +1692,11 @@ fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
     }
 }
 
-/// Locks, ignoring poisoning: no code that can panic runs while it is held
-/// (plain counter updates and the caller's `ready`, which only loads
-/// atomics), so a poisoned state is still consistent.
 /// Calls `f` on every item of `items`, and on the rest of them too if one
 /// call panics: they run while the panic unwinds, and the panic then goes
 /// on (a second panic among them aborts, as any panic during unwinding
 /// does). For wake-ups: a user's waker that panics must not cost the other
-/// waiters theirs (`tokio`'s wake lists do the same).
+/// waiters theirs.
 pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
     struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
     impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
@@ -1716,6 +1713,9 @@ pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I
     }
 }
 
+/// Locks, ignoring poisoning: no code that can panic runs while it is held
+/// (plain counter updates and the caller's `ready`, which only loads
+/// atomics), so a poisoned state is still consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

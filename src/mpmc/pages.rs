@@ -82,8 +82,9 @@
 //! 2 048 further retirement attempts on that page while it sleeps, each
 //! after a page's worth of items was read from it on whatever logical page
 //! it served, and then the page attached to the same logical page again),
-//! and a sender's cancel is harmless whatever it cancels. A first version kept the state in the page and let a sender
-//! that saw a committed retirement clear the entry itself; that CAS could
+//! and a sender's cancel is harmless whatever it cancels. A first version
+//! kept the state in the page and let a sender that saw a committed
+//! retirement clear the entry itself; that CAS could
 //! meet the same page attached again to the same logical page (retired,
 //! freed, popped and attached by another sender of the same lap) and
 //! detach it with an item on it.
