@@ -42,9 +42,12 @@ impl Builder {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0. (A capacity whose buffer would not fit in memory
-    /// panics later, in [`spsc`](Builder::spsc) / [`mpmc`](Builder::mpmc),
-    /// where the item type is known.)
+    /// If `capacity` is 0. (A capacity whose buffer would not fit in one
+    /// allocation, `isize::MAX` bytes, panics later, in
+    /// [`spsc`](Builder::spsc) / [`mpmc`](Builder::mpmc) / `broadcast`,
+    /// where the item type is known. One that fits but that the allocator
+    /// cannot provide aborts the process there, as a `Vec`'s allocation
+    /// does.)
     pub fn new(capacity: usize) -> Self {
         assert_capacity(capacity);
         Builder {

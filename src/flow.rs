@@ -106,7 +106,10 @@ pub enum Congestion {
     Congested,
 }
 
-/// Counters of the slow paths of one channel, from any handle's `stats()`.
+/// Counters of the slow paths of one channel, from the `stats()` of an SPSC
+/// or MPMC handle or a broadcast sender (a broadcast receiver's `stats()`
+/// gives its own [`ReceiverStats`](crate::broadcast::ReceiverStats), and
+/// `channel_stats()` these).
 ///
 /// They are counted only where a thread already waits, parks, wakes another,
 /// evicts or flips the congestion flag — never on a `try_*` call that simply
@@ -116,10 +119,11 @@ pub enum Congestion {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Blocking sends (`send`, `send_timeout`, `send_deadline`) that found
-    /// no room and had to wait.
+    /// Sends that found no room and had to wait: blocking calls (`send`,
+    /// `send_timeout`, `send_deadline`) and `send_async` futures (each
+    /// operation counts once, however often it is polled).
     pub send_waits: u64,
-    /// Blocking receives that found nothing and had to wait.
+    /// Receives that found nothing and had to wait, blocking or async.
     pub recv_waits: u64,
     /// Times a thread went to sleep (parked) on this channel, or an async
     /// task registered its waker to wait (`send_async` / `recv_async` on a

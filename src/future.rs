@@ -500,8 +500,10 @@ macro_rules! send_future {
         /// [`SendError`] with the value once the other side is gone.
         /// Dropping it before it resolves means the value was **not** sent;
         /// the value is dropped with the future (as with tokio's `send`).
-        /// `Send` when `T: Send`; `Unpin` always (the value is never
-        /// pinned). Polling it again after it resolved panics.
+        /// `Send` when the handle it borrows is: when `T: Send` (on a
+        /// broadcast ring `T: Send + Sync`, as for its handles); `Unpin`
+        /// always (the value is never pinned). Polling it again after it
+        /// resolved panics.
         #[must_use = "futures do nothing unless polled"]
         pub struct SendFuture<'a, T> {
             pub(crate) tx: &'a $($mut_)? crate::$ring::$tx<T>,
@@ -548,7 +550,8 @@ macro_rules! recv_future {
         #[doc = $errdoc]
         /// **Cancel-safe**: an item leaves the ring only in the `poll` that
         /// returns it, so a future dropped before it resolved took nothing.
-        /// `Send` when `T: Send`; `Unpin`.
+        /// `Send` when the handle it borrows is: when `T: Send` (on a
+        /// broadcast ring `T: Send + Sync`, as for its handles); `Unpin`.
         #[must_use = "futures do nothing unless polled"]
         pub struct RecvFuture<'a, T: $($bound)*> {
             pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T>,

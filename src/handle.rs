@@ -113,6 +113,10 @@ macro_rules! receiver_iterators {
             }
         }
 
+        // `recv` fails only once every sender is gone and nothing is left,
+        // and no sender can come back: after the first `None`, only `None`.
+        impl<T> core::iter::FusedIterator for Iter<'_, T> {}
+
         #[doc = concat!("Owning blocking iterator, from `", stringify!($rx), "::into_iter`.")]
         pub struct IntoIter<T> {
             rx: $rx<T>,
@@ -124,6 +128,9 @@ macro_rules! receiver_iterators {
                 self.rx.recv().ok()
             }
         }
+
+        // As for `Iter`.
+        impl<T> core::iter::FusedIterator for IntoIter<T> {}
 
         impl<T> IntoIterator for $rx<T> {
             type Item = T;

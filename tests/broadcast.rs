@@ -232,6 +232,25 @@ fn len_is_each_receivers_own_backlog() {
 }
 
 #[test]
+fn lossy_slowest_lag_is_at_most_the_capacity_and_a_receivers_lag_counts_what_it_missed() {
+    // A Lossy send moves a receiver it would overwrite to the oldest item
+    // held, so the sender's view of the slowest receiver (its published
+    // cursor) never exceeds the capacity; the receiver's own `lag` counts
+    // from where it last read, missed items included, until `Lagged`.
+    let (mut tx, mut rx) = Builder::new(2).broadcast_lossy::<u32>();
+    for i in 0..5 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(tx.slowest_lag(), 2);
+    assert_eq!(tx.len(), 2);
+    assert_eq!(rx.lag(), 5);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(3)));
+    assert_eq!(rx.lag(), 2);
+    let stats = rx.stats();
+    assert_eq!(stats.received + stats.missed + stats.lag as u64, 5);
+}
+
+#[test]
 fn lossy_lagged_then_oldest_held() {
     let (mut tx, mut rx) = Builder::new(3).broadcast_lossy::<u32>();
     let mut fast = rx.clone();

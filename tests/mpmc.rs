@@ -2441,3 +2441,27 @@ fn park_waits_are_bounded_and_end_in_parking() {
     }
     let _tx = sender.join().unwrap();
 }
+
+#[test]
+fn blocking_iterators_are_fused() {
+    // Once every sender is gone and the ring is drained, `recv` fails for
+    // good (no sender can come back), so the blocking iterators promise
+    // `None` forever after (`FusedIterator`).
+    fn fused<I: std::iter::FusedIterator>(it: I) -> I {
+        it
+    }
+    let (tx, rx) = ringflow::mpmc::channel::<u32>(2);
+    tx.send(1).unwrap();
+    drop(tx);
+    let mut it = fused(rx.iter());
+    assert_eq!((it.next(), it.next(), it.next()), (Some(1), None, None));
+    let mut it = fused(rx.into_iter());
+    assert_eq!((it.next(), it.next()), (None, None));
+    let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(2);
+    tx.send(2).unwrap();
+    drop(tx);
+    let mut it = fused(rx.iter());
+    assert_eq!((it.next(), it.next(), it.next()), (Some(2), None, None));
+    let mut it = fused(rx.into_iter());
+    assert_eq!((it.next(), it.next()), (None, None));
+}

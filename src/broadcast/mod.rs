@@ -298,8 +298,11 @@ pub enum Policy {
 ///
 /// # Panics
 ///
-/// If `capacity` is 0, larger than `usize::MAX / 4`, or too large to
-/// allocate.
+/// If `capacity` is 0, larger than `usize::MAX / 4`, or if `capacity`
+/// slots would not fit in one allocation (`isize::MAX` bytes). The slots
+/// are allocated at once (the memory is touched only as items arrive): if
+/// the allocator cannot provide them, the process aborts, as a `Vec`'s
+/// allocation does.
 ///
 /// # Examples
 ///

@@ -72,7 +72,9 @@ pub struct ReceiverStats {
     /// `Lagged` errors it got (Lossy only).
     pub lagged: u64,
     /// Items it missed in total (the sum of its `Lagged(n)`). Per
-    /// receiver, `received + missed + lag` = items sent since it joined.
+    /// receiver, `received + missed + lag` = items sent after its starting
+    /// position (a clone starts where the receiver it was cloned from was,
+    /// so its backlog counts in its `lag`).
     pub missed: u64,
     /// Its backlog now: items sent that it has not received and not yet
     /// been told it missed ([`Receiver::lag`]).

@@ -365,9 +365,12 @@ impl<T> Sender<T> {
     }
 
     /// How many items the slowest live receiver has not read yet (0 without
-    /// receivers). On a Lossy ring this may exceed the capacity: the
-    /// receiver will get `Lagged` for the difference. Takes the registry
-    /// mutex; possibly stale by the time it returns.
+    /// receivers), from the receivers' published positions: at most the
+    /// capacity, since on a Lossy ring a send first moves any receiver it
+    /// would overwrite to the oldest item held (that receiver's own
+    /// [`Receiver::lag`] still counts what it missed, until its next
+    /// receive reports `Lagged`). Takes the registry mutex; possibly stale
+    /// by the time it returns.
     ///
     /// # Examples
     ///
@@ -390,7 +393,7 @@ impl<T> Sender<T> {
     }
 
     /// Items the slowest live receiver can still read: [`slowest_lag`]
-    /// clamped to the capacity (0 without receivers). On a Block ring,
+    /// (0 without receivers; at most the capacity). On a Block ring,
     /// `len() == capacity()` means the next `try_send` fails `Full`.
     ///
     /// [`slowest_lag`]: Sender::slowest_lag

@@ -74,8 +74,12 @@ use ring::Shared;
 ///
 /// # Panics
 ///
-/// If `capacity` is 0, larger than `usize::MAX / 4`, or too large to
-/// allocate (one `usize` stamp plus one `T` per slot).
+/// If `capacity` is 0, larger than `usize::MAX / 4`, or if `capacity`
+/// slots (one `usize` stamp plus one `T` each) would not fit in one
+/// allocation (`isize::MAX` bytes). A large ring allocates its slots page
+/// by page as they fill and at once only a page table (two words per
+/// page); if the allocator cannot provide that, the process aborts, as a
+/// `Vec`'s allocation does.
 ///
 /// # Examples
 ///

@@ -171,6 +171,7 @@ impl<T> Sender<T> {
     /// assert_eq!(rx.try_recv_many(&mut out, 10), Ok(3));
     /// assert_eq!(out, [1, 2, 3]);
     /// ```
+    #[must_use = "the count says how many items left the batch"]
     pub fn try_send_many(&self, items: &mut VecDeque<T>) -> usize {
         let shared = &*self.shared;
         if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {

@@ -57,6 +57,7 @@ impl<T> Producer<T> {
     /// assert_eq!(rx.recv_into(&mut out), 4);
     /// assert_eq!(&out[..4], b"hell");
     /// ```
+    #[must_use = "the items past the count returned were not sent"]
     pub fn send_slice(&mut self, items: &[T]) -> usize
     where
         T: Copy,
@@ -94,6 +95,7 @@ impl<T> Producer<T> {
     /// assert_eq!(tx.send_iter(&mut words), 2);
     /// assert_eq!(words.next().as_deref(), Some("c")); // not lost
     /// ```
+    #[must_use = "the count says how many items the iterator gave up"]
     pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
         let mut sent = 0;
         loop {
@@ -240,6 +242,7 @@ impl<T> Consumer<T> {
 
     /// Copies up to `out.len()` queued items into `out`, frees their slots
     /// at once (once per segment on a segmented ring), and returns how many.
+    #[must_use = "only the first count entries of `out` were received"]
     pub fn recv_into(&mut self, out: &mut [T]) -> usize
     where
         T: Copy,
