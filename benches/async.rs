@@ -674,10 +674,10 @@ fn print_shares(what: &str, impls: &[&str], per_round: &[Vec<f64>]) {
     }
 }
 
-/// Median, min and max.
-fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+/// Median (of the middle two for an even count), min and max.
+fn summary(v: Vec<f64>) -> (f64, f64, f64) {
+    let s = support::Spread::of(&v);
+    (s.median, s.min, s.max)
 }
 
 fn main() {

@@ -34,8 +34,8 @@
 //! `--no-spin`: without the two spinning rows, which at 1 x 2 on two vCPUs
 //! move about one ring-full per scheduler time slice, 0.3 M items/s, so
 //! that long runs of the others stay short; `--pin 0,1,1`: the sender on
-//! core 0, receivers on the cores after it, cycling; disruptor-rs spawns
-//! its own handler threads, which stay unpinned; `--only NAME`: the rows
+//! core 0, receivers on the cores after it, cycling (disruptor-rs's
+//! handler threads too, through its `pin_at_core`); `--only NAME`: the rows
 //! whose name contains NAME, and the ringflow row they are compared with;
 //! `--work NS`: the sender does about NS ns of busy work before each send,
 //! every implementation alike, meant to let the receivers keep up so that
@@ -232,7 +232,7 @@ fn bus<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
-    use disruptor::{build_single_producer, BusySpin, Producer};
+    use disruptor::{build_single_producer, BusySpin, ProcessorSettings, Producer};
     let counts: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let handler = |c: Arc<AtomicU64>| {
         let mut got = 0;
@@ -244,27 +244,45 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
             }
         }
     };
-    let start = Instant::now();
-    let builder = build_single_producer(CAP, || P::make(0), BusySpin).handle_events_with(handler(counts[0].clone()));
-    // The builder's type changes with the number of handlers (and so does
-    // the producer's), hence one arm per shape.
-    fn drive<P: Payload>(mut p: impl Producer<P>, items: u64) {
+    // Placed as `fan` places the others: the producer (this thread) on the
+    // sender's core, handler `i` on the receivers' cores, cycling. Without
+    // `--pin`, nothing is pinned (the handler threads inherit this thread's
+    // mask, which `fan` pins only under `--pin`).
+    let cores = PIN.get();
+    pin(cores.map(|c| c[0]));
+    fn placed<S: ProcessorSettings<E, W>, E, W>(s: S, i: usize) -> S {
+        match PIN.get() {
+            Some(c) => s.pin_at_core(c[1 + i % (c.len() - 1)].id),
+            None => s,
+        }
+    }
+    // Timed from after `build()` (which allocates the ring and starts the
+    // handler threads), as `fan` times the others from after their
+    // receivers are running, to the last event processed.
+    fn drive<P: Payload>(mut p: impl Producer<P>, items: u64) -> Duration {
+        let start = Instant::now();
         for i in 0..items {
             work();
             p.publish(|e| *e = P::make(i));
         }
         // Dropping the producer waits for every handler to process every event.
+        drop(p);
+        start.elapsed()
     }
-    if n == 1 {
-        drive(builder.build(), items);
+    // The builder's type changes with the number of handlers (and so does
+    // the producer's), hence one arm per shape.
+    let builder =
+        placed(build_single_producer(CAP, || P::make(0), BusySpin), 0).handle_events_with(handler(counts[0].clone()));
+    let elapsed = if n == 1 {
+        drive(builder.build(), items)
     } else {
-        let mut b = builder.handle_events_with(handler(counts[1].clone()));
-        for c in &counts[2..] {
-            b = b.handle_events_with(handler(c.clone()));
+        let mut b = placed(builder, 1).handle_events_with(handler(counts[1].clone()));
+        for (i, c) in counts.iter().enumerate().skip(2) {
+            b = placed(b, i).handle_events_with(handler(c.clone()));
         }
-        drive(b.build(), items);
-    }
-    (start.elapsed(), counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+        drive(b.build(), items)
+    };
+    (elapsed, counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -112,7 +112,7 @@ pub struct ProtoRx<T> {
 }
 
 impl<T: Copy> ProtoTx<T> {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, value: T) -> Result<(), T> {
         let ring = &*self.ring;
         if self.tail.wrapping_sub(self.cached_head) == ring.slots.len() {
@@ -134,7 +134,7 @@ impl<T: Copy> ProtoTx<T> {
 }
 
 impl<T: Copy> ProtoRx<T> {
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<T> {
         let ring = &*self.ring;
         let i = self.head & ring.mask;
@@ -179,7 +179,7 @@ impl<T: Copy + Send + 'static> Queue<T> for Proto {
 }
 
 impl<T: Copy + Send + 'static> Spsc<T> for Proto {
-    #[inline]
+    #[inline(always)]
     fn send(tx: &mut ProtoTx<T>, mut value: T, stop: &Stop) -> Result<(), Stopped> {
         let mut spin = Spin::new(stop);
         loop {
@@ -190,7 +190,7 @@ impl<T: Copy + Send + 'static> Spsc<T> for Proto {
             spin.spin()?;
         }
     }
-    #[inline]
+    #[inline(always)]
     fn recv(rx: &mut ProtoRx<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         loop {
@@ -202,11 +202,13 @@ impl<T: Copy + Send + 'static> Spsc<T> for Proto {
     }
 }
 
-type Run = fn(u64, (CoreId, CoreId), SideWork) -> f64;
+/// A run: its rate (M items/s) and the mean fill its consumer saw (NaN for
+/// the prototypes, which cannot tell their length).
+type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
 
-fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> f64 {
-    let (t, _) = spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work);
-    items as f64 / t.as_secs_f64() / 1e6
+fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
+    let (t, fill) = spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work);
+    (items as f64 / t.as_secs_f64() / 1e6, fill)
 }
 
 const IMPLS: [(&str, Run); 5] = [
@@ -258,27 +260,35 @@ fn main() {
     );
     let placement = Placement::probe(cores);
     for (label, work) in &regimes {
-        // rates[impl][round]
+        // rates[impl][round], and the mean fill of each run
         let mut rates = vec![vec![0.0; rounds]; IMPLS.len()];
+        let mut fills = vec![vec![f64::NAN; rounds]; IMPLS.len()];
         Rounds { rounds, rotate_by: 1, label: label.clone() }.run(
             IMPLS.len(),
             |i| {
                 (IMPLS[i].1)(items / 10, cores, *work);
             },
-            |i, round, _| rates[i][round] = (IMPLS[i].1)(items, cores, *work),
+            |i, round, _| (rates[i][round], fills[i][round]) = (IMPLS[i].1)(items, cores, *work),
         );
-        println!("\n## {label}\n| implementation | M items/s (median, min–max) | / rtrb per round (median, min–max) |\n|---|---|---|");
+        // The fill says which regime a row really ran in (a label is only
+        // the work that was meant to produce it): near-empty about 0,
+        // near-full about the capacity.
+        println!(
+            "\n## {label}\n| implementation | M items/s (median, min–max) | / rtrb per round (median, min–max) | mean fill (median) |\n|---|---|---|---|"
+        );
         for (i, (name, _)) in IMPLS.iter().enumerate() {
             let (m, lo, hi) = spread(rates[i].clone());
             let (r, rlo, rhi) = spread((0..rounds).map(|k| rates[i][k] / rates[RTRB][k]).collect());
-            println!("| {name} | {m:.1} ({lo:.1}–{hi:.1}) | {r:.2}x ({rlo:.2}–{rhi:.2}) |");
+            let fill = spread(fills[i].clone()).0;
+            let fill = if fill.is_nan() { "–".to_owned() } else { format!("{fill:.0}") };
+            println!("| {name} | {m:.1} ({lo:.1}–{hi:.1}) | {r:.2}x ({rlo:.2}–{rhi:.2}) | {fill} |");
         }
     }
     println!("\n{}", placement.report());
 }
 
-/// Median, min and max.
-fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+/// Median (of the middle two for an even count), min and max.
+fn spread(v: Vec<f64>) -> (f64, f64, f64) {
+    let s = Spread::of(&v);
+    (s.median, s.min, s.max)
 }
