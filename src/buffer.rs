@@ -269,32 +269,33 @@ impl<S> Drop for Buffer<S> {
 }
 
 /// Calls `drop_one(i)` for `i` in `0..count`, in order. If one call panics,
-/// the remaining ones still run during unwinding (a second panic aborts, as
-/// any panic during unwinding does), so every item is dropped exactly once
-/// and none is dropped twice.
+/// the remaining ones still run during unwinding, so every item is dropped
+/// exactly once and none is dropped twice (see [`each_even_if_one_panics`]).
 pub(crate) fn drop_each(count: usize, drop_one: impl FnMut(usize)) {
-    struct Guard<F: FnMut(usize)> {
-        next: usize,
-        count: usize,
-        drop_one: F,
-    }
-    impl<F: FnMut(usize)> Guard<F> {
-        fn run(&mut self) {
-            while self.next < self.count {
-                let i = self.next;
-                // Advance first: if this call panics, item `i` counts as done.
-                self.next += 1;
-                (self.drop_one)(i);
+    each_even_if_one_panics(0..count, drop_one);
+}
+
+/// Calls `f` on every item of `items`, in order, and on the rest of them
+/// too if one call panics: they run while the panic unwinds, and the panic
+/// then goes on (a second panic among them aborts, as any panic during
+/// unwinding does). The iterator moves past an item before `f` sees it, so
+/// no item is visited twice. For bulk drops ([`drop_each`]) and for
+/// wake-ups: a user's waker that panics must not cost the other waiters
+/// theirs.
+pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
+    struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
+    impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
+        fn drop(&mut self) {
+            // Empty unless a call below panicked.
+            for item in self.0.by_ref() {
+                (self.1)(item);
             }
         }
     }
-    impl<F: FnMut(usize)> Drop for Guard<F> {
-        fn drop(&mut self) {
-            self.run();
-        }
+    let mut rest = Rest(items.into_iter(), f);
+    for item in rest.0.by_ref() {
+        (rest.1)(item);
     }
-    let mut guard = Guard { next: 0, count, drop_one };
-    guard.run();
 }
 
 /// `(idx + n) % len` for `idx < len` and `n <= len`, without division and

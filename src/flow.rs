@@ -89,8 +89,9 @@
 
 use crossbeam_utils::CachePadded;
 
+use crate::buffer::each_even_if_one_panics;
 use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
-use crate::wait::{each_even_if_one_panics, Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
+use crate::wait::{Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
 
 /// The congestion state of a channel configured with
 /// [`Builder::watermarks`](crate::Builder::watermarks). Without watermarks

@@ -152,7 +152,7 @@
 
 use core::task::Waker;
 
-use crate::buffer::lap_distance;
+use crate::buffer::{each_even_if_one_panics, lap_distance};
 use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::BTreeMap;
 
@@ -1120,9 +1120,7 @@ impl Sleepers {
         // call with one argument): a longer inline path here took LLVM over
         // its threshold for inlining the SPSC `try_send` into `send`, and
         // the free-running blocking rows of `targets` fell by a quarter.
-        // `SeqCst`: the notification load of `Settled`'s argument (on x86
-        // the same `mov` as a relaxed load).
-        if self.count.load(Ordering::SeqCst) != 0 {
+        if self.may_have_sleepers() {
             self.notify_slow(if n == 1 { 1 } else { usize::MAX });
         }
     }
@@ -1132,7 +1130,8 @@ impl Sleepers {
     /// the caller's light barrier), so there is nothing to notify.
     #[inline(always)]
     pub(crate) fn may_have_sleepers(&self) -> bool {
-        // `SeqCst`, as in `notify_n_after_barrier`.
+        // `SeqCst`: the notification load of `Settled`'s argument (on x86
+        // the same `mov` as a relaxed load).
         self.count.load(Ordering::SeqCst) != 0
     }
 
@@ -1689,27 +1688,6 @@ fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
         (budget - budget / 8).max(waited.saturating_mul(4)).clamp(TASK_SPIN_ON_NS, TASK_SPIN_MAX_NS)
     } else {
         budget / 2
-    }
-}
-
-/// Calls `f` on every item of `items`, and on the rest of them too if one
-/// call panics: they run while the panic unwinds, and the panic then goes
-/// on (a second panic among them aborts, as any panic during unwinding
-/// does). For wake-ups: a user's waker that panics must not cost the other
-/// waiters theirs.
-pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
-    struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
-    impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
-        fn drop(&mut self) {
-            // Empty unless a call below panicked.
-            for item in self.0.by_ref() {
-                (self.1)(item);
-            }
-        }
-    }
-    let mut rest = Rest(items.into_iter(), f);
-    for item in rest.0.by_ref() {
-        (rest.1)(item);
     }
 }
 

@@ -5,8 +5,9 @@ use core::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
+use crate::buffer::each_even_if_one_panics;
 use crate::sync::{barrier, Arc, Ordering};
-use crate::wait::{each_even_if_one_panics, send_after_try, send_attempt, Blocking, WaitOn, Waiter};
+use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
