@@ -1483,6 +1483,27 @@ fn a_panicking_waker_costs_no_other_waiter_its_wakeup() {
     assert_eq!(poll(&mut f2, &w2), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
 }
 
+#[test]
+fn a_receive_whose_wakeup_panics_drops_the_item_it_took() {
+    // Documented in `future.rs`: the receive has taken its item before it
+    // notifies a waiting sender, so when that sender's waker panics the
+    // item is dropped by the unwinding, once, and the slot is free.
+    let panicky = Waker::from(Arc::new(Panicky));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = park_mpmc::<Tracked>(1);
+    assert!(tx.try_send(Tracked(taken.clone())).is_ok());
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let mut s = tx.send_async(Tracked(waiting.clone()));
+    assert!(poll(&mut s, &panicky).is_pending());
+    panics(|| {
+        let _ = rx.try_recv();
+    });
+    assert_eq!(taken.load(Ordering::SeqCst), 1, "the item taken was dropped once");
+    assert_eq!(rx.len(), 0);
+    drop(s); // the pending send did not send: its value goes with it
+    assert_eq!(waiting.load(Ordering::SeqCst), 1);
+}
+
 /// A task of a minimal executor whose queue is gone: waking it drops the
 /// waker, the last reference to the task, and with it the task's future.
 struct Orphan(std::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>);
