@@ -508,8 +508,8 @@ pub struct SideWork {
 
 /// `units` iterations of a loop the optimiser cannot remove: a fixed amount
 /// of work per item. No work at all (the free-running rows) costs a compare,
-/// not a call: an out-of-line call per item on each side was a sizeable
-/// constant at ~2-8 ns per item.
+/// not a call: those rows used to pay an out-of-line call per item on each
+/// side, on every implementation alike.
 #[inline(always)]
 pub fn busy(units: u32) {
     if units > 0 {
@@ -677,7 +677,8 @@ impl Rounds {
             }
             a
         };
-        let step = (self.rotate_by..).find(|&k| gcd(k % n, n) == 1 || n == 1).unwrap_or(1);
+        // Some step at most `n` past `rotate_by` is 1 modulo `n`.
+        let step = (self.rotate_by..).find(|&k| gcd(k % n, n) == 1).expect("a step coprime with n");
         eprintln!("[{}] warm-up round", self.label);
         (0..n).for_each(&mut warm_up);
         let start = Instant::now();
