@@ -830,7 +830,7 @@ impl<T: Clone> broadcast::Receiver<T> {
 /// so per-poll state inside them would need a lock. This is the shape the
 /// ecosystem uses for such handles (tokio-stream's `ReceiverStream`,
 /// tokio-util's `PollSender`, flume's `into_stream` / `into_sink`); clone an
-/// MPMC handle first to keep one.
+/// MPMC handle first to keep one, or take the handle back with `into_inner`.
 #[cfg(feature = "futures")]
 mod adapters {
     use super::*;
@@ -850,7 +850,8 @@ mod adapters {
             /// `start_send` puts the item into the ring at once if there is
             /// room; otherwise the sink holds it (one item) and `poll_ready`
             /// / `poll_flush` wait for room as `send_async` does. An item
-            /// held when the sink is dropped is dropped with it (not sent).
+            /// held when the sink is dropped is dropped with it (not sent);
+            /// [`into_inner`](SendSink::into_inner) hands it back instead.
             /// `poll_close` flushes; the channel sees the sender go when the
             /// sink is dropped. Errors hand the item back ([`SendError`]).
             ///
@@ -879,6 +880,25 @@ mod adapters {
                 /// The handle, for introspection (`len`, `stats`, ...).
                 pub fn get_ref(&self) -> &crate::$ring::$tx<T> {
                     &self.tx
+                }
+
+                /// Takes the handle back out of the sink, with the item
+                /// the sink held if it had one (an item `start_send`
+                /// accepted on a full ring and no `poll_ready` / `poll_flush`
+                /// has sent yet): that item was *not* sent, and is handed
+                /// back rather than dropped. A waiting registration is
+                /// withdrawn first, as when the sink is dropped.
+                pub fn into_inner(self) -> (crate::$ring::$tx<T>, Option<T>) {
+                    let mut this = core::mem::ManuallyDrop::new(self);
+                    let this: &mut Self = &mut this;
+                    this.wait.cancel(&$($by)? this.tx);
+                    // SAFETY: `this` is never dropped (`ManuallyDrop`) or
+                    // used again, so each field moved out here is owned
+                    // once; `wait` is plain data with no `Drop`, and its
+                    // registration was withdrawn above, so leaving it
+                    // behind leaks nothing. (Had `cancel` panicked, the
+                    // handle and the item would leak, which is safe.)
+                    unsafe { (core::ptr::read(&this.tx), core::ptr::read(&this.pending)) }
                 }
 
                 fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
@@ -970,6 +990,23 @@ mod adapters {
                 /// The handle, for introspection (`len`, `stats`, ...).
                 pub fn get_ref(&self) -> &crate::$ring::$rx<T> {
                     &self.rx
+                }
+
+                /// Takes the handle back out of the stream. Nothing is lost:
+                /// the stream takes an item from the ring only in the
+                /// `poll_next` that returns it, so every item not yet
+                /// yielded is still there for the handle. A waiting
+                /// registration is withdrawn first, as when the stream is
+                /// dropped.
+                pub fn into_inner(self) -> crate::$ring::$rx<T> {
+                    let mut this = core::mem::ManuallyDrop::new(self);
+                    let this: &mut Self = &mut this;
+                    this.wait.cancel(&$($by)? this.rx);
+                    // SAFETY: `this` is never dropped (`ManuallyDrop`) or
+                    // used again, so the handle moved out here is owned
+                    // once; the other fields are plain data with no `Drop`
+                    // (the registration was withdrawn above).
+                    unsafe { core::ptr::read(&this.rx) }
                 }
             }
 

@@ -1225,7 +1225,7 @@ mod stream_sink {
     }
 
     /// A stream polled on the script's first `$k` events, `$tx` sending on
-    /// `Enable`, then dropped: (items sent, items the stream yielded).
+    /// `Enable`: (items sent, items the stream yielded, the stream).
     macro_rules! stream_script {
         ($k:expr, $tx:ident, $stream:expr, $w:expr) => {{
             let mut stream = $stream;
@@ -1239,14 +1239,13 @@ mod stream_sink {
                     sent += 1;
                 }
             }
-            drop(stream);
-            (sent, got)
+            (sent, got, stream)
         }};
     }
 
     /// A sink fed `$make` whenever it is ready, on the script's first `$k`
-    /// events, `$rx` taking one item on `Enable`, then dropped: (values
-    /// created, items taken).
+    /// events, `$rx` taking one item on `Enable`: (values created, items
+    /// taken, the sink).
     macro_rules! sink_script {
         ($k:expr, $sink:expr, $rx:ident, $make:expr, $w:expr) => {{
             let mut sink = $sink;
@@ -1263,8 +1262,7 @@ mod stream_sink {
                     }
                 }
             }
-            drop(sink);
-            (created, taken)
+            (created, taken, sink)
         }};
     }
 
@@ -1273,14 +1271,126 @@ mod stream_sink {
         for k in 0..=SCRIPT.len() {
             let (mut tx, rx) = park_spsc::<u32>(4);
             let (_c, w) = counting();
-            let (sent, got) = stream_script!(k, tx, rx.into_stream(), &w);
+            let (sent, got, stream) = stream_script!(k, tx, rx.into_stream(), &w);
+            drop(stream);
             assert!(got.len() as u32 <= sent);
 
             let drops = Arc::new(AtomicUsize::new(0));
             let (tx, rx) = park_mpmc::<Tracked>(1);
-            let (created, _) = sink_script!(k, tx.into_sink(), rx, Tracked(drops.clone()), &w);
+            let (created, _, sink) = sink_script!(k, tx.into_sink(), rx, Tracked(drops.clone()), &w);
+            drop(sink);
             drop(rx);
             assert_eq!(drops.load(Ordering::SeqCst), created, "k = {k}");
+        }
+    }
+
+    /// `into_inner` after the script's first `$k` events, on every ring
+    /// (`$make` builds a channel of `u32` items, capacity 2): a stream gives
+    /// back a handle that still holds every item it did not yield (nothing
+    /// lost or repeated), a sink gives back its handle and the item it held,
+    /// not sent; either way the adapter's registration is withdrawn (its
+    /// waker is not woken by what the other side does next), and the
+    /// handle goes on working.
+    macro_rules! into_inner_case {
+        ($k:expr, $make:expr) => {{
+            let (c, w) = counting();
+            // The stream.
+            #[allow(unused_mut)] // `&mut` for SPSC and broadcast handles
+            let (mut tx, rx) = $make;
+            let (sent, got, stream) = stream_script!($k, tx, rx.into_stream(), &w);
+            #[allow(unused_mut)] // `&mut` for SPSC and broadcast handles
+            let mut rx = stream.into_inner();
+            let woken_before = woken(&c);
+            tx.try_send(sent).unwrap();
+            assert_eq!(woken(&c), woken_before, "k = {}: the stream's registration outlived it", $k);
+            let rest: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+            let all: Vec<u32> = got.into_iter().map(|v| v.into()).chain(rest).collect();
+            assert_eq!(all, (0..=sent).collect::<Vec<_>>(), "k = {}", $k);
+
+            // The sink, fed 0, 1, 2, ... whenever it is ready.
+            #[allow(unused_mut)] // `&mut` for SPSC and broadcast handles
+            let (tx, mut rx) = $make;
+            let next = std::cell::Cell::new(0u32);
+            let (created, taken, sink) = sink_script!(
+                $k,
+                tx.into_sink(),
+                rx,
+                {
+                    next.set(next.get() + 1);
+                    next.get() - 1
+                },
+                &w
+            );
+            #[allow(unused_mut)] // `&mut` for SPSC and broadcast handles
+            let (mut tx, held) = sink.into_inner();
+            let woken_before = woken(&c);
+            let rest: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+            assert_eq!(woken(&c), woken_before, "k = {}: the sink's registration outlived it", $k);
+            let unsent = usize::from(held.is_some());
+            assert_eq!(rest, (taken as u32..(created - unsent) as u32).collect::<Vec<_>>(), "k = {}", $k);
+            if let Some(v) = held {
+                assert_eq!(v as usize, created - 1, "k = {}: the held item is the last one", $k);
+            }
+            tx.try_send(99).unwrap();
+            assert_eq!(rx.try_recv().ok(), Some(99));
+
+            // A sink taken apart while registered (waiting for room to send
+            // the item it holds).
+            #[allow(unused_mut)] // `&mut` for SPSC and broadcast handles
+            let (tx, mut rx) = $make;
+            let mut sink = tx.into_sink();
+            let mut cx = Context::from_waker(&w);
+            for v in 0..3 {
+                assert!(Pin::new(&mut sink).poll_ready(&mut cx).is_ready());
+                Pin::new(&mut sink).start_send(v).unwrap(); // the third is held
+            }
+            assert!(Pin::new(&mut sink).poll_flush(&mut cx).is_pending());
+            assert!(sink.get_ref().len() == 2);
+            let (_tx, held) = sink.into_inner();
+            assert_eq!(held, Some(2));
+            let woken_before = woken(&c);
+            assert_eq!(rx.try_recv().ok(), Some(0));
+            assert_eq!(woken(&c), woken_before, "the sink's registration outlived it");
+        }};
+    }
+
+    #[test]
+    fn stream_and_sink_into_inner_at_every_point() {
+        for k in 0..=SCRIPT.len() {
+            into_inner_case!(k, park_spsc::<u32>(2));
+            into_inner_case!(k, park_mpmc::<u32>(2));
+            into_inner_case!(k, {
+                let (tx, rx) = park_broadcast::<u32>(2);
+                (tx, BroadcastValues(rx))
+            });
+        }
+    }
+
+    /// A broadcast receiver whose `try_recv` and stream yield plain values
+    /// (these scripts never lag), for `into_inner_case!`.
+    struct BroadcastValues(broadcast::Receiver<u32>);
+
+    impl BroadcastValues {
+        fn try_recv(&mut self) -> Result<u32, broadcast::TryRecvError> {
+            self.0.try_recv()
+        }
+        fn into_stream(self) -> BroadcastValueStream {
+            BroadcastValueStream(self.0.into_stream())
+        }
+    }
+
+    struct BroadcastValueStream(broadcast::RecvStream<u32>);
+
+    impl Stream for BroadcastValueStream {
+        type Item = u32;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u32>> {
+            Pin::new(&mut self.0).poll_next(cx).map(|o| o.map(|r| r.expect("these scripts never lag")))
+        }
+    }
+
+    impl BroadcastValueStream {
+        fn into_inner(self) -> BroadcastValues {
+            BroadcastValues(self.0.into_inner())
         }
     }
 
@@ -1325,7 +1435,8 @@ mod stream_sink {
             let (mut tx, rx) = park_broadcast::<u32>(4);
             let mut probe = rx.clone();
             let (_c, w) = counting();
-            let (sent, got) = stream_script!(k, tx, rx.into_stream(), &w);
+            let (sent, got, stream) = stream_script!(k, tx, rx.into_stream(), &w);
+            drop(stream);
             let got: Vec<u32> = got.into_iter().map(Result::unwrap).collect();
             assert_eq!(got, (0..got.len() as u32).collect::<Vec<_>>(), "k = {k}: in order");
             assert!(got.len() as u32 <= sent);
@@ -1337,7 +1448,8 @@ mod stream_sink {
             // (sent ones with the ring or when read, the held one with it).
             let drops = Arc::new(AtomicUsize::new(0));
             let (tx, mut rx) = park_broadcast::<TrackedClone>(1);
-            let (created, mut read) = sink_script!(k, tx.into_sink(), rx, TrackedClone(drops.clone()), &w);
+            let (created, mut read, sink) = sink_script!(k, tx.into_sink(), rx, TrackedClone(drops.clone()), &w);
+            drop(sink);
             while rx.try_recv().is_ok() {
                 read += 1;
             }
