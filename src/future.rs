@@ -126,6 +126,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+#[cfg(not(loom))]
+use crate::sync::PACED_WAIT_NS;
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
 use crate::sync::{Instant, SPIN_CLOCK_EVERY};
@@ -161,6 +163,12 @@ pub(crate) struct AsyncWait {
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
+    /// `Park`: when this operation first returned `Pending` after
+    /// registering (it slept, as a thread's wait does), for the registry's
+    /// choice of barrier pair when it ends (see `complete`). A clock read
+    /// only on the way to sleep.
+    #[cfg(not(loom))]
+    slept_at: Option<Instant>,
 }
 
 /// What a task's operation on a `Park` channel does before it registers
@@ -338,6 +346,8 @@ impl AsyncWait {
                     // Futile: the peer published while this task
                     // registered; let the next streaming wait gather.
                     side.sleepers.learn_gather(true);
+                } else if self.slept_at.is_none() {
+                    self.slept_at = Some(Instant::now());
                 }
                 found
             }
@@ -350,7 +360,21 @@ impl AsyncWait {
     /// registered passes the baton as a woken thread does.
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
-        self.spin.learn(side.sleepers, self.registered);
+        {
+            self.spin.learn(side.sleepers, self.registered);
+            // The registry's barrier pair, as a thread's wait teaches it
+            // (`Waiter::learn_pace`): a wait that slept long, its side a
+            // few items further, counts as paced; any other as brisk.
+            if let Some(kind) = side.park {
+                match self.slept_at {
+                    Some(at) => {
+                        let long = at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS);
+                        side.sleepers.learn_registered(kind, long, side.progress.as_ref());
+                    }
+                    None => side.sleepers.learn_brisk(),
+                }
+            }
+        }
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
         }

@@ -96,14 +96,16 @@
 //! (a fast stream that now and then stalls moves thousands, and must not
 //! put every notify on a fence).
 //!
-//! Only threads' waits decide; a task registers through whichever pair its
-//! registry is on. Letting tasks' waits switch it too (measured, not
-//! kept) cut a task's CPU at one item per 100 µs from 34 % to 12–16 % of its
-//! core (`cargo bench --bench async -- --paced`), but took the async
-//! ping-pong out of its spinning equilibrium: p50 about 0.3 µs in 12 of 14
-//! runs before, 5.7–21.5 µs in 11 of 11 with it (`--ping`); our reading is
-//! that cheap registrations make tasks really sleep where a `membarrier`'s
-//! duration let the answer arrive first.
+//! Tasks' waits teach it too, by the same rule: an async operation that
+//! returned `Pending` after registering (its re-check found nothing) has
+//! slept, and its wait is timed from then to its completion (a clock read
+//! only on the way to sleep). Time spent spinning before the registration,
+//! or in registrations whose re-check found the item, is not a sleep, so a
+//! ping-pong whose tasks catch their answers spinning never counts as
+//! paced. (An earlier rule, measured on 2026-12-02 and not kept, whose code
+//! is gone, took the async ping-pong out of its spinning equilibrium: p50
+//! 5.7–21.5 µs in 11 of 11 runs against about 0.3 µs; README "Async" has
+//! the measurements of this one.)
 //!
 //! The mode lives in the two top bits of `count`, so the notifier still
 //! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
@@ -1709,8 +1711,9 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 mod tests {
     use super::{
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Side,
-        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS,
-        SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK,
+        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, PACED_WAIT_NS, PARK_SPIN_INITIAL_NS,
+        PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY,
+        UNFENCE_AFTER_BRISK,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -2002,6 +2005,44 @@ mod tests {
         sleepers.learn_brisk();
         assert!(!sleepers.on_fence_pair());
         assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
+    }
+
+    /// Tasks teach a registry its barrier pair as threads do: receives that
+    /// slept `PACED_WAIT_NS` or more, one item apart, switch it to the fence
+    /// pair after `FENCE_AFTER_PACED` in a row, and receives that slept
+    /// briefly switch it back after `UNFENCE_AFTER_BRISK`.
+    #[test]
+    fn tasks_paced_waits_switch_a_registry_to_the_fence_pair_and_brisk_ones_back() {
+        use core::future::Future;
+        use core::task::{Context, Poll};
+        use std::time::Duration;
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return;
+        }
+        /// One `recv_async` that registers (the ring is empty: `Pending`),
+        /// then gets its item `gap` later; whether the registry is on the
+        /// fence pair after it.
+        fn receive(tx: &mut crate::spsc::Producer<u32>, rx: &mut crate::spsc::Consumer<u32>, gap: Duration) -> bool {
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            {
+                let mut fut = core::pin::pin!(rx.recv_async());
+                assert!(fut.as_mut().poll(&mut cx).is_pending());
+                std::thread::sleep(gap);
+                tx.try_send(7).unwrap();
+                assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
+            }
+            rx.waiting().sleepers.on_fence_pair()
+        }
+        let paced = Duration::from_nanos(u64::from(PACED_WAIT_NS) + 10_000);
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(4);
+        for _ in 0..FENCE_AFTER_PACED - 1 {
+            assert!(!receive(&mut tx, &mut rx, paced));
+        }
+        assert!(receive(&mut tx, &mut rx, paced), "paced task waits switch the registry");
+        for _ in 0..UNFENCE_AFTER_BRISK - 1 {
+            assert!(receive(&mut tx, &mut rx, Duration::ZERO));
+        }
+        assert!(!receive(&mut tx, &mut rx, Duration::ZERO), "brisk task waits switch it back");
     }
 
     /// A long registered wait is paced only if its side moved few items
