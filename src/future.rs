@@ -912,6 +912,24 @@ mod adapters {
                 /// has sent yet): that item was *not* sent, and is handed
                 /// back rather than dropped. A waiting registration is
                 /// withdrawn first, as when the sink is dropped.
+                ///
+                /// # Examples
+                ///
+                /// ```
+                /// # #![allow(unused_mut)]
+                /// use futures::{task::noop_waker_ref, Sink};
+                /// use std::{pin::Pin, task::Context};
+                #[doc = concat!("let (tx, mut rx) = ringflow::", stringify!($ring), "::channel::<u32>(1);")]
+                /// let mut sink = tx.into_sink();
+                /// let mut cx = Context::from_waker(noop_waker_ref());
+                /// Pin::new(&mut sink).start_send(1).unwrap(); // into the ring
+                /// assert!(Pin::new(&mut sink).poll_ready(&mut cx).is_ready());
+                /// Pin::new(&mut sink).start_send(2).unwrap(); // full: the sink holds it
+                /// let (_tx, held) = sink.into_inner();
+                /// assert_eq!(held, Some(2)); // not sent: handed back
+                /// assert_eq!(rx.try_recv().ok(), Some(1));
+                /// assert!(rx.try_recv().is_err());
+                /// ```
                 pub fn into_inner(self) -> (crate::$ring::$tx<T>, Option<T>) {
                     let mut this = core::mem::ManuallyDrop::new(self);
                     let this: &mut Self = &mut this;
@@ -1022,6 +1040,20 @@ mod adapters {
                 /// yielded is still there for the handle. A waiting
                 /// registration is withdrawn first, as when the stream is
                 /// dropped.
+                ///
+                /// # Examples
+                ///
+                /// ```
+                /// # #![allow(unused_mut)]
+                /// use futures::{executor::block_on, StreamExt};
+                #[doc = concat!("let (mut tx, rx) = ringflow::", stringify!($ring), "::channel::<u32>(4);")]
+                /// tx.try_send(1).unwrap();
+                /// tx.try_send(2).unwrap();
+                /// let mut stream = rx.into_stream();
+                /// assert!(block_on(stream.next()).is_some()); // the first item
+                /// let mut rx = stream.into_inner();
+                /// assert_eq!(rx.try_recv().ok(), Some(2)); // the rest is still there
+                /// ```
                 pub fn into_inner(self) -> crate::$ring::$rx<T> {
                     let mut this = core::mem::ManuallyDrop::new(self);
                     let this: &mut Self = &mut this;
