@@ -1336,9 +1336,10 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
 /// registry switches), bursts (brisk again), and stretches where the
 /// consumer takes an item every ~80 µs from a full ring of 4 (every send
 /// parks: the senders' registry switches) must lose no item and no
-/// wake-up, for threads on both rings and for a task receiving from a
-/// thread (tasks do not switch a registry; its sender's does). Where the
-/// process uses `membarrier`, registries did switch.
+/// wake-up, for threads on both rings, for a task receiving from a thread
+/// on both rings and for a task sending to one (tasks' waits switch their
+/// registry as threads' do). Where the process uses `membarrier`,
+/// registries did switch.
 #[test]
 #[cfg_attr(miri, ignore = "the switch needs membarrier, which Miri does not have; the exchange is covered elsewhere")]
 fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
@@ -1350,7 +1351,7 @@ fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
     // Past `PACED_WAIT_NS` (50 µs) with the waker's latency on top.
     let pause = || thread::sleep(Duration::from_micros(80));
     let before = fence_pair_switches();
-    for ring in ["spsc", "mpmc", "spsc task"] {
+    for ring in ["spsc", "mpmc", "spsc task", "mpmc task", "spsc task sends"] {
         let dog = Arc::new(Watchdog::new("paced and brisk stretches"));
         let b = Builder::new(4).wait_strategy(WaitStrategy::Park);
         type Send = Box<dyn FnMut(u64) + std::marker::Send>;
@@ -1364,10 +1365,20 @@ fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
                 let (mut tx, mut rx) = b.spsc::<u64>();
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()))
             }
-            _ => {
+            "spsc task" => {
                 let (mut tx, mut rx) = b.spsc::<u64>();
                 let recv = move || futures::executor::block_on(rx.recv_async()).unwrap();
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(recv))
+            }
+            "mpmc task" => {
+                let (tx, rx) = b.mpmc::<u64>();
+                let recv = move || futures::executor::block_on(rx.recv_async()).unwrap();
+                (Box::new(move |v| tx.send(v).unwrap()), Box::new(recv))
+            }
+            _ => {
+                let (mut tx, mut rx) = b.spsc::<u64>();
+                let send = move |v| futures::executor::block_on(tx.send_async(v)).unwrap();
+                (Box::new(send), Box::new(move || rx.recv().unwrap()))
             }
         };
         let mut send = send;
