@@ -28,9 +28,18 @@
 //! between the two cores, before and after) says whether the vCPUs were
 //! close together or far apart during the run.
 //!
+//! Items per run: 2 000 000 for the ringflow broadcast (`Park`), N SPSC
+//! rings and bus rows, so that a run lasts longer than a scheduler time
+//! slice (runs of 200 000 items took 2–5 ms, and with three or more threads
+//! on two vCPUs where the scheduler put them decided a row more than the
+//! code did); 200 000 for tokio's broadcast (2–6 M items/s here) and for the
+//! spinning rows from 1 x 2 on (0.3 M items/s), which at 2 000 000 would take
+//! most of the run's time. `--items N` sets the first number and the second
+//! to a tenth of it.
+//!
 //! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]
-//! [--receivers 1|2|4] [--no-spin]` (`--quick`: 7 rounds of 20 000 items, a
-//! few seconds; `--receivers`: only the scenarios with that many receivers;
+//! [--receivers 1|2|4] [--no-spin]` (`--quick`: 7 rounds of 20 000 items
+//! (2 000 for the slow rows), a few seconds; `--receivers`: only the scenarios with that many receivers;
 //! `--no-spin`: without the two spinning rows, which at 1 x 2 on two vCPUs
 //! move about one ring-full per scheduler time slice, 0.3 M items/s, so
 //! that long runs of the others stay short; `--pin 0,1,1`: the sender on
@@ -337,6 +346,17 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Items per run for `imp` with `n` receivers: `items`, or a tenth of it
+/// for the rows that run at a few M items/s or less (see the module docs).
+fn items_for(imp: Impl, n: usize, items: u64) -> u64 {
+    let slow = imp == Impl::Tokio || (n >= 2 && matches!(imp, Impl::Spin | Impl::Disruptor));
+    if slow {
+        (items / 10).max(1)
+    } else {
+        items
+    }
+}
+
 fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: Option<&str>) {
     let mut impls = vec![Impl::Park, Impl::Spsc, Impl::Tokio, Impl::Bus];
     if n <= 2 && spin {
@@ -352,16 +372,17 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
         let mut order: Vec<usize> = (0..impls.len()).collect();
         order.rotate_left(round % impls.len());
         for &k in &order {
-            let (t, delivered) = impls[k].run::<P>(items, n);
+            let sent = items_for(impls[k], n, items);
+            let (t, delivered) = impls[k].run::<P>(sent, n);
             if impls[k] != Impl::Tokio {
-                assert_eq!(delivered, items * n as u64, "{} lost items", impls[k].name());
+                assert_eq!(delivered, sent * n as u64, "{} lost items", impls[k].name());
             }
             rates[k].push(delivered as f64 / t.as_secs_f64() / 1e6);
         }
     }
-    println!("\n1 sender x {n} receiver(s), {} payload, {rounds} rounds x {items} items:", P::NAME);
-    println!("| implementation | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
-    println!("|---|---|---|");
+    println!("\n1 sender x {n} receiver(s), {} payload, {rounds} rounds:", P::NAME);
+    println!("| implementation | items per run | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
+    println!("|---|---|---|---|");
     for (k, imp) in impls.iter().enumerate() {
         let mut r = rates[k].clone();
         let (lo, hi) = (r.iter().cloned().fold(f64::MAX, f64::min), r.iter().cloned().fold(0.0, f64::max));
@@ -374,7 +395,7 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
             let (qlo, qhi) = (q.iter().cloned().fold(f64::MAX, f64::min), q.iter().cloned().fold(0.0, f64::max));
             format!("{:.2}x ({qlo:.2}–{qhi:.2}) vs {}", median(&mut q), impls[reference].name())
         };
-        println!("| {} | {med:.2} ({lo:.2}–{hi:.2}) | {ratio} |", imp.name());
+        println!("| {} | {} | {med:.2} ({lo:.2}–{hi:.2}) | {ratio} |", imp.name(), items_for(*imp, n, items));
     }
 }
 
@@ -387,7 +408,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
     let rounds = value("--rounds").unwrap_or(7).max(1) as usize;
-    let items = value("--items").unwrap_or(if quick { 20_000 } else { 200_000 });
+    let items = value("--items").unwrap_or(if quick { 20_000 } else { 2_000_000 });
     if let Some(list) = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)) {
         let cores: Vec<_> =
             list.split(',').map(|c| core_affinity::CoreId { id: c.trim().parse().expect("--pin S,R,...") }).collect();
