@@ -126,8 +126,6 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-#[cfg(not(loom))]
-use crate::sync::PACED_WAIT_NS;
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
 use crate::sync::{Instant, SPIN_CLOCK_EVERY};
@@ -362,18 +360,8 @@ impl AsyncWait {
         #[cfg(not(loom))]
         {
             self.spin.learn(side.sleepers, self.registered);
-            // The registry's barrier pair, as a thread's wait teaches it
-            // (`Waiter::learn_pace`): a wait that slept long, its side a
-            // few items further, counts as paced; any other as brisk.
-            if let Some(kind) = side.park {
-                match self.slept_at {
-                    Some(at) => {
-                        let long = at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS);
-                        side.sleepers.learn_registered(kind, long, side.progress.as_ref());
-                    }
-                    None => side.sleepers.learn_brisk(),
-                }
-            }
+            // The registry's barrier pair, by the threads' rule.
+            side.learn_pace(self.slept_at.is_some(), self.slept_at);
         }
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);

@@ -556,20 +556,26 @@ impl Waiter {
         #[cfg(loom)]
         let _ = sleepers;
     }
+}
 
-    /// Call once the operation this waiter waited for has succeeded, on a
-    /// `Park` channel (`on.park`: its barrier kind): tells the registry
-    /// how this wait went, for its choice of barrier pair
-    /// ([`Sleepers::learn_registered`]).
+impl WaitOn<'_> {
+    /// Call once a wait here has ended, on a `Park` channel (`park`: its
+    /// barrier kind; a no-op elsewhere): tells the registry how it went,
+    /// for its choice of barrier pair ("Paced registries"). `slept`: it
+    /// slept (a thread parked, a task returned `Pending` after
+    /// registering); `since`: the instant its length is counted from, if
+    /// known. One rule for threads ([`Waiter`]) and tasks (`future.rs`): a
+    /// long sleep counts as paced if its side moved few items
+    /// ([`Sleepers::learn_registered`]), anything else as brisk.
     #[cfg(not(loom))]
     #[inline]
-    fn learn_pace(&self, on: &WaitOn<'_>) {
-        let Some(kind) = on.park else { return };
-        if self.slept {
-            let long = self.clock.is_some_and(|(started, _)| started.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS));
-            on.sleepers.learn_registered(kind, long, on.progress.as_ref());
+    pub(crate) fn learn_pace(&self, slept: bool, since: Option<Instant>) {
+        let Some(kind) = self.park else { return };
+        if slept {
+            let long = since.is_some_and(|at| at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS));
+            self.sleepers.learn_registered(kind, long, self.progress.as_ref());
         } else {
-            on.sleepers.learn_brisk();
+            self.sleepers.learn_brisk();
         }
     }
 }
@@ -872,7 +878,7 @@ impl Waits for Waiter {
         }
         self.done(on.sleepers);
         #[cfg(not(loom))]
-        self.learn_pace(on);
+        on.learn_pace(self.slept, self.clock.map(|(started, _)| started));
         if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
             on.sleepers.pass_baton(kind, ready);
         }
