@@ -2450,18 +2450,19 @@ fn blocking_iterators_are_fused() {
     fn fused<I: std::iter::FusedIterator>(it: I) -> I {
         it
     }
-    let (tx, rx) = ringflow::mpmc::channel::<u32>(2);
-    tx.send(1).unwrap();
-    drop(tx);
-    let mut it = fused(rx.iter());
-    assert_eq!((it.next(), it.next(), it.next()), (Some(1), None, None));
-    let mut it = fused(rx.into_iter());
-    assert_eq!((it.next(), it.next()), (None, None));
-    let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(2);
-    tx.send(2).unwrap();
-    drop(tx);
-    let mut it = fused(rx.iter());
-    assert_eq!((it.next(), it.next(), it.next()), (Some(2), None, None));
-    let mut it = fused(rx.into_iter());
-    assert_eq!((it.next(), it.next()), (None, None));
+    // The same steps on each ring's handles.
+    macro_rules! check {
+        ($channel:path, $v:expr) => {{
+            #[allow(unused_mut)] // `&mut` for SPSC handles
+            let (mut tx, mut rx) = $channel(2);
+            tx.send($v).unwrap();
+            drop(tx);
+            let mut it = fused(rx.iter());
+            assert_eq!((it.next(), it.next(), it.next()), (Some($v), None, None));
+            let mut it = fused(rx.into_iter());
+            assert_eq!((it.next(), it.next()), (None, None));
+        }};
+    }
+    check!(ringflow::mpmc::channel::<u32>, 1);
+    check!(ringflow::spsc::channel::<u32>, 2);
 }
