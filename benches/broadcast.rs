@@ -40,8 +40,8 @@
 //! `cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N]
 //! [--receivers 1|2|4] [--no-spin]` (`--quick`: 7 rounds of 20 000 items
 //! (2 000 for the slow rows), a few seconds; `--receivers`: only the
-//! scenarios with that many receivers; `--no-spin`: without the two spinning rows, which at 1 x 2 on two vCPUs
-//! move about one ring-full per scheduler time slice, 0.3 M items/s, so
+//! scenarios with that many receivers; `--no-spin`: without the two
+//! spinning rows, which at 1 x 2 on two vCPUs move about one ring-full per scheduler time slice, 0.3 M items/s, so
 //! that long runs of the others stay short; `--pin 0,1,1`: the sender on
 //! core 0, receivers on the cores after it, cycling (disruptor-rs's
 //! handler threads too, through its `pin_at_core`); `--only NAME`: the rows
@@ -336,16 +336,6 @@ impl Impl {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 /// Items per run for `imp` with `n` receivers: `items`, or a tenth of it
 /// for the rows that run at a few M items/s or less (see the module docs).
 fn items_for(imp: Impl, n: usize, items: u64) -> u64 {
@@ -384,18 +374,23 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
     println!("| implementation | items per run | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
     println!("|---|---|---|---|");
     for (k, imp) in impls.iter().enumerate() {
-        let mut r = rates[k].clone();
-        let (lo, hi) = (r.iter().cloned().fold(f64::MAX, f64::min), r.iter().cloned().fold(0.0, f64::max));
-        let med = median(&mut r);
+        let r = support::Spread::of(&rates[k]);
         let reference = impls.iter().position(|&i| i == imp.reference()).unwrap();
         let ratio = if reference == k {
             "–".to_string()
         } else {
-            let mut q: Vec<f64> = rates[reference].iter().zip(&rates[k]).map(|(a, b)| a / b).collect();
-            let (qlo, qhi) = (q.iter().cloned().fold(f64::MAX, f64::min), q.iter().cloned().fold(0.0, f64::max));
-            format!("{:.2}x ({qlo:.2}–{qhi:.2}) vs {}", median(&mut q), impls[reference].name())
+            let q: Vec<f64> = rates[reference].iter().zip(&rates[k]).map(|(a, b)| a / b).collect();
+            let q = support::Spread::of(&q);
+            format!("{:.2}x ({:.2}–{:.2}) vs {}", q.median, q.min, q.max, impls[reference].name())
         };
-        println!("| {} | {} | {med:.2} ({lo:.2}–{hi:.2}) | {ratio} |", imp.name(), items_for(*imp, n, items));
+        println!(
+            "| {} | {} | {:.2} ({:.2}–{:.2}) | {ratio} |",
+            imp.name(),
+            items_for(*imp, n, items),
+            r.median,
+            r.min,
+            r.max
+        );
     }
 }
 
