@@ -41,8 +41,9 @@
 //! [--receivers 1|2|4] [--no-spin]` (`--quick`: 7 rounds of 20 000 items
 //! (2 000 for the slow rows), a few seconds; `--receivers`: only the
 //! scenarios with that many receivers; `--no-spin`: without the two
-//! spinning rows, which at 1 x 2 on two vCPUs move about one ring-full per scheduler time slice, 0.3 M items/s, so
-//! that long runs of the others stay short; `--pin 0,1,1`: the sender on
+//! spinning rows, which at 1 x 2 on two vCPUs move about one ring-full per
+//! scheduler time slice, 0.3 M items/s, so that long runs of the others stay
+//! short; `--pin 0,1,1`: the sender on
 //! core 0, receivers on the cores after it, cycling (disruptor-rs's
 //! handler threads too, through its `pin_at_core`); `--only NAME`: the rows
 //! whose name contains NAME, and the ringflow row they are compared with;
