@@ -704,7 +704,7 @@ fn main() {
     // A probe before every round of the throughput and ping-pong rows and
     // after the last classes each round (close together, far apart, mixed),
     // as in `targets`: the vCPUs move within minutes, and far apart some
-    // rows collapse (README, Async).
+    // rows collapse (docs/measurements.md, Async).
     let cores = support::cores();
     let placement = support::Placement::probe(cores);
     println!(

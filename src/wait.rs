@@ -104,8 +104,8 @@
 //! ping-pong whose tasks catch their answers spinning never counts as
 //! paced. (An earlier rule, measured on 2026-12-02 and not kept, whose code
 //! is gone, took the async ping-pong out of its spinning equilibrium: p50
-//! 5.7–21.5 µs in 11 of 11 runs against about 0.3 µs; README "Async" has
-//! the measurements of this one.)
+//! 5.7–21.5 µs in 11 of 11 runs against about 0.3 µs;
+//! `docs/measurements.md`, "Async", has the measurements of this one.)
 //!
 //! The mode lives in the two top bits of `count`, so the notifier still
 //! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
@@ -451,7 +451,8 @@ impl Waiter {
     /// at once moved 1.18–1.30 times the items per second of spinning first
     /// (2026-12-02, AMD EPYC VM, pinned scratch runs of the two builds,
     /// medians of per-round ratios; `cargo bench --bench targets` "MPMC one
-    /// core": 0.52–0.61× → 0.67–0.68× kanal; README, "Throughput").
+    /// core": 0.52–0.61× → 0.67–0.68× kanal; `docs/measurements.md`, "MPMC on
+    /// one core").
     ///
     /// Where several threads may wait on a side (the MPMC ring), a low
     /// budget alone still leaves the inline retries on (only the clocked

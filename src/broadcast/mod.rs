@@ -107,9 +107,10 @@
 //!   the receivers between them). For an item of 64 bytes the stamp adds an
 //!   eighth.
 //!
-//! Measured with `cargo bench --bench broadcast`, free-running (README,
-//! Broadcast; medians of alternated runs; near-empty, with 30 ns of work per
-//! item on the sender, both ran at the work's ceiling): with `u64` items the
+//! Measured with `cargo bench --bench broadcast`, free-running
+//! (`docs/measurements.md`, Broadcast; medians of alternated runs;
+//! near-empty, with 30 ns of work per item on the sender, both ran at the
+//! work's ceiling): with `u64` items the
 //! plain layout delivered 1.5–1.7 times the items of the stamped one at
 //! 1 × 1, 1.0–1.1 times at 1 × 2 and about 1.05 times at 1 × 4; with 64-byte
 //! items the stamped layout delivered 1.15–1.45 times the plain one at

@@ -592,7 +592,8 @@ const BACKOFF_CAP_LOG2: u32 = 4;
 /// 10^6, 4 senders and 1 or 4 receivers, unpinned, 2 vCPUs) `perf` put two
 /// thirds of the samples in the senders' `try_send`, 45% of those on the
 /// lost CAS and 28% in this backoff's spin loop, with the receiver
-/// starved; see the README for the effect.
+/// starved; see `docs/measurements.md` ("Capacity 1, 2026-12-01" and
+/// after) for the effect.
 #[inline(always)]
 pub(super) fn contention_backoff(step: &mut u32, may_yield: bool) {
     if may_yield && *step >= YIELD_AFTER_LOST {

@@ -547,7 +547,7 @@ impl<T> Producer<T> {
     /// apart (0.40 / 0.43). All of these were measured while `send` / `recv`
     /// themselves were `#[inline]`; since they are `#[inline(always)]` the
     /// same free-running rows read 0.89–1.14 close together and 0.90–1.00
-    /// far apart (README), and the four arrangements were not compared
+    /// far apart (`docs/measurements.md`), and the four arrangements were not compared
     /// again.
     #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
