@@ -28,6 +28,17 @@
 //! between the two cores, before and after) says whether the vCPUs were
 //! close together or far apart during the run.
 //!
+//! Where the threads ran: every thread (the sender and each receiver, except
+//! disruptor-rs's handler threads, which it starts itself) notes its CPU
+//! every 16 384 items, and each run is classed by each thread's most
+//! frequent CPU: the sender alone on its vCPU, or sharing it with a
+//! receiver. Unpinned, the scheduler picks one per run, and the fan-out
+//! rows differ between the two (at 1 x 2, the receivers taking turns on one
+//! vCPU, or the sender and one receiver taking turns on one while the other
+//! receiver has the other vCPU); below each table, each row's ratio to its
+//! ringflow reference over the rounds in which both runs had the same
+//! placement.
+//!
 //! Items per run: 2 000 000 for the ringflow broadcast (`Park`), N SPSC
 //! rings and bus rows, so that a run lasts longer than a scheduler time
 //! slice (runs of 200 000 items took 2–5 ms, and with three or more threads
@@ -94,20 +105,78 @@ impl Payload for P64 {
     }
 }
 
-/// One run: (wall time, items delivered over all receivers).
-type Run = (Duration, u64);
+/// One run: wall time, items delivered over all receivers, and where the
+/// threads ran ([`Placed`]).
+type Run = (Duration, u64, Placed);
+
+/// Where a run's threads ran, from the CPU each one was on most often (one
+/// `sched_getcpu` every [`SAMPLE_EVERY`] items it handled). With more
+/// threads than vCPUs the scheduler's choice decides the fan-out rows (see
+/// `print_placements`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Placed {
+    /// The sender had its vCPU to itself; the receivers shared the others.
+    SenderAlone,
+    /// The sender shared its vCPU with at least one receiver.
+    SenderShared,
+    /// Not sampled (disruptor-rs runs its handlers on threads of its own).
+    Unknown,
+}
+
+/// Items between two CPU samples of a thread.
+const SAMPLE_EVERY: u64 = 1 << 14;
+
+/// How often a thread was seen on each CPU (the first 64).
+#[derive(Clone, Copy)]
+struct Cpus([u32; 64]);
+
+impl Cpus {
+    fn new() -> Self {
+        Cpus([0; 64])
+    }
+
+    /// Counts the CPU this thread is on when `i` is a multiple of
+    /// `SAMPLE_EVERY`.
+    #[inline(always)]
+    fn tick(&mut self, i: u64) {
+        if i % SAMPLE_EVERY == 0 {
+            // SAFETY: `sched_getcpu` has no preconditions.
+            let cpu = unsafe { libc::sched_getcpu() };
+            if let Some(n) = usize::try_from(cpu).ok().and_then(|c| self.0.get_mut(c)) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// The CPU this thread was seen on most often.
+    fn most(&self) -> Option<usize> {
+        let (cpu, &n) = self.0.iter().enumerate().max_by_key(|&(_, n)| *n)?;
+        (n > 0).then_some(cpu)
+    }
+}
+
+/// The class of a run whose sender was mostly on `sender` and whose
+/// receivers were mostly on `receivers`.
+fn placement_of(sender: &Cpus, receivers: &[Cpus]) -> Placed {
+    match sender.most() {
+        Some(s) if receivers.iter().any(|r| r.most() == Some(s)) => Placed::SenderShared,
+        Some(_) if receivers.iter().all(|r| r.most().is_some()) => Placed::SenderAlone,
+        _ => Placed::Unknown,
+    }
+}
 
 /// Spawns `receivers` threads running `body(i)` after a start barrier, runs
 /// `send` on this thread, then joins them; times from the barrier to the
 /// last join.
 /// Receives until `next` says the channel is done; returns how many.
-fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> u64 {
-    let mut got = 0;
+fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> (u64, Cpus) {
+    let (mut got, mut cpus) = (0, Cpus::new());
     while let Some(v) = next() {
+        cpus.tick(got);
         black_box(v.key());
         got += 1;
     }
-    got
+    (got, cpus)
 }
 
 /// `--work NS`: busy work of about `NS` ns before each send (in units of
@@ -133,7 +202,7 @@ fn pin(core: Option<core_affinity::CoreId>) {
     }
 }
 
-fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> u64, send: impl FnOnce()) -> Run {
+fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> (u64, Cpus), send: impl FnOnce() -> Cpus) -> Run {
     let go = Arc::new(Barrier::new(receivers.len() + 1));
     let cores = PIN.get();
     pin(cores.map(|c| c[0]));
@@ -152,9 +221,9 @@ fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> u64, send: impl FnOn
         .collect();
     go.wait();
     let start = Instant::now();
-    send();
-    let delivered = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    (start.elapsed(), delivered)
+    let sender = send();
+    let (counts, cpus): (Vec<u64>, Vec<Cpus>) = handles.into_iter().map(|h| h.join().unwrap()).unzip();
+    (start.elapsed(), counts.iter().sum(), placement_of(&sender, &cpus))
 }
 
 fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
@@ -165,10 +234,13 @@ fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
         move || {
+            let mut cpus = Cpus::new();
             for i in 0..items {
+                cpus.tick(i);
                 work();
                 tx.send(P::make(i)).unwrap();
             }
+            cpus
         },
     )
 }
@@ -179,13 +251,16 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
         move || {
+            let mut cpus = Cpus::new();
             for i in 0..items {
+                cpus.tick(i);
                 work();
                 let v = P::make(i);
                 for tx in &mut txs {
                     tx.send(v.clone()).unwrap();
                 }
             }
+            cpus
         },
     )
 }
@@ -198,23 +273,27 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
         rxs,
         |mut rx| {
             use tokio::sync::broadcast::error::RecvError;
-            let mut got = 0;
+            let (mut got, mut cpus) = (0, Cpus::new());
             loop {
                 match rx.blocking_recv() {
                     Ok(v) => {
+                        cpus.tick(got);
                         black_box(v.key());
                         got += 1;
                     }
                     Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return got,
+                    Err(RecvError::Closed) => return (got, cpus),
                 }
             }
         },
         move || {
+            let mut cpus = Cpus::new();
             for i in 0..items {
+                cpus.tick(i);
                 work();
                 let _ = tx.send(P::make(i));
             }
+            cpus
         },
     )
 }
@@ -224,19 +303,15 @@ fn bus<P: Payload>(items: u64, n: usize) -> Run {
     let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
     fan(
         rxs,
-        |mut rx| {
-            let mut got = 0;
-            for v in rx.iter() {
-                black_box(v.key());
-                got += 1;
-            }
-            got
-        },
+        |mut rx| drain(|| rx.recv().ok()),
         move || {
+            let mut cpus = Cpus::new();
             for i in 0..items {
+                cpus.tick(i);
                 work();
                 bus.broadcast(P::make(i));
             }
+            cpus
         },
     )
 }
@@ -292,7 +367,7 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
         }
         drive(b.build(), items)
     };
-    (elapsed, counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+    (elapsed, counts.iter().map(|c| c.load(Ordering::Relaxed)).sum(), Placed::Unknown)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -359,12 +434,14 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
         impls.retain(|i| i.name().contains(only) || matches!(i, Impl::Park | Impl::Spin));
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
+    let mut places: Vec<Vec<Placed>> = vec![Vec::new(); impls.len()];
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..impls.len()).collect();
         order.rotate_left(round % impls.len());
         for &k in &order {
             let sent = items_for(impls[k], n, items);
-            let (t, delivered) = impls[k].run::<P>(sent, n);
+            let (t, delivered, placed) = impls[k].run::<P>(sent, n);
+            places[k].push(placed);
             if impls[k] != Impl::Tokio {
                 assert_eq!(delivered, sent * n as u64, "{} lost items", impls[k].name());
             }
@@ -392,6 +469,49 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
             r.min,
             r.max
         );
+    }
+    print_placements(&impls, &rates, &places);
+}
+
+/// Each row against its ringflow reference, by where the threads ran: the
+/// rounds in which both runs had the sender alone on its vCPU, and those
+/// in which both had it sharing one with a receiver (per-round ratios,
+/// median and min–max, and how many rounds). With three or more threads on
+/// two vCPUs these two placements move the fan-out rows apart: the
+/// scheduler picks one per run, and a run's verdict follows it.
+fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>]) {
+    let class = |p: Placed| match p {
+        Placed::SenderAlone => "sender alone",
+        Placed::SenderShared => "sender sharing a vCPU",
+        Placed::Unknown => "",
+    };
+    let mut lines = Vec::new();
+    for (k, imp) in impls.iter().enumerate() {
+        let reference = impls.iter().position(|&i| i == imp.reference()).unwrap();
+        if reference == k {
+            continue;
+        }
+        let mut cells = Vec::new();
+        for want in [Placed::SenderAlone, Placed::SenderShared] {
+            let q: Vec<f64> = (0..rates[k].len())
+                .filter(|&r| places[k][r] == want && places[reference][r] == want)
+                .map(|r| rates[reference][r] / rates[k][r])
+                .collect();
+            if !q.is_empty() {
+                let rounds = q.len();
+                let q = support::Spread::of(&q);
+                cells.push(format!("{}: {:.2}x ({:.2}–{:.2}, {rounds} rounds)", class(want), q.median, q.min, q.max));
+            }
+        }
+        if !cells.is_empty() {
+            lines.push(format!("  {} / {}: {}", impls[reference].name(), imp.name(), cells.join("; ")));
+        }
+    }
+    if !lines.is_empty() {
+        println!("ratios over the rounds whose two runs had the same placement (each thread's most frequent vCPU):");
+        for l in lines {
+            println!("{l}");
+        }
     }
 }
 
