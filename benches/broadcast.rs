@@ -37,7 +37,8 @@
 //! vCPU, or the sender and one receiver taking turns on one while the other
 //! receiver has the other vCPU); below each table, each row's ratio to its
 //! ringflow reference over the rounds in which both runs had the same
-//! placement.
+//! placement, and over those of them whose placement probes (taken before
+//! every round and after the last) read close together and far apart.
 //!
 //! Items per run: 2 000 000 for the ringflow broadcast (`Park`), N SPSC
 //! rings and bus rows, so that a run lasts longer than a scheduler time
@@ -435,7 +436,12 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); impls.len()];
     let mut places: Vec<Vec<Placed>> = vec![Vec::new(); impls.len()];
+    // A placement probe before every round and after the last classes each
+    // round as close together, far apart or mixed (as `targets` does).
+    let cores = support::cores();
+    let mut probes = Vec::with_capacity(rounds + 1);
     for round in 0..rounds {
+        probes.push(support::line_round_trip_ns(cores));
         let mut order: Vec<usize> = (0..impls.len()).collect();
         order.rotate_left(round % impls.len());
         for &k in &order {
@@ -448,6 +454,8 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
             rates[k].push(delivered as f64 / t.as_secs_f64() / 1e6);
         }
     }
+    probes.push(support::line_round_trip_ns(cores));
+    let (wheres, classes) = support::Where::per_round(&probes);
     println!("\n1 sender x {n} receiver(s), {} payload, {rounds} rounds:", P::NAME);
     println!("| implementation | items per run | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
     println!("|---|---|---|---|");
@@ -470,16 +478,18 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
             r.max
         );
     }
-    print_placements(&impls, &rates, &places);
+    println!("{classes}");
+    print_placements(&impls, &rates, &places, &wheres);
 }
 
 /// Each row against its ringflow reference, by where the threads ran: the
 /// rounds in which both runs had the sender alone on its vCPU, and those
 /// in which both had it sharing one with a receiver (per-round ratios,
-/// median and min–max, and how many rounds). With three or more threads on
+/// median and min–max, and how many rounds; then the medians over those of
+/// them whose probes read close together and far apart, see `wheres`). With three or more threads on
 /// two vCPUs these two placements move the fan-out rows apart: the
 /// scheduler picks one per run, and a run's verdict follows it.
-fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>]) {
+fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>], wheres: &[support::Where]) {
     let class = |p: Placed| match p {
         Placed::SenderAlone => "sender alone",
         Placed::SenderShared => "sender sharing a vCPU",
@@ -493,14 +503,21 @@ fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>]) 
         }
         let mut cells = Vec::new();
         for want in [Placed::SenderAlone, Placed::SenderShared] {
-            let q: Vec<f64> = (0..rates[k].len())
-                .filter(|&r| places[k][r] == want && places[reference][r] == want)
-                .map(|r| rates[reference][r] / rates[k][r])
-                .collect();
+            let same: Vec<usize> =
+                (0..rates[k].len()).filter(|&r| places[k][r] == want && places[reference][r] == want).collect();
+            let q: Vec<f64> = same.iter().map(|&r| rates[reference][r] / rates[k][r]).collect();
             if !q.is_empty() {
-                let rounds = q.len();
-                let q = support::Spread::of(&q);
-                cells.push(format!("{}: {:.2}x ({:.2}–{:.2}, {rounds} rounds)", class(want), q.median, q.min, q.max));
+                let w: Vec<support::Where> = same.iter().map(|&r| wheres[r]).collect();
+                let (close, far) = (support::Where::Close.median_of(&q, &w), support::Where::Far.median_of(&q, &w));
+                let s = support::Spread::of(&q);
+                cells.push(format!(
+                    "{}: {:.2}x ({:.2}–{:.2}, {} rounds; close together {close}, far apart {far})",
+                    class(want),
+                    s.median,
+                    s.min,
+                    s.max,
+                    q.len()
+                ));
             }
         }
         if !cells.is_empty() {
