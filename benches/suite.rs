@@ -982,6 +982,11 @@ fn main() {
             items / 4
         );
         let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::new()).collect();
+        // A placement probe before every round and after the last, as in
+        // section 3: these rows are pinned across the two vCPUs, and with
+        // every item crossing alone their rates follow the distance between
+        // them.
+        let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
         let schedule = Rounds { rounds, rotate_by: 5, label: "keep-up".into() };
         schedule.run(
             rows.len(),
@@ -989,15 +994,28 @@ fn main() {
                 watched(&rows[i].name, || (rows[i].run)((items / 4).max(1000), cores));
             },
             |i, round, position| {
+                if position == 0 {
+                    probes.push(line_round_trip_ns(cores));
+                }
                 let (t, fill) = watched(&rows[i].name, || (rows[i].run)(items, cores));
                 let rate = items as f64 / t.as_secs_f64() / 1e6;
                 let v = values(&[(RATE, rate), (FILL, fill)]);
                 runs[i].push(run_record(&KEEP_UP_METRICS, &rows[i].name, round, position, items, v));
             },
         );
+        probes.push(line_round_trip_ns(cores));
+        let (wheres, per_round) = Where::per_round(&probes);
+        println!("   {per_round}");
         println!(
-            "\n   {:<50} {:>18} {:>6} {:>18} {:>8} {:>20}  {:<6}",
-            "regime, implementation, payload", "cap 1024 M/s", "fill", "cap 1e6 M/s", "fill", "ratio 1e6/1024", ">=0.9"
+            "\n   {:<50} {:>18} {:>6} {:>18} {:>8} {:>20}  {:<10}  {:<17}",
+            "regime, implementation, payload",
+            "cap 1024 M/s",
+            "fill",
+            "cap 1e6 M/s",
+            "fill",
+            "ratio 1e6/1024",
+            ">=0.9",
+            "close | far"
         );
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
         let fill_of = |i: Option<usize>| {
@@ -1026,20 +1044,27 @@ fn main() {
                     format!("{} ({}-{})", fmt_rate(s.median), fmt_rate(s.min), fmt_rate(s.max))
                 })
             };
-            let ratio = match (small, big) {
-                (Some(s), Some(b)) => Spread::of(&ratios(&rate_of(b), &rate_of(s))),
-                _ => Spread::of(&[]),
+            let per_round_ratios = match (small, big) {
+                (Some(s), Some(b)) => ratios(&rate_of(b), &rate_of(s)),
+                _ => Vec::new(),
             };
+            let ratio = Spread::of(&per_round_ratios);
             let judged = pair.starts_with(KEEPS_UP) && !ratio.median.is_nan();
+            let by_place = format!(
+                "{} | {}",
+                Where::Close.median_of(&per_round_ratios, &wheres),
+                Where::Far.median_of(&per_round_ratios, &wheres)
+            );
             println!(
-                "   {:<50} {:>18} {:>6} {:>18} {:>8} {:>20}  {:<6}",
+                "   {:<50} {:>18} {:>6} {:>18} {:>8} {:>20}  {:<10}  {:<17}",
                 pair,
                 show(small),
                 fill_of(small),
                 show(big),
                 fill_of(big),
                 fmt_ratio(&ratio),
-                if judged { verdict(Some(ratio.median >= 0.9)) } else { "(context)" }
+                if judged { verdict(Some(ratio.median >= 0.9)) } else { "(context)" },
+                by_place
             );
             if let Some(s) = small {
                 summaries.push(Summary::of(&KEEP_UP_METRICS, &runs[s], None));
