@@ -646,16 +646,15 @@ fn probed_rounds(
     mut run: impl FnMut(usize) -> (f64, f64),
 ) -> (PerImpl<(f64, f64)>, Vec<support::Where>, String) {
     let mut results: PerImpl<(f64, f64)> = vec![Vec::new(); n];
-    let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
+    let mut probes = support::RoundProbes::new(cores, rounds);
     for round in 0..rounds {
-        probes.push(support::line_round_trip_ns(cores));
+        probes.before_round();
         for k in 0..n {
             let i = (k + round) % n;
             results[i].push(run(i));
         }
     }
-    probes.push(support::line_round_trip_ns(cores));
-    let (wheres, classes) = support::Where::per_round(&probes);
+    let (wheres, classes, _) = probes.finish();
     (results, wheres, classes)
 }
 

@@ -120,7 +120,8 @@ enum Placed {
     SenderAlone,
     /// The sender shared its vCPU with at least one receiver.
     SenderShared,
-    /// Not sampled (disruptor-rs runs its handlers on threads of its own).
+    /// Not sampled (disruptor-rs runs its handlers on threads of its own),
+    /// or a thread handled no item.
     Unknown,
 }
 
@@ -166,10 +167,8 @@ fn placement_of(sender: &Cpus, receivers: &[Cpus]) -> Placed {
     }
 }
 
-/// Spawns `receivers` threads running `body(i)` after a start barrier, runs
-/// `send` on this thread, then joins them; times from the barrier to the
-/// last join.
-/// Receives until `next` says the channel is done; returns how many.
+/// Receives until `next` says the channel is done; returns how many, and
+/// the CPUs this thread was seen on.
 fn drain<P: Payload>(mut next: impl FnMut() -> Option<P>) -> (u64, Cpus) {
     let (mut got, mut cpus) = (0, Cpus::new());
     while let Some(v) = next() {
@@ -203,6 +202,9 @@ fn pin(core: Option<core_affinity::CoreId>) {
     }
 }
 
+/// Spawns a thread per receiver running `body` after a start barrier, runs
+/// `send` on this thread, then joins them; times from the barrier to the
+/// last join, and classes the run by the CPUs `body` and `send` report.
 fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> (u64, Cpus), send: impl FnOnce() -> Cpus) -> Run {
     let go = Arc::new(Barrier::new(receivers.len() + 1));
     let cores = PIN.get();
@@ -438,10 +440,9 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
     let mut places: Vec<Vec<Placed>> = vec![Vec::new(); impls.len()];
     // A placement probe before every round and after the last classes each
     // round as close together, far apart or mixed (as `targets` does).
-    let cores = support::cores();
-    let mut probes = Vec::with_capacity(rounds + 1);
+    let mut probes = support::RoundProbes::new(support::cores(), rounds);
     for round in 0..rounds {
-        probes.push(support::line_round_trip_ns(cores));
+        probes.before_round();
         let mut order: Vec<usize> = (0..impls.len()).collect();
         order.rotate_left(round % impls.len());
         for &k in &order {
@@ -454,8 +455,7 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
             rates[k].push(delivered as f64 / t.as_secs_f64() / 1e6);
         }
     }
-    probes.push(support::line_round_trip_ns(cores));
-    let (wheres, classes) = support::Where::per_round(&probes);
+    let (wheres, classes, _) = probes.finish();
     println!("\n1 sender x {n} receiver(s), {} payload, {rounds} rounds:", P::NAME);
     println!("| implementation | items per run | M items delivered/s (median, min–max) | ringflow / this (median, min–max) |");
     println!("|---|---|---|---|");
@@ -486,9 +486,10 @@ fn scenario<P: Payload>(n: usize, rounds: usize, items: u64, spin: bool, only: O
 /// rounds in which both runs had the sender alone on its vCPU, and those
 /// in which both had it sharing one with a receiver (per-round ratios,
 /// median and min–max, and how many rounds; then the medians over those of
-/// them whose probes read close together and far apart, see `wheres`). With three or more threads on
-/// two vCPUs these two placements move the fan-out rows apart: the
-/// scheduler picks one per run, and a run's verdict follows it.
+/// them whose probes read close together and far apart, see `wheres`).
+/// With three or more threads on two vCPUs these two placements move the
+/// fan-out rows apart: the scheduler picks one per run, and a run's verdict
+/// follows it.
 fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>], wheres: &[support::Where]) {
     let class = |p: Placed| match p {
         Placed::SenderAlone => "sender alone",

@@ -986,7 +986,7 @@ fn main() {
         // section 3: these rows are pinned across the two vCPUs, and with
         // every item crossing alone their rates follow the distance between
         // them.
-        let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
+        let mut probes = RoundProbes::new(cores, rounds);
         let schedule = Rounds { rounds, rotate_by: 5, label: "keep-up".into() };
         schedule.run(
             rows.len(),
@@ -995,7 +995,7 @@ fn main() {
             },
             |i, round, position| {
                 if position == 0 {
-                    probes.push(line_round_trip_ns(cores));
+                    probes.before_round();
                 }
                 let (t, fill) = watched(&rows[i].name, || (rows[i].run)(items, cores));
                 let rate = items as f64 / t.as_secs_f64() / 1e6;
@@ -1003,8 +1003,7 @@ fn main() {
                 runs[i].push(run_record(&KEEP_UP_METRICS, &rows[i].name, round, position, items, v));
             },
         );
-        probes.push(line_round_trip_ns(cores));
-        let (wheres, per_round) = Where::per_round(&probes);
+        let (wheres, per_round, _) = probes.finish();
         println!("   {per_round}");
         println!(
             "\n   {:<50} {:>18} {:>6} {:>18} {:>8} {:>20}  {:<10}  {:<17}",
@@ -1127,7 +1126,7 @@ fn main() {
         // A placement probe before every round and after the last, as in
         // `targets`: a round of this section takes most of a minute, and the
         // vCPUs move within minutes.
-        let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
+        let mut probes = RoundProbes::new(cores, rounds);
         let schedule = Rounds { rounds, rotate_by: 7, label: "suite".into() };
         schedule.run(
             order.len(),
@@ -1137,7 +1136,7 @@ fn main() {
             },
             |j, round, position| {
                 if position == 0 {
-                    probes.push(line_round_trip_ns(cores));
+                    probes.before_round();
                 }
                 let i = order[j];
                 let n = n_of(i);
@@ -1164,8 +1163,7 @@ fn main() {
                 ));
             },
         );
-        probes.push(line_round_trip_ns(cores));
-        let (wheres, per_round) = Where::per_round(&probes);
+        let (wheres, per_round, _) = probes.finish();
         println!("   {per_round}");
         let rate_of = |i: usize| runs[i].iter().map(|r| r.values[RATE]).collect::<Vec<_>>();
         let busy_of = |i: usize| runs[i].iter().map(|r| r.values[CPU]).collect::<Vec<_>>();

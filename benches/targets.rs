@@ -340,7 +340,7 @@ fn main() {
     // far apart, or mixed), and the ratios are also given per class: the
     // vCPUs of this VM move within minutes, and the rows move with them.
     let mut runs: Vec<Vec<Run>> = rows.iter().map(|_| Vec::with_capacity(rounds)).collect();
-    let mut probes: Vec<f64> = Vec::with_capacity(rounds + 1);
+    let mut probes = RoundProbes::new(cores, rounds);
     let schedule = Rounds { rounds, rotate_by: 3, label: "targets".into() };
     schedule.run(
         rows.len(),
@@ -349,7 +349,7 @@ fn main() {
         },
         |i, round, position| {
             if position == 0 {
-                probes.push(line_round_trip_ns(cores));
+                probes.before_round();
             }
             let n = (items as f64 * rows[i].scale) as u64;
             let (t, fill) = (rows[i].run)(n, cores);
@@ -367,9 +367,7 @@ fn main() {
     );
     let rates: Vec<Vec<f64>> = runs.iter().map(|r| r.iter().map(|run| run.values[0]).collect()).collect();
     // One probe after the last round: the run's "after" and that round's end.
-    let after = line_round_trip_ns(cores);
-    probes.push(after);
-    let (wheres, per_round) = Where::per_round(&probes);
+    let (wheres, per_round, after) = probes.finish();
     println!("{}", placement.report_after(after));
     println!("{per_round}");
 

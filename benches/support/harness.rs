@@ -474,6 +474,35 @@ impl Where {
     }
 }
 
+/// The placement probes of a series of interleaved rounds: one before
+/// every round ([`before_round`](RoundProbes::before_round)) and one after
+/// the last ([`finish`](RoundProbes::finish)), so that each round can be
+/// classed ([`Where::per_round`]).
+pub struct RoundProbes {
+    cores: (CoreId, CoreId),
+    probes: Vec<f64>,
+}
+
+impl RoundProbes {
+    pub fn new(cores: (CoreId, CoreId), rounds: usize) -> Self {
+        RoundProbes { cores, probes: Vec::with_capacity(rounds + 1) }
+    }
+
+    /// Probes before a round.
+    pub fn before_round(&mut self) {
+        self.probes.push(line_round_trip_ns(self.cores));
+    }
+
+    /// Probes after the last round: each round's class, the line that
+    /// prints them, and that last probe (ns; the run's "after").
+    pub fn finish(mut self) -> (Vec<Where>, String, f64) {
+        let after = line_round_trip_ns(self.cores);
+        self.probes.push(after);
+        let (wheres, line) = Where::per_round(&self.probes);
+        (wheres, line, after)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Throughput transfers.
 // ---------------------------------------------------------------------------
