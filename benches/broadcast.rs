@@ -192,6 +192,19 @@ fn work() {
     }
 }
 
+/// The sender's loop of every sampled fan-out: for each of `items` items,
+/// note the CPU (every [`SAMPLE_EVERY`]), do the `--work`, then `send(i)`;
+/// returns the CPUs seen.
+fn send_each(items: u64, mut send: impl FnMut(u64)) -> Cpus {
+    let mut cpus = Cpus::new();
+    for i in 0..items {
+        cpus.tick(i);
+        work();
+        send(i);
+    }
+    cpus
+}
+
 /// `--pin S,R...`: the sender's core, then the receivers' (receiver `i`
 /// takes entry `i` of the receivers' list, cycling). Unset: not pinned.
 static PIN: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
@@ -233,19 +246,7 @@ fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
     let (mut tx, rx) = Builder::new(CAP).wait_strategy(strategy).broadcast::<P>();
     let rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
     drop(rx);
-    fan(
-        rxs,
-        |mut rx| drain(|| rx.recv().ok()),
-        move || {
-            let mut cpus = Cpus::new();
-            for i in 0..items {
-                cpus.tick(i);
-                work();
-                tx.send(P::make(i)).unwrap();
-            }
-            cpus
-        },
-    )
+    fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| tx.send(P::make(i)).unwrap()))
 }
 
 fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
@@ -254,16 +255,12 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
         move || {
-            let mut cpus = Cpus::new();
-            for i in 0..items {
-                cpus.tick(i);
-                work();
+            send_each(items, |i| {
                 let v = P::make(i);
                 for tx in &mut txs {
                     tx.send(v.clone()).unwrap();
                 }
-            }
-            cpus
+            })
         },
     )
 }
@@ -290,13 +287,9 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
             }
         },
         move || {
-            let mut cpus = Cpus::new();
-            for i in 0..items {
-                cpus.tick(i);
-                work();
+            send_each(items, |i| {
                 let _ = tx.send(P::make(i));
-            }
-            cpus
+            })
         },
     )
 }
@@ -304,19 +297,7 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
 fn bus<P: Payload>(items: u64, n: usize) -> Run {
     let mut bus = bus::Bus::<P>::new(CAP);
     let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
-    fan(
-        rxs,
-        |mut rx| drain(|| rx.recv().ok()),
-        move || {
-            let mut cpus = Cpus::new();
-            for i in 0..items {
-                cpus.tick(i);
-                work();
-                bus.broadcast(P::make(i));
-            }
-            cpus
-        },
-    )
+    fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| bus.broadcast(P::make(i))))
 }
 
 fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
