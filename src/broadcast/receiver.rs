@@ -47,6 +47,10 @@ pub struct Receiver<T> {
     /// `Some` on `Park` Block channels: notify a sender blocked on room
     /// after each receive (a Lossy sender never sleeps).
     notify_sender: Option<barrier::Kind>,
+    /// `true` on a Block ring with the plain layout (both fixed when the
+    /// ring is built): `try_recv` then takes a path that does not look at
+    /// the layout or the policy again for each item.
+    plain_block: bool,
     received: u64,
     lagged: u64,
     missed: u64,
@@ -92,7 +96,20 @@ impl<T> Receiver<T> {
         park: Option<barrier::Kind>,
     ) -> Self {
         let notify_sender = if shared.policy == Policy::Block { park } else { None };
-        Receiver { shared, cursor, pos, idx, seen_tail: pos, park, notify_sender, received: 0, lagged: 0, missed: 0 }
+        let plain_block = shared.policy == Policy::Block && matches!(shared.slots, Slots::Plain(_));
+        Receiver {
+            shared,
+            cursor,
+            pos,
+            idx,
+            seen_tail: pos,
+            park,
+            notify_sender,
+            plain_block,
+            received: 0,
+            lagged: 0,
+            missed: 0,
+        }
     }
 
     /// Whether `seen_tail` says the item at `pos` is published.
@@ -269,6 +286,9 @@ impl<T: Clone> Receiver<T> {
     /// ```
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        if self.plain_block {
+            return self.try_recv_plain_block();
+        }
         match &self.shared.slots {
             Slots::Stamped(slots) => {
                 // Acquire: pairs with the sender's Release store of the
@@ -281,19 +301,7 @@ impl<T: Clone> Receiver<T> {
                     self.not_ready(stamp)?;
                 }
             }
-            Slots::Plain(_) => {
-                if !self.seen_published() {
-                    // Everything seen so far is read: look at `tail` again.
-                    // Acquire: pairs with the sender's Release store of
-                    // `tail`, so the values it wrote before are visible to
-                    // the clones that follow.
-                    self.seen_tail = self.shared.tail.load(Ordering::Acquire);
-                    if !self.seen_published() {
-                        // Empty or disconnected (out of line).
-                        self.nothing_published()?;
-                    }
-                }
-            }
+            Slots::Plain(_) => self.plain_ready()?,
         }
         let shared = &*self.shared;
         // SAFETY: `idx < capacity` (the field's invariant).
@@ -337,6 +345,53 @@ impl<T: Clone> Receiver<T> {
                 value
             }
         };
+        self.received_one();
+        Ok(value)
+    }
+
+    /// [`try_recv`](Receiver::try_recv) on a Block ring with the plain
+    /// layout (`plain_block`), the common case for small items: the same
+    /// steps without a dispatch on the layout or the policy for each item
+    /// (about 51 instructions per `u64` receive with them, 43 without, in
+    /// a one-thread loop under callgrind; what a receive costs decides the
+    /// rate where the receivers share a core).
+    #[inline(always)]
+    fn try_recv_plain_block(&mut self) -> Result<T, TryRecvError> {
+        self.plain_ready()?;
+        let Slots::Plain(cells) = &self.shared.slots else { unreachable!("plain_block on a stamped ring") };
+        // SAFETY: `idx < capacity` (the field's invariant), the buffer's
+        // length; the value of `pos` is published and visible (`pos <
+        // seen_tail`, loaded with Acquire from the sender's Release store
+        // after the value), and on a Block ring the sender does not touch
+        // the slot again until it has seen our cursor move past `pos`, so
+        // the shared borrow for `clone` is valid.
+        let value = unsafe { cells.get(self.idx).with(|p| (*p).assume_init_ref().clone()) };
+        self.received_one();
+        Ok(value)
+    }
+
+    /// Plain layout: makes sure the item at `pos` is published, loading
+    /// `tail` again only once everything seen so far is read.
+    #[inline(always)]
+    fn plain_ready(&mut self) -> Result<(), TryRecvError> {
+        if !self.seen_published() {
+            // Acquire: pairs with the sender's Release store of `tail`, so
+            // the values it wrote before are visible to the clones that
+            // follow.
+            self.seen_tail = self.shared.tail.load(Ordering::Acquire);
+            if !self.seen_published() {
+                // Empty or disconnected (out of line).
+                self.nothing_published()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the clone of the item at `pos`: moves on to the next
+    /// position, publishes the cursor and wakes a sender waiting for room.
+    #[inline(always)]
+    fn received_one(&mut self) {
+        let shared = &*self.shared;
         self.pos = self.pos.wrapping_add(1);
         self.idx = if self.idx + 1 == shared.capacity { 0 } else { self.idx + 1 };
         // Release: our clone happens-before the sender's reuse of the slot.
@@ -345,7 +400,6 @@ impl<T: Clone> Receiver<T> {
         if let Some(kind) = self.notify_sender {
             shared.cold.ctl.send_waiters.notify(kind);
         }
-        Ok(value)
     }
 
     /// Receives the next item, waiting for one as the channel's
