@@ -274,6 +274,8 @@ pub use sender::Sender;
 pub use crate::future::broadcast_adapters::{RecvStream, SendSink};
 pub use crate::future::broadcast_futures::{RecvFuture, SendFuture};
 
+use core::mem::MaybeUninit;
+
 use crossbeam_utils::CachePadded;
 
 use crate::buffer::{drop_each, Buffer, Cell, StampedSlot};
@@ -568,26 +570,40 @@ impl<T> Shared<T> {
         unsafe { slots.get(idx) }.stamp(idle(start.wrapping_add(idx)), order)
     }
 
-    /// Publishes the value just written to slot `idx` for position `pos`:
+    /// Writes `value` into slot `idx` for position `pos` and publishes it:
     /// its stamp (stamped layout), then `tail = pos + 1`, each with
-    /// `Release`.
+    /// `Release`. Returns what the slot held before (initialised only if
+    /// the slot had been written before). One branch on the layout.
     ///
     /// # Safety
     ///
-    /// `idx < capacity`; only the sender calls it, once per position, after
-    /// writing the value.
+    /// `idx < capacity`; only the sender calls it, once per position, and
+    /// no receiver reads the slot until this publication (none is at or
+    /// before `pos - capacity`).
     #[inline(always)]
-    pub(crate) unsafe fn publish(&self, idx: usize, pos: usize) {
-        if let Slots::Stamped(slots) = &self.slots {
-            // SAFETY: `idx < capacity` (the caller's contract).
-            unsafe { slots.get(idx) }.set_stamp(idle(self.start.wrapping_add(idx)), ready(pos), Ordering::Release);
-            // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
-            slots.prefault_ahead(idx);
-        }
+    pub(crate) unsafe fn write(&self, idx: usize, pos: usize, value: T) -> MaybeUninit<T> {
+        // SAFETY: the sender is the only writer, and no receiver reads the
+        // slot until the publication below (the caller's contract).
+        let swap = |cell: &Cell<T>| unsafe { cell.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
+        let old = match &self.slots {
+            // SAFETY: `idx < capacity`, the buffer's length (the caller's
+            // contract).
+            Slots::Plain(cells) => swap(unsafe { cells.get(idx) }),
+            Slots::Stamped(slots) => {
+                // SAFETY: as above.
+                let slot = unsafe { slots.get(idx) };
+                let old = swap(&slot.value);
+                slot.set_stamp(idle(self.start.wrapping_add(idx)), ready(pos), Ordering::Release);
+                // The slots are a zeroed buffer: see `Buffer::prefault_ahead`.
+                slots.prefault_ahead(idx);
+                old
+            }
+        };
         // Release: publishes the value of `pos` to every receiver that loads
         // this `tail` (or a later one) with Acquire (plain layout), and
         // orders it for `len`, subscriptions and `Shared::drop`.
         self.tail.store(pos.wrapping_add(1), Ordering::Release);
+        old
     }
 
     /// Adds `cursor` to the registry and counts a live receiver.

@@ -1,7 +1,5 @@
 //! The sending half of the broadcast ring.
 
-use core::mem::MaybeUninit;
-
 use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
@@ -121,15 +119,12 @@ impl<T> Sender<T> {
         // slot held, and its clones of it happen-before this point (the
         // `Acquire` loads of the rescan that established `cached_min`).
         let idx = self.tail_idx;
-        // SAFETY: `tail_idx < capacity` (the field's invariant).
-        let cell = unsafe { shared.cell(idx) };
         let had_old = t.wrapping_sub(shared.start) >= cap;
-        // SAFETY: no receiver reads this slot until the publication below
-        // says position `t` (none is at or before `t - capacity`, see
-        // above), and the sender is the only writer.
-        let old = unsafe { cell.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(value))) };
-        // SAFETY: `idx < capacity`; the value of `t` was just written.
-        unsafe { shared.publish(idx, t) };
+        // SAFETY: `tail_idx < capacity` (the field's invariant); no receiver
+        // reads this slot until `write` publishes position `t` (none is at
+        // or before `t - capacity`, see above), and the sender is the only
+        // writer.
+        let old = unsafe { shared.write(idx, t, value) };
         self.tail = t.wrapping_add(1);
         self.tail_idx = if idx + 1 == cap { 0 } else { idx + 1 };
         if let Some(kind) = self.park {
