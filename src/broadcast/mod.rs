@@ -91,9 +91,12 @@
 //!
 //! ## Two slot layouts
 //!
-//! The layout is chosen when the ring is built, by the item's size; each
-//! operation then branches on it (always the same way, so the branches are
-//! predicted).
+//! The layout is chosen when the ring is built, by the item's size. A send
+//! branches on it once (always the same way, so the branch is predicted);
+//! a receiver of a Block ring on the plain layout decides once, when it is
+//! made, and takes a receive path that looks at neither the layout nor the
+//! policy (`Receiver::plain_block`); other receivers branch on both per
+//! item.
 //!
 //! - **Plain** (items of at most 8 bytes: integers, `Arc`, `Box`,
 //!   references): the slots are the values alone, and receivers learn what
