@@ -690,12 +690,7 @@ fn main() {
     } else {
         Cfg { items: 2_000_000, paced: Duration::from_millis(500), round_trips: 20_000, rounds: 9 }
     };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = support::cpu_model();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# ringflow async bench: {cpu}, {cores} CPUs; tokio multi-thread runtime, 2 workers");
     // The VM's two vCPUs are sometimes close together, sometimes far apart;

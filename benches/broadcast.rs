@@ -534,14 +534,7 @@ fn main() {
     if let Some(ns) = work_ns {
         WORK.set(support::busy_units_for(ns as f64)).unwrap();
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = support::cpu_model();
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
     let pinning = PIN.get().map_or("threads not pinned".to_string(), |c| {
         format!(

@@ -19,7 +19,7 @@ mod adapters;
 mod harness;
 mod output;
 
-#[allow(unused_imports)] // broadcast.rs and async.rs use only the harness
+#[allow(unused_imports)] // broadcast.rs and async.rs use only the harness and `cpu_model`
 pub use adapters::*;
 pub use harness::*;
 #[allow(unused_imports)] // criterion writes throughput.rs's results

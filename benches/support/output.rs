@@ -247,16 +247,47 @@ impl Facts {
     }
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
+/// The CPU as `/proc/cpuinfo` and sysfs describe it: the model name, and
+/// the family / model / stepping and the first core's cache sizes after it.
+/// A VM often shows only a vendor name ("AMD EPYC"), and two VMs of that
+/// name have differed in microarchitecture (family 25 is Zen 3 / Zen 4,
+/// family 26 Zen 5 on AMD), which moves the benches' ratios.
+pub fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let Some(name) = field("model name") else { return "unknown CPU".into() };
+    let mut details = Vec::new();
+    if let (Some(f), Some(m), Some(s)) = (field("cpu family"), field("model"), field("stepping")) {
+        details.push(format!("family {f}, model {m}, stepping {s}"));
+    }
+    let caches: Vec<String> = (0..8)
+        .map_while(|i| {
+            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
+            let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok().map(|s| s.trim().to_string());
+            let (level, kind, size) = (read("level")?, read("type").unwrap_or_default(), read("size")?);
+            Some({
+                let kind = match kind.as_str() {
+                    "Data" => "d",
+                    "Instruction" => "i",
+                    _ => "",
+                };
+                format!("L{level}{kind} {size}")
+            })
         })
-        .unwrap_or_else(|| "unknown".into())
+        .collect();
+    if !caches.is_empty() {
+        details.push(caches.join(" "));
+    }
+    if details.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", details.join("; "))
+    }
 }
 
 fn command_output(cmd: &str, args: &[&str]) -> String {
