@@ -1429,6 +1429,11 @@ impl Sleepers {
                 return Registration::Kept;
             }
         }
+        // Cloned before anything leaves the map: a `clone` that panics (user
+        // code) leaves the registry as it was, and no retired waker is
+        // dropped while the mutex is held (`stale`, declared after `state`,
+        // would be dropped first by the unwinding).
+        let waker = waker.clone();
         let stale = if exclusive && !state.wakers.is_empty() {
             let stale = core::mem::take(&mut state.wakers);
             self.count.fetch_sub(stale.len(), Ordering::Relaxed);
@@ -1438,7 +1443,7 @@ impl Sleepers {
         };
         let k = state.next_key;
         state.next_key = k.wrapping_add(1);
-        state.wakers.insert(k, waker.clone());
+        state.wakers.insert(k, waker);
         // W1 for a task, inside the critical section that stored the waker.
         // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
         // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.

@@ -1616,6 +1616,78 @@ fn a_receive_whose_wakeup_panics_drops_the_item_it_took() {
     assert_eq!(waiting.load(Ordering::SeqCst), 1);
 }
 
+#[test]
+fn a_force_send_whose_wakeup_panics_drops_the_item_it_evicted() {
+    // `force_send` owns the item it evicted while it notifies the waiting
+    // senders: a waker that panics there must not leak it.
+    let panicky = Waker::from(Arc::new(Panicky));
+    let (evicted, waiting, forced) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (tx, rx) = park_mpmc::<Tracked>(1);
+    assert!(tx.try_send(Tracked(evicted.clone())).is_ok());
+    let mut s = tx.send_async(Tracked(waiting.clone()));
+    assert!(poll(&mut s, &panicky).is_pending());
+    panics(|| {
+        let _ = tx.force_send(Tracked(forced.clone()));
+    });
+    assert_eq!(evicted.load(Ordering::SeqCst), 1, "the evicted item was dropped, once");
+    assert_eq!(forced.load(Ordering::SeqCst), 0, "the forced item is in the ring");
+    drop(s);
+    assert_eq!(waiting.load(Ordering::SeqCst), 1);
+    assert!(rx.try_recv().is_ok());
+    assert_eq!(forced.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_broadcast_send_whose_wakeup_panics_drops_the_item_it_overwrote() {
+    // The send has published its item, and owns the one it overwrote, when
+    // it notifies the receivers: a receiver's waker that panics there must
+    // not leak that item; the unwinding drops it, once.
+    let panicky = Waker::from(Arc::new(Panicky));
+    let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (mut tx, mut rx) = park_broadcast::<TrackedClone>(1);
+    assert!(tx.try_send(TrackedClone(first.clone())).is_ok());
+    drop(rx.try_recv().ok().expect("item 0")); // a clone, dropped: 1
+    let mut f = rx.recv_async();
+    assert!(poll(&mut f, &panicky).is_pending());
+    panics(|| {
+        let _ = tx.try_send(TrackedClone(second.clone()));
+    });
+    assert_eq!(first.load(Ordering::SeqCst), 2, "the overwritten item 0 was dropped, once");
+    assert_eq!(second.load(Ordering::SeqCst), 0, "item 1 is in the ring");
+    drop(f);
+    let (c, w) = counting();
+    let mut f = rx.recv_async();
+    assert!(matches!(poll(&mut f, &w), Poll::Ready(Ok(_))), "item 1 was published before the wake-up");
+    drop(f);
+    drop((tx, rx));
+    assert_eq!(first.load(Ordering::SeqCst), 2);
+    assert_eq!(second.load(Ordering::SeqCst), 2, "item 1: the clone received and the original");
+    assert_eq!(woken(&c), 0);
+}
+
+#[test]
+fn a_broadcast_senders_drop_wakes_waiting_receivers_past_a_panicking_send_waker() {
+    // The sender's drop wakes its own registries (a leaked pending send
+    // whose waker panics sits there) and then every receiver's: a receiver
+    // waiting there still learns that the sender is gone.
+    let panicky = Waker::from(Arc::new(Panicky));
+    let (mut tx, rx) = park_broadcast::<u32>(1);
+    let mut waiting = rx.clone();
+    tx.try_send(0).unwrap();
+    assert_eq!(waiting.try_recv(), Ok(0)); // `rx` has not read item 0: the ring is full
+    let mut s = tx.send_async(1);
+    assert!(poll(&mut s, &panicky).is_pending());
+    std::mem::forget(s);
+    let (c, w) = counting();
+    let mut f = waiting.recv_async();
+    assert!(poll(&mut f, &w).is_pending());
+    panics(move || drop(tx));
+    assert_eq!(woken(&c), 1, "the waiting receiver was woken");
+    assert_eq!(poll(&mut f, &w), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
+    drop(rx);
+}
+
 /// A task of a minimal executor whose queue is gone: waking it drops the
 /// waker, the last reference to the task, and with it the task's future.
 struct Orphan(std::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>);

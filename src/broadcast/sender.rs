@@ -125,18 +125,19 @@ impl<T> Sender<T> {
         // or before `t - capacity`, see above), and the sender is the only
         // writer.
         let old = unsafe { shared.write(idx, t, value) };
+        // SAFETY: with `had_old` the slot had been written before, so `old`
+        // is the initialised item of position `t - capacity`, now owned here
+        // (every receiver that was going to clone it has, or was evicted
+        // past it). Owned as a local from here on, so that it is dropped
+        // once whatever happens next, also when a receiver's waker panics
+        // in the notification below (the unwinding drops it).
+        let old = had_old.then(|| unsafe { old.assume_init() });
         self.tail = t.wrapping_add(1);
         self.tail_idx = if idx + 1 == cap { 0 } else { idx + 1 };
         if let Some(kind) = self.park {
             self.notify_receivers(kind);
         }
-        if had_old {
-            // SAFETY: the slot had been written before, so `old` is the
-            // initialised item of position `t - capacity`, now owned here
-            // (every receiver that was going to clone it has, or was
-            // evicted past it).
-            drop(unsafe { old.assume_init() });
-        }
+        drop(old);
         Ok(())
     }
 
@@ -420,7 +421,6 @@ impl<T> Drop for Sender<T> {
         // Release: a receiver that sees `false` sees every item we published
         // (stamps and `tail`).
         cold.sender_alive.store(false, Ordering::Release);
-        cold.ctl.wake_everyone();
         // Each receiver sleeps on its own registry. A receiver that joins
         // after the copy below sees `sender_alive == false` (the registry
         // mutex orders it) and never sleeps. Woken after the mutex is
@@ -428,7 +428,15 @@ impl<T> Drop for Sender<T> {
         // future may own a receiver, whose drop takes that mutex (this
         // thread held it here once, and hung).
         let receivers = lock(&cold.registry).clone();
-        each_even_if_one_panics(receivers, |c| c.sleepers.wake_all());
+        // The sender's own registries first (`None`: leaked pending sends,
+        // watermark waiters), then every receiver's, each even if a waker
+        // woken in an earlier one panics: a receiver blocked in `recv` must
+        // learn that the sender is gone whatever a leaked send's waker does.
+        let everyone = core::iter::once(None).chain(receivers.into_iter().map(Some));
+        each_even_if_one_panics(everyone, |registry| match registry {
+            None => cold.ctl.wake_everyone(),
+            Some(c) => c.sleepers.wake_all(),
+        });
     }
 }
 

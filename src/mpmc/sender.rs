@@ -288,6 +288,12 @@ impl<T> Sender<T> {
                     // `claim_with`) made the value visible. Swap the new
                     // value in and publish it at position `tail`.
                     let evicted = unsafe { slot.value.with_mut(|p| core::ptr::replace(p, MaybeUninit::new(v))) };
+                    // SAFETY: the slot was full, so the replaced cell held an
+                    // initialised value, now owned by us. Owned as a local
+                    // from here on, so that a waker that panics in the
+                    // notifications below cannot leak it (the unwinding drops
+                    // it).
+                    let evicted = unsafe { evicted.assume_init() };
                     slot.set_stamp(base, tail.wrapping_add(1), Ordering::Release);
                     shared.cold.ctl.count_eviction();
                     self.after_publish(tail, 1);
@@ -301,9 +307,7 @@ impl<T> Sender<T> {
                     if let Some(kind) = self.park {
                         shared.cold.ctl.send_waiters.notify(kind);
                     }
-                    // SAFETY: the slot was full, so the replaced cell held an
-                    // initialised value, now owned by us.
-                    return Blocked::Stop(Forced::Evicted(unsafe { evicted.assume_init() }));
+                    return Blocked::Stop(Forced::Evicted(evicted));
                 }
             }
             // The oldest slot is being read (a receiver claimed it) or is
