@@ -107,6 +107,16 @@ pub mod __test_hooks {
     pub use crate::sync::barrier::probe::{
         fail_next_heavy_barriers, fence_pair_switches, membarrier_calls_on_this_thread, park_channels_use_membarrier,
     };
+
+    /// Sets (or with `None` clears) the callback every MPMC page retirement
+    /// attempt makes at its points `"tagged"` and `"checked"`, with the
+    /// page's address (`src/mpmc/pages.rs`): a test blocks in it to stand
+    /// for a preemption there.
+    #[cfg(not(loom))]
+    #[allow(clippy::type_complexity)]
+    pub fn set_retirement_hook(hook: Option<std::sync::Arc<dyn Fn(&'static str, usize) + Send + Sync>>) {
+        *crate::mpmc::pages::RETIREMENT_HOOK.write().unwrap_or_else(std::sync::PoisonError::into_inner) = hook;
+    }
 }
 
 /// The README's code blocks run as doc-tests, so the API tour stays true.

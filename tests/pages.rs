@@ -179,3 +179,104 @@ fn two_by_two_threads_exactly_once_in_order() {
         assert_eq!(total, 2 * per, "{strategy:?}");
     }
 }
+
+/// A gate a test thread blocks in until the test opens it.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Says it has arrived, then blocks until opened.
+    fn block(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.0 = true;
+        self.changed.notify_all();
+        while !s.1 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+    fn wait_arrived(&self) {
+        let mut s = self.state.lock().unwrap();
+        while !s.0 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+#[test]
+fn no_second_retirement_of_a_page_while_one_is_unfinished() {
+    // Receiver A's retirement of logical page 0's page is held between its
+    // handshake and its commit (standing for a preemption there), while
+    // traffic goes on through the ring for many laps: senders cancel A's
+    // tag, and other receivers read that page again and again. None of
+    // them may begin a retirement of that page before A's ends, or A's
+    // commit could meet their tag (until 2026-12-04 tags carried an 11-bit
+    // sequence number instead, which repeats: a review built the case in
+    // which the stale commit detached a page a sender was writing to).
+    let laps: u64 = if cfg!(miri) { 40 } else { 20_000 };
+    let made = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = paged::<Tracked>(6, 2, WaitStrategy::BusySpin);
+    let held = Arc::new(Gate::default());
+    let (a_page, tags_of_a_page) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    {
+        let (held, a_page, tags_of_a_page) = (held.clone(), a_page.clone(), tags_of_a_page.clone());
+        ringflow::__test_hooks::set_retirement_hook(Some(Arc::new(move |point, page| {
+            let a = thread::current().name() == Some("A");
+            if point == "checked" && a && a_page.load(Ordering::SeqCst) == 0 {
+                a_page.store(page, Ordering::SeqCst);
+                held.block();
+            } else if point == "tagged" && !a && page == a_page.load(Ordering::SeqCst) {
+                tags_of_a_page.fetch_add(1, Ordering::SeqCst);
+            }
+        })));
+    }
+    let item = |i: u64| {
+        made.fetch_add(1, Ordering::SeqCst);
+        Tracked(i, dropped.clone())
+    };
+    assert!(tx.try_send(item(0)).is_ok() && tx.try_send(item(1)).is_ok());
+    assert_eq!(rx.try_recv().map(|t| t.0), Ok(0));
+    // A reads position 1, the last of logical page 0, and retires the page.
+    let a = {
+        let rx = rx.clone();
+        thread::Builder::new().name("A".into()).spawn(move || rx.try_recv().map(|t| t.0)).unwrap()
+    };
+    held.wait_arrived();
+    for i in 2..laps * 6 {
+        assert!(tx.try_send(item(i)).is_ok(), "room for item {i}");
+        assert_eq!(rx.try_recv().map(|t| t.0), Ok(i));
+    }
+    assert_eq!(tags_of_a_page.load(Ordering::SeqCst), 0, "a second retirement of the page began");
+    held.open();
+    assert_eq!(a.join().unwrap(), Ok(1));
+    ringflow::__test_hooks::set_retirement_hook(None);
+    let [_, _, given_up] = tx.__page_counts().expect("a paged ring");
+    assert!(given_up >= 1, "A's commit failed: a sender had cancelled its tag");
+    // The ring is whole: capacity exact, FIFO, every item dropped once.
+    for k in 0..6 {
+        assert!(tx.try_send(item(k)).is_ok());
+    }
+    assert!(matches!(tx.try_send(item(6)), Err(TrySendError::Full(_))));
+    for k in 0..6 {
+        assert_eq!(rx.try_recv().map(|t| t.0), Ok(k));
+    }
+    assert_eq!(rx.try_recv().map(|t| t.0), Err(TryRecvError::Empty));
+    drop((tx, rx));
+    assert_eq!(made.load(Ordering::SeqCst), dropped.load(Ordering::SeqCst));
+}
+
+/// An item that counts its drops.
+struct Tracked(u64, Arc<AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}

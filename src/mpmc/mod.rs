@@ -51,7 +51,7 @@
 //! - `receiver.rs`: [`Receiver`] (receives, batches, iterators, the test
 //!   hook `__claim_recv`).
 
-mod pages;
+pub(crate) mod pages;
 mod receiver;
 mod ring;
 mod sender;

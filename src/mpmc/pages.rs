@@ -55,9 +55,12 @@
 //! `L`, while a sender claims a position of `v` in lap `L + 1` (the stamps
 //! on `P` already say "free" for it). The retirement lives in the table
 //! entry itself: `P` (attached), `P` *tagged* (a receiver is retiring it;
-//! still attached), or null (retired). Pages are 4 KiB-aligned, and the
-//! tag is the low bit plus an 11-bit sequence number drawn per attempt, so
-//! each retirement attempt has its own entry value. Both sides use a
+//! still attached; the tag is the pointer's low bit), or null (retired).
+//! At most one retirement attempt per page is in progress at any time: a
+//! receiver takes the page's `retiring` flag before it tags the entry and
+//! gives it back when its attempt ends, whatever the outcome, so a tagged
+//! entry is always the tag of the one attempt in progress on that page.
+//! Both sides use a
 //! Dekker-style handshake on the entry and `tail`, made of sequentially
 //! consistent accesses only (`SeqCst`: one total order, so of two threads
 //! that each write one location and then read the other, at least one
@@ -75,14 +78,19 @@
 //! sender's `tail`, and it undoes; if the sender sees the tag it cancels
 //! before the commit, or sees null after it and writes elsewhere. Either
 //! way nobody writes to a retired page, and nobody ever waits for another
-//! thread. Each CAS expects one exact entry value, so a stale one fails:
-//! a receiver preempted until its page was cancelled, read again for a
-//! later lap and tagged by another receiver cannot commit that other
-//! retirement (its sequence number differs; the same number again needs
-//! 2 048 further retirement attempts on that page while it sleeps, each
-//! after a page's worth of items was read from it on whatever logical page
-//! it served, and then the page attached to the same logical page again),
-//! and a sender's cancel is harmless whatever it cancels. A first version
+//! thread. A receiver preempted after its handshake, while senders cancel
+//! its tag and the page serves later laps, cannot commit another receiver's
+//! retirement of the same page: none can begin before its own attempt ends
+//! (a receiver that finds the flag taken leaves the page attached, as when
+//! `tail` is near), so when it resumes the entry holds its own tag (then
+//! the handshake it ran still stands) or not (and its commit fails). A
+//! sender's cancel is harmless whatever it cancels. Until 2026-12-04 each
+//! attempt drew an 11-bit sequence number for its tag instead of taking a
+//! flag; a review built the interleaving that defeats it with pause hooks
+//! (the sequence repeats after 2 048 attempts, a few thousand items on
+//! two-slot pages): the preempted receiver's commit met a later attempt's
+//! identical tag before that attempt's own check of `tail`, and detached a
+//! page a sender was writing to. A first version
 //! kept the state in the page and let a sender that saw a committed
 //! retirement clear the entry itself; that CAS could
 //! meet the same page attached again to the same logical page (retired,
@@ -115,24 +123,45 @@ use core::ptr::NonNull;
 
 use super::ring::Slot;
 use crate::buffer::Buffer;
-use crate::sync::{spin_hint, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{spin_hint, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-/// The low bits of a table entry that tag a page being retired (pages are
-/// aligned to `TAG_MASK + 1`, see [`Page`]): bit 0 set, bits 1.. a sequence
-/// number.
+/// The low bits of a table entry that may tag a page being retired (bit 0;
+/// pages are aligned to `TAG_MASK + 1`, see [`Page`]).
 const TAG_MASK: usize = 4095;
 
-/// `page` tagged with sequence number `seq` (wrapping within the tag).
-fn tagged<T>(page: NonNull<Page<T>>, seq: usize) -> *mut Page<T> {
-    let tag = (1 | seq << 1) & TAG_MASK;
+/// `page` tagged: a retirement attempt is on (see the module docs).
+fn tagged<T>(page: NonNull<Page<T>>) -> *mut Page<T> {
     // In bounds of the page's allocation (its alignment pads it to at least
     // `TAG_MASK + 1` bytes), never dereferenced tagged.
-    page.as_ptr().cast::<u8>().wrapping_add(tag).cast()
+    page.as_ptr().cast::<u8>().wrapping_add(1).cast()
 }
 
 /// The page of a table entry, tagged or not.
 fn untagged<T>(entry: *mut Page<T>) -> *mut Page<T> {
     entry.cast::<u8>().wrapping_sub(entry as usize & TAG_MASK).cast()
+}
+
+/// A test's callback at two points of a retirement attempt (feature
+/// `__test-hooks`): `"tagged"` (the entry was tagged) and `"checked"` (the
+/// handshake passed; the commit comes next), with the page's address. A
+/// test stands for a preemption there by blocking in it.
+#[cfg(all(feature = "__test-hooks", not(loom)))]
+#[allow(clippy::type_complexity)]
+pub(crate) static RETIREMENT_HOOK: std::sync::RwLock<
+    Option<std::sync::Arc<dyn Fn(&'static str, usize) + Send + Sync>>,
+> = std::sync::RwLock::new(None);
+
+/// Calls [`RETIREMENT_HOOK`] (nothing without `__test-hooks`; retirement
+/// is a cold path, once per page of items).
+#[inline(always)]
+fn retirement_hook<T>(_point: &'static str, _page: NonNull<Page<T>>) {
+    #[cfg(all(feature = "__test-hooks", not(loom)))]
+    {
+        let hook = RETIREMENT_HOOK.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some(hook) = hook {
+            hook(_point, _page.as_ptr() as usize);
+        }
+    }
 }
 
 /// Under loom only: `fence(SeqCst)` between the write and the read of each
@@ -156,9 +185,11 @@ pub(super) struct Page<T> {
 
 /// The fields of a page besides its slots, after them.
 struct PageHeader<T> {
-    /// Sequence numbers for the tags of retirement attempts (only their
-    /// distinctness matters).
-    retire_seq: AtomicUsize,
+    /// Set while a retirement attempt on this page is in progress: taken
+    /// (a swap to `true` that read `false`) before the attempt tags the
+    /// table entry, cleared when it ends. Invariant: a tagged entry of this
+    /// page is the tag of the attempt holding the flag.
+    retiring: AtomicBool,
     /// The next page on the free list; meaningful only while this page is
     /// on it (written before the push that publishes it).
     free_next: AtomicPtr<Page<T>>,
@@ -296,7 +327,7 @@ impl<T> Pages<T> {
             // before anything reads it.
             unsafe { page.as_ptr().cast::<Slot<T>>().add(k).write(Slot::with_raw_stamp(stamp)) };
         }
-        let header = PageHeader { retire_seq: AtomicUsize::new(0), free_next: AtomicPtr::new(core::ptr::null_mut()) };
+        let header = PageHeader { retiring: AtomicBool::new(false), free_next: AtomicPtr::new(core::ptr::null_mut()) };
         // SAFETY: the header's place in the fresh allocation, written once.
         unsafe { self.header_ptr(page).write(header) };
         page
@@ -500,34 +531,58 @@ impl<T> Pages<T> {
             return;
         }
         // SAFETY: one of this ring's pages.
-        let mark = tagged(page, unsafe { self.header(page) }.retire_seq.fetch_add(1, Ordering::Relaxed));
-        if entry.compare_exchange(page.as_ptr(), mark, Ordering::SeqCst, Ordering::Relaxed).is_err() {
-            return;
+        let retiring = &unsafe { self.header(page) }.retiring;
+        if retiring.swap(true, Ordering::Acquire) {
+            return; // another attempt on this page is still in progress
         }
+        let committed = self.retire(page, v, next_lap, tail);
+        // Release: the next attempt on this page begins after this one's
+        // accesses to the entry and `free_lap`.
+        retiring.store(false, Ordering::Release);
+        if committed {
+            self.count(1);
+            self.push(page, page);
+        }
+    }
+
+    /// The handshake and commit of one retirement attempt of `page` from
+    /// logical page `v` (the caller holds the page's `retiring` flag):
+    /// whether it committed (the entry is null and the page is the
+    /// caller's to push).
+    fn retire(&self, page: NonNull<Page<T>>, v: usize, next_lap: usize, tail: &AtomicUsize) -> bool {
+        let entry = self.entry(v);
+        let mark = tagged(page);
+        if entry.compare_exchange(page.as_ptr(), mark, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        retirement_hook("tagged", page);
         loom_sc_fence();
         if tail.load(Ordering::SeqCst).wrapping_sub(next_lap) as isize >= 0 {
             // A sender may hold a claim on this page's next lap.
             let _ = entry.compare_exchange(mark, page.as_ptr(), Ordering::SeqCst, Ordering::Relaxed);
             self.count(2);
-            return;
+            return false;
         }
         // Raised, never lowered: this attempt may still fail (a sender
         // cancels it), and this thread may be preempted right here for any
-        // number of laps, during which later retirements of `v` commit
-        // their own, later laps. A plain store would then overwrite the
-        // lap of the retirement in force with ours, and the positions of
-        // `v`'s free lap would read as full, with nothing to wake a sender
-        // (caught by ThreadSanitizer's scheduling in `tests/pages.rs`; the
-        // PG4 loom model). The value is counted from `v`'s first position,
-        // so it only grows (until 2^64 positions).
+        // number of laps. Without the `retiring` flag later retirements of
+        // `v` could commit their own, later laps meanwhile, and a plain
+        // store would then overwrite the lap of the retirement in force
+        // with ours: the positions of `v`'s free lap would read as full,
+        // with nothing to wake a sender (caught by ThreadSanitizer's
+        // scheduling in `tests/pages.rs`; the PG4 loom model). The flag now
+        // keeps this page on `v` until this attempt ends, so that cannot
+        // happen; the maximum stays, as a second guard, free on this cold
+        // path. The value is counted from `v`'s first position, so it only
+        // grows (until 2^64 positions).
+        retirement_hook("checked", page);
         // SAFETY: as in `entry`. Published by the commit below (Release).
         unsafe { self.free_lap.get(v) }.fetch_max(next_lap.wrapping_sub(self.first_lap_start(v)), Ordering::Relaxed);
         if entry.compare_exchange(mark, core::ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed).is_err() {
             self.count(2);
-            return; // a sender cancelled
+            return false; // a sender cancelled
         }
-        self.count(1);
-        self.push(page, page);
+        true
     }
 
     /// Test counter `i` of `counts` (nothing without `__test-hooks`).
