@@ -55,8 +55,12 @@ impl<T> Sender<T> {
     /// Never waits for another thread: if the slot at the tail is still being
     /// read by a (possibly preempted) receiver, this reports `Full`. A CAS
     /// lost to another sender is retried (lock-free, not wait-free). Never
-    /// enters the kernel on `BusySpin` / `SpinYield` channels; on `Park` it
-    /// may wake a parked receiver.
+    /// enters the kernel on `BusySpin` / `SpinYield` channels, but through
+    /// the allocator on a paged ring (slots of more than 256 KiB in all)
+    /// when it attaches a new page; on `Park` it may wake a parked receiver.
+    /// On a paged ring at its page bound, attaching a page may wait for a
+    /// thread that has the free list away for an instant (see the README's
+    /// "No waiting in `try_*`").
     ///
     /// # Errors
     ///

@@ -387,9 +387,10 @@ unsafe impl<T: Send + Sync> Sync for Consumer<T> {}
 impl<T> Producer<T> {
     /// Sends `value` if there is room, without waiting.
     ///
-    /// Never enters the kernel on `BusySpin` / `SpinYield` channels; on a
-    /// `Park` channel it may wake a parked consumer (one system call, only
-    /// when one is parked).
+    /// Never enters the kernel on `BusySpin` / `SpinYield` channels, but
+    /// through the allocator on a segmented ring (items of more than 256 KiB
+    /// in all), when it opens a segment; on a `Park` channel it may wake a
+    /// parked consumer (one system call, only when one is parked).
     ///
     /// # Errors
     ///
@@ -734,8 +735,9 @@ impl<T> Consumer<T> {
 
     /// Receives the oldest item if there is one, without waiting.
     ///
-    /// Never enters the kernel on `BusySpin` / `SpinYield` channels; on a
-    /// `Park` channel it may wake a parked producer.
+    /// Never enters the kernel on `BusySpin` / `SpinYield` channels, but
+    /// through the allocator on a segmented ring, when it leaves a segment
+    /// (and frees it); on a `Park` channel it may wake a parked producer.
     ///
     /// # Errors
     ///
