@@ -46,6 +46,30 @@ fn leaked_read_chunk_iterator_never_exposes_a_moved_out_value() {
     assert_eq!(t.total(), 2);
 }
 
+/// A consumer that polls only the batch forms after leaking an iterator
+/// that took every queued item: the first poll that finds the ring empty
+/// publishes the position the iterator reached, so a producer waiting for
+/// room is not left waiting (found by a review: only `try_recv` and `peek`
+/// published it, and `read_chunk` / `recv_into` pollers stalled the
+/// producer for good).
+#[test]
+fn leaked_iterator_then_batch_polls_free_the_room() {
+    let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(2);
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    let mut it = rx.read_chunk(2).into_iter();
+    assert_eq!((it.next(), it.next()), (Some(1), Some(2)));
+    mem::forget(it);
+    assert!(tx.try_send(3).is_err(), "the leaked iterator's position is not published yet");
+    assert!(rx.read_chunk(8).is_empty());
+    assert_eq!(tx.try_send(3), Ok(()), "the empty batch poll published it");
+    let mut out = [0u32; 4];
+    assert_eq!(rx.recv_into(&mut out), 1);
+    assert_eq!(out[0], 3);
+    assert!(rx.read_chunk(8).into_iter().next().is_none());
+    drop((tx, rx));
+}
+
 /// Leak the iterator after `k` of `n` items, for every `k`, then let the
 /// handles drop with the rest still queued (the ring's own drop must start
 /// after the items the iterator took, though their slots were never

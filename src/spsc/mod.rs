@@ -711,13 +711,7 @@ impl<T> Consumer<T> {
 
     #[cold]
     fn empty_or_disconnected(&mut self) -> Result<(), TryRecvError> {
-        // A leaked read guard may have moved the private position past items
-        // without storing it. Publish it before reporting `Empty`, so that a
-        // producer waiting for room is never left waiting on a consumer that
-        // waits for items. (A load of our own line, on the empty path only.)
-        if self.shared.head.load(Ordering::Relaxed) != self.head {
-            self.store_head();
-        }
+        self.publish_leaked_head();
         let shared = &*self.shared;
         if shared.cold.producer_alive.load(Ordering::Acquire) {
             return Err(TryRecvError::Empty);
@@ -768,6 +762,19 @@ impl<T> Consumer<T> {
         Ok(value)
     }
 
+    /// On finding the ring empty: a leaked read guard may have moved the
+    /// private position past items without storing it. Publish it before
+    /// reporting "nothing", so that a producer waiting for room is never
+    /// left waiting on a consumer that waits for items, whichever call the
+    /// consumer polls with (`try_recv`, `peek`, the batch forms). (A load of
+    /// our own line, on the empty path only.)
+    #[cold]
+    fn publish_leaked_head(&mut self) {
+        if self.shared.head.load(Ordering::Relaxed) != self.head {
+            self.store_head();
+        }
+    }
+
     /// Items readable as far as the consumer can tell, refreshing its cached
     /// copy of `tail` only if the cache shows fewer than `want`.
     #[inline(always)]
@@ -778,7 +785,11 @@ impl<T> Consumer<T> {
             return available;
         }
         self.load_tail();
-        self.cached_tail.wrapping_sub(self.head)
+        let available = self.cached_tail.wrapping_sub(self.head);
+        if available == 0 {
+            self.publish_leaked_head();
+        }
+        available
     }
 
     /// Refreshes `cached_tail` from `shared.tail`; on a segmented ring,
