@@ -190,6 +190,34 @@ fn leaked_chunk_iterator_at_a_boundary_loses_and_repeats_nothing() {
 }
 
 #[test]
+fn a_full_ring_holds_about_capacity_slots() {
+    // Segments double as the queue grows, but never past the room the ring
+    // has left: filled to capacity, 4 + 8 + ... + 2048 = 4 092 slots, then
+    // a last segment of 4, not another 4 096.
+    let (capacity, grown, last) = if cfg!(miri) { (256, 252, 4) } else { (4096, 4092, 4) };
+    let (mut tx, mut rx) = seg::<u64>(capacity, 4);
+    for i in 0..grown as u64 {
+        tx.try_send(i).unwrap();
+    }
+    assert_eq!(tx.__segment_len(), grown / 2 + 2);
+    for i in grown as u64..capacity as u64 {
+        tx.try_send(i).unwrap();
+    }
+    assert_eq!(tx.__segment_len(), last);
+    assert!(tx.try_send(0).is_err());
+    for i in 0..capacity as u64 {
+        assert_eq!(rx.try_recv(), Ok(i));
+    }
+    // Room again: growth goes on from the last segment's length.
+    for i in 0..100 {
+        tx.try_send(i).unwrap();
+    }
+    for i in 0..100 {
+        assert_eq!(rx.try_recv(), Ok(i));
+    }
+}
+
+#[test]
 fn grows_then_shrinks_back_and_keeps_order() {
     // A burst to near capacity, then a long trickle: the trickle runs in a
     // small segment again (shrinking needs the consumer inside the

@@ -465,7 +465,7 @@ impl<T> Producer<T> {
             }
         }
         if here == self.seg_len && ring_free > 0 {
-            self.open_segment(self.sizing.grown(self.seg_len, self.capacity));
+            self.open_segment(self.sizing.grown(self.seg_len, ring_free));
             here = 0;
         }
         let free = ring_free.min(self.seg_len - here);

@@ -142,9 +142,14 @@ impl Sizing {
         Sizing { base: (BASE_BYTES / size).max(1), segmented: true }
     }
 
-    /// The length of the segment that follows a full one of `len` slots.
-    pub(super) fn grown(&self, len: usize, capacity: usize) -> usize {
-        len.saturating_mul(2).min(capacity)
+    /// The length of the segment that follows a full one of `len` slots,
+    /// when the ring has room for `ring_free` more items: twice `len`, but
+    /// no more than that room (nor less than the base length), so that a
+    /// ring filled to capacity holds about `capacity` slots, not up to
+    /// twice that (a review measured 2 032 slots for a full ring of 1 024
+    /// 4 KiB items: its last segment, 1 024 slots, held 16).
+    pub(super) fn grown(&self, len: usize, ring_free: usize) -> usize {
+        len.saturating_mul(2).min(ring_free.max(self.base))
     }
 
     /// If a segment of `len` slots holding `queued` items (the whole queue)
