@@ -34,7 +34,9 @@ unsafe impl<T: Send> Sync for Receiver<T> {}
 
 impl<T> Receiver<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
-        let full_until = AtomicUsize::new(shared.origin());
+        // No proof yet: the word at the current head proves nothing
+        // (`Shared::proves`).
+        let full_until = AtomicUsize::new(shared.head.load(Ordering::Relaxed));
         Receiver { shared, park, marks, full_until }
     }
 }
@@ -149,7 +151,7 @@ impl<T> Receiver<T> {
     #[inline(always)]
     fn above_low_proven(&self, last: usize, low: usize) -> bool {
         let shared = &*self.shared;
-        if shared.len_between(last, self.full_until.load(Ordering::Relaxed)) > 0 {
+        if shared.proves(last, self.full_until.load(Ordering::Relaxed), shared.capacity) {
             return true;
         }
         if shared.may_be_at_low(last, low) {

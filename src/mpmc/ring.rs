@@ -346,11 +346,6 @@ impl<T> Shared<T> {
         self.stamp(p, Ordering::Relaxed).wrapping_sub(p.wrapping_add(1)) as isize >= 0
     }
 
-    /// The first position, from which every other is counted.
-    pub(super) fn origin(&self) -> usize {
-        self.origin
-    }
-
     /// Congestion probe for a receiver that has just taken `last`: `false`
     /// when the length is certainly above `low`, `true` when it may not be.
     ///
@@ -467,6 +462,35 @@ impl<T> Shared<T> {
     pub(super) fn send_progress(&self) -> Progress<'_> {
         let handles = Some(&self.cold.senders);
         Progress { pos: &self.tail, one_lap: self.one_lap, per_lap: self.capacity, handles, side: Side::Send }
+    }
+
+    /// Whether a handle's watermark proof word (`Sender::clear_until`,
+    /// `Receiver::full_until`) still proves something for the operation at
+    /// `last`: it is ahead of `last` by at least one position and at most
+    /// `max`, as every proof stored is when it is stored. A word left behind
+    /// by more than half the `usize` range (a handle idle for that long, a
+    /// 32-bit target after 2^31 positions) would read as ahead by any
+    /// amount, and was once taken as proof (the congestion flag could then
+    /// stay raised on an empty ring, with `wait_until_clear` asleep).
+    #[inline(always)]
+    pub(super) fn proves(&self, last: usize, word: usize, max: usize) -> bool {
+        let d = lap_distance(last, word, self.one_lap, self.capacity);
+        d > 0 && d <= max as i128
+    }
+
+    /// Puts an empty flat ring at position `far` (a lap start), the state
+    /// it would reach after `far - origin` positions of traffic (unit tests
+    /// of positions more than half the `usize` range apart).
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn jump_empty_to(&self, far: usize) {
+        assert_eq!(far & self.lap_mask, 0);
+        let Storage::Flat(slots) = &self.slots else { panic!("a flat ring") };
+        for idx in 0..self.capacity {
+            let (slot, base) = self.flat_slot(slots, far.wrapping_add(idx));
+            slot.set_stamp(base, far.wrapping_add(idx), Ordering::Relaxed);
+        }
+        self.head.store(far, Ordering::SeqCst);
+        self.tail.store(far, Ordering::SeqCst);
     }
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.

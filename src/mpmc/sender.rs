@@ -44,7 +44,9 @@ unsafe impl<T: Send> Sync for Sender<T> {}
 
 impl<T> Sender<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, park: Option<barrier::Kind>, marks: Option<Marks>) -> Self {
-        let clear_until = AtomicUsize::new(shared.origin());
+        // No proof yet: the word at the current tail proves nothing
+        // (`Shared::proves`).
+        let clear_until = AtomicUsize::new(shared.tail.load(Ordering::Relaxed));
         Sender { shared, park, marks, clear_until }
     }
 }
@@ -141,7 +143,7 @@ impl<T> Sender<T> {
     #[inline(always)]
     fn below_high_proven(&self, last: usize, high: usize) -> bool {
         let shared = &*self.shared;
-        if shared.len_between(last, self.clear_until.load(Ordering::Relaxed)) > 0 {
+        if shared.proves(last, self.clear_until.load(Ordering::Relaxed), high) {
             return true;
         }
         if shared.may_be_at_high(last, high) {
@@ -475,5 +477,37 @@ impl<T> Sender<T> {
 impl<T> core::fmt::Debug for PendingSend<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingSend").field("pos", &self.pos).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::{Builder, Congestion, WaitStrategy};
+
+    /// Positions more than half the `usize` range past where a handle's
+    /// watermark proof word was stored (what 2^31 positions give on a
+    /// 32-bit target): handles cloned at the start (their words at the
+    /// origin) must not take those words as proof. They once did (found by
+    /// a review): the flag stayed `Congested` on the drained ring and
+    /// `wait_until_clear` slept until its deadline.
+    #[test]
+    fn watermark_proofs_left_half_a_range_behind_prove_nothing() {
+        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).mpmc::<u32>();
+        let (tx2, rx2) = (tx.clone(), rx.clone());
+        let one_lap = tx.shared.one_lap;
+        tx.shared.jump_empty_to((1usize << (usize::BITS - 1)).wrapping_add(one_lap));
+        for i in 0..4 {
+            tx2.send(i).unwrap();
+        }
+        assert_eq!(tx.stats().congestion_transitions, 1, "the sends raised the flag");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| tx.wait_until_clear(Some(Instant::now() + Duration::from_secs(10))));
+            while rx2.try_recv().is_ok() {}
+            assert_eq!(rx2.stats().congestion_transitions, 2, "the receives lowered it");
+            assert_eq!(waiter.join().unwrap(), Congestion::Clear);
+        });
+        assert_eq!(tx.congestion(), Congestion::Clear);
     }
 }
