@@ -119,9 +119,13 @@
 //! once; past that it looks again (see [`Pages::attach`]). So the pages
 //! allocated never exceed those the most items ever held needed, plus 16.
 //! (The bound makes an attach at it wait, in the rare case the free list
-//! is away, for the thread putting it back: a sender that claimed a
-//! position on a logical page with no page attached, at the bound, while a
-//! popper is preempted between its swap and its put-back.)
+//! is empty then, for a page on its way there: a popper between its swap
+//! and its put-back, a sender between its pop and its attach CAS (or the
+//! push after losing it), a receiver between its commit and its push, or
+//! a sender whose attachment is not yet counted in the peak. None of them
+//! waits on anything, so there is no cycle; but this is the one place
+//! where a `try_send` may wait for another thread, a time slice if that
+//! thread is preempted. The retirement handshake above never waits.)
 
 use core::alloc::Layout;
 use core::ptr::NonNull;

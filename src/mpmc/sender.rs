@@ -61,8 +61,8 @@ impl<T> Sender<T> {
     /// the allocator on a paged ring (slots of more than 256 KiB in all)
     /// when it attaches a new page; on `Park` it may wake a parked receiver.
     /// On a paged ring at its page bound, attaching a page may wait for a
-    /// thread that has the free list away for an instant (see the README's
-    /// "No waiting in `try_*`").
+    /// page on its way to the free list from another thread (see the
+    /// README's "No waiting in `try_*`").
     ///
     /// # Errors
     ///
