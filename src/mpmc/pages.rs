@@ -132,7 +132,7 @@ use core::ptr::NonNull;
 
 use super::ring::Slot;
 use crate::buffer::Buffer;
-use crate::sync::{spin_hint, yield_now, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{spin_hint, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// Pages a ring may allocate beyond the most it has had attached at once:
 /// room for the pages in flight between the free list and the table while
@@ -509,7 +509,7 @@ impl<T> Pages<T> {
     /// once. Beyond that every page not attached is on the free list or on
     /// its way there (a popper putting the list back, a sender pushing a
     /// page it could not attach, a receiver between its commit and its
-    /// push), so the sender looks again instead, yielding between looks.
+    /// push), so the sender looks again instead, spinning between looks.
     /// Without the bound, each sender that found the list away (taken by a
     /// popper for an instant) allocated a page that stayed once the race
     /// was over, and the pages grew with the traffic, not with the items
@@ -518,7 +518,6 @@ impl<T> Pages<T> {
     #[cold]
     fn attach(&self, v: usize, pos: usize) {
         let first = self.page_start(v, pos);
-        let mut looks = 0u32;
         // Popped or fresh: this thread owns it until the CAS below.
         let page = loop {
             if let Some(page) = self.pop() {
@@ -537,12 +536,10 @@ impl<T> Pages<T> {
             if !self.entry(v).load(Ordering::Acquire).is_null() {
                 return; // another sender attached one
             }
-            looks += 1;
-            if looks % 16 == 0 {
-                yield_now();
-            } else {
-                spin_hint();
-            }
+            // Spin only: this runs inside `try_send` too, which never
+            // yields and, on `BusySpin` / `SpinYield` channels, never
+            // enters the kernel but through the allocator.
+            spin_hint();
         };
         // Release: a thread that finds the page in the table sees its stamps.
         let won =
