@@ -7,10 +7,13 @@
 //! once). The whole MPMC suite also runs on two-slot pages with
 //! the test-only feature `__test-pages` (`scripts/check.sh pages`).
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+use common::Counted;
 use ringflow::{mpmc, Builder, TryRecvError, TrySendError, WaitStrategy};
 
 fn paged<T>(capacity: usize, page: usize, strategy: WaitStrategy) -> (mpmc::Sender<T>, mpmc::Receiver<T>) {
@@ -78,27 +81,18 @@ fn capacity_stays_exact_across_pages_and_laps() {
     }
 }
 
-/// A value that counts its drops in a shared counter.
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 #[test]
 fn every_item_dropped_once_with_items_on_several_pages() {
     let drops = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = paged::<Counted>(64, 4, WaitStrategy::Park);
     for _ in 0..40 {
-        tx.try_send(Counted(drops.clone())).unwrap();
+        tx.try_send(Counted(0, drops.clone())).unwrap();
     }
     for _ in 0..10 {
         drop(rx.try_recv().unwrap());
     }
     for _ in 0..20 {
-        tx.try_send(Counted(drops.clone())).unwrap();
+        tx.try_send(Counted(0, drops.clone())).unwrap();
     }
     assert_eq!(drops.load(Ordering::Relaxed), 10);
     drop((tx, rx));
@@ -222,7 +216,7 @@ fn no_second_retirement_of_a_page_while_one_is_unfinished() {
     let laps: u64 = if cfg!(miri) { 40 } else { 20_000 };
     let made = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = paged::<Tracked>(6, 2, WaitStrategy::BusySpin);
+    let (tx, rx) = paged::<Counted>(6, 2, WaitStrategy::BusySpin);
     let held = Arc::new(Gate::default());
     let (a_page, tags_of_a_page) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     {
@@ -239,7 +233,7 @@ fn no_second_retirement_of_a_page_while_one_is_unfinished() {
     }
     let item = |i: u64| {
         made.fetch_add(1, Ordering::SeqCst);
-        Tracked(i, dropped.clone())
+        Counted(i, dropped.clone())
     };
     assert!(tx.try_send(item(0)).is_ok() && tx.try_send(item(1)).is_ok());
     assert_eq!(rx.try_recv().map(|t| t.0), Ok(0));
@@ -270,15 +264,6 @@ fn no_second_retirement_of_a_page_while_one_is_unfinished() {
     assert_eq!(rx.try_recv().map(|t| t.0), Err(TryRecvError::Empty));
     drop((tx, rx));
     assert_eq!(made.load(Ordering::SeqCst), dropped.load(Ordering::SeqCst));
-}
-
-/// An item that counts its drops.
-struct Tracked(u64, Arc<AtomicUsize>);
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 #[test]

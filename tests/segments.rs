@@ -12,19 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+use common::Counted;
 use ringflow::{spsc, Builder, TryRecvError, TrySendError, WaitStrategy};
 
 fn seg<T>(capacity: usize, slots: usize) -> (spsc::Producer<T>, spsc::Consumer<T>) {
     Builder::new(capacity).__segment_slots(slots).spsc()
-}
-
-/// A value that counts its drops in a shared counter.
-struct Counted(u64, Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.1.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[test]

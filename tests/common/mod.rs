@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests (`spsc.rs`, `mpmc.rs`, `flow.rs`,
-//! `fuzz_replay.rs`): drop-counting payloads (including one whose `Drop`
-//! panics once and which stays harmless if a ring drops it twice), a
-//! zero-sized drop counter, a payload without `Debug`, an exactly-once
-//! register, a small PRNG, a watchdog that turns a hang into a failure, and
-//! scaling of iteration counts under Miri. Each test binary uses a subset.
+//! `fuzz_replay.rs`, `segments.rs`, `pages.rs`, ...): drop-counting payloads
+//! (including one whose `Drop` panics once and which stays harmless if a
+//! ring drops it twice), a zero-sized drop counter, a payload without
+//! `Debug`, an exactly-once register, a small PRNG, a watchdog that turns a
+//! hang into a failure, and scaling of iteration counts under Miri. Each test binary uses a subset.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,6 +16,16 @@ pub fn scaled(normal: usize, miri: usize) -> usize {
         miri
     } else {
         normal
+    }
+}
+
+/// A value that counts its drops in a shared counter (one counter for many
+/// values; [`Tracker`] keeps one per id).
+pub struct Counted(pub u64, pub Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::Relaxed);
     }
 }
 
