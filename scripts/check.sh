@@ -128,7 +128,8 @@ TOML
       'let _ = ringflow::Builder::new(2).__start_position(7);' 'let _ = tx.__page_counts();' \
       'let _ = ringflow::Builder::new(2).__broadcast_stamps(true);' \
       'let _ = ringflow::__test_hooks::membarrier_calls_on_this_thread();' \
-      'ringflow::__test_hooks::set_retirement_hook(None);'; do
+      'ringflow::__test_hooks::set_retirement_hook(None);' \
+      'let _ = ringflow::__test_hooks::FreeList::new(1);'; do
     echo "fn main() { $public $hook }" > "$dir/src/main.rs"
     if (cd "$dir" && CARGO_TARGET_DIR=../hooks-hidden-target cargo build -q 2>/dev/null); then
       echo "reachable without the __test-hooks feature: $hook"; return 1

@@ -102,6 +102,7 @@ pub use wait::WaitStrategy;
 #[cfg(feature = "__test-hooks")]
 #[doc(hidden)]
 pub mod __test_hooks {
+    pub use crate::mpmc::pages::{FreeList, PoppedPage};
     #[cfg(loom)]
     pub use crate::sync::barrier::probe::set_light_barrier_off;
     pub use crate::sync::barrier::probe::{

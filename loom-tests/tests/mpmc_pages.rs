@@ -11,11 +11,14 @@
 
 mod common;
 
-use common::model_covers;
 use common::mpmc::{send_with, Patience, BOUNDED};
+use common::{model_covers, model_covers_all};
+use loom::sync::Arc;
 use loom::thread;
+use ringflow::__test_hooks::FreeList;
 use ringflow::mpmc::{Receiver, Sender};
 use ringflow::{Builder, WaitStrategy};
+use std::sync::atomic::{AtomicBool as StdAtomicBool, Ordering::SeqCst};
 
 /// The ring of every model here: capacity 4 on two-slot pages.
 fn paged_ring() -> (Sender<u32>, Receiver<u32>) {
@@ -56,7 +59,7 @@ fn retire_races_a_claim_on_the_next_lap() {
         writer.join().unwrap();
         let rest: Vec<u32> = rx.try_iter().collect();
         assert_eq!(rest, [2, 3, 4, 5], "every item once, in order");
-        let [_, _, given_up] = tx.__page_counts().unwrap();
+        let [_, _, given_up, ..] = tx.__page_counts().unwrap();
         given_up > 0
     });
 }
@@ -107,10 +110,14 @@ fn retire_races_two_senders_on_the_next_lap() {
 
 /// PG2: two senders each send one value onto a page no page is attached
 /// to yet (both attach, one wins, the other's page goes to the free list),
-/// while the model thread receives both. Every value arrives once.
+/// while the model thread receives both. Every value arrives once. Under
+/// loom a ring allocates at most one page beyond the most ever attached
+/// (`SPARE_PAGES`), so a sender that finds no page to take may also wait
+/// at that bound until the other has attached.
 #[test]
 fn two_senders_attach_the_same_page() {
-    model_covers("PG2 attach race", 3, "both senders allocated a page", || {
+    let whats = ["both senders allocated a page", "a sender looked again at the allocation bound"];
+    model_covers_all("PG2 attach race", 3, whats, || {
         let (tx, rx) = paged_ring();
         let senders: Vec<_> = (0..2)
             .map(|v| {
@@ -122,8 +129,8 @@ fn two_senders_attach_the_same_page() {
         let mut got: Vec<u32> = rx.try_iter().collect();
         got.sort_unstable();
         assert_eq!(got, [0, 1]);
-        let [allocated, _, _] = tx.__page_counts().unwrap();
-        allocated == 2
+        let [allocated, _, _, _, at_bound] = tx.__page_counts().unwrap();
+        [allocated == 2, at_bound > 0]
     });
 }
 
@@ -157,7 +164,47 @@ fn a_late_failed_retirement_keeps_the_later_free_lap() {
             tx.try_send(v).unwrap_or_else(|e| panic!("{v}: {e:?} with {} of 4 queued", rx.len()));
         }
         assert_eq!(rx.try_iter().collect::<Vec<u32>>(), [6, 7, 8]);
-        let [_, retired, given_up] = tx.__page_counts().unwrap();
+        let [_, retired, given_up, ..] = tx.__page_counts().unwrap();
         retired > 0 && given_up > 0
+    });
+}
+
+/// One pop of [`free_list_pop_puts_the_rest_back_past_a_push`]: the page
+/// (if the list was not empty or away) is held, then pushed back (dropped).
+/// `held` (std atomics: bookkeeping outside the model) catches a page held
+/// by two threads at once.
+fn pop_and_push_back(list: &FreeList, held: &[StdAtomicBool; 3]) {
+    if let Some(page) = list.pop() {
+        let i = page.index();
+        assert!(!held[i].swap(true, SeqCst), "page {i} popped while another thread held it");
+        held[i].store(false, SeqCst);
+    }
+}
+
+/// PG5: the free list alone (`__test_hooks::FreeList`, three pages; the
+/// ring models above never reach its put-back retry). Two threads and the
+/// model thread each pop a page and push it back. `pop` takes the whole
+/// list with a swap, keeps the top and puts the rest back with a
+/// compare-exchange; when a push came in between, it takes what was pushed,
+/// links it in front of the rest and tries again. No page may be held by
+/// two threads at once, and at the end every page is on the list once (a
+/// pop may find the list away and get nothing).
+#[test]
+fn free_list_pop_puts_the_rest_back_past_a_push() {
+    model_covers("PG5 free list", 2, "a put-back retried past a push", || {
+        let list = Arc::new(FreeList::new(3));
+        let held: Arc<[StdAtomicBool; 3]> = Arc::new(Default::default());
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let (list, held) = (list.clone(), held.clone());
+                thread::spawn(move || pop_and_push_back(&list, &held))
+            })
+            .collect();
+        pop_and_push_back(&list, &held);
+        others.into_iter().for_each(|t| t.join().unwrap());
+        let mut listed = list.listed();
+        listed.sort_unstable();
+        assert_eq!(listed, [0, 1, 2], "every page on the list once");
+        list.put_back_retries() > 0
     });
 }

@@ -136,8 +136,10 @@ use crate::sync::{spin_hint, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// Pages a ring may allocate beyond the most it has had attached at once:
 /// room for the pages in flight between the free list and the table while
-/// several threads attach and retire (see [`Pages::attach`]).
-const SPARE_PAGES: usize = 16;
+/// several threads attach and retire (see [`Pages::attach`]). One under
+/// loom, so that its small models reach the wait at the bound (16 would
+/// leave it out of every model: `loom-tests/tests/mpmc_pages.rs`, PG2).
+const SPARE_PAGES: usize = if cfg!(loom) { 1 } else { 16 };
 
 /// The low bits of a table entry that may tag a page being retired (bit 0;
 /// pages are aligned to `TAG_MASK + 1`, see [`Page`]).
@@ -250,11 +252,13 @@ pub(super) struct Pages<T> {
     /// `capacity` (logical slots) and `one_lap`, as in `Shared`.
     capacity: usize,
     one_lap: usize,
-    /// Pages allocated, retirements committed and retirements given up
-    /// after the handshake (a sender's claim seen, or its cancel), for the
-    /// crate's tests (plain std counters, outside any loom model).
+    /// Pages allocated, retirements committed, retirements given up after
+    /// the handshake (a sender's claim seen, or its cancel), put-back
+    /// retries of `pop`, and looks again of an attach at the allocation
+    /// bound, for the crate's tests (plain std counters, outside any loom
+    /// model).
     #[cfg(feature = "__test-hooks")]
-    pub(super) counts: [core::sync::atomic::AtomicUsize; 3],
+    pub(super) counts: [core::sync::atomic::AtomicUsize; 5],
 }
 
 impl<T> Pages<T> {
@@ -533,6 +537,7 @@ impl<T> Pages<T> {
                 break self.alloc_page(v, first);
             }
             self.allocated.fetch_sub(1, Ordering::Relaxed);
+            self.count(4);
             if !self.entry(v).load(Ordering::Acquire).is_null() {
                 return; // another sender attached one
             }
@@ -679,6 +684,7 @@ impl<T> Pages<T> {
             ) {
                 Ok(_) => break,
                 Err(_) => {
+                    self.count(3);
                     let Some(pushed) = NonNull::new(self.free.swap(core::ptr::null_mut(), Ordering::Acquire)) else {
                         continue;
                     };
@@ -696,6 +702,130 @@ impl<T> Pages<T> {
             }
         }
         Some(top)
+    }
+}
+
+/// Test hook (feature `__test-hooks`): the free list of a paged ring on its
+/// own, holding `n` pages at first, for the loom model of [`Pages::pop`]
+/// and [`Pages::push`] (`loom-tests/tests/mpmc_pages.rs`, PG5), which the
+/// models of whole rings do not reach (a review counted 0 put-back retries
+/// in 135 364 of their executions). Pages are named by their index in
+/// `0..n`; a popped page goes back on the list when its [`PoppedPage`] is
+/// dropped.
+#[cfg(feature = "__test-hooks")]
+pub struct FreeList {
+    pages: Pages<u32>,
+    /// The pages made, in index order.
+    made: Vec<NonNull<Page<u32>>>,
+}
+
+// SAFETY: threads share a `FreeList` only through `pop` (a `PoppedPage` is
+// not `Send`), `push` (its drop) and `listed`, which use atomics and pages
+// the calling thread owns, as the ring's threads do (`Shared` is `Sync` on
+// the same grounds); `made` is read-only after `new`.
+#[cfg(feature = "__test-hooks")]
+unsafe impl Sync for FreeList {}
+// SAFETY: as above; the pages belong to the list, not to a thread.
+#[cfg(feature = "__test-hooks")]
+unsafe impl Send for FreeList {}
+
+/// A page taken off a [`FreeList`]; pushed back when dropped. Leaked
+/// (`mem::forget`), it stays off the list, and the list's drop still frees
+/// it (the list frees every page it made).
+#[cfg(feature = "__test-hooks")]
+pub struct PoppedPage<'a> {
+    page: NonNull<Page<u32>>,
+    list: &'a FreeList,
+}
+
+#[cfg(feature = "__test-hooks")]
+impl core::fmt::Debug for FreeList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FreeList").field("pages", &self.made.len()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl core::fmt::Debug for PoppedPage<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PoppedPage").field("index", &self.index()).finish()
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl FreeList {
+    /// A free list holding `n` new pages (two slots each, of a ring of `2n`
+    /// slots), pushed in index order (so page `n - 1` is on top).
+    pub fn new(n: usize) -> FreeList {
+        let slots = 2 * n.max(1);
+        let pages = Pages::new(slots, (slots + 1).next_power_of_two(), 0, 2);
+        let made: Vec<_> = (0..n).map(|v| pages.alloc_page(v, 2 * v)).collect();
+        for &page in &made {
+            pages.push(page, page);
+        }
+        FreeList { pages, made }
+    }
+
+    /// [`Pages::pop`]: the top page, or `None` when the list was empty or
+    /// away (another pop had taken it for its put-back).
+    pub fn pop(&self) -> Option<PoppedPage<'_>> {
+        self.pages.pop().map(|page| PoppedPage { page, list: self })
+    }
+
+    /// The indices of the pages on the list, top first. Only while no
+    /// other thread uses the list (a test's last look).
+    pub fn listed(&self) -> Vec<usize> {
+        let mut listed = Vec::new();
+        let mut next = self.pages.free.load(Ordering::Acquire);
+        while let Some(page) = NonNull::new(next) {
+            listed.push(self.index(page));
+            // A cycle would make the list longer than the pages made.
+            assert!(listed.len() <= self.made.len(), "the free list has a cycle");
+            // SAFETY: one of this list's pages, on the list.
+            next = unsafe { self.pages.header(page) }.free_next.load(Ordering::Acquire);
+        }
+        listed
+    }
+
+    /// Put-back retries so far: pops whose put-back found pages pushed
+    /// meanwhile (a plain std counter, outside any loom model).
+    pub fn put_back_retries(&self) -> usize {
+        self.pages.counts[3].load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn index(&self, page: NonNull<Page<u32>>) -> usize {
+        self.made.iter().position(|&p| p == page).expect("a page this list made")
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl Drop for FreeList {
+    fn drop(&mut self) {
+        // Every page is on the list or was leaked off it (a `PoppedPage`
+        // borrows the list, so none is held now): empty the list, so that
+        // `Pages::drop` frees nothing of it (no page is attached), and
+        // free each page made, once.
+        self.pages.free.store(core::ptr::null_mut(), Ordering::Relaxed);
+        for &page in &self.made {
+            // SAFETY: made by `alloc_page`, in no table entry and no
+            // longer on the list; `made` lists each page once.
+            unsafe { self.pages.free_page(page) };
+        }
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl PoppedPage<'_> {
+    /// The page's index.
+    pub fn index(&self) -> usize {
+        self.list.index(self.page)
+    }
+}
+
+#[cfg(feature = "__test-hooks")]
+impl Drop for PoppedPage<'_> {
+    fn drop(&mut self) {
+        self.list.pages.push(self.page, self.page);
     }
 }
 
@@ -778,5 +908,27 @@ mod tests {
             next = unsafe { pages.header(page) }.free_next.load(core::sync::atomic::Ordering::Relaxed);
         }
         assert_eq!(listed, made, "every page on the list once");
+    }
+
+    /// The test hook's guard (`FreeList`, `PoppedPage`): dropped at every
+    /// point it pushes its page back; leaked, its page stays off the list
+    /// and is still freed with the list (Miri checks for leaks and double
+    /// frees).
+    #[cfg(feature = "__test-hooks")]
+    #[test]
+    fn a_popped_page_goes_back_when_dropped_and_a_leaked_one_is_freed_with_the_list() {
+        let list = super::FreeList::new(3);
+        assert_eq!(list.listed(), [2, 1, 0]);
+        let top = list.pop().expect("three pages");
+        assert_eq!(top.index(), 2);
+        let next = list.pop().expect("two pages");
+        assert_eq!(list.listed(), [0]);
+        drop(top);
+        assert_eq!(list.listed(), [2, 0]);
+        core::mem::forget(next);
+        assert_eq!(list.listed(), [2, 0]);
+        drop(list.pop());
+        assert_eq!(list.listed(), [2, 0]);
+        assert_eq!(list.put_back_retries(), 0);
     }
 }

@@ -138,10 +138,11 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Test hook: `[pages allocated, retirements, retirements given up]`
-    /// of a paged ring.
+    /// Test hook: `[pages allocated, retirements, retirements given up,
+    /// free-list put-back retries, attach looks at the allocation bound]` of
+    /// a paged ring.
     #[cfg(feature = "__test-hooks")]
-    pub(super) fn page_counts(&self) -> Option<[usize; 3]> {
+    pub(super) fn page_counts(&self) -> Option<[usize; 5]> {
         let Storage::Paged(pages) = &self.slots else { return None };
         Some(pages.counts.each_ref().map(|c| c.load(core::sync::atomic::Ordering::Relaxed)))
     }

@@ -380,12 +380,13 @@ impl<T> Sender<T> {
     }
 
     /// Test hook, not part of the public API (feature `__test-hooks`):
-    /// `Some([pages allocated, retirements, retirements given up])` if the
+    /// `Some([pages allocated, retirements, retirements given up, free-list
+    /// put-back retries, attach looks at the allocation bound])` if the
     /// ring keeps its slots on pages (`src/mpmc/pages.rs`), `None` if it is
     /// one flat buffer.
     #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
-    pub fn __page_counts(&self) -> Option<[usize; 3]> {
+    pub fn __page_counts(&self) -> Option<[usize; 5]> {
         self.shared.page_counts()
     }
 

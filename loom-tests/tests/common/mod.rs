@@ -70,16 +70,31 @@ pub fn model_covers<F>(name: &str, default_bound: usize, what: &str, f: F)
 where
     F: Fn() -> bool + Sync + Send + 'static,
 {
-    let reached = std::sync::Arc::new(StdAtomicUsize::new(0));
-    let counter = reached.clone();
+    model_covers_all(name, default_bound, [what], move || [f()]);
+}
+
+/// [`model_covers`] for a model with several things to reach: `f` returns,
+/// for each of `whats`, whether this execution reached it, and each must be
+/// reached by at least one explored execution.
+pub fn model_covers_all<const N: usize, F>(name: &str, default_bound: usize, whats: [&str; N], f: F)
+where
+    F: Fn() -> [bool; N] + Sync + Send + 'static,
+{
+    let reached: std::sync::Arc<[StdAtomicUsize; N]> =
+        std::sync::Arc::new(std::array::from_fn(|_| StdAtomicUsize::new(0)));
+    let counters = reached.clone();
     let executions = model(name, default_bound, move || {
-        if f() {
-            counter.fetch_add(1, StdOrdering::Relaxed);
+        for (hit, counter) in f().into_iter().zip(counters.iter()) {
+            if hit {
+                counter.fetch_add(1, StdOrdering::Relaxed);
+            }
         }
     });
-    let reached = reached.load(StdOrdering::Relaxed);
-    println!("loom model {name}: {reached} of {executions} executions {what}");
-    assert!(reached > 0, "{name}: no explored execution {what}; the model no longer reaches what it tests");
+    for (what, reached) in whats.iter().zip(reached.iter()) {
+        let reached = reached.load(StdOrdering::Relaxed);
+        println!("loom model {name}: {reached} of {executions} executions {what}");
+        assert!(reached > 0, "{name}: no explored execution {what}; the model no longer reaches what it tests");
+    }
 }
 
 /// Per-item drop counters, one loom atomic per item id.
