@@ -35,6 +35,12 @@
 //! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in four
 //! of five short runs (`--near-empty-ns N` sets the work instead).
 //!
+//! The MPMC rows are free-running; they report the mean fill their
+//! receivers saw where the queue can tell its length (every implementation
+//! here but none of the `std` rows), because the MPMC ring hands over at
+//! different speeds near empty and near full (`docs/measurements.md`,
+//! 2026-12-04) and a free-running run lands in either.
+//!
 //! Results go to `target/ringflow/` through the results model the latency
 //! bench uses (`support/output.rs`): `targets-rounds.csv` (every run),
 //! `targets-summary.csv` and `targets.json` (machine banner, settings, the
@@ -99,12 +105,12 @@ fn spsc_one_core<Q: Spsc<[u64; 1]>>(name: &str, q: Q) -> Row {
 }
 
 fn mpmc<Q: Mpmc>(name: &str, q: Q, p: usize, c: usize) -> Row {
-    row(name, 1.0, move |n, cores| mpmc_transfer(q, p, c, n, cores))
+    Row { name: name.to_string(), scale: 1.0, run: Box::new(move |n, cores| mpmc_transfer(q, p, c, n, cores)) }
 }
 
 /// One sender and one receiver of an MPMC channel, both on the first core.
 fn mpmc_one_core<Q: Mpmc>(name: &str, q: Q) -> Row {
-    row(name, 0.25, move |n, c| mpmc_transfer(q, 1, 1, n, (c.0, c.0)))
+    Row { name: name.to_string(), scale: 0.25, run: Box::new(move |n, c| mpmc_transfer(q, 1, 1, n, (c.0, c.0))) }
 }
 
 fn strategy_name(s: WaitStrategy) -> String {

@@ -175,7 +175,7 @@ fn mpmc(c: &mut Criterion) {
             cores: (CoreId, CoreId),
         ) {
             g.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter_custom(|iters| mpmc_transfer(q, pc.0, pc.1, iters * ITEMS, cores));
+                b.iter_custom(|iters| mpmc_transfer(q, pc.0, pc.1, iters * ITEMS, cores).0);
             });
         }
         let pc = (producers, consumers);
@@ -194,7 +194,7 @@ fn mpmc(c: &mut Criterion) {
 /// The MPMC ring, 1P1C.
 fn mpmc_watermarks(c: &mut Criterion) {
     watermark_rows(c, "mpmc_watermarks_cap1024_8B", |s, marks, items, cores| {
-        mpmc_transfer(RingflowMpmc(s, marks), 1, 1, items, cores)
+        mpmc_transfer(RingflowMpmc(s, marks), 1, 1, items, cores).0
     });
 }
 

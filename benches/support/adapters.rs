@@ -132,6 +132,11 @@ pub trait Mpmc: Queue<u64, Tx: Clone, Rx: Clone> {
     fn send(tx: &Self::Tx, value: u64, stop: &Stop) -> Result<(), Stopped>;
     fn recv(rx: &Self::Rx, producers_done: &AtomicUsize, producers: usize, stop: &Stop)
         -> Result<Option<u64>, Stopped>;
+    /// Items queued as a receiver sees them, where the queue can tell (for
+    /// the rows' fill level, as [`Spsc::len`]); `None` where it cannot.
+    fn len(_rx: &Self::Rx) -> Option<usize> {
+        None
+    }
 }
 
 /// `Queue<T>` for every `T`: the handle types and `|q, capacity| expr`,
@@ -176,7 +181,7 @@ macro_rules! blocking_spsc {
 /// (the last producer dropping its handle) tells consumers every producer
 /// is done.
 macro_rules! blocking_mpmc {
-    ($ty:ty) => {
+    ($ty:ty $(, len: |$rx:ident| $len:expr)?) => {
         impl Mpmc for $ty {
             #[inline(always)]
             fn send(tx: &Self::Tx, value: u64, _: &Stop) -> Result<(), Stopped> {
@@ -186,6 +191,11 @@ macro_rules! blocking_mpmc {
             fn recv(rx: &Self::Rx, _: &AtomicUsize, _: usize, _: &Stop) -> Result<Option<u64>, Stopped> {
                 Ok(rx.recv().ok())
             }
+            $(
+                fn len($rx: &Self::Rx) -> Option<usize> {
+                    Some($len)
+                }
+            )?
         }
     };
 }
@@ -224,7 +234,7 @@ queue!(RingflowMpmc, ringflow::mpmc::Sender<T>, ringflow::mpmc::Receiver<T>, |q,
     ringflow_builder(capacity, q.0, q.1).mpmc()
 });
 blocking_spsc!(RingflowMpmc);
-blocking_mpmc!(RingflowMpmc);
+blocking_mpmc!(RingflowMpmc, len: |rx| rx.len());
 
 /// ringflow SPSC, `try_send` / `try_recv` + spin on a `BusySpin` channel.
 #[derive(Clone, Copy)]
@@ -279,6 +289,9 @@ impl Mpmc for RingflowMpmcTry {
                 Err(TryRecvError::Empty) => b.snooze()?,
             }
         }
+    }
+    fn len(rx: &Self::Rx) -> Option<usize> {
+        Some(rx.len())
     }
 }
 
@@ -364,6 +377,9 @@ impl Mpmc for ArrayQueueBackoff {
             b.snooze()?;
         }
     }
+    fn len(rx: &Self::Rx) -> Option<usize> {
+        Some(rx.len())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -379,7 +395,7 @@ queue!(CrossbeamChannel, crossbeam_channel::Sender<T>, crossbeam_channel::Receiv
     crossbeam_channel::bounded(capacity)
 });
 blocking_spsc!(CrossbeamChannel, len: |rx| rx.len());
-blocking_mpmc!(CrossbeamChannel);
+blocking_mpmc!(CrossbeamChannel, len: |rx| rx.len());
 
 /// std `sync_channel` (bounded; its receiver is not `Clone`: SPSC use only).
 #[derive(Clone, Copy)]
@@ -394,7 +410,7 @@ pub struct Flume;
 
 queue!(Flume, flume::Sender<T>, flume::Receiver<T>, |_q, capacity| flume::bounded(capacity));
 blocking_spsc!(Flume);
-blocking_mpmc!(Flume);
+blocking_mpmc!(Flume, len: |rx| rx.len());
 
 /// kanal, bounded.
 #[derive(Clone, Copy)]
@@ -402,7 +418,7 @@ pub struct Kanal;
 
 queue!(Kanal, kanal::Sender<T>, kanal::Receiver<T>, |_q, capacity| kanal::bounded(capacity));
 blocking_spsc!(Kanal, len: |rx| rx.len());
-blocking_mpmc!(Kanal);
+blocking_mpmc!(Kanal, len: |rx| rx.len());
 
 // ---------------------------------------------------------------------------
 // The floor.

@@ -618,17 +618,24 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
 /// P producers, C consumers: producer `p` sends `(p << 40) | seq` for its
 /// share of `items`; consumers check per-producer order and the total
 /// count. Producers alternate between the two cores, consumers take the
-/// other one.
+/// other one. Returns the time and the mean fill the consumers saw (each
+/// samples the queue's length every 1 024 items it receives, where the
+/// queue can tell; NaN where it cannot), which says whether the run was
+/// near empty (receivers waiting for items) or near full (senders waiting
+/// for room): the MPMC ring hands over at different speeds in the two
+/// (`docs/measurements.md`, 2026-12-04).
 pub fn mpmc_transfer<Q: Mpmc>(
     q: Q,
     producers: usize,
     consumers: usize,
     items: u64,
     cores: (CoreId, CoreId),
-) -> Duration {
+) -> (Duration, f64) {
     let (tx, rx) = q.channel(1024);
     let done = Arc::new(AtomicUsize::new(0));
     let received = Arc::new(AtomicU64::new(0));
+    // The consumers' fill samples: their sum and their number.
+    let fill = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let core = |i: usize| if i % 2 == 0 { cores.0 } else { cores.1 };
     let mut workers: Vec<(CoreId, Work)> = Vec::new();
     for p in 0..producers {
@@ -647,19 +654,28 @@ pub fn mpmc_transfer<Q: Mpmc>(
         ));
     }
     for c in 0..consumers {
-        let (rx, done, received) = (rx.clone(), done.clone(), received.clone());
+        let (rx, done, received, fill) = (rx.clone(), done.clone(), received.clone(), fill.clone());
         workers.push((
             core(c + 1),
             Box::new(move |stop: &Stop| {
                 let mut next = vec![0u64; producers];
                 let mut count = 0u64;
+                let (mut sum, mut samples) = (0u64, 0u64);
                 while let Some(v) = Q::recv(&rx, &done, producers, stop)? {
                     let (p, seq) = ((v >> 40) as usize, v & ((1 << 40) - 1));
                     assert!(seq >= next[p], "producer {p}: item {seq} after {}", next[p]);
                     next[p] = seq + 1;
                     count += 1;
+                    if count % 1024 == 512 {
+                        if let Some(n) = Q::len(&rx) {
+                            sum += n as u64;
+                            samples += 1;
+                        }
+                    }
                 }
                 received.fetch_add(count, Ordering::Relaxed);
+                fill.0.fetch_add(sum, Ordering::Relaxed);
+                fill.1.fetch_add(samples, Ordering::Relaxed);
                 Ok(())
             }),
         ));
@@ -667,7 +683,9 @@ pub fn mpmc_transfer<Q: Mpmc>(
     drop((tx, rx));
     let elapsed = run_workers(workers);
     assert_eq!(received.load(Ordering::Relaxed), items, "every item received exactly once");
-    elapsed
+    let (sum, samples) = (fill.0.load(Ordering::Relaxed), fill.1.load(Ordering::Relaxed));
+    let mean = if samples > 0 { sum as f64 / samples as f64 } else { f64::NAN };
+    (elapsed, mean)
 }
 
 // ---------------------------------------------------------------------------
