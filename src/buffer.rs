@@ -278,10 +278,9 @@ pub(crate) fn drop_each(count: usize, drop_one: impl FnMut(usize)) {
 /// Calls `f` on every item of `items`, in order, and on the rest of them
 /// too if one call panics: they run while the panic unwinds, and the panic
 /// then goes on (a second panic among them aborts, as any panic during
-/// unwinding does). The iterator moves past an item before `f` sees it, so
-/// no item is visited twice. For bulk drops ([`drop_each`]) and for
-/// wake-ups: a user's waker that panics must not cost the other waiters
-/// theirs.
+/// unwinding does, and as `std` does for a slice's drops). The iterator
+/// moves past an item before `f` sees it, so no item is visited twice. For
+/// bulk drops ([`drop_each`]); wake-ups use [`each_catching_panics`].
 pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
     struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
     impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
@@ -295,6 +294,30 @@ pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I
     let mut rest = Rest(items.into_iter(), f);
     for item in rest.0.by_ref() {
         (rest.1)(item);
+    }
+}
+
+/// Calls `f` on every item of `items`, in order, each call on its own: one
+/// that panics does not keep the others from running, and any number may
+/// panic. Afterwards the first panic goes on, unless this thread was
+/// already unwinding when it got here (a handle or a future dropped during
+/// a panic), where a second panic would abort: then the panics are dropped.
+/// For wake-ups: a user's waker that panics (`Waker::wake` runs user code)
+/// must not cost the other waiters theirs, nor the process its life. Any
+/// state the calls share must be consistent between them (the wake-up paths
+/// take their wakers out of the registry first).
+pub(crate) fn each_catching_panics<I: IntoIterator>(items: I, mut f: impl FnMut(I::Item)) {
+    let unwinding = std::thread::panicking();
+    let mut first = None;
+    for item in items {
+        // AssertUnwindSafe: see above; the items are moved in, and `f` only
+        // calls user code on them.
+        if let Err(panic) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| f(item))) {
+            first.get_or_insert(panic);
+        }
+    }
+    if let (Some(panic), false) = (first, unwinding) {
+        std::panic::resume_unwind(panic);
     }
 }
 

@@ -89,7 +89,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::buffer::each_even_if_one_panics;
+use crate::buffer::each_catching_panics;
 use crate::sync::{barrier, AtomicBool, AtomicU64, Ordering};
 use crate::wait::{Pause, Progress, Sleepers, WaitOn, WaitStrategy, Waiter};
 
@@ -333,7 +333,7 @@ impl Control {
     pub(crate) fn wake_everyone(&self) {
         // All three, even if a waker woken in one of them panics.
         let registries: [&Sleepers; 3] = [&self.send_waiters, &self.recv_waiters, &self.clear_waiters];
-        each_even_if_one_panics(registries, Sleepers::wake_all);
+        each_catching_panics(registries, Sleepers::wake_all);
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -154,7 +154,7 @@
 
 use core::task::Waker;
 
-use crate::buffer::{each_even_if_one_panics, lap_distance};
+use crate::buffer::{each_catching_panics, lap_distance};
 use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::BTreeMap;
 
@@ -1384,7 +1384,9 @@ impl Sleepers {
             1 => {
                 let waker = state.wakers.pop_first().map(|(_, w)| w);
                 drop(state);
-                waker.into_iter().for_each(Waker::wake);
+                // Through the helper too: this may run in a drop during
+                // unwinding (a future's pass-on), where a panic would abort.
+                each_catching_panics(waker, Waker::wake);
             }
             _ => {
                 let wakers: Vec<Waker> = if tasks == state.wakers.len() {
@@ -1395,7 +1397,7 @@ impl Sleepers {
                 drop(state);
                 // Their entries are gone from the registry: a waker that
                 // panics must not leave the others unwoken for good.
-                each_even_if_one_panics(wakers, Waker::wake);
+                each_catching_panics(wakers, Waker::wake);
             }
         }
     }

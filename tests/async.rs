@@ -1595,6 +1595,48 @@ fn a_panicking_waker_costs_no_other_waiter_its_wakeup() {
     assert_eq!(poll(&mut f2, &w2), Poll::Ready(Err(broadcast::RecvError::Disconnected)));
 }
 
+/// Several wakers that panic in one wake-up, and one woken by a drop
+/// during unwinding: each wake runs on its own, the first panic goes on
+/// (or, while the thread already unwinds, none), and the process lives.
+/// Both aborted before (a review found it): the wakers after the first
+/// panicking one were woken from a drop guard during the unwinding, and a
+/// panic there aborts.
+#[test]
+fn several_panicking_wakers_and_one_woken_while_unwinding_do_not_abort() {
+    let panicky = Waker::from(Arc::new(Panicky));
+    // Disconnection wakes three pending receives, two of them panicking.
+    let (tx, rx) = park_mpmc::<u32>(1);
+    let (cc, wc) = counting();
+    let (mut a, mut b, mut c) = (rx.recv_async(), rx.recv_async(), rx.recv_async());
+    assert!(poll(&mut a, &panicky).is_pending());
+    assert!(poll(&mut b, &panicky).is_pending());
+    assert!(poll(&mut c, &wc).is_pending());
+    panics(move || drop(tx));
+    assert_eq!(woken(&cc), 1, "the third receive is woken past two panicking wakers");
+    assert_eq!(poll(&mut c, &wc), Poll::Ready(Err(RecvError)));
+    drop((a, b, c));
+    // A woken receive dropped while its thread unwinds passes its wake-up
+    // on to the next one, whose waker panics: swallowed, the original
+    // panic goes on.
+    let (tx, rx) = park_mpmc::<u32>(1);
+    let (ca, wa) = counting();
+    let (mut a, mut b) = (rx.recv_async(), rx.recv_async());
+    assert!(poll(&mut a, &wa).is_pending());
+    assert!(poll(&mut b, &panicky).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(woken(&ca), 1, "the older receive is woken for the item");
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _a = a;
+        panic!("the caller's own panic");
+    }));
+    let payload = caught.expect_err("the caller's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the caller's own panic"));
+    let (cb, wb) = counting();
+    assert_eq!(poll(&mut b, &wb), Poll::Ready(Ok(1)), "the item is still there for the other receive");
+    assert_eq!(woken(&cb), 0);
+    drop(b);
+}
+
 #[test]
 fn a_receive_whose_wakeup_panics_drops_the_item_it_took() {
     // Documented in `future.rs`: the receive has taken its item before it

@@ -3,7 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
-use crate::buffer::each_even_if_one_panics;
+use crate::buffer::each_catching_panics;
 use crate::sync::{barrier, Arc, Ordering};
 use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
@@ -173,7 +173,7 @@ impl<T> Sender<T> {
     #[cold]
     #[inline(never)]
     fn notify_from(first: &CursorRef, rest: &[CursorRef]) {
-        each_even_if_one_panics(core::iter::once(first).chain(rest), |c| c.sleepers.notify_n_after_barrier(1));
+        each_catching_panics(core::iter::once(first).chain(rest), |c| c.sleepers.notify_n_after_barrier(1));
     }
 
     /// Refreshes `snapshot` from the registry if its generation moved. The
@@ -433,7 +433,7 @@ impl<T> Drop for Sender<T> {
         // woken in an earlier one panics: a receiver blocked in `recv` must
         // learn that the sender is gone whatever a leaked send's waker does.
         let everyone = core::iter::once(None).chain(receivers.into_iter().map(Some));
-        each_even_if_one_panics(everyone, |registry| match registry {
+        each_catching_panics(everyone, |registry| match registry {
             None => cold.ctl.wake_everyone(),
             Some(c) => c.sleepers.wake_all(),
         });
