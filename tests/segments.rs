@@ -209,6 +209,40 @@ fn a_full_ring_holds_about_capacity_slots() {
     }
 }
 
+/// One `send_iter` call sends at most the room the ring had when it began,
+/// as on a flat ring, even while the consumer drains as fast as it fills:
+/// a segmented ring used to go on to the next segment whenever a chunk
+/// filled, so one call kept going (a review saw 565 items in one call on a
+/// ring of 64, and a call with an endless iterator could never return).
+#[test]
+fn one_send_iter_call_sends_at_most_capacity_while_the_consumer_drains() {
+    for slots in [None, Some(4)] {
+        let capacity = 64;
+        let mut b = Builder::new(capacity).wait_strategy(WaitStrategy::SpinYield);
+        if let Some(slots) = slots {
+            b = b.__segment_slots(slots);
+        }
+        let (mut tx, mut rx) = b.spsc::<u64>();
+        let total = if cfg!(miri) { 2_000 } else { 200_000 };
+        let consumer = thread::spawn(move || {
+            let mut expect = 0;
+            while let Ok(v) = rx.recv() {
+                assert_eq!(v, expect, "in order");
+                expect += 1;
+            }
+            expect
+        });
+        let mut items = 0..total;
+        let mut largest = 0;
+        while !items.is_empty() {
+            largest = largest.max(tx.send_iter(&mut items));
+        }
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), total, "slots {slots:?}: every item once");
+        assert!(largest <= capacity, "slots {slots:?}: one call sent {largest} items into a ring of {capacity}");
+    }
+}
+
 #[test]
 fn grows_then_shrinks_back_and_keeps_order() {
     // A burst to near capacity, then a long trickle: the trickle runs in a

@@ -82,10 +82,14 @@ impl<T> Producer<T> {
         }
     }
 
-    /// Moves items out of `iter` into the ring until it is full or `iter`
-    /// ends, publishes them at once, and returns how many were sent. Takes
-    /// the iterator by reference and never pulls an item it has no room for,
-    /// so whatever was not sent is still in `iter`.
+    /// Moves items out of `iter` into the ring until it has sent as many as
+    /// the ring had room for when the call began (it is full then, unless
+    /// the consumer took some meanwhile) or `iter` ends, and returns how
+    /// many were sent. They are published at once (on a ring whose items
+    /// live in segments, once per segment they fill). Takes the iterator by
+    /// reference and never pulls an item it has no room for, so whatever
+    /// was not sent is still in `iter`. One call sends at most `capacity`
+    /// items, however fast the consumer drains.
     ///
     /// # Examples
     ///
@@ -98,15 +102,26 @@ impl<T> Producer<T> {
     #[must_use = "the count says how many items the iterator gave up"]
     pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
         let mut sent = 0;
+        // The ring's room when the call began bounds it (a flat ring's one
+        // chunk is that room; a segmented ring's chunks end at segment
+        // boundaries, and without the bound a consumer that kept up would
+        // keep one call going for ever: found by a review). Known after
+        // the first `free_slots`, which refreshes `cached_head` unless the
+        // cache already showed the whole capacity free.
+        let mut left = None;
         loop {
             // Ask for the whole capacity so that a cached view showing only
             // some room is refreshed: the batch must reach a full ring.
-            let n = self.free_slots(self.capacity);
+            let free = self.free_slots(self.capacity);
+            let left = left.get_or_insert_with(|| self.capacity - self.tail.wrapping_sub(self.cached_head));
+            let n = free.min(*left);
             let written = self.write_chunk_uninit(n).fill_from_iter(iter);
             sent += written;
+            *left -= written;
             // Done when the iterator ended (it filled less than granted),
-            // the ring is full, or (flat ring) its one chunk was all the room.
-            if written == 0 || written < n || !self.sizing.segmented {
+            // the room the call began with is used up, or (flat ring) its
+            // one chunk was all the room.
+            if written == 0 || written < n || *left == 0 || !self.sizing.segmented {
                 return sent;
             }
         }
@@ -348,8 +363,10 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// Moves the granted items out, oldest first. The slots of the items
     /// taken are freed (with one store) when the iterator is dropped; items
     /// not taken stay queued. Leaking the iterator (`mem::forget`) only
-    /// delays freeing those slots until the consumer's next operation
-    /// publishes its position: an item moved out is never received again.
+    /// delays freeing those slots until the consumer next publishes its
+    /// position (a receive, a [`ReadChunk::release`], a poll that finds the
+    /// ring empty, or its drop; `peek` and `len` do not): an item moved out
+    /// is never received again.
     fn into_iter(self) -> ReadChunkIntoIter<'a, T> {
         ReadChunkIntoIter { consumer: self.consumer, len: self.len, taken: 0 }
     }
@@ -380,7 +397,7 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
         // one right below, before the value can leave this function, so it
         // is read once even if the iterator is leaked; the producer may
         // reuse the slot only after the position is stored (in `Drop`, or
-        // by the consumer's next operation).
+        // when the consumer next publishes it).
         let value = unsafe { c.cell(c.head_idx()).with(|p| (*p).assume_init_read()) };
         c.advance_head(1);
         self.taken += 1;
