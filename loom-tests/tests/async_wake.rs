@@ -149,6 +149,42 @@ fn thread_and_task_waiters_mixed() {
     });
 }
 
+/// Model AW8 (the task baton; W5 of `mpmc_wake.rs` with both receivers
+/// tasks): two tasks in `recv_async` on an empty MPMC `Park` ring of
+/// capacity 2; a driver claims position `p` and holds it unwritten (the
+/// test hook stands for a sender preempted mid-write), publishes `p + 1`,
+/// then writes `p`. The wake-up of `p + 1` may reach a task that finds
+/// `p` unready and registers again; the wake-up of `p` then reaches one
+/// task, which must pass the baton (`AsyncWait::complete`) to the other for
+/// `p + 1`. In W5 and AW4 a thread is among the waiters, and threads are
+/// handed their wake-ups before tasks, so no task ever needed the baton
+/// there: a review took the task's `pass_baton` out and every model passed.
+#[test]
+fn two_tasks_pass_the_baton_on_out_of_order_publications() {
+    model_parks("async_two_tasks_pass_the_baton", 2, || {
+        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
+        let rx1 = rx.clone();
+        let other = thread::spawn(move || {
+            let v = block_on(rx1.recv_async()).unwrap();
+            (v, rx1)
+        });
+        let driver = thread::spawn(move || {
+            // SAFETY: the guard is finished below, never leaked.
+            let pending = unsafe { tx.__claim_send(0) }.expect("room at p");
+            tx.try_send(1).unwrap();
+            pending.finish();
+            tx
+        });
+        let mine = block_on(rx.recv_async()).unwrap();
+        let (theirs, _rx1) = other.join().unwrap();
+        let _tx = driver.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort_unstable();
+        assert_eq!(got, [0, 1]);
+        rx.stats().parks
+    });
+}
+
 /// Model AW5: a task on a `BusySpin` channel. Nobody notifies there (the
 /// notifier pays nothing), so a pending task must come back by itself (it
 /// wakes its own waker); the model ends only if it does.
