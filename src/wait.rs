@@ -859,8 +859,22 @@ impl Waits for ShortWait {
         true
     }
 
+    /// A short wait that ended is brisk by definition (a few spin hints):
+    /// it counts towards switching its registry back from the fence pair
+    /// ([`Sleepers::learn_brisk`]; two loads while the registry is on the
+    /// `membarrier` pair). Without this, a side whose waits all ended here
+    /// left its registry on the fence pair for good after a paced spell,
+    /// and every notification of the other side paid a `fence(SeqCst)`
+    /// (found by a review).
     #[inline(always)]
-    fn finish(&mut self, _on: &WaitOn<'_>, _ok: bool, _ready: impl Fn() -> bool) {}
+    fn finish(&mut self, on: &WaitOn<'_>, ok: bool, _ready: impl Fn() -> bool) {
+        #[cfg(not(loom))]
+        if ok && self.counted {
+            on.learn_pace(false, None);
+        }
+        #[cfg(loom)]
+        let _ = (on, ok);
+    }
 }
 
 /// A thread waits as its channel's strategy says; on success after a wait
@@ -1725,9 +1739,9 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 mod tests {
     use super::{
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Side,
-        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, PACED_WAIT_NS, PARK_SPIN_INITIAL_NS,
-        PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY,
-        UNFENCE_AFTER_BRISK,
+        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_WAIT_NS,
+        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
+        TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, WAITERS_FENCE,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -1740,6 +1754,7 @@ mod tests {
         sleepers: Sleepers,
         waits: AtomicU64,
         strategy: WaitStrategy,
+        park: Option<barrier::Kind>,
     }
 
     impl Scripted {
@@ -1751,6 +1766,7 @@ mod tests {
                 sleepers: Sleepers::new(),
                 waits: AtomicU64::new(0),
                 strategy: WaitStrategy::BusySpin,
+                park: None,
             }
         }
         fn waits(&self) -> u64 {
@@ -1779,7 +1795,7 @@ mod tests {
             WaitOn {
                 sleepers: &self.sleepers,
                 waits: Some(&self.waits),
-                park: None,
+                park: self.park,
                 strategy: self.strategy,
                 baton: false,
                 progress: None,
@@ -1787,6 +1803,29 @@ mod tests {
                 settle: None,
             }
         }
+    }
+
+    /// A registry on the fence pair (a paced spell switched it) goes back
+    /// after `UNFENCE_AFTER_BRISK` brisk waits, also when every one of them
+    /// ends within an SPSC short wait. Those once counted for nothing: the
+    /// registry stayed on the fence pair, and every notification paid a
+    /// `fence(SeqCst)` (an SPSC `Park` stream after a paced spell ran at
+    /// 0.59× a fresh channel's rate; found by a review).
+    #[test]
+    fn brisk_short_waits_switch_a_registry_back_from_the_fence_pair() {
+        let mut op = Scripted::new(0, false);
+        op.strategy = WaitStrategy::Park;
+        op.park = Some(barrier::Kind::Membarrier);
+        op.sleepers.count.fetch_or(NOTIFY_FENCES | WAITERS_FENCE, Ordering::Relaxed);
+        let fenced = |op: &Scripted| op.sleepers.count.load(Ordering::Relaxed) & MODE_BITS != 0;
+        for i in 0..UNFENCE_AFTER_BRISK {
+            assert!(fenced(&op), "still on the fence pair before brisk wait {i}");
+            // The short wait's first attempt fails (a wait), its second succeeds.
+            op.fails = op.attempts + 1;
+            assert_eq!(short_wait(&mut op, 7), Ok(Ok(7)));
+        }
+        assert!(!fenced(&op), "back on the membarrier pair");
+        assert_eq!(op.waits(), u64::from(UNFENCE_AFTER_BRISK));
     }
 
     #[test]
