@@ -211,9 +211,14 @@
 //!   receiver is alive, sends fail with the value handed back
 //!   ([`Sender::is_disconnected`]); a later [`Sender::subscribe`] makes the
 //!   channel live again.
-//! - `try_*` calls never wait: a lossy `try_send` may wait for one in-flight
-//!   `clone` of the slot it overwrites (bounded by that clone), like
-//!   `force_send` on the MPMC ring.
+//! - `try_*` calls never wait, but for one case: a lossy `try_send` (and so
+//!   a lossy `send`) waits for an in-flight `clone` of the slot it
+//!   overwrites, as long as that clone runs (spinning, and yielding the
+//!   thread unless the channel is `BusySpin`), as `force_send` does on the
+//!   MPMC ring for an in-flight read. So a `T::clone` must not wait for
+//!   anything the sending thread holds while it sends (a review built a
+//!   deadlock from a `clone` that takes a lock the sender held around its
+//!   send).
 //! - `T: Send + Sync` for the handles to be `Send`: receivers on different
 //!   threads clone the same value at the same time through `&T` (tokio's
 //!   broadcast channel missed this bound, RUSTSEC-2025-0023).

@@ -62,9 +62,13 @@ impl<T> Sender<T> {
     /// Block: fails `Full` while the slowest live receiver is `capacity`
     /// items behind. Lossy: never `Full`; it overwrites the oldest item, and
     /// may wait for a receiver that is cloning exactly that item to finish
-    /// its clone (spinning, then yielding; never parking). Never enters the
-    /// kernel on `BusySpin` / `SpinYield` channels; on `Park` it may wake
-    /// parked receivers.
+    /// its clone (spinning on `BusySpin` channels; spinning, then yielding
+    /// the thread on `SpinYield` and `Park` ones; never parking). That wait
+    /// lasts as long as the clone runs: a `T::clone` that waits for
+    /// something the sending thread holds while it sends (a lock it took
+    /// around the send) never returns, and the send waits for ever. Apart
+    /// from that wait's yields, never enters the kernel on `BusySpin` /
+    /// `SpinYield` channels; on `Park` it may wake parked receivers.
     ///
     /// # Errors
     ///
