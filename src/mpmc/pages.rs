@@ -706,8 +706,8 @@ impl<T> Pages<T> {
 }
 
 /// Test hook (feature `__test-hooks`): the free list of a paged ring on its
-/// own, holding `n` pages at first, for the loom model of [`Pages::pop`]
-/// and [`Pages::push`] (`loom-tests/tests/mpmc_pages.rs`, PG5), which the
+/// own, holding `n` pages at first, for the loom model of `Pages::pop`
+/// and `Pages::push` (`loom-tests/tests/mpmc_pages.rs`, PG5), which the
 /// models of whole rings do not reach (a review counted 0 put-back retries
 /// in 135 364 of their executions). Pages are named by their index in
 /// `0..n`; a popped page goes back on the list when its [`PoppedPage`] is
@@ -766,7 +766,7 @@ impl FreeList {
         FreeList { pages, made }
     }
 
-    /// [`Pages::pop`]: the top page, or `None` when the list was empty or
+    /// `Pages::pop`: the top page, or `None` when the list was empty or
     /// away (another pop had taken it for its put-back).
     pub fn pop(&self) -> Option<PoppedPage<'_>> {
         self.pages.pop().map(|page| PoppedPage { page, list: self })
