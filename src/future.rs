@@ -869,9 +869,12 @@ mod adapters {
             ///
             /// # Panics
             ///
-            /// `start_send` panics if the sink still holds an item, that is
-            /// if it is called without a `poll_ready` that returned `Ready`
-            /// since the last `start_send` (the [`Sink`] contract).
+            /// `start_send` panics if the sink still holds an item (one that
+            /// found the ring full and has not gone in since): the [`Sink`]
+            /// contract asks for a `poll_ready` that returned `Ready` first,
+            /// and any of `poll_ready`, `poll_flush` and `poll_close`
+            /// returning `Ready` means the sink holds nothing. A
+            /// `start_send` while it holds nothing needs no `poll_ready`.
             #[must_use = "sinks do nothing unless polled"]
             pub struct SendSink<T> {
                 tx: crate::$ring::$tx<T>,
