@@ -22,6 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use common::mpmc::out_of_order_publications;
 use common::{model_parks, yield_times};
 use loom::future::block_on;
 use loom::thread;
@@ -162,26 +163,7 @@ fn thread_and_task_waiters_mixed() {
 #[test]
 fn two_tasks_pass_the_baton_on_out_of_order_publications() {
     model_parks("async_two_tasks_pass_the_baton", 2, || {
-        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
-        let rx1 = rx.clone();
-        let other = thread::spawn(move || {
-            let v = block_on(rx1.recv_async()).unwrap();
-            (v, rx1)
-        });
-        let driver = thread::spawn(move || {
-            // SAFETY: the guard is finished below, never leaked.
-            let pending = unsafe { tx.__claim_send(0) }.expect("room at p");
-            tx.try_send(1).unwrap();
-            pending.finish();
-            tx
-        });
-        let mine = block_on(rx.recv_async()).unwrap();
-        let (theirs, _rx1) = other.join().unwrap();
-        let _tx = driver.join().unwrap();
-        let mut got = [mine, theirs];
-        got.sort_unstable();
-        assert_eq!(got, [0, 1]);
-        rx.stats().parks
+        out_of_order_publications(|rx| block_on(rx.recv_async()).unwrap())
     });
 }
 

@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::mpmc::out_of_order_publications;
 use common::{model_parks, yield_times};
 use loom::thread;
 use ringflow::{Builder, TryRecvError, WaitStrategy};
@@ -138,26 +139,7 @@ fn two_blocked_sends_woken_by_two_recvs() {
 #[test]
 fn out_of_order_publications_wake_both_receivers() {
     model_parks("mpmc_out_of_order_publications_wake_both_receivers", 3, || {
-        let (tx, rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).mpmc::<u32>();
-        let rx1 = rx.clone();
-        let other = thread::spawn(move || {
-            let v = rx1.recv().unwrap();
-            (v, rx1)
-        });
-        let driver = thread::spawn(move || {
-            // SAFETY: the guard is finished below, never leaked.
-            let pending = unsafe { tx.__claim_send(0) }.expect("room at p");
-            tx.try_send(1).unwrap();
-            pending.finish();
-            tx
-        });
-        let mine = rx.recv().unwrap();
-        let (theirs, _rx1) = other.join().unwrap();
-        let _tx = driver.join().unwrap();
-        let mut got = [mine, theirs];
-        got.sort_unstable();
-        assert_eq!(got, [0, 1]);
-        rx.stats().parks
+        out_of_order_publications(|rx| rx.recv().unwrap())
     });
 }
 

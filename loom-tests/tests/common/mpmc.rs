@@ -99,3 +99,34 @@ pub fn drain_with<T>(rx: &Receiver<T>, patience: Patience, got: &mut Vec<T>) -> 
         }
     }
 }
+
+/// The shape of the out-of-order wake-up models (W5 in `mpmc_wake.rs`, AW8
+/// in `async_wake.rs`): two receivers wait on an empty MPMC `Park` ring of
+/// capacity 2 (the model thread and a spawned one, each through `recv`, a
+/// blocking or an async receive); a spawned driver claims position `p` and
+/// holds it unwritten (the test hook stands for a sender preempted
+/// mid-write), publishes `p + 1` with a plain `try_send`, then writes `p`.
+/// Each receiver must get one of the two values. Returns the channel's
+/// `Stats::parks` (for `model_parks`).
+pub fn out_of_order_publications(recv: fn(&Receiver<u32>) -> u32) -> u64 {
+    let (tx, rx) = ringflow::Builder::new(2).wait_strategy(ringflow::WaitStrategy::Park).mpmc::<u32>();
+    let rx1 = rx.clone();
+    let other = thread::spawn(move || {
+        let v = recv(&rx1);
+        (v, rx1)
+    });
+    let driver = thread::spawn(move || {
+        // SAFETY: the guard is finished below, never leaked.
+        let pending = unsafe { tx.__claim_send(0) }.expect("room at p");
+        tx.try_send(1).unwrap();
+        pending.finish();
+        tx
+    });
+    let mine = recv(&rx);
+    let (theirs, _rx1) = other.join().unwrap();
+    let _tx = driver.join().unwrap();
+    let mut got = [mine, theirs];
+    got.sort_unstable();
+    assert_eq!(got, [0, 1]);
+    rx.stats().parks
+}
