@@ -102,28 +102,28 @@ impl<T> Producer<T> {
     #[must_use = "the count says how many items the iterator gave up"]
     pub fn send_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> usize {
         let mut sent = 0;
-        // The ring's room when the call began bounds it (a flat ring's one
-        // chunk is that room; a segmented ring's chunks end at segment
-        // boundaries, and without the bound a consumer that kept up would
-        // keep one call going for ever: found by a review). Known after
-        // the first `free_slots`, which refreshes `cached_head` unless the
-        // cache already showed the whole capacity free.
-        let mut left = None;
+        // Ask for the whole capacity so that a cached view showing only
+        // some room is refreshed: the batch must reach a full ring. That
+        // also refreshes `cached_head` (unless the cache already showed the
+        // whole capacity free), so the ring's room when the call began is
+        // known, and it bounds the call: a flat ring's one chunk is that
+        // room; a segmented ring's chunks end at segment boundaries, and
+        // without the bound a consumer that kept up would keep one call
+        // going for ever (found by a review).
+        let mut free = self.free_slots(self.capacity);
+        let mut left = self.capacity - self.tail.wrapping_sub(self.cached_head);
         loop {
-            // Ask for the whole capacity so that a cached view showing only
-            // some room is refreshed: the batch must reach a full ring.
-            let free = self.free_slots(self.capacity);
-            let left = left.get_or_insert_with(|| self.capacity - self.tail.wrapping_sub(self.cached_head));
-            let n = free.min(*left);
+            let n = free.min(left);
             let written = self.write_chunk_uninit(n).fill_from_iter(iter);
             sent += written;
-            *left -= written;
+            left -= written;
             // Done when the iterator ended (it filled less than granted),
             // the room the call began with is used up, or (flat ring) its
             // one chunk was all the room.
-            if written == 0 || written < n || *left == 0 || !self.sizing.segmented {
+            if written == 0 || written < n || left == 0 || !self.sizing.segmented {
                 return sent;
             }
+            free = self.free_slots(self.capacity);
         }
     }
 }
