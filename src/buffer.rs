@@ -269,31 +269,25 @@ impl<S> Drop for Buffer<S> {
 }
 
 /// Calls `drop_one(i)` for `i` in `0..count`, in order. If one call panics,
-/// the remaining ones still run during unwinding, so every item is dropped
-/// exactly once and none is dropped twice (see [`each_even_if_one_panics`]).
+/// the remaining ones still run while the panic unwinds, and the panic then
+/// goes on (a second panic among them aborts, as any panic during unwinding
+/// does, and as `std` does for a slice's drops), so every item is dropped
+/// exactly once and none twice: the range moves past an index before
+/// `drop_one` sees it. Wake-ups, where any number of user calls may panic,
+/// use [`each_catching_panics`] instead.
 pub(crate) fn drop_each(count: usize, drop_one: impl FnMut(usize)) {
-    each_even_if_one_panics(0..count, drop_one);
-}
-
-/// Calls `f` on every item of `items`, in order, and on the rest of them
-/// too if one call panics: they run while the panic unwinds, and the panic
-/// then goes on (a second panic among them aborts, as any panic during
-/// unwinding does, and as `std` does for a slice's drops). The iterator
-/// moves past an item before `f` sees it, so no item is visited twice. For
-/// bulk drops ([`drop_each`]); wake-ups use [`each_catching_panics`].
-pub(crate) fn each_even_if_one_panics<I: IntoIterator>(items: I, f: impl FnMut(I::Item)) {
-    struct Rest<I: Iterator, F: FnMut(I::Item)>(I, F);
-    impl<I: Iterator, F: FnMut(I::Item)> Drop for Rest<I, F> {
+    struct Rest<F: FnMut(usize)>(core::ops::Range<usize>, F);
+    impl<F: FnMut(usize)> Drop for Rest<F> {
         fn drop(&mut self) {
             // Empty unless a call below panicked.
-            for item in self.0.by_ref() {
-                (self.1)(item);
+            for i in self.0.by_ref() {
+                (self.1)(i);
             }
         }
     }
-    let mut rest = Rest(items.into_iter(), f);
-    for item in rest.0.by_ref() {
-        (rest.1)(item);
+    let mut rest = Rest(0..count, drop_one);
+    for i in rest.0.by_ref() {
+        (rest.1)(i);
     }
 }
 
