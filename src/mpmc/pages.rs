@@ -705,6 +705,24 @@ impl<T> Pages<T> {
     }
 }
 
+/// The tests' look at the free list (the unit tests below, [`FreeList`]).
+#[cfg(any(test, feature = "__test-hooks"))]
+impl<T> Pages<T> {
+    /// The pages on the free list, top first; at most `max` of them (more
+    /// means a cycle: it panics). Only while no other thread uses the list.
+    fn listed(&self, max: usize) -> Vec<NonNull<Page<T>>> {
+        let mut listed = Vec::new();
+        let mut next = self.free.load(Ordering::Acquire);
+        while let Some(page) = NonNull::new(next) {
+            listed.push(page);
+            assert!(listed.len() <= max, "the free list has a cycle");
+            // SAFETY: one of this ring's pages, on the list.
+            next = unsafe { self.header(page) }.free_next.load(Ordering::Acquire);
+        }
+        listed
+    }
+}
+
 /// Test hook (feature `__test-hooks`): the free list of a paged ring on its
 /// own, holding `n` pages at first, for the loom model of `Pages::pop`
 /// and `Pages::push` (`loom-tests/tests/mpmc_pages.rs`, PG5), which the
@@ -775,16 +793,7 @@ impl FreeList {
     /// The indices of the pages on the list, top first. Only while no
     /// other thread uses the list (a test's last look).
     pub fn listed(&self) -> Vec<usize> {
-        let mut listed = Vec::new();
-        let mut next = self.pages.free.load(Ordering::Acquire);
-        while let Some(page) = NonNull::new(next) {
-            listed.push(self.index(page));
-            // A cycle would make the list longer than the pages made.
-            assert!(listed.len() <= self.made.len(), "the free list has a cycle");
-            // SAFETY: one of this list's pages, on the list.
-            next = unsafe { self.pages.header(page) }.free_next.load(Ordering::Acquire);
-        }
-        listed
+        self.pages.listed(self.made.len()).into_iter().map(|page| self.index(page)).collect()
     }
 
     /// Put-back retries so far: pops whose put-back found pages pushed
@@ -901,11 +910,8 @@ mod tests {
             }
         });
         let mut listed = HashSet::new();
-        let mut next = pages.free.load(core::sync::atomic::Ordering::Relaxed);
-        while let Some(page) = core::ptr::NonNull::new(next) {
+        for page in pages.listed(pages_n) {
             assert!(listed.insert(page.as_ptr() as usize), "a page twice on the list (or a cycle)");
-            // SAFETY: one of this ring's pages, on the list, no thread left.
-            next = unsafe { pages.header(page) }.free_next.load(core::sync::atomic::Ordering::Relaxed);
         }
         assert_eq!(listed, made, "every page on the list once");
     }
