@@ -210,6 +210,17 @@ pub(crate) const FENCE_AFTER_PACED: u32 = 3;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 
+/// `Park`: notifications in a row that ran the fence of a registry on the
+/// fence pair and found nobody registered, after which the notifier
+/// switches that registry back to the `membarrier` pair. Between two paced
+/// waits their side moves at most `PACED_MAX_MOVED` items, so a side that
+/// still waits paced leaves fewer unheard notifications in a row than this;
+/// a side that stopped waiting altogether (a consumer that blocks while idle
+/// and polls with `try_recv` or the batch calls while busy) never ends a
+/// wait, brisk or paced, and only the notifier can see it.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
+
 /// `Park`: a `yield_now` that takes this long (ns) means another thread ran
 /// on this core in between; spinning there would only delay it.
 #[cfg_attr(loom, allow(dead_code))]

@@ -119,8 +119,11 @@
 //!   N (only the thread whose `fetch_or` set it goes on), run the heavy
 //!   barrier, set W with `Release`.
 //! - Off (a thread, after [`UNFENCE_AFTER_BRISK`] brisk waits in a row:
-//!   waits that ended without sleeping, or were not paced): clear N and W
-//!   in one read-modify-write, and only when W is set.
+//!   waits that ended without sleeping, or were not paced; or a notifier,
+//!   after [`UNFENCE_AFTER_UNHEARD`] fenced notifications in a row that
+//!   found nobody registered, which is how a side that stopped waiting
+//!   altogether is seen): clear N and W in one read-modify-write, and only
+//!   when W is set.
 //!
 //! Why no wake-up is lost (every write to `count` is a read-modify-write, so
 //! a value read includes every registration earlier in its modification
@@ -142,6 +145,10 @@
 //!   modification order (its read saw W, and a clearing removes W): then
 //!   the value includes the registration, the notifier sees a count and
 //!   wakes it.
+//!
+//! Nothing here depends on which thread switches: a notifier that clears
+//! the bits has run its own fence and load first, and the clearing is the
+//! same read-modify-write as a waiter's.
 //!
 //! loom does not check the switch: under loom the pair is `fence(SeqCst)`
 //! on both sides and a registry never switches, and like the `membarrier`
@@ -166,7 +173,7 @@ use crate::sync::{
 #[cfg(not(loom))]
 use crate::sync::{current_cpu, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
-use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK};
+use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
 use crate::sync::{NO_CPU, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
@@ -1043,6 +1050,12 @@ pub(crate) struct Sleepers {
     paced_streak: AtomicU32,
     #[cfg_attr(loom, allow(dead_code))]
     brisk_streak: AtomicU32,
+    /// `Park`: notifications in a row that ran the fence of the fence pair
+    /// and found nobody registered ([`Sleepers::learn_heard`]). Written
+    /// only by notifiers on the fence pair, by plain loads and stores (a
+    /// count lost to a race between two notifiers only delays the switch).
+    #[cfg_attr(loom, allow(dead_code))]
+    unheard_streak: AtomicU32,
     /// The side's position when a wait that registered here last ended
     /// ([`Sleepers::learn_registered`]).
     #[cfg_attr(loom, allow(dead_code))]
@@ -1112,6 +1125,7 @@ impl Sleepers {
             waiter_cpu: AtomicU32::new(NO_CPU),
             paced_streak: AtomicU32::new(0),
             brisk_streak: AtomicU32::new(0),
+            unheard_streak: AtomicU32::new(0),
             pace_pos: AtomicUsize::new(0),
         }
     }
@@ -1170,6 +1184,8 @@ impl Sleepers {
         if count & NOTIFY_FENCES != 0 {
             fence(Ordering::SeqCst);
             count = self.count.load(Ordering::Relaxed);
+            #[cfg(not(loom))]
+            self.learn_heard(count & !MODE_BITS != 0);
         }
         if count & !MODE_BITS != 0 {
             self.wake_locked(lock(&self.state), max);
@@ -1280,6 +1296,31 @@ impl Sleepers {
         }
     }
 
+    /// A notification on the fence pair ran its fence and found a sleeper
+    /// (`heard`) or nobody: after `UNFENCE_AFTER_UNHEARD` unheard ones in a
+    /// row, switch back to the `membarrier` pair. The waiters' streaks
+    /// cannot see a side that stopped waiting altogether (it ends no wait,
+    /// brisk or paced), and every notification would pay the fence for as
+    /// long as it polls: a producer whose consumer polled with `try_recv`
+    /// after a paced spell ran at 0.13-0.16x a fresh channel's rate (SPSC;
+    /// MPMC 0.47-0.79x). Clearing the bits is the same switch whichever
+    /// thread makes it ("Paced registries" in the module docs).
+    #[cfg(not(loom))]
+    #[inline]
+    fn learn_heard(&self, heard: bool) {
+        let unheard = self.unheard_streak.load(Ordering::Relaxed);
+        if heard {
+            if unheard != 0 {
+                self.unheard_streak.store(0, Ordering::Relaxed);
+            }
+        } else if unheard + 1 >= UNFENCE_AFTER_UNHEARD {
+            self.unheard_streak.store(0, Ordering::Relaxed);
+            self.fence_pair_off();
+        } else {
+            self.unheard_streak.store(unheard + 1, Ordering::Relaxed);
+        }
+    }
+
     /// Switches to the fence pair: [`NOTIFY_FENCES`] first, then the heavy
     /// barrier (every notifier that did not see the bit has published
     /// before it), then [`WAITERS_FENCE`] with `Release`. Only the thread
@@ -1291,6 +1332,7 @@ impl Sleepers {
         if self.count.fetch_or(NOTIFY_FENCES, Ordering::Relaxed) & NOTIFY_FENCES != 0 {
             return; // on the fence pair already, or another thread is switching
         }
+        self.unheard_streak.store(0, Ordering::Relaxed);
         if barrier::heavy(barrier::Kind::Membarrier) {
             self.count.fetch_or(WAITERS_FENCE, Ordering::Release);
             #[cfg(feature = "__test-hooks")]
@@ -1741,7 +1783,7 @@ mod tests {
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Side,
         Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_WAIT_NS,
         PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
-        TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, WAITERS_FENCE,
+        TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD, WAITERS_FENCE,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -1826,6 +1868,32 @@ mod tests {
         }
         assert!(!fenced(&op), "back on the membarrier pair");
         assert_eq!(op.waits(), u64::from(UNFENCE_AFTER_BRISK));
+    }
+
+    /// A registry on the fence pair whose side stopped waiting: the
+    /// notifier switches it back after `UNFENCE_AFTER_UNHEARD` fenced
+    /// notifications in a row that found nobody registered; one that finds
+    /// a sleeper (here a registered thread not yet asleep) starts the count
+    /// again. No `membarrier` needed: the bits are set as a switch leaves
+    /// them.
+    #[test]
+    fn unheard_notifications_switch_a_registry_back_from_the_fence_pair() {
+        let sleepers = Sleepers::new();
+        sleepers.count.fetch_or(NOTIFY_FENCES | WAITERS_FENCE, Ordering::Relaxed);
+        for _ in 0..UNFENCE_AFTER_UNHEARD - 1 {
+            sleepers.notify_n_after_barrier(1);
+        }
+        assert!(sleepers.on_fence_pair(), "one unheard notification short");
+        sleepers.count.fetch_add(1, Ordering::Relaxed);
+        sleepers.notify_n_after_barrier(1);
+        sleepers.count.fetch_sub(1, Ordering::Relaxed);
+        for _ in 0..UNFENCE_AFTER_UNHEARD - 1 {
+            sleepers.notify_n_after_barrier(1);
+        }
+        assert!(sleepers.on_fence_pair(), "the heard notification broke the streak");
+        sleepers.notify_n_after_barrier(1);
+        assert!(!sleepers.on_fence_pair(), "back on the membarrier pair");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
     }
 
     #[test]

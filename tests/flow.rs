@@ -1404,3 +1404,93 @@ fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
         assert!(fence_pair_switches() > before, "the paced stretches switched some registry to the fence pair");
     }
 }
+
+/// "Paced registries": a side that stops waiting altogether after a paced
+/// spell (a consumer that blocks while idle and polls with `try_recv` while
+/// busy) ends no wait, brisk or paced, that could switch its registry back
+/// from the fence pair; every send then paid a `fence(SeqCst)` for as long
+/// as the consumer polled (its producer ran at 0.13-0.16x a fresh channel's
+/// rate, SPSC). The notifier switches it back after enough notifications
+/// that found nobody registered: after the polled burst, the next paced
+/// spell switches the registry to the fence pair again, a `membarrier` on
+/// the consumer's thread (this thread: the count cannot come from tests
+/// running in parallel). Without the switch-back the registry is still on
+/// the fence pair and that spell runs none.
+#[test]
+#[cfg_attr(miri, ignore = "the switch needs membarrier, which Miri does not have")]
+fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
+    use ringflow::__test_hooks::{fence_pair_switches, membarrier_calls_on_this_thread, park_channels_use_membarrier};
+    if !park_channels_use_membarrier() {
+        return; // no fence pair to leave (a channel on fences never switches)
+    }
+    for ring in ["spsc", "mpmc"] {
+        let dog = Arc::new(Watchdog::new("a side that stopped waiting"));
+        let b = Builder::new(1024).wait_strategy(WaitStrategy::Park);
+        type Send = Box<dyn FnMut(u64) + std::marker::Send>;
+        type Recv = Box<dyn FnMut() -> u64>;
+        type TryRecv = Box<dyn FnMut() -> Result<u64, TryRecvError>>;
+        let (mut send, mut recv, mut try_recv): (Send, Recv, TryRecv) = if ring == "spsc" {
+            let (mut tx, rx) = b.spsc::<u64>();
+            let rx = std::rc::Rc::new(std::cell::RefCell::new(rx));
+            let rx2 = rx.clone();
+            (
+                Box::new(move |v| tx.send(v).unwrap()),
+                Box::new(move || rx.borrow_mut().recv().unwrap()),
+                Box::new(move || rx2.borrow_mut().try_recv()),
+            )
+        } else {
+            let (tx, rx) = b.mpmc::<u64>();
+            let rx2 = rx.clone();
+            (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()), Box::new(move || rx2.try_recv()))
+        };
+        // The producer sends what it is told: `(items, paced)`, paced items
+        // ~80 µs apart (past `PACED_WAIT_NS`, 50 µs), so that each receive
+        // sleeps.
+        let (plan, plans) = std::sync::mpsc::channel::<(u64, bool)>();
+        let producer = thread::spawn(move || {
+            let mut next = 0;
+            for (items, paced) in plans {
+                for _ in 0..items {
+                    if paced {
+                        thread::sleep(Duration::from_micros(80));
+                    }
+                    send(next);
+                    next += 1;
+                }
+            }
+        });
+        let mut expect = 0;
+        let paced_spell = |recv: &mut Recv, expect: &mut u64, items: u64| {
+            plan.send((items, true)).unwrap();
+            for _ in 0..items {
+                assert_eq!(recv(), *expect, "{ring}: items in order, none lost");
+                *expect += 1;
+                dog.tick();
+            }
+        };
+        let switches = fence_pair_switches();
+        paced_spell(&mut recv, &mut expect, 12);
+        assert!(fence_pair_switches() > switches, "{ring}: the paced spell switched a registry to the fence pair");
+        // The burst: the consumer polls and never waits.
+        plan.send((1_000, false)).unwrap();
+        for _ in 0..1_000 {
+            let v = loop {
+                match try_recv() {
+                    Ok(v) => break v,
+                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(e) => panic!("{ring}: {e:?}"),
+                }
+            };
+            assert_eq!(v, expect, "{ring}: items in order, none lost");
+            expect += 1;
+        }
+        let calls = membarrier_calls_on_this_thread();
+        paced_spell(&mut recv, &mut expect, 12);
+        assert!(
+            membarrier_calls_on_this_thread() > calls,
+            "{ring}: the registry had been switched back, so a paced spell switches it again"
+        );
+        drop(plan);
+        producer.join().unwrap();
+    }
+}
