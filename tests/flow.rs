@@ -1441,7 +1441,11 @@ fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
         } else {
             let (tx, rx) = b.mpmc::<u64>();
             let rx2 = rx.clone();
-            (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()), Box::new(move || rx2.try_recv()))
+            (
+                Box::new(move |v| tx.send(v).unwrap()),
+                Box::new(move || rx.recv().unwrap()),
+                Box::new(move || rx2.try_recv()),
+            )
         };
         // The producer sends what it is told: `(items, paced)`, paced items
         // ~80 µs apart (past `PACED_WAIT_NS`, 50 µs), so that each receive
