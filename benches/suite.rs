@@ -468,7 +468,7 @@ fn keep_up<T: Msg, Q: Spsc<T>>(
     let back_rx = Arc::new(Mutex::new(None));
     let fill = Arc::new(Mutex::new(f64::NAN));
     let (btx, brx, fill2) = (back_tx.clone(), back_rx.clone(), fill.clone());
-    let producer: Work = Box::new(move |stop: &Stop| {
+    let producer: Work = worker(move |stop: &Stop| {
         for i in 0..items {
             busy(units);
             Q::send(&mut tx, T::make(i), stop)?;
@@ -476,7 +476,7 @@ fn keep_up<T: Msg, Q: Spsc<T>>(
         *btx.lock().unwrap() = Some(tx);
         Ok(())
     });
-    let consumer: Work = Box::new(move |stop: &Stop| {
+    let consumer: Work = worker(move |stop: &Stop| {
         let (mut sum, mut samples) = (0usize, 0usize);
         for i in 0..items {
             let v = std::hint::black_box(Q::recv(&mut rx, stop)?);

@@ -32,7 +32,7 @@ use core_affinity::CoreId;
 use crossbeam_utils::CachePadded;
 use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
 
-use super::harness::{run_workers, Snooze, Spin, Stop, Stopped, Work};
+use super::harness::{run_workers, worker, Snooze, Spin, Stop, Stopped, Work};
 
 /// Batch size of the batch rows.
 pub const BATCH: usize = 64;
@@ -504,7 +504,7 @@ fn batch_transfer<Tx: Send + 'static, Rx: Send + 'static>(
     mut put: impl FnMut(&mut Tx, u64, usize) -> usize + Send + 'static,
     mut take: impl FnMut(&mut Rx, u64) -> u64 + Send + 'static,
 ) -> Duration {
-    let producer: Work = Box::new(move |stop: &Stop| {
+    let producer: Work = worker(move |stop: &Stop| {
         let (mut next, mut spin) = (0u64, Spin::new(stop));
         while next < items {
             match put(&mut tx, next, (items - next) as usize) {
@@ -514,7 +514,7 @@ fn batch_transfer<Tx: Send + 'static, Rx: Send + 'static>(
         }
         Ok(())
     });
-    let consumer: Work = Box::new(move |stop: &Stop| {
+    let consumer: Work = worker(move |stop: &Stop| {
         let (mut next, mut spin) = (0u64, Spin::new(stop));
         while next < items {
             match take(&mut rx, next) {

@@ -239,7 +239,27 @@ pub fn supervise<A, B>(
 }
 
 /// One side of a throughput transfer; `Err(Stopped)` means a peer failed.
+/// Built with [`worker`].
 pub type Work = Box<dyn FnOnce(&Stop) -> Result<(), Stopped> + Send>;
+
+/// Boxes a worker's closure on a block of its own (128 bytes, aligned)
+/// and runs it from its thread's stack. A boxed closure is run where it
+/// lies, and the boxes of a producer and its consumer, allocated one after
+/// the other, shared a 128-byte block whenever the handles they hold were
+/// small: rtrb's two 24-byte handles, each written on every operation
+/// (its cached positions), lay 64 bytes apart in one run of the SPSC rows,
+/// while ringflow's handles are 128-byte aligned and never did. Every
+/// implementation's handles are now apart alike.
+pub fn worker<F>(f: F) -> Work
+where
+    F: FnOnce(&Stop) -> Result<(), Stopped> + Send + 'static,
+{
+    let padded = CachePadded::new(f);
+    Box::new(move |stop: &Stop| {
+        let f = CachePadded::into_inner(padded);
+        f(stop)
+    })
+}
 
 /// Runs each worker on its own thread pinned to its core and returns the
 /// time from the first worker starting to the last one finishing. Spawning,
@@ -308,7 +328,7 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
             let (a, b) = (line.clone(), line);
             // The first side writes odd values, the other even ones; each
             // waits for the other's answer.
-            let ping: Work = Box::new(move |stop: &Stop| {
+            let ping: Work = worker(move |stop: &Stop| {
                 for i in 0..TRIPS {
                     a.store(2 * i + 1, Ordering::Release);
                     let mut spin = Spin::new(stop);
@@ -318,7 +338,7 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
                 }
                 Ok(())
             });
-            let pong: Work = Box::new(move |stop: &Stop| {
+            let pong: Work = worker(move |stop: &Stop| {
                 for i in 0..TRIPS {
                     let mut spin = Spin::new(stop);
                     while b.load(Ordering::Acquire) != 2 * i + 1 {
@@ -511,13 +531,13 @@ impl RoundProbes {
 /// `cores.1`, checking every sequence number; returns the transfer time.
 pub fn spsc_transfer<P: Payload, Q: Spsc<P>>(q: Q, capacity: usize, items: u64, cores: (CoreId, CoreId)) -> Duration {
     let (mut tx, mut rx) = q.channel(capacity);
-    let producer: Work = Box::new(move |stop: &Stop| {
+    let producer: Work = worker(move |stop: &Stop| {
         for i in 0..items {
             Q::send(&mut tx, P::make(i), stop)?;
         }
         Ok(())
     });
-    let consumer: Work = Box::new(move |stop: &Stop| {
+    let consumer: Work = worker(move |stop: &Stop| {
         for i in 0..items {
             let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
             assert_eq!(v.seq(), i, "lost, duplicated or reordered item");
@@ -585,14 +605,14 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     let (mut tx, mut rx) = q.channel(capacity);
     let fill = Arc::new(Mutex::new(f64::NAN));
     let fill2 = fill.clone();
-    let producer: Work = Box::new(move |stop: &Stop| {
+    let producer: Work = worker(move |stop: &Stop| {
         for i in 0..items {
             busy(work.producer);
             Q::send(&mut tx, P::make(i), stop)?;
         }
         Ok(())
     });
-    let consumer: Work = Box::new(move |stop: &Stop| {
+    let consumer: Work = worker(move |stop: &Stop| {
         let (mut sum, mut samples) = (0usize, 0usize);
         for i in 0..items {
             let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
@@ -643,7 +663,7 @@ pub fn mpmc_transfer<Q: Mpmc>(
         let (tx, done) = (tx.clone(), done.clone());
         workers.push((
             core(p),
-            Box::new(move |stop: &Stop| {
+            worker(move |stop: &Stop| {
                 for seq in 0..share {
                     Q::send(&tx, (p as u64) << 40 | seq, stop)?;
                 }
@@ -657,7 +677,7 @@ pub fn mpmc_transfer<Q: Mpmc>(
         let (rx, done, received, fill) = (rx.clone(), done.clone(), received.clone(), fill.clone());
         workers.push((
             core(c + 1),
-            Box::new(move |stop: &Stop| {
+            worker(move |stop: &Stop| {
                 let mut next = vec![0u64; producers];
                 let mut count = 0u64;
                 let (mut sum, mut samples) = (0u64, 0u64);
