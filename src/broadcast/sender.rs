@@ -70,6 +70,15 @@ impl<T> Sender<T> {
     /// from that wait's yields, never enters the kernel on `BusySpin` /
     /// `SpinYield` channels; on `Park` it may wake parked receivers.
     ///
+    /// After a receiver joined or left, the first send that looks at the
+    /// receivers (on `Park` every send; on Block one that finds the ring
+    /// full; on Lossy one that overwrites) copies their list: one
+    /// allocation and one free (`tests/alloc.rs` measured exactly that), under the
+    /// registry's lock, which a joining or leaving receiver holds for a
+    /// moment (a send that meets it waits, possibly in the kernel). Sends
+    /// in between, and every send while the receivers stay the same,
+    /// reach neither the allocator nor that lock.
+    ///
     /// # Errors
     ///
     /// [`TrySendError::Full`] if there is no room (Block only);
