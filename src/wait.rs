@@ -146,9 +146,12 @@
 //!   the value includes the registration, the notifier sees a count and
 //!   wakes it.
 //!
-//! Nothing here depends on which thread switches: a notifier that clears
-//! the bits has run its own fence and load first, and the clearing is the
-//! same read-modify-write as a waiter's.
+//! Nothing here depends on which thread switches: a clearing is a
+//! compare-exchange on the whole word that requires W (so it comes after
+//! the switch that set it) and keeps the count (so a clearing after a
+//! registration keeps the registration, the last case), whoever runs it;
+//! the only other write that removes N, a failed switch's undo, happens
+//! before any W.
 //!
 //! loom does not check the switch: under loom the pair is `fence(SeqCst)`
 //! on both sides and a registry never switches, and like the `membarrier`
@@ -1052,8 +1055,10 @@ pub(crate) struct Sleepers {
     brisk_streak: AtomicU32,
     /// `Park`: notifications in a row that ran the fence of the fence pair
     /// and found nobody registered ([`Sleepers::learn_heard`]). Written
-    /// only by notifiers on the fence pair, by plain loads and stores (a
-    /// count lost to a race between two notifiers only delays the switch).
+    /// only by notifiers on the fence pair, by plain loads and stores: two
+    /// notifiers racing may lose a count (a later switch) or a reset (an
+    /// earlier one); the streak only decides when to switch, never whether
+    /// a wake-up is sent.
     #[cfg_attr(loom, allow(dead_code))]
     unheard_streak: AtomicU32,
     /// The side's position when a wait that registered here last ended
