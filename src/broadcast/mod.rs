@@ -492,6 +492,49 @@ pub(crate) struct Shared<T> {
     pub(crate) start: usize,
 }
 
+/// The receivers' cursors, and the list the sender copies.
+pub(crate) struct Registry {
+    /// Every live receiver's cursor.
+    pub(crate) cursors: Vec<CursorRef>,
+    /// `cursors` as of the last change, built by the receiver that made it.
+    /// The sender's snapshot is a clone of this `Arc`, so refreshing it
+    /// allocates nothing on the sender's thread.
+    pub(crate) published: Arc<Vec<CursorRef>>,
+    /// Lists published before: kept until the sender has let go of them
+    /// (the registry's reference is then the last), so that the sender's
+    /// thread never drops a list's last reference (a free, and maybe a
+    /// departed receiver's cursor). Trimmed by later changes.
+    retired: Vec<Arc<Vec<CursorRef>>>,
+}
+
+impl Registry {
+    fn new() -> Self {
+        Registry { cursors: Vec::new(), published: Arc::new(Vec::new()), retired: Vec::new() }
+    }
+
+    /// After a change of `cursors`: publishes them, retires the list the
+    /// sender may still hold, and returns the retired lists it has let go
+    /// of, for the caller to drop once the mutex is released (a departed
+    /// receiver's cursor may hold the waker of a leaked future).
+    #[must_use]
+    fn republish(&mut self) -> Vec<Arc<Vec<CursorRef>>> {
+        let old = core::mem::replace(&mut self.published, Arc::new(self.cursors.clone()));
+        self.retired.push(old);
+        let mut released = Vec::new();
+        let mut i = 0;
+        while i < self.retired.len() {
+            // Under the mutex the count only falls: the sender clones only
+            // `published`, and only under the mutex.
+            if Arc::strong_count(&self.retired[i]) == 1 {
+                released.push(self.retired.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        released
+    }
+}
+
 pub(crate) struct Cold {
     /// `false` once the sender is dropped; stored (`Release`) after its last
     /// store of `tail`, so a receiver that sees `false` and then reloads
@@ -502,7 +545,7 @@ pub(crate) struct Cold {
     /// Every live receiver's cursor. Written by joining / leaving receivers
     /// (and `subscribe`); read by the sender to refresh its snapshot, and by
     /// queries. No other lock is ever taken while it is held.
-    pub(crate) registry: Mutex<Vec<CursorRef>>,
+    pub(crate) registry: Mutex<Registry>,
     /// Bumped (`Release`, under the registry mutex) on every change of the
     /// registry; see "Joining while the sender rescans" in the module docs.
     pub(crate) generation: AtomicUsize,
@@ -537,7 +580,7 @@ impl<T> Shared<T> {
             cold: CachePadded::new(Cold {
                 sender_alive: AtomicBool::new(true),
                 receivers: AtomicUsize::new(0),
-                registry: Mutex::new(Vec::new()),
+                registry: Mutex::new(Registry::new()),
                 generation: AtomicUsize::new(0),
                 ctl: Control::new(b.strategy),
             }),
@@ -617,23 +660,30 @@ impl<T> Shared<T> {
     /// Adds `cursor` to the registry and counts a live receiver.
     pub(crate) fn register(&self, cursor: &CursorRef) {
         let mut registry = lock(&self.cold.registry);
-        registry.push(cursor.clone());
+        registry.cursors.push(cursor.clone());
+        let released = registry.republish();
         self.cold.receivers.fetch_add(1, Ordering::Relaxed);
         // Release: a sender that sees the new generation sees the push (it
         // also takes the mutex to copy the list, which orders it anyway).
         self.cold.generation.fetch_add(1, Ordering::Release);
+        drop(registry);
+        drop(released);
     }
 
     /// Removes `cursor` from the registry; returns the number of live
     /// receivers left.
     pub(crate) fn deregister(&self, cursor: &CursorRef) -> usize {
         let mut registry = lock(&self.cold.registry);
-        if let Some(i) = registry.iter().position(|c| Arc::ptr_eq(c, cursor)) {
-            registry.swap_remove(i);
+        if let Some(i) = registry.cursors.iter().position(|c| Arc::ptr_eq(c, cursor)) {
+            registry.cursors.swap_remove(i);
         }
+        let released = registry.republish();
         self.cold.generation.fetch_add(1, Ordering::Release);
         // AcqRel, as for `Arc`: the last receiver's drop sees the others'.
-        self.cold.receivers.fetch_sub(1, Ordering::AcqRel) - 1
+        let left = self.cold.receivers.fetch_sub(1, Ordering::AcqRel) - 1;
+        drop(registry);
+        drop(released);
+        left
     }
 
     /// How far the slowest live receiver is behind `tail` (0 without
@@ -642,6 +692,7 @@ impl<T> Shared<T> {
     pub(crate) fn slowest_behind(&self, tail: usize) -> usize {
         let registry = lock(&self.cold.registry);
         registry
+            .cursors
             .iter()
             .filter(|c| c.live.load(Ordering::Acquire))
             .map(|c| behind(tail, c.state.load(Ordering::Acquire)))

@@ -2,11 +2,14 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Shared};
+use super::{ahead, behind, busy, idle, lock, Cursor, CursorRef, Policy, Receiver, Registry, Shared};
 use crate::buffer::each_catching_panics;
-use crate::sync::{barrier, Arc, Ordering};
+use crate::flow::Control;
+use crate::sync::{barrier, Arc, Mutex, MutexGuard, Ordering};
 use crate::wait::{send_after_try, send_attempt, Blocking, WaitOn, Waiter};
 use crate::{SendError, SendTimeoutError, Stats, TrySendError, WaitStrategy};
+#[cfg(not(loom))]
+use std::sync::TryLockError;
 
 /// The sending half of a broadcast ring. There is one: it is not `Clone`,
 /// and its sending methods take `&mut self`. `Send` and `Sync` when
@@ -31,10 +34,10 @@ pub struct Sender<T> {
     /// at `tail`). Invariant: `tail - cached_min <= capacity` on Block rings.
     /// Refreshed by a rescan only when it says the ring is full.
     cached_min: usize,
-    /// The sender's copy of the registry, refreshed when `generation`
-    /// differs from `snapshot_gen`. May hold cursors of dropped receivers
-    /// (their `live` flag is `false`: skipped).
-    snapshot: Vec<CursorRef>,
+    /// The registry's published list, refreshed when `generation` differs
+    /// from `snapshot_gen`. May hold cursors of dropped receivers (their
+    /// `live` flag is `false`: skipped).
+    snapshot: Arc<Vec<CursorRef>>,
     snapshot_gen: usize,
     /// `Some` on `Park` channels: wake sleeping receivers after each send.
     park: Option<barrier::Kind>,
@@ -53,7 +56,11 @@ unsafe impl<T: Send + Sync> Sync for Sender<T> {}
 
 impl<T> Sender<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, start: usize, park: Option<barrier::Kind>) -> Self {
-        Sender { shared, tail: start, tail_idx: 0, cached_min: start, snapshot: Vec::new(), snapshot_gen: 0, park }
+        let (snapshot, snapshot_gen) = {
+            let registry = lock(&shared.cold.registry);
+            (registry.published.clone(), shared.cold.generation.load(Ordering::Relaxed))
+        };
+        Sender { shared, tail: start, tail_idx: 0, cached_min: start, snapshot, snapshot_gen, park }
     }
 
     /// Sends `value` to every live receiver if there is room, without
@@ -72,12 +79,12 @@ impl<T> Sender<T> {
     ///
     /// After a receiver joined or left, the first send that looks at the
     /// receivers (on `Park` every send; on Block one that finds the ring
-    /// full; on Lossy one that overwrites) copies their list: one
-    /// allocation and one free (`tests/alloc.rs` measured exactly that), under the
-    /// registry's lock, which a joining or leaving receiver holds for a
-    /// moment (a send that meets it waits, possibly in the kernel). Sends
-    /// in between, and every send while the receivers stay the same,
-    /// reach neither the allocator nor that lock.
+    /// full; on Lossy one that overwrites) takes the list of receivers that
+    /// receiver published, under the registry's lock: no allocation, no
+    /// free. A joining or leaving receiver holds that lock for a moment; a
+    /// send that meets it waits as the strategy says (spinning on
+    /// `BusySpin`; spinning, then yielding on `SpinYield`; on `Park` in the
+    /// lock). Every other send never touches the lock.
     ///
     /// # Errors
     ///
@@ -193,27 +200,29 @@ impl<T> Sender<T> {
     /// check is inline (every send on a `Park` channel makes it); the copy,
     /// rare, is not.
     #[inline(always)]
-    fn refresh_snapshot(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
+    fn refresh_snapshot(shared: &Shared<T>, snapshot: &mut Arc<Vec<CursorRef>>, snapshot_gen: &mut usize) {
         if shared.cold.generation.load(Ordering::Acquire) != *snapshot_gen {
             Self::copy_registry(shared, snapshot, snapshot_gen);
         }
     }
 
-    /// The copy of [`refresh_snapshot`](Sender::refresh_snapshot).
+    /// The copy of [`refresh_snapshot`](Sender::refresh_snapshot): a
+    /// clone of the registry's published list (the receiver that changed
+    /// the registry built it), so no allocation and no free here: the
+    /// registry keeps the list dropped here until a later change finds the
+    /// sender done with it. The mutex is taken without entering the kernel
+    /// on `BusySpin` (spinning) and `SpinYield` (yielding) channels; a
+    /// receiver holds it only while it joins or leaves.
     #[cold]
     #[inline(never)]
-    fn copy_registry(shared: &Shared<T>, snapshot: &mut Vec<CursorRef>, snapshot_gen: &mut usize) {
+    fn copy_registry(shared: &Shared<T>, snapshot: &mut Arc<Vec<CursorRef>>, snapshot_gen: &mut usize) {
         let cold = &shared.cold;
-        let old = {
-            let registry = lock(&cold.registry);
-            // Under the mutex: exactly the registrations the copy holds.
-            *snapshot_gen = cold.generation.load(Ordering::Relaxed);
-            core::mem::replace(snapshot, registry.clone())
-        };
-        // The old copy may hold the last reference to a departed receiver's
-        // cursor, whose registry may hold the waker of a leaked future:
-        // dropped after the mutex is released, as in `Drop for Sender`.
-        drop(old);
+        let registry = lock_on(&cold.registry, &cold.ctl);
+        // Under the mutex: exactly the registrations the copy holds.
+        *snapshot_gen = cold.generation.load(Ordering::Relaxed);
+        // Never the last reference: the registry retired this list with
+        // one of its own when it published the next.
+        drop(core::mem::replace(snapshot, registry.published.clone()));
     }
 
     /// Block: recomputes `cached_min` from every live cursor. Repeats if a
@@ -226,7 +235,7 @@ impl<T> Sender<T> {
         loop {
             Self::refresh_snapshot(&self.shared, &mut self.snapshot, &mut self.snapshot_gen);
             let mut slowest = 0;
-            for c in &self.snapshot {
+            for c in self.snapshot.iter() {
                 if c.live.load(Ordering::Acquire) {
                     // Acquire: the receiver's clones of every position
                     // before the one it published happen-before our
@@ -260,7 +269,7 @@ impl<T> Sender<T> {
         loop {
             Self::refresh_snapshot(shared, &mut self.snapshot, &mut self.snapshot_gen);
             let mut slowest = 0;
-            for c in &self.snapshot {
+            for c in self.snapshot.iter() {
                 if !c.live.load(Ordering::Acquire) {
                     continue;
                 }
@@ -440,7 +449,7 @@ impl<T> Drop for Sender<T> {
         // released: a waker may drop the last reference to its task, whose
         // future may own a receiver, whose drop takes that mutex (this
         // thread held it here once, and hung).
-        let receivers = lock(&cold.registry).clone();
+        let receivers = lock(&cold.registry).cursors.clone();
         // The sender's own registries first (`None`: leaked pending sends,
         // watermark waiters), then every receiver's, each even if a waker
         // woken in an earlier one panics: a receiver blocked in `recv` must
@@ -451,6 +460,30 @@ impl<T> Drop for Sender<T> {
             Some(c) => c.sleepers.wake_all(),
         });
     }
+}
+
+/// The registry's mutex for the sender's refresh: on `BusySpin` and
+/// `SpinYield` channels taken as their waits go (spinning; then yielding
+/// the thread on `SpinYield`) while a joining or leaving receiver holds it,
+/// never by sleeping in the kernel; on `Park` channels as [`lock`] does.
+fn lock_on<'a>(m: &'a Mutex<Registry>, ctl: &Control) -> MutexGuard<'a, Registry> {
+    #[cfg(not(loom))]
+    if ctl.strategy != WaitStrategy::Park {
+        let mut waiter = Waiter::new(ctl.strategy, None);
+        loop {
+            match m.try_lock() {
+                Ok(registry) => return registry,
+                // Consistent anyway: see `lock`.
+                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            // Never registers: only `Park` waits sleep.
+            let _ = waiter.pause(&ctl.send_waiters, None, None, None, || true);
+        }
+    }
+    #[cfg(loom)]
+    let _ = ctl;
+    lock(m)
 }
 
 /// A blocking send, for the driver in `wait.rs`.
