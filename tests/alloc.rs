@@ -189,6 +189,30 @@ fn the_counter_sees_allocations_of_its_own_thread_only() {
 // SPSC
 // ---------------------------------------------------------------------------
 
+/// The timed forms, `try_iter`, `iter` and `wait_until_clear`: the same
+/// calls on the SPSC handles (`&mut`) and the MPMC ones (`&`).
+macro_rules! timed_forms_and_iterators {
+    ($tx:expr, $rx:expr, $far:expr) => {
+        for i in 0..SMALL as u64 / 2 {
+            assert_eq!($tx.send_timeout(i, Duration::from_secs(3600)), Ok(()));
+            assert_eq!($tx.send_deadline(i, $far), Ok(()));
+        }
+        for i in 0..SMALL as u64 / 2 {
+            assert_eq!($rx.recv_timeout(Duration::from_secs(3600)), Ok(i));
+            assert_eq!($rx.recv_deadline($far), Ok(i));
+        }
+        for i in 0..SMALL as u64 {
+            $tx.send(i).unwrap();
+        }
+        assert_eq!($rx.try_iter().count(), SMALL);
+        for i in 0..SMALL as u64 {
+            $tx.send(i).unwrap();
+        }
+        assert_eq!($rx.iter().take(SMALL).sum::<u64>(), (0..SMALL as u64).sum());
+        let _ = $tx.wait_until_clear(None);
+    };
+}
+
 /// Every item-by-item call of the SPSC ring, each over several laps, with
 /// the `Full` and `Empty` outcomes of the `try_*` calls and the congestion
 /// queries of a channel with watermarks.
@@ -212,23 +236,7 @@ fn spsc_item_calls(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>, l
             assert_eq!(tx.send(i), Ok(()));
             assert_eq!(rx.recv(), Ok(i));
         }
-        for i in 0..SMALL as u64 / 2 {
-            assert_eq!(tx.send_timeout(i, Duration::from_secs(3600)), Ok(()));
-            assert_eq!(tx.send_deadline(i, far), Ok(()));
-        }
-        for i in 0..SMALL as u64 / 2 {
-            assert_eq!(rx.recv_timeout(Duration::from_secs(3600)), Ok(i));
-            assert_eq!(rx.recv_deadline(far), Ok(i));
-        }
-        for i in 0..SMALL as u64 {
-            tx.send(i).unwrap();
-        }
-        assert_eq!(rx.try_iter().count(), SMALL);
-        for i in 0..SMALL as u64 {
-            tx.send(i).unwrap();
-        }
-        assert_eq!(rx.iter().take(SMALL).sum::<u64>(), (0..SMALL as u64).sum());
-        let _ = tx.wait_until_clear(None);
+        timed_forms_and_iterators!(tx, rx, far);
     }
 }
 
@@ -369,23 +377,7 @@ fn mpmc_item_calls(tx: &mpmc::Sender<u64>, rx: &mpmc::Receiver<u64>, laps: usize
             assert_eq!(tx.send(i), Ok(()));
             assert_eq!(rx.recv(), Ok(i));
         }
-        for i in 0..SMALL as u64 / 2 {
-            assert_eq!(tx.send_timeout(i, Duration::from_secs(3600)), Ok(()));
-            assert_eq!(tx.send_deadline(i, far), Ok(()));
-        }
-        for i in 0..SMALL as u64 / 2 {
-            assert_eq!(rx.recv_timeout(Duration::from_secs(3600)), Ok(i));
-            assert_eq!(rx.recv_deadline(far), Ok(i));
-        }
-        for i in 0..SMALL as u64 {
-            tx.send(i).unwrap();
-        }
-        assert_eq!(rx.try_iter().count(), SMALL);
-        for i in 0..SMALL as u64 {
-            tx.send(i).unwrap();
-        }
-        assert_eq!(rx.iter().take(SMALL).sum::<u64>(), (0..SMALL as u64).sum());
-        let _ = tx.wait_until_clear(None);
+        timed_forms_and_iterators!(tx, rx, far);
     }
 }
 
