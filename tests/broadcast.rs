@@ -1003,3 +1003,54 @@ fn send_happens_before_each_receive() {
         assert_eq!(h.join().unwrap(), items);
     }
 }
+
+/// A departed receiver's leaked `recv_async` future must not keep its task
+/// alive. Receiver `c` belongs to a waker (standing for a task that owns a
+/// receiver) and never reads; `b` leaks a pending `recv_async` future with
+/// that waker and then leaves. Once the registry kept the lists of
+/// receivers for the sender (`1444a3f`), `b`'s cursor, and the waker in its
+/// registry, lived on in such a list until the next join or leave, so `c`
+/// kept holding the Block ring and a send timed out (found by a review:
+/// `send_timeout` returned `Timeout`). Now a receiver that leaves wakes
+/// (and so drops) what is left in its own registry.
+#[test]
+fn a_departed_receivers_leaked_future_does_not_keep_its_task_alive() {
+    use std::future::Future;
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+    struct OwningWaker {
+        rx: Mutex<Option<broadcast::Receiver<u64>>>,
+        dropped: Arc<AtomicBool>,
+    }
+    impl Wake for OwningWaker {
+        fn wake(self: Arc<Self>) {}
+    }
+    impl Drop for OwningWaker {
+        fn drop(&mut self) {
+            // Takes the registry's mutex: a deadlock if this ran under it.
+            drop(self.rx.lock().unwrap().take());
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+    let (mut tx, mut a) = Builder::new(1).wait_strategy(WaitStrategy::Park).broadcast::<u64>();
+    let mut b = a.clone();
+    let c = a.clone();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let waker = Waker::from(Arc::new(OwningWaker { rx: Mutex::new(Some(c)), dropped: dropped.clone() }));
+    tx.send(0).unwrap();
+    assert_eq!(a.try_recv(), Ok(0));
+    assert_eq!(b.try_recv(), Ok(0));
+    {
+        let mut fut = b.recv_async();
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut fut).poll(&mut cx).is_pending());
+        std::mem::forget(fut); // leaked: its waker stays in `b`'s registry
+    }
+    drop(waker);
+    // A rescan (the ring is full: `c` is at 0) takes a list holding `b`.
+    assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
+    drop(b);
+    assert!(dropped.load(Ordering::SeqCst), "the leaked future's waker went with its receiver");
+    assert_eq!(tx.send_timeout(1, Duration::from_secs(5)), Ok(()), "`c` went with the waker that owned it");
+    assert_eq!(a.try_recv(), Ok(1));
+}

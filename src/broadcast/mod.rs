@@ -496,9 +496,10 @@ pub(crate) struct Shared<T> {
 pub(crate) struct Registry {
     /// Every live receiver's cursor.
     pub(crate) cursors: Vec<CursorRef>,
-    /// `cursors` as of the last change, built by the receiver that made it.
-    /// The sender's snapshot is a clone of this `Arc`, so refreshing it
-    /// allocates nothing on the sender's thread.
+    /// `cursors` as of the last change, built by the receiver that made it
+    /// (a copy of the list per join or leave). The sender's snapshot is a
+    /// clone of this `Arc`, so refreshing it allocates nothing on the
+    /// sender's thread.
     pub(crate) published: Arc<Vec<CursorRef>>,
     /// Lists published before: kept until the sender has let go of them
     /// (the registry's reference is then the last), so that the sender's

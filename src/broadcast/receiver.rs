@@ -527,6 +527,16 @@ impl<T> Drop for Receiver<T> {
         // of sending an item nobody will read (see `Sender::try_send`).
         let left = shared.deregister(&self.cursor);
         self.cursor.live.store(false, Ordering::Release);
+        // Nothing waits on this receiver's own registry any more (its
+        // futures borrow it), so a waker still there is a leaked future's:
+        // wake it (which drops it) now, outside the registry's mutex. The
+        // cursor itself may live on in a list the registry keeps for the
+        // sender (`Registry::retired`) until a later join or leave; the
+        // task behind such a waker (it may own another receiver, holding
+        // the ring) must not.
+        if self.park.is_some() {
+            self.cursor.sleepers.wake_all();
+        }
         if left == 0 {
             shared.cold.ctl.wake_everyone();
         } else if shared.policy == Policy::Block && self.park.is_some() {

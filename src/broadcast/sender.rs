@@ -466,6 +466,10 @@ impl<T> Drop for Sender<T> {
 /// `SpinYield` channels taken as their waits go (spinning; then yielding
 /// the thread on `SpinYield`) while a joining or leaving receiver holds it,
 /// never by sleeping in the kernel; on `Park` channels as [`lock`] does.
+/// As with any spinning wait, a `BusySpin` sender with a real-time priority
+/// that shares its core with a receiver preempted while it joins or leaves
+/// spins until that receiver runs again (a sleeping lock would have let it
+/// run at once).
 fn lock_on<'a>(m: &'a Mutex<Registry>, ctl: &Control) -> MutexGuard<'a, Registry> {
     #[cfg(not(loom))]
     if ctl.strategy != WaitStrategy::Park {
