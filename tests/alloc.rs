@@ -240,6 +240,17 @@ fn spsc_item_calls(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>, l
     }
 }
 
+/// Every wait strategy, each without and with watermarks, for the item
+/// tests.
+fn item_builders() -> impl Iterator<Item = (WaitStrategy, Builder)> {
+    STRATEGIES.into_iter().flat_map(|strategy| {
+        [false, true].map(move |watermarks| {
+            let b = Builder::new(SMALL).wait_strategy(strategy);
+            (strategy, if watermarks { b.watermarks(SMALL / 4, SMALL / 2) } else { b })
+        })
+    })
+}
+
 /// SPSC `try_send`, `try_recv`, `send`, `recv`, `peek`, the timed forms,
 /// `try_iter`, `iter`, `wait_until_clear` and the queries neither allocate
 /// nor free once the channel is built, on every wait strategy, with and
@@ -247,14 +258,10 @@ fn spsc_item_calls(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>, l
 /// flat ring's `try_*` calls never reach the allocator.
 #[test]
 fn spsc_item_calls_do_not_allocate() {
-    for strategy in STRATEGIES {
-        for watermarks in [false, true] {
-            let b = Builder::new(SMALL).wait_strategy(strategy);
-            let b = if watermarks { b.watermarks(SMALL / 4, SMALL / 2) } else { b };
-            let (mut tx, mut rx) = b.spsc::<u64>();
-            spsc_item_calls(&mut tx, &mut rx, 2);
-            assert_no_heap("SPSC item calls", strategy, || spsc_item_calls(&mut tx, &mut rx, LAPS));
-        }
+    for (strategy, b) in item_builders() {
+        let (mut tx, mut rx) = b.spsc::<u64>();
+        spsc_item_calls(&mut tx, &mut rx, 2);
+        assert_no_heap("SPSC item calls", strategy, || spsc_item_calls(&mut tx, &mut rx, LAPS));
     }
 }
 
@@ -321,30 +328,40 @@ fn spsc_batch_calls_do_not_allocate() {
     }
 }
 
+/// The body of the SPSC and MPMC tests of futures ready on their first
+/// poll: `send_async` / `recv_async` over several laps, on every strategy.
+macro_rules! ready_futures_do_not_allocate {
+    ($ring:ident, $what:literal) => {
+        for strategy in STRATEGIES {
+            #[allow(unused_mut)] // the MPMC handles need no `mut`
+            let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(strategy).$ring::<u64>();
+            #[allow(unused_mut)] // an `FnMut` on SPSC handles, an `Fn` on MPMC ones
+            let mut run = |laps: usize| {
+                for lap in 0..laps {
+                    for i in 0..SMALL as u64 {
+                        assert_eq!(ready(tx.send_async(lap as u64 + i)), Ok(()));
+                    }
+                    for i in 0..SMALL as u64 {
+                        assert_eq!(ready(rx.recv_async()), Ok(lap as u64 + i));
+                    }
+                    for i in 0..SMALL as u64 {
+                        assert_eq!(ready(tx.send_async(i)), Ok(()));
+                        assert_eq!(ready(rx.recv_async()), Ok(i));
+                    }
+                }
+            };
+            run(2);
+            assert_no_heap($what, strategy, || run(LAPS));
+        }
+    };
+}
+
 /// SPSC `send_async` / `recv_async` futures that complete on their first
 /// poll (room, an item) neither allocate nor free: such a future never
 /// registers a waker, so it costs what `try_send` / `try_recv` cost.
 #[test]
 fn spsc_async_ready_futures_do_not_allocate() {
-    for strategy in STRATEGIES {
-        let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(strategy).spsc::<u64>();
-        let mut run = |laps: usize| {
-            for lap in 0..laps {
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(tx.send_async(lap as u64 + i)), Ok(()));
-                }
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(rx.recv_async()), Ok(lap as u64 + i));
-                }
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(tx.send_async(i)), Ok(()));
-                    assert_eq!(ready(rx.recv_async()), Ok(i));
-                }
-            }
-        };
-        run(2);
-        assert_no_heap("SPSC send_async / recv_async ready at once", strategy, || run(LAPS));
-    }
+    ready_futures_do_not_allocate!(spsc, "SPSC send_async / recv_async ready at once");
 }
 
 // ---------------------------------------------------------------------------
@@ -387,19 +404,15 @@ fn mpmc_item_calls(tx: &mpmc::Sender<u64>, rx: &mpmc::Receiver<u64>, laps: usize
 /// and without watermarks, also through a second pair of cloned handles.
 #[test]
 fn mpmc_item_calls_do_not_allocate() {
-    for strategy in STRATEGIES {
-        for watermarks in [false, true] {
-            let b = Builder::new(SMALL).wait_strategy(strategy);
-            let b = if watermarks { b.watermarks(SMALL / 4, SMALL / 2) } else { b };
-            let (tx, rx) = b.mpmc::<u64>();
-            let (tx2, rx2) = (tx.clone(), rx.clone());
-            mpmc_item_calls(&tx, &rx, 2);
-            mpmc_item_calls(&tx2, &rx2, 2);
-            assert_no_heap("MPMC item calls", strategy, || {
-                mpmc_item_calls(&tx, &rx, LAPS);
-                mpmc_item_calls(&tx2, &rx2, LAPS);
-            });
-        }
+    for (strategy, b) in item_builders() {
+        let (tx, rx) = b.mpmc::<u64>();
+        let (tx2, rx2) = (tx.clone(), rx.clone());
+        mpmc_item_calls(&tx, &rx, 2);
+        mpmc_item_calls(&tx2, &rx2, 2);
+        assert_no_heap("MPMC item calls", strategy, || {
+            mpmc_item_calls(&tx, &rx, LAPS);
+            mpmc_item_calls(&tx2, &rx2, LAPS);
+        });
     }
 }
 
@@ -454,25 +467,7 @@ fn mpmc_batch_calls_do_not_allocate() {
 /// poll neither allocate nor free.
 #[test]
 fn mpmc_async_ready_futures_do_not_allocate() {
-    for strategy in STRATEGIES {
-        let (tx, rx) = Builder::new(SMALL).wait_strategy(strategy).mpmc::<u64>();
-        let run = |laps: usize| {
-            for lap in 0..laps {
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(tx.send_async(lap as u64 + i)), Ok(()));
-                }
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(rx.recv_async()), Ok(lap as u64 + i));
-                }
-                for i in 0..SMALL as u64 {
-                    assert_eq!(ready(tx.send_async(i)), Ok(()));
-                    assert_eq!(ready(rx.recv_async()), Ok(i));
-                }
-            }
-        };
-        run(2);
-        assert_no_heap("MPMC send_async / recv_async ready at once", strategy, || run(LAPS));
-    }
+    ready_futures_do_not_allocate!(mpmc, "MPMC send_async / recv_async ready at once");
 }
 
 // ---------------------------------------------------------------------------
@@ -625,57 +620,44 @@ const WARM_UP: u64 = 1_000;
 /// README's "real-time safe" in the form it is used, a thread a side.
 #[test]
 fn busy_spin_threads_do_not_allocate_while_streaming() {
-    let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::BusySpin).spsc::<u64>();
-    let (producer, consumer) = thread::scope(|s| {
-        let producer = s.spawn(move || {
-            for i in 0..WARM_UP {
-                tx.send(i).unwrap();
-            }
-            heap_calls_in(|| {
-                for i in WARM_UP..WARM_UP + STREAM {
-                    tx.send(i).unwrap();
-                }
-            })
-        });
-        let consumer = s.spawn(move || {
-            for i in 0..WARM_UP {
-                assert_eq!(rx.recv(), Ok(i));
-            }
-            heap_calls_in(|| {
-                for i in WARM_UP..WARM_UP + STREAM {
-                    assert_eq!(rx.recv(), Ok(i));
-                }
-            })
-        });
-        (producer.join().unwrap(), consumer.join().unwrap())
-    });
-    assert_eq!((producer, consumer), ((0, 0), (0, 0)), "SPSC BusySpin producer, consumer: (allocations, frees)");
-
-    let (tx, rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::BusySpin).mpmc::<u64>();
-    let (producer, consumer) = thread::scope(|s| {
-        let producer = s.spawn(|| {
-            for i in 0..WARM_UP {
-                tx.send(i).unwrap();
-            }
-            heap_calls_in(|| {
-                for i in WARM_UP..WARM_UP + STREAM {
-                    tx.send(i).unwrap();
-                }
-            })
-        });
-        let consumer = s.spawn(|| {
-            for i in 0..WARM_UP {
-                assert_eq!(rx.recv(), Ok(i));
-            }
-            heap_calls_in(|| {
-                for i in WARM_UP..WARM_UP + STREAM {
-                    assert_eq!(rx.recv(), Ok(i));
-                }
-            })
-        });
-        (producer.join().unwrap(), consumer.join().unwrap())
-    });
-    assert_eq!((producer, consumer), ((0, 0), (0, 0)), "MPMC BusySpin producer, consumer: (allocations, frees)");
+    // Both rings alike: `$ring` names the constructor.
+    macro_rules! stream {
+        ($ring:ident, $name:literal) => {
+            #[allow(unused_mut)] // `send` / `recv` take `&mut` on SPSC handles only
+            let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::BusySpin).$ring::<u64>();
+            let (producer, consumer) = thread::scope(|s| {
+                let producer = s.spawn(move || {
+                    for i in 0..WARM_UP {
+                        tx.send(i).unwrap();
+                    }
+                    heap_calls_in(|| {
+                        for i in WARM_UP..WARM_UP + STREAM {
+                            tx.send(i).unwrap();
+                        }
+                    })
+                });
+                let consumer = s.spawn(move || {
+                    for i in 0..WARM_UP {
+                        assert_eq!(rx.recv(), Ok(i));
+                    }
+                    heap_calls_in(|| {
+                        for i in WARM_UP..WARM_UP + STREAM {
+                            assert_eq!(rx.recv(), Ok(i));
+                        }
+                    })
+                });
+                (producer.join().unwrap(), consumer.join().unwrap())
+            });
+            assert_eq!(
+                (producer, consumer),
+                ((0, 0), (0, 0)),
+                "{} BusySpin producer, consumer: (allocations, frees)",
+                $name
+            );
+        };
+    }
+    stream!(spsc, "SPSC");
+    stream!(mpmc, "MPMC");
 }
 
 // ---------------------------------------------------------------------------
@@ -692,68 +674,56 @@ fn park_waits_record_their_allocations() {
     let mut lines = Vec::new();
     // A thread that parks, twice (the first park of a process may set up
     // the barrier), and the sender that wakes it.
-    let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).spsc::<u64>();
-    for round in 0..2 {
-        let (receiver, sender) = thread::scope(|s| {
-            let receiver = s.spawn(|| {
-                let mut got = None;
-                let calls = heap_calls_in(|| got = Some(rx.recv()));
-                assert_eq!(got, Some(Ok(round)));
-                calls
-            });
-            thread::sleep(Duration::from_millis(100));
-            let sender = heap_calls_in(|| tx.send(round).unwrap());
-            (receiver.join().unwrap(), sender)
-        });
-        lines.push(format!(
-            "SPSC Park, round {round}: parked recv {receiver:?}, waking send {sender:?} (allocations, frees); parks {}",
-            rx.stats().parks
-        ));
+    // Both rings alike: `$ring` names the constructor.
+    macro_rules! parked_rounds {
+        ($ring:ident, $name:literal) => {
+            #[allow(unused_mut)] // `recv` / `send` take `&mut` on SPSC handles only
+            let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).$ring::<u64>();
+            for round in 0..2 {
+                let (receiver, sender) = thread::scope(|s| {
+                    let receiver = s.spawn(|| {
+                        let mut got = None;
+                        let calls = heap_calls_in(|| got = Some(rx.recv()));
+                        assert_eq!(got, Some(Ok(round)));
+                        calls
+                    });
+                    thread::sleep(Duration::from_millis(100));
+                    let sender = heap_calls_in(|| tx.send(round).unwrap());
+                    (receiver.join().unwrap(), sender)
+                });
+                lines.push(format!(
+                    "{} Park, round {round}: parked recv {receiver:?}, waking send {sender:?} (allocations, frees); parks {}",
+                    $name,
+                    rx.stats().parks
+                ));
+            }
+        };
     }
-    let (mtx, mrx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).mpmc::<u64>();
-    for round in 0..2 {
-        let (receiver, sender) = thread::scope(|s| {
-            let receiver = s.spawn(|| {
-                let mut got = None;
-                let calls = heap_calls_in(|| got = Some(mrx.recv()));
-                assert_eq!(got, Some(Ok(round)));
-                calls
-            });
-            thread::sleep(Duration::from_millis(100));
-            let sender = heap_calls_in(|| mtx.send(round).unwrap());
-            (receiver.join().unwrap(), sender)
-        });
-        lines.push(format!(
-            "MPMC Park, round {round}: parked recv {receiver:?}, waking send {sender:?} (allocations, frees); parks {}",
-            mrx.stats().parks
-        ));
-    }
+    parked_rounds!(spsc, "SPSC");
+    parked_rounds!(mpmc, "MPMC");
 
     // A task that registers its waker, is woken by a send and completes;
     // three rounds on one channel (whether the registry's map keeps its
     // node once emptied shows from the second round on).
-    let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).spsc::<u64>();
-    for round in 0..3 {
-        let mut fut = rx.recv_async();
-        let register = heap_calls_in(|| assert!(poll_once(&mut fut).is_pending()));
-        let wake = heap_calls_in(|| tx.try_send(round).unwrap());
-        let complete = heap_calls_in(|| assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(round))));
-        drop(fut);
-        lines.push(format!(
-            "SPSC Park recv_async, round {round}: register {register:?}, waking try_send {wake:?}, completing poll {complete:?}"
-        ));
+    macro_rules! task_rounds {
+        ($ring:ident, $name:literal) => {
+            #[allow(unused_mut)] // `recv_async` / `try_send` take `&mut` on SPSC handles only
+            let (mut tx, mut rx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).$ring::<u64>();
+            for round in 0..3 {
+                let mut fut = rx.recv_async();
+                let register = heap_calls_in(|| assert!(poll_once(&mut fut).is_pending()));
+                let wake = heap_calls_in(|| tx.try_send(round).unwrap());
+                let complete = heap_calls_in(|| assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(round))));
+                drop(fut);
+                lines.push(format!(
+                    "{} Park recv_async, round {round}: register {register:?}, waking try_send {wake:?}, completing poll {complete:?}",
+                    $name
+                ));
+            }
+        };
     }
-    let (mtx, mrx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).mpmc::<u64>();
-    for round in 0..3 {
-        let mut fut = mrx.recv_async();
-        let register = heap_calls_in(|| assert!(poll_once(&mut fut).is_pending()));
-        let wake = heap_calls_in(|| mtx.try_send(round).unwrap());
-        let complete = heap_calls_in(|| assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(round))));
-        drop(fut);
-        lines.push(format!(
-            "MPMC Park recv_async, round {round}: register {register:?}, waking try_send {wake:?}, completing poll {complete:?}"
-        ));
-    }
+    task_rounds!(spsc, "SPSC");
+    task_rounds!(mpmc, "MPMC");
     // Two tasks woken by one send of two items (a multi-wake), and a
     // pending future dropped (deregistration).
     let (mtx, mrx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).mpmc::<u64>();
