@@ -22,6 +22,7 @@ use crate::WaitStrategy;
 /// assert_eq!(rx.recv().unwrap(), "hello");
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a `Builder` does nothing until `spsc`, `mpmc`, `broadcast` or `broadcast_lossy` builds a channel, and each setter returns the changed builder"]
 pub struct Builder {
     pub(crate) capacity: usize,
     pub(crate) strategy: WaitStrategy,

@@ -428,7 +428,7 @@ fn watermarks_panic_unless_low_below_high_within_capacity() {
     // Capacity 1 allows exactly (0, 1).
     drop(Builder::new(1).watermarks(0, 1).spsc::<u8>());
     assert!(panic_message(|| {
-        Builder::new(1).watermarks(0, 2);
+        let _ = Builder::new(1).watermarks(0, 2);
     })
     .is_some());
 }
