@@ -1292,12 +1292,19 @@ impl Sleepers {
         if self.count.load(Ordering::Relaxed) & WAITERS_FENCE == 0 {
             return;
         }
-        let brisk = self.brisk_streak.load(Ordering::Relaxed).saturating_add(1);
-        if brisk >= UNFENCE_AFTER_BRISK {
-            self.brisk_streak.store(0, Ordering::Relaxed);
+        self.step_towards_off(&self.brisk_streak, UNFENCE_AFTER_BRISK);
+    }
+
+    /// One more in `streak` (brisk waits, or unheard notifications): at
+    /// `after`, start it again and switch back to the `membarrier` pair.
+    #[cfg(not(loom))]
+    fn step_towards_off(&self, streak: &AtomicU32, after: u32) {
+        let n = streak.load(Ordering::Relaxed).saturating_add(1);
+        if n >= after {
+            streak.store(0, Ordering::Relaxed);
             self.fence_pair_off();
         } else {
-            self.brisk_streak.store(brisk, Ordering::Relaxed);
+            streak.store(n, Ordering::Relaxed);
         }
     }
 
@@ -1313,16 +1320,10 @@ impl Sleepers {
     #[cfg(not(loom))]
     #[inline]
     fn learn_heard(&self, heard: bool) {
-        let unheard = self.unheard_streak.load(Ordering::Relaxed);
-        if heard {
-            if unheard != 0 {
-                self.unheard_streak.store(0, Ordering::Relaxed);
-            }
-        } else if unheard + 1 >= UNFENCE_AFTER_UNHEARD {
+        if !heard {
+            self.step_towards_off(&self.unheard_streak, UNFENCE_AFTER_UNHEARD);
+        } else if self.unheard_streak.load(Ordering::Relaxed) != 0 {
             self.unheard_streak.store(0, Ordering::Relaxed);
-            self.fence_pair_off();
-        } else {
-            self.unheard_streak.store(unheard + 1, Ordering::Relaxed);
         }
     }
 
