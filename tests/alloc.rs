@@ -189,6 +189,18 @@ fn the_counter_sees_allocations_of_its_own_thread_only() {
 // SPSC
 // ---------------------------------------------------------------------------
 
+/// Fills an empty ring with `try_send` from `base` on, then sees `Full`:
+/// the same calls on the SPSC handles (`&mut`) and the MPMC ones (`&`).
+macro_rules! fill_to_full {
+    ($tx:expr, $base:expr) => {
+        for i in 0..SMALL as u64 {
+            assert_eq!($tx.try_send($base + i), Ok(()));
+        }
+        assert_eq!($tx.try_send(0), Err(TrySendError::Full(0)));
+        assert!($tx.is_full());
+    };
+}
+
 /// The timed forms, `try_iter`, `iter` and `wait_until_clear`: the same
 /// calls on the SPSC handles (`&mut`) and the MPMC ones (`&`).
 macro_rules! timed_forms_and_iterators {
@@ -220,11 +232,7 @@ fn spsc_item_calls(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>, l
     let far = Instant::now() + Duration::from_secs(3600);
     for lap in 0..laps {
         let base = (lap * SMALL) as u64;
-        for i in 0..SMALL as u64 {
-            assert_eq!(tx.try_send(base + i), Ok(()));
-        }
-        assert_eq!(tx.try_send(0), Err(TrySendError::Full(0)));
-        assert!(tx.is_full());
+        fill_to_full!(tx, base);
         let _ = (tx.congestion(), rx.congestion(), tx.stats(), tx.len());
         for i in 0..SMALL as u64 {
             assert_eq!(rx.peek(), Some(&(base + i)));
@@ -375,11 +383,7 @@ fn mpmc_item_calls(tx: &mpmc::Sender<u64>, rx: &mpmc::Receiver<u64>, laps: usize
     let far = Instant::now() + Duration::from_secs(3600);
     for lap in 0..laps {
         let base = (lap * SMALL) as u64;
-        for i in 0..SMALL as u64 {
-            assert_eq!(tx.try_send(base + i), Ok(()));
-        }
-        assert_eq!(tx.try_send(0), Err(TrySendError::Full(0)));
-        assert!(tx.is_full());
+        fill_to_full!(tx, base);
         let _ = (tx.congestion(), rx.congestion(), rx.stats(), rx.len());
         assert_eq!(tx.force_send(1), Ok(Some(base)));
         assert_eq!(rx.try_recv(), Ok(base + 1));
