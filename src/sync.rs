@@ -144,6 +144,28 @@ pub(crate) fn current_cpu() -> u32 {
     }
 }
 
+/// Whether the scheduler may run this thread on another CPU than the one it
+/// is on (its affinity mask holds more than one), or `false` where that is
+/// not known. A system call (`sched_getaffinity`); called only by the
+/// shared-core probe of `wait::Waiter::begin`.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn may_run_elsewhere() -> bool {
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
+    {
+        rustix::thread::sched_getaffinity(None).is_ok_and(|set| set.count() > 1)
+    }
+    #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+    {
+        false
+    }
+}
+
+/// `Park`: one wait in this many that begins on a core shared with the
+/// other side sleeps at once instead of yielding (a probe that lets the
+/// scheduler place the pair on two cores; see `wait::Waiter::begin`).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const SHARED_CORE_PROBE_EVERY: u32 = 16;
+
 /// `Park`: retries between two clock reads while spinning on a budget.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SPIN_CLOCK_EVERY: u32 = 16;

@@ -174,10 +174,10 @@ use crate::sync::{
     Ordering,
 };
 #[cfg(not(loom))]
-use crate::sync::{current_cpu, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
+use crate::sync::{current_cpu, may_run_elsewhere, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
-use crate::sync::{NO_CPU, SPIN_STEPS, YIELD_STEPS};
+use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
@@ -477,6 +477,20 @@ impl Waiter {
     /// three alternated pairs, 2026-12-01): a waiter then catches the other
     /// side's next publication while it runs on the other core.
     ///
+    /// A wait that begins on a shared core yields (to the peer it waits
+    /// for), except one in `SHARED_CORE_PROBE_EVERY` such waits on this
+    /// side, which sleeps on the registry at once if the thread may run on
+    /// another CPU. Yielding keeps both threads runnable on one CPU and
+    /// switching every few hundred ns, and the scheduler did not move
+    /// either to an idle CPU: the kanal suite's `bounded1_mpsc` (4 senders,
+    /// 1 receiver, capacity 1, unpinned), once three senders had finished,
+    /// ran its last sender and the receiver on one vCPU for half the run or
+    /// more, the other vCPU idle. A sleeping thread is woken by the peer's
+    /// next publication, and the scheduler then places it on an idle CPU
+    /// if there is one; where none is (threads outnumber cores, or both
+    /// are pinned to one core and `may_run_elsewhere` says no) the probe
+    /// costs a sleep and a wake-up per `SHARED_CORE_PROBE_EVERY` waits.
+    ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
     fn begin(&mut self, sleepers: &Sleepers, peer: Option<&Sleepers>) {
@@ -489,6 +503,10 @@ impl Waiter {
             }
             if self.shared_core || (!self.several && peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
                 self.spin_limit = self.step;
+            }
+            if self.shared_core && sleepers.shared_core_probe_due() && may_run_elsewhere() {
+                // Sleep at once: no yields.
+                self.yields = YIELD_STEPS;
             }
         }
         #[cfg(loom)]
@@ -1045,6 +1063,10 @@ pub(crate) struct Sleepers {
     /// if unknown), for the other side's shared-core check
     /// ([`Waiter::begin`]). Written only when it changes.
     waiter_cpu: AtomicU32,
+    /// `Park`: waits that began here on a core shared with the other side
+    /// ([`Sleepers::shared_core_probe_due`]). Written only by such waits.
+    #[cfg_attr(loom, allow(dead_code))]
+    shared_core_waits: AtomicU32,
     /// `Park`: paced waits in a row here ([`Sleepers::learn_registered`]),
     /// and brisk ones in a row while the registry is on the fence pair
     /// ([`Sleepers::learn_paced`], [`Sleepers::learn_brisk`]). Written only
@@ -1128,6 +1150,7 @@ impl Sleepers {
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
             waiter_cpu: AtomicU32::new(NO_CPU),
+            shared_core_waits: AtomicU32::new(0),
             paced_streak: AtomicU32::new(0),
             brisk_streak: AtomicU32::new(0),
             unheard_streak: AtomicU32::new(0),
@@ -1611,6 +1634,17 @@ impl Sleepers {
         }
     }
 
+    /// Counts a wait that began here on a core shared with the other side
+    /// and says whether it is the probe (every `SHARED_CORE_PROBE_EVERY`-th;
+    /// see [`Waiter::begin`]). A plain load and store: waiters racing may
+    /// lose a count, which only moves the next probe.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn shared_core_probe_due(&self) -> bool {
+        let n = self.shared_core_waits.load(Ordering::Relaxed).wrapping_add(1);
+        self.shared_core_waits.store(n, Ordering::Relaxed);
+        n % SHARED_CORE_PROBE_EVERY == 0
+    }
+
     /// Records the CPU a waiter here is on (see `waiter_cpu`).
     #[cfg_attr(loom, allow(dead_code))]
     fn note_cpu(&self, cpu: u32) {
@@ -2063,6 +2097,62 @@ mod tests {
             break;
         }
         assert!(checked, "the thread never stayed on one CPU across a pause");
+    }
+
+    /// One wait in `SHARED_CORE_PROBE_EVERY` that begins on a core shared
+    /// with the other side sleeps at once (no yields) if the thread may run
+    /// on another CPU; pinned to one CPU, every such wait yields.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_shared_core_probe_sleeps_at_once_unless_pinned() {
+        use super::{current_cpu, may_run_elsewhere, Waiter, NO_CPU, SHARED_CORE_PROBE_EVERY, YIELD_STEPS};
+        // The probe's yields on each of `SHARED_CORE_PROBE_EVERY` waits, or
+        // `None` if the thread moved to another CPU meanwhile.
+        fn yields_per_wait() -> Option<Vec<u32>> {
+            let (me, peer) = (Sleepers::new(), Sleepers::new());
+            let cpu = current_cpu();
+            peer.note_cpu(cpu);
+            let mut yields = Vec::new();
+            for _ in 0..SHARED_CORE_PROBE_EVERY {
+                let mut w = Waiter::new(WaitStrategy::Park, None);
+                w.begin(&me, Some(&peer));
+                if current_cpu() != cpu || !w.shared_core {
+                    return None;
+                }
+                yields.push(w.yields);
+            }
+            Some(yields)
+        }
+        if current_cpu() == NO_CPU {
+            return; // not known here (not Linux, or Miri): no shared core is ever seen
+        }
+        let probe = |pinned: bool| {
+            let mut expected = vec![0; SHARED_CORE_PROBE_EVERY as usize];
+            if !pinned {
+                expected[SHARED_CORE_PROBE_EVERY as usize - 1] = YIELD_STEPS;
+            }
+            for _ in 0..100 {
+                if let Some(yields) = yields_per_wait() {
+                    assert_eq!(yields, expected, "pinned {pinned}");
+                    return;
+                }
+            }
+            panic!("the thread never stayed on one CPU for {SHARED_CORE_PROBE_EVERY} waits");
+        };
+        if may_run_elsewhere() {
+            probe(false);
+        }
+        // Pinned to the CPU it is on (in a thread of its own, so the test
+        // harness's thread keeps its mask).
+        std::thread::spawn(move || {
+            let mut one = rustix::thread::CpuSet::new();
+            one.set(current_cpu() as usize);
+            rustix::thread::sched_setaffinity(None, &one).expect("pin the test thread");
+            assert!(!may_run_elsewhere());
+            probe(true);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
