@@ -161,10 +161,18 @@ pub(crate) fn may_run_elsewhere() -> bool {
 }
 
 /// `Park`: one wait in this many that begins on a core shared with the
-/// other side sleeps at once instead of yielding (a probe that lets the
-/// scheduler place the pair on two cores; see `wait::Waiter::begin`).
+/// other side is a probe: it times its first yield, and if that ran
+/// another thread the next such wait sleeps at once instead of yielding
+/// (so that the scheduler may place the pair on two cores; see
+/// `wait::Waiter::begin`).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SHARED_CORE_PROBE_EVERY: u32 = 16;
+
+/// `Park`: a probe's `yield_now` that takes at least this long (ns) ran
+/// another thread (on the 2-vCPU EPYC VM a yield with nothing else to run
+/// took ~0.4 µs, one that ran a thread yielding back ~2.3 µs).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const SHARED_YIELD_NS: u32 = 1_000;
 
 /// `Park`: retries between two clock reads while spinning on a budget.
 #[cfg_attr(loom, allow(dead_code))]

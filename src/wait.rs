@@ -174,7 +174,9 @@ use crate::sync::{
     Ordering,
 };
 #[cfg(not(loom))]
-use crate::sync::{current_cpu, may_run_elsewhere, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY};
+use crate::sync::{
+    current_cpu, may_run_elsewhere, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SHARED_YIELD_NS, SPIN_CLOCK_EVERY,
+};
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
@@ -284,7 +286,7 @@ pub(crate) struct Waiter {
     /// [`Sleepers::pass_baton`]).
     slept: bool,
     /// `yield_now` calls made in this wait (`YIELD_STEPS` without any when
-    /// a shared-core probe sends the wait to sleep at once, see
+    /// a shared-core probe's evidence sends the wait to sleep at once, see
     /// [`Waiter::begin`]).
     yields: u32,
     /// `Park`: a `yield_now` in this wait took long (another thread ran).
@@ -295,6 +297,10 @@ pub(crate) struct Waiter {
     /// contended.
     #[cfg_attr(loom, allow(dead_code))]
     shared_core: bool,
+    /// `Park`: this shared-core wait is the registry's probe: it times its
+    /// first yield ([`Waiter::begin`]).
+    #[cfg_attr(loom, allow(dead_code))]
+    probe: bool,
     /// Several threads may wait on this side and on the other (the MPMC
     /// ring): a low spin budget then leaves the inline retries on
     /// ([`Waiter::begin`]).
@@ -340,6 +346,7 @@ impl Waiter {
             yields: 0,
             contended: false,
             shared_core: false,
+            probe: false,
             several: false,
             clock: None,
         }
@@ -480,10 +487,18 @@ impl Waiter {
     /// side's next publication while it runs on the other core.
     ///
     /// A wait that begins on a shared core yields (to the peer it waits
-    /// for), except about one in `SHARED_CORE_PROBE_EVERY` such waits on
-    /// this registry (the count is racy where several threads wait), which
-    /// goes to [`Sleepers::sleep`] at once (registers, re-checks, sleeps)
-    /// if the thread's affinity lets it run on another CPU. Yielding keeps
+    /// for). About one in `SHARED_CORE_PROBE_EVERY` such waits on this
+    /// registry (the count is racy where several threads wait) is a probe:
+    /// it times its first yield, and if that took `SHARED_YIELD_NS` or more
+    /// (another thread ran: the sharing is real), the next wait here that
+    /// begins on a shared core goes to [`Sleepers::sleep`] at once
+    /// (registers, re-checks, sleeps) if the thread's affinity lets it run
+    /// on another CPU. (The evidence matters: `waiter_cpu` goes stale when
+    /// the other side stops waiting, and then a wait sees a shared core
+    /// that is not; sleeping there cost the peer a wake-up, measured 10–30
+    /// % of the rate of a producer that never waits, with items every
+    /// ~0.5 µs. A yield with nothing else to run returned in ~0.4 µs on
+    /// the 2-vCPU VM, one that ran a yielding peer in ~2.3 µs.) Yielding keeps
     /// both threads runnable on one CPU and switching every few hundred ns,
     /// and the scheduler did not move either to the idle CPU: the kanal
     /// suite's `bounded1_mpsc` (4 senders, 1 receiver, capacity 1,
@@ -492,10 +507,10 @@ impl Waiter {
     /// idle. A sleeping thread is woken by the peer's next publication, and
     /// Linux's wake-up placement looks for an idle CPU near the one it last
     /// ran on (on the 2-vCPU VM it often found the other vCPU; it may also
-    /// put the thread back). Costs: where every other CPU is busy (threads
-    /// outnumber cores) a sleep and a wake-up per probe; where the thread
-    /// may run on one CPU only, a `sched_getaffinity` call per
-    /// `SHARED_CORE_PROBE_EVERY` such waits and nothing else.
+    /// put the thread back). Costs: two clock reads per probe; where every
+    /// other CPU is busy (threads outnumber cores) a sleep and a wake-up
+    /// per probe that saw the sharing; where the thread may run on one CPU
+    /// only, a `sched_getaffinity` call per such probe and nothing else.
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
@@ -510,9 +525,13 @@ impl Waiter {
             if self.shared_core || (!self.several && peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
                 self.spin_limit = self.step;
             }
-            if self.shared_core && sleepers.shared_core_probe_due() && may_run_elsewhere() {
-                // Sleep at once: no yields.
-                self.yields = YIELD_STEPS;
+            if self.shared_core {
+                if sleepers.take_shared_core_seen() && may_run_elsewhere() {
+                    // Sleep at once: no yields.
+                    self.yields = YIELD_STEPS;
+                } else {
+                    self.probe = sleepers.shared_core_probe_due();
+                }
             }
         }
         #[cfg(loom)]
@@ -549,11 +568,18 @@ impl Waiter {
         }
         if !park || self.yields < YIELD_STEPS {
             #[cfg(not(loom))]
-            let before = (park && !self.shared_core).then(Instant::now);
+            let before = (park && (!self.shared_core || self.probe)).then(Instant::now);
             yield_now();
             #[cfg(not(loom))]
-            if before.is_some_and(|t| t.elapsed().as_nanos() >= u128::from(CONTENDED_YIELD_NS)) {
-                self.contended = true;
+            if let Some(took) = before.map(|t| t.elapsed().as_nanos()) {
+                if self.probe {
+                    self.probe = false;
+                    if took >= u128::from(SHARED_YIELD_NS) {
+                        sleepers.saw_shared_core();
+                    }
+                } else if took >= u128::from(CONTENDED_YIELD_NS) {
+                    self.contended = true;
+                }
             }
             self.yields = self.yields.saturating_add(1);
         } else {
@@ -1073,6 +1099,10 @@ pub(crate) struct Sleepers {
     /// ([`Sleepers::shared_core_probe_due`]). Written only by such waits.
     #[cfg_attr(loom, allow(dead_code))]
     shared_core_waits: AtomicU32,
+    /// `Park`: a probe's yield here ran another thread, and no shared-core
+    /// wait has slept for it since ([`Sleepers::take_shared_core_seen`]).
+    #[cfg_attr(loom, allow(dead_code))]
+    shared_core_seen: AtomicBool,
     /// `Park`: paced waits in a row here ([`Sleepers::learn_registered`]),
     /// and brisk ones in a row while the registry is on the fence pair
     /// ([`Sleepers::learn_paced`], [`Sleepers::learn_brisk`]). Written only
@@ -1157,6 +1187,7 @@ impl Sleepers {
             task_gathers: AtomicBool::new(false),
             waiter_cpu: AtomicU32::new(NO_CPU),
             shared_core_waits: AtomicU32::new(0),
+            shared_core_seen: AtomicBool::new(false),
             paced_streak: AtomicU32::new(0),
             brisk_streak: AtomicU32::new(0),
             unheard_streak: AtomicU32::new(0),
@@ -1651,6 +1682,23 @@ impl Sleepers {
         n % SHARED_CORE_PROBE_EVERY == 0
     }
 
+    /// A probe's yield ran another thread ([`Waiter::begin`]): the next wait
+    /// here that begins on a shared core may sleep at once.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn saw_shared_core(&self) {
+        self.shared_core_seen.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a probe saw the sharing since the last call that returned
+    /// `true` (and clears it). A load, and a store only if it was set.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn take_shared_core_seen(&self) -> bool {
+        self.shared_core_seen.load(Ordering::Relaxed) && {
+            self.shared_core_seen.store(false, Ordering::Relaxed);
+            true
+        }
+    }
+
     /// Records the CPU a waiter here is on (see `waiter_cpu`).
     #[cfg_attr(loom, allow(dead_code))]
     fn note_cpu(&self, cpu: u32) {
@@ -2106,63 +2154,120 @@ mod tests {
     }
 
     /// One wait in `SHARED_CORE_PROBE_EVERY` that begins on a core shared
-    /// with the other side sleeps at once (no yields) if the thread may run
-    /// on another CPU; pinned to one CPU, every such wait yields.
+    /// with the other side is a probe; once a probe saw the sharing, the
+    /// next such wait sleeps at once (no yields) if the thread may run on
+    /// another CPU, and yields as before if it is pinned to one.
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_shared_core_probe_sleeps_at_once_unless_pinned() {
+    fn a_probe_that_saw_a_shared_core_sends_the_next_wait_to_sleep_unless_pinned() {
         use super::{current_cpu, may_run_elsewhere, Waiter, NO_CPU, SHARED_CORE_PROBE_EVERY, YIELD_STEPS};
-        // The probe's yields on each of `SHARED_CORE_PROBE_EVERY` waits, or
-        // `None` if the thread moved to another CPU meanwhile.
-        fn yields_per_wait() -> Option<Vec<u32>> {
+        const N: usize = SHARED_CORE_PROBE_EVERY as usize;
+        // (probe, yields) of each of N + 1 waits that begin on a shared
+        // core, the sharing seen (`seen`) before the last; `None` if the
+        // thread moved to another CPU meanwhile.
+        fn waits(seen: bool) -> Option<Vec<(bool, u32)>> {
             let (me, peer) = (Sleepers::new(), Sleepers::new());
             let cpu = current_cpu();
             peer.note_cpu(cpu);
-            let mut yields = Vec::new();
-            for _ in 0..SHARED_CORE_PROBE_EVERY {
+            let mut out = Vec::new();
+            for i in 0..=N {
+                if seen && i == N {
+                    me.saw_shared_core();
+                }
                 let mut w = Waiter::new(WaitStrategy::Park, None);
                 w.begin(&me, Some(&peer));
                 if current_cpu() != cpu || !w.shared_core {
                     return None;
                 }
-                yields.push(w.yields);
+                out.push((w.probe, w.yields));
             }
-            Some(yields)
+            Some(out)
         }
         if current_cpu() == NO_CPU {
             return; // not known here (not Linux, or Miri): no shared core is ever seen
         }
-        let probe = |pinned: bool| {
-            let mut expected = vec![0; SHARED_CORE_PROBE_EVERY as usize];
-            if !pinned {
-                expected[SHARED_CORE_PROBE_EVERY as usize - 1] = YIELD_STEPS;
-            }
-            for _ in 0..100 {
-                if let Some(yields) = yields_per_wait() {
-                    assert_eq!(yields, expected, "pinned {pinned}");
-                    return;
+        let check = |pinned: bool| {
+            for seen in [false, true] {
+                let mut expected = vec![(false, 0); N + 1];
+                expected[N - 1].0 = true; // the probe
+                if seen && !pinned {
+                    expected[N].1 = YIELD_STEPS; // sleeps at once
                 }
+                let got = (0..100).find_map(|_| waits(seen));
+                let got = got.unwrap_or_else(|| panic!("the thread never stayed on one CPU for {N} waits"));
+                assert_eq!(got, expected, "pinned {pinned}, seen {seen}");
             }
-            panic!("the thread never stayed on one CPU for {SHARED_CORE_PROBE_EVERY} waits");
         };
         if may_run_elsewhere() {
-            probe(false);
+            check(false);
         } else {
             eprintln!("this process may run on one CPU only: the unpinned half is not checked here");
         }
-        // Pinned to the CPU it is on (in a thread of its own, so the test
-        // harness's thread keeps its mask).
-        std::thread::spawn(move || {
-            let mut one = rustix::thread::CpuSet::new();
-            one.set(current_cpu() as usize);
-            if let Err(e) = rustix::thread::sched_setaffinity(None, &one) {
-                // A sandbox that forbids the call (seccomp): nothing to pin.
+        on_this_cpu_alone(move || {
+            assert!(!may_run_elsewhere());
+            check(true);
+        });
+    }
+
+    /// A probe's yield that ran another thread (one spinning, pinned to the
+    /// same CPU) marks the sharing seen.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_probes_yield_that_ran_another_thread_marks_the_sharing_seen() {
+        use super::{current_cpu, Pause, Waiter, NO_CPU, SHARED_CORE_PROBE_EVERY};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        if current_cpu() == NO_CPU {
+            return;
+        }
+        on_this_cpu_alone(|| {
+            let (stop, running) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            let spinner = {
+                let (stop, running) = (Arc::clone(&stop), Arc::clone(&running));
+                let cpu = current_cpu();
+                std::thread::spawn(move || {
+                    pin_to(cpu).expect("pin the spinner where the test thread is pinned");
+                    running.store(true, Ordering::Relaxed);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            };
+            while !running.load(Ordering::Relaxed) {
+                std::thread::yield_now(); // until the spinner runs on this CPU
+            }
+            let (me, peer) = (Sleepers::new(), Sleepers::new());
+            peer.note_cpu(current_cpu());
+            me.shared_core_waits.store(SHARED_CORE_PROBE_EVERY - 1, Ordering::Relaxed);
+            let mut w = Waiter::new(WaitStrategy::Park, None);
+            assert_eq!(w.pause(&me, Some(&peer), None, None, || false), Pause::Retry);
+            stop.store(true, Ordering::Relaxed);
+            spinner.join().unwrap();
+            assert_eq!((w.shared_core, w.probe, w.yields), (true, false, 1));
+            assert!(me.take_shared_core_seen(), "the yield ran the spinner");
+            assert!(!me.take_shared_core_seen(), "taken once");
+        });
+    }
+
+    /// Pins a thread to `cpu`.
+    #[cfg(target_os = "linux")]
+    fn pin_to(cpu: u32) -> rustix::io::Result<()> {
+        let mut one = rustix::thread::CpuSet::new();
+        one.set(cpu as usize);
+        rustix::thread::sched_setaffinity(None, &one)
+    }
+
+    /// Runs `f` on a thread of its own pinned to the CPU it starts on (so
+    /// the test harness's thread keeps its mask); skips it where
+    /// `sched_setaffinity` is refused (a sandbox's seccomp policy).
+    #[cfg(target_os = "linux")]
+    fn on_this_cpu_alone(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(move || match pin_to(super::current_cpu()) {
+            Ok(()) => f(),
+            Err(e) => {
                 assert_eq!(e, rustix::io::Errno::PERM, "pin the test thread");
                 eprintln!("sched_setaffinity refused here: the pinned half is not checked");
-                return;
             }
-            assert!(!may_run_elsewhere());
-            probe(true);
         })
         .join()
         .unwrap();
