@@ -1045,13 +1045,22 @@ mod tokio_rt {
     fn select_cancellation_in_a_loop_loses_nothing() {
         rt().block_on(async {
             // SPSC: strict order; MPMC: exactly once. The receive loses a
-            // race against a timer or a yield over and over.
+            // race against a timer or a yield over and over. The producer
+            // also pauses for a millisecond now and then, longer than a
+            // receiving task spins before it registers, so that some
+            // receives are sure to be pending when the yield wins (without
+            // the pauses a producer on the other worker could keep every
+            // receive ready at its first poll, and the check below failed
+            // once in a CI run under load).
             let (mut tx, mut rx) = park_spsc::<u64>(4);
             let p = tokio::spawn(async move {
                 for i in 0..N / 4 {
                     tx.send_async(i).await.unwrap();
                     if i % 7 == 0 {
                         tokio::task::yield_now().await;
+                    }
+                    if i % 1_000 == 999 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
             });
