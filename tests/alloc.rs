@@ -749,17 +749,7 @@ fn park_waits_record_their_allocations() {
             "MPMC Park two tasks, round {round}: register both {register:?}, one try_send_many waking both {wake:?}, dropping a pending future {deregister:?}"
         ));
     }
-    let (mut btx, mut brx) = Builder::new(SMALL).wait_strategy(WaitStrategy::Park).broadcast::<u64>();
-    for round in 0..3 {
-        let mut fut = brx.recv_async();
-        let register = heap_calls_in(|| assert!(poll_once(&mut fut).is_pending()));
-        let wake = heap_calls_in(|| btx.try_send(round).unwrap());
-        let complete = heap_calls_in(|| assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(round))));
-        drop(fut);
-        lines.push(format!(
-            "broadcast Park recv_async, round {round}: register {register:?}, waking try_send {wake:?}, completing poll {complete:?}"
-        ));
-    }
+    task_rounds!(broadcast, "broadcast");
     for line in lines {
         println!("{line}");
     }
