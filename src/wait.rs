@@ -495,11 +495,13 @@ impl Waiter {
     /// (registers, re-checks, sleeps) if the thread's affinity lets it run
     /// on another CPU. (The evidence matters: `waiter_cpu` goes stale when
     /// the other side stops waiting, and then a wait sees a shared core
-    /// that is not; sleeping there cost the peer a wake-up, measured 10–30
-    /// % of the rate of a producer that never waits, with items every
-    /// ~0.5 µs. A yield with nothing else to run returned in ~0.4 µs on
-    /// the 2-vCPU VM, one that ran a yielding peer in ~2.3 µs.) Yielding keeps
-    /// both threads runnable on one CPU and switching every few hundred ns,
+    /// that is not; sleeping there made the peer wake it, which cost a
+    /// producer that never waits, sending an item every ~0.5 µs, 10–30 %
+    /// of its rate. A yield with nothing else to run returned in ~0.4 µs
+    /// on the 2-vCPU VM, one that ran a yielding peer in ~2.3 µs.)
+    ///
+    /// Yielding keeps both threads runnable on one CPU and switching every
+    /// few hundred ns,
     /// and the scheduler did not move either to the idle CPU: the kanal
     /// suite's `bounded1_mpsc` (4 senders, 1 receiver, capacity 1,
     /// unpinned), once three senders had finished, ran its last sender and
