@@ -36,6 +36,9 @@ pub struct Builder {
     /// Broadcast slot layout chosen by a test (`__broadcast_stamps`),
     /// instead of the policy by item size; `None` except in tests.
     pub(crate) broadcast_stamps: Option<bool>,
+    /// `Park`: whether a wait may move its thread to another CPU of its
+    /// affinity mask ([`Builder::move_threads`]).
+    pub(crate) move_threads: bool,
 }
 
 impl Builder {
@@ -58,12 +61,53 @@ impl Builder {
             watermarks: None,
             segment_slots: None,
             broadcast_stamps: None,
+            move_threads: true,
         }
     }
 
     /// Chooses how blocking calls wait (default: [`WaitStrategy::Park`]).
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// `Park` channels: whether a blocked call may move its thread to
+    /// another CPU that the thread's affinity mask allows (default: `true`;
+    /// other strategies never move a thread).
+    ///
+    /// It does so only on evidence that the thread and the one it waits for
+    /// take turns on one CPU: a wait that begins on the CPU where the other
+    /// side last began one yields to it, and if about one such yield in 16
+    /// ran another thread (it took 1 µs or more), the next such wait sets
+    /// the thread's mask to one other CPU of the mask (the next one in CPU
+    /// number order; Linux migrates the thread at once), then sets the mask
+    /// it read back. Two threads that yield to each other stay runnable on
+    /// one CPU, and Linux may leave them there for tens of milliseconds with
+    /// another CPU idle: at capacity 1 that ran at a fifth to a third of the
+    /// rate of two CPUs on the development VM (see the README's "Wait
+    /// strategies"). A thread pinned to one CPU is never moved.
+    ///
+    /// Turn it off if something else must own the threads' masks: an
+    /// affinity change made by another thread or process between the two
+    /// `sched_setaffinity` calls (a few µs) is overwritten, and since
+    /// Linux 6.2 the mask set back is kept as the thread's requested mask,
+    /// so CPUs that its cpuset gains later are not added to it (as after
+    /// any `sched_setaffinity` call). Off, such a wait goes to sleep at
+    /// once instead (the peer's wake-up may place it on an idle CPU, or
+    /// not). Where `sched_setaffinity` is refused (a sandbox's seccomp
+    /// policy) that is what happens too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::Builder;
+    /// // A thread pool whose masks a CPU manager owns: never touch them.
+    /// let (tx, rx) = Builder::new(1).move_threads(false).mpmc::<u64>();
+    /// tx.send(7).unwrap();
+    /// assert_eq!(rx.recv(), Ok(7));
+    /// ```
+    pub fn move_threads(mut self, on: bool) -> Self {
+        self.move_threads = on;
         self
     }
 

@@ -245,12 +245,14 @@ impl Control {
         }
     }
 
-    pub(crate) fn new(strategy: WaitStrategy) -> Self {
+    /// `move_threads`: [`Builder::move_threads`](crate::Builder::move_threads),
+    /// kept by the two sides' registries.
+    pub(crate) fn new(strategy: WaitStrategy, move_threads: bool) -> Self {
         Control {
             strategy,
             congested: AtomicBool::new(false),
-            send_waiters: CachePadded::new(Sleepers::new()),
-            recv_waiters: CachePadded::new(Sleepers::new()),
+            send_waiters: CachePadded::new(Sleepers::new().moving(move_threads)),
+            recv_waiters: CachePadded::new(Sleepers::new().moving(move_threads)),
             clear_waiters: CachePadded::new(Sleepers::new()),
             send_waits: CachePadded::new(AtomicU64::new(0)),
             recv_waits: CachePadded::new(AtomicU64::new(0)),
@@ -402,7 +404,7 @@ mod tests {
     /// the flag second, then lowered it.)
     #[test]
     fn a_query_does_not_lower_a_flag_raised_after_its_length_read() {
-        let ctl = Control::new(WaitStrategy::BusySpin);
+        let ctl = Control::new(WaitStrategy::BusySpin, true);
         let marks = Marks { low: 0, high: 1, kind: barrier::Kind::Fence };
         let first = Cell::new(true);
         let stale_len_then_a_send = || {

@@ -144,19 +144,71 @@ pub(crate) fn current_cpu() -> u32 {
     }
 }
 
-/// Whether the scheduler may run this thread on another CPU than the one it
-/// is on (its affinity mask holds more than one), or `false` where that is
-/// not known. A system call (`sched_getaffinity`); called only by the
-/// shared-core probe of `wait::Waiter::begin`.
+/// What [`move_elsewhere`] did.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) fn may_run_elsewhere() -> bool {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Move {
+    /// The thread now runs on another CPU of its affinity mask, and the mask
+    /// is what it was.
+    Moved,
+    /// The mask holds one CPU (the thread is pinned), or the CPU or the mask
+    /// is not known here: nothing was changed.
+    Stay,
+    /// The mask allows other CPUs, but moving was not allowed (`allowed`
+    /// is `false`) or setting the mask was refused (a sandbox's seccomp
+    /// policy, say): nothing was changed.
+    NotMoved,
+}
+
+/// If `allowed`, moves the calling thread to another CPU that its affinity
+/// mask allows (the next one after the CPU it is on, in CPU number order,
+/// wrapping), after passing that CPU to `announce`, and keeps the mask: it
+/// sets the mask to that one CPU (Linux migrates the calling thread before
+/// `sched_setaffinity` returns), then sets the mask it read back. Up to
+/// three system calls (`sched_getaffinity`, `sched_setaffinity` twice).
+/// Called only by `wait::Waiter::begin`, on evidence that this thread and
+/// the one it waits for take turns on one CPU.
+///
+/// What a caller may notice is documented on
+/// [`Builder::move_threads`](crate::Builder::move_threads). If setting the
+/// mask back fails (a cpuset changed in between), the thread asks for
+/// every CPU instead, which the kernel restricts to its cpuset: it is never
+/// left pinned to the CPU it moved to.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     {
-        rustix::thread::sched_getaffinity(None).is_ok_and(|set| set.count() > 1)
+        use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+        let Ok(mask) = sched_getaffinity(None) else { return Move::Stay };
+        let here = current_cpu();
+        if mask.count() < 2 || here == NO_CPU {
+            return Move::Stay;
+        }
+        if !allowed {
+            return Move::NotMoved;
+        }
+        let here = here as usize;
+        let all = CpuSet::MAX_CPU;
+        let Some(there) = (1..all).map(|k| (here + k) % all).find(|&c| mask.is_set(c)) else {
+            return Move::Stay;
+        };
+        let mut one = CpuSet::new();
+        one.set(there);
+        announce(there as u32);
+        if sched_setaffinity(None, &one).is_err() {
+            return Move::NotMoved;
+        }
+        if sched_setaffinity(None, &mask).is_err() {
+            let mut every = CpuSet::new();
+            (0..all).for_each(|c| every.set(c));
+            let _ = sched_setaffinity(None, &every);
+        }
+        Move::Moved
     }
     #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
     {
-        false
+        let _ = (allowed, announce);
+        Move::Stay
     }
 }
 

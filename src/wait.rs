@@ -175,7 +175,7 @@ use crate::sync::{
 };
 #[cfg(not(loom))]
 use crate::sync::{
-    current_cpu, may_run_elsewhere, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SHARED_YIELD_NS, SPIN_CLOCK_EVERY,
+    current_cpu, move_elsewhere, Move, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SHARED_YIELD_NS, SPIN_CLOCK_EVERY,
 };
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
@@ -491,28 +491,39 @@ impl Waiter {
     /// registry (the count is racy where several threads wait) is a probe:
     /// it times its first yield, and if that took `SHARED_YIELD_NS` or more
     /// (another thread ran: the sharing is real), the next wait here that
-    /// begins on a shared core goes to [`Sleepers::sleep`] at once
-    /// (registers, re-checks, sleeps) if the thread's affinity lets it run
-    /// on another CPU. (The evidence matters: `waiter_cpu` goes stale when
-    /// the other side stops waiting, and then a wait sees a shared core
-    /// that is not; sleeping there made the peer wake it, which cost a
-    /// producer that never waits, sending an item every ~0.5 µs, 10–30 %
-    /// of its rate. A yield with nothing else to run returned in ~0.4 µs
-    /// on the 2-vCPU VM, one that ran a yielding peer in ~2.3 µs.)
+    /// begins on a shared core moves its thread to another CPU of the
+    /// thread's affinity mask ([`move_elsewhere`]; the mask is kept). (The
+    /// evidence matters: `waiter_cpu` goes stale when the other side stops
+    /// waiting, and then a wait sees a shared core that is not; acting on
+    /// that made the peer wake a sleeping thread in a first version, which
+    /// cost a producer that never waits, sending an item every ~0.5 µs,
+    /// 10–30 % of its rate. A yield with nothing else to run returned in
+    /// ~0.4 µs on the 2-vCPU VM, one that ran a yielding peer in ~2.3 µs.)
     ///
     /// Yielding keeps both threads runnable on one CPU and switching every
-    /// few hundred ns,
-    /// and the scheduler did not move either to the idle CPU: the kanal
-    /// suite's `bounded1_mpsc` (4 senders, 1 receiver, capacity 1,
-    /// unpinned), once three senders had finished, ran its last sender and
-    /// the receiver on one vCPU for half the run or more, the other vCPU
-    /// idle. A sleeping thread is woken by the peer's next publication, and
-    /// Linux's wake-up placement looks for an idle CPU near the one it last
-    /// ran on (on the 2-vCPU VM it often found the other vCPU; it may also
-    /// put the thread back). Costs: two clock reads per probe; where every
-    /// other CPU is busy (threads outnumber cores) a sleep and a wake-up
-    /// per probe that saw the sharing; where the thread may run on one CPU
-    /// only, a `sched_getaffinity` call per such probe and nothing else.
+    /// few hundred ns, and the scheduler did not move either to the idle
+    /// CPU: the kanal suite's `bounded1_mpsc` (4 senders, 1 receiver,
+    /// capacity 1, unpinned), once three senders had finished, ran its last
+    /// sender and the receiver on one vCPU for half the run or more (1–3
+    /// migrations in the whole run), the other vCPU idle; so did
+    /// `bounded1_mpmc` (4 + 4) with its last pair. Sleeping at once instead
+    /// (the previous version, and what a wait does when moving is off or
+    /// refused) let the peer's wake-up place the thread, and Linux often
+    /// put it back on the busy vCPU (in one run the last sender slept 1 320
+    /// times and migrated once).
+    ///
+    /// The move is made so that it sticks: the new CPU is noted in
+    /// `waiter_cpu` before the thread migrates and the other side's
+    /// evidence is taken, else the other thread, beginning a wait on the
+    /// old CPU while this one migrates, saw the old CPU, moved too and
+    /// landed next to it again (both migrated ~940 times in one run); and
+    /// both sides' spin budgets are set to spin again
+    /// ([`Sleepers::spin_again`]), since the shared-core waits taught them
+    /// that spinning does not pay, and a side that slept instead was woken
+    /// next to the other. Costs: two clock reads per probe; per probe that
+    /// saw the sharing, three system calls and a migration (unpinned), one
+    /// (`sched_getaffinity`, pinned to one CPU: no move), or a sleep and a
+    /// wake-up ([`Builder::move_threads`](crate::Builder::move_threads) off).
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
@@ -520,20 +531,40 @@ impl Waiter {
         #[cfg(not(loom))]
         if self.strategy == WaitStrategy::Park {
             if let Some(peer) = peer {
-                let cpu = current_cpu();
-                sleepers.note_cpu(cpu);
+                let mut cpu = current_cpu();
                 self.shared_core = cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu;
+                if self.shared_core && sleepers.take_shared_core_seen() {
+                    // The other side must not move too, which it would if
+                    // it began a wait here while this thread is migrating
+                    // (this thread's CPU noted as the old one, its own
+                    // evidence not yet taken): both would land on one CPU
+                    // again. So the new CPU is noted first, and the other
+                    // side's evidence is taken.
+                    peer.take_shared_core_seen();
+                    match move_elsewhere(sleepers.moves && peer.moves, |there| sleepers.note_cpu(there)) {
+                        Move::Moved => {
+                            self.shared_core = false;
+                            cpu = current_cpu();
+                            // The waits on the shared core taught both
+                            // sides that spinning does not pay; on two
+                            // CPUs it does, and a side that went to sleep
+                            // instead would be woken next to the other.
+                            sleepers.spin_again();
+                            peer.spin_again();
+                        }
+                        // Sleep at once (no yields): the peer's wake-up
+                        // may place this thread on another CPU.
+                        Move::NotMoved => self.yields = YIELD_STEPS,
+                        Move::Stay => {}
+                    }
+                }
+                sleepers.note_cpu(cpu);
+                if self.shared_core && self.yields == 0 {
+                    self.probe = sleepers.shared_core_probe_due();
+                }
             }
             if self.shared_core || (!self.several && peer.is_some() && !spinning_pays(sleepers.spin_budget())) {
                 self.spin_limit = self.step;
-            }
-            if self.shared_core {
-                if sleepers.take_shared_core_seen() && may_run_elsewhere() {
-                    // Sleep at once: no yields.
-                    self.yields = YIELD_STEPS;
-                } else {
-                    self.probe = sleepers.shared_core_probe_due();
-                }
             }
         }
         #[cfg(loom)]
@@ -1105,6 +1136,11 @@ pub(crate) struct Sleepers {
     /// wait has slept for it since ([`Sleepers::take_shared_core_seen`]).
     #[cfg_attr(loom, allow(dead_code))]
     shared_core_seen: AtomicBool,
+    /// `Park`: whether a wait here may move its thread to another CPU on
+    /// the shared-core evidence ([`Waiter::begin`],
+    /// [`Builder::move_threads`](crate::Builder::move_threads)). Set at
+    /// construction, never written after.
+    moves: bool,
     /// `Park`: paced waits in a row here ([`Sleepers::learn_registered`]),
     /// and brisk ones in a row while the registry is on the fence pair
     /// ([`Sleepers::learn_paced`], [`Sleepers::learn_brisk`]). Written only
@@ -1175,6 +1211,13 @@ pub(crate) enum Registration {
 }
 
 impl Sleepers {
+    /// This registry with [`Sleepers::moves`] set to `on` (`true` in a new
+    /// one).
+    pub(crate) fn moving(mut self, on: bool) -> Self {
+        self.moves = on;
+        self
+    }
+
     pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
@@ -1190,6 +1233,7 @@ impl Sleepers {
             waiter_cpu: AtomicU32::new(NO_CPU),
             shared_core_waits: AtomicU32::new(0),
             shared_core_seen: AtomicBool::new(false),
+            moves: true,
             paced_streak: AtomicU32::new(0),
             brisk_streak: AtomicU32::new(0),
             unheard_streak: AtomicU32::new(0),
@@ -1715,6 +1759,16 @@ impl Sleepers {
         self.spin_budget.load(Ordering::Relaxed)
     }
 
+    /// Raises the spin budget to `PARK_SPIN_INITIAL_NS` if it is lower: the
+    /// thread waiting here and the one it waits for no longer share a CPU
+    /// ([`Waiter::begin`] moved one of them).
+    #[cfg_attr(loom, allow(dead_code))]
+    fn spin_again(&self) {
+        if self.spin_budget() < PARK_SPIN_INITIAL_NS {
+            self.spin_budget.store(PARK_SPIN_INITIAL_NS, Ordering::Relaxed);
+        }
+    }
+
     /// The learning step of the adaptive `Park` policy (see [`Waiter`]): a
     /// wait that started spinning with `budget` and ran `waited` ns past its
     /// inline retries ended as `ended`. Racy by design when several threads
@@ -2156,13 +2210,13 @@ mod tests {
     }
 
     /// One wait in `SHARED_CORE_PROBE_EVERY` that begins on a core shared
-    /// with the other side is a probe; once a probe saw the sharing, the
-    /// next such wait sleeps at once (no yields) if the thread may run on
-    /// another CPU, and yields as before if it is pinned to one.
+    /// with the other side is a probe. A thread pinned to one CPU waits as
+    /// before once a probe saw the sharing (no move, no sleep at once); an
+    /// unpinned one moves (the next test).
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_probe_that_saw_a_shared_core_sends_the_next_wait_to_sleep_unless_pinned() {
-        use super::{current_cpu, may_run_elsewhere, Waiter, NO_CPU, SHARED_CORE_PROBE_EVERY, YIELD_STEPS};
+    fn a_shared_core_wait_probes_every_so_often_and_a_pinned_one_stays_put() {
+        use super::{current_cpu, Waiter, NO_CPU, SHARED_CORE_PROBE_EVERY};
         const N: usize = SHARED_CORE_PROBE_EVERY as usize;
         // (probe, yields) of each of N + 1 waits that begin on a shared
         // core, the sharing seen (`seen`) before the last; `None` if the
@@ -2188,27 +2242,83 @@ mod tests {
         if current_cpu() == NO_CPU {
             return; // not known here (not Linux, or Miri): no shared core is ever seen
         }
-        let check = |pinned: bool| {
-            for seen in [false, true] {
+        let check = |seens: &[bool]| {
+            for &seen in seens {
                 let mut expected = vec![(false, 0); N + 1];
                 expected[N - 1].0 = true; // the probe
-                if seen && !pinned {
-                    expected[N].1 = YIELD_STEPS; // sleeps at once
-                }
                 let got = (0..100).find_map(|_| waits(seen));
                 let got = got.unwrap_or_else(|| panic!("the thread never stayed on one CPU for {N} waits"));
-                assert_eq!(got, expected, "pinned {pinned}, seen {seen}");
+                assert_eq!(got, expected, "seen {seen}");
             }
         };
-        if may_run_elsewhere() {
-            check(false);
-        } else {
-            eprintln!("this process may run on one CPU only: the unpinned half is not checked here");
+        check(&[false]);
+        on_this_cpu_alone(move || check(&[false, true]));
+    }
+
+    /// Once a probe saw the sharing, the next wait that begins on a shared
+    /// core moves the thread to another CPU of its affinity mask and keeps
+    /// the mask; it notes the new CPU for the other side, takes the other
+    /// side's evidence (so that it does not follow) and sets both sides'
+    /// spin budgets to spin again. With moves turned off it sleeps at once.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_wait_after_a_probe_saw_the_sharing_moves_the_thread_and_keeps_its_mask() {
+        use super::{current_cpu, Waiter, NO_CPU, PARK_SPIN_INITIAL_NS, YIELD_STEPS};
+        use rustix::thread::sched_getaffinity;
+        if current_cpu() == NO_CPU {
+            return; // not known here (not Linux, or Miri): no shared core is ever seen
         }
-        on_this_cpu_alone(move || {
-            assert!(!may_run_elsewhere());
-            check(true);
-        });
+        std::thread::spawn(|| {
+            let mask = sched_getaffinity(None).expect("read the mask");
+            if mask.count() < 2 {
+                eprintln!("this thread may run on one CPU only: the move is not checked here");
+                return;
+            }
+            let moved = (0..100).any(|_| {
+                let (me, peer) = (Sleepers::new(), Sleepers::new());
+                for s in [&me, &peer] {
+                    s.spin_budget.store(0, Ordering::Relaxed);
+                    s.saw_shared_core();
+                }
+                let cpu = current_cpu();
+                peer.note_cpu(cpu);
+                let mut w = Waiter::new(WaitStrategy::Park, None);
+                w.begin(&me, Some(&peer));
+                let noted = me.waiter_cpu.load(Ordering::Relaxed);
+                assert_eq!(sched_getaffinity(None).expect("read the mask again"), mask, "the mask is kept");
+                if w.shared_core {
+                    return false; // the thread moved to another CPU before `begin` read its CPU
+                }
+                assert_eq!((w.yields, w.probe), (0, false), "no sleep at once, no probe");
+                assert!(noted != cpu && mask.is_set(noted as usize), "noted {noted}, was on {cpu}");
+                assert!(!peer.take_shared_core_seen(), "the other side's evidence is taken");
+                assert!(!me.take_shared_core_seen(), "this side's evidence is taken");
+                for s in [&me, &peer] {
+                    assert_eq!(s.spin_budget(), PARK_SPIN_INITIAL_NS);
+                }
+                true
+            });
+            assert!(moved, "no wait began on the CPU it had noted");
+            // Moves turned off (`Builder::move_threads(false)`): the wait
+            // sleeps at once instead, and the thread stays.
+            let stayed = (0..100).any(|_| {
+                let (me, peer) = (Sleepers::new().moving(false), Sleepers::new().moving(false));
+                me.saw_shared_core();
+                let cpu = current_cpu();
+                peer.note_cpu(cpu);
+                let mut w = Waiter::new(WaitStrategy::Park, None);
+                w.begin(&me, Some(&peer));
+                if current_cpu() != cpu {
+                    return false; // the scheduler moved it
+                }
+                assert_eq!((w.shared_core, w.yields, w.probe), (true, YIELD_STEPS, false));
+                assert_eq!(me.waiter_cpu.load(Ordering::Relaxed), cpu);
+                true
+            });
+            assert!(stayed, "the thread never stayed on one CPU across a wait");
+        })
+        .join()
+        .unwrap();
     }
 
     /// A probe's yield that ran another thread (one spinning, pinned to the

@@ -583,7 +583,7 @@ impl<T> Shared<T> {
                 receivers: AtomicUsize::new(0),
                 registry: Mutex::new(Registry::new()),
                 generation: AtomicUsize::new(0),
-                ctl: Control::new(b.strategy),
+                ctl: Control::new(b.strategy, b.move_threads),
             }),
             slots,
             capacity,

@@ -115,7 +115,7 @@ impl<T> Shared<T> {
             cold: CachePadded::new(Cold {
                 senders: AtomicUsize::new(1),
                 receivers: AtomicUsize::new(1),
-                ctl: Control::new(b.strategy),
+                ctl: Control::new(b.strategy, b.move_threads),
             }),
             slots,
             capacity,

@@ -179,7 +179,7 @@ impl<T> Shared<T> {
                 consumer_alive: AtomicBool::new(true),
                 head_idx: AtomicUsize::new(0),
                 head_segment: AtomicPtr::new(first.as_ptr()),
-                ctl: Control::new(b.strategy),
+                ctl: Control::new(b.strategy, b.move_threads),
             }),
             capacity: b.capacity,
         }
