@@ -89,13 +89,21 @@ impl Builder {
     ///
     /// Turn it off if something else must own the threads' masks: an
     /// affinity change made by another thread or process between the two
-    /// `sched_setaffinity` calls (a few µs) is overwritten, and since
-    /// Linux 6.2 the mask set back is kept as the thread's requested mask,
-    /// so CPUs that its cpuset gains later are not added to it (as after
-    /// any `sched_setaffinity` call). Off, such a wait goes to sleep at
-    /// once instead (the peer's wake-up may place it on an idle CPU, or
-    /// not). Where `sched_setaffinity` is refused (a sandbox's seccomp
-    /// policy) that is what happens too.
+    /// `sched_setaffinity` calls (a few µs) is overwritten; the mask set
+    /// back is the one `sched_getaffinity` returned, which leaves out CPUs
+    /// offline at that moment (they do not come back with the CPU); and
+    /// since Linux 6.2 the kernel keeps it as the thread's requested mask,
+    /// so CPUs that its cpuset gains later are not added (as after any
+    /// `sched_setaffinity` call). Off, such a wait goes to sleep at once
+    /// instead (the peer's wake-up may place it on an idle CPU, or not).
+    /// [`set_move_threads`](crate::set_move_threads) turns moving off for
+    /// the whole process, channels built elsewhere included.
+    ///
+    /// A thread never moves under a seccomp filter (its
+    /// `/proc/thread-self/status`, read once per thread, does not say
+    /// `Seccomp: 0`): a filter may kill the process on a system call it does
+    /// not allow, and nothing short of the call tells. After a
+    /// `sched_setaffinity` call fails, no thread of the process moves again.
     ///
     /// # Examples
     ///

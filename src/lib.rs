@@ -95,7 +95,7 @@ mod wait;
 pub use builder::Builder;
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use flow::{Congestion, Stats};
-pub use wait::WaitStrategy;
+pub use wait::{set_move_threads, WaitStrategy};
 
 /// Test-only instrumentation (feature `__test-hooks`): not for users, not
 /// covered by semver, absent from the default crate.

@@ -154,26 +154,86 @@ pub(crate) enum Move {
     /// The mask holds one CPU (the thread is pinned), or the CPU or the mask
     /// is not known here: nothing was changed.
     Stay,
-    /// The mask allows other CPUs, but moving was not allowed (`allowed`
-    /// is `false`) or setting the mask was refused (a sandbox's seccomp
-    /// policy, say): nothing was changed.
+    /// The mask allows other CPUs, but the thread was not moved: moving is
+    /// off (`allowed` is `false`, or [`moves_on`] says no), the thread runs
+    /// under a seccomp filter, or setting the mask was refused (then moving
+    /// is off from now on). The mask was not changed; a CPU passed to
+    /// `announce` is stale, and the caller notes the thread's own again.
     NotMoved,
 }
 
-/// If `allowed`, moves the calling thread to another CPU that its affinity
-/// mask allows (the next one after the CPU it is on, in CPU number order,
-/// wrapping), after passing that CPU to `announce`, and keeps the mask: it
-/// sets the mask to that one CPU (Linux migrates the calling thread before
+/// Process-wide switch for [`move_elsewhere`]: on unless
+/// [`crate::set_move_threads`] turned it off or a `sched_setaffinity` call
+/// failed. A plain `std` atomic also under loom: it is no part of a
+/// modelled protocol (waits under loom never move).
+static MOVES_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets the process-wide switch ([`crate::set_move_threads`]).
+pub(crate) fn set_moves(on: bool) {
+    MOVES_ON.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether moving is on for the process (see [`MOVES_ON`]).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn moves_on() -> bool {
+    MOVES_ON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether the calling thread may run under a seccomp filter: its
+/// `/proc/thread-self/status` does not say `Seccomp: 0` (or cannot be
+/// read). Read once per thread, on the first move it would make, into a
+/// buffer on the stack (no allocation). A filter may kill the process on a
+/// system call it does not allow (systemd's `SystemCallFilter=` does by
+/// default), and no call tells what a filter does with a system call short
+/// of making it, so a thread under any filter never moves. (A filter
+/// installed by the thread after that first read is not seen.)
+#[cfg(all(target_os = "linux", not(loom), not(miri)))]
+fn under_seccomp() -> bool {
+    use std::cell::Cell;
+    use std::io::Read;
+    thread_local! {
+        /// 0: not read yet, 1: no filter, 2: a filter or unknown.
+        static SECCOMP: Cell<u8> = const { Cell::new(0) };
+    }
+    let known = SECCOMP.with(Cell::get);
+    if known != 0 {
+        return known == 2;
+    }
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    if let Ok(mut f) = std::fs::File::open("/proc/thread-self/status") {
+        while len < buf.len() {
+            match f.read(&mut buf[len..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
+            }
+        }
+    }
+    let none = buf[..len]
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Seccomp:"))
+        .is_some_and(|v| v.trim_ascii() == b"0");
+    SECCOMP.with(|c| c.set(if none { 1 } else { 2 }));
+    !none
+}
+
+/// If `allowed` (and moving is on, see [`Move::NotMoved`]), moves the
+/// calling thread to another CPU that its affinity mask allows (the next
+/// one after the CPU it is on, in CPU number order, wrapping), after
+/// passing that CPU to `announce`, and keeps the mask: it sets the mask to
+/// that one CPU (Linux migrates the calling thread before
 /// `sched_setaffinity` returns), then sets the mask it read back. Up to
-/// three system calls (`sched_getaffinity`, `sched_setaffinity` twice).
-/// Called only by `wait::Waiter::begin`, on evidence that this thread and
-/// the one it waits for take turns on one CPU.
+/// three system calls (`sched_getaffinity`, `sched_setaffinity` twice),
+/// and once per thread a read of `/proc/thread-self/status`. Called only
+/// by `wait::Waiter::begin`, on evidence that this thread and the one it
+/// waits for take turns on one CPU.
 ///
 /// What a caller may notice is documented on
 /// [`Builder::move_threads`](crate::Builder::move_threads). If setting the
 /// mask back fails (a cpuset changed in between), the thread asks for
-/// every CPU instead, which the kernel restricts to its cpuset: it is never
-/// left pinned to the CPU it moved to.
+/// every CPU instead, which the kernel restricts to its cpuset, and moving
+/// is off from then on; if that fails too (seen only with failures
+/// injected by `strace`), the thread stays pinned to the CPU it moved to.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
@@ -184,7 +244,7 @@ pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move 
         if mask.count() < 2 || here == NO_CPU {
             return Move::Stay;
         }
-        if !allowed {
+        if !allowed || !moves_on() || under_seccomp() {
             return Move::NotMoved;
         }
         let here = here as usize;
@@ -196,9 +256,11 @@ pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move 
         one.set(there);
         announce(there as u32);
         if sched_setaffinity(None, &one).is_err() {
+            set_moves(false);
             return Move::NotMoved;
         }
         if sched_setaffinity(None, &mask).is_err() {
+            set_moves(false);
             let mut every = CpuSet::new();
             (0..all).for_each(|c| every.set(c));
             let _ = sched_setaffinity(None, &every);

@@ -183,6 +183,25 @@ use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
+/// Turns moving threads off (or back on) for every `Park` channel of the
+/// process, also those built with
+/// [`Builder::move_threads(true)`](crate::Builder::move_threads), the
+/// default: for a program whose threads' affinity masks something else
+/// owns, with channels it does not build itself (inside another crate). On
+/// at start; a `sched_setaffinity` call that fails turns it off.
+///
+/// # Examples
+///
+/// ```
+/// ringflow::set_move_threads(false);
+/// let (tx, rx) = ringflow::mpmc::channel::<u32>(1);
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.recv(), Ok(1));
+/// ```
+pub fn set_move_threads(on: bool) {
+    crate::sync::set_moves(on);
+}
+
 /// How a blocking call (`send`, `recv`, their timeout forms, `force_send`)
 /// waits, chosen once per channel with [`Builder::wait_strategy`](crate::Builder::wait_strategy).
 ///
@@ -521,9 +540,11 @@ impl Waiter {
     /// ([`Sleepers::spin_again`]), since the shared-core waits taught them
     /// that spinning does not pay, and a side that slept instead was woken
     /// next to the other. Costs: two clock reads per probe; per probe that
-    /// saw the sharing, three system calls and a migration (unpinned), one
-    /// (`sched_getaffinity`, pinned to one CPU: no move), or a sleep and a
-    /// wake-up ([`Builder::move_threads`](crate::Builder::move_threads) off).
+    /// saw the sharing, three system calls and a migration (unpinned; and
+    /// once per thread a read of `/proc/thread-self/status`), one
+    /// (`sched_getaffinity`, pinned to one CPU: no move), or that call, a
+    /// sleep and a wake-up (moving off: [`Builder::move_threads`](crate::Builder::move_threads),
+    /// [`set_move_threads`](crate::set_move_threads), a seccomp filter).
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
@@ -539,9 +560,14 @@ impl Waiter {
                     // (this thread's CPU noted as the old one, its own
                     // evidence not yet taken): both would land on one CPU
                     // again. So the new CPU is noted first, and the other
-                    // side's evidence is taken.
-                    peer.take_shared_core_seen();
-                    match move_elsewhere(sleepers.moves && peer.moves, |there| sleepers.note_cpu(there)) {
+                    // side's evidence is taken (and given back if this
+                    // thread does not move).
+                    let peer_saw = peer.take_shared_core_seen();
+                    let moved = move_elsewhere(sleepers.moves && peer.moves, |there| sleepers.note_cpu(there));
+                    if peer_saw && moved != Move::Moved {
+                        peer.saw_shared_core(); // not this wait's to take
+                    }
+                    match moved {
                         Move::Moved => {
                             self.shared_core = false;
                             cpu = current_cpu();
@@ -2299,10 +2325,75 @@ mod tests {
                 true
             });
             assert!(moved, "no wait began on the CPU it had noted");
-            // Moves turned off (`Builder::move_threads(false)`): the wait
-            // sleeps at once instead, and the thread stays.
+            // Moves turned off, for the channel (`Builder::move_threads`)
+            // or for the process (`set_move_threads`): the wait sleeps at
+            // once instead, the thread stays, and the other side keeps its
+            // evidence.
+            for global in [false, true] {
+                let stayed = (0..100).any(|_| {
+                    let (me, peer) = (Sleepers::new().moving(global), Sleepers::new().moving(global));
+                    me.saw_shared_core();
+                    peer.saw_shared_core();
+                    let cpu = current_cpu();
+                    peer.note_cpu(cpu);
+                    let mut w = Waiter::new(WaitStrategy::Park, None);
+                    if global {
+                        crate::set_move_threads(false);
+                    }
+                    w.begin(&me, Some(&peer));
+                    crate::set_move_threads(true);
+                    if current_cpu() != cpu {
+                        return false; // the scheduler moved it
+                    }
+                    assert_eq!((w.shared_core, w.yields, w.probe), (true, YIELD_STEPS, false), "global {global}");
+                    assert_eq!(me.waiter_cpu.load(Ordering::Relaxed), cpu);
+                    assert!(peer.take_shared_core_seen(), "the other side's evidence is kept");
+                    true
+                });
+                assert!(stayed, "the thread never stayed on one CPU across a wait");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A thread under a seccomp filter never moves (a filter may kill the
+    /// process on `sched_setaffinity`): here a filter that allows every
+    /// system call, installed on a thread of the test's own.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_under_a_seccomp_filter_never_moves() {
+        use super::{current_cpu, Waiter, NO_CPU, YIELD_STEPS};
+        if current_cpu() == NO_CPU {
+            return;
+        }
+        std::thread::spawn(|| {
+            if rustix::thread::sched_getaffinity(None).expect("read the mask").count() < 2 {
+                eprintln!("this thread may run on one CPU only: not checked here");
+                return;
+            }
+            let allow = [libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            }];
+            let prog = libc::sock_fprog { len: 1, filter: allow.as_ptr().cast_mut() };
+            // SAFETY: `prctl` with these options reads only `prog` (and the
+            // one instruction it points to), both alive across the call; the
+            // filter (and no-new-privileges) binds this test thread alone,
+            // which ends with the test.
+            let installed = unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                    && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog)
+                        == 0
+            };
+            if !installed {
+                eprintln!("could not install a seccomp filter here: not checked");
+                return;
+            }
             let stayed = (0..100).any(|_| {
-                let (me, peer) = (Sleepers::new().moving(false), Sleepers::new().moving(false));
+                let (me, peer) = (Sleepers::new(), Sleepers::new());
                 me.saw_shared_core();
                 let cpu = current_cpu();
                 peer.note_cpu(cpu);
@@ -2311,8 +2402,7 @@ mod tests {
                 if current_cpu() != cpu {
                     return false; // the scheduler moved it
                 }
-                assert_eq!((w.shared_core, w.yields, w.probe), (true, YIELD_STEPS, false));
-                assert_eq!(me.waiter_cpu.load(Ordering::Relaxed), cpu);
+                assert_eq!((w.shared_core, w.yields), (true, YIELD_STEPS), "sleeps at once instead");
                 true
             });
             assert!(stayed, "the thread never stayed on one CPU across a wait");
