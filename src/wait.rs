@@ -2289,7 +2289,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_wait_after_a_probe_saw_the_sharing_moves_the_thread_and_keeps_its_mask() {
-        use super::{current_cpu, Waiter, NO_CPU, PARK_SPIN_INITIAL_NS, YIELD_STEPS};
+        use super::{current_cpu, Waiter, NO_CPU, PARK_SPIN_INITIAL_NS};
         use rustix::thread::sched_getaffinity;
         if current_cpu() == NO_CPU {
             return; // not known here (not Linux, or Miri): no shared core is ever seen
@@ -2330,31 +2330,44 @@ mod tests {
             // once instead, the thread stays, and the other side keeps its
             // evidence.
             for global in [false, true] {
-                let stayed = (0..100).any(|_| {
-                    let (me, peer) = (Sleepers::new().moving(global), Sleepers::new().moving(global));
-                    me.saw_shared_core();
-                    peer.saw_shared_core();
-                    let cpu = current_cpu();
-                    peer.note_cpu(cpu);
-                    let mut w = Waiter::new(WaitStrategy::Park, None);
-                    if global {
-                        crate::set_move_threads(false);
-                    }
-                    w.begin(&me, Some(&peer));
-                    crate::set_move_threads(true);
-                    if current_cpu() != cpu {
-                        return false; // the scheduler moved it
-                    }
-                    assert_eq!((w.shared_core, w.yields, w.probe), (true, YIELD_STEPS, false), "global {global}");
-                    assert_eq!(me.waiter_cpu.load(Ordering::Relaxed), cpu);
-                    assert!(peer.take_shared_core_seen(), "the other side's evidence is kept");
-                    true
-                });
-                assert!(stayed, "the thread never stayed on one CPU across a wait");
+                waits_sleep_at_once_and_stay(global, global);
             }
         })
         .join()
         .unwrap();
+    }
+
+    /// A wait that begins on a shared core after a probe saw the sharing,
+    /// on registries built with moves `moving`, and with moving turned off
+    /// for the process if `global_off`, does not move: it sleeps at once
+    /// (no yields, no probe), notes its own CPU, and leaves the other
+    /// side's evidence. Tries up to 100 times for a wait the scheduler did
+    /// not move meanwhile.
+    #[cfg(target_os = "linux")]
+    fn waits_sleep_at_once_and_stay(moving: bool, global_off: bool) {
+        use super::{current_cpu, Waiter, YIELD_STEPS};
+        let stayed = (0..100).any(|_| {
+            let (me, peer) = (Sleepers::new().moving(moving), Sleepers::new().moving(moving));
+            me.saw_shared_core();
+            peer.saw_shared_core();
+            let cpu = current_cpu();
+            peer.note_cpu(cpu);
+            let mut w = Waiter::new(WaitStrategy::Park, None);
+            if global_off {
+                crate::set_move_threads(false);
+            }
+            w.begin(&me, Some(&peer));
+            crate::set_move_threads(true);
+            if current_cpu() != cpu {
+                return false; // the scheduler moved it
+            }
+            let case = format!("moving {moving}, global off {global_off}");
+            assert_eq!((w.shared_core, w.yields, w.probe), (true, YIELD_STEPS, false), "{case}");
+            assert_eq!(me.waiter_cpu.load(Ordering::Relaxed), cpu, "{case}");
+            assert!(peer.take_shared_core_seen(), "the other side's evidence is kept: {case}");
+            true
+        });
+        assert!(stayed, "the thread never stayed on one CPU across a wait");
     }
 
     /// A thread under a seccomp filter never moves (a filter may kill the
@@ -2363,7 +2376,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_thread_under_a_seccomp_filter_never_moves() {
-        use super::{current_cpu, Waiter, NO_CPU, YIELD_STEPS};
+        use super::{current_cpu, NO_CPU};
         if current_cpu() == NO_CPU {
             return;
         }
@@ -2392,20 +2405,7 @@ mod tests {
                 eprintln!("could not install a seccomp filter here: not checked");
                 return;
             }
-            let stayed = (0..100).any(|_| {
-                let (me, peer) = (Sleepers::new(), Sleepers::new());
-                me.saw_shared_core();
-                let cpu = current_cpu();
-                peer.note_cpu(cpu);
-                let mut w = Waiter::new(WaitStrategy::Park, None);
-                w.begin(&me, Some(&peer));
-                if current_cpu() != cpu {
-                    return false; // the scheduler moved it
-                }
-                assert_eq!((w.shared_core, w.yields), (true, YIELD_STEPS), "sleeps at once instead");
-                true
-            });
-            assert!(stayed, "the thread never stayed on one CPU across a wait");
+            waits_sleep_at_once_and_stay(true, false);
         })
         .join()
         .unwrap();
