@@ -2466,3 +2466,57 @@ fn blocking_iterators_are_fused() {
     check!(ringflow::mpmc::channel::<u32>, 1);
     check!(ringflow::spsc::channel::<u32>, 2);
 }
+
+/// The mask of CPUs the calling thread may run on, as CPU numbers.
+#[cfg(target_os = "linux")]
+fn affinity() -> Vec<usize> {
+    // SAFETY: `cpu_set_t` is plain bits, valid zeroed; `sched_getaffinity`
+    // writes at most `size_of::<cpu_set_t>()` bytes into it.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        set
+    };
+    // SAFETY: `set` is initialised; `CPU_ISSET` only reads it.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// `Park` waits may move a thread to another CPU of its mask (when two
+/// threads take turns on one CPU, as the last sender and receiver of this
+/// shape did on two vCPUs), and must leave the mask as it was, on every
+/// thread, with every item delivered once.
+#[cfg(target_os = "linux")]
+#[cfg_attr(miri, ignore)] // no `sched_getaffinity` under Miri (and no move)
+#[test]
+fn park_waits_leave_every_threads_affinity_mask_as_it_was() {
+    let _w = Watchdog::new("capacity 1, 4x4, masks");
+    let per = 50_000;
+    for _ in 0..3 {
+        let (tx, rx) = chan::<usize>(1, WaitStrategy::Park);
+        let seen = Seen::new(4 * per);
+        thread::scope(|s| {
+            for p in 0..4 {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let mask = affinity();
+                    for i in 0..per {
+                        tx.send(p * per + i).unwrap();
+                    }
+                    assert_eq!(affinity(), mask, "a sender's mask changed");
+                });
+            }
+            for _ in 0..4 {
+                let (rx, seen) = (rx.clone(), &seen);
+                s.spawn(move || {
+                    let mask = affinity();
+                    while let Ok(v) = rx.recv() {
+                        seen.mark(v, "item");
+                    }
+                    assert_eq!(affinity(), mask, "a receiver's mask changed");
+                });
+            }
+            drop((tx, rx));
+        });
+        seen.assert_all();
+    }
+}
