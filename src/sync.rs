@@ -175,7 +175,7 @@ pub(crate) fn set_moves(on: bool) {
 
 /// Whether moving is on for the process (see [`MOVES_ON`]).
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) fn moves_on() -> bool {
+fn moves_on() -> bool {
     MOVES_ON.load(std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -192,12 +192,11 @@ fn under_seccomp() -> bool {
     use std::cell::Cell;
     use std::io::Read;
     thread_local! {
-        /// 0: not read yet, 1: no filter, 2: a filter or unknown.
-        static SECCOMP: Cell<u8> = const { Cell::new(0) };
+        /// Whether this thread may run under a filter; `None`: not read yet.
+        static SECCOMP: Cell<Option<bool>> = const { Cell::new(None) };
     }
-    let known = SECCOMP.with(Cell::get);
-    if known != 0 {
-        return known == 2;
+    if let Some(filtered) = SECCOMP.with(Cell::get) {
+        return filtered;
     }
     let mut buf = [0u8; 4096];
     let mut len = 0;
@@ -213,7 +212,7 @@ fn under_seccomp() -> bool {
         .split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"Seccomp:"))
         .is_some_and(|v| v.trim_ascii() == b"0");
-    SECCOMP.with(|c| c.set(if none { 1 } else { 2 }));
+    SECCOMP.with(|c| c.set(Some(!none)));
     !none
 }
 
@@ -235,6 +234,8 @@ fn under_seccomp() -> bool {
 /// is off from then on; if that fails too (seen only with failures
 /// injected by `strace`), the thread stays pinned to the CPU it moved to.
 #[cfg_attr(loom, allow(dead_code))]
+#[cold]
+#[inline(never)]
 pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     {
@@ -276,9 +277,9 @@ pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move 
 
 /// `Park`: one wait in this many that begins on a core shared with the
 /// other side is a probe: it times its first yield, and if that ran
-/// another thread the next such wait sleeps at once instead of yielding
-/// (so that the scheduler may place the pair on two cores; see
-/// `wait::Waiter::begin`).
+/// another thread the next such wait moves its thread to another CPU (or,
+/// where moving is off, sleeps at once) instead of yielding, so that the
+/// pair runs on two cores; see `wait::Waiter::begin`.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SHARED_CORE_PROBE_EVERY: u32 = 16;
 

@@ -305,8 +305,8 @@ pub(crate) struct Waiter {
     /// [`Sleepers::pass_baton`]).
     slept: bool,
     /// `yield_now` calls made in this wait (`YIELD_STEPS` without any when
-    /// a shared-core probe's evidence sends the wait to sleep at once, see
-    /// [`Waiter::begin`]).
+    /// a shared-core probe's evidence sends the wait to sleep at once where
+    /// moving is off, see [`Waiter::leave_shared_core`]).
     yields: u32,
     /// `Park`: a `yield_now` in this wait took long (another thread ran).
     #[cfg_attr(loom, allow(dead_code))]
@@ -555,34 +555,7 @@ impl Waiter {
                 let mut cpu = current_cpu();
                 self.shared_core = cpu != NO_CPU && peer.waiter_cpu.load(Ordering::Relaxed) == cpu;
                 if self.shared_core && sleepers.take_shared_core_seen() {
-                    // The other side must not move too, which it would if
-                    // it began a wait here while this thread is migrating
-                    // (this thread's CPU noted as the old one, its own
-                    // evidence not yet taken): both would land on one CPU
-                    // again. So the new CPU is noted first, and the other
-                    // side's evidence is taken (and given back if this
-                    // thread does not move).
-                    let peer_saw = peer.take_shared_core_seen();
-                    let moved = move_elsewhere(sleepers.moves && peer.moves, |there| sleepers.note_cpu(there));
-                    if peer_saw && moved != Move::Moved {
-                        peer.saw_shared_core(); // not this wait's to take
-                    }
-                    match moved {
-                        Move::Moved => {
-                            self.shared_core = false;
-                            cpu = current_cpu();
-                            // The waits on the shared core taught both
-                            // sides that spinning does not pay; on two
-                            // CPUs it does, and a side that went to sleep
-                            // instead would be woken next to the other.
-                            sleepers.spin_again();
-                            peer.spin_again();
-                        }
-                        // Sleep at once (no yields): the peer's wake-up
-                        // may place this thread on another CPU.
-                        Move::NotMoved => self.yields = YIELD_STEPS,
-                        Move::Stay => {}
-                    }
+                    cpu = self.leave_shared_core(sleepers, peer, cpu);
                 }
                 sleepers.note_cpu(cpu);
                 if self.shared_core && self.yields == 0 {
@@ -595,6 +568,46 @@ impl Waiter {
         }
         #[cfg(loom)]
         let _ = (sleepers, peer);
+    }
+
+    /// [`Waiter::begin`], on a shared core that a probe showed is really
+    /// shared: moves this thread to another CPU, or where moving is off
+    /// makes the wait sleep at once (no yields: the peer's wake-up may
+    /// place the thread on another CPU); a pinned thread waits as before.
+    /// Returns the CPU the thread is on now (`cpu` unless it moved). Out of
+    /// line: it runs on one wait in `SHARED_CORE_PROBE_EVERY` or fewer.
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn leave_shared_core(&mut self, sleepers: &Sleepers, peer: &Sleepers, cpu: u32) -> u32 {
+        // The other side must not move too, which it would if it began a
+        // wait here while this thread is migrating (this thread's CPU
+        // noted as the old one, its own evidence not yet taken): both
+        // would land on one CPU again. So the new CPU is noted first, and
+        // the other side's evidence is taken (and given back if this
+        // thread does not move).
+        let peer_saw = peer.take_shared_core_seen();
+        let moved = move_elsewhere(sleepers.moves && peer.moves, |there| sleepers.note_cpu(there));
+        if peer_saw && moved != Move::Moved {
+            peer.saw_shared_core(); // not this wait's to take
+        }
+        match moved {
+            Move::Moved => {
+                self.shared_core = false;
+                // The waits on the shared core taught both sides that
+                // spinning does not pay; on two CPUs it does, and a side
+                // that went to sleep instead would be woken next to the
+                // other.
+                sleepers.spin_again();
+                peer.spin_again();
+                current_cpu()
+            }
+            Move::NotMoved => {
+                self.yields = YIELD_STEPS;
+                cpu
+            }
+            Move::Stay => cpu,
+        }
     }
 
     /// Past the inline spin steps: for `Park`, spin on while the learned
@@ -1159,7 +1172,7 @@ pub(crate) struct Sleepers {
     #[cfg_attr(loom, allow(dead_code))]
     shared_core_waits: AtomicU32,
     /// `Park`: a probe's yield here ran another thread, and no shared-core
-    /// wait has slept for it since ([`Sleepers::take_shared_core_seen`]).
+    /// wait has acted on it since ([`Sleepers::take_shared_core_seen`]).
     #[cfg_attr(loom, allow(dead_code))]
     shared_core_seen: AtomicBool,
     /// `Park`: whether a wait here may move its thread to another CPU on
@@ -1755,7 +1768,7 @@ impl Sleepers {
     }
 
     /// A probe's yield ran another thread ([`Waiter::begin`]): the next wait
-    /// here that begins on a shared core may sleep at once.
+    /// here that begins on a shared core moves its thread (or sleeps at once).
     #[cfg_attr(loom, allow(dead_code))]
     fn saw_shared_core(&self) {
         self.shared_core_seen.store(true, Ordering::Relaxed);
