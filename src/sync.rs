@@ -366,10 +366,16 @@ pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
 
-/// `Park`: a `yield_now` that takes this long (ns) means another thread ran
-/// on this core in between; spinning there would only delay it.
+/// `Park`: a `yield_now` in a spinning wait that takes this long (ns)
+/// ran another thread on this core in between; spinning there only delays
+/// it (the wait is learned as contended). The probes' threshold, for the
+/// same reason ([`SHARED_YIELD_NS`]). It was 3 µs until 2026-12-04: a yield
+/// that switched to a thread which yielded straight back (~2.3 µs on the
+/// 2-vCPU EPYC VM) then passed as uncontended, and a broadcast receiver
+/// sharing a vCPU with another receiver kept spinning 37–50 µs per item
+/// through the other's turn (`docs/measurements.md`, 2026-12-04 20:xx).
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const CONTENDED_YIELD_NS: u32 = 3_000;
+pub(crate) const CONTENDED_YIELD_NS: u32 = SHARED_YIELD_NS;
 
 /// The asymmetric store/load barrier used by the sleeper protocol in
 /// `wait.rs`.

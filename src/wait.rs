@@ -649,7 +649,7 @@ impl Waiter {
                     if took >= u128::from(SHARED_YIELD_NS) {
                         sleepers.saw_shared_core();
                     }
-                } else if took >= u128::from(CONTENDED_YIELD_NS) {
+                } else if yield_ran_another_thread(took) {
                     self.contended = true;
                 }
             }
@@ -1868,6 +1868,12 @@ impl Sleepers {
         }
     }
 
+    /// The learned spin budget of threads waiting here (tests).
+    #[cfg(test)]
+    pub(crate) fn spin_learned(&self) -> u32 {
+        self.spin_budget()
+    }
+
     /// The learned task budget itself (tests).
     #[cfg(test)]
     pub(crate) fn task_spin_learned(&self) -> u32 {
@@ -1916,6 +1922,15 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
         Ended::Waiting => budget - budget / 4,
     }
     .min(PARK_SPIN_MAX_NS)
+}
+
+/// Whether a `yield_now` of a spinning `Park` wait that took `took` ns ran
+/// another thread on this core ([`CONTENDED_YIELD_NS`]): then the wait is
+/// learned as contended.
+#[cfg(not(loom))]
+#[inline]
+fn yield_ran_another_thread(took: u128) -> bool {
+    took >= u128::from(CONTENDED_YIELD_NS)
 }
 
 /// Whether a `Park` spin budget is worth spinning on: below
@@ -2149,6 +2164,24 @@ mod tests {
             waits += 1;
         }
         assert!(waits <= 20, "{waits} waits to settle");
+    }
+
+    /// A yield that switched to a thread which yielded straight back (on
+    /// the 2-vCPU EPYC VM 2.22 / 2.26 / 2.30 µs at p10 / p50 / p90, `yl`
+    /// scratch program, `docs/measurements.md` 2026-12-04 20:xx) ran
+    /// another thread; one with nothing else to run (0.41 µs at p50, 0.51
+    /// at p99.9) did not. The release-build test
+    /// `receivers_sharing_a_cpu_stop_spinning_through_each_others_turn`
+    /// (broadcast) shows what the first case costs when it is missed.
+    #[test]
+    fn a_yield_that_switched_threads_is_contended() {
+        use super::yield_ran_another_thread;
+        for took in [2_220, 2_263, 2_300] {
+            assert!(yield_ran_another_thread(took), "{took} ns");
+        }
+        for took in [410, 511] {
+            assert!(!yield_ran_another_thread(took), "{took} ns");
+        }
     }
 
     #[test]

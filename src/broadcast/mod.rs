@@ -763,4 +763,70 @@ mod tests {
         assert_eq!(behind(p.wrapping_add(5), idle(p)), 5);
         assert_eq!(behind(p.wrapping_add(5), busy(p)), 5);
     }
+
+    /// Two receivers of a capacity-1 ring pinned to one CPU, the sender to
+    /// another: a receiver's next item needs the other receiver to take the
+    /// one before (the sender waits for the slowest), and that receiver is
+    /// queued behind it, so spinning only delays what it waits for. Its
+    /// wait's yield runs the other receiver, which takes its item and
+    /// yields straight back (~2.3 µs on the 2-vCPU EPYC VM, against ~0.4 µs
+    /// for a yield with nothing else to run), and must be learned as
+    /// contended: both receivers' budgets end with spinning off. With the
+    /// 3 µs threshold of before, one receiver kept a 37–50 µs budget and
+    /// the pair ran at ~47 µs per item (`docs/measurements.md`, 2026-12-04
+    /// 20:xx). That shows in a release build (`cargo test --release --lib
+    /// broadcast`, run by CI): unoptimised, the other receiver's turn takes
+    /// longer than 3 µs, and the old threshold saw it too. Skipped where the
+    /// threads cannot be pinned to two CPUs.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    #[test]
+    fn receivers_sharing_a_cpu_stop_spinning_through_each_others_turn() {
+        use crate::sync::PARK_SPIN_OFF_NS;
+        use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+        use std::thread;
+
+        let Ok(mask) = sched_getaffinity(None) else { return };
+        let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| mask.is_set(c)).take(2).collect();
+        let [here, there] = cpus[..] else { return };
+        let pin = |cpu: usize| {
+            let mut one = CpuSet::new();
+            one.set(cpu);
+            sched_setaffinity(None, &one).is_ok()
+        };
+        const ITEMS: u64 = 3_000;
+        let (mut tx, rx) = channel::<u64>(1);
+        let receivers: Vec<_> = [rx.clone(), rx]
+            .into_iter()
+            .map(|mut rx| {
+                thread::spawn(move || {
+                    let pinned = pin(here);
+                    for i in 0..ITEMS {
+                        assert_eq!(rx.recv(), Ok(i));
+                    }
+                    (pinned, rx)
+                })
+            })
+            .collect();
+        let sender = thread::spawn(move || {
+            let pinned = pin(there);
+            for i in 0..ITEMS {
+                tx.send(i).unwrap();
+            }
+            (pinned, tx)
+        });
+        let (sent_pinned, _tx) = sender.join().unwrap();
+        let mut budgets = Vec::new();
+        let mut pinned = sent_pinned;
+        for r in receivers {
+            let (ok, rx) = r.join().unwrap();
+            pinned &= ok;
+            budgets.push(rx.spin_learned());
+        }
+        if !pinned {
+            return; // the affinity calls were refused here
+        }
+        for b in &budgets {
+            assert!(*b < PARK_SPIN_OFF_NS, "a receiver still spins through the other's turn: budgets {budgets:?} ns");
+        }
+    }
 }

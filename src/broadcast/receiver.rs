@@ -88,6 +88,12 @@ pub struct ReceiverStats {
 }
 
 impl<T> Receiver<T> {
+    /// The learned spin budget of this receiver's blocking waits (tests).
+    #[cfg(test)]
+    pub(crate) fn spin_learned(&self) -> u32 {
+        self.cursor.sleepers.spin_learned()
+    }
+
     pub(super) fn new(
         shared: Arc<Shared<T>>,
         cursor: CursorRef,
