@@ -62,7 +62,13 @@
 //! `--work NS`: the sender does about NS ns of busy work before each send,
 //! every implementation alike, meant to let the receivers keep up so that
 //! each item crosses alone (the near-empty regime; the bench does not
-//! measure the fill); without it the rows run free-running).
+//! measure the fill); without it the rows run free-running); `--capacity
+//! N`: every ring holds N items instead of 1 024 (disruptor-rs's, which
+//! must be a power of two, the next one up). A small capacity makes the
+//! sender wait for the slowest receiver every few items, where how each
+//! implementation waits decides the row: before 2026-12-04 ringflow's 1 × 2
+//! at capacity 16 ran at 2.3–3.3 µs per item, a receiver spinning through
+//! the turn of the other receiver sharing its vCPU (`docs/measurements.md`).
 
 mod support;
 
@@ -74,7 +80,12 @@ use std::time::{Duration, Instant};
 
 use ringflow::{Builder, WaitStrategy};
 
-const CAP: usize = 1024;
+/// Every ring's capacity: 1 024 unless `--capacity N` says otherwise.
+static CAPACITY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn cap() -> usize {
+    *CAPACITY.get().unwrap_or(&1024)
+}
 
 /// What the rings carry: `u64`, or 64 bytes with a non-trivial `Clone`.
 trait Payload: Clone + Send + Sync + 'static {
@@ -243,14 +254,14 @@ fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> (u64, Cpus), send: i
 }
 
 fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
-    let (mut tx, rx) = Builder::new(CAP).wait_strategy(strategy).broadcast::<P>();
+    let (mut tx, rx) = Builder::new(cap()).wait_strategy(strategy).broadcast::<P>();
     let rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
     drop(rx);
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| tx.send(P::make(i)).unwrap()))
 }
 
 fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
-    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(CAP)).unzip();
+    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(cap())).unzip();
     fan(
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
@@ -266,7 +277,7 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
-    let (tx, rx) = tokio::sync::broadcast::channel::<P>(CAP);
+    let (tx, rx) = tokio::sync::broadcast::channel::<P>(cap());
     let rxs: Vec<_> = (0..n).map(|_| rx.resubscribe()).collect();
     drop(rx);
     fan(
@@ -295,7 +306,7 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn bus<P: Payload>(items: u64, n: usize) -> Run {
-    let mut bus = bus::Bus::<P>::new(CAP);
+    let mut bus = bus::Bus::<P>::new(cap());
     let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| bus.broadcast(P::make(i))))
 }
@@ -340,8 +351,8 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
     }
     // The builder's type changes with the number of handlers (and so does
     // the producer's), hence one arm per shape.
-    let builder =
-        placed(build_single_producer(CAP, || P::make(0), BusySpin), 0).handle_events_with(handler(counts[0].clone()));
+    let builder = placed(build_single_producer(cap().next_power_of_two(), || P::make(0), BusySpin), 0)
+        .handle_events_with(handler(counts[0].clone()));
     let elapsed = if n == 1 {
         drive(builder.build(), items)
     } else {
@@ -517,7 +528,7 @@ fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>], 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME] [--work NS]");
+        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME] [--work NS] [--capacity N]");
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -529,6 +540,10 @@ fn main() {
             list.split(',').map(|c| core_affinity::CoreId { id: c.trim().parse().expect("--pin S,R,...") }).collect();
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
+    }
+    if let Some(n) = value("--capacity") {
+        assert!(n >= 1, "--capacity must be at least 1");
+        CAPACITY.set(n as usize).unwrap();
     }
     let work_ns = value("--work").filter(|&ns| ns > 0);
     if let Some(ns) = work_ns {
@@ -549,7 +564,7 @@ fn main() {
             WORK.get().unwrap()
         )
     });
-    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {CAP}, {pinning}, {regime}");
+    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {}, {pinning}, {regime}", cap());
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
     let placement = support::Placement::probe(support::cores());
