@@ -541,9 +541,10 @@ fn main() {
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
     }
-    if let Some(n) = value("--capacity") {
+    if let Some(i) = args.iter().position(|a| a == "--capacity") {
+        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--capacity N, N a whole number");
         assert!(n >= 1, "--capacity must be at least 1");
-        CAPACITY.set(n as usize).unwrap();
+        CAPACITY.set(n).unwrap();
     }
     let work_ns = value("--work").filter(|&ns| ns > 0);
     if let Some(ns) = work_ns {
@@ -564,7 +565,11 @@ fn main() {
             WORK.get().unwrap()
         )
     });
-    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {}, {pinning}, {regime}", cap());
+    let capacity = match cap() {
+        c if c.is_power_of_two() => c.to_string(),
+        c => format!("{c} (disruptor-rs {})", c.next_power_of_two()),
+    };
+    println!("broadcast fan-out throughput: {cpu}, {cores} cores available, capacity {capacity}, {pinning}, {regime}");
     // The VM's two vCPUs are sometimes close together, sometimes far apart,
     // and the fan-out rows (oversubscribed from 1 x 2 on) move with it.
     let placement = support::Placement::probe(support::cores());

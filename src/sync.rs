@@ -366,14 +366,20 @@ pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
 
-/// `Park`: a `yield_now` in a spinning wait that takes this long (ns)
-/// ran another thread on this core in between; spinning there only delays
-/// it (the wait is learned as contended). The probes' threshold, for the
+/// `Park`: a `yield_now` of a wait not on a shared core (spinning on or
+/// off) that takes this long (ns) ran another thread on this core in
+/// between; spinning there only delays it (the wait is learned as
+/// contended). The probes' threshold, for the
 /// same reason ([`SHARED_YIELD_NS`]). It was 3 µs until 2026-12-04: a yield
 /// that switched to a thread which yielded straight back (~2.3 µs on the
 /// 2-vCPU EPYC VM) then passed as uncontended, and a broadcast receiver
 /// sharing a vCPU with another receiver kept spinning 37–50 µs per item
-/// through the other's turn (`docs/measurements.md`, 2026-12-04 20:xx).
+/// through the other's turn (`docs/measurements.md`, 2026-12-04 19:5x–21:xx).
+/// The margin is a host's: 1 µs is about twice a bare yield's p99.9 here
+/// (0.51 µs). Where a bare `sched_yield` takes 1 µs or more (nested
+/// virtualisation, a long seccomp filter) every wait that yields counts as
+/// contended, and a stream with gaps of tens of µs learns to park instead
+/// of spinning through them: more wake-ups, not a lost one.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const CONTENDED_YIELD_NS: u32 = SHARED_YIELD_NS;
 
