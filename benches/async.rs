@@ -49,6 +49,7 @@
 //! cargo bench --bench async -- --paced    # the paced rows only
 //! cargo bench --bench async -- --throughput  # the throughput rows only
 //! cargo bench --bench async -- --only kanal  # the rows of one implementation
+//! cargo bench --bench async -- --capacity 16  # the throughput and paced rows at capacity 16
 //! ```
 
 mod support;
@@ -61,7 +62,12 @@ use std::time::{Duration, Instant};
 
 use ringflow::{Builder, WaitStrategy};
 
-const CAP: usize = 1024;
+/// The throughput and paced rows' capacity: 1 024 unless `--capacity N`.
+static CAPACITY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn cap() -> usize {
+    *CAPACITY.get().unwrap_or(&1024)
+}
 
 struct Cfg {
     items: u64,
@@ -163,24 +169,24 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
             p,
             c,
             per,
-            Builder::new(CAP).wait_strategy(WaitStrategy::Park).mpmc::<u64>(),
+            Builder::new(cap()).wait_strategy(WaitStrategy::Park).mpmc::<u64>(),
             |tx, i| tx.send_async(i).await.unwrap(),
             |rx| rx.recv_async().await.ok()
         ),
         "async-channel" => {
-            mpmc_run!(rt, p, c, per, async_channel::bounded::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+            mpmc_run!(rt, p, c, per, async_channel::bounded::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
                 .recv()
                 .await
                 .ok())
         }
         "flume" => {
-            mpmc_run!(rt, p, c, per, flume::bounded::<u64>(CAP), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
+            mpmc_run!(rt, p, c, per, flume::bounded::<u64>(cap()), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
                 .recv_async()
                 .await
                 .ok())
         }
         "kanal" => {
-            mpmc_run!(rt, p, c, per, kanal::bounded_async::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+            mpmc_run!(rt, p, c, per, kanal::bounded_async::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
                 .recv()
                 .await
                 .ok())
@@ -289,7 +295,7 @@ fn pair(name: &str, items: u64, col: &Arc<Colocation>) -> (Task<()>, Task<u64>) 
             (prod, cons)
         }};
     }
-    let park = || Builder::new(CAP).wait_strategy(WaitStrategy::Park);
+    let park = || Builder::new(cap()).wait_strategy(WaitStrategy::Park);
     match name {
         "ringflow spsc" => {
             pair!(park().spsc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
@@ -298,19 +304,22 @@ fn pair(name: &str, items: u64, col: &Arc<Colocation>) -> (Task<()>, Task<u64>) 
             pair!(park().mpmc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
         }
         "tokio mpsc" => {
-            pair!(tokio::sync::mpsc::channel::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
+            pair!(tokio::sync::mpsc::channel::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
         }
         "async-channel" => {
-            pair!(async_channel::bounded::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
+            pair!(async_channel::bounded::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
         }
         "flume" => {
-            pair!(flume::bounded::<u64>(CAP), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
+            pair!(flume::bounded::<u64>(cap()), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
+                .recv_async()
+                .await
+                .ok())
         }
         "kanal" => {
-            pair!(kanal::bounded_async::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
+            pair!(kanal::bounded_async::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
         }
         "thingbuf" => {
-            pair!(thingbuf::mpsc::channel::<u64>(CAP), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
+            pair!(thingbuf::mpsc::channel::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
         }
         _ => unreachable!("unknown implementation {name}"),
     }
@@ -528,28 +537,34 @@ fn paced(name: &str, period: Duration, items: u64) -> PacedRun {
     }
     match name {
         "ringflow spsc" => {
-            run!(Builder::new(CAP).spsc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+            run!(Builder::new(cap()).spsc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
+                .recv_async()
+                .await
+                .unwrap())
         }
         "ringflow mpmc" => {
-            run!(Builder::new(CAP).mpmc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+            run!(Builder::new(cap()).mpmc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
+                .recv_async()
+                .await
+                .unwrap())
         }
         "tokio mpsc" => {
-            run!(tokio::sync::mpsc::channel::<Stamped>(CAP), |tx, v| tx.blocking_send(v).unwrap(), |rx| rx
+            run!(tokio::sync::mpsc::channel::<Stamped>(cap()), |tx, v| tx.blocking_send(v).unwrap(), |rx| rx
                 .recv()
                 .await
                 .unwrap())
         }
         "async-channel" => {
-            run!(async_channel::bounded::<Stamped>(CAP), |tx, v| tx.send_blocking(v).unwrap(), |rx| rx
+            run!(async_channel::bounded::<Stamped>(cap()), |tx, v| tx.send_blocking(v).unwrap(), |rx| rx
                 .recv()
                 .await
                 .unwrap())
         }
         "flume" => {
-            run!(flume::bounded::<Stamped>(CAP), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
+            run!(flume::bounded::<Stamped>(cap()), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
         }
         "kanal" => {
-            let (tx, rx) = kanal::bounded_async::<Stamped>(CAP);
+            let (tx, rx) = kanal::bounded_async::<Stamped>(cap());
             run!((tx.to_sync(), rx), |tx, v| tx.send(v).unwrap(), |rx| rx.recv().await.unwrap())
         }
         _ => unreachable!("unknown implementation {name}"),
@@ -681,8 +696,16 @@ fn summary(v: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench async [-- --quick] [--ping] [--paced] [--throughput] [--only NAME]");
+        println!(
+            "cargo bench --bench async [-- --quick] [--ping] [--paced] [--throughput] [--only NAME] [--capacity N]"
+        );
         return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--capacity") {
+        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--capacity N, N a whole number");
+        assert!(n >= 1, "--capacity must be at least 1");
+        CAPACITY.set(n).unwrap();
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {
@@ -702,8 +725,11 @@ fn main() {
     let cores = support::cores();
     let placement = support::Placement::probe(cores);
     println!(
-        "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {CAP}; {} round trips (capacity 1)",
-        cfg.rounds, cfg.items, cfg.round_trips
+        "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {}; {} round trips (capacity 1)",
+        cfg.rounds,
+        cfg.items,
+        cap(),
+        cfg.round_trips
     );
     let rts = Runtimes {
         multi: rt(),
