@@ -369,8 +369,8 @@ pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
 /// `Park`: a `yield_now` of a wait not on a shared core (spinning on or
 /// off) that takes this long (ns) ran another thread on this core in
 /// between; spinning there only delays it (the wait is learned as
-/// contended). The probes' threshold, for the
-/// same reason ([`SHARED_YIELD_NS`]). It was 3 µs until 2026-12-04: a yield
+/// contended). The probes' threshold, for the same reason
+/// ([`SHARED_YIELD_NS`]). It was 3 µs until 2026-12-04: a yield
 /// that switched to a thread which yielded straight back (~2.3 µs on the
 /// 2-vCPU EPYC VM) then passed as uncontended, and a broadcast receiver
 /// sharing a vCPU with another receiver kept spinning 37–50 µs per item
