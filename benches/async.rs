@@ -702,10 +702,9 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--capacity") {
-        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--capacity N, N a whole number");
+    if let Some(n) = support::arg_value(&args, "--capacity") {
         assert!(n >= 1, "--capacity must be at least 1");
-        CAPACITY.set(n).unwrap();
+        CAPACITY.set(n as usize).unwrap();
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {

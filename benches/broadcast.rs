@@ -541,10 +541,9 @@ fn main() {
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
     }
-    if let Some(i) = args.iter().position(|a| a == "--capacity") {
-        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--capacity N, N a whole number");
+    if let Some(n) = support::arg_value(&args, "--capacity") {
         assert!(n >= 1, "--capacity must be at least 1");
-        CAPACITY.set(n).unwrap();
+        CAPACITY.set(n as usize).unwrap();
     }
     let work_ns = value("--work").filter(|&ns| ns > 0);
     if let Some(ns) = work_ns {

@@ -807,11 +807,6 @@ fn minor_faults() -> u64 {
     u64::try_from(usage.ru_minflt).unwrap_or(0)
 }
 
-fn arg_value(args: &[String], flag: &str) -> Option<u64> {
-    let i = args.iter().position(|a| a == flag)?;
-    Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
-}
-
 const VALUE_FLAGS: [&str; 8] =
     ["--rounds", "--messages", "--cap1-messages", "--capacity", "--items", "--pairs", "--work-ns", "--capacity-probe"];
 

@@ -296,11 +296,6 @@ fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
     (30, busy_units_for(30.0))
 }
 
-fn arg_value(args: &[String], flag: &str) -> Option<u64> {
-    let i = args.iter().position(|a| a == flag)?;
-    Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
-}
-
 fn main() {
     exit_on_help(
         "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]",

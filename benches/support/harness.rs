@@ -766,6 +766,13 @@ impl Rounds {
     }
 }
 
+/// The number after `flag` on the command line `args`, if the flag is
+/// there; panics if what follows it is not a number.
+pub fn arg_value(args: &[String], flag: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == flag)?;
+    Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
+}
+
 /// Prints `usage` and exits when the command line asks for help (`--help`
 /// or `-h`), before anything is measured.
 pub fn exit_on_help(usage: &str) {
