@@ -283,11 +283,24 @@ pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move 
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SHARED_CORE_PROBE_EVERY: u32 = 16;
 
-/// `Park`: a probe's `yield_now` that takes at least this long (ns) ran
-/// another thread (on the 2-vCPU EPYC VM a yield with nothing else to run
-/// took ~0.4 µs, one that ran a thread yielding back ~2.3 µs).
+/// `Park`: a wait's `yield_now` that takes at least this long (ns) ran
+/// another thread on this core (on the 2-vCPU EPYC VM a yield with nothing
+/// else to run took ~0.4 µs, p99.9 0.51 µs; one that ran a thread yielding
+/// straight back ~2.3 µs). One threshold for both judgments of
+/// `wait::yield_ran_another_thread`: a shared-core probe's yield (the
+/// sharing is real) and any other timed yield of a wait (the wait is learned
+/// as contended: spinning there only delays the thread that needs the
+/// core). The second used 3 µs until 2026-12-04: a yield that switched to a
+/// thread which yielded straight back then passed as uncontended, and a
+/// broadcast receiver sharing a vCPU with another receiver kept spinning
+/// 37–50 µs per item through the other's turn (`docs/measurements.md`,
+/// 2026-12-04 19:5x–21:xx). The margin is a host's: 1 µs is about twice a
+/// bare yield's p99.9 here. Where a bare `sched_yield` takes 1 µs or more
+/// (nested virtualisation, a long seccomp filter) every wait that yields
+/// counts as contended, and a stream with gaps of tens of µs learns to
+/// park instead of spinning through them: more wake-ups, not a lost one.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const SHARED_YIELD_NS: u32 = 1_000;
+pub(crate) const YIELD_RAN_ANOTHER_NS: u32 = 1_000;
 
 /// `Park`: retries between two clock reads while spinning on a budget.
 #[cfg_attr(loom, allow(dead_code))]
@@ -365,23 +378,6 @@ pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 /// wait, brisk or paced, and only the notifier can see it.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
-
-/// `Park`: a `yield_now` of a wait not on a shared core (spinning on or
-/// off) that takes this long (ns) ran another thread on this core in
-/// between; spinning there only delays it (the wait is learned as
-/// contended). The probes' threshold, for the same reason
-/// ([`SHARED_YIELD_NS`]). It was 3 µs until 2026-12-04: a yield
-/// that switched to a thread which yielded straight back (~2.3 µs on the
-/// 2-vCPU EPYC VM) then passed as uncontended, and a broadcast receiver
-/// sharing a vCPU with another receiver kept spinning 37–50 µs per item
-/// through the other's turn (`docs/measurements.md`, 2026-12-04 19:5x–21:xx).
-/// The margin is a host's: 1 µs is about twice a bare yield's p99.9 here
-/// (0.51 µs). Where a bare `sched_yield` takes 1 µs or more (nested
-/// virtualisation, a long seccomp filter) every wait that yields counts as
-/// contended, and a stream with gaps of tens of µs learns to park instead
-/// of spinning through them: more wake-ups, not a lost one.
-#[cfg_attr(loom, allow(dead_code))]
-pub(crate) const CONTENDED_YIELD_NS: u32 = SHARED_YIELD_NS;
 
 /// The asymmetric store/load barrier used by the sleeper protocol in
 /// `wait.rs`.

@@ -174,9 +174,7 @@ use crate::sync::{
     Ordering,
 };
 #[cfg(not(loom))]
-use crate::sync::{
-    current_cpu, move_elsewhere, Move, CONTENDED_YIELD_NS, PARK_SPIN_OFF_NS, SHARED_YIELD_NS, SPIN_CLOCK_EVERY,
-};
+use crate::sync::{current_cpu, move_elsewhere, Move, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY, YIELD_RAN_ANOTHER_NS};
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
@@ -269,8 +267,8 @@ pub enum WaitStrategy {
 ///   slow channel settles into parking within a few waits, spinning only
 ///   the inline retries (an item every 100 µs or 1 ms costs a few µs of CPU
 ///   per item);
-/// - a wait in which a `yield_now` took longer than `CONTENDED_YIELD_NS`
-///   halves the budget: another thread was waiting for this core — likely
+/// - a wait in which a `yield_now` ran another thread (took
+///   `YIELD_RAN_ANOTHER_NS` or more) halves the budget: another thread was waiting for this core — likely
 ///   the very peer this thread waits for (both on one core, or threads
 ///   outnumbering cores) — so spinning only delays it;
 /// - a budget below `PARK_SPIN_OFF_NS` turns spinning off: a wait that
@@ -496,7 +494,7 @@ impl Waiter {
     /// budget alone still leaves the inline retries on (only the clocked
     /// spin past them is off). There the budget falls for another reason:
     /// with more threads than cores, the waiters' own yields hand the core
-    /// to each other and take longer than `CONTENDED_YIELD_NS`. Skipping the
+    /// to each other and take `YIELD_RAN_ANOTHER_NS` or more. Skipping the
     /// inline retries then turned every wait into a chain of `yield_now`
     /// calls between waiters, each switching to another waiter: the kanal
     /// suite's capacity-1 `mpmc` cases (4 + 4 threads, 2 vCPUs) ran at
@@ -508,7 +506,7 @@ impl Waiter {
     /// A wait that begins on a shared core yields (to the peer it waits
     /// for). About one in `SHARED_CORE_PROBE_EVERY` such waits on this
     /// registry (the count is racy where several threads wait) is a probe:
-    /// it times its first yield, and if that took `SHARED_YIELD_NS` or more
+    /// it times its first yield, and if that took `YIELD_RAN_ANOTHER_NS` or more
     /// (another thread ran: the sharing is real), the next wait here that
     /// begins on a shared core moves its thread to another CPU of the
     /// thread's affinity mask ([`move_elsewhere`]; the mask is kept). (The
@@ -544,7 +542,7 @@ impl Waiter {
     /// once per thread a read of `/proc/thread-self/status`), one
     /// (`sched_getaffinity`, pinned to one CPU: no move), or that call, a
     /// sleep and a wake-up (moving off: [`Builder::move_threads`](crate::Builder::move_threads),
-    /// [`set_move_threads`](crate::set_move_threads), a seccomp filter).
+    /// [`set_move_threads`], a seccomp filter).
     ///
     /// It also records this thread's CPU in its own registry, for the peer.
     #[inline]
@@ -646,7 +644,7 @@ impl Waiter {
             if let Some(took) = before.map(|t| t.elapsed().as_nanos()) {
                 if self.probe {
                     self.probe = false;
-                    if took >= u128::from(SHARED_YIELD_NS) {
+                    if yield_ran_another_thread(took) {
                         sleepers.saw_shared_core();
                     }
                 } else if yield_ran_another_thread(took) {
@@ -1924,13 +1922,13 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
     .min(PARK_SPIN_MAX_NS)
 }
 
-/// Whether a `yield_now` of a `Park` wait (not on a shared core) that took
-/// `took` ns ran another thread on this core ([`CONTENDED_YIELD_NS`]): then the wait is
-/// learned as contended.
+/// Whether a `yield_now` of a `Park` wait that took `took` ns ran another
+/// thread on this core ([`YIELD_RAN_ANOTHER_NS`]): a shared-core probe's
+/// then saw the sharing, any other timed yield makes the wait contended.
 #[cfg(not(loom))]
 #[inline]
 fn yield_ran_another_thread(took: u128) -> bool {
-    took >= u128::from(CONTENDED_YIELD_NS)
+    took >= u128::from(YIELD_RAN_ANOTHER_NS)
 }
 
 /// Whether a `Park` spin budget is worth spinning on: below
