@@ -275,6 +275,14 @@ pub(crate) fn move_elsewhere(allowed: bool, announce: impl FnOnce(u32)) -> Move 
     }
 }
 
+/// Pins the calling thread to `cpu` (tests).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn pin_to(cpu: u32) -> rustix::io::Result<()> {
+    let mut one = rustix::thread::CpuSet::new();
+    one.set(cpu as usize);
+    rustix::thread::sched_setaffinity(None, &one)
+}
+
 /// `Park`: one wait in this many that begins on a core shared with the
 /// other side is a probe: it times its first yield, and if that ran
 /// another thread the next such wait moves its thread to another CPU (or,

@@ -2513,13 +2513,8 @@ mod tests {
         });
     }
 
-    /// Pins a thread to `cpu`.
     #[cfg(target_os = "linux")]
-    fn pin_to(cpu: u32) -> rustix::io::Result<()> {
-        let mut one = rustix::thread::CpuSet::new();
-        one.set(cpu as usize);
-        rustix::thread::sched_setaffinity(None, &one)
-    }
+    use crate::sync::pin_to;
 
     /// Runs `f` on a thread of its own pinned to the CPU it starts on (so
     /// the test harness's thread keeps its mask); skips it where

@@ -781,8 +781,8 @@ mod tests {
     #[cfg(all(target_os = "linux", not(miri)))]
     #[test]
     fn receivers_sharing_a_cpu_stop_spinning_through_each_others_turn() {
-        use crate::sync::PARK_SPIN_OFF_NS;
-        use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+        use crate::sync::{pin_to, PARK_SPIN_OFF_NS};
+        use rustix::thread::{sched_getaffinity, CpuSet};
         use std::thread;
 
         let Ok(mask) = sched_getaffinity(None) else { return };
@@ -791,18 +791,13 @@ mod tests {
             eprintln!("fewer than two CPUs in the affinity mask: the shared-CPU receivers are not checked");
             return;
         };
-        let pin = |cpu: usize| {
-            let mut one = CpuSet::new();
-            one.set(cpu);
-            sched_setaffinity(None, &one).is_ok()
-        };
         const ITEMS: u64 = 3_000;
         let (mut tx, rx) = channel::<u64>(1);
         let receivers: Vec<_> = [rx.clone(), rx]
             .into_iter()
             .map(|mut rx| {
                 thread::spawn(move || {
-                    let pinned = pin(here);
+                    let pinned = pin_to(here as u32).is_ok();
                     for i in 0..ITEMS {
                         assert_eq!(rx.recv(), Ok(i));
                     }
@@ -811,7 +806,7 @@ mod tests {
             })
             .collect();
         let sender = thread::spawn(move || {
-            let pinned = pin(there);
+            let pinned = pin_to(there as u32).is_ok();
             for i in 0..ITEMS {
                 tx.send(i).unwrap();
             }
