@@ -128,9 +128,9 @@ use core::task::{Context, Poll};
 
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
-use crate::sync::{Instant, SPIN_CLOCK_EVERY};
+use crate::sync::{Instant, PACED_MAX_MOVED, SPIN_CLOCK_EVERY, TASK_PACED_MAX_MOVED};
 #[cfg(not(loom))]
-use crate::wait::Side;
+use crate::wait::lasted_paced;
 use crate::wait::{drive, Blocking, Registration, Sleepers, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -172,13 +172,15 @@ pub(crate) struct AsyncWait {
 /// What a task's operation on a `Park` channel does before it registers
 /// (module docs, "Spinning before registering" and "Gathering before
 /// registering"), decided at its first pause and only if it is its side's
-/// only handle. A receive whose side moved at most `TASK_SPIN_MAX_MOVED`
-/// items since a task last began a wait on the registry retries with
-/// spin-loop hints and fresh re-checks for at most the registry's learned
-/// task budget; the end of the operation teaches the budget how the wait
-/// ended ([`Sleepers::learn_task`]). Any other wait (a streaming receive,
-/// a send) gathers once if the registry has gathering on. Not under loom,
-/// which has no clock: tasks register at once there.
+/// only handle. Nothing, if the last task woken on its registry was woken
+/// from the thread it runs on ([`Sleepers::woken_here`]). Otherwise, if
+/// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
+/// began a wait on the registry, it retries with spin-loop hints and fresh
+/// re-checks for at most the registry's learned task budget; the end of
+/// the operation teaches the budget how the wait ended
+/// ([`Sleepers::learn_task`]). Any other wait gathers once if the registry
+/// has gathering on. Not under loom, which has no clock: tasks register at
+/// once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {
@@ -187,20 +189,32 @@ struct TaskSpin {
     began: Option<(Instant, u32)>,
     /// The first pause of the operation has decided whether to spin.
     decided: bool,
+    /// Decided not to spin, on a side with one handle: its peer last woke
+    /// it from this thread, or its side moved more than
+    /// `TASK_SPIN_MAX_MOVED` items since the previous wait. A sleep of
+    /// such a wait counts as paced for the registry's barrier pair however
+    /// short it was, if its side moved at most `TASK_PACED_MAX_MOVED` items
+    /// since the previous sleep there ([`AsyncWait::complete`]).
+    sleeps_pace: bool,
 }
 
-/// Items a receiving side may have moved since the previous task wait on
-/// its registry for the next one to spin: a receive that waits after every
-/// item is a latency-bound exchange (a ping-pong: one item each time),
-/// where catching the answer in place saves registering and being woken. A
-/// side that moved more between waits is streaming, and there spinning
-/// keeps the two tasks on two workers, each item crossing between their
-/// cores, where registering lets the executor run both on one worker
-/// (measured in `benches/async.rs`, vCPUs far apart: 1p1c and 4p4c at
+/// Items a side may have moved since the previous task wait on its
+/// registry for the next one to spin. A side that waits after every item
+/// or every few is latency-bound (a ping-pong: one item each time) or
+/// bound by a small ring (capacity 1 to 16), where catching the item (the
+/// room) in place saves registering and being woken; its peer, if it runs
+/// on another thread, answers within a few hundred ns. A side that moved
+/// more between waits is streaming, and there spinning keeps the two tasks
+/// on two workers, each item crossing between their cores, where
+/// registering lets the executor run both on one worker (measured in
+/// `benches/async.rs`, vCPUs far apart, capacity 1 024: 1p1c and 4p4c at
 /// about half the throughput of registering at once when every wait spun).
-/// Sends never spin: a send waits only on a full ring, where items stream.
+/// Until 2026-12-04 only receives spun, after one item: small rings then
+/// registered (or gathered) on every wait, 3.4 µs per item at capacity 1
+/// on a 2-worker tokio runtime against kanal's 0.07 µs
+/// (`docs/measurements.md`, "small rings").
 #[cfg(not(loom))]
-const TASK_SPIN_MAX_MOVED: usize = 1;
+const TASK_SPIN_MAX_MOVED: usize = 16;
 
 /// Spin-loop hints, calling `look` after each, until it holds (`true`) or
 /// `ns` have passed since `began` (`false`), reading the clock every
@@ -235,13 +249,21 @@ impl TaskSpin {
         if !self.decided {
             self.decided = true;
             let Some(p) = side.progress.filter(|p| p.alone()) else { return false };
-            if p.side == Side::Receive && sleepers.task_moved_since_last_wait(&p) <= TASK_SPIN_MAX_MOVED {
+            let moved = sleepers.task_moved_since_last_wait(&p);
+            // Its peer woke it from this thread last: the peer is queued
+            // behind it here, and can answer only once it returns `Pending`.
+            if sleepers.woken_here() {
+                self.sleeps_pace = true;
+                return false;
+            }
+            if moved <= TASK_SPIN_MAX_MOVED {
                 let budget = sleepers.task_spin_for_wait();
                 if budget > 0 {
                     self.began = Some((Instant::now(), budget));
                 }
             } else {
-                let gather = sleepers.task_gather_for_wait();
+                self.sleeps_pace = true;
+                let gather = sleepers.task_gather_for_wait(p.capacity);
                 if gather > 0 {
                     return Self::gather(sleepers, gather, ready);
                 }
@@ -360,8 +382,21 @@ impl AsyncWait {
         #[cfg(not(loom))]
         {
             self.spin.learn(side.sleepers, self.registered);
-            // The registry's barrier pair, by the threads' rule.
-            side.learn_pace(self.slept_at.is_some(), self.slept_at);
+            // The registry's barrier pair ("Paced registries" in
+            // `wait.rs`), from waits that slept. One that ended without
+            // sleeping teaches nothing: a spin that caught its item, or a
+            // re-check that found it, says nothing about what the next
+            // registration costs. (A registry left on the fence pair by a
+            // side that stopped sleeping goes back through its notifier,
+            // after `UNFENCE_AFTER_UNHEARD` fenced notifications that found
+            // nobody.)
+            if self.slept_at.is_some() {
+                if self.spin.sleeps_pace {
+                    side.learn_pace(true, || true, TASK_PACED_MAX_MOVED);
+                } else {
+                    side.learn_pace(true, || lasted_paced(self.slept_at), PACED_MAX_MOVED);
+                }
+            }
         }
         if self.key.is_some() {
             side.sleepers.deregister_waker(&mut self.key, false);
@@ -1149,31 +1184,50 @@ pub(crate) use adapters::{broadcast_adapters, mpmc_adapters, spsc_adapters};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{AsyncWait, TaskSpin};
-    use crate::sync::{Instant, TASK_GATHER_NS, TASK_SPIN_ON_NS};
+    use super::{AsyncWait, TaskSpin, TASK_SPIN_MAX_MOVED};
+    use crate::sync::{Instant, TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_ON_NS};
     use core::task::Context;
     use std::cell::Cell;
 
+    /// `n` items through `tx` and `rx`, as a side moves between two task
+    /// waits.
+    fn pass(tx: &mut crate::spsc::Producer<u32>, rx: &mut crate::spsc::Consumer<u32>, n: u32) {
+        for i in 0..n {
+            tx.try_send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+    }
+
+    /// More than `TASK_SPIN_MAX_MOVED` items: a wait after them streams.
+    const A_BATCH: u32 = TASK_SPIN_MAX_MOVED as u32 + 1;
+
     /// Gathering: off on a new channel; a registration whose re-check finds
-    /// the condition (futile) turns it on; the next wait then waits
-    /// `TASK_GATHER_NS` without looking, looks once, and, finding nothing,
-    /// turns gathering off and registers (its re-check is the second look).
+    /// the condition (futile) turns it on; the next streaming wait then
+    /// waits `TASK_GATHER_NS` (its ring holds more than enough for that)
+    /// without looking, looks once, and, finding nothing, turns gathering
+    /// off and registers (its re-check is the second look).
     #[test]
     fn a_futile_registration_turns_gathering_on_and_an_empty_gather_off() {
-        let (mut tx, _rx) = crate::spsc::channel::<u32>(1);
-        tx.try_send(0).unwrap(); // full: the send side would wait
-        let sleepers = tx.waiting().sleepers;
-        assert_eq!(sleepers.task_gather_for_wait(), 0, "off on a new channel");
+        let capacity = 1_000;
+        assert!(capacity as u32 * TASK_GATHER_SLOT_NS >= TASK_GATHER_NS);
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(capacity);
+        let fill = |tx: &mut crate::spsc::Producer<u32>| while tx.try_send(0).is_ok() {};
+        fill(&mut tx); // full, a batch on: the send side would wait, and not spin
+        assert_eq!(tx.waiting().sleepers.task_gather_for_wait(capacity), 0, "off on a new channel");
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        // A send registers at once (sends never spin); the re-check finds
-        // room: futile, so it retries at once and gathering is on.
+        // The send registers at once (gathering is off); the re-check
+        // finds room: futile, so it retries at once and gathering is on.
         let mut wait = AsyncWait::default();
         assert!(wait.pause(&tx.waiting(), &mut cx, || true));
-        assert_eq!(sleepers.task_gather_for_wait(), TASK_GATHER_NS);
+        assert_eq!(tx.waiting().sleepers.task_gather_for_wait(capacity), TASK_GATHER_NS);
         wait.cancel(&tx);
-        // The next wait gathers: one look after TASK_GATHER_NS, nothing
-        // there, so gathering goes off and it registers (second look: the
-        // re-check) and returns Pending.
+        // Another batch, and the next wait gathers: one look after
+        // TASK_GATHER_NS, nothing there, so gathering goes off and it
+        // registers (second look: the re-check) and returns Pending.
+        for _ in 0..A_BATCH {
+            rx.try_recv().unwrap();
+        }
+        fill(&mut tx);
         let looks = Cell::new(0);
         let began = Instant::now();
         let mut wait = AsyncWait::default();
@@ -1185,41 +1239,38 @@ mod tests {
         assert!(!again);
         assert_eq!(looks.get(), 2);
         assert!(wait.is_registered());
-        assert_eq!(sleepers.task_gather_for_wait(), 0, "an empty gather turns it off");
+        assert_eq!(tx.waiting().sleepers.task_gather_for_wait(capacity), 0, "an empty gather turns it off");
         wait.cancel(&tx);
     }
 
-    /// With gathering on, a streaming receive (after a batch) and a send
-    /// gather and go on without registering when the peer published (made
-    /// room) meanwhile; a receive after one item spins instead; one of two
-    /// MPMC receivers (senders) does neither.
+    /// With gathering on, a streaming receive and a streaming send (each
+    /// after a batch) gather and go on without registering when the peer
+    /// published (made room) meanwhile; a wait after a few items spins
+    /// instead; one of two MPMC receivers (senders) does neither.
     #[test]
     fn who_gathers() {
-        let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
-        for i in 0..5 {
-            tx.try_send(i).unwrap();
-            assert_eq!(rx.try_recv(), Ok(i));
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(64);
+        for side in [rx.waiting(), tx.waiting()] {
+            side.sleepers.learn_gather(true);
         }
-        rx.waiting().sleepers.learn_gather(true);
-        let mut spin = TaskSpin::default();
-        let looks = Cell::new(0);
-        assert!(spin.spin(&rx.waiting(), || {
-            looks.set(looks.get() + 1);
-            true
-        }));
-        assert_eq!(looks.get(), 1, "a gather looks once");
-        assert!(spin.began.is_none(), "a gather is not a spin");
-        // A send gathers too.
-        tx.waiting().sleepers.learn_gather(true);
-        let mut spin = TaskSpin::default();
-        assert!(spin.spin(&tx.waiting(), || true));
-        assert!(spin.began.is_none());
-        // After one item a receive spins, gathering or not.
-        tx.try_send(5).unwrap();
-        assert_eq!(rx.try_recv(), Ok(5));
-        let mut spin = TaskSpin::default();
-        assert!(spin.spin(&rx.waiting(), || true));
-        assert!(spin.began.is_some());
+        pass(&mut tx, &mut rx, A_BATCH);
+        for side in [rx.waiting(), tx.waiting()] {
+            let mut spin = TaskSpin::default();
+            let looks = Cell::new(0);
+            assert!(spin.spin(&side, || {
+                looks.set(looks.get() + 1);
+                true
+            }));
+            assert_eq!(looks.get(), 1, "a gather looks once");
+            assert!(spin.began.is_none(), "a gather is not a spin");
+        }
+        // After a few items a wait spins, gathering or not.
+        pass(&mut tx, &mut rx, 5);
+        for side in [rx.waiting(), tx.waiting()] {
+            let mut spin = TaskSpin::default();
+            assert!(spin.spin(&side, || true));
+            assert!(spin.began.is_some());
+        }
         // One of two MPMC receivers (or senders) registers at once.
         let (mtx, mrx) = crate::mpmc::channel::<u32>(4);
         let (mtx2, mrx2) = (mtx.clone(), mrx.clone());
@@ -1230,39 +1281,49 @@ mod tests {
             assert!(!spin.spin(&side, || panic!("one of two handles must not gather")));
         }
         drop((mtx2, mrx2));
-        let mut spin = TaskSpin::default();
-        assert!(spin.spin(&mtx.waiting(), || true), "a sole sender gathers");
-    }
-
-    /// The gate of the spin phase: a receive that waits after its side
-    /// moved at most one item since the previous task wait spins (and ends
-    /// the spin as soon as `ready` says so); one that waits after a batch
-    /// registers at once.
-    #[test]
-    fn only_a_wait_after_at_most_one_item_spins() {
-        let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
-        // The first wait (nothing moved yet) spins its budget, then gives up.
-        let mut spin = TaskSpin::default();
-        assert!(!spin.spin(&rx.waiting(), || false));
-        assert!(spin.began.is_some());
-        // After five items: no spin, not even one look at `ready`.
-        for i in 0..5 {
-            tx.try_send(i).unwrap();
-            assert_eq!(rx.try_recv(), Ok(i));
+        for _ in 0..A_BATCH {
+            mtx.try_send(0).unwrap();
+            mrx.try_recv().unwrap();
         }
         let mut spin = TaskSpin::default();
-        assert!(!spin.spin(&rx.waiting(), || panic!("a wait after a batch must not spin")));
+        assert!(spin.spin(&mtx.waiting(), || true), "a sole sender gathers");
         assert!(spin.began.is_none());
-        // After one item: it spins, and stops at the third look.
-        tx.try_send(5).unwrap();
-        assert_eq!(rx.try_recv(), Ok(5));
-        let mut spin = TaskSpin::default();
-        let looks = Cell::new(0);
-        assert!(spin.spin(&rx.waiting(), || {
-            looks.set(looks.get() + 1);
-            looks.get() == 3
-        }));
-        assert_eq!(looks.get(), 3);
+    }
+
+    /// The gate of the spin phase: a wait (a receive or a send) after its
+    /// side moved at most `TASK_SPIN_MAX_MOVED` items since the previous
+    /// task wait spins (and ends the spin as soon as `ready` says so); one
+    /// that waits after a batch does not (with gathering off it registers
+    /// at once).
+    #[test]
+    fn only_a_wait_after_a_few_items_spins() {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(64);
+        for side in [rx.waiting(), tx.waiting()] {
+            // The first wait (nothing moved yet) spins its budget, then
+            // gives up.
+            let mut spin = TaskSpin::default();
+            assert!(!spin.spin(&side, || false));
+            assert!(spin.began.is_some());
+        }
+        // After a batch: no spin, not even one look at `ready`.
+        pass(&mut tx, &mut rx, A_BATCH);
+        for side in [rx.waiting(), tx.waiting()] {
+            let mut spin = TaskSpin::default();
+            assert!(!spin.spin(&side, || panic!("a wait after a batch must not spin")));
+            assert!(spin.began.is_none());
+        }
+        // After as many items as may still spin: it spins, and stops at
+        // the third look.
+        pass(&mut tx, &mut rx, TASK_SPIN_MAX_MOVED as u32);
+        for side in [rx.waiting(), tx.waiting()] {
+            let mut spin = TaskSpin::default();
+            let looks = Cell::new(0);
+            assert!(spin.spin(&side, || {
+                looks.set(looks.get() + 1);
+                looks.get() == 3
+            }));
+            assert_eq!(looks.get(), 3);
+        }
     }
 
     /// A pool of MPMC receivers that find the ring empty do not all spin:
@@ -1282,11 +1343,15 @@ mod tests {
     }
 
     /// Two tasks bouncing an item on one thread (a single-threaded
-    /// executor): a task's spin can never end with its peer's answer, which
-    /// comes only after the task returns `Pending`. Every spin then misses,
-    /// and the spinning turns off.
+    /// executor): a task's spin could never end with its peer's answer,
+    /// which comes only after the task returns `Pending`. Every wait after
+    /// the registry's first wake-up was woken from this very thread, so it
+    /// does not spin ([`Sleepers::woken_here`](crate::wait::Sleepers)), and
+    /// the budget keeps what it had: at most the first wait a side spun and
+    /// missed. (Before that check every spin missed here, and three misses
+    /// turned spinning off, until a probe spun the cap again.)
     #[test]
-    fn futile_spins_on_one_thread_stop_the_spinning() {
+    fn a_ping_pong_on_one_thread_does_not_spin() {
         let (mut a_tx, mut a_rx) = crate::spsc::channel::<u32>(1);
         let (mut b_tx, mut b_rx) = crate::spsc::channel::<u32>(1);
         let rounds = 40;
@@ -1306,7 +1371,7 @@ mod tests {
             futures::join!(ping, echo);
         });
         for budget in [a_rx.waiting().sleepers.task_spin_learned(), b_rx.waiting().sleepers.task_spin_learned()] {
-            assert!(budget < TASK_SPIN_ON_NS, "{budget} ns: still on");
+            assert!(budget >= TASK_SPIN_ON_NS, "{budget} ns: spins missed");
         }
     }
 }

@@ -144,6 +144,19 @@ pub(crate) fn current_cpu() -> u32 {
     }
 }
 
+/// A number that tells the calling thread apart from every other thread
+/// alive now: the address of a thread-local (nonzero; a thread that exits
+/// may hand its number to a later one). One TLS address computation, no
+/// system call.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_token() -> usize {
+    std::thread_local! {
+        static HERE: u8 = const { 0 };
+    }
+    HERE.with(|here| core::ptr::from_ref(here) as usize)
+}
+
 /// What [`move_elsewhere`] did.
 #[cfg_attr(loom, allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,6 +360,16 @@ pub(crate) const TASK_SPIN_PROBE_EVERY: u32 = 16;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_GATHER_NS: u32 = 3_000;
 
+/// `Park`: a task's gather lasts at most this long (ns) per slot of its
+/// ring (up to `TASK_GATHER_NS`): a ring of capacity 16 gathers for 400 ns,
+/// one of 120 or more for the whole `TASK_GATHER_NS`. A gather of 3 µs on a
+/// ring of capacity 1 let one item through per gather (3.6 µs per item
+/// with the tasks on two workers); 25 ns is about what a free-running
+/// producer task takes per item on the EPYC VM (`benches/async.rs`,
+/// 1p1c SPSC, one worker).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_GATHER_SLOT_NS: u32 = 25;
+
 /// `Park`: a wait that registered in a registry and lasted at least this
 /// long (ns) counts as *paced* (with `PACED_MAX_MOVED`) for that
 /// registry's choice of barrier pair
@@ -364,6 +387,21 @@ pub(crate) const PACED_WAIT_NS: u32 = 50_000;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const PACED_MAX_MOVED: usize = 16;
 
+/// `Park`: the task's form of `PACED_MAX_MOVED`, for a wait of a side's
+/// only task that did not spin (`future.rs`, `TaskSpin::sleeps_pace`): its
+/// sleep counts as paced, however short, if its side moved at most this
+/// many items since the previous sleep there. A task registration on the
+/// `membarrier` pair costs 0.5 µs with the other vCPU idle and 9–15 µs
+/// with it busy, a notification on the fence pair a fence (5–22 ns): the
+/// fence pair pays wherever a task sleeps every few hundred items, as on a
+/// small ring or with both tasks on one worker (measured
+/// `docs/measurements.md`, "small rings": at 16 the `membarrier` pair took
+/// half the CPU of a 1p1c stream). Spinning waits keep the threads' rule:
+/// counting their short sleeps put the async ping-pong out of its spinning
+/// equilibrium in 4 of 6 runs (rounds of 4–32 µs).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_PACED_MAX_MOVED: usize = 256;
+
 /// `Park`: paced waits in a row after which a registry switches to the
 /// fence pair.
 #[cfg_attr(loom, allow(dead_code))]
@@ -379,13 +417,17 @@ pub(crate) const UNFENCE_AFTER_BRISK: u32 = 8;
 /// `Park`: notifications in a row that ran the fence of a registry on the
 /// fence pair and found nobody registered, after which the notifier
 /// switches that registry back to the `membarrier` pair. Between two paced
-/// waits their side moves at most `PACED_MAX_MOVED` items, so a side that
-/// still waits paced leaves fewer unheard notifications in a row than this;
+/// waits their side moves at most `PACED_MAX_MOVED` items
+/// (`TASK_PACED_MAX_MOVED` for tasks), so a side that still waits paced
+/// leaves fewer unheard notifications in a row than this (it was 64 until
+/// tasks' waits counted up to 256 items apart: a task stream over a ring of
+/// 64 then switched on and off again every few hundred items, a
+/// `membarrier` each time);
 /// a side that stopped waiting altogether (a consumer that blocks while idle
 /// and polls with `try_recv` or the batch calls while busy) never ends a
 /// wait, brisk or paced, and only the notifier can see it.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 64;
+pub(crate) const UNFENCE_AFTER_UNHEARD: u32 = 1_024;
 
 /// The asymmetric store/load barrier used by the sleeper protocol in
 /// `wait.rs`.

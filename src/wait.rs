@@ -174,12 +174,14 @@ use crate::sync::{
     Ordering,
 };
 #[cfg(not(loom))]
-use crate::sync::{current_cpu, move_elsewhere, Move, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY, YIELD_RAN_ANOTHER_NS};
+use crate::sync::{
+    current_cpu, move_elsewhere, thread_token, Move, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY, YIELD_RAN_ANOTHER_NS,
+};
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
-use crate::sync::{TASK_GATHER_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
+use crate::sync::{TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
 /// Turns moving threads off (or back on) for every `Park` channel of the
 /// process, also those built with
@@ -694,17 +696,17 @@ impl WaitOn<'_> {
     /// barrier kind; a no-op elsewhere): tells the registry how it went,
     /// for its choice of barrier pair ("Paced registries"). `slept`: it
     /// slept (a thread parked, a task returned `Pending` after
-    /// registering); `since`: the instant its length is counted from, if
-    /// known. One rule for threads ([`Waiter`]) and tasks (`future.rs`): a
-    /// long sleep counts as paced if its side moved few items
-    /// ([`Sleepers::learn_registered`]), anything else as brisk.
+    /// registering); `long`: whether the sleep counts by its length (asked
+    /// only if it slept). One rule for threads ([`Waiter`]) and tasks
+    /// (`future.rs`): a long sleep counts as paced if its side moved few
+    /// items ([`Sleepers::learn_registered`]), anything else as brisk.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn learn_pace(&self, slept: bool, since: Option<Instant>) {
+    pub(crate) fn learn_pace(&self, slept: bool, long: impl FnOnce() -> bool, max_moved: usize) {
         let Some(kind) = self.park else { return };
         if slept {
-            let long = since.is_some_and(|at| at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS));
-            self.sleepers.learn_registered(kind, long, self.progress.as_ref());
+            let long = long();
+            self.sleepers.learn_registered(kind, long, self.progress.as_ref(), max_moved);
         } else {
             self.sleepers.learn_brisk();
         }
@@ -798,8 +800,9 @@ impl Settle<'_> {
     }
 }
 
-/// The position a receiving side of a ring moves (`head`) and how to count
-/// items between two of its values.
+/// The position a side of a ring moves (`head` or `tail`), how to count
+/// items between two of its values, and the ring's capacity: what the task
+/// policies of `future.rs` look at.
 #[derive(Clone, Copy)]
 pub(crate) struct Progress<'a> {
     pub(crate) pos: &'a AtomicUsize,
@@ -808,16 +811,16 @@ pub(crate) struct Progress<'a> {
     /// `index < per_lap`.
     pub(crate) one_lap: usize,
     pub(crate) per_lap: usize,
+    /// The ring's capacity (items): bounds how much a task's gather can
+    /// wait for (`future.rs`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) capacity: usize,
     /// The number of handles on this side, where there may be several (the
     /// MPMC senders and receivers): tasks spin or gather only while it is 1.
     pub(crate) handles: Option<&'a AtomicUsize>,
-    /// Which side moves `pos`: receives may spin before they register,
-    /// sends never do; both may gather (`future.rs`; not under loom).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) side: Side,
 }
 
-/// The side of a ring a [`Progress`] belongs to.
+/// A side of a ring (of the MPMC ring, for [`Settle`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
     Send,
@@ -826,8 +829,8 @@ pub(crate) enum Side {
 
 impl<'a> Progress<'a> {
     /// A plain counter (one position per item) of a side with one handle.
-    pub(crate) fn counter(pos: &'a AtomicUsize, side: Side) -> Self {
-        Progress { pos, one_lap: 0, per_lap: 0, handles: None, side }
+    pub(crate) fn counter(pos: &'a AtomicUsize, capacity: usize) -> Self {
+        Progress { pos, one_lap: 0, per_lap: 0, capacity, handles: None }
     }
 
     /// Whether this side has one handle (always, where it cannot have more).
@@ -1000,7 +1003,7 @@ impl Waits for ShortWait {
     fn finish(&mut self, on: &WaitOn<'_>, ok: bool, _ready: impl Fn() -> bool) {
         #[cfg(not(loom))]
         if ok && self.counted {
-            on.learn_pace(false, None);
+            on.learn_pace(false, || false, PACED_MAX_MOVED);
         }
         #[cfg(loom)]
         let _ = (on, ok);
@@ -1023,7 +1026,7 @@ impl Waits for Waiter {
         }
         self.done(on.sleepers);
         #[cfg(not(loom))]
-        on.learn_pace(self.slept, self.clock.map(|(started, _)| started));
+        on.learn_pace(self.slept, || lasted_paced(self.clock.map(|(started, _)| started)), PACED_MAX_MOVED);
         if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
             on.sleepers.pass_baton(kind, ready);
         }
@@ -1155,6 +1158,14 @@ pub(crate) struct Sleepers {
     task_probes: AtomicU32,
     /// The side's position when a task last began a wait here.
     task_last_pos: AtomicUsize,
+    /// `Park`: the [`thread_token`] of the thread that last woke a task
+    /// registered here (0: none yet). A task about to wait here on that
+    /// same thread was woken by a peer that ran on its thread, so that peer
+    /// can run again only once this task gives the thread back: it neither
+    /// spins nor gathers ([`Sleepers::woken_here`]). Written by notifiers
+    /// that wake a task, only when it changes.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_woken_from: AtomicUsize,
     /// `Park`: whether a streaming task wait (a receive after a batch, a
     /// send) here first waits `TASK_GATHER_NS` for items (room) to gather
     /// before it registers. Turned on by a registration whose re-check found
@@ -1267,6 +1278,7 @@ impl Sleepers {
             task_probes: AtomicU32::new(0),
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
+            task_woken_from: AtomicUsize::new(0),
             waiter_cpu: AtomicU32::new(NO_CPU),
             shared_core_waits: AtomicU32::new(0),
             shared_core_seen: AtomicBool::new(false),
@@ -1384,10 +1396,16 @@ impl Sleepers {
     /// items since the previous such wait ended, brisk otherwise.
     #[cfg(not(loom))]
     #[cold]
-    pub(crate) fn learn_registered(&self, kind: barrier::Kind, long: bool, progress: Option<&Progress<'_>>) {
+    pub(crate) fn learn_registered(
+        &self,
+        kind: barrier::Kind,
+        long: bool,
+        progress: Option<&Progress<'_>>,
+        max_moved: usize,
+    ) {
         let few = progress.is_some_and(|p| {
             let now = p.pos.load(Ordering::Relaxed);
-            p.moved(self.pace_pos.swap(now, Ordering::Relaxed), now) <= PACED_MAX_MOVED
+            p.moved(self.pace_pos.swap(now, Ordering::Relaxed), now) <= max_moved
         });
         if long && few {
             self.learn_paced(kind);
@@ -1584,6 +1602,13 @@ impl Sleepers {
         }
         self.count.fetch_sub(woken, Ordering::Relaxed);
         self.wakeups.fetch_add(woken as u64, Ordering::Relaxed);
+        #[cfg(not(loom))]
+        if tasks > 0 {
+            let here = thread_token();
+            if self.task_woken_from.load(Ordering::Relaxed) != here {
+                self.task_woken_from.store(here, Ordering::Relaxed);
+            }
+        }
         match tasks {
             0 => {}
             1 => {
@@ -1845,12 +1870,25 @@ impl Sleepers {
         }
     }
 
+    /// Whether the last task woken here was woken from the calling thread
+    /// (see [`Sleepers::task_woken_from`]): a task waiting here now runs
+    /// on the thread its peer ran on, and spinning or gathering would only
+    /// hold that thread from the peer.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn woken_here(&self) -> bool {
+        self.task_woken_from.load(Ordering::Relaxed) == thread_token()
+    }
+
     /// How long (ns) a streaming task wait that begins here lets items
-    /// gather first: `TASK_GATHER_NS` while gathering is on, 0 while off.
+    /// gather first, on a ring of `capacity` items: while gathering is on,
+    /// `TASK_GATHER_SLOT_NS` per slot up to `TASK_GATHER_NS` (a ring can
+    /// gather at most `capacity` items, however long the wait); 0 while off.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn task_gather_for_wait(&self) -> u32 {
+    pub(crate) fn task_gather_for_wait(&self, capacity: usize) -> u32 {
         if self.task_gathers.load(Ordering::Relaxed) {
-            TASK_GATHER_NS
+            u32::try_from(capacity)
+                .map_or(TASK_GATHER_NS, |c| c.saturating_mul(TASK_GATHER_SLOT_NS).min(TASK_GATHER_NS))
         } else {
             0
         }
@@ -1931,6 +1969,13 @@ fn yield_ran_another_thread(took: u128) -> bool {
     took >= u128::from(YIELD_RAN_ANOTHER_NS)
 }
 
+/// Whether a sleep that began at `since` (if known) has lasted long
+/// enough to count as paced ([`PACED_WAIT_NS`]).
+#[cfg(not(loom))]
+pub(crate) fn lasted_paced(since: Option<Instant>) -> bool {
+    since.is_some_and(|at| at.elapsed().as_nanos() >= u128::from(PACED_WAIT_NS))
+}
+
 /// Whether a `Park` spin budget is worth spinning on: below
 /// `PARK_SPIN_OFF_NS` a wait goes straight to yielding (see [`Waiter`]).
 #[cfg(not(loom))]
@@ -1982,10 +2027,11 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Side,
-        Sleepers, WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_WAIT_NS,
-        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
-        TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD, WAITERS_FENCE,
+        barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Sleepers,
+        WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_MAX_MOVED, PACED_WAIT_NS,
+        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_GATHER_NS, TASK_GATHER_SLOT_NS,
+        TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD,
+        WAITERS_FENCE,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -2564,6 +2610,94 @@ mod tests {
         assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_ON_NS.max(2_400), "on again");
     }
 
+    /// A producer task and a consumer task on one thread (one executor,
+    /// no other worker), over rings too small to batch: `(n items, the two
+    /// registries' task budgets after, whether each is on the fence pair)`.
+    fn one_thread_stream(capacity: usize, n: u32) -> ([u32; 2], [bool; 2]) {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(capacity);
+        futures::executor::block_on(futures::future::join(
+            async {
+                for i in 0..n {
+                    tx.send_async(i).await.unwrap();
+                }
+            },
+            async {
+                for i in 0..n {
+                    assert_eq!(rx.recv_async().await, Ok(i));
+                }
+            },
+        ));
+        let (send, recv) = (tx.waiting(), rx.waiting());
+        (
+            [send.sleepers.task_spin_learned(), recv.sleepers.task_spin_learned()],
+            [send.sleepers.on_fence_pair(), recv.sleepers.on_fence_pair()],
+        )
+    }
+
+    /// A task woken from the thread it runs on does not spin: its peer is
+    /// queued behind it on that thread. On one thread every spin would run
+    /// its budget out and turn spinning off (three misses); with the check,
+    /// only waits before the registry's first wake-up spin (at most one a
+    /// side here), so both budgets stay on.
+    #[test]
+    fn a_task_whose_peer_runs_on_its_thread_does_not_spin() {
+        for capacity in [1, 4, 16] {
+            let (budgets, _) = one_thread_stream(capacity, 2_000);
+            assert!(budgets.iter().all(|&b| b >= TASK_SPIN_ON_NS), "capacity {capacity}: {budgets:?}");
+        }
+    }
+
+    /// Tasks that sleep every few items put their registries on the fence
+    /// pair however short each sleep (`TASK_PACED_MAX_MOVED`): a stream
+    /// over a small ring on one thread sleeps once per ring-full a side, a
+    /// few hundred ns each, which by the threads' rule (`PACED_WAIT_NS`)
+    /// never counted, and every one paid the heavy barrier.
+    #[test]
+    fn tasks_sleeping_every_few_items_take_the_fence_pair() {
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return;
+        }
+        for capacity in [1, 16, 64] {
+            let (_, fenced) = one_thread_stream(capacity, 4_000);
+            assert_eq!(fenced, [true, true], "capacity {capacity}");
+        }
+    }
+
+    /// A gather waits for what the ring can hold: `TASK_GATHER_SLOT_NS` a
+    /// slot, at most `TASK_GATHER_NS`, and nothing while gathering is off.
+    #[test]
+    fn a_gather_is_bounded_by_the_capacity() {
+        let sleepers = Sleepers::new();
+        assert_eq!(sleepers.task_gather_for_wait(16), 0, "off in a new registry");
+        sleepers.learn_gather(true);
+        assert_eq!(sleepers.task_gather_for_wait(1), TASK_GATHER_SLOT_NS);
+        assert_eq!(sleepers.task_gather_for_wait(16), 16 * TASK_GATHER_SLOT_NS);
+        assert_eq!(sleepers.task_gather_for_wait(1 << 20), TASK_GATHER_NS);
+        assert_eq!(sleepers.task_gather_for_wait(usize::MAX), TASK_GATHER_NS);
+        const { assert!(16 * TASK_GATHER_SLOT_NS < TASK_GATHER_NS) };
+    }
+
+    /// The thread a task was last woken from is remembered per registry.
+    #[test]
+    fn a_registry_remembers_which_thread_woke_its_task() {
+        let sleepers = Sleepers::new();
+        assert!(!sleepers.woken_here(), "nobody woke a task yet");
+        let mut key = None;
+        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true);
+        std::thread::scope(|s| {
+            s.spawn(|| sleepers.wake_all());
+        });
+        assert!(!sleepers.woken_here(), "woken from another thread");
+        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true);
+        sleepers.wake_all();
+        assert!(sleepers.woken_here());
+        // Waking threads only does not change it.
+        std::thread::scope(|s| {
+            s.spawn(|| sleepers.wake_all());
+        });
+        assert!(sleepers.woken_here());
+    }
+
     /// "Paced registries": three paced waits in a row put a registry on
     /// the fence pair (only where the process uses `membarrier`), a brisk
     /// one in between starts the count again, and eight brisk waits in a
@@ -2625,6 +2759,11 @@ mod tests {
                 tx.try_send(7).unwrap();
                 assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
             }
+            // As if woken from another thread (a peer on another worker):
+            // a wake-up from this thread would make the next wait one that
+            // does not spin, whose sleeps count however short
+            // (`a_task_whose_peer_runs_on_its_thread_does_not_spin`).
+            rx.waiting().sleepers.task_woken_from.store(0, Ordering::Relaxed);
             rx.waiting().sleepers.on_fence_pair()
         }
         let paced = Duration::from_nanos(u64::from(PACED_WAIT_NS) + 10_000);
@@ -2653,12 +2792,12 @@ mod tests {
         }
         let m = barrier::Kind::Membarrier;
         let pos = AtomicUsize::new(0);
-        let side = Progress::counter(&pos, Side::Receive);
+        let side = Progress::counter(&pos, 1);
         let sleepers = Sleepers::new();
         // A wait that slept, `long` or not, after its side moved `moved` items.
         let wait = |moved: usize, long: bool| {
             pos.fetch_add(moved, Ordering::Relaxed);
-            sleepers.learn_registered(m, long, Some(&side));
+            sleepers.learn_registered(m, long, Some(&side), PACED_MAX_MOVED);
         };
         wait(0, true); // the first one sets the position
         (0..FENCE_AFTER_PACED).for_each(|_| wait(1_000, true));
@@ -2671,7 +2810,7 @@ mod tests {
         assert!(sleepers.on_fence_pair(), "an item per long wait is paced");
         let unknown = Sleepers::new();
         for _ in 0..2 * FENCE_AFTER_PACED {
-            unknown.learn_registered(m, true, None);
+            unknown.learn_registered(m, true, None, PACED_MAX_MOVED);
         }
         assert!(!unknown.on_fence_pair(), "a side without a position never switches");
     }
@@ -2741,11 +2880,11 @@ mod tests {
     #[test]
     fn progress_counts_items_across_laps() {
         let pos = AtomicUsize::new(0);
-        let plain = Progress::counter(&pos, Side::Receive);
+        let plain = Progress::counter(&pos, 1);
         assert_eq!(plain.moved(5, 6), 1);
         assert_eq!(plain.moved(usize::MAX, 0), 1, "wraps");
         // MPMC positions: `lap + index`, 3 slots per lap of 4.
-        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3, handles: None, side: Side::Receive };
+        let ring = Progress { pos: &pos, one_lap: 4, per_lap: 3, capacity: 3, handles: None };
         assert_eq!(ring.moved(1, 2), 1);
         assert_eq!(ring.moved(2, 4), 1, "last slot of a lap to the first of the next");
         assert_eq!(ring.moved(2, 8 + 1), 5);

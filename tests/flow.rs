@@ -1430,6 +1430,7 @@ fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
         return; // no fence pair to leave (a channel on fences never switches)
     }
     const ATTEMPTS: usize = 20;
+    const BURST: u64 = 4_000;
     let dog = Arc::new(Watchdog::new("a side that stopped waiting"));
     for attempt in 1..=ATTEMPTS {
         let (mut tx, mut rx) = Builder::new(1024).wait_strategy(WaitStrategy::Park).spsc::<u64>();
@@ -1464,8 +1465,10 @@ fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
         let mut verdict = None;
         if fenced {
             // The burst: the consumer polls and never waits.
-            plan.send((1_000, false)).unwrap();
-            for _ in 0..1_000 {
+            // More sends than `UNFENCE_AFTER_UNHEARD` (1 024) fenced
+            // notifications that find nobody registered.
+            plan.send((BURST, false)).unwrap();
+            for _ in 0..BURST {
                 let v = loop {
                     match rx.try_recv() {
                         Ok(v) => break v,

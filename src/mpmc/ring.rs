@@ -455,14 +455,14 @@ impl<T> Shared<T> {
     /// (which spin and gather only while there is one receiver).
     pub(super) fn recv_progress(&self) -> Progress<'_> {
         let handles = Some(&self.cold.receivers);
-        Progress { pos: &self.head, one_lap: self.one_lap, per_lap: self.capacity, handles, side: Side::Receive }
+        Progress { pos: &self.head, one_lap: self.one_lap, per_lap: self.capacity, capacity: self.capacity, handles }
     }
 
     /// `tail` as the progress of the sending side, for the task gather
     /// policy (which gathers only while there is one sender).
     pub(super) fn send_progress(&self) -> Progress<'_> {
         let handles = Some(&self.cold.senders);
-        Progress { pos: &self.tail, one_lap: self.one_lap, per_lap: self.capacity, handles, side: Side::Send }
+        Progress { pos: &self.tail, one_lap: self.one_lap, per_lap: self.capacity, capacity: self.capacity, handles }
     }
 
     /// Whether a handle's watermark proof word (`Sender::clear_until`,

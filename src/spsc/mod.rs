@@ -52,7 +52,7 @@ use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::wait::{send_after_try, send_outcome, short_wait, Progress, Side, WaitOn};
+use crate::wait::{send_after_try, send_outcome, short_wait, Progress, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -1082,7 +1082,7 @@ pub use crate::future::spsc_futures::{RecvFuture, SendFuture};
 impl<T> Producer<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
-        self.shared.cold.ctl.send_side(self.park, false, Some(Progress::counter(&self.shared.tail, Side::Send)))
+        self.shared.cold.ctl.send_side(self.park, false, Some(Progress::counter(&self.shared.tail, self.capacity)))
     }
 
     /// Room for the next send, or the consumer gone (fresh loads).
@@ -1097,7 +1097,7 @@ impl<T> Consumer<T> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
-        ctl.recv_side(&ctl.recv_waiters, self.park, false, Some(Progress::counter(&self.shared.head, Side::Receive)))
+        ctl.recv_side(&ctl.recv_waiters, self.park, false, Some(Progress::counter(&self.shared.head, self.capacity)))
     }
 
     /// While waiting, ask for the line of the slot the next item will land
