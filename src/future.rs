@@ -33,51 +33,77 @@
 //! goes through the executor (a parked worker takes about 4 µs to run
 //! again there). For an exchange where every item answers the previous one
 //! (a ping-pong) that made an async round trip cost 17 µs. So on `Park`
-//! channels a *receive* may spin first, as a blocked thread does: at the
-//! first pause of an operation, if its side of the channel moved at most
-//! one item since a task last began a wait on the same registry (and, on an
-//! MPMC channel, it is the only receiver: a pool of receivers that find the
-//! ring empty would all hold workers for one item), it retries
-//! (spin-loop hint, fresh re-check) for at most the registry's learned task
-//! budget — never more than 10 µs, during which its worker runs nothing
-//! else — and only then registers. After a batch it does not spin: there
-//! spinning would keep the two tasks on two workers with every item
-//! crossing between their cores one at a time (measured far apart: half
-//! the throughput of registering at once when every wait spun). Sends never
-//! spin: a send waits only on a full ring, where items stream. Those
-//! streaming waits register at once, or gather first (below).
+//! channels a task may spin first, as a blocked thread does: at the first
+//! pause of an operation, if its side of the channel moved at most 16
+//! items since a task last began a wait on the same registry (a ping-pong
+//! moves one; a ring of capacity 1 to 16 fills or empties every few), and,
+//! on an MPMC channel, it is its side's only handle (a pool of receivers
+//! that find the ring empty would all hold workers for one item), it
+//! retries (spin-loop hint, fresh re-check) for at most the registry's
+//! learned task budget — never more than 10 µs, during which its worker
+//! runs nothing else — and only then registers. After a batch it does not
+//! spin: there spinning would keep the two tasks on two workers with every
+//! item crossing between their cores one at a time (measured far apart:
+//! half the throughput of registering at once when every wait spun).
+//! Those streaming waits register at once, or gather first (below).
 //!
-//! The budget learns from how each spinning receive ended: one caught while
-//! spinning keeps the budget at least four times the gap it bridged (and
-//! spinning on); one that spun its budget out halves it — spinning that
-//! catches nothing held the worker for nothing, whether the peer is idle,
-//! slow, or waiting for the very CPU the task holds (a single-threaded
-//! executor, more busy threads than cores). Three misses from the cap turn
-//! spinning off; then one wait in 16 spins the cap anyway as a probe, and a
-//! probe that catches turns it back on (so a ping-pong whose two sides both
-//! fell back to registering finds its way back). The policy only decides
-//! *when* a task registers; the registration, barrier and re-check above
-//! are unchanged, and under loom (no clock) tasks register at once.
+//! Nor does a task spin (or gather) when the last task woken on its
+//! registry was woken from the thread it now runs on: its peer ran on this
+//! thread and is queued behind it (a current-thread runtime; a tokio
+//! worker, which runs a task it woke next, in its LIFO slot), so nothing
+//! can arrive before it returns `Pending`. Each registry remembers the
+//! thread of the notifier that last woke a task there; a thread is told
+//! apart by the address of a thread-local (no system call).
+//!
+//! The budget learns from how each spin ended: one caught while spinning
+//! keeps the budget at least four times the gap it bridged (and spinning
+//! on); one that spun its budget out halves it — spinning that catches
+//! nothing held the worker for nothing, whether the peer is idle, slow, or
+//! waiting for the very CPU the task holds (more busy threads than cores).
+//! Three misses from the cap turn spinning off; then one wait in 16 spins
+//! the cap anyway as a probe, and a probe that catches turns it back on
+//! (so a ping-pong whose two sides both fell back to registering finds its
+//! way back). The policy only decides *when* a task registers; the
+//! registration, barrier and re-check above are unchanged, and under loom
+//! (no clock) tasks register at once.
 //!
 //! # Gathering before registering
 //!
-//! A streaming side — a receive after a batch, or a send on a full ring —
-//! registers at once, and its registration is often futile: the peer is
-//! running on the other worker and publishes while the heavy barrier runs,
-//! so the re-check finds the item and the task goes on without sleeping.
-//! It paid a `membarrier` (which also interrupts the peer's CPU) to learn
-//! that, and it then takes the items one cache line at a time as they
-//! cross, finds the ring empty (full) again, and registers again. So a
-//! registration whose re-check finds the item turns *gathering* on for its
-//! registry: the next streaming wait there first waits `TASK_GATHER_NS`
-//! without looking at the ring (spin-loop hints and the clock only, so the
-//! peer's lines stay with the peer), then looks once; it goes on if the
-//! peer published (or made room) meanwhile, and otherwise turns gathering
-//! off and registers as before. A peer that stopped costs one gather; one
-//! that streams costs a short wait instead of a system call, and the items
-//! cross in batches. As with spinning, only a side's sole handle gathers
-//! (an MPMC side with several handles registers at once), nothing gathers
-//! under loom, and the policy only decides *when* a task registers.
+//! A streaming side — a receive or a send after a batch — registers at
+//! once, and its registration is often futile: the peer is running on the
+//! other worker and publishes while the heavy barrier runs, so the re-check
+//! finds the item and the task goes on without sleeping. It paid a
+//! `membarrier` (which also interrupts the peer's CPU) to learn that, and
+//! it then takes the items one cache line at a time as they cross, finds
+//! the ring empty (full) again, and registers again. So a registration
+//! whose re-check finds the item turns *gathering* on for its registry: the
+//! next streaming wait there first waits without looking at the ring
+//! (spin-loop hints and the clock only, so the peer's lines stay with the
+//! peer) for `TASK_GATHER_NS` (3 µs), or 25 ns per slot of a smaller ring
+//! (it cannot gather more than its capacity), then looks once; it goes on
+//! if the peer published (or made room) meanwhile, and otherwise turns
+//! gathering off and registers as before. A peer that stopped costs one
+//! gather; one that streams costs a short wait instead of a system call,
+//! and the items cross in batches. As with spinning, only a side's sole
+//! handle gathers (an MPMC side with several handles registers at once),
+//! nothing gathers under loom, and the policy only decides *when* a task
+//! registers.
+//!
+//! # Which barrier pair a task's registry takes
+//!
+//! A registry switches to the fence pair when its waits sleep every few
+//! items (`wait.rs`, "Paced registries"). A task's sleep (it returned
+//! `Pending` after registering) counts by the threads' rule if the task
+//! spun first (a long sleep, at most 16 items on), and otherwise — its
+//! peer on its thread, or a streaming wait — however short it was, if its
+//! side moved at most `TASK_PACED_MAX_MOVED` (256) items since the
+//! previous sleep: such a task registers every few hundred items at most,
+//! and on the `membarrier` pair each registration cost 0.5–15 µs, where a
+//! fenced notification costs nanoseconds. (Counting the spinning waits'
+//! short sleeps too put the async ping-pong out of its spinning
+//! equilibrium.) A task wait that ended without sleeping teaches nothing;
+//! a side that stops sleeping is switched back by its notifier
+//! (`UNFENCE_AFTER_UNHEARD`).
 //!
 //! # Cancellation
 //!
@@ -161,10 +187,14 @@ pub(crate) struct AsyncWait {
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
-    /// `Park`: when this operation first returned `Pending` after
-    /// registering (it slept, as a thread's wait does), for the registry's
-    /// choice of barrier pair when it ends (see `complete`). A clock read
-    /// only on the way to sleep.
+    /// `Park`: this operation returned `Pending` after registering (it
+    /// slept, as a thread's wait does), for the registry's choice of
+    /// barrier pair when it ends (see `complete`).
+    #[cfg(not(loom))]
+    slept: bool,
+    /// `Park`: when it first did, if its sleep counts by its length (it
+    /// spun first: [`TaskSpin::sleeps_pace`] is false). A clock read only
+    /// on the way to sleep.
     #[cfg(not(loom))]
     slept_at: Option<Instant>,
 }
@@ -366,8 +396,11 @@ impl AsyncWait {
                     // Futile: the peer published while this task
                     // registered; let the next streaming wait gather.
                     side.sleepers.learn_gather(true);
-                } else if self.slept_at.is_none() {
-                    self.slept_at = Some(Instant::now());
+                } else if !self.slept {
+                    self.slept = true;
+                    if !self.spin.sleeps_pace {
+                        self.slept_at = Some(Instant::now());
+                    }
                 }
                 found
             }
@@ -390,7 +423,7 @@ impl AsyncWait {
             // side that stopped sleeping goes back through its notifier,
             // after `UNFENCE_AFTER_UNHEARD` fenced notifications that found
             // nobody.)
-            if self.slept_at.is_some() {
+            if self.slept {
                 if self.spin.sleeps_pace {
                     side.learn_pace(true, || true, TASK_PACED_MAX_MOVED);
                 } else {

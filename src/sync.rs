@@ -394,11 +394,12 @@ pub(crate) const PACED_MAX_MOVED: usize = 16;
 /// `membarrier` pair costs 0.5 µs with the other vCPU idle and 9–15 µs
 /// with it busy, a notification on the fence pair a fence (5–22 ns): the
 /// fence pair pays wherever a task sleeps every few hundred items, as on a
-/// small ring or with both tasks on one worker (measured
-/// `docs/measurements.md`, "small rings": at 16 the `membarrier` pair took
-/// half the CPU of a 1p1c stream). Spinning waits keep the threads' rule:
-/// counting their short sleeps put the async ping-pong out of its spinning
-/// equilibrium in 4 of 6 runs (rounds of 4–32 µs).
+/// small ring or with both tasks on one worker (`docs/measurements.md`,
+/// "small rings": with 16 here, a 1p1c stream at capacity 64 on a 2-worker
+/// runtime spent 73 % of its samples in `membarrier`). Spinning waits keep
+/// the threads' rule: counting their short sleeps too put the async
+/// ping-pong out of its spinning equilibrium in 4 of 6 runs (rounds of
+/// 4–32 µs).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_PACED_MAX_MOVED: usize = 256;
 

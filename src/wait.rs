@@ -96,16 +96,23 @@
 //! (a fast stream that now and then stalls moves thousands, and must not
 //! put every notify on a fence).
 //!
-//! Tasks' waits teach it too, by the same rule: an async operation that
-//! returned `Pending` after registering (its re-check found nothing) has
-//! slept, and its wait is timed from then to its completion (a clock read
-//! only on the way to sleep). Time spent spinning before the registration,
-//! or in registrations whose re-check found the item, is not a sleep, so a
-//! ping-pong whose tasks catch their answers spinning never counts as
-//! paced. (An earlier rule, measured on 2026-12-02 and not kept, whose code
-//! is gone, took the async ping-pong out of its spinning equilibrium: p50
-//! 5.7–21.5 µs in 11 of 11 runs against about 0.3 µs;
-//! `docs/measurements.md`, "Async", has the measurements of this one.)
+//! Tasks' waits teach it too: an async operation that returned `Pending`
+//! after registering (its re-check found nothing) has slept, and its wait
+//! is timed from then to its completion (a clock read only on the way to
+//! sleep). A task that spun before registering counts by the threads'
+//! rule; time spent spinning, or in registrations whose re-check found the
+//! item, is not a sleep, so a ping-pong whose tasks catch their answers
+//! spinning never counts as paced. (An earlier rule, measured on
+//! 2026-12-02 and not kept, whose code is gone, took the async ping-pong
+//! out of its spinning equilibrium: p50 5.7–21.5 µs in 11 of 11 runs
+//! against about 0.3 µs; `docs/measurements.md`, "Async", has the
+//! measurements of this one.) A task that did not spin (its peer runs on
+//! its thread, or it streams) counts a sleep of any length as paced if its
+//! side moved at most [`TASK_PACED_MAX_MOVED`] items since the previous
+//! one: a task stream over a small ring sleeps every few items, a few
+//! hundred ns each, and paid a `membarrier` every time (`future.rs`,
+//! "Which barrier pair a task's registry takes"). A task wait that ended
+//! without sleeping counts neither way.
 //!
 //! The mode lives in the two top bits of `count`, so the notifier still
 //! reads one word: [`NOTIFY_FENCES`] (N) and [`WAITERS_FENCE`] (W).
@@ -166,9 +173,11 @@ use core::task::Waker;
 
 use crate::buffer::{each_catching_panics, lap_distance};
 use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use crate::sync::AtomicU32;
+#[cfg(doc)]
+use crate::sync::TASK_PACED_MAX_MOVED;
 use crate::sync::{
     barrier, fence, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard,
     Ordering,
@@ -1230,14 +1239,33 @@ struct Tokens {
     unnotified: usize,
     /// Tokens handed out and not yet used by a waking thread.
     tokens: usize,
-    /// Registered tasks (async waiters), keyed by registration ticket, so
-    /// that they are woken oldest first and a future finds its own entry in
-    /// O(log n). Invariant: every entry is counted in `count`; a notifier
-    /// that wakes an entry removes it (and takes it off `count`) in the
-    /// same critical section, so "my entry is gone" means "I was woken".
-    wakers: BTreeMap<u64, Waker>,
-    /// The next registration ticket.
+    /// Registered tasks (async waiters) with their registration tickets,
+    /// oldest first: woken from the front, registered at the back, so the
+    /// tickets ascend and a future finds its own entry by binary search.
+    /// A deque that keeps its buffer: once it has held as many entries as
+    /// wait at once, registering and waking allocate nothing (a map
+    /// allocated and freed a node for each registration of a lone waiter).
+    /// Invariant: every entry is counted in `count`; a notifier that wakes
+    /// an entry removes it (and takes it off `count`) in the same critical
+    /// section, so "my entry is gone" means "I was woken".
+    wakers: VecDeque<(u64, Waker)>,
+    /// The next registration ticket (64 bits: never wraps in practice, so
+    /// the tickets in `wakers` ascend).
     next_key: u64,
+}
+
+impl Tokens {
+    /// The waker registered under ticket `key`, if its entry is still here.
+    fn entry(&mut self, key: u64) -> Option<&mut Waker> {
+        let at = self.wakers.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        self.wakers.get_mut(at).map(|(_, w)| w)
+    }
+
+    /// Removes and returns the entry of ticket `key`, if it is still here.
+    fn remove(&mut self, key: u64) -> Option<Waker> {
+        let at = self.wakers.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        self.wakers.remove(at).map(|(_, w)| w)
+    }
 }
 
 /// What [`Sleepers::register_waker`] did.
@@ -1269,7 +1297,7 @@ impl Sleepers {
     pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
-            state: Mutex::new(Tokens { unnotified: 0, tokens: 0, wakers: BTreeMap::new(), next_key: 0 }),
+            state: Mutex::new(Tokens { unnotified: 0, tokens: 0, wakers: VecDeque::new(), next_key: 0 }),
             cond: Condvar::new(),
             parks: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
@@ -1405,7 +1433,11 @@ impl Sleepers {
     ) {
         let few = progress.is_some_and(|p| {
             let now = p.pos.load(Ordering::Relaxed);
-            p.moved(self.pace_pos.swap(now, Ordering::Relaxed), now) <= max_moved
+            // A load and a store, not a swap: racy as the other streaks,
+            // and a locked instruction less per registered wait.
+            let before = self.pace_pos.load(Ordering::Relaxed);
+            self.pace_pos.store(now, Ordering::Relaxed);
+            p.moved(before, now) <= max_moved
         });
         if long && few {
             self.learn_paced(kind);
@@ -1424,9 +1456,20 @@ impl Sleepers {
         if self.brisk_streak.load(Ordering::Relaxed) != 0 {
             self.brisk_streak.store(0, Ordering::Relaxed);
         }
-        let paced = self.paced_streak.load(Ordering::Relaxed).saturating_add(1);
-        self.paced_streak.store(paced, Ordering::Relaxed);
-        if paced >= FENCE_AFTER_PACED && kind == barrier::Kind::Membarrier {
+        // The streak stops at `FENCE_AFTER_PACED`, and a registry on the
+        // fence pair (or switching) is left alone: a stream of paced waits
+        // (a task on a small ring sleeps every few items) then costs two
+        // loads a wait, where a store and the switch's `fetch_or` (a locked
+        // compare-exchange loop) on every wait took 4 % of a one-worker
+        // stream's samples at capacity 1.
+        let streak = self.paced_streak.load(Ordering::Relaxed);
+        if streak < FENCE_AFTER_PACED {
+            self.paced_streak.store(streak + 1, Ordering::Relaxed);
+        }
+        if streak + 1 >= FENCE_AFTER_PACED
+            && kind == barrier::Kind::Membarrier
+            && self.count.load(Ordering::Relaxed) & NOTIFY_FENCES == 0
+        {
             self.fence_pair_on();
         }
     }
@@ -1612,18 +1655,14 @@ impl Sleepers {
         match tasks {
             0 => {}
             1 => {
-                let waker = state.wakers.pop_first().map(|(_, w)| w);
+                let waker = state.wakers.pop_front().map(|(_, w)| w);
                 drop(state);
                 // Through the helper too: this may run in a drop during
                 // unwinding (a future's pass-on), where a panic would abort.
                 each_catching_panics(waker, Waker::wake);
             }
             _ => {
-                let wakers: Vec<Waker> = if tasks == state.wakers.len() {
-                    core::mem::take(&mut state.wakers).into_values().collect()
-                } else {
-                    (0..tasks).filter_map(|_| state.wakers.pop_first().map(|(_, w)| w)).collect()
-                };
+                let wakers: Vec<Waker> = state.wakers.drain(..tasks).map(|(_, w)| w).collect();
                 drop(state);
                 // Their entries are gone from the registry: a waker that
                 // panics must not leave the others unwoken for good.
@@ -1650,7 +1689,7 @@ impl Sleepers {
     pub(crate) fn register_waker(&self, key: &mut Option<u64>, waker: &Waker, exclusive: bool) -> Registration {
         let mut state = lock(&self.state);
         if let Some(k) = *key {
-            if let Some(current) = state.wakers.get_mut(&k) {
+            if let Some(current) = state.entry(k) {
                 if current.will_wake(waker) {
                     return Registration::Kept;
                 }
@@ -1675,7 +1714,7 @@ impl Sleepers {
         };
         let k = state.next_key;
         state.next_key = k.wrapping_add(1);
-        state.wakers.insert(k, waker);
+        state.wakers.push_back((k, waker));
         // W1 for a task, inside the critical section that stored the waker.
         // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
         // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.
@@ -1701,7 +1740,7 @@ impl Sleepers {
     pub(crate) fn deregister_waker(&self, key: &mut Option<u64>, pass_on: bool) -> bool {
         let Some(k) = key.take() else { return false };
         let mut state = lock(&self.state);
-        if let Some(waker) = state.wakers.remove(&k) {
+        if let Some(waker) = state.remove(k) {
             self.count.fetch_sub(1, Ordering::Relaxed);
             drop(state);
             drop(waker);
@@ -1849,7 +1888,10 @@ impl Sleepers {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn task_moved_since_last_wait(&self, progress: &Progress<'_>) -> usize {
         let now = progress.pos.load(Ordering::Relaxed);
-        progress.moved(self.task_last_pos.swap(now, Ordering::Relaxed), now)
+        // A load and a store, not a swap: only a side's sole handle asks.
+        let before = self.task_last_pos.load(Ordering::Relaxed);
+        self.task_last_pos.store(now, Ordering::Relaxed);
+        progress.moved(before, now)
     }
 
     /// How long (ns) a receiving task that begins a wait here now spins:
