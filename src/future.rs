@@ -303,7 +303,7 @@ impl TaskSpin {
         spin_until(began, budget, ready)
     }
 
-    /// A streaming wait (a receive after a batch, a send) while gathering
+    /// A streaming wait (after a batch) while gathering
     /// is on: waits `ns` without looking at the ring (so the peer's lines
     /// are not pulled across one at a time), then looks once. Finding
     /// nothing turns gathering off.
@@ -709,15 +709,18 @@ impl<T> spsc::Producer<T> {
     /// [`WaitStrategy::Park`] channel a pending task sleeps in the same
     /// registry as a parked thread and is woken by the next receive; on
     /// `BusySpin` / `SpinYield` channels it yields to its executor and
-    /// retries (see the strategy's docs). A *receive* on a `Park` channel
-    /// whose items pass one at a time, as in a request / reply exchange,
-    /// first retries in place for a learned time of at most 10 µs, holding
-    /// its worker, because registering costs a system call; after a batch,
-    /// or where spinning did not pay, it registers at once. A streaming wait
-    /// (a receive after a batch, a send on a full ring) registers at once
-    /// too, unless a registration on its side recently found the item
-    /// already there: then it first waits 3 µs, holding its worker, for
-    /// items (room) to gather (module docs of `future.rs` in the source).
+    /// retries (see the strategy's docs). A wait on a `Park` channel whose
+    /// side moved at most 16 items since the previous one (a request /
+    /// reply exchange, a small ring) first retries in place for a learned
+    /// time of at most 10 µs, holding its worker, because registering costs
+    /// a barrier and a wake-up through the executor; where spinning did not
+    /// pay, or where the task's peer last woke it from the thread it runs
+    /// on (it cannot answer before this task returns `Pending`), it
+    /// registers at once. A streaming wait (after a batch) registers at
+    /// once too, unless a registration on its side recently found the item
+    /// already there: then it first waits up to 3 µs (25 ns per slot of a
+    /// smaller ring), holding its worker, for items (room) to gather
+    /// (module docs of `future.rs` in the source).
     ///
     /// Dropping the future before it resolves means the value was not sent;
     /// it is dropped with the future.
@@ -1357,6 +1360,32 @@ mod tests {
             }));
             assert_eq!(looks.get(), 3);
         }
+    }
+
+    /// A task wait that ended without sleeping (its spin caught the item,
+    /// or its re-check found it) teaches the barrier pair nothing: a
+    /// registry on the fence pair stays there through any number of them.
+    /// (Counted as brisk, as a thread's are, eight of them switched a small
+    /// ring's registry back to `membarrier` between its sleeps.)
+    #[test]
+    fn task_waits_that_did_not_sleep_leave_the_barrier_pair_alone() {
+        use crate::sync::{barrier, FENCE_AFTER_PACED, UNFENCE_AFTER_BRISK};
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return;
+        }
+        let (_tx, rx) = crate::spsc::channel::<u32>(16);
+        let sleepers = rx.waiting().sleepers;
+        for _ in 0..FENCE_AFTER_PACED {
+            sleepers.learn_paced(barrier::Kind::Membarrier);
+        }
+        assert!(sleepers.on_fence_pair());
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        for _ in 0..4 * UNFENCE_AFTER_BRISK {
+            let mut wait = AsyncWait::default();
+            assert!(wait.pause(&rx.waiting(), &mut cx, || true), "caught at once");
+            wait.complete(&rx.waiting(), || false);
+        }
+        assert!(sleepers.on_fence_pair(), "waits that did not sleep switched it back");
     }
 
     /// A pool of MPMC receivers that find the ring empty do not all spin:

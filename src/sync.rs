@@ -145,9 +145,12 @@ pub(crate) fn current_cpu() -> u32 {
 }
 
 /// A number that tells the calling thread apart from every other thread
-/// alive now: the address of a thread-local (nonzero; a thread that exits
-/// may hand its number to a later one). One TLS address computation, no
-/// system call.
+/// alive now: the address of a thread-local (nonzero). A thread that exits
+/// hands its number to the next one started, as a rule (glibc reuses
+/// thread stacks: ten threads spawned and joined one after another all
+/// had the same number), so it identifies a thread only among those alive
+/// together; its users treat a match as a hint. One TLS address
+/// computation, no system call.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_token() -> usize {
@@ -334,7 +337,7 @@ pub(crate) const PARK_SPIN_MAX_NS: u32 = 50_000;
 /// `Park`: the spin budget of a new channel, in ns, before anything is learned.
 pub(crate) const PARK_SPIN_INITIAL_NS: u32 = 20_000;
 
-/// `Park`: the cap on a receiving task's spin before it registers, in ns
+/// `Park`: the cap on a task's spin before it registers, in ns
 /// (also a new channel's task budget). The spin holds the executor's
 /// worker, so it is kept well under the thread cap; it is long enough to
 /// bridge a parked worker's wake-up on the 2-vCPU EPYC VM (a futex wake-up
@@ -350,8 +353,8 @@ pub(crate) const TASK_SPIN_ON_NS: u32 = 2_000;
 /// anyway, as a probe.
 pub(crate) const TASK_SPIN_PROBE_EVERY: u32 = 16;
 
-/// `Park`: how long (ns) a streaming task operation (a receive after a
-/// batch, a send on a full ring) lets items (room) gather before it looks
+/// `Park`: how long (ns) a streaming task operation (a receive or a send
+/// after a batch) lets items (room) gather before it looks
 /// again, while gathering is on (`future.rs`, "Gathering before
 /// registering"). Measured with `benches/async.rs` (1p1c SPSC, `--quick`
 /// runs alternated, ratio to kanal): vCPUs close together 1 500 / 3 000 /

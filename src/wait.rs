@@ -733,8 +733,8 @@ pub(crate) struct WaitOn<'a> {
     pub(crate) strategy: WaitStrategy,
     pub(crate) baton: bool,
     /// This side's position and handle count, for the task policies
-    /// (`future.rs`: receives may spin, both sides may gather before they
-    /// register); `None` where neither applies (the broadcast ring).
+    /// (`future.rs`: tasks may spin or gather before they register);
+    /// `None` where neither applies (the broadcast ring).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) progress: Option<Progress<'a>>,
     /// `Park`: the other side's registry (that of the one thread this side
@@ -1157,7 +1157,7 @@ pub(crate) struct Sleepers {
     /// it yields; learned from how recent waits ended ([`Sleepers::learn`]),
     /// at most `PARK_SPIN_MAX_NS`. Written only at the end of a long wait.
     spin_budget: AtomicU32,
-    /// `Park`: how long (ns) a receiving task spins before it registers;
+    /// `Park`: how long (ns) a task spins before it registers here;
     /// learned from how recent task waits ended ([`Sleepers::learn_task`]),
     /// at most `TASK_SPIN_MAX_NS`; below `TASK_SPIN_ON_NS` tasks spin only
     /// to probe. Written only at the end of a task wait that spun.
@@ -1175,9 +1175,9 @@ pub(crate) struct Sleepers {
     /// that wake a task, only when it changes.
     #[cfg_attr(loom, allow(dead_code))]
     task_woken_from: AtomicUsize,
-    /// `Park`: whether a streaming task wait (a receive after a batch, a
-    /// send) here first waits `TASK_GATHER_NS` for items (room) to gather
-    /// before it registers. Turned on by a registration whose re-check found
+    /// `Park`: whether a streaming task wait (after a batch) here first
+    /// waits for items (room) to gather before it registers
+    /// ([`Sleepers::task_gather_for_wait`]). Turned on by a registration whose re-check found
     /// the item (futile: the peer was publishing), off by a gather that
     /// found nothing.
     task_gathers: AtomicBool,
@@ -1239,32 +1239,104 @@ struct Tokens {
     unnotified: usize,
     /// Tokens handed out and not yet used by a waking thread.
     tokens: usize,
-    /// Registered tasks (async waiters) with their registration tickets,
-    /// oldest first: woken from the front, registered at the back, so the
-    /// tickets ascend and a future finds its own entry by binary search.
-    /// A deque that keeps its buffer: once it has held as many entries as
-    /// wait at once, registering and waking allocate nothing (a map
-    /// allocated and freed a node for each registration of a lone waiter).
-    /// Invariant: every entry is counted in `count`; a notifier that wakes
-    /// an entry removes it (and takes it off `count`) in the same critical
-    /// section, so "my entry is gone" means "I was woken".
-    wakers: VecDeque<(u64, Waker)>,
+    /// Registered tasks (async waiters), oldest first. Invariant: every
+    /// entry is counted in `count`; a notifier that wakes an entry removes
+    /// it (and takes it off `count`) in the same critical section, so "my
+    /// entry is gone" means "I was woken".
+    wakers: Wakers,
     /// The next registration ticket (64 bits: never wraps in practice, so
     /// the tickets in `wakers` ascend).
     next_key: u64,
 }
 
-impl Tokens {
+/// The registered tasks of a registry with their registration tickets,
+/// oldest first: woken from the front, registered at the back, so the
+/// tickets ascend and a future finds its own entry by binary search. A
+/// deque that keeps its buffer: once it has held as many entries as wait
+/// at once, registering and waking allocate nothing (a `BTreeMap`, used
+/// before, allocated and freed a node for each registration of a lone
+/// waiter). An entry removed from the middle (a future dropped while older
+/// and newer ones wait) leaves a tombstone, dropped when it reaches an end
+/// or when tombstones outnumber the live entries, so a removal costs
+/// O(log n) amortised, as the map's did, not a shift of the entries after
+/// it (a pool of 60 000 waiting futures dropped middle first took 110 ms
+/// that way, against 4 ms with the map; found by a review).
+#[derive(Debug, Default)]
+struct Wakers {
+    /// Tickets and wakers; `None` is a tombstone.
+    queue: VecDeque<(u64, Option<Waker>)>,
+    /// Tombstones in `queue`.
+    dead: usize,
+}
+
+/// A registry whose wakers all left keeps a buffer of at most this many
+/// entries (one that held a large pool gives the rest back).
+const WAKERS_KEPT: usize = 64;
+
+impl Wakers {
+    /// Live entries.
+    fn len(&self) -> usize {
+        self.queue.len() - self.dead
+    }
+
+    /// Registers `waker` under ticket `key`, newer than every entry here.
+    fn push(&mut self, key: u64, waker: Waker) {
+        debug_assert!(self.queue.back().map_or(true, |&(k, _)| k < key));
+        self.queue.push_back((key, Some(waker)));
+    }
+
     /// The waker registered under ticket `key`, if its entry is still here.
-    fn entry(&mut self, key: u64) -> Option<&mut Waker> {
-        let at = self.wakers.binary_search_by_key(&key, |&(k, _)| k).ok()?;
-        self.wakers.get_mut(at).map(|(_, w)| w)
+    fn get_mut(&mut self, key: u64) -> Option<&mut Waker> {
+        let at = self.find(key)?;
+        self.queue[at].1.as_mut()
     }
 
     /// Removes and returns the entry of ticket `key`, if it is still here.
     fn remove(&mut self, key: u64) -> Option<Waker> {
-        let at = self.wakers.binary_search_by_key(&key, |&(k, _)| k).ok()?;
-        self.wakers.remove(at).map(|(_, w)| w)
+        let at = self.find(key)?;
+        let waker = self.queue[at].1.take()?;
+        self.dead += 1;
+        self.tidy();
+        Some(waker)
+    }
+
+    /// Removes and returns the oldest entry.
+    fn pop_oldest(&mut self) -> Option<Waker> {
+        while let Some((_, slot)) = self.queue.pop_front() {
+            match slot {
+                Some(waker) => {
+                    self.tidy();
+                    return Some(waker);
+                }
+                None => self.dead -= 1,
+            }
+        }
+        None
+    }
+
+    /// Drops the tombstones at both ends, and all of them once they
+    /// outnumber the live entries; gives back a large buffer once empty.
+    fn tidy(&mut self) {
+        while let Some((_, None)) = self.queue.back() {
+            self.queue.pop_back();
+            self.dead -= 1;
+        }
+        while let Some((_, None)) = self.queue.front() {
+            self.queue.pop_front();
+            self.dead -= 1;
+        }
+        if self.dead > self.len() {
+            self.queue.retain(|(_, w)| w.is_some());
+            self.dead = 0;
+        }
+        if self.queue.is_empty() && self.queue.capacity() > WAKERS_KEPT {
+            self.queue.shrink_to(WAKERS_KEPT);
+        }
+    }
+
+    /// Where the entry of ticket `key` is (live or a tombstone).
+    fn find(&self, key: u64) -> Option<usize> {
+        self.queue.binary_search_by_key(&key, |&(k, _)| k).ok()
     }
 }
 
@@ -1297,7 +1369,7 @@ impl Sleepers {
     pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
-            state: Mutex::new(Tokens { unnotified: 0, tokens: 0, wakers: VecDeque::new(), next_key: 0 }),
+            state: Mutex::new(Tokens { unnotified: 0, tokens: 0, wakers: Wakers::default(), next_key: 0 }),
             cond: Condvar::new(),
             parks: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
@@ -1571,7 +1643,7 @@ impl Sleepers {
 
     /// Whether this registry is on the fence pair (tests).
     #[cfg(all(test, not(loom)))]
-    fn on_fence_pair(&self) -> bool {
+    pub(crate) fn on_fence_pair(&self) -> bool {
         self.count.load(Ordering::Relaxed) & MODE_BITS == MODE_BITS
     }
 
@@ -1655,14 +1727,14 @@ impl Sleepers {
         match tasks {
             0 => {}
             1 => {
-                let waker = state.wakers.pop_front().map(|(_, w)| w);
+                let waker = state.wakers.pop_oldest();
                 drop(state);
                 // Through the helper too: this may run in a drop during
                 // unwinding (a future's pass-on), where a panic would abort.
                 each_catching_panics(waker, Waker::wake);
             }
             _ => {
-                let wakers: Vec<Waker> = state.wakers.drain(..tasks).map(|(_, w)| w).collect();
+                let wakers: Vec<Waker> = (0..tasks).filter_map(|_| state.wakers.pop_oldest()).collect();
                 drop(state);
                 // Their entries are gone from the registry: a waker that
                 // panics must not leave the others unwoken for good.
@@ -1689,7 +1761,7 @@ impl Sleepers {
     pub(crate) fn register_waker(&self, key: &mut Option<u64>, waker: &Waker, exclusive: bool) -> Registration {
         let mut state = lock(&self.state);
         if let Some(k) = *key {
-            if let Some(current) = state.entry(k) {
+            if let Some(current) = state.wakers.get_mut(k) {
                 if current.will_wake(waker) {
                     return Registration::Kept;
                 }
@@ -1700,12 +1772,12 @@ impl Sleepers {
                 return Registration::Kept;
             }
         }
-        // Cloned before anything leaves the map: a `clone` that panics (user
+        // Cloned before anything leaves the registry: a `clone` that panics (user
         // code) leaves the registry as it was, and no retired waker is
         // dropped while the mutex is held (`stale`, declared after `state`,
         // would be dropped first by the unwinding).
         let waker = waker.clone();
-        let stale = if exclusive && !state.wakers.is_empty() {
+        let stale = if exclusive && state.wakers.len() > 0 {
             let stale = core::mem::take(&mut state.wakers);
             self.count.fetch_sub(stale.len(), Ordering::Relaxed);
             Some(stale)
@@ -1714,7 +1786,7 @@ impl Sleepers {
         };
         let k = state.next_key;
         state.next_key = k.wrapping_add(1);
-        state.wakers.push_back((k, waker));
+        state.wakers.push(k, waker);
         // W1 for a task, inside the critical section that stored the waker.
         // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
         // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.
@@ -1740,7 +1812,7 @@ impl Sleepers {
     pub(crate) fn deregister_waker(&self, key: &mut Option<u64>, pass_on: bool) -> bool {
         let Some(k) = key.take() else { return false };
         let mut state = lock(&self.state);
-        if let Some(waker) = state.remove(k) {
+        if let Some(waker) = state.wakers.remove(k) {
             self.count.fetch_sub(1, Ordering::Relaxed);
             drop(state);
             drop(waker);
@@ -1894,7 +1966,7 @@ impl Sleepers {
         progress.moved(before, now)
     }
 
-    /// How long (ns) a receiving task that begins a wait here now spins:
+    /// How long (ns) a task that begins a wait here now spins:
     /// the learned budget while spinning is on; while it is off, the cap on
     /// every `TASK_SPIN_PROBE_EVERY`-th such wait (a probe: the conditions
     /// that turned it off may be gone; each call counts one wait) and 0 on
@@ -1915,7 +1987,10 @@ impl Sleepers {
     /// Whether the last task woken here was woken from the calling thread
     /// (see [`Sleepers::task_woken_from`]): a task waiting here now runs
     /// on the thread its peer ran on, and spinning or gathering would only
-    /// hold that thread from the peer.
+    /// hold that thread from the peer. A hint: a thread started after the
+    /// waking one exited may carry its number ([`thread_token`]); such a
+    /// task registers at once for one wait, and its next wake-up corrects
+    /// the record.
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn woken_here(&self) -> bool {
@@ -2070,10 +2145,10 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 mod tests {
     use super::{
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Sleepers,
-        WaitOn, WaitStrategy, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_MAX_MOVED, PACED_WAIT_NS,
+        WaitOn, WaitStrategy, Wakers, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_MAX_MOVED, PACED_WAIT_NS,
         PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_GATHER_NS, TASK_GATHER_SLOT_NS,
         TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD,
-        WAITERS_FENCE,
+        WAITERS_FENCE, WAKERS_KEPT,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -2719,6 +2794,36 @@ mod tests {
         const { assert!(16 * TASK_GATHER_SLOT_NS < TASK_GATHER_NS) };
     }
 
+    /// The registry's task list: entries keep their order (oldest woken
+    /// first) through removals from the middle, tombstones never outnumber
+    /// live entries by more than the ends' share, and an emptied list gives
+    /// back a large buffer.
+    #[test]
+    fn the_wakers_keep_their_order_and_their_tombstones_few() {
+        let waker = futures::task::noop_waker();
+        let mut wakers = Wakers::default();
+        for k in 0..1_000 {
+            wakers.push(k, waker.clone());
+        }
+        // Futures dropped from the middle, in an order that leaves older
+        // and newer ones waiting around each.
+        for k in (1..999).filter(|k| k % 3 != 0) {
+            assert!(wakers.remove(k).is_some(), "{k}");
+            assert!(wakers.remove(k).is_none(), "{k} twice");
+            assert!(wakers.dead <= wakers.len() + 1, "{} tombstones, {} live", wakers.dead, wakers.len());
+        }
+        assert!(wakers.get_mut(5).is_none() && wakers.get_mut(6).is_some());
+        let mut left = vec![];
+        while let Some(&(k, _)) = wakers.queue.iter().find(|(_, w)| w.is_some()) {
+            assert!(wakers.pop_oldest().is_some());
+            left.push(k);
+        }
+        let expected: Vec<u64> = (0..1_000).filter(|k| *k == 0 || *k == 999 || k % 3 == 0).collect();
+        assert_eq!(left, expected, "oldest first, none lost");
+        assert_eq!((wakers.len(), wakers.dead), (0, 0));
+        assert!(wakers.queue.capacity() <= WAKERS_KEPT, "{}", wakers.queue.capacity());
+    }
+
     /// The thread a task was last woken from is remembered per registry.
     #[test]
     fn a_registry_remembers_which_thread_woke_its_task() {
@@ -2733,7 +2838,7 @@ mod tests {
         let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true);
         sleepers.wake_all();
         assert!(sleepers.woken_here());
-        // Waking threads only does not change it.
+        // A wake-up that finds no task does not change it.
         std::thread::scope(|s| {
             s.spawn(|| sleepers.wake_all());
         });
