@@ -1149,9 +1149,10 @@ pub(crate) struct Sleepers {
     cond: Condvar,
     /// Times a thread actually went to sleep here, or a task registered a
     /// new entry (stats only; 64-bit so that it never wraps, even on 32-bit
-    /// targets).
+    /// targets). Written only with `state` locked.
     parks: AtomicU64,
-    /// Tokens handed out and wakers woken (stats only).
+    /// Tokens handed out and wakers woken (stats only). Written only with
+    /// `state` locked.
     wakeups: AtomicU64,
     /// `Park`: how long (ns) a waiter spins past its inline retries before
     /// it yields; learned from how recent waits ended ([`Sleepers::learn`]),
@@ -1716,7 +1717,7 @@ impl Sleepers {
             return;
         }
         self.count.fetch_sub(woken, Ordering::Relaxed);
-        self.wakeups.fetch_add(woken as u64, Ordering::Relaxed);
+        add_under_mutex(&self.wakeups, woken as u64);
         #[cfg(not(loom))]
         if tasks > 0 {
             let here = thread_token();
@@ -1791,7 +1792,7 @@ impl Sleepers {
         // Acquire: reading `WAITERS_FENCE` synchronises with its setting.
         // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.
         let registered = self.count.fetch_add(1, Ordering::SeqCst);
-        self.parks.fetch_add(1, Ordering::Relaxed);
+        add_under_mutex(&self.parks, 1);
         drop(state);
         drop(stale);
         *key = Some(k);
@@ -1811,6 +1812,18 @@ impl Sleepers {
     /// anything but the registry's mutex, which no code holds across a wait.
     pub(crate) fn deregister_waker(&self, key: &mut Option<u64>, pass_on: bool) -> bool {
         let Some(k) = key.take() else { return false };
+        // Without a wake-up to pass on, an entry that is gone needs no
+        // mutex to be left: while the entry is here it is counted in
+        // `count`, and this thread's own increment (its registration)
+        // precedes this load, which so reads it or a later value; every
+        // later decrement removed an entry or a thread, so a count of 0
+        // (under the mode bits) means this entry was removed (woken, or
+        // retired by a newer registration on an SPSC side). The common
+        // case of a woken task completing: one mutex round trip less per
+        // wait.
+        if !pass_on && self.count.load(Ordering::Relaxed) & !MODE_BITS == 0 {
+            return true;
+        }
         let mut state = lock(&self.state);
         if let Some(waker) = state.wakers.remove(k) {
             self.count.fetch_sub(1, Ordering::Relaxed);
@@ -1867,7 +1880,7 @@ impl Sleepers {
         }
         // W4: sleep until a token is available.
         state.unnotified += 1;
-        self.parks.fetch_add(1, Ordering::Relaxed);
+        add_under_mutex(&self.parks, 1);
         loop {
             if state.tokens > 0 {
                 // The notifier already took us off `count`.
@@ -2125,6 +2138,15 @@ fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
     } else {
         budget / 2
     }
+}
+
+/// `counter += n` for a statistics counter that is only written with the
+/// registry's mutex held (`parks`, `wakeups`): a load and a store, not a
+/// locked read-modify-write, since the mutex orders the writers; readers
+/// (`stats()`) load it without the mutex.
+#[inline]
+fn add_under_mutex(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 /// Locks, ignoring poisoning: no code that can panic runs while it is held
