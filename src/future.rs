@@ -187,16 +187,27 @@ pub(crate) struct AsyncWait {
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
-    /// `Park`: this operation returned `Pending` after registering (it
-    /// slept, as a thread's wait does), for the registry's choice of
+    /// `Park`: whether this operation returned `Pending` after registering
+    /// (it slept, as a thread's wait does), for the registry's choice of
     /// barrier pair when it ends (see `complete`).
     #[cfg(not(loom))]
-    slept: bool,
-    /// `Park`: when it first did, if its sleep counts by its length (it
-    /// spun first: [`TaskSpin::sleeps_pace`] is false). A clock read only
-    /// on the way to sleep.
-    #[cfg(not(loom))]
-    slept_at: Option<Instant>,
+    sleep: Sleep,
+}
+
+/// Whether an async operation slept, and how its sleep counts for the
+/// registry's barrier pair (`AsyncWait::complete`).
+#[cfg(not(loom))]
+#[derive(Debug, Default, Clone, Copy)]
+enum Sleep {
+    /// It has not returned `Pending` after registering.
+    #[default]
+    Awake,
+    /// It slept, and counts by its length from this instant (it spun first:
+    /// [`TaskSpin::sleeps_pace`] is false). A clock read only on the way to
+    /// sleep.
+    Since(Instant),
+    /// It slept, and counts however short (`sleeps_pace`).
+    Untimed,
 }
 
 /// What a task's operation on a `Park` channel does before it registers
@@ -396,11 +407,8 @@ impl AsyncWait {
                     // Futile: the peer published while this task
                     // registered; let the next streaming wait gather.
                     side.sleepers.learn_gather(true);
-                } else if !self.slept {
-                    self.slept = true;
-                    if !self.spin.sleeps_pace {
-                        self.slept_at = Some(Instant::now());
-                    }
+                } else if let Sleep::Awake = self.sleep {
+                    self.sleep = if self.spin.sleeps_pace { Sleep::Untimed } else { Sleep::Since(Instant::now()) };
                 }
                 found
             }
@@ -423,12 +431,10 @@ impl AsyncWait {
             // side that stopped sleeping goes back through its notifier,
             // after `UNFENCE_AFTER_UNHEARD` fenced notifications that found
             // nobody.)
-            if self.slept {
-                if self.spin.sleeps_pace {
-                    side.learn_pace(true, || true, TASK_PACED_MAX_MOVED);
-                } else {
-                    side.learn_pace(true, || lasted_paced(self.slept_at), PACED_MAX_MOVED);
-                }
+            match self.sleep {
+                Sleep::Awake => {}
+                Sleep::Since(at) => side.learn_sleep(lasted_paced(Some(at)), PACED_MAX_MOVED),
+                Sleep::Untimed => side.learn_sleep(true, TASK_PACED_MAX_MOVED),
             }
         }
         if self.key.is_some() {

@@ -701,22 +701,31 @@ impl Waiter {
 }
 
 impl WaitOn<'_> {
-    /// Call once a wait here has ended, on a `Park` channel (`park`: its
-    /// barrier kind; a no-op elsewhere): tells the registry how it went,
-    /// for its choice of barrier pair ("Paced registries"). `slept`: it
-    /// slept (a thread parked, a task returned `Pending` after
-    /// registering); `long`: whether the sleep counts by its length (asked
-    /// only if it slept). One rule for threads ([`Waiter`]) and tasks
-    /// (`future.rs`): a long sleep counts as paced if its side moved few
-    /// items ([`Sleepers::learn_registered`]), anything else as brisk.
+    /// Call once a wait here that slept (a thread parked, a task returned
+    /// `Pending` after registering) has ended, on a `Park` channel (`park`:
+    /// its barrier kind; a no-op elsewhere): tells the registry how it
+    /// went, for its choice of barrier pair ("Paced registries"). One rule
+    /// for threads ([`Waiter`]) and tasks (`future.rs`): a `long` sleep
+    /// counts as paced if its side moved at most `max_moved` items since
+    /// the previous one ([`Sleepers::learn_registered`]), any other as
+    /// brisk.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn learn_pace(&self, slept: bool, long: impl FnOnce() -> bool, max_moved: usize) {
-        let Some(kind) = self.park else { return };
-        if slept {
-            let long = long();
+    pub(crate) fn learn_sleep(&self, long: bool, max_moved: usize) {
+        if let Some(kind) = self.park {
             self.sleepers.learn_registered(kind, long, self.progress.as_ref(), max_moved);
-        } else {
+        }
+    }
+
+    /// Call once a thread's wait here that did not sleep has ended, on a
+    /// `Park` channel (a no-op elsewhere): a brisk wait
+    /// ([`Sleepers::learn_brisk`]). (A task's wait that did not sleep
+    /// teaches nothing: `future.rs`, "Which barrier pair a task's registry
+    /// takes".)
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn learn_no_sleep(&self) {
+        if self.park.is_some() {
             self.sleepers.learn_brisk();
         }
     }
@@ -1012,7 +1021,7 @@ impl Waits for ShortWait {
     fn finish(&mut self, on: &WaitOn<'_>, ok: bool, _ready: impl Fn() -> bool) {
         #[cfg(not(loom))]
         if ok && self.counted {
-            on.learn_pace(false, || false, PACED_MAX_MOVED);
+            on.learn_no_sleep();
         }
         #[cfg(loom)]
         let _ = (on, ok);
@@ -1035,7 +1044,11 @@ impl Waits for Waiter {
         }
         self.done(on.sleepers);
         #[cfg(not(loom))]
-        on.learn_pace(self.slept, || lasted_paced(self.clock.map(|(started, _)| started)), PACED_MAX_MOVED);
+        if self.slept {
+            on.learn_sleep(lasted_paced(self.clock.map(|(started, _)| started)), PACED_MAX_MOVED);
+        } else {
+            on.learn_no_sleep();
+        }
         if let (Some(kind), true, true) = (on.park, on.baton, self.slept()) {
             on.sleepers.pass_baton(kind, ready);
         }
