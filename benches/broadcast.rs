@@ -80,13 +80,6 @@ use std::time::{Duration, Instant};
 
 use ringflow::{Builder, WaitStrategy};
 
-/// Every ring's capacity: 1 024 unless `--capacity N` says otherwise.
-static CAPACITY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-
-fn cap() -> usize {
-    *CAPACITY.get().unwrap_or(&1024)
-}
-
 /// What the rings carry: `u64`, or 64 bytes with a non-trivial `Clone`.
 trait Payload: Clone + Send + Sync + 'static {
     const NAME: &'static str;
@@ -254,14 +247,14 @@ fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> (u64, Cpus), send: i
 }
 
 fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
-    let (mut tx, rx) = Builder::new(cap()).wait_strategy(strategy).broadcast::<P>();
+    let (mut tx, rx) = Builder::new(support::capacity()).wait_strategy(strategy).broadcast::<P>();
     let rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
     drop(rx);
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| tx.send(P::make(i)).unwrap()))
 }
 
 fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
-    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(cap())).unzip();
+    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(support::capacity())).unzip();
     fan(
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
@@ -277,7 +270,7 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
-    let (tx, rx) = tokio::sync::broadcast::channel::<P>(cap());
+    let (tx, rx) = tokio::sync::broadcast::channel::<P>(support::capacity());
     let rxs: Vec<_> = (0..n).map(|_| rx.resubscribe()).collect();
     drop(rx);
     fan(
@@ -306,7 +299,7 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn bus<P: Payload>(items: u64, n: usize) -> Run {
-    let mut bus = bus::Bus::<P>::new(cap());
+    let mut bus = bus::Bus::<P>::new(support::capacity());
     let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| bus.broadcast(P::make(i))))
 }
@@ -351,7 +344,7 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
     }
     // The builder's type changes with the number of handlers (and so does
     // the producer's), hence one arm per shape.
-    let builder = placed(build_single_producer(cap().next_power_of_two(), || P::make(0), BusySpin), 0)
+    let builder = placed(build_single_producer(support::capacity().next_power_of_two(), || P::make(0), BusySpin), 0)
         .handle_events_with(handler(counts[0].clone()));
     let elapsed = if n == 1 {
         drive(builder.build(), items)
@@ -541,10 +534,7 @@ fn main() {
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
     }
-    if let Some(n) = support::arg_value(&args, "--capacity") {
-        assert!(n >= 1, "--capacity must be at least 1");
-        CAPACITY.set(n as usize).unwrap();
-    }
+    let _ = support::capacity(); // a bad `--capacity` fails here, before anything runs
     let work_ns = value("--work").filter(|&ns| ns > 0);
     if let Some(ns) = work_ns {
         WORK.set(support::busy_units_for(ns as f64)).unwrap();
@@ -564,7 +554,7 @@ fn main() {
             WORK.get().unwrap()
         )
     });
-    let capacity = match cap() {
+    let capacity = match support::capacity() {
         c if c.is_power_of_two() => c.to_string(),
         c => format!("{c} (disruptor-rs {})", c.next_power_of_two()),
     };

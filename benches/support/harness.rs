@@ -773,6 +773,19 @@ pub fn arg_value(args: &[String], flag: &str) -> Option<u64> {
     Some(args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} takes a number")))
 }
 
+/// The ring capacity of this run: `N` if the command line says
+/// `--capacity N` (at least 1; anything else panics), 1 024 otherwise. Read
+/// from the process's arguments once, at the first call.
+pub fn capacity() -> usize {
+    static CAPACITY: OnceLock<usize> = OnceLock::new();
+    *CAPACITY.get_or_init(|| {
+        let args: Vec<String> = std::env::args().collect();
+        let n = arg_value(&args, "--capacity").unwrap_or(1024);
+        assert!(n >= 1, "--capacity must be at least 1");
+        usize::try_from(n).expect("--capacity fits in usize")
+    })
+}
+
 /// Prints `usage` and exits when the command line asks for help (`--help`
 /// or `-h`), before anything is measured.
 pub fn exit_on_help(usage: &str) {
