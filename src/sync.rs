@@ -367,9 +367,9 @@ pub(crate) const TASK_GATHER_NS: u32 = 3_000;
 /// ring (up to `TASK_GATHER_NS`): a ring of capacity 16 gathers for 400 ns,
 /// one of 120 or more for the whole `TASK_GATHER_NS`. A gather of 3 µs on a
 /// ring of capacity 1 let one item through per gather (3.6 µs per item
-/// with the tasks on two workers); 25 ns is about what a free-running
-/// producer task takes per item on the EPYC VM (`benches/async.rs`,
-/// 1p1c SPSC, one worker).
+/// with the tasks on two workers). The value is a choice, not a
+/// measurement of a per-item cost: 25 and 50 ns measured alike at
+/// capacities 16 and 64 (`docs/measurements.md`, "small rings").
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_GATHER_SLOT_NS: u32 = 25;
 
