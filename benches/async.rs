@@ -53,6 +53,8 @@
 //! ```
 
 mod support;
+// The ring capacity of this run (`--capacity N`, 1 024 by default).
+use support::capacity as cap;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -162,42 +164,27 @@ fn throughput(rt: &tokio::runtime::Runtime, name: &str, p: u64, c: u64, items: u
             p,
             c,
             per,
-            Builder::new(support::capacity()).wait_strategy(WaitStrategy::Park).mpmc::<u64>(),
+            Builder::new(cap()).wait_strategy(WaitStrategy::Park).mpmc::<u64>(),
             |tx, i| tx.send_async(i).await.unwrap(),
             |rx| rx.recv_async().await.ok()
         ),
         "async-channel" => {
-            mpmc_run!(
-                rt,
-                p,
-                c,
-                per,
-                async_channel::bounded::<u64>(support::capacity()),
-                |tx, i| tx.send(i).await.unwrap(),
-                |rx| rx.recv().await.ok()
-            )
+            mpmc_run!(rt, p, c, per, async_channel::bounded::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+                .recv()
+                .await
+                .ok())
         }
         "flume" => {
-            mpmc_run!(
-                rt,
-                p,
-                c,
-                per,
-                flume::bounded::<u64>(support::capacity()),
-                |tx, i| tx.send_async(i).await.unwrap(),
-                |rx| rx.recv_async().await.ok()
-            )
+            mpmc_run!(rt, p, c, per, flume::bounded::<u64>(cap()), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
+                .recv_async()
+                .await
+                .ok())
         }
         "kanal" => {
-            mpmc_run!(
-                rt,
-                p,
-                c,
-                per,
-                kanal::bounded_async::<u64>(support::capacity()),
-                |tx, i| tx.send(i).await.unwrap(),
-                |rx| rx.recv().await.ok()
-            )
+            mpmc_run!(rt, p, c, per, kanal::bounded_async::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
+                .recv()
+                .await
+                .ok())
         }
         _ => unreachable!("{name} has no multi-consumer row"),
     };
@@ -303,7 +290,7 @@ fn pair(name: &str, items: u64, col: &Arc<Colocation>) -> (Task<()>, Task<u64>) 
             (prod, cons)
         }};
     }
-    let park = || Builder::new(support::capacity()).wait_strategy(WaitStrategy::Park);
+    let park = || Builder::new(cap()).wait_strategy(WaitStrategy::Park);
     match name {
         "ringflow spsc" => {
             pair!(park().spsc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
@@ -312,32 +299,22 @@ fn pair(name: &str, items: u64, col: &Arc<Colocation>) -> (Task<()>, Task<u64>) 
             pair!(park().mpmc::<u64>(), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx.recv_async().await.ok())
         }
         "tokio mpsc" => {
-            pair!(tokio::sync::mpsc::channel::<u64>(support::capacity()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
-                .recv()
-                .await)
+            pair!(tokio::sync::mpsc::channel::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
         }
         "async-channel" => {
-            pair!(async_channel::bounded::<u64>(support::capacity()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
-                .recv()
-                .await
-                .ok())
+            pair!(async_channel::bounded::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
         }
         "flume" => {
-            pair!(flume::bounded::<u64>(support::capacity()), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
+            pair!(flume::bounded::<u64>(cap()), |tx, i| tx.send_async(i).await.unwrap(), |rx| rx
                 .recv_async()
                 .await
                 .ok())
         }
         "kanal" => {
-            pair!(kanal::bounded_async::<u64>(support::capacity()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
-                .recv()
-                .await
-                .ok())
+            pair!(kanal::bounded_async::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await.ok())
         }
         "thingbuf" => {
-            pair!(thingbuf::mpsc::channel::<u64>(support::capacity()), |tx, i| tx.send(i).await.unwrap(), |rx| rx
-                .recv()
-                .await)
+            pair!(thingbuf::mpsc::channel::<u64>(cap()), |tx, i| tx.send(i).await.unwrap(), |rx| rx.recv().await)
         }
         _ => unreachable!("unknown implementation {name}"),
     }
@@ -555,38 +532,34 @@ fn paced(name: &str, period: Duration, items: u64) -> PacedRun {
     }
     match name {
         "ringflow spsc" => {
-            run!(Builder::new(support::capacity()).spsc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
+            run!(Builder::new(cap()).spsc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
                 .recv_async()
                 .await
                 .unwrap())
         }
         "ringflow mpmc" => {
-            run!(Builder::new(support::capacity()).mpmc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
+            run!(Builder::new(cap()).mpmc::<Stamped>(), |tx, v| tx.send(v).unwrap(), |rx| rx
                 .recv_async()
                 .await
                 .unwrap())
         }
         "tokio mpsc" => {
-            run!(
-                tokio::sync::mpsc::channel::<Stamped>(support::capacity()),
-                |tx, v| tx.blocking_send(v).unwrap(),
-                |rx| rx.recv().await.unwrap()
-            )
+            run!(tokio::sync::mpsc::channel::<Stamped>(cap()), |tx, v| tx.blocking_send(v).unwrap(), |rx| rx
+                .recv()
+                .await
+                .unwrap())
         }
         "async-channel" => {
-            run!(async_channel::bounded::<Stamped>(support::capacity()), |tx, v| tx.send_blocking(v).unwrap(), |rx| rx
+            run!(async_channel::bounded::<Stamped>(cap()), |tx, v| tx.send_blocking(v).unwrap(), |rx| rx
                 .recv()
                 .await
                 .unwrap())
         }
         "flume" => {
-            run!(flume::bounded::<Stamped>(support::capacity()), |tx, v| tx.send(v).unwrap(), |rx| rx
-                .recv_async()
-                .await
-                .unwrap())
+            run!(flume::bounded::<Stamped>(cap()), |tx, v| tx.send(v).unwrap(), |rx| rx.recv_async().await.unwrap())
         }
         "kanal" => {
-            let (tx, rx) = kanal::bounded_async::<Stamped>(support::capacity());
+            let (tx, rx) = kanal::bounded_async::<Stamped>(cap());
             run!((tx.to_sync(), rx), |tx, v| tx.send(v).unwrap(), |rx| rx.recv().await.unwrap())
         }
         _ => unreachable!("unknown implementation {name}"),
@@ -723,7 +696,7 @@ fn main() {
         );
         return;
     }
-    let _ = support::capacity(); // a bad `--capacity` fails here, before anything runs
+    let _ = cap(); // a bad `--capacity` fails here, before anything runs
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {
         Cfg { items: 200_000, paced: Duration::from_millis(100), round_trips: 2_000, rounds: 7 }
@@ -745,7 +718,7 @@ fn main() {
         "# {} rounds (order rotated per round); {} u64 items per throughput run, capacity {}; {} round trips (capacity 1)",
         cfg.rounds,
         cfg.items,
-        support::capacity(),
+        cap(),
         cfg.round_trips
     );
     let rts = Runtimes {

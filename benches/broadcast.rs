@@ -71,6 +71,8 @@
 //! the turn of the other receiver sharing its vCPU (`docs/measurements.md`).
 
 mod support;
+// The ring capacity of this run (`--capacity N`, 1 024 by default).
+use support::capacity as cap;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -247,14 +249,14 @@ fn fan<R: Send + 'static>(receivers: Vec<R>, body: fn(R) -> (u64, Cpus), send: i
 }
 
 fn ringflow<P: Payload>(strategy: WaitStrategy, items: u64, n: usize) -> Run {
-    let (mut tx, rx) = Builder::new(support::capacity()).wait_strategy(strategy).broadcast::<P>();
+    let (mut tx, rx) = Builder::new(cap()).wait_strategy(strategy).broadcast::<P>();
     let rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
     drop(rx);
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| tx.send(P::make(i)).unwrap()))
 }
 
 fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
-    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(support::capacity())).unzip();
+    let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| ringflow::spsc::channel::<P>(cap())).unzip();
     fan(
         rxs,
         |mut rx| drain(|| rx.recv().ok()),
@@ -270,7 +272,7 @@ fn spsc_rings<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
-    let (tx, rx) = tokio::sync::broadcast::channel::<P>(support::capacity());
+    let (tx, rx) = tokio::sync::broadcast::channel::<P>(cap());
     let rxs: Vec<_> = (0..n).map(|_| rx.resubscribe()).collect();
     drop(rx);
     fan(
@@ -299,7 +301,7 @@ fn tokio_broadcast<P: Payload>(items: u64, n: usize) -> Run {
 }
 
 fn bus<P: Payload>(items: u64, n: usize) -> Run {
-    let mut bus = bus::Bus::<P>::new(support::capacity());
+    let mut bus = bus::Bus::<P>::new(cap());
     let rxs: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
     fan(rxs, |mut rx| drain(|| rx.recv().ok()), move || send_each(items, |i| bus.broadcast(P::make(i))))
 }
@@ -344,7 +346,7 @@ fn disruptor<P: Payload>(items: u64, n: usize) -> Run {
     }
     // The builder's type changes with the number of handlers (and so does
     // the producer's), hence one arm per shape.
-    let builder = placed(build_single_producer(support::capacity().next_power_of_two(), || P::make(0), BusySpin), 0)
+    let builder = placed(build_single_producer(cap().next_power_of_two(), || P::make(0), BusySpin), 0)
         .handle_events_with(handler(counts[0].clone()));
     let elapsed = if n == 1 {
         drive(builder.build(), items)
@@ -534,7 +536,7 @@ fn main() {
         assert!(cores.len() >= 2, "--pin needs the sender's core and at least one receiver's");
         PIN.set(cores).unwrap();
     }
-    let _ = support::capacity(); // a bad `--capacity` fails here, before anything runs
+    let _ = cap(); // a bad `--capacity` fails here, before anything runs
     let work_ns = value("--work").filter(|&ns| ns > 0);
     if let Some(ns) = work_ns {
         WORK.set(support::busy_units_for(ns as f64)).unwrap();
@@ -554,7 +556,7 @@ fn main() {
             WORK.get().unwrap()
         )
     });
-    let capacity = match support::capacity() {
+    let capacity = match cap() {
         c if c.is_power_of_two() => c.to_string(),
         c => format!("{c} (disruptor-rs {})", c.next_power_of_two()),
     };
