@@ -157,7 +157,9 @@ use crate::sync::{spin_hint, Ordering};
 use crate::sync::{Instant, PACED_MAX_MOVED, SPIN_CLOCK_EVERY, TASK_PACED_MAX_MOVED};
 #[cfg(not(loom))]
 use crate::wait::lasted_paced;
-use crate::wait::{drive, Blocking, Registration, Sleepers, WaitOn, Waits};
+#[cfg(not(loom))]
+use crate::wait::Sleepers;
+use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{broadcast, mpmc, spsc, RecvError, SendError};
@@ -374,7 +376,8 @@ impl AsyncWait {
         if !self.registered && self.spin.spin(side, &ready) {
             return true;
         }
-        match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.baton) {
+        let alone = side.progress.is_some_and(|p| p.alone());
+        match side.sleepers.register_waker(&mut self.key, cx.waker(), !side.baton, alone) {
             // Still registered since a poll whose barrier and re-check
             // cover every later publication.
             Registration::Kept => false,
@@ -382,7 +385,7 @@ impl AsyncWait {
                 self.registered = true;
                 // W2: pairs with the notifier's light barrier (or, on a
                 // registry on the fence pair, its fence).
-                let Some(barrier) = Sleepers::settled_or_barrier(kind, registered, side.settle, &ready) else {
+                let Some(barrier) = side.sleepers.settled_or_barrier(kind, registered, side.settle, &ready) else {
                     // What it waits for is there: leave (passing on a
                     // wake-up that may have come meanwhile) and try again.
                     // A futile registration, as below.

@@ -144,20 +144,52 @@ pub(crate) fn current_cpu() -> u32 {
     }
 }
 
-/// A number that tells the calling thread apart from every other thread
-/// alive now: the address of a thread-local (nonzero). A thread that exits
-/// hands its number to the next one started, as a rule (glibc reuses
-/// thread stacks: ten threads spawned and joined one after another all
-/// had the same number), so it identifies a thread only among those alive
-/// together; its users treat a match as a hint. One TLS address
-/// computation, no system call.
+/// The [`thread_token`] of every thread started after the counter ran out:
+/// shared, so never trusted as a home thread.
+#[cfg(not(loom))]
+pub(crate) const SHARED_TOKEN: usize = usize::MAX;
+
+/// A number that tells the calling thread apart from every other thread of
+/// the process, ever: drawn from a process-wide counter at the thread's
+/// first call and kept in a thread-local (nonzero). Unique, so a registry
+/// may trust a match (its home thread, "Paced registries" in `wait.rs`),
+/// except [`SHARED_TOKEN`], which the counter stops at (reached only by a
+/// 32-bit process that started 2^32 - 2 threads) and no registry trusts.
+/// (It was the address of a thread-local before, which a thread that exits
+/// hands to the next one started: glibc reuses thread stacks, and ten
+/// threads spawned and joined one after another all had the same number.)
+/// One thread-local load and a branch after the first call.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_token() -> usize {
     std::thread_local! {
-        static HERE: u8 = const { 0 };
+        static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
     }
-    HERE.with(|here| core::ptr::from_ref(here) as usize)
+    // A `Cell<usize>` has no destructor, so this works during thread
+    // teardown as well (no access error).
+    TOKEN.with(|token| match token.get() {
+        0 => {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static NEXT: AtomicUsize = AtomicUsize::new(1);
+            // Relaxed: only uniqueness matters, which the counter's single
+            // modification order gives. Saturating (a compare-exchange loop,
+            // as `fence_pair_off` in `wait.rs` explains), so that it never
+            // wraps to a number a live thread holds.
+            let mut n = NEXT.load(Ordering::Relaxed);
+            let mine = loop {
+                if n == SHARED_TOKEN {
+                    break SHARED_TOKEN;
+                }
+                match NEXT.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break n,
+                    Err(now) => n = now,
+                }
+            };
+            token.set(mine);
+            mine
+        }
+        mine => mine,
+    })
 }
 
 /// What [`move_elsewhere`] did.
@@ -410,6 +442,14 @@ pub(crate) const TASK_PACED_MAX_MOVED: usize = 256;
 /// fence pair.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const FENCE_AFTER_PACED: u32 = 3;
+
+/// `Park`: task registrations in a row on a registry on the fence pair,
+/// each on the thread that last woke a task there, after which the
+/// registry takes that thread as its home: notifications made on it skip
+/// the fence (`wait.rs`, "Home threads"). One registration from elsewhere
+/// ends it (and pays two `membarrier`s), so it waits for a few in a row.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const HOME_AFTER: u32 = 4;
 
 /// `Park`: brisk waits in a row (ended without sleeping, or slept but were
 /// not paced: shorter than `PACED_WAIT_NS` or more than `PACED_MAX_MOVED`

@@ -157,17 +157,80 @@
 //! compare-exchange on the whole word that requires W (so it comes after
 //! the switch that set it) and keeps the count (so a clearing after a
 //! registration keeps the registration, the last case), whoever runs it;
-//! the only other write that removes N, a failed switch's undo, happens
-//! before any W.
+//! the only other writes that remove N, a failed switch's undo (on, or
+//! off a home, below), happen while W is clear, before any W.
 //!
-//! loom does not check the switch: under loom the pair is `fence(SeqCst)`
-//! on both sides and a registry never switches, and like the `membarrier`
-//! pair itself, the argument rests on what `membarrier` guarantees, which
-//! loom cannot model. Tests: the unit tests below (the mode bits, the
-//! streaks, wake-ups of a thread and a task on the fence pair), and
-//! `tests/flow.rs`'s paced / brisk stretches (threads on both rings, and a
-//! task receiving from a thread), which also checks that registries did
-//! switch; with the notifier's fenced path removed it hangs.
+//! # Home threads: no fence where both sides run on one thread
+//!
+//! A task stream over a small ring whose two tasks share a thread (a
+//! current-thread runtime, or tokio's LIFO slot on a multi-thread one)
+//! sleeps every few items, so its registries take the fence pair, and then
+//! every notification pays `fence(SeqCst)`: 39 % of the samples of a 1p1c
+//! SPSC task stream at capacity 16 on one thread (`docs/measurements.md`,
+//! "home threads"). Between two tasks of one thread that fence orders
+//! nothing: a registration and a publication made on one thread are in its
+//! program order. So a registry on the fence pair may have a *home*: the
+//! thread [`Sleepers::home`] names while the third bit, [`HOME`] (H), is
+//! set.
+//!
+//! - Notifier: a value with N and H (loaded with `Acquire`) and `home`
+//!   naming the calling thread: no fence; the count is that value's.
+//!   Otherwise as above.
+//! - Waiter: if W1 read H and `home` names another thread, the heavy
+//!   barrier, then the home ends (below). If it read W (with H naming the
+//!   caller, or without H), `fence(SeqCst)`. Otherwise the heavy barrier.
+//! - On (a task registering, with the mutex held, whose W1 read the fence
+//!   pair without H, the [`HOME_AFTER`]-th such registration in a row made on
+//!   the thread that last woke a task here): store its [`thread_token`] in
+//!   `home`, then set H by a compare-exchange from the fence pair
+//!   (`AcqRel`). `home` is written only so: under the mutex, while H is
+//!   clear, by the thread it names.
+//! - Off (a waiter away from home, after its heavy barrier): clear H and W
+//!   in one compare-exchange that requires H, run the heavy barrier, set W
+//!   with `Release` (the second half of the switch on; if the barrier
+//!   fails, clear N instead). [`fence_pair_off`](Sleepers::fence_pair_off)
+//!   clears H with the others.
+//!
+//! Thread tokens are unique in the process (a counter, not an address that a
+//! later thread may reuse), so a `home` naming the caller was stored by the
+//! caller; and the `Acquire` load that saw H makes the read of `home` return
+//! the setting thread's value or a later one, not the caller's own from an
+//! earlier home.
+//!
+//! Why no wake-up is lost, for a notifier T that skipped its fence on a
+//! value c (with H, `home` = T), and a waiter X whose W1 read v:
+//!
+//! - X ran the heavy barrier (v without W, or with H naming another
+//!   thread): the `membarrier` argument, whatever T did.
+//! - X = T: the registration and the publication are in T's program order,
+//!   and each side's later load sees the other's earlier store.
+//! - X ≠ T ran `fence(SeqCst)`. If v comes before c in the modification
+//!   order, c includes X's registration, and T wakes X. If after: v has W
+//!   and either no H or H naming X, so c's H was cleared between them (only
+//!   an off-switch or `fence_pair_off` clears H, and `home` changes only
+//!   while H is clear); both clear W, so W was set again after the
+//!   clearing, by a thread that ran the heavy barrier in between (the
+//!   off-switch itself, or a later switch on). T's load of c read a value
+//!   from before the clearing, so it ran before that barrier's point on T's
+//!   CPU (after it, the load would see the clearing); T's publication,
+//!   earlier in its program order, happens before the barrier returns,
+//!   before W is set with `Release`, which X's W1 (`Acquire`, reading a
+//!   later value of the same read-modify-write chain) synchronises with: X's
+//!   re-check sees the publication.
+//!
+//! Notifiers elsewhere fence on every value with N, and waiters that fence
+//! pair with them as on the fence pair.
+//!
+//! loom does not check the switches: under loom the pair is `fence(SeqCst)`
+//! on both sides and a registry never switches (so it never has a home),
+//! and like the `membarrier` pair itself, the arguments rest on what
+//! `membarrier` guarantees, which loom cannot model. Tests: the unit tests
+//! below (the mode bits, the streaks, wake-ups of a thread and a task on
+//! the fence pair, a home taken and left), `tests/flow.rs`'s paced / brisk
+//! stretches (threads on both rings, and a task receiving from a thread),
+//! which also checks that registries did switch (with the notifier's fenced
+//! path removed it hangs), and `tests/async.rs`'s task streams that move
+//! between threads while their registries have a home.
 
 use core::task::Waker;
 
@@ -188,6 +251,8 @@ use crate::sync::{
 };
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
+#[cfg(not(loom))]
+use crate::sync::{HOME_AFTER, SHARED_TOKEN};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 use crate::sync::{TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
@@ -1146,14 +1211,16 @@ pub(crate) struct Sleepers {
     /// Read by every notify on a `Park` channel: it stays in the notifier's
     /// cache while nobody sleeps.
     ///
-    /// Its two top bits are the registry's barrier mode ("Paced
+    /// Its three top bits are the registry's barrier mode ("Paced
     /// registries" in the module docs): [`NOTIFY_FENCES`] (notifiers run
-    /// `fence(SeqCst)` before they look at the count) and
+    /// `fence(SeqCst)` before they look at the count),
     /// [`WAITERS_FENCE`] (waiters may run `fence(SeqCst)` instead of the
-    /// heavy barrier; only ever set while `NOTIFY_FENCES` is). Every write
-    /// is a read-modify-write, so a value read here includes every earlier
+    /// heavy barrier; only ever set while `NOTIFY_FENCES` is) and [`HOME`]
+    /// (notifiers on the thread [`home`](Sleepers::home) names skip that
+    /// fence; only ever set while the other two are). Every write is a
+    /// read-modify-write, so a value read here includes every earlier
     /// registration of the modification order; the count is the value
-    /// without the two bits.
+    /// without the bits.
     count: AtomicUsize,
     /// Token bookkeeping; held by a waiter from its re-check until
     /// `Condvar::wait` releases it, and by a notifier while it hands out
@@ -1189,6 +1256,19 @@ pub(crate) struct Sleepers {
     /// that wake a task, only when it changes.
     #[cfg_attr(loom, allow(dead_code))]
     task_woken_from: AtomicUsize,
+    /// `Park`: the [`thread_token`] of the registry's home thread, whose
+    /// notifications skip the fence while [`HOME`] is set ("Home threads"
+    /// in the module docs). Written only with `state` locked and `HOME`
+    /// clear, by the thread it names, just before that thread sets `HOME`
+    /// (`Release`); read after a load of `count` that saw `HOME`
+    /// (`Acquire`).
+    #[cfg_attr(loom, allow(dead_code))]
+    home: AtomicUsize,
+    /// `Park`: task registrations in a row here made on the thread that
+    /// last woke a task here, while on the fence pair (towards
+    /// `HOME_AFTER`). Written only with `state` locked.
+    #[cfg_attr(loom, allow(dead_code))]
+    home_streak: AtomicU32,
     /// `Park`: whether a streaming task wait (after a batch) here first
     /// waits for items (room) to gather before it registers
     /// ([`Sleepers::task_gather_for_wait`]). Turned on by a registration whose re-check found
@@ -1240,8 +1320,16 @@ const NOTIFY_FENCES: usize = 1 << (usize::BITS - 1);
 /// [`Sleepers::count`]'s mode bit: a waiter whose registration reads it may
 /// run `fence(SeqCst)` instead of the heavy barrier.
 const WAITERS_FENCE: usize = 1 << (usize::BITS - 2);
-/// Both mode bits.
-const MODE_BITS: usize = NOTIFY_FENCES | WAITERS_FENCE;
+/// [`Sleepers::count`]'s mode bit: the registry has a home thread
+/// ([`Sleepers::home`]), whose notifications skip the fence; a waiter
+/// elsewhere runs the heavy barrier. Only ever set while both other bits
+/// are ("Home threads" in the module docs).
+const HOME: usize = 1 << (usize::BITS - 3);
+/// The fence pair's two bits.
+#[cfg_attr(loom, allow(dead_code))]
+const FENCE_PAIR: usize = NOTIFY_FENCES | WAITERS_FENCE;
+/// Every mode bit.
+const MODE_BITS: usize = NOTIFY_FENCES | WAITERS_FENCE | HOME;
 
 /// Invariant, under the mutex: `unnotified + tokens` equals the number of
 /// threads inside `Condvar::wait` (or about to re-enter it). Sleepers are
@@ -1393,6 +1481,8 @@ impl Sleepers {
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
             task_woken_from: AtomicUsize::new(0),
+            home: AtomicUsize::new(0),
+            home_streak: AtomicU32::new(0),
             waiter_cpu: AtomicU32::new(NO_CPU),
             shared_core_waits: AtomicU32::new(0),
             shared_core_seen: AtomicBool::new(false),
@@ -1453,11 +1543,16 @@ impl Sleepers {
     /// count (without the mode bits) says any are there.
     #[cold]
     #[inline(never)]
+    #[cfg_attr(loom, allow(clippy::collapsible_if))] // `learn_heard` is not built under loom
     fn notify_slow(&self, max: usize) {
-        let mut count = self.count.load(Ordering::Relaxed);
+        // Acquire: a value with `HOME` synchronises with its setting, so
+        // `home` reads the thread that set it, or a later one.
+        let mut count = self.count.load(Ordering::Acquire);
         if count & NOTIFY_FENCES != 0 {
-            fence(Ordering::SeqCst);
-            count = self.count.load(Ordering::Relaxed);
+            if !self.at_home(count) {
+                fence(Ordering::SeqCst);
+                count = self.count.load(Ordering::Relaxed);
+            }
             #[cfg(not(loom))]
             self.learn_heard(count & !MODE_BITS != 0);
         }
@@ -1466,14 +1561,37 @@ impl Sleepers {
         }
     }
 
+    /// Whether `count` (a value loaded with `Acquire` or stronger) names
+    /// the calling thread as this registry's home ("Home threads" in the
+    /// module docs).
+    #[inline]
+    fn at_home(&self, count: usize) -> bool {
+        #[cfg(not(loom))]
+        {
+            count & HOME != 0 && self.home.load(Ordering::Relaxed) == thread_token()
+        }
+        #[cfg(loom)]
+        {
+            let _ = count;
+            false
+        }
+    }
+
     /// The waiter's barrier (W2) after a registration whose read of
     /// `count` returned `registered` (the value before its increment):
     /// `fence(SeqCst)` if that value carries [`WAITERS_FENCE`] (every
-    /// notifier then fences before it loads the count), the heavy barrier
-    /// of `kind` otherwise. `false` if the heavy barrier failed (see
-    /// [`barrier::heavy`]).
-    pub(crate) fn waiter_barrier(kind: barrier::Kind, registered: usize) -> bool {
-        if registered & WAITERS_FENCE != 0 {
+    /// notifier then fences before it loads the count) and, if it carries
+    /// [`HOME`], the caller is on the home thread; the heavy barrier of
+    /// `kind` otherwise (a waiter away from home then ends the home, with
+    /// [`home_off`](Sleepers::home_off)). `false` if the heavy barrier
+    /// failed (see [`barrier::heavy`]).
+    pub(crate) fn waiter_barrier(&self, kind: barrier::Kind, registered: usize) -> bool {
+        if registered & HOME != 0 && !self.at_home(registered) {
+            let ok = barrier::heavy(kind);
+            #[cfg(not(loom))]
+            self.home_off();
+            ok
+        } else if registered & WAITERS_FENCE != 0 {
             fence(Ordering::SeqCst);
             true
         } else {
@@ -1488,6 +1606,7 @@ impl Sleepers {
     ///
     /// [`waiter_barrier`]: Sleepers::waiter_barrier
     pub(crate) fn settled_or_barrier(
+        &self,
         kind: barrier::Kind,
         registered: usize,
         settle: Option<Settle<'_>>,
@@ -1501,7 +1620,7 @@ impl Sleepers {
                 return None;
             }
         }
-        Some(Self::waiter_barrier(kind, registered))
+        Some(self.waiter_barrier(kind, registered))
     }
 
     /// The end of a thread's wait that slept here and lasted `long` (at
@@ -1655,10 +1774,85 @@ impl Sleepers {
         }
     }
 
+    /// Ends the home ("Home threads" in the module docs): clears [`HOME`]
+    /// and [`WAITERS_FENCE`] in one read-modify-write (only from a
+    /// registry with a home), runs the heavy barrier (every notification
+    /// that skipped its fence on a value with `HOME` has published before
+    /// it), then sets `WAITERS_FENCE` again with `Release`: the switch to
+    /// the fence pair's second half, as in
+    /// [`fence_pair_on`](Sleepers::fence_pair_on). Nobody else changes
+    /// the mode bits while `NOTIFY_FENCES` is set without
+    /// `WAITERS_FENCE`, so the thread whose compare-exchange cleared them
+    /// finishes the switch. If the barrier fails, clears `NOTIFY_FENCES`
+    /// too (the `membarrier` pair), as a failed switch on does.
+    #[cfg(not(loom))]
+    #[cold]
+    fn home_off(&self) {
+        let mut c = self.count.load(Ordering::Relaxed);
+        loop {
+            if c & HOME == 0 {
+                return; // ended by another waiter, or by `fence_pair_off`
+            }
+            match self.count.compare_exchange_weak(c, c & !(HOME | WAITERS_FENCE), Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        if barrier::heavy(barrier::Kind::Membarrier) {
+            self.count.fetch_or(WAITERS_FENCE, Ordering::Release);
+        } else {
+            self.count.fetch_and(!NOTIFY_FENCES, Ordering::Relaxed);
+        }
+    }
+
+    /// A task registration on this thread, with `state` locked, that read
+    /// `registered` from `count`, of a side that is `alone` (one handle):
+    /// counts towards [`HOME_AFTER`] while the registry is on the fence
+    /// pair and the last task woken here was woken from this thread, and at
+    /// `HOME_AFTER` makes this thread the home ("Home threads" in the
+    /// module docs): [`home`](Sleepers::home) first, then [`HOME`] with
+    /// `Release`, by a compare-exchange that requires the complete fence
+    /// pair and no home. Not for a pool of handles: its tasks register from
+    /// whichever worker runs them, and each registration away from a home
+    /// costs two heavy barriers.
+    #[cfg(not(loom))]
+    fn learn_home(&self, registered: usize, alone: bool) {
+        let here = thread_token();
+        if !alone || registered & MODE_BITS != FENCE_PAIR || here == SHARED_TOKEN || !self.woken_here() {
+            if self.home_streak.load(Ordering::Relaxed) != 0 {
+                self.home_streak.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let streak = self.home_streak.load(Ordering::Relaxed) + 1;
+        if streak < HOME_AFTER {
+            self.home_streak.store(streak, Ordering::Relaxed);
+            return;
+        }
+        self.home_streak.store(0, Ordering::Relaxed);
+        self.home.store(here, Ordering::Relaxed);
+        let mut c = self.count.load(Ordering::Relaxed);
+        while c & MODE_BITS == FENCE_PAIR {
+            // AcqRel: `Release` publishes `home`; `Acquire` continues what
+            // this thread knows from the last setting of `WAITERS_FENCE`.
+            match self.count.compare_exchange_weak(c, c | HOME, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => c = now,
+            }
+        }
+    }
+
     /// Whether this registry is on the fence pair (tests).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn on_fence_pair(&self) -> bool {
-        self.count.load(Ordering::Relaxed) & MODE_BITS == MODE_BITS
+        self.count.load(Ordering::Relaxed) & FENCE_PAIR == FENCE_PAIR
+    }
+
+    /// The registry's home thread, if it has one (tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn home_thread(&self) -> Option<usize> {
+        (self.count.load(Ordering::Acquire) & HOME != 0).then(|| self.home.load(Ordering::Relaxed))
     }
 
     /// The baton of a woken waiter: call after a blocking operation that
@@ -1772,7 +1966,15 @@ impl Sleepers {
     /// `exclusive`: at most one operation can wait here at a time (an SPSC
     /// side), so any other entry belongs to a future that was leaked
     /// (`mem::forget`) and is retired, rather than left to absorb a wake-up.
-    pub(crate) fn register_waker(&self, key: &mut Option<u64>, waker: &Waker, exclusive: bool) -> Registration {
+    /// `alone`: the waiting side has one handle; only then may this
+    /// registration give the registry a home ([`Sleepers::learn_home`]).
+    pub(crate) fn register_waker(
+        &self,
+        key: &mut Option<u64>,
+        waker: &Waker,
+        exclusive: bool,
+        alone: bool,
+    ) -> Registration {
         let mut state = lock(&self.state);
         if let Some(k) = *key {
             if let Some(current) = state.wakers.get_mut(k) {
@@ -1806,6 +2008,10 @@ impl Sleepers {
         // `SeqCst` for `Settle` (see `Settled`); Acquire for `WAITERS_FENCE`.
         let registered = self.count.fetch_add(1, Ordering::SeqCst);
         add_under_mutex(&self.parks, 1);
+        #[cfg(not(loom))]
+        self.learn_home(registered, alone);
+        #[cfg(loom)]
+        let _ = alone;
         drop(state);
         drop(stale);
         *key = Some(k);
@@ -1868,7 +2074,7 @@ impl Sleepers {
         let registered = self.count.fetch_add(1, Ordering::SeqCst);
         // W2: pairs with the notifier's light barrier (or, on the fence
         // pair, its fence), unless `settle` proves it unnecessary.
-        let Some(barrier) = Self::settled_or_barrier(kind, registered, settle, &ready) else {
+        let Some(barrier) = self.settled_or_barrier(kind, registered, settle, &ready) else {
             // What it waits for is there: no sleep, so no barrier.
             self.count.fetch_sub(1, Ordering::Relaxed);
             return false;
@@ -2180,10 +2386,10 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 mod tests {
     use super::{
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Sleepers,
-        WaitOn, WaitStrategy, Wakers, FENCE_AFTER_PACED, MODE_BITS, NOTIFY_FENCES, PACED_MAX_MOVED, PACED_WAIT_NS,
-        PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_GATHER_NS, TASK_GATHER_SLOT_NS,
-        TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD,
-        WAITERS_FENCE, WAKERS_KEPT,
+        WaitOn, WaitStrategy, Wakers, FENCE_AFTER_PACED, FENCE_PAIR, HOME_AFTER, MODE_BITS, NOTIFY_FENCES,
+        PACED_MAX_MOVED, PACED_WAIT_NS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_GATHER_NS,
+        TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK,
+        UNFENCE_AFTER_UNHEARD, WAITERS_FENCE, WAKERS_KEPT,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -2865,12 +3071,12 @@ mod tests {
         let sleepers = Sleepers::new();
         assert!(!sleepers.woken_here(), "nobody woke a task yet");
         let mut key = None;
-        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true);
+        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true, true);
         std::thread::scope(|s| {
             s.spawn(|| sleepers.wake_all());
         });
         assert!(!sleepers.woken_here(), "woken from another thread");
-        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true);
+        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true, true);
         sleepers.wake_all();
         assert!(sleepers.woken_here());
         // A wake-up that finds no task does not change it.
@@ -2878,6 +3084,117 @@ mod tests {
             s.spawn(|| sleepers.wake_all());
         });
         assert!(sleepers.woken_here());
+    }
+
+    /// "Home threads": on the fence pair, `HOME_AFTER` registrations in a
+    /// row of a lone side's task, each on the thread that woke the last
+    /// task, make that thread the home (not before, not for a pool, not off
+    /// the fence pair); a notification there wakes the task; a
+    /// registration from another thread runs the heavy barrier and ends
+    /// the home, leaving the fence pair whole; `fence_pair_off` clears it
+    /// with the rest.
+    #[test]
+    fn a_registry_takes_a_home_thread_and_a_waiter_elsewhere_ends_it() {
+        use crate::sync::thread_token;
+        use std::sync::Arc;
+        use std::task::{Wake, Waker};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return; // homes need membarrier (not under Miri)
+        }
+        let m = barrier::Kind::Membarrier;
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        // Registers the task (`alone` as given) and wakes it from this
+        // thread; returns what the registration read.
+        let round = |sleepers: &Sleepers, alone: bool| {
+            let mut key = None;
+            let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true, alone) else {
+                panic!("a registration after a wake-up is new")
+            };
+            assert!(sleepers.waiter_barrier(m, registered));
+            let before = woken.0.load(Ordering::Relaxed);
+            sleepers.notify(m);
+            assert_eq!(woken.0.load(Ordering::Relaxed), before + 1, "the task was woken");
+            registered
+        };
+
+        // Off the fence pair: never a home.
+        let sleepers = Sleepers::new();
+        for _ in 0..2 * HOME_AFTER {
+            round(&sleepers, true);
+        }
+        assert_eq!(sleepers.home_thread(), None, "only a registry on the fence pair has a home");
+
+        let sleepers = Sleepers::new();
+        for _ in 0..FENCE_AFTER_PACED {
+            sleepers.learn_paced(m);
+        }
+        assert!(sleepers.on_fence_pair());
+        // A pool's registrations never give it a home.
+        for _ in 0..2 * HOME_AFTER {
+            round(&sleepers, false);
+        }
+        assert_eq!(sleepers.home_thread(), None, "not for a pool");
+        // The streak starts with the first lone registration (the task
+        // was last woken here, by the pool's rounds); the `HOME_AFTER`-th
+        // in a row makes this thread the home.
+        for i in 1..HOME_AFTER {
+            round(&sleepers, true);
+            assert_eq!(sleepers.home_thread(), None, "not after {i} registrations");
+        }
+        round(&sleepers, true);
+        assert_eq!(sleepers.home_thread(), Some(thread_token()));
+        // At home: the registration reads the home, a notification here
+        // still wakes the task (it runs no fence).
+        let registered = round(&sleepers, true);
+        assert_eq!(registered & MODE_BITS, MODE_BITS);
+        assert!(sleepers.on_fence_pair());
+
+        // A registration from another thread: the heavy barrier, and the
+        // home ends; the fence pair stays.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut key = None;
+                let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true, true) else {
+                    panic!("new")
+                };
+                assert_eq!(registered & MODE_BITS, MODE_BITS, "it read the home");
+                assert!(sleepers.waiter_barrier(m, registered));
+                assert!(!sleepers.deregister_waker(&mut key, false), "not woken");
+            });
+        });
+        assert_eq!(sleepers.home_thread(), None, "a waiter elsewhere ended the home");
+        assert!(sleepers.on_fence_pair(), "and left the fence pair whole");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), FENCE_PAIR, "with nobody registered");
+
+        // Registrations whose task was woken from another thread do not
+        // count.
+        for _ in 0..2 * HOME_AFTER {
+            let mut key = None;
+            let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true, true) else {
+                panic!("new")
+            };
+            assert!(sleepers.waiter_barrier(m, registered));
+            std::thread::scope(|s| {
+                s.spawn(|| sleepers.notify(m));
+            });
+        }
+        assert_eq!(sleepers.home_thread(), None, "its peer runs elsewhere");
+
+        // A home again, then the registry leaves the fence pair: no home.
+        for _ in 0..=HOME_AFTER {
+            round(&sleepers, true);
+        }
+        assert_eq!(sleepers.home_thread(), Some(thread_token()));
+        sleepers.fence_pair_off();
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "every mode bit cleared");
     }
 
     /// "Paced registries": three paced waits in a row put a registry on
@@ -3029,16 +3346,16 @@ mod tests {
         let woken = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(woken.clone());
         let mut key = None;
-        let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true) else {
+        let Registration::New { registered } = sleepers.register_waker(&mut key, &waker, true, true) else {
             panic!("a first registration is new")
         };
-        assert_eq!(registered & MODE_BITS, MODE_BITS, "the registration read the fence pair");
+        assert_eq!(registered & MODE_BITS, FENCE_PAIR, "the registration read the fence pair");
         assert_eq!(registered & !MODE_BITS, 0);
-        assert!(Sleepers::waiter_barrier(kind, registered));
+        assert!(sleepers.waiter_barrier(kind, registered));
         assert_eq!(sleepers.count.load(Ordering::Relaxed) & !MODE_BITS, 1);
         sleepers.notify(kind);
         assert_eq!(woken.0.load(Ordering::Relaxed), 1, "the task was woken");
-        assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "and taken off the count");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), FENCE_PAIR, "and taken off the count");
         assert!(sleepers.deregister_waker(&mut key, false), "its entry is gone: it was woken");
 
         // A thread.
@@ -3055,7 +3372,7 @@ mod tests {
         flag.store(true, Ordering::Release);
         sleepers.notify(kind);
         sleeper.join().unwrap();
-        assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "every sleeper left the count");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), FENCE_PAIR, "every sleeper left the count");
         assert!(sleepers.on_fence_pair());
     }
 

@@ -1169,6 +1169,85 @@ mod tokio_rt {
         }
         assert_eq!(got.len() as u64, 4 * per);
     }
+    /// Moves a receiving side between threads in the middle of a stream
+    /// ("Home threads" in `wait.rs`). Two tasks streaming over a small ring
+    /// on one thread (a current-thread runtime) give its registries that
+    /// thread as their home; then the receiver goes on from other threads
+    /// (blocking receives on a thread, then a task under
+    /// `futures::executor::block_on` on a third) while the sender stays
+    /// home, pausing now and then so that the receiver registers. Those
+    /// registrations come from away, and must end the home rather than miss
+    /// a wake-up: every item arrives, in order, and the whole run stays
+    /// within the watchdog of `returns`. (How the home ends depends on the
+    /// timing: with a debug print, the SPSC receiver's first registration
+    /// away ended it in 3 of 6 runs, and brisk waits took the registry off
+    /// the fence pair first in the others. The unit test
+    /// `a_registry_takes_a_home_thread_and_a_waiter_elsewhere_ends_it`
+    /// checks the switch itself.)
+    macro_rules! leave_home {
+        ($ring:literal, $channel:expr) => {
+            returns($ring, || {
+                const ITEMS: u64 = 300_000;
+                // Each phase's last item (exclusive): at home, on a thread, in a task.
+                const HOME: u64 = 100_000;
+                const THREAD: u64 = 200_000;
+                #[allow(unused_mut)]
+                let (mut tx, mut rx) = $channel;
+                let (hand, handed) = std::sync::mpsc::channel();
+                let home = thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    rt.block_on(async move {
+                        let producer = tokio::spawn(async move {
+                            for i in 0..ITEMS {
+                                // Away from home, pauses longer than a
+                                // receiver spins, so that it registers:
+                                // first at once (while the registry has its
+                                // home; sending item `HOME + 16` on a ring
+                                // of 16 means the receiver took item `HOME`,
+                                // away), then now and then.
+                                if i == HOME + 16 {
+                                    thread::sleep(Duration::from_millis(5));
+                                } else if i > HOME && i % 1_000 == 0 {
+                                    thread::sleep(Duration::from_micros(300));
+                                }
+                                tx.send_async(i).await.unwrap();
+                            }
+                        });
+                        let consumer = tokio::spawn(async move {
+                            for i in 0..HOME {
+                                assert_eq!(rx.recv_async().await, Ok(i));
+                            }
+                            rx
+                        });
+                        hand.send(consumer.await.unwrap()).unwrap();
+                        producer.await.unwrap();
+                    });
+                });
+                #[allow(unused_mut)]
+                let mut rx = handed.recv().unwrap();
+                for i in HOME..THREAD {
+                    assert_eq!(rx.recv(), Ok(i));
+                }
+                thread::spawn(move || {
+                    block_on(async move {
+                        for i in THREAD..ITEMS {
+                            assert_eq!(rx.recv_async().await, Ok(i));
+                        }
+                        assert_eq!(rx.recv_async().await, Err(RecvError), "the sender is gone");
+                    })
+                })
+                .join()
+                .unwrap();
+                home.join().unwrap();
+            })
+        };
+    }
+
+    #[test]
+    fn a_stream_whose_receiver_leaves_the_home_thread_loses_nothing() {
+        leave_home!("spsc", park_spsc::<u64>(16));
+        leave_home!("mpmc", park_mpmc::<u64>(16));
+    }
 }
 
 // ----------------------------------------------------- Stream and Sink
