@@ -176,20 +176,22 @@
 //! - Notifier: a value with N and H (loaded with `Acquire`) and `home`
 //!   naming the calling thread: no fence; the count is that value's.
 //!   Otherwise as above.
-//! - Waiter: if W1 read H and `home` names another thread, the heavy
-//!   barrier, then the home ends (below). If it read W (with H naming the
-//!   caller, or without H), `fence(SeqCst)`. Otherwise the heavy barrier.
+//! - Waiter: if W1 read H and `home` names another thread, it ends the
+//!   home (below), whose heavy barrier is also its W2. If it read W (with
+//!   H naming the caller, or without H), `fence(SeqCst)`. Otherwise the
+//!   heavy barrier.
 //! - On (a task registering, with the mutex held, whose W1 read the fence
 //!   pair without H, the [`HOME_AFTER`]-th such registration in a row made on
 //!   the thread that last woke a task here): store its [`thread_token`] in
 //!   `home`, then set H by a compare-exchange from the fence pair
 //!   (`AcqRel`). `home` is written only so: under the mutex, while H is
 //!   clear, by the thread it names.
-//! - Off (a waiter away from home, after its heavy barrier): clear H and W
-//!   in one compare-exchange that requires H, run the heavy barrier, set W
-//!   with `Release` (the second half of the switch on; if the barrier
-//!   fails, clear N instead). [`fence_pair_off`](Sleepers::fence_pair_off)
-//!   clears H with the others.
+//! - Off (a waiter away from home, after its registration): clear H and W
+//!   in one compare-exchange that requires H, run the heavy barrier, then,
+//!   if that compare-exchange was its own, set W with `Release` (the second
+//!   half of the switch on; if the barrier fails, clear N instead).
+//!   [`fence_pair_off`](Sleepers::fence_pair_off) clears H with the
+//!   others.
 //!
 //! Thread tokens are unique in the process (a counter, not an address that a
 //! later thread may reuse), so a `home` naming the caller was stored by the
@@ -1582,15 +1584,18 @@ impl Sleepers {
     /// `fence(SeqCst)` if that value carries [`WAITERS_FENCE`] (every
     /// notifier then fences before it loads the count) and, if it carries
     /// [`HOME`], the caller is on the home thread; the heavy barrier of
-    /// `kind` otherwise (a waiter away from home then ends the home, with
-    /// [`home_off`](Sleepers::home_off)). `false` if the heavy barrier
+    /// `kind` otherwise (a waiter away from home also ends the home, with
+    /// [`leave_home`](Sleepers::leave_home)). `false` if the heavy barrier
     /// failed (see [`barrier::heavy`]).
     pub(crate) fn waiter_barrier(&self, kind: barrier::Kind, registered: usize) -> bool {
         if registered & HOME != 0 && !self.at_home(registered) {
-            let ok = barrier::heavy(kind);
+            // A home exists only on the fence pair, which only a process on
+            // the `membarrier` pair takes (never under loom).
+            debug_assert_eq!(kind, barrier::Kind::Membarrier);
             #[cfg(not(loom))]
-            self.home_off();
-            ok
+            return self.leave_home();
+            #[cfg(loom)]
+            unreachable!("no registry has a home under loom")
         } else if registered & WAITERS_FENCE != 0 {
             fence(Ordering::SeqCst);
             true
@@ -1774,36 +1779,46 @@ impl Sleepers {
         }
     }
 
-    /// Ends the home ("Home threads" in the module docs): clears [`HOME`]
-    /// and [`WAITERS_FENCE`] in one read-modify-write (only from a
-    /// registry with a home), runs the heavy barrier (every notification
-    /// that skipped its fence on a value with `HOME` has published before
-    /// it), then sets `WAITERS_FENCE` again with `Release`: the switch to
-    /// the fence pair's second half, as in
-    /// [`fence_pair_on`](Sleepers::fence_pair_on). Nobody else changes
-    /// the mode bits while `NOTIFY_FENCES` is set without
-    /// `WAITERS_FENCE`, so the thread whose compare-exchange cleared them
-    /// finishes the switch. If the barrier fails, clears `NOTIFY_FENCES`
-    /// too (the `membarrier` pair), as a failed switch on does.
+    /// The barrier (W2) of a waiter away from this registry's home, which
+    /// also ends the home ("Home threads" in the module docs): clears
+    /// [`HOME`] and [`WAITERS_FENCE`] in one read-modify-write (if the home
+    /// is still there), runs the heavy barrier (the waiter's own, after its
+    /// registration; and the switch's: every notification that skipped its
+    /// fence on a value with `HOME` has published before it), then, if it
+    /// cleared them, sets `WAITERS_FENCE` again with `Release`: the second
+    /// half of a switch to the fence pair, as in
+    /// [`fence_pair_on`](Sleepers::fence_pair_on). Nobody else changes the
+    /// mode bits while `NOTIFY_FENCES` is set without `WAITERS_FENCE`, so
+    /// the thread whose compare-exchange cleared them finishes the switch.
+    /// If the barrier fails, clears `NOTIFY_FENCES` too (the `membarrier`
+    /// pair), as a failed switch on does. Returns what the barrier
+    /// returned. (One `membarrier` for both: a wait that ran its own and
+    /// then the switch's paid two, and a task stream on a 2-worker runtime
+    /// whose tasks now and then ran on the other worker spent 16 % of its
+    /// samples in the IPIs.)
     #[cfg(not(loom))]
     #[cold]
-    fn home_off(&self) {
+    fn leave_home(&self) -> bool {
         let mut c = self.count.load(Ordering::Relaxed);
-        loop {
+        let cleared = loop {
             if c & HOME == 0 {
-                return; // ended by another waiter, or by `fence_pair_off`
+                break false; // ended by another waiter, or by `fence_pair_off`
             }
             match self.count.compare_exchange_weak(c, c & !(HOME | WAITERS_FENCE), Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => break true,
                 Err(now) => c = now,
             }
+        };
+        let ok = barrier::heavy(barrier::Kind::Membarrier);
+        if cleared {
+            if ok {
+                self.count.fetch_or(WAITERS_FENCE, Ordering::Release);
+            } else {
+                self.count.fetch_and(!NOTIFY_FENCES, Ordering::Relaxed);
+            }
         }
-        if barrier::heavy(barrier::Kind::Membarrier) {
-            self.count.fetch_or(WAITERS_FENCE, Ordering::Release);
-        } else {
-            self.count.fetch_and(!NOTIFY_FENCES, Ordering::Relaxed);
-        }
+        ok
     }
 
     /// A task registration on this thread, with `state` locked, that read
