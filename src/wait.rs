@@ -2408,6 +2408,15 @@ mod tests {
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// An operation that fails `fails` times, then succeeds (or, with
     /// `gone`, fails for good), counting its waits in `waits`.
     struct Scripted {
@@ -3112,14 +3121,8 @@ mod tests {
     fn a_registry_takes_a_home_thread_and_a_waiter_elsewhere_ends_it() {
         use crate::sync::thread_token;
         use std::sync::Arc;
-        use std::task::{Wake, Waker};
+        use std::task::Waker;
 
-        struct Count(AtomicUsize);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         if barrier::kind() != barrier::Kind::Membarrier {
             return; // homes need membarrier (not under Miri)
         }
@@ -3337,14 +3340,8 @@ mod tests {
     fn a_registry_on_the_fence_pair_wakes_threads_and_tasks() {
         use std::sync::atomic::AtomicBool;
         use std::sync::Arc;
-        use std::task::{Wake, Waker};
+        use std::task::Waker;
 
-        struct Count(AtomicUsize);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         if barrier::kind() != barrier::Kind::Membarrier {
             return;
         }
