@@ -53,7 +53,8 @@
 //! worker, which runs a task it woke next, in its LIFO slot), so nothing
 //! can arrive before it returns `Pending`. Each registry remembers the
 //! thread of the notifier that last woke a task there; a thread is told
-//! apart by the address of a thread-local (no system call).
+//! apart by a number unique in the process, kept in a thread-local
+//! (`sync::thread_token`; no system call).
 //!
 //! The budget learns from how each spin ended: one caught while spinning
 //! keeps the budget at least four times the gap it bridged (and spinning

@@ -1178,12 +1178,15 @@ mod tokio_rt {
     /// home, pausing now and then so that the receiver registers. Those
     /// registrations come from away, and must end the home rather than miss
     /// a wake-up: every item arrives, in order, and the whole run stays
-    /// within the watchdog of `returns`. (How the home ends depends on the
-    /// timing: with a debug print, the SPSC receiver's first registration
-    /// away ended it in 3 of 6 runs, and brisk waits took the registry off
-    /// the fence pair first in the others. The unit test
-    /// `a_registry_takes_a_home_thread_and_a_waiter_elsewhere_ends_it`
-    /// checks the switch itself.)
+    /// within the watchdog of `returns`. A smoke test: in a stream the next
+    /// item's notification would cover a lost wake-up but the last one's.
+    /// How the home ends depends on the timing: with counters in a debug
+    /// build, a registration away ended it in 3–5 of 6 runs for SPSC and in
+    /// none for MPMC (brisk waits took the registry off the fence pair
+    /// first). The race itself is stress-tested in `src/wait.rs`
+    /// (`stress_a_waiter_away_from_home_against_notifications_at_home` and
+    /// its mirror), the switch by
+    /// `a_registry_takes_a_home_thread_and_a_waiter_elsewhere_ends_it`.
     macro_rules! leave_home {
         ($ring:literal, $channel:expr) => {
             returns($ring, || {
