@@ -1286,9 +1286,9 @@ pub(crate) struct Sleepers {
     home_streak: AtomicU32,
     /// `Park`: whether a streaming task wait (after a batch) here first
     /// waits for items (room) to gather before it registers
-    /// ([`Sleepers::task_gather_for_wait`]). Turned on by a registration whose re-check found
-    /// the item (futile: the peer was publishing), off by a gather that
-    /// found nothing.
+    /// ([`Sleepers::task_gather_for_wait`]). Turned on by a registration
+    /// whose re-check found the item (futile: the peer was publishing),
+    /// off by a gather that found nothing.
     task_gathers: AtomicBool,
     /// `Park`: the CPU on which a thread last began a wait here (`NO_CPU`
     /// if unknown), for the other side's shared-core check
@@ -1777,8 +1777,8 @@ impl Sleepers {
     }
 
     /// Switches back to the `membarrier` pair: every mode bit (a home's
-    /// too) cleared in one read-modify-write, and only from the complete fence pair (a switch
-    /// on in progress is left to finish).
+    /// too) cleared in one read-modify-write, and only from the complete
+    /// fence pair (a switch on in progress is left to finish).
     ///
     /// A compare-exchange loop rather than `fetch_update`, which nightly
     /// Rust deprecates in favour of `try_update` (not in the MSRV).
@@ -1844,7 +1844,7 @@ impl Sleepers {
     /// `Release`, by a compare-exchange that requires the complete fence
     /// pair and no home. Not for a pool of handles: its tasks register from
     /// whichever worker runs them, and each registration away from a home
-    /// costs two heavy barriers.
+    /// ends it and costs a heavy barrier.
     #[cfg(not(loom))]
     fn learn_home(&self, registered: usize, alone: bool) {
         let here = thread_token();
@@ -1987,8 +1987,8 @@ impl Sleepers {
     ///
     /// On [`Registration::New`] the caller runs its barrier
     /// ([`Sleepers::settled_or_barrier`], which may also end a home) and
-    /// then re-checks its condition with fresh loads before returning `Pending`
-    /// (the Dekker pair of the module docs: the entry is counted before the
+    /// then re-checks its condition with fresh loads before returning
+    /// `Pending` (the Dekker pair of the module docs: the entry is counted before the
     /// barrier). Unlike a thread, a task needs no mutex around its
     /// re-check: its waker is stored before the barrier, so a notifier that
     /// sees the count finds the entry, whenever the re-check runs.
