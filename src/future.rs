@@ -30,8 +30,8 @@
 //! Registering costs the heavy barrier: on Linux a `membarrier` system
 //! call, which interrupts every CPU running a thread of the process (9.2 µs
 //! on the 2-vCPU EPYC VM with the other vCPU busy), and the wake-up then
-//! goes through the executor (a parked worker takes about 4 µs to run
-//! again there). For an exchange where every item answers the previous one
+//! goes through the executor (a parked worker took about 4 µs to run
+//! again there; 20–25 µs on a later Zen 5 VM once it had idled 100 µs). For an exchange where every item answers the previous one
 //! (a ping-pong) that made an async round trip cost 17 µs. So on `Park`
 //! channels a task may spin first, as a blocked thread does: at the first
 //! pause of an operation, if its side of the channel moved at most 16
@@ -40,12 +40,14 @@
 //! on an MPMC channel, it is its side's only handle (a pool of receivers
 //! that find the ring empty would all hold workers for one item), it
 //! retries (spin-loop hint, fresh re-check) for at most the registry's
-//! learned task budget — never more than 10 µs, during which its worker
-//! runs nothing else — and only then registers. After a batch it does not
-//! spin: there spinning would keep the two tasks on two workers with every
-//! item crossing between their cores one at a time (measured far apart:
-//! half the throughput of registering at once when every wait spun).
-//! Those streaming waits register at once, or gather first (below).
+//! learned task budget — at most 10 µs (30 µs once to bridge a wake-up,
+//! below), during which its worker runs nothing else — and only then
+//! registers. After a batch it does not spin: there spinning would keep
+//! the two tasks on two workers with every item crossing between their
+//! cores one at a time (measured far apart: half the throughput of
+//! registering at once when every wait spun). Those streaming waits
+//! register at once, or gather first (below), unless the task is apart
+//! from its peer ("Tasks apart").
 //!
 //! Nor does a task spin (or gather) when the last task woken on its
 //! registry was woken from the thread it now runs on: its peer ran on this
@@ -60,13 +62,51 @@
 //! keeps the budget at least four times the gap it bridged (and spinning
 //! on); one that spun its budget out halves it — spinning that catches
 //! nothing held the worker for nothing, whether the peer is idle, slow, or
-//! waiting for the very CPU the task holds (more busy threads than cores).
-//! Three misses from the cap turn spinning off; then one wait in 16 spins
-//! the cap anyway as a probe, and a probe that catches turns it back on
-//! (so a ping-pong whose two sides both fell back to registering finds its
-//! way back). The policy only decides *when* a task registers; the
-//! registration, barrier and re-check above are unchanged, and under loom
-//! (no clock) tasks register at once.
+//! waiting for the very CPU the task holds (more busy threads than cores)
+//! — unless it missed a wake-up ("Tasks apart"). Three misses from the cap
+//! turn spinning off; then one wait in 16 spins the cap anyway as a probe,
+//! and a probe that catches turns it back on (so a ping-pong whose two
+//! sides both fell back to registering finds its way back). The policy
+//! only decides *when* a task registers; the registration, barrier and
+//! re-check above are unchanged, and under loom (no clock) tasks register
+//! at once.
+//!
+//! # Tasks apart
+//!
+//! Registering pays off when the executor then runs the woken task where
+//! its peer woke it (tokio's LIFO slot; a current-thread runtime with both
+//! tasks): from then on the two take turns on one thread, each item in that
+//! thread's cache. Where it never can — one task per thread
+//! (thread-per-core runtimes, a current-thread runtime on each of two
+//! threads), or a peer that is a thread — each sleep costs a wake-up of a
+//! parked thread, 20–25 µs on the 2-vCPU Zen 5 VM once it has idled a
+//! while, and the two sides fall into a cycle: each waits while the other
+//! is waking, spins its budget (at most 10 µs) out, misses, halves the
+//! budget and sleeps, until spinning is off on both and every ring-full
+//! costs two wake-ups. On a capacity-16 ring between two current-thread
+//! runtimes that ran at 0.4–3 M items/s, against 30 M for the MPMC ring,
+//! which happened not to fall in (`docs/measurements.md`, 2026-12-05 "Two
+//! tasks on two threads"). Two rules break it:
+//!
+//! - **Bridging a wake-up.** An operation that spun out, slept, was woken
+//!   from another thread and ended within 60 µs of its spin's start
+//!   (`TASK_BRIDGE_WITHIN_NS`) missed a peer that was waking up, not an
+//!   idle one: the next wait's budget is 30 µs (`TASK_BRIDGE_NS`) instead
+//!   of half. Spinning through one wake-up is enough: the peer is then
+//!   running, and answers within the usual budget again (the next catch
+//!   brings the budget back under 10 µs). A peer woken from the task's own
+//!   thread shares its thread, and the rule does not apply.
+//! - **Apart.** A side's task whose last four sleeps (`TASK_APART_AFTER`)
+//!   each ended on another thread than the one that woke it is *apart*: its
+//!   executor does not bring it to its peer, so registering after a batch
+//!   brings nothing either, and its streaming waits spin as a short one
+//!   does. One streaming wait in 1 024 (`TASK_APART_PROBE_EVERY`) registers
+//!   anyway, as a probe: an executor that can bring the two tasks together
+//!   does so then, its next sleep ends on the waking thread, and the task
+//!   is no longer apart.
+//!
+//! Both are per registry, learned by the side's only handle, and, as the
+//! rest of the task policy, not under loom.
 //!
 //! # Gathering before registering
 //!
@@ -155,12 +195,12 @@ use core::task::{Context, Poll};
 
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
-use crate::sync::{Instant, PACED_MAX_MOVED, SPIN_CLOCK_EVERY, TASK_PACED_MAX_MOVED};
+use crate::sync::{Instant, PACED_MAX_MOVED, SPIN_CLOCK_EVERY, TASK_BRIDGE_WITHIN_NS, TASK_PACED_MAX_MOVED};
 #[cfg(not(loom))]
 use crate::wait::lasted_paced;
-#[cfg(not(loom))]
-use crate::wait::Sleepers;
 use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
+#[cfg(not(loom))]
+use crate::wait::{Sleepers, TaskEnd};
 #[cfg(doc)]
 use crate::WaitStrategy;
 use crate::{broadcast, mpmc, spsc, RecvError, SendError};
@@ -219,11 +259,12 @@ enum Sleep {
 /// only handle. Nothing, if the last task woken on its registry was woken
 /// from the thread it runs on ([`Sleepers::woken_here`]). Otherwise, if
 /// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
-/// began a wait on the registry, it retries with spin-loop hints and fresh
-/// re-checks for at most the registry's learned task budget; the end of
-/// the operation teaches the budget how the wait ended
-/// ([`Sleepers::learn_task`]). Any other wait gathers once if the registry
-/// has gathering on. Not under loom, which has no clock: tasks register at
+/// began a wait on the registry, or the task is apart from its peer
+/// ([`Sleepers::streaming_spins`]; module docs, "Tasks apart"), it
+/// retries with spin-loop hints and fresh re-checks for at most the
+/// registry's learned task budget; the end of the operation teaches the
+/// budget how the wait ended ([`Sleepers::learn_task`]). Any other wait
+/// gathers once if the registry has gathering on. Not under loom, which has no clock: tasks register at
 /// once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
@@ -300,7 +341,9 @@ impl TaskSpin {
                 self.sleeps_pace = true;
                 return false;
             }
-            if moved <= TASK_SPIN_MAX_MOVED {
+            // A streaming wait spins too while the task is apart from its
+            // peer ("Tasks apart" in the module docs).
+            if moved <= TASK_SPIN_MAX_MOVED || sleepers.streaming_spins() {
                 let budget = sleepers.task_spin_for_wait();
                 if budget > 0 {
                     self.began = Some((Instant::now(), budget));
@@ -332,12 +375,13 @@ impl TaskSpin {
         found
     }
 
-    /// The operation ended (`registered`: after registering): teach the
-    /// registry's task budget, if it spun.
+    /// The operation ended (`registered`: after registering; `away`: it
+    /// slept and was woken from another thread than the one it ends on):
+    /// teach the registry's task budget, if it spun.
     #[inline(always)]
-    fn learn(&self, sleepers: &Sleepers, registered: bool) {
+    fn learn(&self, sleepers: &Sleepers, registered: bool, away: bool) {
         if let Some((began, _)) = self.began {
-            Self::learn_from(began, sleepers, registered);
+            Self::learn_from(began, sleepers, registered, away);
         }
     }
 
@@ -348,9 +392,16 @@ impl TaskSpin {
     // out of line).
     #[cold]
     #[inline(never)]
-    fn learn_from(began: Instant, sleepers: &Sleepers, registered: bool) {
+    fn learn_from(began: Instant, sleepers: &Sleepers, registered: bool, away: bool) {
         let waited = u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX);
-        sleepers.learn_task(waited, !registered);
+        let end = if !registered {
+            TaskEnd::Caught
+        } else if away && waited <= TASK_BRIDGE_WITHIN_NS {
+            TaskEnd::MissedWakeUp
+        } else {
+            TaskEnd::Missed
+        };
+        sleepers.learn_task(waited, end);
     }
 }
 
@@ -426,7 +477,8 @@ impl AsyncWait {
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
         {
-            self.spin.learn(side.sleepers, self.registered);
+            let away = !matches!(self.sleep, Sleep::Awake) && Self::slept_away(side);
+            self.spin.learn(side.sleepers, self.registered, away);
             // The registry's barrier pair ("Paced registries" in
             // `wait.rs`), from waits that slept. One that ended without
             // sleeping teaches nothing: a spin that caught its item, or a
@@ -450,6 +502,22 @@ impl AsyncWait {
             }
         }
         *self = AsyncWait::default();
+    }
+
+    /// After a sleep: whether the task was woken from another thread than
+    /// the one it runs on now (its executor did not bring it to the thread
+    /// that woke it); a side's only handle counts that for
+    /// [`Sleepers::apart`]. Out of line: it follows a sleep, and inlined
+    /// into every poll it cost the one-worker stream at capacity 16 about
+    /// 1 ns per item.
+    #[cfg(not(loom))]
+    #[inline(never)]
+    fn slept_away(side: &WaitOn<'_>) -> bool {
+        let away = !side.sleepers.woken_here();
+        if side.progress.is_some_and(|p| p.alone()) {
+            side.sleepers.learn_resumed(away);
+        }
+        away
     }
 
     /// The future is dropped before completing: leaves the registry and

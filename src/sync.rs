@@ -370,12 +370,43 @@ pub(crate) const PARK_SPIN_MAX_NS: u32 = 50_000;
 pub(crate) const PARK_SPIN_INITIAL_NS: u32 = 20_000;
 
 /// `Park`: the cap on a task's spin before it registers, in ns
-/// (also a new channel's task budget). The spin holds the executor's
-/// worker, so it is kept well under the thread cap; it is long enough to
-/// bridge a parked worker's wake-up on the 2-vCPU EPYC VM (a futex wake-up
-/// there takes about 4 µs), so that two tasks bouncing items catch each
-/// other again after one of them slept (see `future.rs`).
+/// (also a new channel's task budget), but for a bridge
+/// ([`TASK_BRIDGE_NS`]). The spin holds the executor's worker, so it is
+/// kept well under the thread cap.
 pub(crate) const TASK_SPIN_MAX_NS: u32 = 10_000;
+
+/// `Park`: the task budget after a spin that missed an answer which then
+/// came from another thread within [`TASK_BRIDGE_WITHIN_NS`] of the
+/// spin's start (`future.rs`, "Tasks apart"): long enough for the next
+/// spin to outlast a parked thread's wake-up. On the 2-vCPU Zen 5 VM a
+/// thread parked for 100 µs ran again 21 µs (p50), 24 µs (p90) after its
+/// unpark, 2 µs when it had slept only 1 µs (`docs/measurements.md`,
+/// 2026-12-05 "Two tasks on two threads"). Lasts one wait: the next catch
+/// brings the budget back under `TASK_SPIN_MAX_NS`.
+pub(crate) const TASK_BRIDGE_NS: u32 = 30_000;
+
+/// `Park`: a task spin that missed, then slept and was woken from another
+/// thread, counts as having missed a wake-up (the peer was parked, not
+/// idle) if the operation ended within this many ns of the spin's start:
+/// a spin (at most [`TASK_SPIN_MAX_NS`]), the peer's wake-up and the
+/// task's own, each about 20–25 µs on the VM above. Longer: the peer was
+/// idle, and the budget halves as before.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_BRIDGE_WITHIN_NS: u32 = 60_000;
+
+/// `Park`: after this many sleeps in a row of a side's sole-handle task
+/// that ended on another thread than the one that woke it, its streaming
+/// waits spin instead of gathering and registering (`future.rs`, "Tasks
+/// apart"): its executor does not bring it next to its peer.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_APART_AFTER: u32 = 4;
+
+/// `Park`: while a side's task is apart from its peer, one streaming wait
+/// in this many registers as before, as a probe: an executor that can
+/// bring the two tasks together (a tokio worker's LIFO slot) does so, and
+/// the next sleep ends on the waking thread.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_APART_PROBE_EVERY: u32 = 1024;
 
 /// `Park`: a task budget below this (ns) means spinning is off for tasks
 /// (three spins in a row that caught nothing, from the cap).

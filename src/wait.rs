@@ -253,6 +253,7 @@ use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySend
 use std::collections::VecDeque;
 
 use crate::sync::AtomicU32;
+use crate::sync::TASK_BRIDGE_NS;
 #[cfg(doc)]
 use crate::sync::TASK_PACED_MAX_MOVED;
 use crate::sync::{
@@ -269,6 +270,8 @@ use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFT
 use crate::sync::{HOME_AFTER, SHARED_TOKEN};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
+#[cfg(not(loom))]
+use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY};
 use crate::sync::{TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
 
 /// Turns moving threads off (or back on) for every `Park` channel of the
@@ -1270,6 +1273,20 @@ pub(crate) struct Sleepers {
     /// that wake a task, only when it changes.
     #[cfg_attr(loom, allow(dead_code))]
     task_woken_from: AtomicUsize,
+    /// `Park`: sleeps in a row (up to `TASK_APART_AFTER`) of this side's
+    /// sole-handle task that ended on another thread than the one that
+    /// woke it; 0 after one that ended on the waking thread. At
+    /// `TASK_APART_AFTER` the task is *apart* from its peer and its
+    /// streaming waits spin (`future.rs`, "Tasks apart"). Written only when
+    /// such a sleep ends (by the task, the side's only handle), only when
+    /// it changes.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_apart: AtomicU32,
+    /// Streaming task waits begun here while apart, to register every
+    /// `TASK_APART_PROBE_EVERY`-th of them as a probe. Written only by the
+    /// side's only handle.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_apart_waits: AtomicU32,
     /// `Park`: the [`thread_token`] of the registry's home thread, whose
     /// notifications skip the fence while [`HOME`] is set ("Home threads"
     /// in the module docs). Written only with `state` locked and `HOME`
@@ -1496,6 +1513,8 @@ impl Sleepers {
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
             task_woken_from: AtomicUsize::new(0),
+            task_apart: AtomicU32::new(0),
+            task_apart_waits: AtomicU32::new(0),
             home: AtomicUsize::new(0),
             home_streak: AtomicU32::new(0),
             waiter_cpu: AtomicU32::new(NO_CPU),
@@ -2295,17 +2314,53 @@ impl Sleepers {
         self.task_spin_budget.load(Ordering::Relaxed)
     }
 
-    /// The learning step of a task's spin phase (`future.rs`): a receive
-    /// that spun was caught while spinning, `waited` ns after it began, or
-    /// (`caught` false) spun its budget out and registered. See
-    /// [`next_task_budget`]. Racy by design, as [`learn`](Sleepers::learn):
-    /// it updates the budget as it is now, whoever else learned meanwhile.
+    /// The learning step of a task's spin phase (`future.rs`): an
+    /// operation that spun ended `waited` ns after its spin began, how
+    /// [`TaskEnd`] says. See [`next_task_budget`]. Racy by design, as
+    /// [`learn`](Sleepers::learn): it updates the budget as it is now,
+    /// whoever else learned meanwhile.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn learn_task(&self, waited: u32, caught: bool) {
+    pub(crate) fn learn_task(&self, waited: u32, end: TaskEnd) {
         let budget = self.task_spin_budget.load(Ordering::Relaxed);
-        let next = next_task_budget(budget, waited, caught);
+        let next = next_task_budget(budget, waited, end);
         if next != budget {
             self.task_spin_budget.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// A sleep of this side's sole-handle task ended (`future.rs`): counts
+    /// it for [`apart`](Sleepers::apart) — in a row if it ended on another
+    /// thread than the one whose notification woke it (`away`), back to 0
+    /// if on that thread.
+    #[cfg(not(loom))]
+    pub(crate) fn learn_resumed(&self, away: bool) {
+        let streak = self.task_apart.load(Ordering::Relaxed);
+        let next = if away { (streak + 1).min(TASK_APART_AFTER) } else { 0 };
+        if next != streak {
+            self.task_apart.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this side's task is apart from its peer: its last
+    /// `TASK_APART_AFTER` sleeps each ended on another thread than the one
+    /// that woke it, so its executor does not run it next to its peer.
+    #[cfg(not(loom))]
+    pub(crate) fn apart(&self) -> bool {
+        self.task_apart.load(Ordering::Relaxed) >= TASK_APART_AFTER
+    }
+
+    /// Whether a streaming task wait that begins here spins (`true`: the
+    /// task is [`apart`](Sleepers::apart) and this is not one of the
+    /// probes, every `TASK_APART_PROBE_EVERY`-th such wait, which register
+    /// as before).
+    #[cfg(not(loom))]
+    pub(crate) fn streaming_spins(&self) -> bool {
+        self.apart() && {
+            // A load and a store, not a read-modify-write: only the side's
+            // sole handle begins waits here.
+            let n = self.task_apart_waits.load(Ordering::Relaxed).wrapping_add(1);
+            self.task_apart_waits.store(n, Ordering::Relaxed);
+            n % TASK_APART_PROBE_EVERY != 0
         }
     }
 
@@ -2363,17 +2418,39 @@ fn spinning_pays(budget: u32) -> bool {
     budget >= PARK_SPIN_OFF_NS
 }
 
-/// The task budget after a receive that spun: caught `waited` ns after it
-/// began (`caught`), or not caught within its budget.
+/// How a task operation that spun ended, for its registry's budget
+/// ([`next_task_budget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) enum TaskEnd {
+    /// Its spin caught the item (room).
+    Caught,
+    /// It spun its budget out and registered; then it slept and was woken
+    /// from another thread, and ended within `TASK_BRIDGE_WITHIN_NS` of
+    /// the spin's start: the answer came soon after the spin gave up, from
+    /// a peer that runs elsewhere — one that had been parked, whose
+    /// wake-up the spin did not outlast.
+    MissedWakeUp,
+    /// Any other operation that spun and registered.
+    Missed,
+}
+
+/// The task budget after an operation that spun and ended `waited` ns
+/// after its spin began.
 ///
 /// - Caught: at least four times the gap it bridged and at least
 ///   `TASK_SPIN_ON_NS` (spinning stays on while it catches; a one-off long
 ///   gap decays by an eighth per wait), at most `TASK_SPIN_MAX_NS`.
-/// - Not caught: halved. Spinning that does not catch the answer held the
-///   worker for nothing: the peer is slow, idle, or cannot run (it waits
-///   for the CPU this task holds, as on a single-threaded executor or with
-///   more busy threads than cores). Three misses from the cap turn it
-///   off; probes ([`Sleepers::task_spin_for_wait`]) turn it back on.
+/// - A missed wake-up: `TASK_BRIDGE_NS`, to outlast the next one. Two
+///   tasks on two threads that each fall back to sleeping land every wait
+///   in the other's wake-up (20–25 µs on the VM), which a spin of at most
+///   `TASK_SPIN_MAX_NS` never outlasts: halving there turned spinning off
+///   for good and every wait slept (`future.rs`, "Tasks apart").
+/// - Any other miss: halved. Spinning that does not catch the answer held
+///   the worker for nothing: the peer is slow, idle, or cannot run (it
+///   waits for the CPU this task holds, as on a single-threaded executor or
+///   with more busy threads than cores). Three misses from the cap turn
+///   it off; probes ([`Sleepers::task_spin_for_wait`]) turn it back on.
 ///
 /// Not the thread rule ([`next_budget`]): a task that registered paid the
 /// heavy barrier and its executor's wake-up before it ran again, so how
@@ -2381,11 +2458,11 @@ fn spinning_pays(budget: u32) -> bool {
 /// (measured far apart: waits of 22 µs where the spin, once both sides
 /// spun, caught answers within 0.6 µs).
 #[cfg_attr(loom, allow(dead_code))]
-fn next_task_budget(budget: u32, waited: u32, caught: bool) -> u32 {
-    if caught {
-        (budget - budget / 8).max(waited.saturating_mul(4)).clamp(TASK_SPIN_ON_NS, TASK_SPIN_MAX_NS)
-    } else {
-        budget / 2
+fn next_task_budget(budget: u32, waited: u32, end: TaskEnd) -> u32 {
+    match end {
+        TaskEnd::Caught => (budget - budget / 8).max(waited.saturating_mul(4)).clamp(TASK_SPIN_ON_NS, TASK_SPIN_MAX_NS),
+        TaskEnd::MissedWakeUp => TASK_BRIDGE_NS,
+        TaskEnd::Missed => budget / 2,
     }
 }
 
@@ -2416,10 +2493,10 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 mod tests {
     use super::{
         barrier, block, next_budget, next_task_budget, short_wait, Blocking, Ended, Progress, Registration, Sleepers,
-        WaitOn, WaitStrategy, Wakers, FENCE_AFTER_PACED, FENCE_PAIR, HOME_AFTER, MODE_BITS, NOTIFY_FENCES,
-        PACED_MAX_MOVED, PACED_WAIT_NS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_GATHER_NS,
-        TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK,
-        UNFENCE_AFTER_UNHEARD, WAITERS_FENCE, WAKERS_KEPT,
+        TaskEnd, WaitOn, WaitStrategy, Wakers, FENCE_AFTER_PACED, FENCE_PAIR, HOME_AFTER, MODE_BITS, NOTIFY_FENCES,
+        PACED_MAX_MOVED, PACED_WAIT_NS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES, TASK_APART_AFTER,
+        TASK_APART_PROBE_EVERY, TASK_BRIDGE_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS,
+        TASK_SPIN_PROBE_EVERY, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD, WAITERS_FENCE, WAKERS_KEPT,
     };
     use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -2979,14 +3056,21 @@ mod tests {
     fn task_budget_rules() {
         let (cap, on) = (TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS);
         // Caught: at least four times the gap and at least `on`, at most the cap.
-        assert_eq!(next_task_budget(on, 1_000, true), 4_000);
-        assert_eq!(next_task_budget(on, 10, true), on, "stays on while it catches");
-        assert_eq!(next_task_budget(cap, 100, true), cap - cap / 8, "a one-off long gap decays");
-        assert_eq!(next_task_budget(cap, u32::MAX / 2, true), cap);
+        assert_eq!(next_task_budget(on, 1_000, TaskEnd::Caught), 4_000);
+        assert_eq!(next_task_budget(on, 10, TaskEnd::Caught), on, "stays on while it catches");
+        assert_eq!(next_task_budget(cap, 100, TaskEnd::Caught), cap - cap / 8, "a one-off long gap decays");
+        assert_eq!(next_task_budget(cap, u32::MAX / 2, TaskEnd::Caught), cap);
         // Not caught: halved; three misses from the cap turn it off.
-        assert_eq!(next_task_budget(cap, cap, false), cap / 2);
-        let b = (0..3).fold(cap, |b, _| next_task_budget(b, cap, false));
+        assert_eq!(next_task_budget(cap, cap, TaskEnd::Missed), cap / 2);
+        let b = (0..3).fold(cap, |b, _| next_task_budget(b, cap, TaskEnd::Missed));
         assert!(b < on, "{b}");
+        // A missed wake-up: the bridge, from any budget (also from off), for
+        // one wait: the next catch brings it back under the cap.
+        assert!(TASK_BRIDGE_NS > cap);
+        for budget in [0, on, cap] {
+            assert_eq!(next_task_budget(budget, 40_000, TaskEnd::MissedWakeUp), TASK_BRIDGE_NS);
+        }
+        assert_eq!(next_task_budget(TASK_BRIDGE_NS, 300, TaskEnd::Caught), cap);
     }
 
     /// While spinning is off, every `TASK_SPIN_PROBE_EVERY`-th wait spins
@@ -2996,15 +3080,50 @@ mod tests {
         let sleepers = Sleepers::new();
         assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_MAX_NS);
         for _ in 0..3 {
-            sleepers.learn_task(TASK_SPIN_MAX_NS, false);
+            sleepers.learn_task(TASK_SPIN_MAX_NS, TaskEnd::Missed);
         }
         let budgets: Vec<u32> = (0..2 * TASK_SPIN_PROBE_EVERY).map(|_| sleepers.task_spin_for_wait()).collect();
         let probes = budgets.iter().filter(|&&b| b == TASK_SPIN_MAX_NS).count();
         assert_eq!(probes, 2, "{budgets:?}");
         assert!(budgets.iter().all(|&b| b == 0 || b == TASK_SPIN_MAX_NS), "{budgets:?}");
-        sleepers.learn_task(600, true); // a probe caught its answer after 0.6 µs
+        sleepers.learn_task(600, TaskEnd::Caught); // a probe caught its answer after 0.6 µs
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_ON_NS.max(2_400));
         assert_eq!(sleepers.task_spin_for_wait(), TASK_SPIN_ON_NS.max(2_400), "on again");
+        // Off again; a probe that misses a peer's wake-up turns it on at the bridge.
+        for _ in 0..3 {
+            sleepers.learn_task(TASK_SPIN_MAX_NS, TaskEnd::Missed);
+        }
+        assert_eq!(sleepers.task_spin_for_wait(), 0);
+        sleepers.learn_task(45_000, TaskEnd::MissedWakeUp);
+        assert_eq!(sleepers.task_spin_for_wait(), TASK_BRIDGE_NS);
+    }
+
+    /// `TASK_APART_AFTER` sleeps in a row that end away from the waking
+    /// thread make a side's task apart; one that ends on it ends that.
+    /// While apart, streaming waits spin but for one probe in
+    /// `TASK_APART_PROBE_EVERY`.
+    #[test]
+    fn a_task_woken_away_from_its_thread_again_and_again_is_apart() {
+        let sleepers = Sleepers::new();
+        let streaming = |n: u32| (0..n).filter(|_| sleepers.streaming_spins()).count() as u32;
+        for _ in 0..TASK_APART_AFTER - 1 {
+            sleepers.learn_resumed(true);
+        }
+        assert!(!sleepers.apart());
+        assert_eq!(streaming(8), 0, "streaming waits register (or gather)");
+        sleepers.learn_resumed(false);
+        for _ in 0..TASK_APART_AFTER - 1 {
+            sleepers.learn_resumed(true);
+        }
+        assert!(!sleepers.apart(), "a sleep that ended on the waking thread starts the count again");
+        sleepers.learn_resumed(true);
+        assert!(sleepers.apart());
+        assert_eq!(streaming(2 * TASK_APART_PROBE_EVERY), 2 * TASK_APART_PROBE_EVERY - 2, "two probes register");
+        sleepers.learn_resumed(true);
+        assert!(sleepers.apart(), "saturates");
+        sleepers.learn_resumed(false);
+        assert!(!sleepers.apart());
+        assert_eq!(streaming(8), 0);
     }
 
     /// A producer task and a consumer task on one thread (one executor,
