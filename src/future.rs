@@ -1299,9 +1299,34 @@ pub(crate) use adapters::{broadcast_adapters, mpmc_adapters, spsc_adapters};
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{AsyncWait, TaskSpin, TASK_SPIN_MAX_MOVED};
-    use crate::sync::{Instant, TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_ON_NS};
+    use crate::sync::{Instant, TASK_BRIDGE_NS, TASK_BRIDGE_WITHIN_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS};
+    use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
     use core::task::Context;
     use std::cell::Cell;
+    use std::time::Duration;
+
+    /// How an operation that spun ends teaches the budget: a miss that
+    /// slept, was woken from another thread and ended soon after the spin
+    /// began missed a wake-up (the bridge); later, or woken on its own
+    /// thread, it halves; a catch keeps it on.
+    #[test]
+    fn a_spin_that_missed_a_wake_up_bridges_the_next_one() {
+        let (tx, _rx) = crate::spsc::channel::<u32>(16);
+        let sleepers = tx.waiting().sleepers;
+        let ago = |us: u64| Instant::now() - Duration::from_micros(us);
+        let soon = u64::from(TASK_BRIDGE_WITHIN_NS / 2_000); // half the window, in µs
+        let late = u64::from(TASK_BRIDGE_WITHIN_NS / 1_000) + 100;
+        assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS);
+        TaskSpin::learn_from(ago(soon), sleepers, true, true);
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "missed a wake-up");
+        TaskSpin::learn_from(ago(1), sleepers, false, false);
+        assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS, "a catch: back under the cap");
+        for (began, away, what) in [(late, true, "too late"), (soon, false, "woken on its thread")] {
+            let before = sleepers.task_spin_learned();
+            TaskSpin::learn_from(ago(began), sleepers, true, away);
+            assert_eq!(sleepers.task_spin_learned(), before / 2, "{what}: halved");
+        }
+    }
 
     /// `n` items through `tx` and `rx`, as a side moves between two task
     /// waits.
@@ -1438,6 +1463,32 @@ mod tests {
             }));
             assert_eq!(looks.get(), 3);
         }
+    }
+
+    /// A task apart from its peer spins after a batch too (it would
+    /// register at once otherwise), but for one wait in
+    /// `TASK_APART_PROBE_EVERY`, which registers as before.
+    #[test]
+    fn a_task_apart_spins_after_a_batch_but_for_its_probes() {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(64);
+        for _ in 0..TASK_APART_AFTER {
+            rx.waiting().sleepers.learn_resumed(true);
+        }
+        let mut probes = 0;
+        for _ in 0..2 * TASK_APART_PROBE_EVERY {
+            pass(&mut tx, &mut rx, A_BATCH);
+            let mut spin = TaskSpin::default();
+            // A spin finds the item at its first look; a probe never looks.
+            if !spin.spin(&rx.waiting(), || true) {
+                assert!(spin.began.is_none(), "a probe does not spin");
+                probes += 1;
+            }
+        }
+        assert_eq!(probes, 2);
+        // The sender's side is not apart: its streaming wait does not spin.
+        pass(&mut tx, &mut rx, A_BATCH);
+        let mut spin = TaskSpin::default();
+        assert!(!spin.spin(&tx.waiting(), || panic!("a wait after a batch must not spin")));
     }
 
     /// A task wait that ended without sleeping (its spin caught the item,

@@ -3126,6 +3126,44 @@ mod tests {
         assert_eq!(streaming(8), 0);
     }
 
+    /// A receiving task whose sleeps a thread's sends end (its executor
+    /// cannot run it on that thread) becomes apart; the same receiver's
+    /// sleeps ended from its own thread (its producer a task of the same
+    /// executor) end that.
+    #[test]
+    fn a_receiver_woken_by_a_thread_is_apart_and_one_woken_on_its_thread_is_not() {
+        let items = 3 * TASK_APART_AFTER;
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(16);
+        let producer = std::thread::spawn(move || {
+            for i in 0..items {
+                // Far longer than any spin: every receive sleeps.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                tx.send(i).unwrap();
+            }
+            tx
+        });
+        futures::executor::block_on(async {
+            for i in 0..items {
+                assert_eq!(rx.recv_async().await, Ok(i));
+            }
+        });
+        let mut tx = producer.join().unwrap();
+        assert!(rx.waiting().sleepers.apart(), "woken from the producer's thread each time");
+        futures::executor::block_on(futures::future::join(
+            async {
+                for i in 0..64 {
+                    tx.send_async(i).await.unwrap();
+                }
+            },
+            async {
+                for i in 0..64 {
+                    assert_eq!(rx.recv_async().await, Ok(i));
+                }
+            },
+        ));
+        assert!(!rx.waiting().sleepers.apart(), "woken on its own thread");
+    }
+
     /// A producer task and a consumer task on one thread (one executor,
     /// no other worker), over rings too small to batch: `(n items, the two
     /// registries' task budgets after, whether each is on the fence pair)`.
