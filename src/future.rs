@@ -85,7 +85,7 @@
 //! budget and sleeps, until spinning is off on both and every ring-full
 //! costs two wake-ups. On a capacity-16 ring between two current-thread
 //! runtimes that ran at 0.4–3 M items/s, against 30 M for the MPMC ring,
-//! which happened not to fall in (`docs/measurements.md`, 2026-12-05 "Two
+//! which happened not to fall in (`docs/measurements.md`, 2026-12-05 "two
 //! tasks on two threads"). Two rules break it:
 //!
 //! - **Bridging a wake-up.** An operation that spun out, slept, was woken

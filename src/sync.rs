@@ -381,7 +381,7 @@ pub(crate) const TASK_SPIN_MAX_NS: u32 = 10_000;
 /// spin to outlast a parked thread's wake-up. On the 2-vCPU Zen 5 VM a
 /// thread parked for 100 µs ran again 21 µs (p50), 24 µs (p90) after its
 /// unpark, 2 µs when it had slept only 1 µs (`docs/measurements.md`,
-/// 2026-12-05 "Two tasks on two threads"). Lasts one wait: the next catch
+/// 2026-12-05 "two tasks on two threads"). Lasts one wait: the next catch
 /// brings the budget back under `TASK_SPIN_MAX_NS`.
 pub(crate) const TASK_BRIDGE_NS: u32 = 30_000;
 
