@@ -381,7 +381,7 @@ impl TaskSpin {
     #[inline(always)]
     fn learn(&self, sleepers: &Sleepers, registered: bool, away: bool) {
         if let Some((began, _)) = self.began {
-            Self::learn_from(began, sleepers, registered, away);
+            Self::learn_from(began.elapsed(), sleepers, registered, away);
         }
     }
 
@@ -392,8 +392,8 @@ impl TaskSpin {
     // out of line).
     #[cold]
     #[inline(never)]
-    fn learn_from(began: Instant, sleepers: &Sleepers, registered: bool, away: bool) {
-        let waited = u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX);
+    fn learn_from(waited: core::time::Duration, sleepers: &Sleepers, registered: bool, away: bool) {
+        let waited = u32::try_from(waited.as_nanos()).unwrap_or(u32::MAX);
         let end = if !registered {
             TaskEnd::Caught
         } else if away && waited <= TASK_BRIDGE_WITHIN_NS {
@@ -1313,17 +1313,17 @@ mod tests {
     fn a_spin_that_missed_a_wake_up_bridges_the_next_one() {
         let (tx, _rx) = crate::spsc::channel::<u32>(16);
         let sleepers = tx.waiting().sleepers;
-        let ago = |us: u64| Instant::now() - Duration::from_micros(us);
+        let after = Duration::from_micros;
         let soon = u64::from(TASK_BRIDGE_WITHIN_NS / 2_000); // half the window, in µs
         let late = u64::from(TASK_BRIDGE_WITHIN_NS / 1_000) + 100;
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS);
-        TaskSpin::learn_from(ago(soon), sleepers, true, true);
+        TaskSpin::learn_from(after(soon), sleepers, true, true);
         assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "missed a wake-up");
-        TaskSpin::learn_from(ago(1), sleepers, false, false);
+        TaskSpin::learn_from(after(1), sleepers, false, false);
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS, "a catch: back under the cap");
         for (began, away, what) in [(late, true, "too late"), (soon, false, "woken on its thread")] {
             let before = sleepers.task_spin_learned();
-            TaskSpin::learn_from(ago(began), sleepers, true, away);
+            TaskSpin::learn_from(after(began), sleepers, true, away);
             assert_eq!(sleepers.task_spin_learned(), before / 2, "{what}: halved");
         }
     }
@@ -1474,17 +1474,19 @@ mod tests {
         for _ in 0..TASK_APART_AFTER {
             rx.waiting().sleepers.learn_resumed(true);
         }
-        let mut probes = 0;
-        for _ in 0..2 * TASK_APART_PROBE_EVERY {
+        // Three waits short of the end of a round of `TASK_APART_PROBE_EVERY`
+        // (a thousand rounds of batches take half a minute under Miri).
+        rx.waiting().sleepers.set_apart_waits(TASK_APART_PROBE_EVERY - 3);
+        let mut spun = Vec::new();
+        for _ in 0..6 {
             pass(&mut tx, &mut rx, A_BATCH);
             let mut spin = TaskSpin::default();
             // A spin finds the item at its first look; a probe never looks.
-            if !spin.spin(&rx.waiting(), || true) {
-                assert!(spin.began.is_none(), "a probe does not spin");
-                probes += 1;
-            }
+            let found = spin.spin(&rx.waiting(), || true);
+            assert_eq!(found, spin.began.is_some(), "a probe does not spin");
+            spun.push(found);
         }
-        assert_eq!(probes, 2);
+        assert_eq!(spun, [true, true, false, true, true, true], "the round's last wait is its probe");
         // The sender's side is not apart: its streaming wait does not spin.
         pass(&mut tx, &mut rx, A_BATCH);
         let mut spin = TaskSpin::default();
