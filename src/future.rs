@@ -31,8 +31,9 @@
 //! call, which interrupts every CPU running a thread of the process (9.2 µs
 //! on the 2-vCPU EPYC VM with the other vCPU busy), and the wake-up then
 //! goes through the executor (a parked worker took about 4 µs to run
-//! again there; 20–25 µs on a later Zen 5 VM once it had idled 100 µs). For an exchange where every item answers the previous one
-//! (a ping-pong) that made an async round trip cost 17 µs. So on `Park`
+//! again there; 20–25 µs on a later Zen 5 VM once it had idled 100 µs).
+//! For an exchange where every item answers the previous one (a
+//! ping-pong) that made an async round trip cost 17 µs. So on `Park`
 //! channels a task may spin first, as a blocked thread does: at the first
 //! pause of an operation, if its side of the channel moved at most 16
 //! items since a task last began a wait on the same registry (a ping-pong
@@ -40,8 +41,9 @@
 //! on an MPMC channel, it is its side's only handle (a pool of receivers
 //! that find the ring empty would all hold workers for one item), it
 //! retries (spin-loop hint, fresh re-check) for at most the registry's
-//! learned task budget — at most 10 µs (30 µs once to bridge a wake-up,
-//! below), during which its worker runs nothing else — and only then
+//! learned task budget — at most 10 µs (30 µs to bridge a wake-up, at
+//! most once between two catches, below), during which its worker runs
+//! nothing else — and only then
 //! registers. After a batch it does not spin: there spinning would keep
 //! the two tasks on two workers with every item crossing between their
 //! cores one at a time (measured far apart: half the throughput of
@@ -84,34 +86,51 @@
 //! is waking, spins its budget (at most 10 µs) out, misses, halves the
 //! budget and sleeps, until spinning is off on both and every ring-full
 //! costs two wake-ups. On a capacity-16 ring between two current-thread
-//! runtimes that ran at 0.4–3 M items/s, against 30 M for the MPMC ring,
-//! which happened not to fall in (`docs/measurements.md`, 2026-12-05 "two
-//! tasks on two threads"). Two rules break it:
+//! runtimes that ran at 0.4–4 M items/s, against 20–33 M for the MPMC
+//! ring, which happened not to fall in (`docs/measurements.md`,
+//! 2026-12-05 "two tasks on two threads"). Two rules break it:
 //!
 //! - **Bridging a wake-up.** An operation that spun out, slept, was woken
-//!   from another thread and ended within 60 µs of its spin's start
-//!   (`TASK_BRIDGE_WITHIN_NS`) missed a peer that was waking up, not an
-//!   idle one: the next wait's budget is 30 µs (`TASK_BRIDGE_NS`) instead
-//!   of half. Spinning through one wake-up is enough: the peer is then
-//!   running, and answers within the usual budget again (the next catch
-//!   brings the budget back under 10 µs). A peer woken from the task's own
-//!   thread shares its thread, and the rule does not apply.
+//!   from another thread than the one it ends on, and ended within 60 µs
+//!   of its spin's start (`TASK_BRIDGE_WITHIN_NS`) missed a peer that was
+//!   waking up, not an idle one: the next wait's budget is 30 µs
+//!   (`TASK_BRIDGE_NS`) instead of half. Spinning through one wake-up is
+//!   enough: the peer is then running, and answers within the usual budget
+//!   again (the next catch brings the budget back under 10 µs). At most
+//!   one bridge between two catches: a bridge that misses, or a shorter
+//!   spin after it that misses a wake-up again, halves the budget as any
+//!   miss (items 35–55 µs apart otherwise bridged every other wait, the
+//!   task spinning 40–60 % of its thread and still sleeping on most
+//!   items). A task woken on the thread it ends on (its executor ran it
+//!   where its peer woke it) did not miss a wake-up: the rule does not
+//!   apply.
 //! - **Apart.** A side's task whose last four sleeps (`TASK_APART_AFTER`)
 //!   each ended on another thread than the one that woke it is *apart*: its
 //!   executor does not bring it to its peer, so registering after a batch
 //!   brings nothing either, and its streaming waits spin as a short one
-//!   does. One streaming wait in 1 024 (`TASK_APART_PROBE_EVERY`) registers
-//!   anyway, as a probe: an executor that can bring the two tasks together
-//!   does so then, its next sleep ends on the waking thread, and the task
-//!   is no longer apart.
+//!   does while spinning is on (while it is off they gather as before,
+//!   and may be its probes). One streaming wait in 1 024
+//!   (`TASK_APART_PROBE_EVERY`) registers anyway, as a probe: if it sleeps,
+//!   an executor that can bring the two tasks together does so, the sleep
+//!   ends on the waking thread, and the task is no longer apart. A probe
+//!   whose re-check finds the item (the peer is streaming on another
+//!   worker) learns nothing, so a task on a multi-threaded executor that
+//!   became apart may stay so while both sides stream; it needs four
+//!   sleeps in a row to end away from the waking thread, which tokio's
+//!   LIFO slot makes rare (measured on a 2-worker runtime: 0–3 of a run's
+//!   28 registries became apart at capacity 16, each came back, none at
+//!   1 024).
 //!
-//! Both are per registry, learned by the side's only handle, and, as the
-//! rest of the task policy, not under loom.
+//! Both are per registry, learned by the side's only handle (an MPMC
+//! handle shared by several tasks through an `Arc` counts as one handle:
+//! its counters may then lose counts, which changes nothing but the
+//! policy), and, as the rest of the task policy, not under loom.
 //!
 //! # Gathering before registering
 //!
 //! A streaming side — a receive or a send after a batch — registers at
-//! once, and its registration is often futile: the peer is running on the
+//! once (unless it is apart from its peer, above), and its registration
+//! is often futile: the peer is running on the
 //! other worker and publishes while the heavy barrier runs, so the re-check
 //! finds the item and the task goes on without sleeping. It paid a
 //! `membarrier` (which also interrupts the peer's CPU) to learn that, and
@@ -135,8 +154,9 @@
 //! A registry switches to the fence pair when its waits sleep every few
 //! items (`wait.rs`, "Paced registries"). A task's sleep (it returned
 //! `Pending` after registering) counts by the threads' rule if the task
-//! spun first (a long sleep, at most 16 items on), and otherwise — its
-//! peer on its thread, or a streaming wait — however short it was, if its
+//! spun first (a long sleep, at most 16 items on; an apart task's
+//! streaming wait that spun too), and otherwise — its peer on its thread,
+//! or a streaming wait that did not spin — however short it was, if its
 //! side moved at most `TASK_PACED_MAX_MOVED` (256) items since the
 //! previous sleep: such a task registers every few hundred items at most,
 //! and on the `membarrier` pair each registration cost 0.5–15 µs, where a
@@ -263,9 +283,10 @@ enum Sleep {
 /// ([`Sleepers::streaming_spins`]; module docs, "Tasks apart"), it
 /// retries with spin-loop hints and fresh re-checks for at most the
 /// registry's learned task budget; the end of the operation teaches the
-/// budget how the wait ended ([`Sleepers::learn_task`]). Any other wait
-/// gathers once if the registry has gathering on. Not under loom, which has no clock: tasks register at
-/// once there.
+/// budget how the wait ended ([`Sleepers::learn_task`]). Any other
+/// streaming wait (and an apart one while spinning is off) gathers once if
+/// the registry has gathering on. Not under loom, which has no clock:
+/// tasks register at once there.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
 struct TaskSpin {
@@ -276,7 +297,8 @@ struct TaskSpin {
     decided: bool,
     /// Decided not to spin, on a side with one handle: its peer last woke
     /// it from this thread, or its side moved more than
-    /// `TASK_SPIN_MAX_MOVED` items since the previous wait. A sleep of
+    /// `TASK_SPIN_MAX_MOVED` items since the previous wait (and it does not
+    /// spin there as an apart task does). A sleep of
     /// such a wait counts as paced for the registry's barrier pair however
     /// short it was, if its side moved at most `TASK_PACED_MAX_MOVED` items
     /// since the previous sleep there ([`AsyncWait::complete`]).
@@ -341,14 +363,14 @@ impl TaskSpin {
                 self.sleeps_pace = true;
                 return false;
             }
+            let streaming = moved > TASK_SPIN_MAX_MOVED;
             // A streaming wait spins too while the task is apart from its
-            // peer ("Tasks apart" in the module docs).
-            if moved <= TASK_SPIN_MAX_MOVED || sleepers.streaming_spins() {
-                let budget = sleepers.task_spin_for_wait();
-                if budget > 0 {
-                    self.began = Some((Instant::now(), budget));
-                }
-            } else {
+            // peer ("Tasks apart" in the module docs), if spinning is on
+            // (or this is a spinning probe).
+            let budget = if !streaming || sleepers.streaming_spins() { sleepers.task_spin_for_wait() } else { 0 };
+            if budget > 0 {
+                self.began = Some((Instant::now(), budget));
+            } else if streaming {
                 self.sleeps_pace = true;
                 let gather = sleepers.task_gather_for_wait(p.capacity);
                 if gather > 0 {
@@ -1298,7 +1320,7 @@ pub(crate) use adapters::{broadcast_adapters, mpmc_adapters, spsc_adapters};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{AsyncWait, TaskSpin, TASK_SPIN_MAX_MOVED};
+    use super::{AsyncWait, Sleep, TaskEnd, TaskSpin, TASK_SPIN_MAX_MOVED};
     use crate::sync::{Instant, TASK_BRIDGE_NS, TASK_BRIDGE_WITHIN_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS};
     use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
     use core::task::Context;
@@ -1491,6 +1513,66 @@ mod tests {
         pass(&mut tx, &mut rx, A_BATCH);
         let mut spin = TaskSpin::default();
         assert!(!spin.spin(&tx.waiting(), || panic!("a wait after a batch must not spin")));
+    }
+
+    /// While spinning is off, an apart task's streaming wait gathers (and
+    /// its sleep counts as paced however short), as any streaming wait.
+    #[test]
+    fn an_apart_task_with_spinning_off_gathers() {
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(64);
+        let sleepers = rx.waiting().sleepers;
+        for _ in 0..TASK_APART_AFTER {
+            sleepers.learn_resumed(true);
+        }
+        for _ in 0..3 {
+            sleepers.learn_task(TASK_SPIN_MAX_NS, TaskEnd::Missed);
+        }
+        sleepers.learn_gather(true);
+        // Fewer waits than the spinning probes' period.
+        for _ in 0..8 {
+            pass(&mut tx, &mut rx, A_BATCH);
+            let mut spin = TaskSpin::default();
+            let looks = Cell::new(0);
+            assert!(spin.spin(&rx.waiting(), || {
+                looks.set(looks.get() + 1);
+                true
+            }));
+            assert_eq!((looks.get(), spin.began.is_none(), spin.sleeps_pace), (1, true, true), "a gather");
+        }
+    }
+
+    /// The end of an operation that spun, through `AsyncWait::complete`:
+    /// one that slept and was woken from another thread (here: from no
+    /// task's thread yet) soon after missed a wake-up, bridges the next
+    /// spin and counts towards apart; one that registered without sleeping
+    /// halves the budget and counts for nothing; one that slept and was
+    /// woken on its thread halves it and ends apart.
+    #[test]
+    fn complete_teaches_the_bridge_and_apart_only_from_sleeps() {
+        let (_tx, rx) = crate::spsc::channel::<u32>(16);
+        let side = rx.waiting();
+        let sleepers = side.sleepers;
+        let end = |sleep: Sleep| {
+            let mut wait = AsyncWait { registered: true, counted: true, sleep, ..AsyncWait::default() };
+            wait.spin.began = Some((Instant::now(), TASK_SPIN_MAX_NS));
+            wait.complete(&side, || false);
+        };
+        end(Sleep::Untimed);
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "slept, woken away");
+        for _ in 1..TASK_APART_AFTER {
+            end(Sleep::Awake);
+        }
+        assert!(!sleepers.apart(), "waits that did not sleep do not count");
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS >> (TASK_APART_AFTER - 1));
+        for _ in 1..TASK_APART_AFTER {
+            end(Sleep::Untimed);
+        }
+        assert!(sleepers.apart());
+        sleepers.pretend_woken_here();
+        let before = sleepers.task_spin_learned();
+        end(Sleep::Untimed);
+        assert!(!sleepers.apart(), "woken on its own thread");
+        assert_eq!(sleepers.task_spin_learned(), before / 2);
     }
 
     /// A task wait that ended without sleeping (its spin caught the item,

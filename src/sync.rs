@@ -375,22 +375,25 @@ pub(crate) const PARK_SPIN_INITIAL_NS: u32 = 20_000;
 /// kept well under the thread cap.
 pub(crate) const TASK_SPIN_MAX_NS: u32 = 10_000;
 
-/// `Park`: the task budget after a spin that missed an answer which then
-/// came from another thread within [`TASK_BRIDGE_WITHIN_NS`] of the
-/// spin's start (`future.rs`, "Tasks apart"): long enough for the next
-/// spin to outlast a parked thread's wake-up. On the 2-vCPU Zen 5 VM a
-/// thread parked for 100 µs ran again 21 µs (p50), 24 µs (p90) after its
-/// unpark, 2 µs when it had slept only 1 µs (`docs/measurements.md`,
-/// 2026-12-05 "two tasks on two threads"). Lasts one wait: the next catch
-/// brings the budget back under `TASK_SPIN_MAX_NS`.
+/// `Park`: the task budget after a spin that missed a wake-up: it spun
+/// out, slept, was woken from another thread than the one it ends on, and
+/// the operation ended within [`TASK_BRIDGE_WITHIN_NS`] of the spin's start
+/// (`future.rs`, "Tasks apart"). Long enough for the next spin to outlast a
+/// parked thread's wake-up. On the 2-vCPU Zen 5 VM a thread parked for
+/// 100 µs ran again 21 µs (p50), 24 µs (p90) after its unpark, 2 µs when it
+/// had slept only 1 µs (`docs/measurements.md`, 2026-12-05 "two tasks on
+/// two threads"). At most once between two catches: the next catch brings
+/// the budget back under `TASK_SPIN_MAX_NS`, and a missed wake-up before
+/// any catch halves it instead.
 pub(crate) const TASK_BRIDGE_NS: u32 = 30_000;
 
 /// `Park`: a task spin that missed, then slept and was woken from another
 /// thread, counts as having missed a wake-up (the peer was parked, not
 /// idle) if the operation ended within this many ns of the spin's start:
-/// a spin (at most [`TASK_SPIN_MAX_NS`]), the peer's wake-up and the
-/// task's own, each about 20–25 µs on the VM above. Longer: the peer was
-/// idle, and the budget halves as before.
+/// the spin (at most [`TASK_SPIN_MAX_NS`]: a bridge that misses never
+/// bridges again), the peer's wake-up and the task's own, each about
+/// 20–25 µs on the VM above. Longer: the peer was idle, and the budget
+/// halves as before.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_BRIDGE_WITHIN_NS: u32 = 60_000;
 
@@ -402,9 +405,10 @@ pub(crate) const TASK_BRIDGE_WITHIN_NS: u32 = 60_000;
 pub(crate) const TASK_APART_AFTER: u32 = 4;
 
 /// `Park`: while a side's task is apart from its peer, one streaming wait
-/// in this many registers as before, as a probe: an executor that can
-/// bring the two tasks together (a tokio worker's LIFO slot) does so, and
-/// the next sleep ends on the waking thread.
+/// in this many registers as before, as a probe: if it sleeps, an executor
+/// that can bring the two tasks together (a tokio worker's LIFO slot) does
+/// so, and the sleep ends on the waking thread (a probe whose re-check
+/// finds the item learns nothing).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_APART_PROBE_EVERY: u32 = 1024;
 

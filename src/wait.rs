@@ -1287,6 +1287,13 @@ pub(crate) struct Sleepers {
     /// side's only handle.
     #[cfg_attr(loom, allow(dead_code))]
     task_apart_waits: AtomicU32,
+    /// `Park`: the task budget was set to `TASK_BRIDGE_NS` by a missed
+    /// wake-up and no task spin has caught its answer since: a further
+    /// missed wake-up halves the budget instead ([`Sleepers::learn_task`]).
+    /// Written only at the end of a task wait that spun, only when it
+    /// changes.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_bridged: AtomicBool,
     /// `Park`: the [`thread_token`] of the registry's home thread, whose
     /// notifications skip the fence while [`HOME`] is set ("Home threads"
     /// in the module docs). Written only with `state` locked and `HOME`
@@ -1515,6 +1522,7 @@ impl Sleepers {
             task_woken_from: AtomicUsize::new(0),
             task_apart: AtomicU32::new(0),
             task_apart_waits: AtomicU32::new(0),
+            task_bridged: AtomicBool::new(false),
             home: AtomicUsize::new(0),
             home_streak: AtomicU32::new(0),
             waiter_cpu: AtomicU32::new(NO_CPU),
@@ -2319,8 +2327,21 @@ impl Sleepers {
     /// [`TaskEnd`] says. See [`next_task_budget`]. Racy by design, as
     /// [`learn`](Sleepers::learn): it updates the budget as it is now,
     /// whoever else learned meanwhile.
+    ///
+    /// One bridge between two catches: a missed wake-up after a bridge with
+    /// no catch since (the bridge itself missed, or a shorter spin after
+    /// it) counts as an ordinary miss. Items paced 35–55 µs apart otherwise
+    /// bridged every other wait, a task spinning 37–58 % of its thread and
+    /// still sleeping on most items (a review's scratch test, 2026-12-05).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn learn_task(&self, waited: u32, end: TaskEnd) {
+        let bridged = self.task_bridged.load(Ordering::Relaxed);
+        let end = if end == TaskEnd::MissedWakeUp && bridged { TaskEnd::Missed } else { end };
+        match end {
+            TaskEnd::Caught if bridged => self.task_bridged.store(false, Ordering::Relaxed),
+            TaskEnd::MissedWakeUp => self.task_bridged.store(true, Ordering::Relaxed),
+            _ => {}
+        }
         let budget = self.task_spin_budget.load(Ordering::Relaxed);
         let next = next_task_budget(budget, waited, end);
         if next != budget {
@@ -2362,6 +2383,13 @@ impl Sleepers {
             self.task_apart_waits.store(n, Ordering::Relaxed);
             n % TASK_APART_PROBE_EVERY != 0
         }
+    }
+
+    /// Records the calling thread as the one that last woke a task here
+    /// (tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pretend_woken_here(&self) {
+        self.task_woken_from.store(thread_token(), Ordering::Relaxed);
     }
 
     /// Sets the count of streaming waits begun here while apart (tests: to
@@ -3078,6 +3106,22 @@ mod tests {
             assert_eq!(next_task_budget(budget, 40_000, TaskEnd::MissedWakeUp), TASK_BRIDGE_NS);
         }
         assert_eq!(next_task_budget(TASK_BRIDGE_NS, 300, TaskEnd::Caught), cap);
+    }
+
+    /// One bridge between two catches: a second missed wake-up before a
+    /// catch halves the budget; after a catch the next one bridges again.
+    #[test]
+    fn a_task_bridges_once_between_catches() {
+        let sleepers = Sleepers::new();
+        sleepers.learn_task(40_000, TaskEnd::MissedWakeUp);
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS);
+        sleepers.learn_task(80_000, TaskEnd::MissedWakeUp); // the bridge missed too
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS / 2);
+        sleepers.learn_task(50_000, TaskEnd::MissedWakeUp); // a shorter spin after it
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS / 4);
+        sleepers.learn_task(500, TaskEnd::Caught);
+        sleepers.learn_task(40_000, TaskEnd::MissedWakeUp);
+        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "a catch since: bridges again");
     }
 
     /// While spinning is off, every `TASK_SPIN_PROBE_EVERY`-th wait spins
