@@ -43,13 +43,12 @@
 //! retries (spin-loop hint, fresh re-check) for at most the registry's
 //! learned task budget — at most 10 µs (30 µs to bridge a wake-up, at
 //! most once between two catches, below), during which its worker runs
-//! nothing else — and only then
-//! registers. After a batch it does not spin: there spinning would keep
-//! the two tasks on two workers with every item crossing between their
-//! cores one at a time (measured far apart: half the throughput of
-//! registering at once when every wait spun). Those streaming waits
-//! register at once, or gather first (below), unless the task is apart
-//! from its peer ("Tasks apart").
+//! nothing else — and only then registers. After a batch it does not
+//! spin: there spinning would keep the two tasks on two workers with every
+//! item crossing between their cores one at a time (measured far apart:
+//! half the throughput of registering at once when every wait spun).
+//! Those streaming waits register at once, or gather first (below), unless
+//! the task is apart from its peer ("Tasks apart").
 //!
 //! Nor does a task spin (or gather) when the last task woken on its
 //! registry was woken from the thread it now runs on: its peer ran on this
@@ -130,9 +129,9 @@
 //!
 //! A streaming side — a receive or a send after a batch — registers at
 //! once (unless it is apart from its peer, above), and its registration
-//! is often futile: the peer is running on the
-//! other worker and publishes while the heavy barrier runs, so the re-check
-//! finds the item and the task goes on without sleeping. It paid a
+//! is often futile: the peer is running on the other worker and publishes
+//! while the heavy barrier runs, so the re-check finds the item and the
+//! task goes on without sleeping. It paid a
 //! `membarrier` (which also interrupts the peer's CPU) to learn that, and
 //! it then takes the items one cache line at a time as they cross, finds
 //! the ring empty (full) again, and registers again. So a registration
