@@ -1556,13 +1556,21 @@ mod tests {
             wait.spin.began = Some((Instant::now(), TASK_SPIN_MAX_NS));
             wait.complete(&side, || false);
         };
+        // The budget's checks need `complete` to run well within
+        // `TASK_BRIDGE_WITHIN_NS` of `began`: not under Miri, whose clock
+        // counts interpreted steps (there it took over 60 µs).
+        let timed = !cfg!(miri);
         end(Sleep::Untimed);
-        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "slept, woken away");
+        if timed {
+            assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "slept, woken away");
+        }
         for _ in 1..TASK_APART_AFTER {
             end(Sleep::Awake);
         }
         assert!(!sleepers.apart(), "waits that did not sleep do not count");
-        assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS >> (TASK_APART_AFTER - 1));
+        if timed {
+            assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS >> (TASK_APART_AFTER - 1));
+        }
         for _ in 1..TASK_APART_AFTER {
             end(Sleep::Untimed);
         }
