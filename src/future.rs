@@ -402,18 +402,25 @@ impl TaskSpin {
     #[inline(always)]
     fn learn(&self, sleepers: &Sleepers, registered: bool, away: bool) {
         if let Some((began, _)) = self.began {
-            Self::learn_from(began.elapsed(), sleepers, registered, away);
+            Self::learn_from(began, sleepers, registered, away);
         }
     }
 
-    // Out of line, as `spin`: with both inlined into every poll, the MPMC
-    // async rows ran about 6% slower (`benches/async.rs`, vCPUs close
-    // together, 8 alternated runs: 1p1c 76.7 / 4p4c 74.7 against 81.5 /
-    // 80.9 M items/s without the spin phase; 80.8 / 79.4 with these two
-    // out of line).
+    // Out of line, as `spin` (the clock read too): with both inlined into
+    // every poll, the MPMC async rows ran about 6% slower
+    // (`benches/async.rs`, vCPUs close together, 8 alternated runs: 1p1c
+    // 76.7 / 4p4c 74.7 against 81.5 / 80.9 M items/s without the spin
+    // phase; 80.8 / 79.4 with these two out of line).
     #[cold]
     #[inline(never)]
-    fn learn_from(waited: core::time::Duration, sleepers: &Sleepers, registered: bool, away: bool) {
+    fn learn_from(began: Instant, sleepers: &Sleepers, registered: bool, away: bool) {
+        Self::learn_after(began.elapsed(), sleepers, registered, away);
+    }
+
+    /// [`learn_from`](TaskSpin::learn_from) once the operation's length
+    /// since its spin began, `waited`, is known (tests give it directly).
+    #[inline(always)]
+    fn learn_after(waited: core::time::Duration, sleepers: &Sleepers, registered: bool, away: bool) {
         let waited = u32::try_from(waited.as_nanos()).unwrap_or(u32::MAX);
         let end = if !registered {
             TaskEnd::Caught
@@ -1338,13 +1345,13 @@ mod tests {
         let soon = u64::from(TASK_BRIDGE_WITHIN_NS / 2_000); // half the window, in µs
         let late = u64::from(TASK_BRIDGE_WITHIN_NS / 1_000) + 100;
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS);
-        TaskSpin::learn_from(after(soon), sleepers, true, true);
+        TaskSpin::learn_after(after(soon), sleepers, true, true);
         assert_eq!(sleepers.task_spin_learned(), TASK_BRIDGE_NS, "missed a wake-up");
-        TaskSpin::learn_from(after(1), sleepers, false, false);
+        TaskSpin::learn_after(after(1), sleepers, false, false);
         assert_eq!(sleepers.task_spin_learned(), TASK_SPIN_MAX_NS, "a catch: back under the cap");
         for (began, away, what) in [(late, true, "too late"), (soon, false, "woken on its thread")] {
             let before = sleepers.task_spin_learned();
-            TaskSpin::learn_from(after(began), sleepers, true, away);
+            TaskSpin::learn_after(after(began), sleepers, true, away);
             assert_eq!(sleepers.task_spin_learned(), before / 2, "{what}: halved");
         }
     }

@@ -253,9 +253,9 @@ use crate::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySend
 use std::collections::VecDeque;
 
 use crate::sync::AtomicU32;
-use crate::sync::TASK_BRIDGE_NS;
 #[cfg(doc)]
 use crate::sync::TASK_PACED_MAX_MOVED;
+use crate::sync::TASK_SPIN_PROBE_EVERY;
 use crate::sync::{
     barrier, fence, spin_hint, yield_now, AtomicBool, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, MutexGuard,
     Ordering,
@@ -272,7 +272,7 @@ use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 #[cfg(not(loom))]
 use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY};
-use crate::sync::{TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS, TASK_SPIN_PROBE_EVERY};
+use crate::sync::{TASK_BRIDGE_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
 
 /// Turns moving threads off (or back on) for every `Park` channel of the
 /// process, also those built with
