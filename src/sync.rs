@@ -162,34 +162,55 @@ pub(crate) const SHARED_TOKEN: usize = usize::MAX;
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_token() -> usize {
-    std::thread_local! {
-        static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-    }
     // A `Cell<usize>` has no destructor, so this works during thread
     // teardown as well (no access error).
     TOKEN.with(|token| match token.get() {
-        0 => {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static NEXT: AtomicUsize = AtomicUsize::new(1);
-            // Relaxed: only uniqueness matters, which the counter's single
-            // modification order gives. Saturating (a compare-exchange loop,
-            // as `fence_pair_off` in `wait.rs` explains), so that it never
-            // wraps to a number a live thread holds.
-            let mut n = NEXT.load(Ordering::Relaxed);
-            let mine = loop {
-                if n == SHARED_TOKEN {
-                    break SHARED_TOKEN;
-                }
-                match NEXT.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => break n,
-                    Err(now) => n = now,
-                }
-            };
-            token.set(mine);
-            mine
-        }
+        0 => first_thread_token(token),
         mine => mine,
     })
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The calling thread's [`thread_token`], 0 until its first call.
+    static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// The calling thread's [`thread_token`] if it has drawn one, 0 if not
+/// (no token is 0): for a comparison with a token some thread drew, which
+/// a thread without one cannot match. A thread-local load and nothing
+/// else.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_token_if_drawn() -> usize {
+    TOKEN.with(core::cell::Cell::get)
+}
+
+/// [`thread_token`] at the thread's first call: draws its number. Out of
+/// line, so that the per-call path stays a load and a branch where it is
+/// inlined.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn first_thread_token(token: &core::cell::Cell<usize>) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    // Relaxed: only uniqueness matters, which the counter's single
+    // modification order gives. Saturating (a compare-exchange loop, as
+    // `fence_pair_off` in `wait.rs` explains), so that it never wraps to a
+    // number a live thread holds.
+    let mut n = NEXT.load(Ordering::Relaxed);
+    let mine = loop {
+        if n == SHARED_TOKEN {
+            break SHARED_TOKEN;
+        }
+        match NEXT.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break n,
+            Err(now) => n = now,
+        }
+    };
+    token.set(mine);
+    mine
 }
 
 /// What [`move_elsewhere`] did.

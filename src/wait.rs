@@ -176,7 +176,13 @@
 //!
 //! - Notifier: a value with N and H (loaded with `Acquire`) and `home`
 //!   naming the calling thread: no fence; the count is that value's.
-//!   Otherwise as above.
+//!   Otherwise as above. With nobody registered (a *quiet home*: every
+//!   notification but about one per ring-full of a stream between two
+//!   tasks on one thread) that is nothing to do: a small function returns
+//!   before the general path ([`Sleepers::notify_nonzero`]), and the
+//!   notification does not count towards switching the registry back (it
+//!   paid no fence). Through the general path, the SPSC stream at capacity
+//!   16 ran about 10 % slower (`docs/measurements.md`, "quiet homes").
 //! - Waiter: if W1 read H and `home` names another thread, it ends the
 //!   home (below), whose heavy barrier is also its W2. If it read W (with
 //!   H naming the caller, or without H), `fence(SeqCst)`. Otherwise the
@@ -262,7 +268,8 @@ use crate::sync::{
 };
 #[cfg(not(loom))]
 use crate::sync::{
-    current_cpu, move_elsewhere, thread_token, Move, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY, YIELD_RAN_ANOTHER_NS,
+    current_cpu, move_elsewhere, thread_token, thread_token_if_drawn, Move, PARK_SPIN_OFF_NS, SPIN_CLOCK_EVERY,
+    YIELD_RAN_ANOTHER_NS,
 };
 #[cfg(not(loom))]
 use crate::sync::{FENCE_AFTER_PACED, PACED_MAX_MOVED, PACED_WAIT_NS, UNFENCE_AFTER_BRISK, UNFENCE_AFTER_UNHEARD};
@@ -1563,14 +1570,31 @@ impl Sleepers {
         // call with one argument): a longer inline path here took LLVM over
         // its threshold for inlining the SPSC `try_send` into `send`, and
         // the free-running blocking rows of `targets` fell by a quarter.
+        // (With `notify_nonzero`'s check here as well and `try_send` made
+        // `#[inline(always)]`, they fell by a fifth close together.)
         if self.may_have_sleepers() {
-            self.notify_slow(if n == 1 { 1 } else { usize::MAX });
+            self.notify_nonzero(if n == 1 { 1 } else { usize::MAX });
         }
     }
 
-    /// The load [`notify_n_after_barrier`](Sleepers::notify_n_after_barrier)
-    /// begins with: `false` only if nobody waits here (as of a load after
-    /// the caller's light barrier), so there is nothing to notify.
+    /// A notification whose first load read anything but 0: returns at
+    /// once on a quiet home ([`quiet_home`](Sleepers::quiet_home)), else
+    /// the general path. Small and not `#[cold]`, so that the quiet home
+    /// costs a call and a few instructions without saving registers.
+    #[inline(never)]
+    fn notify_nonzero(&self, max: usize) {
+        // Acquire: a value with `HOME` synchronises with its setting, so
+        // `home` reads the thread that set it, or a later one.
+        if self.quiet_home(self.count.load(Ordering::Acquire)) {
+            return;
+        }
+        self.notify_slow(max);
+    }
+
+    /// The load a notification begins with (as
+    /// [`notify_n_after_barrier`](Sleepers::notify_n_after_barrier) does):
+    /// `false` only if nobody waits here (as of a load after the caller's
+    /// light barrier), so there is nothing to notify.
     #[inline(always)]
     pub(crate) fn may_have_sleepers(&self) -> bool {
         // `SeqCst`: the notification load of `Settled`'s argument (on x86
@@ -1578,11 +1602,12 @@ impl Sleepers {
         self.count.load(Ordering::SeqCst) != 0
     }
 
-    /// The notifier's path once its load of `count` read anything but 0:
-    /// a fresh load (a later load serves the Dekker argument as well), and
-    /// on a registry on the fence pair `fence(SeqCst)` and another (the
-    /// load the argument is about); then wake up to `max` sleepers if the
-    /// count (without the mode bits) says any are there.
+    /// The notifier's path once its load of `count` read anything but 0,
+    /// and no quiet home: a fresh load (a later load serves the Dekker
+    /// argument as well), and on a registry on the fence pair
+    /// `fence(SeqCst)` and another (the load the argument is about); then
+    /// wake up to `max` sleepers if the count (without the mode bits) says
+    /// any are there.
     #[cold]
     #[inline(never)]
     #[cfg_attr(loom, allow(clippy::collapsible_if))] // `learn_heard` is not built under loom
@@ -1600,6 +1625,24 @@ impl Sleepers {
         }
         if count & !MODE_BITS != 0 {
             self.wake_locked(lock(&self.state), max);
+        }
+    }
+
+    /// Whether `count` (loaded with `Acquire` or stronger) has nobody
+    /// registered and [`HOME`], and `home` names the calling thread: a
+    /// notification with nothing to do, not even a fence ("Home threads"
+    /// in the module docs). A thread that has drawn no token is nobody's
+    /// home (no token is 0), so the check never draws one.
+    #[inline(always)]
+    fn quiet_home(&self, count: usize) -> bool {
+        #[cfg(not(loom))]
+        {
+            count & !MODE_BITS == 0 && count & HOME != 0 && self.home.load(Ordering::Relaxed) == thread_token_if_drawn()
+        }
+        #[cfg(loom)]
+        {
+            let _ = count;
+            false
         }
     }
 
@@ -1765,7 +1808,9 @@ impl Sleepers {
     /// A notification on the fence pair ran its fence (or, at the
     /// registry's home, skipped it) and found a sleeper (`heard`) or
     /// nobody: after `UNFENCE_AFTER_UNHEARD` unheard ones in a
-    /// row, switch back to the `membarrier` pair. The waiters' streaks
+    /// row, switch back to the `membarrier` pair. (One at a quiet home,
+    /// [`Sleepers::quiet_home`], does not come here: it paid no fence.) The
+    /// waiters' streaks
     /// cannot see a side that stopped waiting altogether (it ends no wait,
     /// brisk or paced), and every notification would pay the fence for as
     /// long as it polls: a producer whose consumer polled with `try_recv`
@@ -3439,6 +3484,46 @@ mod tests {
         assert_eq!(sleepers.home_thread(), Some(thread_token()));
         sleepers.fence_pair_off();
         assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "every mode bit cleared");
+    }
+
+    /// A notification on the home thread with nobody registered (a quiet
+    /// home) returns before the general path and counts for nothing: more than
+    /// `UNFENCE_AFTER_UNHEARD` of them leave the registry on the fence
+    /// pair and at home, while the same number from another thread switch
+    /// it back. A thread that has not drawn a token matches no home.
+    #[test]
+    fn quiet_notifications_at_home_are_not_unheard_ones() {
+        use crate::sync::{thread_token, thread_token_if_drawn};
+
+        if barrier::kind() != barrier::Kind::Membarrier {
+            return; // homes need membarrier (not under Miri)
+        }
+        std::thread::spawn(|| {
+            assert_eq!(thread_token_if_drawn(), 0, "a new thread has drawn no token");
+            let mine = thread_token();
+            assert_eq!(thread_token_if_drawn(), mine);
+        })
+        .join()
+        .unwrap();
+
+        let sleepers = Sleepers::new();
+        take_home(&sleepers, &counting_waker());
+        assert_eq!(sleepers.home_thread(), Some(thread_token()));
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "at home, nobody registered");
+        for _ in 0..2 * UNFENCE_AFTER_UNHEARD {
+            sleepers.notify_n_after_barrier(1);
+        }
+        assert_eq!(sleepers.home_thread(), Some(thread_token()), "still at home");
+        assert!(sleepers.on_fence_pair(), "still on the fence pair");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..UNFENCE_AFTER_UNHEARD {
+                    sleepers.notify_n_after_barrier(1);
+                }
+            });
+        });
+        assert!(!sleepers.on_fence_pair(), "unheard from away: back on the membarrier pair");
+        assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
     }
 
     /// Rounds of the home-thread stress tests below: `HOME_STRESS_ROUNDS`,
