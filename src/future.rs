@@ -125,6 +125,26 @@
 //! its counters may then lose counts, which changes nothing but the
 //! policy), and, as the rest of the task policy, not under loom.
 //!
+//! # Away from home
+//!
+//! A registry on the fence pair may have a home thread (`wait.rs`, "Home
+//! threads"): its notifications there skip the fence, and a task that
+//! registers on another thread ends the home with a `membarrier`. On a
+//! multi-thread runtime whose two tasks share a worker, the other worker
+//! now and then takes one of them (tokio runs a woken task from its LIFO
+//! slot at most three times in a row, then from its run queue, where an
+//! idle worker steals it). That task's next wait begins away from the
+//! home, next to an idle thread, while its peer streams on the home: a
+//! 1p1c SPSC task stream at capacity 16 on a 2-worker runtime ended a
+//! home about once per 50 ring-fulls, and each `membarrier` took about
+//! 9 µs with the other vCPU busy (`docs/measurements.md`, "away from
+//! home"). So such a wait, by the side's only handle, first spins up to
+//! `TASK_AWAY_SPIN_NS` (5 µs) re-checking its ring, and registers only if
+//! that misses; after `TASK_AWAY_OFF_AFTER` (2) misses in a row its waits
+//! register at once, but for every `TASK_AWAY_PROBE_EVERY`-th (16), which
+//! spins again. (This runs before the spin phase's decision and does not
+//! teach the task budget.)
+//!
 //! # Gathering before registering
 //!
 //! A streaming side — a receive or a send after a batch — registers at
@@ -361,6 +381,17 @@ impl TaskSpin {
             if sleepers.woken_here() {
                 self.sleeps_pace = true;
                 return false;
+            }
+            // Away from the registry's home: registering would end it with
+            // a `membarrier`; spin briefly first ("Away from home" in the
+            // module docs).
+            if sleepers.home_elsewhere() {
+                let ns = sleepers.away_spin_for_wait();
+                if ns > 0 {
+                    let caught = spin_until(Instant::now(), ns, &ready);
+                    sleepers.learn_away(caught);
+                    return caught;
+                }
             }
             let streaming = moved > TASK_SPIN_MAX_MOVED;
             // A streaming wait spins too while the task is apart from its
@@ -1329,6 +1360,7 @@ mod tests {
     use super::{AsyncWait, Sleep, TaskEnd, TaskSpin, TASK_SPIN_MAX_MOVED};
     use crate::sync::{Instant, TASK_BRIDGE_NS, TASK_BRIDGE_WITHIN_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS};
     use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
+    use crate::sync::{TASK_AWAY_OFF_AFTER, TASK_AWAY_PROBE_EVERY, TASK_AWAY_SPIN_NS};
     use core::task::Context;
     use std::cell::Cell;
     use std::time::Duration;
@@ -1519,6 +1551,57 @@ mod tests {
         pass(&mut tx, &mut rx, A_BATCH);
         let mut spin = TaskSpin::default();
         assert!(!spin.spin(&tx.waiting(), || panic!("a wait after a batch must not spin")));
+    }
+
+    /// A task wait that begins away from its registry's home spins first
+    /// even with the task budget learned down to nothing, catching its
+    /// item without registering (which would end the home), and teaches
+    /// no task budget; with no home elsewhere, the same wait does not look.
+    #[test]
+    fn a_task_away_from_home_spins_before_registering() {
+        let (_tx, rx) = crate::spsc::channel::<u32>(16);
+        let sleepers = rx.waiting().sleepers;
+        for _ in 0..3 {
+            sleepers.learn_task(TASK_SPIN_MAX_NS, TaskEnd::Missed);
+        }
+        assert_eq!(sleepers.task_spin_for_wait(), 0, "spinning learned off");
+        let mut spin = TaskSpin::default();
+        assert!(!spin.spin(&rx.waiting(), || panic!("no home elsewhere: no spin")));
+
+        let elsewhere = std::thread::spawn(crate::sync::thread_token).join().unwrap();
+        sleepers.pretend_home_on(elsewhere);
+        assert!(sleepers.home_elsewhere());
+        let looks = Cell::new(0);
+        let mut spin = TaskSpin::default();
+        assert!(spin.spin(&rx.waiting(), || {
+            looks.set(looks.get() + 1);
+            looks.get() == 3
+        }));
+        assert_eq!((looks.get(), spin.began), (3, None), "caught at the third look, no task budget to teach");
+        assert!(sleepers.home_elsewhere(), "the home stays");
+        let mut spin = TaskSpin::default();
+        assert!(!spin.spin(&rx.waiting(), || false), "a miss registers");
+    }
+
+    /// Away spins that miss `TASK_AWAY_OFF_AFTER` times in a row stop, but
+    /// for every `TASK_AWAY_PROBE_EVERY`-th away wait; a catch turns them
+    /// on again.
+    #[test]
+    fn away_spins_stop_after_misses_but_for_probes() {
+        let (_tx, rx) = crate::spsc::channel::<u32>(16);
+        let sleepers = rx.waiting().sleepers;
+        for _ in 0..TASK_AWAY_OFF_AFTER {
+            assert_eq!(sleepers.away_spin_for_wait(), TASK_AWAY_SPIN_NS);
+            sleepers.learn_away(false);
+        }
+        let spins: Vec<bool> =
+            (0..2 * TASK_AWAY_PROBE_EVERY).map(|_| sleepers.away_spin_for_wait() == TASK_AWAY_SPIN_NS).collect();
+        let probes: Vec<usize> = spins.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
+        let every = TASK_AWAY_PROBE_EVERY as usize;
+        assert_eq!(probes, [every - 1, 2 * every - 1], "one probe in {every}");
+        sleepers.learn_away(true);
+        assert_eq!(sleepers.away_spin_for_wait(), TASK_AWAY_SPIN_NS, "a catch turns them on");
+        assert_eq!(sleepers.away_spin_for_wait(), TASK_AWAY_SPIN_NS);
     }
 
     /// While spinning is off, an apart task's streaming wait gathers (and

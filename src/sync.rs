@@ -408,6 +408,26 @@ pub(crate) const TASK_SPIN_MAX_NS: u32 = 10_000;
 /// any catch halves it instead.
 pub(crate) const TASK_BRIDGE_NS: u32 = 30_000;
 
+/// `Park`: how long (ns) a task spins before it registers when its wait
+/// begins on another thread than its registry's home (`future.rs`, "Away
+/// from home"). Its registration would end the home with a `membarrier`,
+/// which on the 2-vCPU Zen 5 VM took 9.1 µs while the other vCPU ran a
+/// thread of the process and 0.34 µs while it did not (scratch program,
+/// 20 000 calls; `docs/measurements.md`, 2026-12-05 "away from home"):
+/// a spin this long that misses costs about what the barrier would.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_AWAY_SPIN_NS: u32 = 5_000;
+
+/// `Park`: away spins ([`TASK_AWAY_SPIN_NS`]) that missed in a row after
+/// which a registry's away waits register at once, but for every
+/// [`TASK_AWAY_PROBE_EVERY`]-th, which spins again.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_AWAY_OFF_AFTER: u32 = 2;
+
+/// `Park`: see [`TASK_AWAY_OFF_AFTER`].
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const TASK_AWAY_PROBE_EVERY: u32 = 16;
+
 /// `Park`: a task spin that missed, then slept and was woken from another
 /// thread, counts as having missed a wake-up (the peer was parked, not
 /// idle) if the operation ended within this many ns of the spin's start:

@@ -278,7 +278,9 @@ use crate::sync::{HOME_AFTER, SHARED_TOKEN};
 use crate::sync::{NO_CPU, SHARED_CORE_PROBE_EVERY, SPIN_STEPS, YIELD_STEPS};
 use crate::sync::{PARK_INLINE_SPINS, PARK_SPIN_INITIAL_NS, PARK_SPIN_MAX_NS, SHORT_WAIT_RETRIES};
 #[cfg(not(loom))]
-use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY};
+use crate::sync::{
+    TASK_APART_AFTER, TASK_APART_PROBE_EVERY, TASK_AWAY_OFF_AFTER, TASK_AWAY_PROBE_EVERY, TASK_AWAY_SPIN_NS,
+};
 use crate::sync::{TASK_BRIDGE_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
 
 /// Turns moving threads off (or back on) for every `Park` channel of the
@@ -1294,6 +1296,15 @@ pub(crate) struct Sleepers {
     /// side's only handle.
     #[cfg_attr(loom, allow(dead_code))]
     task_apart_waits: AtomicU32,
+    /// `Park`: away spins (`future.rs`, "Away from home") that missed in a
+    /// row, up to `TASK_AWAY_OFF_AFTER`; 0 after one that caught its item.
+    /// Written only by the side's only handle, only when it changes.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_away_misses: AtomicU32,
+    /// Away waits begun while away spins are off, to spin on every
+    /// `TASK_AWAY_PROBE_EVERY`-th. Written only by the side's only handle.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_away_skips: AtomicU32,
     /// `Park`: the task budget was set to `TASK_BRIDGE_NS` by a missed
     /// wake-up and no task spin has caught its answer since: a further
     /// missed wake-up halves the budget instead ([`Sleepers::learn_task`]).
@@ -1529,6 +1540,8 @@ impl Sleepers {
             task_woken_from: AtomicUsize::new(0),
             task_apart: AtomicU32::new(0),
             task_apart_waits: AtomicU32::new(0),
+            task_away_misses: AtomicU32::new(0),
+            task_away_skips: AtomicU32::new(0),
             task_bridged: AtomicBool::new(false),
             home: AtomicUsize::new(0),
             home_streak: AtomicU32::new(0),
@@ -2331,6 +2344,45 @@ impl Sleepers {
         self.task_woken_from.load(Ordering::Relaxed) == thread_token()
     }
 
+    /// Whether this registry has a home ("Home threads" in the module docs)
+    /// and it is not the calling thread: a task registering here now would
+    /// end it with a `membarrier` (`future.rs`, "Away from home"). A hint
+    /// (relaxed loads): a stale answer changes only whether the task spins
+    /// first.
+    #[cfg(not(loom))]
+    pub(crate) fn home_elsewhere(&self) -> bool {
+        self.count.load(Ordering::Relaxed) & HOME != 0 && self.home.load(Ordering::Relaxed) != thread_token_if_drawn()
+    }
+
+    /// How long (ns) a task wait that begins away from the home spins
+    /// before registering: `TASK_AWAY_SPIN_NS`, or 0 after
+    /// `TASK_AWAY_OFF_AFTER` such spins in a row missed, but for every
+    /// `TASK_AWAY_PROBE_EVERY`-th wait then. Called by the side's only
+    /// handle.
+    #[cfg(not(loom))]
+    pub(crate) fn away_spin_for_wait(&self) -> u32 {
+        if self.task_away_misses.load(Ordering::Relaxed) < TASK_AWAY_OFF_AFTER {
+            return TASK_AWAY_SPIN_NS;
+        }
+        let n = self.task_away_skips.load(Ordering::Relaxed).wrapping_add(1);
+        self.task_away_skips.store(n, Ordering::Relaxed);
+        if n % TASK_AWAY_PROBE_EVERY == 0 {
+            TASK_AWAY_SPIN_NS
+        } else {
+            0
+        }
+    }
+
+    /// An away spin ended: `caught` its item (its answer), or missed.
+    #[cfg(not(loom))]
+    pub(crate) fn learn_away(&self, caught: bool) {
+        let misses = self.task_away_misses.load(Ordering::Relaxed);
+        let next = if caught { 0 } else { (misses + 1).min(TASK_AWAY_OFF_AFTER) };
+        if next != misses {
+            self.task_away_misses.store(next, Ordering::Relaxed);
+        }
+    }
+
     /// How long (ns) a streaming task wait that begins here lets items
     /// gather first, on a ring of `capacity` items: while gathering is on,
     /// `TASK_GATHER_SLOT_NS` per slot up to `TASK_GATHER_NS` (a ring can
@@ -2435,6 +2487,16 @@ impl Sleepers {
     #[cfg(all(test, not(loom)))]
     pub(crate) fn pretend_woken_here(&self) {
         self.task_woken_from.store(thread_token(), Ordering::Relaxed);
+    }
+
+    /// Gives the registry the fence pair and a home on `thread`, a token
+    /// another thread drew (tests: a task on the calling thread is then
+    /// away from home). No task may register here afterwards on a process
+    /// without `membarrier` (the away registration's barrier needs it).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pretend_home_on(&self, thread: usize) {
+        self.home.store(thread, Ordering::Relaxed);
+        self.count.fetch_or(MODE_BITS, Ordering::Release);
     }
 
     /// Sets the count of streaming waits begun here while apart (tests: to
