@@ -48,7 +48,8 @@
 //! item crossing between their cores one at a time (measured far apart:
 //! half the throughput of registering at once when every wait spun).
 //! Those streaming waits register at once, or gather first (below), unless
-//! the task is apart from its peer ("Tasks apart").
+//! the task is apart from its peer ("Tasks apart") or away from its
+//! registry's home ("Away from home").
 //!
 //! Nor does a task spin (or gather) when the last task woken on its
 //! registry was woken from the thread it now runs on: its peer ran on this
@@ -140,10 +141,18 @@
 //! 9 µs with the other vCPU busy (`docs/measurements.md`, "away from
 //! home"). So such a wait, by the side's only handle, first spins up to
 //! `TASK_AWAY_SPIN_NS` (5 µs) re-checking its ring, and registers only if
-//! that misses; after `TASK_AWAY_OFF_AFTER` (2) misses in a row its waits
-//! register at once, but for every `TASK_AWAY_PROBE_EVERY`-th (16), which
-//! spins again. (This runs before the spin phase's decision and does not
-//! teach the task budget.)
+//! that misses. The away spin takes the place of the spin phase's
+//! decision, after a batch too: a miss registers without a budget spin or
+//! a gather, its sleep is timed as a spinning wait's is (not counted as
+//! paced however short), and it teaches no task budget. After
+//! `TASK_AWAY_OFF_AFTER` (2) misses in a row a registry's away waits skip
+//! the away spin and take that decision as any wait does, but for every
+//! `TASK_AWAY_PROBE_EVERY`-th (16), which spins again. A catch leaves the
+//! home where it is, so a task the other worker took may stay there while
+//! both sides stream; at capacity 64 the 1p1c SPSC row of
+//! `benches/async.rs` ran apart (under 30 % of the samples on one worker)
+//! in 6 of 9 runs against 4 of 9 before, at 21–113 M items/s against
+//! 23–34 (`docs/measurements.md`, "away from home").
 //!
 //! # Gathering before registering
 //!
@@ -296,7 +305,9 @@ enum Sleep {
 /// (module docs, "Spinning before registering" and "Gathering before
 /// registering"), decided at its first pause and only if it is its side's
 /// only handle. Nothing, if the last task woken on its registry was woken
-/// from the thread it runs on ([`Sleepers::woken_here`]). Otherwise, if
+/// from the thread it runs on ([`Sleepers::woken_here`]). A short spin
+/// and nothing else, if the registry's home is another thread ("Away from
+/// home"). Otherwise, if
 /// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
 /// began a wait on the registry, or the task is apart from its peer
 /// ([`Sleepers::streaming_spins`]; module docs, "Tasks apart"), it
@@ -1556,7 +1567,10 @@ mod tests {
     /// A task wait that begins away from its registry's home spins first
     /// even with the task budget learned down to nothing, catching its
     /// item without registering (which would end the home), and teaches
-    /// no task budget; with no home elsewhere, the same wait does not look.
+    /// no task budget; a miss spins `TASK_AWAY_SPIN_NS`, and two in a row
+    /// turn the away spin off. No away spin with the home on this thread,
+    /// for a task its peer woke from this thread, or on a side with
+    /// several handles.
     #[test]
     fn a_task_away_from_home_spins_before_registering() {
         let (_tx, rx) = crate::spsc::channel::<u32>(16);
@@ -1565,8 +1579,10 @@ mod tests {
             sleepers.learn_task(TASK_SPIN_MAX_NS, TaskEnd::Missed);
         }
         assert_eq!(sleepers.task_spin_for_wait(), 0, "spinning learned off");
-        let mut spin = TaskSpin::default();
-        assert!(!spin.spin(&rx.waiting(), || panic!("no home elsewhere: no spin")));
+        let no_spin = || panic!("this wait must not spin");
+        assert!(!TaskSpin::default().spin(&rx.waiting(), no_spin), "no home");
+        sleepers.pretend_home_on(crate::sync::thread_token());
+        assert!(!TaskSpin::default().spin(&rx.waiting(), no_spin), "the home is here");
 
         let elsewhere = std::thread::spawn(crate::sync::thread_token).join().unwrap();
         sleepers.pretend_home_on(elsewhere);
@@ -1579,8 +1595,24 @@ mod tests {
         }));
         assert_eq!((looks.get(), spin.began), (3, None), "caught at the third look, no task budget to teach");
         assert!(sleepers.home_elsewhere(), "the home stays");
-        let mut spin = TaskSpin::default();
-        assert!(!spin.spin(&rx.waiting(), || false), "a miss registers");
+        for miss in 1..=TASK_AWAY_OFF_AFTER {
+            let began = Instant::now();
+            assert!(!TaskSpin::default().spin(&rx.waiting(), || false), "a miss registers");
+            assert!(began.elapsed().as_nanos() >= u128::from(TASK_AWAY_SPIN_NS), "miss {miss} spun its time");
+        }
+        assert!(!TaskSpin::default().spin(&rx.waiting(), no_spin), "off after two misses");
+
+        // The peer woke it from this thread: it does not spin, away or not.
+        let (_tx, rx) = crate::spsc::channel::<u32>(16);
+        rx.waiting().sleepers.pretend_home_on(elsewhere);
+        rx.waiting().sleepers.pretend_woken_here();
+        assert!(!TaskSpin::default().spin(&rx.waiting(), no_spin), "woken here");
+
+        // A pool: no home spin (nor any task spin).
+        let (_tx, rx) = crate::mpmc::channel::<u32>(16);
+        let _other = rx.clone();
+        rx.waiting().sleepers.pretend_home_on(elsewhere);
+        assert!(!TaskSpin::default().spin(&rx.waiting(), no_spin), "several handles");
     }
 
     /// Away spins that miss `TASK_AWAY_OFF_AFTER` times in a row stop, but

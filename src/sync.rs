@@ -419,8 +419,9 @@ pub(crate) const TASK_BRIDGE_NS: u32 = 30_000;
 pub(crate) const TASK_AWAY_SPIN_NS: u32 = 5_000;
 
 /// `Park`: away spins ([`TASK_AWAY_SPIN_NS`]) that missed in a row after
-/// which a registry's away waits register at once, but for every
-/// [`TASK_AWAY_PROBE_EVERY`]-th, which spins again.
+/// which a registry's away waits skip the away spin (and take the task
+/// policy's usual decision), but for every [`TASK_AWAY_PROBE_EVERY`]-th,
+/// which spins again.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const TASK_AWAY_OFF_AFTER: u32 = 2;
 
