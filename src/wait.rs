@@ -179,10 +179,11 @@
 //!   Otherwise as above. With nobody registered (a *quiet home*: every
 //!   notification but about one per ring-full of a stream between two
 //!   tasks on one thread) that is nothing to do: a small function returns
-//!   before the general path ([`Sleepers::notify_nonzero`]), after
-//!   counting the notification as unheard. Through the general path, the
-//!   SPSC stream at capacity 16 ran about 10 % slower
-//!   (`docs/measurements.md`, "quiet homes").
+//!   before the general path ([`Sleepers::notify_nonzero`]), and the
+//!   notification does not count towards switching the registry back (it
+//!   paid no fence; see there). Through the general path, the SPSC stream
+//!   at capacity 16 ran about 10 % slower (`docs/measurements.md`, "quiet
+//!   homes").
 //! - Waiter: if W1 read H and `home` names another thread, it ends the
 //!   home (below), whose heavy barrier is also its W2. If it read W (with
 //!   H naming the caller, or without H), `fence(SeqCst)`. Otherwise the
@@ -1598,18 +1599,17 @@ impl Sleepers {
     fn notify_nonzero(&self, max: usize) {
         // Acquire: a value with `HOME` synchronises with its setting, so
         // `home` reads the thread that set it, or a later one.
-        // (No home under loom.)
+        // A quiet home does not count as an unheard notification: it paid
+        // no fence, and counting it switched a registry back whenever its
+        // peer, taken by another worker, caught its items by spinning
+        // there ("Away from home" in `future.rs`); each registration after
+        // that ran `membarrier` until the registry took the fence pair
+        // again (`docs/measurements.md`, "quiet homes": twice the time per
+        // item). So a home whose peer stopped sleeping stays, and its
+        // notifications cost this call. (No home under loom.)
         #[cfg(not(loom))]
         if self.quiet_home(self.count.load(Ordering::Acquire)) {
-            // One more unheard notification (`learn_heard(false)`), but
-            // for the one that reaches `UNFENCE_AFTER_UNHEARD`, which the
-            // general path takes: a side that stopped sleeping is switched
-            // back by its notifier at home too.
-            let n = self.unheard_streak.load(Ordering::Relaxed).saturating_add(1);
-            if n < UNFENCE_AFTER_UNHEARD {
-                self.unheard_streak.store(n, Ordering::Relaxed);
-                return;
-            }
+            return;
         }
         self.notify_slow(max);
     }
@@ -1825,8 +1825,8 @@ impl Sleepers {
     /// registry's home, skipped it) and found a sleeper (`heard`) or
     /// nobody: after `UNFENCE_AFTER_UNHEARD` unheard ones in a
     /// row, switch back to the `membarrier` pair. (One at a quiet home,
-    /// [`Sleepers::quiet_home`], counts in `notify_nonzero` but for the
-    /// last of a streak.) The waiters' streaks
+    /// [`Sleepers::quiet_home`], does not come here: it paid no fence.) The
+    /// waiters' streaks
     /// cannot see a side that stopped waiting altogether (it ends no wait,
     /// brisk or paced), and every notification would pay the fence for as
     /// long as it polls: a producer whose consumer polled with `try_recv`
@@ -3551,13 +3551,13 @@ mod tests {
         assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "every mode bit cleared");
     }
 
-    /// Notifications on the home thread with nobody registered (a quiet
-    /// home) return before the general path but still count as unheard:
-    /// `UNFENCE_AFTER_UNHEARD` of them in a row switch the registry back,
-    /// so a home whose peer stopped sleeping does not keep it. A thread
-    /// that has not drawn a token matches no home.
+    /// A notification on the home thread with nobody registered (a quiet
+    /// home) returns before the general path and counts for nothing: more
+    /// than `UNFENCE_AFTER_UNHEARD` of them leave the registry on the fence
+    /// pair and at home, while the same number from another thread switch
+    /// it back. A thread that has not drawn a token matches no home.
     #[test]
-    fn quiet_notifications_at_home_count_as_unheard() {
+    fn quiet_notifications_at_home_are_not_unheard_ones() {
         use crate::sync::{thread_token, thread_token_if_drawn};
 
         if barrier::kind() != barrier::Kind::Membarrier {
@@ -3573,13 +3573,21 @@ mod tests {
 
         let sleepers = Sleepers::new();
         take_home(&sleepers, &counting_waker());
+        assert_eq!(sleepers.home_thread(), Some(thread_token()));
         assert_eq!(sleepers.count.load(Ordering::Relaxed), MODE_BITS, "at home, nobody registered");
-        for _ in 0..UNFENCE_AFTER_UNHEARD - 1 {
+        for _ in 0..2 * UNFENCE_AFTER_UNHEARD {
             sleepers.notify_n_after_barrier(1);
         }
-        assert_eq!(sleepers.home_thread(), Some(thread_token()), "one unheard notification short");
-        sleepers.notify_n_after_barrier(1);
-        assert!(!sleepers.on_fence_pair(), "back on the membarrier pair");
+        assert_eq!(sleepers.home_thread(), Some(thread_token()), "still at home");
+        assert!(sleepers.on_fence_pair(), "still on the fence pair");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..UNFENCE_AFTER_UNHEARD {
+                    sleepers.notify_n_after_barrier(1);
+                }
+            });
+        });
+        assert!(!sleepers.on_fence_pair(), "unheard from away: back on the membarrier pair");
         assert_eq!(sleepers.count.load(Ordering::Relaxed), 0, "no mode bit left behind");
     }
 
