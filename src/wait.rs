@@ -1593,20 +1593,21 @@ impl Sleepers {
 
     /// A notification whose first load read anything but 0: returns at
     /// once on a quiet home ([`quiet_home`](Sleepers::quiet_home)), else
-    /// the general path. Small and not `#[cold]`, so that the quiet home
-    /// costs a call and a few instructions without saving registers.
+    /// the general path. Small and not `#[cold]`: the quiet home costs a
+    /// call, three loads and a compare.
+    ///
+    /// A quiet home does not count as an unheard notification: it paid no
+    /// fence, and counting it switched a registry back whenever its peer,
+    /// taken by another worker, caught its items by spinning there ("Away
+    /// from home" in `future.rs`); each registration after that ran
+    /// `membarrier` until the registry took the fence pair again
+    /// (`docs/measurements.md`, "quiet homes": twice the time per item). So
+    /// a home whose peer stopped sleeping stays, and its notifications pay
+    /// this call. (No home under loom.)
     #[inline(never)]
     fn notify_nonzero(&self, max: usize) {
         // Acquire: a value with `HOME` synchronises with its setting, so
         // `home` reads the thread that set it, or a later one.
-        // A quiet home does not count as an unheard notification: it paid
-        // no fence, and counting it switched a registry back whenever its
-        // peer, taken by another worker, caught its items by spinning
-        // there ("Away from home" in `future.rs`); each registration after
-        // that ran `membarrier` until the registry took the fence pair
-        // again (`docs/measurements.md`, "quiet homes": twice the time per
-        // item). So a home whose peer stopped sleeping stays, and its
-        // notifications cost this call. (No home under loom.)
         #[cfg(not(loom))]
         if self.quiet_home(self.count.load(Ordering::Acquire)) {
             return;
