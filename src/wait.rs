@@ -1594,25 +1594,28 @@ impl Sleepers {
     /// A notification whose first load read anything but 0: returns at
     /// once on a quiet home ([`quiet_home`](Sleepers::quiet_home)), else
     /// the general path. Small and not `#[cold]`: the quiet home costs a
-    /// call, three loads and a compare.
+    /// call and three loads (the count, `home`, the thread's token).
     ///
     /// A quiet home does not count as an unheard notification: it paid no
     /// fence, and counting it switched a registry back whenever its peer,
     /// taken by another worker, caught its items by spinning there ("Away
     /// from home" in `future.rs`); each registration after that ran
     /// `membarrier` until the registry took the fence pair again
-    /// (`docs/measurements.md`, "quiet homes": twice the time per item). So
+    /// (`docs/measurements.md`, "quiet homes": twice the time per item, a
+    /// 1p1c stream at capacity 16 on a 2-worker runtime). So
     /// a home whose peer stopped sleeping stays, and its notifications pay
     /// this call. (No home under loom.)
     #[inline(never)]
     fn notify_nonzero(&self, max: usize) {
+        // A fresh load (a later load serves the Dekker argument as well).
         // Acquire: a value with `HOME` synchronises with its setting, so
         // `home` reads the thread that set it, or a later one.
+        let count = self.count.load(Ordering::Acquire);
         #[cfg(not(loom))]
-        if self.quiet_home(self.count.load(Ordering::Acquire)) {
+        if self.quiet_home(count) {
             return;
         }
-        self.notify_slow(max);
+        self.notify_slow(count, max);
     }
 
     /// The load a notification begins with (as
@@ -1626,19 +1629,15 @@ impl Sleepers {
         self.count.load(Ordering::SeqCst) != 0
     }
 
-    /// The notifier's path once its load of `count` read anything but 0,
-    /// and no quiet home: a fresh load (a later load serves the Dekker
-    /// argument as well), and on a registry on the fence pair
-    /// `fence(SeqCst)` and another (the load the argument is about); then
-    /// wake up to `max` sleepers if the count (without the mode bits) says
-    /// any are there.
+    /// The notifier's path once its loads of `count` read anything but 0,
+    /// the second (`count`, `Acquire`) no quiet home: on a registry on the
+    /// fence pair `fence(SeqCst)` and another load (the load the argument
+    /// is about); then wake up to `max` sleepers if the count (without the
+    /// mode bits) says any are there.
     #[cold]
     #[inline(never)]
     #[cfg_attr(loom, allow(clippy::collapsible_if))] // `learn_heard` is not built under loom
-    fn notify_slow(&self, max: usize) {
-        // Acquire: a value with `HOME` synchronises with its setting, so
-        // `home` reads the thread that set it, or a later one.
-        let mut count = self.count.load(Ordering::Acquire);
+    fn notify_slow(&self, mut count: usize, max: usize) {
         if count & NOTIFY_FENCES != 0 {
             if !self.at_home(count) {
                 fence(Ordering::SeqCst);
@@ -1653,24 +1652,24 @@ impl Sleepers {
     }
 
     /// Whether `count` (loaded with `Acquire` or stronger) has nobody
-    /// registered and [`HOME`], and `home` names the calling thread: a
-    /// notification with nothing to do, not even a fence ("Home threads"
-    /// in the module docs). A thread that has drawn no token is nobody's
-    /// home (no token is 0), so the check never draws one.
+    /// registered and names the calling thread as the home
+    /// ([`at_home`](Sleepers::at_home)): a notification with nothing to do,
+    /// not even a fence ("Home threads" in the module docs).
     #[cfg(not(loom))]
     #[inline(always)]
     fn quiet_home(&self, count: usize) -> bool {
-        count & !MODE_BITS == 0 && count & HOME != 0 && self.home.load(Ordering::Relaxed) == thread_token_if_drawn()
+        count & !MODE_BITS == 0 && self.at_home(count)
     }
 
     /// Whether `count` (a value loaded with `Acquire` or stronger) names
     /// the calling thread as this registry's home ("Home threads" in the
-    /// module docs).
+    /// module docs). A thread that has drawn no token is nobody's home (no
+    /// token is 0), so the check never draws one.
     #[inline]
     fn at_home(&self, count: usize) -> bool {
         #[cfg(not(loom))]
         {
-            count & HOME != 0 && self.home.load(Ordering::Relaxed) == thread_token()
+            count & HOME != 0 && self.home.load(Ordering::Relaxed) == thread_token_if_drawn()
         }
         #[cfg(loom)]
         {
@@ -2355,7 +2354,8 @@ impl Sleepers {
     /// first.
     #[cfg(not(loom))]
     pub(crate) fn home_elsewhere(&self) -> bool {
-        self.count.load(Ordering::Relaxed) & HOME != 0 && self.home.load(Ordering::Relaxed) != thread_token_if_drawn()
+        let count = self.count.load(Ordering::Relaxed);
+        count & HOME != 0 && !self.at_home(count)
     }
 
     /// How long (ns) a task wait that begins away from the home spins
@@ -2365,12 +2365,9 @@ impl Sleepers {
     /// handle.
     #[cfg(not(loom))]
     pub(crate) fn away_spin_for_wait(&self) -> u32 {
-        if self.task_away_misses.load(Ordering::Relaxed) < TASK_AWAY_OFF_AFTER {
-            return TASK_AWAY_SPIN_NS;
-        }
-        let n = self.task_away_skips.load(Ordering::Relaxed).wrapping_add(1);
-        self.task_away_skips.store(n, Ordering::Relaxed);
-        if n % TASK_AWAY_PROBE_EVERY == 0 {
+        if self.task_away_misses.load(Ordering::Relaxed) < TASK_AWAY_OFF_AFTER
+            || count_to_nth(&self.task_away_skips, TASK_AWAY_PROBE_EVERY)
+        {
             TASK_AWAY_SPIN_NS
         } else {
             0
@@ -2380,11 +2377,7 @@ impl Sleepers {
     /// An away spin ended: `caught` its item (its answer), or missed.
     #[cfg(not(loom))]
     pub(crate) fn learn_away(&self, caught: bool) {
-        let misses = self.task_away_misses.load(Ordering::Relaxed);
-        let next = if caught { 0 } else { (misses + 1).min(TASK_AWAY_OFF_AFTER) };
-        if next != misses {
-            self.task_away_misses.store(next, Ordering::Relaxed);
-        }
+        step_streak(&self.task_away_misses, !caught, TASK_AWAY_OFF_AFTER);
     }
 
     /// How long (ns) a streaming task wait that begins here lets items
@@ -2456,11 +2449,7 @@ impl Sleepers {
     /// if on that thread.
     #[cfg(not(loom))]
     pub(crate) fn learn_resumed(&self, away: bool) {
-        let streak = self.task_apart.load(Ordering::Relaxed);
-        let next = if away { (streak + 1).min(TASK_APART_AFTER) } else { 0 };
-        if next != streak {
-            self.task_apart.store(next, Ordering::Relaxed);
-        }
+        step_streak(&self.task_apart, away, TASK_APART_AFTER);
     }
 
     /// Whether this side's task is apart from its peer: its last
@@ -2477,13 +2466,7 @@ impl Sleepers {
     /// as before).
     #[cfg(not(loom))]
     pub(crate) fn streaming_spins(&self) -> bool {
-        self.apart() && {
-            // A load and a store, not a read-modify-write: only the side's
-            // sole handle begins waits here.
-            let n = self.task_apart_waits.load(Ordering::Relaxed).wrapping_add(1);
-            self.task_apart_waits.store(n, Ordering::Relaxed);
-            n % TASK_APART_PROBE_EVERY != 0
-        }
+        self.apart() && !count_to_nth(&self.task_apart_waits, TASK_APART_PROBE_EVERY)
     }
 
     /// Records the calling thread as the one that last woke a task here
@@ -2547,6 +2530,28 @@ fn next_budget(budget: u32, waited: u32, ended: Ended) -> u32 {
 #[inline]
 fn yield_ran_another_thread(took: u128) -> bool {
     took >= u128::from(YIELD_RAN_ANOTHER_NS)
+}
+
+/// A streak kept by a side's only handle: one more (up to `cap`) if
+/// `up`, else 0. A load and a store, not a read-modify-write (one writer),
+/// and no store when the value stays.
+#[cfg(not(loom))]
+fn step_streak(streak: &AtomicU32, up: bool, cap: u32) {
+    let now = streak.load(Ordering::Relaxed);
+    let next = if up { (now + 1).min(cap) } else { 0 };
+    if next != now {
+        streak.store(next, Ordering::Relaxed);
+    }
+}
+
+/// Counts one more on `counter`, kept by a side's only handle (a load and
+/// a store, as [`step_streak`]), and says whether this is an `every`-th:
+/// the probes of a policy that is off, or on, but for one in `every`.
+#[cfg(not(loom))]
+fn count_to_nth(counter: &AtomicU32, every: u32) -> bool {
+    let n = counter.load(Ordering::Relaxed).wrapping_add(1);
+    counter.store(n, Ordering::Relaxed);
+    n % every == 0
 }
 
 /// Whether a sleep that began at `since` (if known) has lasted long
