@@ -6,6 +6,12 @@
 //! hand-over of `spsc.rs`. Every slot is a loom `UnsafeCell`, so on top of the
 //! explicit assertions loom checks that the producer never writes a slot the
 //! consumer may still read (and vice versa) — the wrap-around reuses slots.
+//!
+//! A flat ring's buffer has a slack of two cache lines beyond its capacity
+//! by default (`src/spsc/segment.rs`), more slots than these models send
+//! items; so they set its length with `__segment_slots`: exactly the
+//! capacity (as before the slack), or one slot more (a slack the producer
+//! refills into while the ring is full, then wraps).
 #![cfg(loom)]
 
 mod common;
@@ -17,10 +23,15 @@ use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
 
 /// Producer thread pushes `0..items` with `try_send`, yielding on `Full`;
 /// the model thread pops with `try_recv`, yielding on `Empty`, and checks
-/// strict FIFO, then `Disconnected` once the producer is gone.
-fn fifo(capacity: usize, start: usize, items: u32) {
-    let (mut tx, mut rx) =
-        Builder::new(capacity).wait_strategy(WaitStrategy::BusySpin).__start_position(start).spsc::<u32>();
+/// strict FIFO, then `Disconnected` once the producer is gone. The ring's
+/// buffer has `slots` slots (at least `capacity`).
+fn fifo(capacity: usize, slots: usize, start: usize, items: u32) {
+    let (mut tx, mut rx) = Builder::new(capacity)
+        .wait_strategy(WaitStrategy::BusySpin)
+        .__start_position(start)
+        .__segment_slots(slots)
+        .spsc::<u32>();
+    assert_eq!(tx.__segment_len(), slots, "a flat buffer of `slots` slots");
     let producer = thread::spawn(move || {
         for i in 0..items {
             let mut v = i;
@@ -56,20 +67,40 @@ fn fifo(capacity: usize, start: usize, items: u32) {
 /// slot 0 and has to wait for the consumer's `head` store.
 #[test]
 fn fifo_wrap_capacity_1() {
-    model("fifo_wrap_capacity_1", 4, || fifo(1, 0, 3));
+    model("fifo_wrap_capacity_1", 4, || fifo(1, 1, 0, 3));
 }
 
 /// Model 1b: capacity 2, four items — two full laps of the ring.
 #[test]
 fn fifo_wrap_capacity_2() {
-    model("fifo_wrap_capacity_2", 4, || fifo(2, 0, 4));
+    model("fifo_wrap_capacity_2", 4, || fifo(2, 2, 0, 4));
 }
 
 /// Model 1c: capacity 2, positions starting at `usize::MAX - 1`, three items:
 /// `tail` and `head` overflow to 0 while items are in flight.
 #[test]
 fn fifo_wrap_across_usize_max() {
-    model("fifo_wrap_across_usize_max", 4, || fifo(2, usize::MAX - 1, 3));
+    model("fifo_wrap_across_usize_max", 4, || fifo(2, 2, usize::MAX - 1, 3));
+}
+
+/// Model 1d: capacity 1 in two slots (a slack of one), four items: the
+/// ring is full after each send, the next send goes to the other slot
+/// while the consumer may still be reading the first, and the slot
+/// indices wrap around the buffer twice (FIFO and the loom cells catch a
+/// slot written while it is read, or an item read from the wrong slot).
+/// That the capacity stays exact is for the unit tests (`tests/spsc.rs`,
+/// the doc examples): one thread, no interleaving to explore.
+#[test]
+fn fifo_wrap_capacity_1_with_slack() {
+    model("fifo_wrap_capacity_1_with_slack", 4, || fifo(1, 2, 0, 4));
+}
+
+/// Model 1e: capacity 2 in three slots, positions across `usize::MAX`,
+/// five items: the buffer's index wraps at 3 while the positions wrap at
+/// `usize::MAX`, at different times.
+#[test]
+fn fifo_wrap_with_slack_across_usize_max() {
+    model("fifo_wrap_with_slack_across_usize_max", 4, || fifo(2, 3, usize::MAX - 1, 5));
 }
 
 /// Model 8: send happens-before recv. The payload is a boxed loom
@@ -82,7 +113,8 @@ fn fifo_wrap_across_usize_max() {
 #[test]
 fn send_happens_before_recv() {
     model("send_happens_before_recv", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).spsc::<Box<UnsafeCell<u64>>>();
+        let (mut tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::BusySpin).__segment_slots(1).spsc::<Box<UnsafeCell<u64>>>();
         let producer = thread::spawn(move || {
             for i in 0..2u64 {
                 let payload = Box::new(UnsafeCell::new(0));

@@ -98,7 +98,8 @@ fn protocol_minimal_recv_parks() {
 #[test]
 fn ping_pong_both_sides_park() {
     model_parks("ping_pong_both_sides_park", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        // One slot, no slack (`__segment_slots`), so that the ring wraps.
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
         let producer = thread::spawn(move || {
             for i in 0..3 {
                 tx.send(i).unwrap();

@@ -6,10 +6,10 @@
 //! `tail` (items ever sent), the consumer owns `head` (items ever received),
 //! each in its own [`CachePadded`] line, and the number of queued items is
 //! `tail - head` in wrapping arithmetic, so the ring holds exactly
-//! `capacity` items with no wasted slot and positions stay correct across
-//! `usize` overflow. Each side also keeps the slot *index* of its own
-//! position privately (incremented and reset at `capacity`), so no division
-//! or power-of-two mask is needed and any capacity works.
+//! `capacity` items and positions stay correct across `usize` overflow.
+//! Each side also keeps the slot *index* of its own position privately
+//! (incremented and reset at the buffer's length), so no division or
+//! power-of-two mask is needed and any capacity works.
 //!
 //! Each side keeps a private cached copy of the other side's position and
 //! re-reads the shared one only when the cache says full (producer) or empty
@@ -29,7 +29,11 @@
 //!
 //! # Storage
 //!
-//! A small ring is one buffer of exactly `capacity` slots. A large one
+//! A small ring is one buffer of `capacity` slots plus a *slack* of at
+//! least two cache lines' worth, so that a producer refilling a full ring
+//! writes two lines behind the slot its consumer reads next instead of
+//! into the line the consumer is reading (which moved that line between
+//! the cores twice per item; see `slack_slots` in `segment.rs`). A large one
 //! keeps its items in a chain of smaller buffers (*segments*) that grows
 //! when the queue does and shrinks after it drains, so that its memory and
 //! working set follow what it holds, not its capacity; the capacity is
@@ -106,7 +110,8 @@ impl Builder {
             tail: self.start,
             tail_base: self.start,
             cached_head: self.start,
-            limit: self.start.wrapping_add(seg_len),
+            // A flat ring's buffer is longer than its capacity (`segment.rs`).
+            limit: self.start.wrapping_add(seg_len.min(capacity)),
             capacity,
             seg_len,
             segment: first,
@@ -626,8 +631,8 @@ impl<T> Producer<T> {
     }
 
     /// Test hook, not part of the public API (feature `__test-hooks`): the
-    /// number of slots of the segment the producer writes to (`capacity`
-    /// for a flat ring).
+    /// number of slots of the segment the producer writes to (for a flat
+    /// ring, `capacity` plus a slack of a few slots: see `segment.rs`).
     #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
     pub fn __segment_len(&self) -> usize {

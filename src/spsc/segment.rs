@@ -118,8 +118,44 @@ impl<T> Segment<T> {
 pub(super) struct Sizing {
     /// Length of the first and the smallest segment.
     pub(super) base: usize,
-    /// `false`: one buffer of exactly `capacity` slots (the flat ring).
+    /// `false`: one buffer (the flat ring), of `capacity` slots plus
+    /// [`slack_slots`] for items of non-zero size.
     pub(super) segmented: bool,
+}
+
+/// Bytes between the slot a producer writes into a full flat ring and the
+/// slot its consumer reads next (see [`slack_slots`]): two cache lines, as
+/// adjacent-line prefetchers fetch lines in pairs.
+const SLACK_BYTES: usize = 128;
+
+/// A cache line, for [`slack_slots`].
+const LINE: usize = 64;
+
+/// Slots a flat ring of `capacity` items of `size` bytes has beyond its
+/// capacity.
+///
+/// With exactly `capacity` slots, the slot a producer fills when the ring is
+/// full is the one its consumer has just emptied, in the line the consumer
+/// reads next: near full every item moves that line between the two cores
+/// twice. With `slack` more slots the producer writes `slack` slots behind
+/// the consumer instead (positions still count exactly `capacity` items),
+/// at least [`SLACK_BYTES`] away from whatever the consumer reads next.
+///
+/// The slack is rounded up so that the whole buffer is a whole number of
+/// cache lines: a slot then sits at the same offset in its line on every
+/// lap, so batches that start on a line boundary keep doing so.
+fn slack_slots(capacity: usize, size: usize) -> usize {
+    if size == 0 {
+        return 0;
+    }
+    let least = SLACK_BYTES.div_ceil(size) + 1;
+    // Slots per whole number of lines: a buffer of `k * per` slots is `k`
+    // times `per * size` bytes, a multiple of `LINE` (`LINE` is a power of
+    // two, so `per` is too, and `gcd(size, LINE)` is `size`'s largest
+    // power-of-two factor up to `LINE`).
+    let per = LINE / (1 << size.trailing_zeros().min(LINE.trailing_zeros()));
+    let total = capacity + least;
+    least + (per - total % per) % per
 }
 
 /// Below this many bytes of items a ring is one flat buffer.
@@ -129,15 +165,18 @@ const BASE_BYTES: usize = 64 * 1024;
 
 impl Sizing {
     /// The default policy for a ring of `capacity` items of `T`, or the
-    /// segment length a test asked for (`Builder::__segment_slots`).
+    /// segment length a test asked for (`Builder::__segment_slots`; at or
+    /// above `capacity`, the length of a flat ring).
     pub(super) fn new<T>(capacity: usize, test_base: Option<usize>) -> Sizing {
         if let Some(base) = test_base {
-            let base = base.clamp(1, capacity);
+            // At or above the capacity: a flat ring of exactly `base` slots
+            // (a slack of `base - capacity`).
+            let base = base.max(1);
             return Sizing { base, segmented: base < capacity };
         }
         let size = core::mem::size_of::<T>();
         if size == 0 || capacity.saturating_mul(size) <= FLAT_MAX_BYTES {
-            return Sizing { base: capacity, segmented: false };
+            return Sizing { base: capacity + slack_slots(capacity, size), segmented: false };
         }
         Sizing { base: (BASE_BYTES / size).max(1), segmented: true }
     }
@@ -160,5 +199,40 @@ impl Sizing {
         }
         let target = queued.saturating_mul(4).max(self.base);
         (target <= len / 2).then_some(target)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slack_keeps_a_full_producer_two_lines_away_and_the_buffer_whole_lines() {
+        for size in [1, 2, 3, 4, 8, 12, 16, 24, 40, 64, 72, 100, 128, 192, 4096] {
+            for capacity in [1, 2, 5, 7, 16, 100, 1000, 1024] {
+                let slack = slack_slots(capacity, size);
+                // The producer writes `slack` slots behind the consumer's
+                // next slot: `slack - 1` whole slots lie between the two.
+                assert!((slack - 1) * size >= SLACK_BYTES, "size {size}, capacity {capacity}: slack {slack}");
+                assert_eq!((capacity + slack) * size % LINE, 0, "size {size}, capacity {capacity}: slack {slack}");
+                // No more than the least slack plus less than a line's worth.
+                let least = SLACK_BYTES.div_ceil(size) + 1;
+                assert!(slack < least + LINE, "size {size}, capacity {capacity}: slack {slack}");
+            }
+        }
+        assert_eq!(slack_slots(1024, 0), 0);
+        // A ring of 1 024 `u64`s: 17 slots at least, 24 to end on a line.
+        assert_eq!(slack_slots(1024, 8), 24);
+        let flat = Sizing::new::<u64>(1024, None);
+        assert_eq!((flat.base, flat.segmented), (1048, false));
+        // A test's length at or above the capacity: a flat ring of exactly it.
+        let exact = Sizing::new::<u64>(1024, Some(1024));
+        assert_eq!((exact.base, exact.segmented), (1024, false));
+        let one_more = Sizing::new::<u64>(1024, Some(1025));
+        assert_eq!((one_more.base, one_more.segmented), (1025, false));
+        let pieces = Sizing::new::<u64>(1024, Some(4));
+        assert_eq!((pieces.base, pieces.segmented), (4, true));
+        let zst = Sizing::new::<()>(1024, None);
+        assert_eq!((zst.base, zst.segmented), (1024, false));
     }
 }

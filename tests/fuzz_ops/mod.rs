@@ -618,6 +618,10 @@ const SPSC_OPS: [SpscOp; 64] = op_table(SPSC_WEIGHTS);
 
 struct Spsc<P> {
     m: Model<P>,
+    /// Slots of the ring's buffer when it is flat: its capacity plus a
+    /// slack of a few slots by default, exactly its capacity with
+    /// `__segment_slots` at or above it.
+    flat_len: usize,
     tx: Option<spsc::Producer<P>>,
     rx: Option<spsc::Consumer<P>>,
 }
@@ -625,7 +629,9 @@ struct Spsc<P> {
 impl<P: Payload> Spsc<P> {
     fn new(cfg: Config) -> Self {
         let (tx, rx) = cfg.builder().spsc::<P>();
-        Spsc { m: Model::new(cfg), tx: Some(tx), rx: Some(rx) }
+        let flat_len = tx.__segment_len();
+        assert!(flat_len >= cfg.capacity || cfg.segmented(), "a flat buffer holds the capacity");
+        Spsc { m: Model::new(cfg), flat_len, tx: Some(tx), rx: Some(rx) }
     }
 
     /// What a send that does not wait should do: `None` = succeed,
@@ -664,6 +670,7 @@ impl<P: Payload> Spsc<P> {
         let send_expect = self.send_outcome();
         let recv_expect = self.recv_outcome();
         let room = self.room();
+        let flat_len = self.flat_len;
         let m = &mut self.m;
         let step = m.step;
         match op {
@@ -823,9 +830,9 @@ impl<P: Payload> Spsc<P> {
                 let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
                 {
                     let (first, second) = chunk.as_mut_slices();
-                    let tail_idx = m.pushed % m.cfg.capacity;
+                    let tail_idx = m.pushed % flat_len;
                     if !m.cfg.segmented() {
-                        assert_eq!(first.len(), granted.min(m.cfg.capacity - tail_idx), "step {step}: first slice");
+                        assert_eq!(first.len(), granted.min(flat_len - tail_idx), "step {step}: first slice");
                     }
                     assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
                     for (slot, v) in first.iter_mut().chain(second.iter_mut()).zip(vals) {
@@ -885,9 +892,9 @@ impl<P: Payload> Spsc<P> {
                 assert_eq!(chunk.is_empty(), granted == 0);
                 {
                     let (first, second) = chunk.as_slices();
-                    let head_idx = m.popped % m.cfg.capacity;
+                    let head_idx = m.popped % flat_len;
                     if !m.cfg.segmented() {
-                        assert_eq!(first.len(), granted.min(m.cfg.capacity - head_idx), "step {step}: first slice");
+                        assert_eq!(first.len(), granted.min(flat_len - head_idx), "step {step}: first slice");
                     }
                     assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
                     for (i, v) in first.iter().chain(second).enumerate() {
