@@ -13,6 +13,10 @@
 //! (a dropped handle wakes everyone, which would hide a lost wake-up).
 //! `model_parks` asserts that some execution really registered a task or
 //! parked a thread (`Stats::parks` counts both).
+//!
+//! The SPSC rings here are built with `__segment_slots(capacity)`: a buffer of exactly
+//! `capacity` slots, without the slack a flat ring has by default, so that their few
+//! items wrap around it and reuse slots (`spsc_fifo.rs` models the slack).
 #![cfg(loom)]
 
 mod common;
@@ -52,7 +56,7 @@ fn poll_once<F: Future + Unpin>(f: &mut F, w: &Waker) -> Poll<F::Output> {
 #[test]
 fn spsc_recv_async_woken_by_send() {
     model_parks("async_spsc_recv_async_woken_by_send", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.try_send(7).unwrap();
@@ -173,7 +177,7 @@ fn two_tasks_pass_the_baton_on_out_of_order_publications() {
 #[test]
 fn busy_spin_task_needs_no_notification() {
     common::model("async_busy_spin_task_needs_no_notification", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::BusySpin).__segment_slots(1).spsc::<u32>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.try_send(5).unwrap();

@@ -29,6 +29,10 @@
 //! increment visible), the flag is `Congested` exactly when the count is
 //! odd. `stats()` only loads counters. The final `congestion()` call comes
 //! after that check, as a consistency check.
+//!
+//! The SPSC rings here are built with `__segment_slots(capacity)`: a buffer of exactly
+//! `capacity` slots, without the slack a flat ring has by default, so that their few
+//! items wrap around it and reuse slots (`spsc_fifo.rs` models the slack).
 #![cfg(loom)]
 
 mod common;
@@ -69,7 +73,8 @@ fn assert_clear_when_drained(stats: Stats, query: impl FnOnce() -> Congestion) -
 #[test]
 fn spsc_congestion_never_stuck() {
     model_covers("spsc_congestion_never_stuck", 4, "raised the flag", || {
-        let (mut tx, mut rx) = Builder::new(2).watermarks(0, 1).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
+        let (mut tx, mut rx) =
+            Builder::new(2).watermarks(0, 1).wait_strategy(WaitStrategy::BusySpin).__segment_slots(2).spsc::<u32>();
         let producer = thread::spawn(move || {
             for i in 0..2 {
                 let mut v = i;

@@ -6,6 +6,10 @@
 //! that is never dropped and the ledger catches one dropped twice. The
 //! channel's shared state is itself a loom `Arc`, so a leaked ring is
 //! reported too.
+//!
+//! The SPSC rings here are built with `__segment_slots(capacity)`: a buffer of exactly
+//! `capacity` slots, without the slack a flat ring has by default, so that their few
+//! items wrap around it and reuse slots (`spsc_fifo.rs` models the slack).
 #![cfg(loom)]
 
 mod common;
@@ -21,7 +25,7 @@ use ringflow::{Builder, RecvError, SendError, TryRecvError, TrySendError, WaitSt
 fn producer_drop_while_receiving() {
     model("producer_drop_while_receiving", 4, || {
         let ledger = Ledger::new(3);
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).spsc::<Item>();
+        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).__segment_slots(2).spsc::<Item>();
         let items: Vec<Item> = (0..3).map(|i| ledger.item(i)).collect();
         let producer = thread::spawn(move || {
             for item in items {
@@ -59,7 +63,7 @@ fn producer_drop_while_receiving() {
 fn consumer_drop_while_sending() {
     model("consumer_drop_while_sending", 4, || {
         let ledger = Ledger::new(4);
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).spsc::<Item>();
+        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).__segment_slots(2).spsc::<Item>();
         let items: Vec<Item> = (0..4).map(|i| ledger.item(i)).collect();
         let producer = thread::spawn(move || {
             let mut disconnected = false;
@@ -108,7 +112,7 @@ fn consumer_drop_while_sending() {
 fn blocked_recv_woken_by_producer_drop() {
     model_parks("blocked_recv_woken_by_producer_drop", 4, || {
         let ledger = Ledger::new(1);
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<Item>();
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<Item>();
         let item = ledger.item(0);
         let producer = thread::spawn(move || {
             yield_times(2);
@@ -131,7 +135,7 @@ fn blocked_recv_woken_by_producer_drop() {
 #[test]
 fn blocked_recv_woken_by_producer_drop_empty() {
     model_parks("blocked_recv_woken_by_producer_drop_empty", 4, || {
-        let (tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let (tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
         let producer = thread::spawn(move || {
             yield_times(2);
             drop(tx);
@@ -149,7 +153,7 @@ fn blocked_recv_woken_by_producer_drop_empty() {
 fn blocked_send_woken_by_consumer_drop() {
     model_parks("blocked_send_woken_by_consumer_drop", 4, || {
         let ledger = Ledger::new(2);
-        let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<Item>();
+        let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<Item>();
         assert!(tx.try_send(ledger.item(0)).is_ok());
         let consumer = thread::spawn(move || {
             yield_times(2);

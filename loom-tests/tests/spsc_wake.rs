@@ -14,6 +14,10 @@
 //! channel handle back through `join` instead of dropping it, because a
 //! dropped handle calls `wake_all`, which would rescue a lost notification
 //! and hide the bug the model is looking for.
+//!
+//! The SPSC rings here are built with `__segment_slots(capacity)`: a buffer of exactly
+//! `capacity` slots, without the slack a flat ring has by default, so that their few
+//! items wrap around it and reuse slots (`spsc_fifo.rs` models the slack).
 #![cfg(loom)]
 
 mod common;
@@ -27,7 +31,7 @@ use ringflow::{Builder, TryRecvError, WaitStrategy};
 #[test]
 fn blocked_send_woken_by_recv() {
     model_parks("blocked_send_woken_by_recv", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
         tx.try_send(0).unwrap();
         let consumer = thread::spawn(move || {
             yield_times(2);
@@ -52,7 +56,7 @@ fn blocked_send_woken_by_recv() {
 #[test]
 fn blocked_recv_woken_by_send() {
     model_parks("blocked_recv_woken_by_send", 4, || {
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).__segment_slots(2).spsc::<u32>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.send(0).unwrap();
@@ -78,7 +82,7 @@ fn blocked_recv_woken_by_send() {
 #[test]
 fn protocol_minimal_recv_parks() {
     model_parks("protocol_minimal_recv_parks", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.try_send(7).unwrap();

@@ -29,11 +29,12 @@
 //!
 //! # Storage
 //!
-//! A small ring is one buffer of `capacity` slots plus a *slack* of at
-//! least two cache lines' worth, so that a producer refilling a full ring
-//! writes two lines behind the slot its consumer reads next instead of
-//! into the line the consumer is reading (which moved that line between
-//! the cores twice per item; see `slack_slots` in `segment.rs`). A large one
+//! A small ring is one buffer of `capacity` slots, plus, for items of up
+//! to a cache line, a *slack* of at least two lines' worth, so that a
+//! producer refilling a full ring writes two lines behind the slot its
+//! consumer reads next instead of into the line the consumer is reading
+//! (which moved that line between the cores twice per item; see
+//! `slack_slots` in `segment.rs`). A large one
 //! keeps its items in a chain of smaller buffers (*segments*) that grows
 //! when the queue does and shrinks after it drains, so that its memory and
 //! working set follow what it holds, not its capacity; the capacity is
@@ -291,7 +292,8 @@ pub struct Producer<T> {
     /// of the producer's segment for `tail..limit` is free.
     limit: usize,
     capacity: usize,
-    /// Length of the producer's segment (`capacity` for a flat ring).
+    /// Length of the producer's segment (for a flat ring, `capacity` plus
+    /// its slack: `segment.rs`).
     seg_len: usize,
     /// The producer's segment: the last of the chain, never freed while the
     /// producer is alive (the consumer frees only segments it has left,

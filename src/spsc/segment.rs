@@ -135,25 +135,36 @@ const LINE: usize = 64;
 /// capacity.
 ///
 /// With exactly `capacity` slots, the slot a producer fills when the ring is
-/// full is the one its consumer has just emptied, in the line the consumer
-/// reads next: near full every item moves that line between the two cores
-/// twice. With `slack` more slots the producer writes `slack` slots behind
-/// the consumer instead (positions still count exactly `capacity` items),
-/// at least [`SLACK_BYTES`] away from whatever the consumer reads next.
+/// full is the one its consumer has just emptied. For items smaller than a
+/// line that is the line the consumer reads next: near full every item
+/// moved that line between the two cores twice. With `slack` more slots the
+/// producer writes `slack` slots behind the consumer instead (positions
+/// still count exactly `capacity` items), at least [`SLACK_BYTES`] away
+/// from whatever the consumer reads next.
 ///
-/// The slack is rounded up so that the whole buffer is a whole number of
-/// cache lines: a slot then sits at the same offset in its line on every
-/// lap, so batches that start on a line boundary keep doing so.
+/// Only items of up to a line get a slack (at most 128 bytes plus two
+/// slots, and at most 7 slots more for the rounding below; 192 bytes for
+/// `u64`s, 336 for 24-byte items): an item of a line or more shares at
+/// most its edge lines with its neighbours, and a slack of two such items
+/// could cost more memory than the ring's items themselves.
+///
+/// For items whose size is a multiple of 8 bytes the slack is rounded up so
+/// that the buffer is a whole number of lines: a slot then sits at the same
+/// offset in its line on every lap, so a batch touches the same number of
+/// lines on every lap as on the first (the buffer itself is not
+/// line-aligned). Other sizes would need up to 63 more slots for it.
 fn slack_slots(capacity: usize, size: usize) -> usize {
-    if size == 0 {
+    if size == 0 || size > LINE {
         return 0;
     }
     let least = SLACK_BYTES.div_ceil(size) + 1;
-    // Slots per whole number of lines: a buffer of `k * per` slots is `k`
-    // times `per * size` bytes, a multiple of `LINE` (`LINE` is a power of
-    // two, so `per` is too, and `gcd(size, LINE)` is `size`'s largest
-    // power-of-two factor up to `LINE`).
-    let per = LINE / (1 << size.trailing_zeros().min(LINE.trailing_zeros()));
+    if size % 8 != 0 {
+        return least;
+    }
+    // Slots per whole number of lines: `per * size` is a multiple of
+    // `LINE`, `per` being `LINE` over the largest power of two dividing
+    // `size` (at least 8 here, so `per` is at most 8).
+    let per = LINE >> size.trailing_zeros().min(LINE.trailing_zeros());
     let total = capacity + least;
     least + (per - total % per) % per
 }
@@ -208,17 +219,26 @@ mod tests {
 
     #[test]
     fn the_slack_keeps_a_full_producer_two_lines_away_and_the_buffer_whole_lines() {
-        for size in [1, 2, 3, 4, 8, 12, 16, 24, 40, 64, 72, 100, 128, 192, 4096] {
+        for size in [1, 2, 3, 4, 8, 12, 16, 24, 40, 56, 63, 64] {
             for capacity in [1, 2, 5, 7, 16, 100, 1000, 1024] {
                 let slack = slack_slots(capacity, size);
                 // The producer writes `slack` slots behind the consumer's
                 // next slot: `slack - 1` whole slots lie between the two.
                 assert!((slack - 1) * size >= SLACK_BYTES, "size {size}, capacity {capacity}: slack {slack}");
-                assert_eq!((capacity + slack) * size % LINE, 0, "size {size}, capacity {capacity}: slack {slack}");
-                // No more than the least slack plus less than a line's worth.
                 let least = SLACK_BYTES.div_ceil(size) + 1;
-                assert!(slack < least + LINE, "size {size}, capacity {capacity}: slack {slack}");
+                if size % 8 == 0 {
+                    assert_eq!((capacity + slack) * size % LINE, 0, "size {size}, capacity {capacity}: slack {slack}");
+                    assert!(slack < least + 8, "size {size}, capacity {capacity}: slack {slack}");
+                } else {
+                    assert_eq!(slack, least, "size {size}, capacity {capacity}");
+                }
+                // At most 128 bytes and two slots, and 7 slots more.
+                assert!(slack * size < SLACK_BYTES + 9 * size, "size {size}: slack {slack}");
             }
+        }
+        // A line or more: no slack (it would cost whole items).
+        for size in [65, 72, 100, 128, 4096, 256 * 1024] {
+            assert_eq!(slack_slots(1, size), 0, "size {size}");
         }
         assert_eq!(slack_slots(1024, 0), 0);
         // A ring of 1 024 `u64`s: 17 slots at least, 24 to end on a line.

@@ -143,8 +143,14 @@ struct Config {
     /// shrink and hand over segments; MPMC pages of this many slots rounded
     /// up to a power of two (2 or 4), so that a few items attach, retire
     /// and recycle pages; `None`: the default policy (flat rings at these
-    /// capacities).
+    /// capacities). SPSC, at or above the capacity: a flat buffer of
+    /// exactly that many slots.
     segment: Option<usize>,
+    /// SPSC with the default policy (`segment` is `None`): a flat buffer of
+    /// exactly `capacity` slots instead of the default slack beyond it
+    /// (`__segment_slots(capacity)`), so that a few items wrap around the
+    /// buffer and reuse its slots. Half of those sessions.
+    exact_flat: bool,
 }
 
 impl Config {
@@ -157,6 +163,7 @@ impl Config {
             0 => None,
             k => Some(k),
         };
+        let exact_flat = segment.is_none() && (capacity_arg / 68) % 2 == 1;
         let cfg = input.arg();
         let extra = input.arg();
         let strategy = match cfg % 3 {
@@ -180,7 +187,16 @@ impl Config {
                 Some((low, high))
             }
         };
-        Config { capacity, strategy, start, marks, drop_tx_first: cfg & 0x80 == 0, plain: extra & 0x80 != 0, segment }
+        Config {
+            capacity,
+            strategy,
+            start,
+            marks,
+            drop_tx_first: cfg & 0x80 == 0,
+            plain: extra & 0x80 != 0,
+            segment,
+            exact_flat,
+        }
     }
 
     /// Whether the SPSC ring of this session keeps its items in segments:
@@ -618,9 +634,9 @@ const SPSC_OPS: [SpscOp; 64] = op_table(SPSC_WEIGHTS);
 
 struct Spsc<P> {
     m: Model<P>,
-    /// Slots of the ring's buffer when it is flat: its capacity plus a
-    /// slack of a few slots by default, exactly its capacity with
-    /// `__segment_slots` at or above it.
+    /// Slots of the ring's buffer when it is flat: exactly `capacity` with
+    /// `exact_flat`, exactly `k` with `__segment_slots(k)` at or above the
+    /// capacity, else the capacity plus a slack (items of up to 64 bytes).
     flat_len: usize,
     tx: Option<spsc::Producer<P>>,
     rx: Option<spsc::Consumer<P>>,
@@ -628,9 +644,18 @@ struct Spsc<P> {
 
 impl<P: Payload> Spsc<P> {
     fn new(cfg: Config) -> Self {
-        let (tx, rx) = cfg.builder().spsc::<P>();
+        let builder = if cfg.exact_flat { cfg.builder().__segment_slots(cfg.capacity) } else { cfg.builder() };
+        let (tx, rx) = builder.spsc::<P>();
         let flat_len = tx.__segment_len();
-        assert!(flat_len >= cfg.capacity || cfg.segmented(), "a flat buffer holds the capacity");
+        match cfg.segment {
+            _ if cfg.exact_flat => assert_eq!(flat_len, cfg.capacity, "an exact flat buffer"),
+            Some(k) if k >= cfg.capacity => assert_eq!(flat_len, k, "a flat buffer of the length asked for"),
+            Some(_) => {}
+            None if std::mem::size_of::<P>() <= 64 => {
+                assert!(flat_len > cfg.capacity + 1, "a slack of two slots or more")
+            }
+            None => assert_eq!(flat_len, cfg.capacity, "no slack for items of more than a line"),
+        }
         Spsc { m: Model::new(cfg), flat_len, tx: Some(tx), rx: Some(rx) }
     }
 
