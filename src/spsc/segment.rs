@@ -143,8 +143,8 @@ const LINE: usize = 64;
 /// from whatever the consumer reads next.
 ///
 /// Only items of up to a line get a slack (at most 128 bytes plus two
-/// slots, and at most 7 slots more for the rounding below; 192 bytes for
-/// `u64`s, 336 for 24-byte items): an item of a line or more shares at
+/// slots, and at most 7 slots more for the rounding below; up to 192
+/// bytes for `u64`s, 336 for 24-byte items): an item of a line or more shares at
 /// most its edge lines with its neighbours, and a slack of two such items
 /// could cost more memory than the ring's items themselves.
 ///
