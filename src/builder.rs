@@ -177,9 +177,10 @@ impl Builder {
     /// starting at `slots` slots (at least 1), whatever the item size, so
     /// that tests and loom models reach segment growth, shrinking and
     /// hand-over with a few items. With `slots` at or above the capacity
-    /// the ring is one flat buffer of exactly `slots` slots (the default
-    /// adds a slack of at least two cache lines), so that models wrap
-    /// around it with a few items.
+    /// the ring is one flat buffer of exactly `slots` slots (by default a
+    /// flat ring of items of up to 64 bytes has a slack of at least two
+    /// cache lines beyond its capacity), so that models wrap around it with
+    /// a few items.
     #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
     pub fn __segment_slots(mut self, slots: usize) -> Self {
