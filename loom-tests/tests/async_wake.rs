@@ -14,9 +14,8 @@
 //! `model_parks` asserts that some execution really registered a task or
 //! parked a thread (`Stats::parks` counts both).
 //!
-//! The SPSC rings here are built with `__segment_slots(capacity)`: a buffer of exactly
-//! `capacity` slots, without the slack a flat ring has by default, so that their few
-//! items wrap around it and reuse slots (`spsc_fifo.rs` models the slack).
+//! SPSC rings here have exact buffers (`__segment_slots(capacity)`), so that their few
+//! items wrap; see `spsc_fifo.rs` for why, and for the models of the default slack.
 #![cfg(loom)]
 
 mod common;

@@ -163,8 +163,9 @@ fn slack_slots(capacity: usize, size: usize) -> usize {
     }
     // Slots per whole number of lines: `per * size` is a multiple of
     // `LINE`, `per` being `LINE` over the largest power of two dividing
-    // `size` (at least 8 here, so `per` is at most 8).
-    let per = LINE >> size.trailing_zeros().min(LINE.trailing_zeros());
+    // `size` (8 to 64 here, as `size` is a multiple of 8 and at most
+    // `LINE`; so `per` is 1 to 8).
+    let per = LINE >> size.trailing_zeros();
     let total = capacity + least;
     least + (per - total % per) % per
 }
