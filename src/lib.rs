@@ -50,7 +50,7 @@
 //! |---|---|
 //! | `builder` | [`Builder`]: capacity, wait strategy, watermarks, then `.spsc()` / `.mpmc()` / `.broadcast()` |
 //! | [`spsc`] | the SPSC ring (`mod.rs`), its batch API (`chunks.rs`) and where its items live (`segment.rs`: one buffer, or segments that grow and shrink with the queue) |
-//! | [`mpmc`] | the MPMC ring: `ring.rs` (slots, positions, the one claim routine), `sender.rs`, `receiver.rs` |
+//! | [`mpmc`] | the MPMC ring: `ring.rs` (slots, positions, the one claim routine), `pages.rs` (a large ring's slots: pages attached as positions reach them, recycled once read), `sender.rs`, `receiver.rs` |
 //! | [`broadcast`] | the fan-out ring: shared state and registry (`mod.rs`), `sender.rs`, `receiver.rs`, `error.rs` |
 //! | `wait` | [`WaitStrategy`], the waiter (adaptive `Park`), the one driver of blocking and async operations, the sleeper registry of threads and wakers |
 //! | `future` | the async futures and, with `futures`, the `Stream` / `Sink` adapters |
