@@ -21,7 +21,7 @@ use crate::WaitStrategy;
 /// tx.send("hello".to_string()).unwrap();
 /// assert_eq!(rx.recv().unwrap(), "hello");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use = "a `Builder` does nothing until `spsc`, `mpmc`, `broadcast` or `broadcast_lossy` builds a channel, and each setter returns the changed builder"]
 pub struct Builder {
     pub(crate) capacity: usize,
@@ -39,6 +39,29 @@ pub struct Builder {
     /// `Park`: whether a wait may move its thread to another CPU of its
     /// affinity mask ([`Builder::move_threads`]).
     pub(crate) move_threads: bool,
+}
+
+/// What a user configured: the capacity, the wait strategy, the watermarks
+/// and `move_threads`. The test hooks' settings (`__start_position`,
+/// `__segment_slots`, `__broadcast_stamps`) show only when a test set them.
+impl core::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("Builder");
+        d.field("capacity", &self.capacity)
+            .field("wait_strategy", &self.strategy)
+            .field("watermarks", &self.watermarks)
+            .field("move_threads", &self.move_threads);
+        if self.start != 0 {
+            d.field("start_position", &self.start);
+        }
+        if let Some(slots) = self.segment_slots {
+            d.field("segment_slots", &slots);
+        }
+        if let Some(stamps) = self.broadcast_stamps {
+            d.field("broadcast_stamps", &stamps);
+        }
+        d.finish()
+    }
 }
 
 impl Builder {
@@ -233,6 +256,30 @@ pub(crate) fn assert_layout<Slot>(capacity: usize) {
         panic!(
             "ringflow: capacity {capacity} is too large: {capacity} slots of {} bytes overflow the maximum allocation size",
             core::mem::size_of::<Slot>()
+        );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Builder;
+    use crate::WaitStrategy;
+
+    /// `Debug` shows what a user set; a test hook's setting only once set.
+    #[test]
+    fn debug_shows_the_settings_and_test_hooks_only_when_set() {
+        let b = Builder::new(3).wait_strategy(WaitStrategy::BusySpin).watermarks(1, 2);
+        assert_eq!(
+            format!("{b:?}"),
+            "Builder { capacity: 3, wait_strategy: BusySpin, watermarks: Some((1, 2)), move_threads: true }"
+        );
+        let mut hooked = Builder::new(3);
+        hooked.start = 8;
+        hooked.segment_slots = Some(2);
+        assert_eq!(
+            format!("{hooked:?}"),
+            "Builder { capacity: 3, wait_strategy: Park, watermarks: None, move_threads: true, start_position: 8, \
+             segment_slots: 2 }"
         );
     }
 }
