@@ -690,12 +690,12 @@ fn summary(v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "cargo bench --bench async [-- --quick] [--ping] [--paced] [--throughput] [--only NAME] [--capacity N]"
-        );
-        return;
-    }
+    support::check_args(
+        "cargo bench --bench async [-- --quick] [--ping] [--paced] [--throughput] [--only NAME] [--capacity N]",
+        &["--quick", "--ping", "--paced", "--throughput"],
+        &["--only", "--capacity"],
+        false,
+    );
     let _ = cap(); // a bad `--capacity` fails here, before anything runs
     let quick = std::env::args().any(|a| a == "--quick");
     let cfg = if quick {

@@ -521,13 +521,16 @@ fn print_placements(impls: &[Impl], rates: &[Vec<f64>], places: &[Vec<Placed>], 
 }
 
 fn main() {
+    support::check_args(
+        "cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] \
+         [--pin S,R,...] [--only NAME] [--work NS] [--capacity N]",
+        &["--quick", "--no-spin"],
+        &["--rounds", "--items", "--receivers", "--pin", "--only", "--work", "--capacity"],
+        false,
+    );
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("cargo bench --bench broadcast [-- --quick] [--rounds N] [--items N] [--receivers 1|2|4] [--no-spin] [--pin S,R,...] [--only NAME] [--work NS] [--capacity N]");
-        return;
-    }
     let quick = args.iter().any(|a| a == "--quick");
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
+    let value = |flag: &str| support::arg_value(&args, flag);
     let rounds = value("--rounds").unwrap_or(7).max(1) as usize;
     let items = value("--items").unwrap_or(if quick { 20_000 } else { 2_000_000 });
     if let Some(list) = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)) {

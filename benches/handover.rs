@@ -226,7 +226,12 @@ fn arg(name: &str) -> Option<usize> {
 }
 
 fn main() {
-    exit_on_help("cargo bench --bench handover [-- --quick] [--rounds N] [--items N]");
+    check_args(
+        "cargo bench --bench handover [-- --quick] [--rounds N] [--items N]",
+        &["--quick"],
+        &["--rounds", "--items"],
+        false,
+    );
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = arg("--rounds").unwrap_or(if quick { 3 } else { 7 });
     let items = arg("--items").unwrap_or(if quick { 200_000 } else { 2_000_000 }) as u64;

@@ -697,19 +697,16 @@ fn parse_args(all: &[Impl]) -> Config {
     let number = |name: &str| -> Option<usize> {
         value(name).map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")))
     };
-    if flag("--help") || flag("-h") {
-        println!("{USAGE}");
-        std::process::exit(0);
-    }
+    // Bare words are filters; skip the values of the options that take one.
+    let takes_value =
+        ["--cores", "--rounds", "--samples", "--paced-ms", "--period-us", "--burst", "--burst-every-ms", "--only"];
+    support::check_args(USAGE, &["--quick", "--one-core", "--list"], &takes_value, true);
     if flag("--list") {
         all.iter().for_each(|i| println!("{}", i.name));
         std::process::exit(0);
     }
     let quick = flag("--quick");
     let one_core = flag("--one-core");
-    // Bare words are filters; skip the values of the options that take one.
-    let takes_value =
-        ["--cores", "--rounds", "--samples", "--paced-ms", "--period-us", "--burst", "--burst-every-ms", "--only"];
     let mut filter = Vec::new();
     let mut i = 0;
     while i < args.len() {

@@ -872,9 +872,22 @@ fn ratios(num: &[f64], den: &[f64]) -> Vec<f64> {
 // ---------------------------------------------------------------------------
 
 fn main() {
-    exit_on_help(
+    check_args(
         "cargo bench --bench suite [-- --quick] [--rounds N] [--pairs N] [--items N] [--work-ns N] \
          [--messages N] [--cap1-messages N] [--capacity N] [FILTER]",
+        &["--quick"],
+        // `--capacity-probe NAME`: the bench's own child processes.
+        &[
+            "--rounds",
+            "--pairs",
+            "--items",
+            "--work-ns",
+            "--messages",
+            "--cap1-messages",
+            "--capacity",
+            "--capacity-probe",
+        ],
+        true,
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--capacity-probe") {

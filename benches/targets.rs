@@ -297,10 +297,12 @@ fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
 }
 
 fn main() {
-    exit_on_help(
+    check_args(
         "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]",
+        &["--quick"],
+        &["--rounds", "--items", "--work-ns", "--near-empty-ns"],
+        true,
     );
-    // `cargo bench` passes `--bench`; ignore what we do not know.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let rounds = arg_value(&args, "--rounds").unwrap_or(if quick { 3 } else { 7 }) as usize;

@@ -786,6 +786,40 @@ pub fn capacity() -> usize {
     })
 }
 
+/// Checks the command line before anything runs: `--help` / `-h` prints
+/// `usage` and exits; an option that is not in `flags` (options alone) or
+/// `valued` (options followed by a value, which must be there), or a bare
+/// word where the bench takes no filter (`filters` false), prints what was
+/// wrong and `usage` and exits with status 2. (A typo such as `--quik` once
+/// started a full run of a bench instead.) `--bench`, which `cargo bench`
+/// passes to every bench, is always accepted.
+pub fn check_args(usage: &str, flags: &[&str], valued: &[&str], filters: bool) {
+    exit_on_help(usage);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        let wrong = if valued.contains(&a) {
+            i += 1;
+            // (`cargo bench` appends `--bench`: no value is an option.)
+            (i >= args.len() || args[i].starts_with("--")).then(|| format!("{a} needs a value"))
+        } else if a == "--bench" || flags.contains(&a) {
+            None
+        } else if a.starts_with('-') {
+            Some(format!("unknown option {a}"))
+        } else if !filters {
+            Some(format!("unexpected argument {a} (this bench takes no filter)"))
+        } else {
+            None
+        };
+        if let Some(wrong) = wrong {
+            eprintln!("{wrong}\nusage: {usage}");
+            std::process::exit(2);
+        }
+        i += 1;
+    }
+}
+
 /// Prints `usage` and exits when the command line asks for help (`--help`
 /// or `-h`), before anything is measured.
 pub fn exit_on_help(usage: &str) {
