@@ -65,11 +65,9 @@
 //! - MPMC send: the flag load and, while `Clear`, a compare with the
 //!   handle's kept proof, and when that runs out one stamp of a slot the
 //!   sender will itself write `capacity - high + 1` sends later (two when
-//!   it proves a new stretch, and a load of `head` when the second stamp
-//!   cannot prove one: the queue is longer than `high / 2`).
+//!   it proves a new stretch).
 //! - MPMC receive: with `membarrier` (Park channels), the light barrier
-//!   and the flag load, and while `Congested` the kept proof or a stamp
-//!   (and, proving a new stretch, a second stamp or a load of `tail`);
+//!   and the flag load, and while `Congested` the kept proof or a stamp;
 //!   with the fence pair (channels that never park), the proof or the stamp
 //!   first, and the fence and the flag only when neither proves the length
 //!   above `low`.

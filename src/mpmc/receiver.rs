@@ -141,15 +141,13 @@ impl<T> Receiver<T> {
 
     /// Whether the receive of `last` certainly left more than `low` items
     /// after it. The exact probe is [`Shared::may_be_at_low`]'s: position
-    /// `last + 1 + low` published (`tail` past it). When it proves it, the
-    /// receiver looks for a proof that lasts (a receive at `r` before `p -
-    /// low` leaves `tail - (r + 1) > low` items after it once `tail` is past
-    /// `p`) and keeps it in `full_until`: first a stamp further ahead (half
-    /// the room between `low` and the capacity); failing that, `tail`
-    /// itself (every position before it is claimed by a sender and counts
-    /// in the length, as in [`len`](Receiver::len)), which proves the next
-    /// `len - low` receives. Never says "above" wrongly: a stale load only
-    /// fails to prove, and every proof stored stays true.
+    /// `last + 1 + low` published (`tail` past it). When it proves it, a
+    /// second probe further ahead (half the room between `low` and the
+    /// capacity) tries to prove it for the receives that follow too (a
+    /// receive at `r` before `p - low` leaves `tail - (r + 1) > low` items
+    /// after it once `p` is published), and the proof is kept in
+    /// `full_until`. Never says "above" wrongly: a stale stamp only fails
+    /// to prove, and every proof stored stays true.
     #[inline(always)]
     fn above_low_proven(&self, last: usize, low: usize) -> bool {
         let shared = &*self.shared;
@@ -159,28 +157,10 @@ impl<T> Receiver<T> {
         if shared.may_be_at_low(last, low) {
             return false;
         }
-        // `full_until = last + ahead`, from the position `p` found: `p - low`.
-        let half = (shared.capacity - low - 1) / 2;
-        let far = shared.forward(last, low + 1 + half);
-        let ahead = if shared.published(far) {
-            // p = far = last + low + 1 + half
-            1 + half
-        } else {
-            self.proof_from_tail(last, low)
-        };
-        self.full_until.store(shared.forward(last, ahead), Ordering::Relaxed);
+        let far = shared.forward(last, low + 1 + (shared.capacity - low - 1) / 2);
+        let proof = if shared.published(far) { far } else { shared.forward(last, low + 1) };
+        self.full_until.store(shared.backward(proof, low), Ordering::Relaxed);
         true
-    }
-
-    /// [`above_low_proven`](Receiver::above_low_proven) past its stamps:
-    /// how many positions after `last` a proof from `tail` reaches (`p =
-    /// tail - 1`, claimed). At least 1 (the proof of `last + 1 + low`, when
-    /// `tail` is stale), at most the capacity. Out of line: once per proof.
-    #[inline(never)]
-    fn proof_from_tail(&self, last: usize, low: usize) -> usize {
-        let shared = &*self.shared;
-        let tail = shared.tail.load(Ordering::Relaxed);
-        (shared.places(last, tail) - 1 - low as i128).clamp(1, shared.capacity as i128) as usize
     }
 
     /// Moves up to `max` available items into `out` (appended, oldest
@@ -412,35 +392,5 @@ impl<T> Receiver<T> {
 impl<T> core::fmt::Debug for PendingRecv<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use crate::sync::Ordering;
-    use crate::Builder;
-
-    /// A receiver whose proof ran out while the queue is shorter than the
-    /// reach of its second stamp proves the rest of the stretch from
-    /// `tail`: the receives that leave more than `low` items, and not one
-    /// more. (From the stamps alone it proved one receive at a time there.)
-    #[test]
-    fn a_receiver_proves_above_low_from_tail_down_to_the_mark() {
-        let (low, high) = (8, 48);
-        let (tx, rx) = Builder::new(64).watermarks(low, high).mpmc::<u32>();
-        for i in 0..30 {
-            tx.send(i).unwrap();
-        }
-        rx.try_recv().unwrap();
-        let shared = &*rx.shared;
-        let last = shared.backward(shared.head.load(Ordering::Relaxed), 1);
-        assert_eq!(shared.len(), 29);
-        rx.full_until.store(last, Ordering::Relaxed); // a proof that has run out
-        assert!(rx.above_low_proven(last, low));
-        let word = rx.full_until.load(Ordering::Relaxed);
-        // Receives at `last + 1 ..= last + 20` leave 28 down to 9 items.
-        assert_eq!(shared.places(last, word), 30 - 1 - low as i128);
-        assert!(shared.proves(shared.forward(last, 20), word, shared.capacity));
-        assert!(!shared.proves(shared.forward(last, 21), word, shared.capacity));
     }
 }

@@ -495,12 +495,6 @@ impl<T> Shared<T> {
     }
 
     /// Number of items between `head` and `tail`, clamped to `0..=capacity`.
-    /// How many places `to` is after `from` (negative: before), across the
-    /// lap encoding.
-    pub(super) fn places(&self, from: usize, to: usize) -> i128 {
-        lap_distance(from, to, self.one_lap, self.capacity)
-    }
-
     pub(super) fn len_between(&self, head: usize, tail: usize) -> usize {
         lap_distance(head, tail, self.one_lap, self.capacity).clamp(0, self.capacity as i128) as usize
     }

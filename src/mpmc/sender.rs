@@ -132,21 +132,14 @@ impl<T> Sender<T> {
     /// Whether the length including the publication at `last` is certainly
     /// below `high`. The exact probe is [`Shared::may_be_at_high`]'s: slot
     /// `q = last + 1 - high` consumed (`head` past `q`). When it proves it,
-    /// the sender looks for a proof that lasts (by any sender: every
-    /// position before `c + high` is fewer than `high` slots after a
-    /// consumed `c`) and keeps it in `clear_until`: first a stamp `high / 2`
-    /// positions nearer the tail (proves the next `high / 2` publications
-    /// while the queue is shorter than half of `high`); failing that, `head`
-    /// itself (every position before it is claimed by a receiver), which
-    /// proves the next `high - len` publications. So a sender loads
-    /// something on the receivers' side about once per `high / 2` sends
-    /// while the queue is short, and once per `high - len` while it is
-    /// longer, instead of two stamps per send (with a standing backlog
-    /// between `high / 2` and `high`, one thread sending and receiving:
-    /// 13.4 → 11.9 ns per item, `docs/measurements.md`, 2026-12-05 12:3x).
-    /// Never says "below" wrongly: a stale load only fails to prove (a stamp
-    /// or `head` from before can only be older, never ahead), and every
-    /// proof stored stays true.
+    /// a second probe `high / 2` positions nearer the tail tries to prove
+    /// it for the next `high / 2` publications too (by any sender: every
+    /// position before `q' + high` is fewer than `high` slots after a
+    /// consumed `q'`), and the proof is kept in `clear_until`, so while the
+    /// queue stays shorter than half of `high` a sender loads a stamp on
+    /// the receivers' side about twice per `high / 2` sends instead of once
+    /// per send. Never says "below" wrongly: a stale stamp only fails to
+    /// prove, and every proof stored stays true.
     #[inline(always)]
     fn below_high_proven(&self, last: usize, high: usize) -> bool {
         let shared = &*self.shared;
@@ -156,29 +149,10 @@ impl<T> Sender<T> {
         if shared.may_be_at_high(last, high) {
             return false;
         }
-        // `clear_until = last + ahead`, from the consumed `c` found:
-        // `c + high`.
         let near = shared.backward(last, high - 1 - high / 2);
-        let ahead = if shared.consumed(near) {
-            // c = near = last + 1 + high / 2 - high
-            1 + high / 2
-        } else {
-            self.proof_from_head(last, high)
-        };
-        self.clear_until.store(shared.forward(last, ahead), Ordering::Relaxed);
+        let proof = if shared.consumed(near) { near } else { shared.backward(last, high - 1) };
+        self.clear_until.store(shared.forward(proof, high), Ordering::Relaxed);
         true
-    }
-
-    /// [`below_high_proven`](Sender::below_high_proven) past its stamps:
-    /// how many positions after `last` a proof from `head` reaches (`c =
-    /// head - 1`, consumed or being read). At least 1 (the proof of `q`,
-    /// `q + high = last + 1`, when `head` is stale), at most `high` (when
-    /// receivers have already taken `last`). Out of line: once per proof.
-    #[inline(never)]
-    fn proof_from_head(&self, last: usize, high: usize) -> usize {
-        let shared = &*self.shared;
-        let head = shared.head.load(Ordering::Relaxed);
-        (shared.places(last, head) - 1 + high as i128).clamp(1, high as i128) as usize
     }
 
     /// Sends as many items from the front of `items` as there is room for,
@@ -511,34 +485,7 @@ impl<T> core::fmt::Debug for PendingSend<'_, T> {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::sync::Ordering;
     use crate::{Builder, Congestion, WaitStrategy};
-
-    /// A sender whose proof ran out while the queue is longer than half of
-    /// `high` proves the rest of the stretch from `head`: the publications
-    /// until the length would reach `high`, and not one more. (From the
-    /// stamps alone it proved one publication at a time there.)
-    #[test]
-    fn a_sender_proves_below_high_from_head_up_to_the_mark() {
-        let (low, high) = (8, 48);
-        let (tx, rx) = Builder::new(64).watermarks(low, high).mpmc::<u32>();
-        for i in 0..41 {
-            tx.send(i).unwrap();
-        }
-        for _ in 0..10 {
-            rx.try_recv().unwrap();
-        }
-        let shared = &*tx.shared;
-        let last = shared.backward(shared.tail.load(Ordering::Relaxed), 1);
-        assert_eq!(shared.len(), 31, "30 items before the publication at `last`, 31 with it");
-        tx.clear_until.store(last, Ordering::Relaxed); // a proof that has run out
-        assert!(tx.below_high_proven(last, high));
-        let word = tx.clear_until.load(Ordering::Relaxed);
-        assert_eq!(shared.places(last, word), (high - 31) as i128);
-        // The last publication it proves leaves 47 items, the next one 48.
-        assert!(shared.proves(shared.forward(last, high - 32), word, high));
-        assert!(!shared.proves(shared.forward(last, high - 31), word, high));
-    }
 
     /// Positions more than half the `usize` range past where a handle's
     /// watermark proof word was stored (what 2^31 positions give on a
