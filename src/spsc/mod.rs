@@ -136,6 +136,7 @@ impl Builder {
             park,
             marks,
             check_below: marks.map_or(0, |m| m.low + 1),
+            hint_waits: true,
             shared,
         };
         (producer, consumer)
@@ -365,6 +366,13 @@ pub struct Consumer<T> {
     /// proves this removal did not drain the ring to `low`, so there is
     /// nothing to lower (see `flow.rs`); the common case is one compare.
     check_below: usize,
+    /// Whether a blocking receive's wait prefetches the slot its next item
+    /// lands in ([`Consumer::prefetch_next`]): `true` while the waits end
+    /// with the one item they waited for (a hand-over the consumer waits
+    /// out, as in a ping-pong), `false` while they end with more behind it
+    /// (a stream the consumer keeps up with); set when a plain `recv`'s
+    /// wait ends.
+    hint_waits: bool,
     shared: Arc<Shared<T>>,
 }
 
@@ -962,10 +970,14 @@ impl<T> Consumer<T> {
     #[inline(always)]
     fn recv_waiting(&mut self) -> Result<T, RecvTimeoutError> {
         let mut op = &mut *self;
-        match short_wait(&mut op, ()) {
+        let received = match short_wait(&mut op, ()) {
             Ok(done) => done,
             Err(()) => self.recv_until(None, true),
-        }
+        };
+        // Nothing more visible behind the item waited for: the next wait is
+        // a hand-over too, and prefetches (see `hint_waits`).
+        self.hint_waits = self.cached_tail == self.head;
+        received
     }
 
     timed_forms!(recv, mut;
@@ -1112,10 +1124,21 @@ impl<T> Consumer<T> {
     /// following it: without this an SPSC hand-over to a waiting consumer
     /// is two cache-line misses in a row (`tail`, then the slot). It shows
     /// in the SPSC rows' p50 / floor of `cargo bench --bench latency --
-    /// --only rt`. A hint only: it reads nothing in the language's sense.
+    /// --only rt` with the vCPUs far apart (1.00–1.02× with it, 1.13–1.19×
+    /// without). A hint only: it reads nothing in the language's sense.
+    ///
+    /// Only while the waits are hand-overs (`hint_waits`): in
+    /// a stream the consumer keeps up with, the slot's line is the one the
+    /// producer is filling, and asking for it on every retry takes it from
+    /// the producer again and again. Far apart, a near-empty stream (24 ns
+    /// of producer work per item) ran at 69–87 ns per item with the hint on
+    /// every wait, 26–38 without, as fast as `try_recv` in a loop
+    /// (`docs/measurements.md`, 2026-12-05 13:2x).
     #[inline(always)]
     fn prefetch_next(&self) {
-        prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx()));
+        if self.hint_waits {
+            prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx()));
+        }
     }
 
     /// An item at `head`, or the producer gone (fresh loads).
@@ -1126,3 +1149,46 @@ impl<T> Consumer<T> {
 }
 
 handle_debug!(Producer, Consumer);
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    /// A blocking receive whose wait ends with the one item it waited for
+    /// keeps prefetching in its waits; one whose wait ends with more items
+    /// behind it (a batch published at once) stops until a wait ends with
+    /// one item again.
+    #[test]
+    fn the_wait_prefetches_only_while_waits_end_with_one_item() {
+        let (mut tx, mut rx) = super::channel::<u32>(16);
+        // Waits until the consumer's `recv` has waited (its wait counter
+        // moved), then runs `send`.
+        let after_a_wait = |tx: &mut super::Producer<u32>, before: u64, send: &dyn Fn(&mut super::Producer<u32>)| {
+            while tx.stats().recv_waits == before {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            send(tx);
+        };
+        std::thread::scope(|s| {
+            let (before, tx) = (rx.stats().recv_waits, &mut tx);
+            s.spawn(move || after_a_wait(tx, before, &|tx| tx.send(1).unwrap()));
+            assert_eq!(rx.recv(), Ok(1));
+        });
+        assert!(rx.hint_waits, "a wait that ended with its one item");
+        std::thread::scope(|s| {
+            let (before, tx) = (rx.stats().recv_waits, &mut tx);
+            s.spawn(move || after_a_wait(tx, before, &|tx| assert_eq!(tx.send_slice(&[2, 3, 4]), 3)));
+            assert_eq!(rx.recv(), Ok(2));
+        });
+        assert!(!rx.hint_waits, "a wait that ended with two more items behind");
+        assert_eq!((rx.recv(), rx.recv()), (Ok(3), Ok(4)));
+        assert!(!rx.hint_waits, "receives without a wait leave it");
+        std::thread::scope(|s| {
+            let (before, tx) = (rx.stats().recv_waits, &mut tx);
+            s.spawn(move || after_a_wait(tx, before, &|tx| tx.send(5).unwrap()));
+            assert_eq!(rx.recv(), Ok(5));
+        });
+        assert!(rx.hint_waits, "a hand-over again");
+    }
+}
