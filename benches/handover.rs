@@ -220,11 +220,6 @@ const IMPLS: [(&str, Run); 5] = [
 ];
 const RTRB: usize = 3;
 
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
-
 fn main() {
     check_args(
         "cargo bench --bench handover [-- --quick] [--rounds N] [--items N]",
@@ -232,9 +227,10 @@ fn main() {
         &["--rounds", "--items"],
         false,
     );
-    let quick = std::env::args().any(|a| a == "--quick");
-    let rounds = arg("--rounds").unwrap_or(if quick { 3 } else { 7 });
-    let items = arg("--items").unwrap_or(if quick { 200_000 } else { 2_000_000 }) as u64;
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let rounds = arg_value(&args, "--rounds").map_or(if quick { 3 } else { 7 }, |n| n as usize);
+    let items = arg_value(&args, "--items").unwrap_or(if quick { 200_000 } else { 2_000_000 });
     let cores = cores();
     let regimes: Vec<(String, SideWork)> = [
         ("free-running", 0.0, true),

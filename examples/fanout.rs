@@ -174,18 +174,18 @@ fn main() {
     let slow = &lossy.2[FAST];
     let fast_missed: u64 = lossy.2[..FAST].iter().map(|s| s.missed).sum();
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let speedup = fast_before.as_secs_f64() / fast_after.as_secs_f64();
     if fast_missed == 0 {
         println!(
             "  => the fast consumers kept full speed and missed nothing: done in {fast_after:.2?} instead of \
-             {fast_before:.2?} ({:.1}x faster)",
-            fast_before.as_secs_f64() / fast_after.as_secs_f64()
+             {fast_before:.2?} ({speedup:.1}x faster)"
         );
     } else {
         println!(
-            "  => done in {fast_after:.2?} instead of {fast_before:.2?} ({:.1}x faster), but the fast consumers \
-             missed {fast_missed} events between them: {cpus} CPUs for {} busy threads (the slow consumer spins \
-             through its work), so they shared CPU with it and fell behind too; each miss was reported",
-            fast_before.as_secs_f64() / fast_after.as_secs_f64(),
+            "  => done in {fast_after:.2?} instead of {fast_before:.2?} ({speedup:.1}x faster), but the fast \
+             consumers missed {fast_missed} events between them: {cpus} CPUs for {} busy threads (the slow \
+             consumer spins through its work), so they shared CPU with it and fell behind too; each miss was \
+             reported",
             FAST + 2
         );
     }

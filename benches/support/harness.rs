@@ -794,8 +794,11 @@ pub fn capacity() -> usize {
 /// started a full run of a bench instead.) `--bench`, which `cargo bench`
 /// passes to every bench, is always accepted.
 pub fn check_args(usage: &str, flags: &[&str], valued: &[&str], filters: bool) {
-    exit_on_help(usage);
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{usage}");
+        std::process::exit(0);
+    }
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -817,14 +820,5 @@ pub fn check_args(usage: &str, flags: &[&str], valued: &[&str], filters: bool) {
             std::process::exit(2);
         }
         i += 1;
-    }
-}
-
-/// Prints `usage` and exits when the command line asks for help (`--help`
-/// or `-h`), before anything is measured.
-pub fn exit_on_help(usage: &str) {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("{usage}");
-        std::process::exit(0);
     }
 }
