@@ -1154,6 +1154,28 @@ handle_debug!(Producer, Consumer);
 mod tests {
     use std::time::Duration;
 
+    use super::{Consumer, Producer};
+
+    /// `rx.recv()` on an empty ring, with `send` run by another thread once
+    /// the receive has begun to wait (its wait counter moved).
+    fn recv_after_a_wait(
+        rx: &mut Consumer<u32>,
+        tx: &mut Producer<u32>,
+        send: impl FnOnce(&mut Producer<u32>) + Send,
+    ) -> u32 {
+        let before = rx.stats().recv_waits;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while tx.stats().recv_waits == before {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                send(tx);
+            });
+            rx.recv().unwrap()
+        })
+    }
+
     /// A blocking receive whose wait ends with the one item it waited for
     /// keeps prefetching in its waits; one whose wait ends with more items
     /// behind it (a batch published at once) stops until a wait ends with
@@ -1161,34 +1183,13 @@ mod tests {
     #[test]
     fn the_wait_prefetches_only_while_waits_end_with_one_item() {
         let (mut tx, mut rx) = super::channel::<u32>(16);
-        // Waits until the consumer's `recv` has waited (its wait counter
-        // moved), then runs `send`.
-        let after_a_wait = |tx: &mut super::Producer<u32>, before: u64, send: &dyn Fn(&mut super::Producer<u32>)| {
-            while tx.stats().recv_waits == before {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-            send(tx);
-        };
-        std::thread::scope(|s| {
-            let (before, tx) = (rx.stats().recv_waits, &mut tx);
-            s.spawn(move || after_a_wait(tx, before, &|tx| tx.send(1).unwrap()));
-            assert_eq!(rx.recv(), Ok(1));
-        });
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| tx.send(1).unwrap()), 1);
         assert!(rx.hint_waits, "a wait that ended with its one item");
-        std::thread::scope(|s| {
-            let (before, tx) = (rx.stats().recv_waits, &mut tx);
-            s.spawn(move || after_a_wait(tx, before, &|tx| assert_eq!(tx.send_slice(&[2, 3, 4]), 3)));
-            assert_eq!(rx.recv(), Ok(2));
-        });
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&[2, 3, 4]), 3)), 2);
         assert!(!rx.hint_waits, "a wait that ended with two more items behind");
         assert_eq!((rx.recv(), rx.recv()), (Ok(3), Ok(4)));
         assert!(!rx.hint_waits, "receives without a wait leave it");
-        std::thread::scope(|s| {
-            let (before, tx) = (rx.stats().recv_waits, &mut tx);
-            s.spawn(move || after_a_wait(tx, before, &|tx| tx.send(5).unwrap()));
-            assert_eq!(rx.recv(), Ok(5));
-        });
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| tx.send(5).unwrap()), 5);
         assert!(rx.hint_waits, "a hand-over again");
     }
 }
