@@ -623,6 +623,12 @@ struct TaskWait<'w, 'c, 'x> {
 }
 
 impl Waits for TaskWait<'_, '_, '_> {
+    /// A task registers instead of spinning through a refill gap.
+    #[inline(always)]
+    fn spinning(&self) -> bool {
+        false
+    }
+
     fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
         self.wait.pause(on, self.cx, ready)
     }

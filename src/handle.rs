@@ -174,13 +174,21 @@ macro_rules! receiver_iterators {
 /// under contention), whose fresh re-check is `room_or_gone` /
 /// `item_or_gone` and whose place to wait is `waiting()` (the SPSC and MPMC
 /// handles): written once here. A receive may name a method to run before
-/// each pause (`while_waiting: method`).
+/// each pause (`while_waiting: method`), a send one to run once before a
+/// thread's first pause (`first_pause: method`).
 macro_rules! handle_blocking {
-    (send: $tx:ty, attempt: $attempt:ident) => {
+    (send: $tx:ty, attempt: $attempt:ident $(, first_pause: $first:ident)?) => {
         impl<T> $crate::wait::Blocking for $tx {
             type Carry = T;
             type Output = ();
             type Error = T;
+
+            $(
+                #[inline(always)]
+                fn first_pause(&self) {
+                    self.$first()
+                }
+            )?
 
             #[inline(always)]
             fn attempt(&mut self, value: T) -> Result<Result<(), T>, T> {

@@ -985,6 +985,11 @@ pub(crate) trait Blocking {
     /// on). Nothing by default.
     #[inline(always)]
     fn while_waiting(&self) {}
+    /// Runs once in a thread's wait (not a task's), after its first pause
+    /// if the wait spins ([`Waits::spinning`]): the MPMC send's refill gap
+    /// (`Sender::let_receivers_ahead`). Nothing by default.
+    #[inline(always)]
+    fn first_pause(&self) {}
 }
 
 /// How an operation waits between its attempts: a thread with a [`Waiter`]
@@ -999,6 +1004,11 @@ pub(crate) trait Waits {
     /// registry and, after a success that waited, pass the baton where the
     /// registry is shared.
     fn finish(&mut self, on: &WaitOn<'_>, ok: bool, ready: impl Fn() -> bool);
+    /// After the first pause: whether this is a thread's wait that is
+    /// spinning (so [`Blocking::first_pause`] runs), not a task's, nor a
+    /// thread's that yields or sleeps at once (its peer shares its core:
+    /// spinning there only keeps the peer from running).
+    fn spinning(&self) -> bool;
 }
 
 /// The driver of every ring and every form, blocking or async: attempt, and
@@ -1010,6 +1020,7 @@ pub(crate) fn drive<B: Blocking, W: Waits>(
     mut carry: B::Carry,
     waits: &mut W,
 ) -> Result<Result<B::Output, B::Error>, B::Carry> {
+    let mut first = true;
     loop {
         match op.attempt(carry) {
             Ok(done) => {
@@ -1021,6 +1032,12 @@ pub(crate) fn drive<B: Blocking, W: Waits>(
         op.while_waiting();
         if !waits.pause(&op.wait_on(), || op.ready()) {
             return Err(carry);
+        }
+        if first {
+            first = false;
+            if waits.spinning() {
+                op.first_pause();
+            }
         }
     }
 }
@@ -1076,6 +1093,12 @@ struct ShortWait {
 }
 
 impl Waits for ShortWait {
+    /// Only SPSC handles wait here, and they have no `first_pause`.
+    #[inline(always)]
+    fn spinning(&self) -> bool {
+        false
+    }
+
     #[inline(always)]
     fn pause(&mut self, on: &WaitOn<'_>, _ready: impl Fn() -> bool) -> bool {
         if !self.counted {
@@ -1124,6 +1147,14 @@ impl Waits for ShortWait {
 /// it teaches the registry's spin budget ([`Waiter::done`]) and, where
 /// several threads share the registry, passes the baton.
 impl Waits for Waiter {
+    /// Still in the spin phase after the first pause: `begin` ends it at
+    /// once on a shared core (and where spinning does not pay for a lone
+    /// waiter); `BusySpin` always spins.
+    #[inline(always)]
+    fn spinning(&self) -> bool {
+        self.strategy == WaitStrategy::BusySpin || self.step < self.spin_limit
+    }
+
     #[inline]
     fn pause(&mut self, on: &WaitOn<'_>, ready: impl Fn() -> bool) -> bool {
         self.pause_settled(on.sleepers, on.peer, on.waits, on.park, on.settle, ready) == Pause::Retry
@@ -1171,6 +1202,11 @@ impl<B: Blocking + ?Sized> Blocking for &mut B {
     #[inline(always)]
     fn while_waiting(&self) {
         (**self).while_waiting()
+    }
+
+    #[inline(always)]
+    fn first_pause(&self) {
+        (**self).first_pause()
     }
 }
 

@@ -8,7 +8,7 @@ use super::pages::Pages;
 use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering};
+use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering, REFILL_GAP_BYTES};
 use crate::wait::{Progress, Settled, Side};
 use crate::WaitStrategy;
 
@@ -46,6 +46,13 @@ pub(super) struct Shared<T> {
     /// serving `origin + i`, which is its stamp before anything happened
     /// (its base, see `StampedSlot`).
     origin: usize,
+    /// How many positions past `tail` a blocked sender waits to see free
+    /// before it refills (`Sender::let_receivers_ahead`): the slots in
+    /// `REFILL_GAP_BYTES`, at least 1; 0 (no gap) on a ring of fewer than
+    /// four times that many slots, where it would hold a sender back for a
+    /// good part of the ring.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) refill_gap: usize,
 }
 
 pub(super) struct Cold {
@@ -82,6 +89,17 @@ impl<T> Settled for Shared<T> {
                 self.len_between(self.head.load(Ordering::SeqCst), tail) >= self.capacity
             }
         }
+    }
+}
+
+/// The refill gap of a ring of `capacity` slots of `T` (see
+/// `Shared::refill_gap`).
+fn refill_gap<T>(capacity: usize) -> usize {
+    let gap = (REFILL_GAP_BYTES / core::mem::size_of::<Slot<T>>()).max(1);
+    if gap.saturating_mul(4) <= capacity {
+        gap
+    } else {
+        0
     }
 }
 
@@ -123,6 +141,7 @@ impl<T> Shared<T> {
             lap_mask: one_lap - 1,
             lap_gap: one_lap - capacity,
             origin: start,
+            refill_gap: refill_gap::<T>(capacity),
         }
     }
 
@@ -337,6 +356,15 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(super) fn consumed(&self, q: usize) -> bool {
         (self.stamp(q, Ordering::Relaxed).wrapping_sub(q) as isize) >= self.one_lap as isize
+    }
+
+    /// Whether the slot serving position `p` is certainly free for it (its
+    /// stamp says `p`, or later: `p` published or taken since). A stale
+    /// load can only say "not known".
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(super) fn free_for(&self, p: usize) -> bool {
+        self.stamp(p, Ordering::Relaxed).wrapping_sub(p) as isize >= 0
     }
 
     /// Whether position `p` has certainly been published (the stamp says
@@ -702,6 +730,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The refill gap is two cache lines of slots, at least one slot, and
+    /// none on a ring of fewer than four gaps' worth of slots.
+    #[test]
+    fn the_refill_gap_is_two_lines_of_slots_on_rings_big_enough() {
+        // A `u64` slot is 16 bytes (stamp and value): 8 slots in 128 bytes.
+        assert_eq!(super::refill_gap::<u64>(1024), 8);
+        assert_eq!(super::refill_gap::<u64>(32), 8);
+        assert_eq!(super::refill_gap::<u64>(31), 0, "fewer than four gaps");
+        assert_eq!(super::refill_gap::<()>(1024), 16, "a stamp alone is 8 bytes");
+        assert_eq!(super::refill_gap::<[u8; 256]>(4), 1, "a slot larger than the gap: one slot");
+        assert_eq!(super::refill_gap::<[u8; 256]>(3), 0);
+        let shared = Shared::<u64>::new(&Builder::new(1024));
+        assert_eq!(shared.refill_gap, 8, "what the ring keeps");
     }
 
     /// DESIGN.md: a `try_*` call never enters the kernel, so a `Try` claim

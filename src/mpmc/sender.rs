@@ -93,6 +93,48 @@ impl<T> Sender<T> {
         self.send_once(value, Claimant::Waiting)
     }
 
+    /// The refill gap of a blocked send: once per wait of a thread, after
+    /// its first pause if it spins (not on a core it shares with a
+    /// receiver, where the spin would only keep the receiver off it), spin (at most `REFILL_GAP_SPINS` hints) until the
+    /// slot `refill_gap` positions past `tail` is free, that is until the
+    /// receivers have moved two cache lines of slots past the oldest item.
+    ///
+    /// Why: a sender waiting on a full ring otherwise re-reads, at every
+    /// retry, the stamp of the very slot the receivers are emptying, and
+    /// then refills the line they are still reading. Each such read pulls
+    /// that line to the sender's core and each write of the receivers
+    /// pulls it back, several times per line, while the receivers are what
+    /// the ring waits for. Waiting for a gap first keeps the two sides on
+    /// different lines, so each line crosses once each way: the "temporal
+    /// slipping" of FastForward (Giacomoni, Moseley and Vachharajani,
+    /// PPoPP 2008), which keeps a producer and a consumer a few lines apart
+    /// for the same reason. Nothing is claimed or changed: a send still
+    /// claims the first free position, `try_send` is untouched, and a wait
+    /// whose receivers do not make the gap in time (slow, or stopped after
+    /// freeing fewer slots) goes on as before after the bounded spin, so
+    /// the gap delays a blocked send by at most ~1.4 µs and never holds it
+    /// back for good. Tasks do not wait for it (their waits register
+    /// instead of spinning); nor do rings too small for a gap
+    /// (`Shared::refill_gap`). Measured: `docs/measurements.md`,
+    /// 2026-12-05 "the refill gap".
+    #[inline(always)]
+    fn let_receivers_ahead(&self) {
+        #[cfg(not(loom))]
+        {
+            let shared = &*self.shared;
+            if shared.refill_gap == 0 {
+                return;
+            }
+            let ahead = shared.forward(shared.tail.load(Ordering::Relaxed), shared.refill_gap);
+            for _ in 0..crate::sync::REFILL_GAP_SPINS {
+                if shared.free_for(ahead) {
+                    return;
+                }
+                crate::sync::spin_hint();
+            }
+        }
+    }
+
     #[inline(always)]
     fn send_once(&self, value: T, claimant: Claimant) -> Result<(), TrySendError<T>> {
         let shared = &*self.shared;
@@ -406,7 +448,7 @@ impl<T> Sender<T> {
     }
 }
 
-handle_blocking!(send: &Sender<T>, attempt: try_send_waiting);
+handle_blocking!(send: &Sender<T>, attempt: try_send_waiting, first_pause: let_receivers_ahead);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
@@ -486,6 +528,55 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use crate::{Builder, Congestion, WaitStrategy};
+
+    /// `free_for`: a slot is free for a position once the item a lap
+    /// before it has been taken, and stays so once that position is
+    /// published; it is not while the item of the lap before is queued.
+    #[test]
+    fn free_for_follows_the_slot_of_a_position_a_lap_on() {
+        let (tx, rx) = Builder::new(4).mpmc::<u32>();
+        let shared = &tx.shared;
+        let start = shared.tail.load(core::sync::atomic::Ordering::Relaxed);
+        let next_lap = shared.next(shared.forward(start, 3)); // index 0 of the next lap
+        assert_eq!(next_lap, start.wrapping_add(shared.one_lap));
+        assert!(shared.free_for(start), "empty ring: the first position is free");
+        tx.try_send(1).unwrap();
+        assert!(shared.free_for(start), "published since: `p + 1` is past `p`");
+        assert!(!shared.free_for(next_lap), "the item of the lap before is queued");
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert!(shared.free_for(next_lap), "taken: free for the next lap");
+    }
+
+    /// The refill gap only delays a blocked send: a sender waiting on a
+    /// full ring whose receiver frees one slot and then waits for that
+    /// very send (far fewer than the gap's eight slots) still completes.
+    /// With the gap's spin unbounded it would wait for the gap for good,
+    /// and this test would time out.
+    #[test]
+    fn a_blocked_send_does_not_wait_for_the_gap_for_good() {
+        for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
+            let (tx, rx) = Builder::new(64).wait_strategy(strategy).mpmc::<u64>();
+            assert_eq!(tx.shared.refill_gap, 8, "the ring has a gap");
+            for i in 0..64 {
+                tx.try_send(i).unwrap();
+            }
+            // Not a scoped thread: if the send never completed, the test
+            // must fail, not wait for it.
+            let sender = std::thread::spawn(move || tx.send(64).unwrap());
+            // Let the sender begin its wait on the full ring (if it has not
+            // yet, it finds the one free slot and sends at once).
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(rx.try_recv(), Ok(0), "{strategy:?}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !sender.is_finished() {
+                assert!(Instant::now() < deadline, "{strategy:?}: the blocked send never completed");
+                std::thread::yield_now();
+            }
+            sender.join().unwrap();
+            let rest: Vec<u64> = rx.try_iter().collect();
+            assert_eq!(rest, (1..=64).collect::<Vec<_>>(), "{strategy:?}");
+        }
+    }
 
     /// Positions more than half the `usize` range past where a handle's
     /// watermark proof word was stored (what 2^31 positions give on a
