@@ -174,8 +174,8 @@ macro_rules! receiver_iterators {
 /// under contention), whose fresh re-check is `room_or_gone` /
 /// `item_or_gone` and whose place to wait is `waiting()` (the SPSC and MPMC
 /// handles): written once here. A receive may name a method to run before
-/// each pause (`while_waiting: method`), a send one to run once before a
-/// thread's first pause (`first_pause: method`).
+/// each pause (`while_waiting: method`), a send one to run once after a
+/// thread's first pause, if that wait spins (`first_pause: method`).
 macro_rules! handle_blocking {
     (send: $tx:ty, attempt: $attempt:ident $(, first_pause: $first:ident)?) => {
         impl<T> $crate::wait::Blocking for $tx {

@@ -94,10 +94,11 @@ impl<T> Sender<T> {
     }
 
     /// The refill gap of a blocked send: once per wait of a thread, after
-    /// its first pause if it spins (not on a core it shares with a
-    /// receiver, where the spin would only keep the receiver off it), spin (at most `REFILL_GAP_SPINS` hints) until the
-    /// slot `refill_gap` positions past `tail` is free, that is until the
-    /// receivers have moved two cache lines of slots past the oldest item.
+    /// its first pause if that wait spins (not on a core it shares with a
+    /// receiver, where the spin would only keep the receiver off it), spin
+    /// (at most `REFILL_GAP_SPINS` hints) until the slot `refill_gap`
+    /// positions past `tail` is free, that is until the receivers have
+    /// moved two cache lines of slots past the oldest item.
     ///
     /// Why: a sender waiting on a full ring otherwise re-reads, at every
     /// retry, the stamp of the very slot the receivers are emptying, and
