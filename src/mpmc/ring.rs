@@ -46,13 +46,6 @@ pub(super) struct Shared<T> {
     /// serving `origin + i`, which is its stamp before anything happened
     /// (its base, see `StampedSlot`).
     origin: usize,
-    /// How many positions past `tail` a blocked sender waits to see free
-    /// before it refills (`Sender::let_receivers_ahead`): the slots in
-    /// `REFILL_GAP_BYTES`, at least 1; 0 (no gap) on a ring of fewer than
-    /// four times that many slots, where it would hold a sender back for a
-    /// good part of the ring.
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(super) refill_gap: usize,
 }
 
 pub(super) struct Cold {
@@ -92,8 +85,11 @@ impl<T> Settled for Shared<T> {
     }
 }
 
-/// The refill gap of a ring of `capacity` slots of `T` (see
-/// `Shared::refill_gap`).
+/// How many positions past `tail` a blocked sender of a ring of `capacity`
+/// slots of `T` waits to see free before it refills
+/// (`Sender::let_receivers_ahead`): the slots in `REFILL_GAP_BYTES`, at
+/// least 1; 0 (no gap) on a ring of fewer than four times that many slots,
+/// where it would hold a sender back for a good part of the ring.
 fn refill_gap<T>(capacity: usize) -> usize {
     let gap = (REFILL_GAP_BYTES / core::mem::size_of::<Slot<T>>()).max(1);
     if gap.saturating_mul(4) <= capacity {
@@ -141,7 +137,6 @@ impl<T> Shared<T> {
             lap_mask: one_lap - 1,
             lap_gap: one_lap - capacity,
             origin: start,
-            refill_gap: refill_gap::<T>(capacity),
         }
     }
 
@@ -361,10 +356,16 @@ impl<T> Shared<T> {
     /// Whether the slot serving position `p` is certainly free for it (its
     /// stamp says `p`, or later: `p` published or taken since). A stale
     /// load can only say "not known".
+    #[inline(always)]
+    pub(super) fn free_for(&self, p: usize, order: Ordering) -> bool {
+        self.stamp(p, order).wrapping_sub(p) as isize >= 0
+    }
+
+    /// This ring's refill gap (see [`refill_gap`]).
     #[cfg_attr(loom, allow(dead_code))]
     #[inline(always)]
-    pub(super) fn free_for(&self, p: usize) -> bool {
-        self.stamp(p, Ordering::Relaxed).wrapping_sub(p) as isize >= 0
+    pub(super) fn refill_gap(&self) -> usize {
+        refill_gap::<T>(self.capacity)
     }
 
     /// Whether position `p` has certainly been published (the stamp says
@@ -538,9 +539,8 @@ impl<T> Shared<T> {
     /// Whether a blocked sender should retry: the slot at `tail` is free (or
     /// `tail` moved on), or every receiver is gone.
     pub(super) fn send_may_proceed(&self) -> bool {
-        let tail = self.tail.load(Ordering::Relaxed);
-        let stamp = self.stamp(tail, Ordering::Acquire);
-        stamp.wrapping_sub(tail) as isize >= 0 || self.cold.receivers.load(Ordering::Acquire) == 0
+        self.free_for(self.tail.load(Ordering::Relaxed), Ordering::Acquire)
+            || self.cold.receivers.load(Ordering::Acquire) == 0
     }
 
     /// Whether a blocked receiver should retry: the slot at `head` is
@@ -744,7 +744,7 @@ mod tests {
         assert_eq!(super::refill_gap::<[u8; 256]>(4), 1, "a slot larger than the gap: one slot");
         assert_eq!(super::refill_gap::<[u8; 256]>(3), 0);
         let shared = Shared::<u64>::new(&Builder::new(1024));
-        assert_eq!(shared.refill_gap, 8, "what the ring keeps");
+        assert_eq!(shared.refill_gap(), 8, "what the ring keeps");
     }
 
     /// DESIGN.md: a `try_*` call never enters the kernel, so a `Try` claim

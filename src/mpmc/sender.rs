@@ -123,12 +123,13 @@ impl<T> Sender<T> {
         #[cfg(not(loom))]
         {
             let shared = &*self.shared;
-            if shared.refill_gap == 0 {
+            let gap = shared.refill_gap();
+            if gap == 0 {
                 return;
             }
-            let ahead = shared.forward(shared.tail.load(Ordering::Relaxed), shared.refill_gap);
+            let ahead = shared.forward(shared.tail.load(Ordering::Relaxed), gap);
             for _ in 0..crate::sync::REFILL_GAP_SPINS {
-                if shared.free_for(ahead) {
+                if shared.free_for(ahead, Ordering::Relaxed) {
                     return;
                 }
                 crate::sync::spin_hint();
@@ -535,17 +536,18 @@ mod tests {
     /// published; it is not while the item of the lap before is queued.
     #[test]
     fn free_for_follows_the_slot_of_a_position_a_lap_on() {
+        use core::sync::atomic::Ordering::Relaxed;
         let (tx, rx) = Builder::new(4).mpmc::<u32>();
         let shared = &tx.shared;
-        let start = shared.tail.load(core::sync::atomic::Ordering::Relaxed);
+        let start = shared.tail.load(Relaxed);
         let next_lap = shared.next(shared.forward(start, 3)); // index 0 of the next lap
         assert_eq!(next_lap, start.wrapping_add(shared.one_lap));
-        assert!(shared.free_for(start), "empty ring: the first position is free");
+        assert!(shared.free_for(start, Relaxed), "empty ring: the first position is free");
         tx.try_send(1).unwrap();
-        assert!(shared.free_for(start), "published since: `p + 1` is past `p`");
-        assert!(!shared.free_for(next_lap), "the item of the lap before is queued");
+        assert!(shared.free_for(start, Relaxed), "published since: `p + 1` is past `p`");
+        assert!(!shared.free_for(next_lap, Relaxed), "the item of the lap before is queued");
         assert_eq!(rx.try_recv(), Ok(1));
-        assert!(shared.free_for(next_lap), "taken: free for the next lap");
+        assert!(shared.free_for(next_lap, Relaxed), "taken: free for the next lap");
     }
 
     /// The refill gap only delays a blocked send: a sender waiting on a
@@ -557,7 +559,7 @@ mod tests {
     fn a_blocked_send_does_not_wait_for_the_gap_for_good() {
         for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
             let (tx, rx) = Builder::new(64).wait_strategy(strategy).mpmc::<u64>();
-            assert_eq!(tx.shared.refill_gap, 8, "the ring has a gap");
+            assert_eq!(tx.shared.refill_gap(), 8, "the ring has a gap");
             for i in 0..64 {
                 tx.try_send(i).unwrap();
             }
