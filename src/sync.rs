@@ -78,6 +78,53 @@ pub(crate) fn prefetch_read<T>(p: *const T) {
     let _ = p;
 }
 
+/// Hints the CPU to fetch the cache line at `p` for writing: the line comes
+/// in owned, the other cores' copies invalidated, so that a later store to
+/// it needs no second transaction. Not a memory access: `p` is never
+/// dereferenced. Call it only where [`has_prefetch_write`] said yes; a
+/// no-op off x86_64 and under loom / Miri.
+#[inline(always)]
+pub(crate) fn prefetch_write<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    // SAFETY: `prefetchw` only hints the cache: it never faults, writes no
+    // register, flag or memory, and is not an access as far as the memory
+    // model is concerned. Callers run it only on CPUs that report it
+    // (`has_prefetch_write`), so it is never an unknown opcode.
+    unsafe {
+        core::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = p;
+}
+
+/// Whether [`prefetch_write`] does anything here: on x86_64, the CPU reports
+/// `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8: every AMD64 part, Intel's
+/// since Broadwell). Asked once per process (`cpuid` can cost a
+/// hypervisor exit), then a relaxed load. `false` elsewhere and under
+/// loom / Miri.
+pub(crate) fn has_prefetch_write() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        // 0: not asked yet; 1: no; 2: yes.
+        static KNOWN: AtomicU8 = AtomicU8::new(0);
+        match KNOWN.load(Ordering::Relaxed) {
+            0 => {
+                // SAFETY: `cpuid` exists on every x86_64 CPU, and so does the
+                // extended leaf `0x8000_0001` (it reports long mode).
+                #[allow(unused_unsafe)]
+                let ecx = unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx;
+                let yes = ecx & (1 << 8) != 0;
+                KNOWN.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+                yes
+            }
+            known => known == 2,
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    false
+}
+
 /// Gives the rest of the time slice to another thread.
 #[inline]
 pub(crate) fn yield_now() {
@@ -118,11 +165,17 @@ pub(crate) const SHORT_WAIT_RETRIES: u32 = 1;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const REFILL_GAP_SPINS: u32 = 64;
 
+/// MPMC: how far ahead of the item it takes a receiver asks for the line of
+/// a published slot for writing, in bytes of slots: four cache lines (see
+/// `mpmc::Shared::line_to_own`).
+pub(crate) const TAKE_AHEAD_BYTES: usize = 256;
+
 /// MPMC: how far behind the oldest item a blocked `send` waits for room
-/// before it refills, in bytes of slots: two cache lines, so that the
-/// line it then writes is one the receivers have left (see
-/// `mpmc::Sender::let_receivers_ahead`).
-pub(crate) const REFILL_GAP_BYTES: usize = 128;
+/// before it refills, in bytes of slots: two cache lines past the lines
+/// the receivers own ahead of them ([`TAKE_AHEAD_BYTES`]), so that neither
+/// the line the sender polls while it waits nor the one it then writes is
+/// one the receivers are working in (see `mpmc::Sender::let_receivers_ahead`).
+pub(crate) const REFILL_GAP_BYTES: usize = TAKE_AHEAD_BYTES + 128;
 
 /// `Park`: retries spun before a wait first reads the clock (see the
 /// adaptive policy in `wait.rs`); a short wait ends within them and pays no

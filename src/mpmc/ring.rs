@@ -8,7 +8,7 @@ use super::pages::Pages;
 use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering, REFILL_GAP_BYTES};
+use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering, REFILL_GAP_BYTES, TAKE_AHEAD_BYTES};
 use crate::wait::{Progress, Settled, Side};
 use crate::WaitStrategy;
 
@@ -46,6 +46,11 @@ pub(super) struct Shared<T> {
     /// serving `origin + i`, which is its stamp before anything happened
     /// (its base, see `StampedSlot`).
     origin: usize,
+    /// How many positions ahead of the one it takes a receiver asks for a
+    /// published slot's line for writing (`line_to_own`); 0 for none: a
+    /// paged ring, a ring too small (see [`take_ahead`]), or a CPU without
+    /// a write prefetch. At most `capacity / 4`.
+    take_ahead: usize,
 }
 
 pub(super) struct Cold {
@@ -99,6 +104,21 @@ fn refill_gap<T>(capacity: usize) -> usize {
     }
 }
 
+/// How many positions ahead of the one it takes a receiver of a flat ring
+/// of `capacity` slots of `T` asks for a slot's line for writing
+/// (`Shared::line_to_own`), on a CPU that has a write prefetch
+/// (`prefetch`): the slots in `TAKE_AHEAD_BYTES`, at least 1; 0 (none) on
+/// a ring of fewer than four times that many slots, where the line ahead
+/// would be close to the one the senders are filling.
+fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
+    let ahead = (TAKE_AHEAD_BYTES / core::mem::size_of::<Slot<T>>()).max(1);
+    if prefetch && ahead.saturating_mul(4) <= capacity {
+        ahead
+    } else {
+        0
+    }
+}
+
 /// Largest capacity: positions need at least two lap bits above the index
 /// so that wrapping signed differences between a slot's stamp and a position
 /// (at most one lap apart) are unambiguous.
@@ -119,9 +139,12 @@ impl<T> Shared<T> {
         // a large ring, an empty page table.
         // The same limit either way: a capacity a flat ring could not hold.
         crate::builder::assert_layout::<Slot<T>>(capacity);
-        let slots = match page_slots::<T>(capacity, b.segment_slots) {
-            Some(page) => Storage::Paged(Pages::new(capacity, one_lap, start, page)),
-            None => Storage::Flat(Buffer::stamped(capacity)),
+        let (slots, take_ahead) = match page_slots::<T>(capacity, b.segment_slots) {
+            Some(page) => (Storage::Paged(Pages::new(capacity, one_lap, start, page)), 0),
+            None => {
+                let ahead = take_ahead::<T>(capacity, crate::sync::has_prefetch_write());
+                (Storage::Flat(Buffer::stamped(capacity)), ahead)
+            }
         };
         Shared {
             head: CachePadded::new(AtomicUsize::new(start)),
@@ -137,6 +160,7 @@ impl<T> Shared<T> {
             lap_mask: one_lap - 1,
             lap_gap: one_lap - capacity,
             origin: start,
+            take_ahead,
         }
     }
 
@@ -448,6 +472,9 @@ impl<T> Shared<T> {
         // One branch on the storage per call, each arm straight through.
         match &self.slots {
             Storage::Flat(slots) => {
+                if let Some(q) = self.line_to_own(pos) {
+                    crate::sync::prefetch_write(self.flat_slot(slots, q).0);
+                }
                 let (slot, base) = self.flat_slot(slots, pos);
                 // SAFETY: as this function's.
                 unsafe { self.empty(slot, base, pos) }
@@ -462,6 +489,31 @@ impl<T> Shared<T> {
                 value
             }
         }
+    }
+
+    /// For a receiver taking `pos` from a flat ring: the position
+    /// `take_ahead` places on, if its item is already published, whose line
+    /// the receiver then fetches for writing (`prefetch_write`); `None` when
+    /// the ring has no take-ahead, or that item is not published yet.
+    ///
+    /// Why: a receiver reads a slot (its line comes over shared from the
+    /// sender's core) and then writes the slot's stamp, which takes a
+    /// second transaction to invalidate the sender's copy. Far apart each
+    /// costs hundreds of nanoseconds. Fetched for writing a few lines early,
+    /// the line arrives owned, in one transaction, before it is needed. Only
+    /// a published slot's line: one the senders are still filling would be
+    /// taken from them mid-write (without the check, a near-empty ring ran
+    /// several times slower). And the senders' refill gap
+    /// (`REFILL_GAP_BYTES`) reaches past these lines, so that a blocked
+    /// sender does not poll a line the receivers have just taken over.
+    /// Measured: `docs/measurements.md`, 2026-12-05 "the take-ahead".
+    #[inline(always)]
+    pub(super) fn line_to_own(&self, pos: usize) -> Option<usize> {
+        if self.take_ahead == 0 {
+            return None;
+        }
+        let q = self.forward(pos, self.take_ahead);
+        self.published(q).then_some(q)
     }
 
     /// Moves the value out of `slot` (base `base`), which serves the claimed
@@ -732,19 +784,89 @@ mod tests {
         }
     }
 
-    /// The refill gap is two cache lines of slots, at least one slot, and
+    /// The refill gap is six cache lines of slots, at least one slot, and
     /// none on a ring of fewer than four gaps' worth of slots.
     #[test]
-    fn the_refill_gap_is_two_lines_of_slots_on_rings_big_enough() {
-        // A `u64` slot is 16 bytes (stamp and value): 8 slots in 128 bytes.
-        assert_eq!(super::refill_gap::<u64>(1024), 8);
-        assert_eq!(super::refill_gap::<u64>(32), 8);
-        assert_eq!(super::refill_gap::<u64>(31), 0, "fewer than four gaps");
-        assert_eq!(super::refill_gap::<()>(1024), 16, "a stamp alone is 8 bytes");
-        assert_eq!(super::refill_gap::<[u8; 256]>(4), 1, "a slot larger than the gap: one slot");
-        assert_eq!(super::refill_gap::<[u8; 256]>(3), 0);
+    fn the_refill_gap_is_six_lines_of_slots_on_rings_big_enough() {
+        // A `u64` slot is 16 bytes (stamp and value): 24 slots in 384 bytes.
+        assert_eq!(super::refill_gap::<u64>(1024), 24);
+        assert_eq!(super::refill_gap::<u64>(96), 24);
+        assert_eq!(super::refill_gap::<u64>(95), 0, "fewer than four gaps");
+        assert_eq!(super::refill_gap::<()>(1024), 48, "a stamp alone is 8 bytes");
+        assert_eq!(super::refill_gap::<[u8; 512]>(4), 1, "a slot larger than the gap: one slot");
+        assert_eq!(super::refill_gap::<[u8; 512]>(3), 0);
         let shared = Shared::<u64>::new(&Builder::new(1024));
-        assert_eq!(shared.refill_gap(), 8, "what the ring keeps");
+        assert_eq!(shared.refill_gap(), 24, "what the ring keeps");
+    }
+
+    /// The take-ahead is four cache lines of slots, at least one slot; none
+    /// on a ring of fewer than four take-aheads' worth of slots, nor on a
+    /// CPU without a write prefetch. The refill gap reaches two lines past
+    /// it.
+    #[test]
+    fn the_take_ahead_is_four_lines_of_slots_on_rings_big_enough() {
+        // A `u64` slot is 16 bytes: 16 slots in 256 bytes.
+        assert_eq!(super::take_ahead::<u64>(1024, true), 16);
+        assert_eq!(super::take_ahead::<u64>(64, true), 16);
+        assert_eq!(super::take_ahead::<u64>(63, true), 0, "fewer than four take-aheads");
+        assert_eq!(super::take_ahead::<u64>(1024, false), 0, "no write prefetch");
+        assert_eq!(super::take_ahead::<()>(1024, true), 32, "a stamp alone is 8 bytes");
+        assert_eq!(super::take_ahead::<[u8; 512]>(4, true), 1, "a slot larger than the take-ahead: one slot");
+        assert_eq!(super::take_ahead::<[u8; 512]>(3, true), 0);
+        assert_eq!(super::refill_gap::<u64>(1024), 16 + 8);
+        assert_eq!(super::refill_gap::<()>(1024), 32 + 16);
+        let paged = Shared::<u64>::new(&Builder::new(super::FLAT_MAX_BYTES));
+        assert!(matches!(paged.slots, super::Storage::Paged(_)));
+        assert_eq!(paged.take_ahead, 0, "a paged ring has none");
+    }
+
+    /// A receiver taking `pos` asks for the line `take_ahead` positions on
+    /// only once the item there is published, across the end of a lap too,
+    /// and the items still come out in order.
+    #[test]
+    fn a_receiver_owns_the_line_ahead_only_once_its_item_is_published() {
+        let mut shared = Shared::<u64>::new(&Builder::new(64));
+        // What a CPU with a write prefetch gets (Miri's has none).
+        shared.take_ahead = 16;
+        let send = |shared: &Shared<u64>, v: u64| {
+            let pos = shared.claim_send(Claimant::Try).expect("room");
+            // SAFETY: `pos` was just claimed.
+            unsafe { shared.publish(pos, v) };
+        };
+        let recv = |shared: &Shared<u64>| {
+            let pos = shared.claim_recv(Claimant::Try).expect("an item");
+            // SAFETY: `pos` was just claimed.
+            (pos, unsafe { shared.take(pos) })
+        };
+        let first = shared.head.load(super::Ordering::Relaxed);
+        for v in 0..16 {
+            send(&shared, v);
+        }
+        assert_eq!(shared.line_to_own(first), None, "the item 16 on is not sent yet");
+        send(&shared, 16);
+        assert_eq!(shared.line_to_own(first), Some(shared.forward(first, 16)));
+        // Fill the ring, take 50 items: the position 16 on from the 51st is
+        // index 2 of the next lap, whose slot is free but not refilled.
+        for v in 17..64 {
+            send(&shared, v);
+        }
+        for v in 0..50 {
+            assert_eq!(recv(&shared), (shared.forward(first, v as usize), v));
+        }
+        let pos = shared.head.load(super::Ordering::Relaxed);
+        let ahead = shared.forward(pos, 16);
+        assert_eq!(ahead & shared.lap_mask, 2, "across the end of the lap");
+        assert_eq!(shared.line_to_own(pos), None, "the next lap's item is not sent yet");
+        for v in 64..67 {
+            send(&shared, v);
+        }
+        assert_eq!(shared.line_to_own(pos), Some(ahead));
+        for v in 50..67 {
+            assert_eq!(recv(&shared).1, v);
+        }
+        // Without a take-ahead, never.
+        shared.take_ahead = 0;
+        assert_eq!(shared.line_to_own(shared.head.load(super::Ordering::Relaxed)), None);
     }
 
     /// DESIGN.md: a `try_*` call never enters the kernel, so a `Try` claim

@@ -98,7 +98,8 @@ impl<T> Sender<T> {
     /// receiver, where the spin would only keep the receiver off it), spin
     /// (at most `REFILL_GAP_SPINS` hints) until the slot `refill_gap`
     /// positions past `tail` is free, that is until the receivers have
-    /// moved two cache lines of slots past the oldest item.
+    /// moved `REFILL_GAP_BYTES` of slots (six cache lines) past the oldest
+    /// item.
     ///
     /// Why: a sender waiting on a full ring otherwise re-reads, at every
     /// retry, the stamp of the very slot the receivers are emptying, and
@@ -109,7 +110,9 @@ impl<T> Sender<T> {
     /// different lines, so each line crosses once each way: the "temporal
     /// slipping" of FastForward (Giacomoni, Moseley and Vachharajani,
     /// PPoPP 2008), which keeps a producer and a consumer a few lines apart
-    /// for the same reason. Nothing is claimed or changed: a send still
+    /// for the same reason. The gap reaches two lines past the ones the
+    /// receivers own ahead of them (`Shared::line_to_own`), so that the
+    /// line a waiting sender polls is not one of those either. Nothing is claimed or changed: a send still
     /// claims the first free position, `try_send` is untouched, and a wait
     /// whose receivers do not make the gap in time (slow, or stopped after
     /// freeing fewer slots) goes on as before after the bounded spin, so
@@ -552,20 +555,20 @@ mod tests {
 
     /// The refill gap only delays a blocked send: a sender waiting on a
     /// full ring whose receiver frees one slot and then waits for that
-    /// very send (far fewer than the gap's eight slots) still completes.
+    /// very send (far fewer than the gap's 24 slots) still completes.
     /// With the gap's spin unbounded it would wait for the gap for good,
     /// and this test would time out.
     #[test]
     fn a_blocked_send_does_not_wait_for_the_gap_for_good() {
         for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
-            let (tx, rx) = Builder::new(64).wait_strategy(strategy).mpmc::<u64>();
-            assert_eq!(tx.shared.refill_gap(), 8, "the ring has a gap");
-            for i in 0..64 {
+            let (tx, rx) = Builder::new(128).wait_strategy(strategy).mpmc::<u64>();
+            assert_eq!(tx.shared.refill_gap(), 24, "the ring has a gap");
+            for i in 0..128 {
                 tx.try_send(i).unwrap();
             }
             // Not a scoped thread: if the send never completed, the test
             // must fail, not wait for it.
-            let sender = std::thread::spawn(move || tx.send(64).unwrap());
+            let sender = std::thread::spawn(move || tx.send(128).unwrap());
             // Let the sender begin its wait on the full ring (if it has not
             // yet, it finds the one free slot and sends at once).
             std::thread::sleep(Duration::from_millis(20));
@@ -577,7 +580,7 @@ mod tests {
             }
             sender.join().unwrap();
             let rest: Vec<u64> = rx.try_iter().collect();
-            assert_eq!(rest, (1..=64).collect::<Vec<_>>(), "{strategy:?}");
+            assert_eq!(rest, (1..=128).collect::<Vec<_>>(), "{strategy:?}");
         }
     }
 
