@@ -98,12 +98,12 @@ pub(crate) fn prefetch_write<T>(p: *const T) {
 }
 
 /// Whether [`prefetch_write`] does anything here: on x86_64, the CPU reports
-/// `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8: every AMD64 part, Intel's
-/// since Broadwell). Asked once per process (`cpuid` can cost a
-/// hypervisor exit), then a relaxed load. `false` elsewhere and under
-/// loom / Miri.
+/// `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8, which AMD's parts report,
+/// and Intel's since Broadwell). Asked once per process (`cpuid` can cost
+/// a hypervisor exit), then a relaxed load. `false` elsewhere, in SGX
+/// enclaves (where `cpuid` faults) and under loom / Miri.
 pub(crate) fn has_prefetch_write() -> bool {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    #[cfg(all(target_arch = "x86_64", not(target_env = "sgx"), not(loom), not(miri)))]
     {
         use core::sync::atomic::{AtomicU8, Ordering};
         // 0: not asked yet; 1: no; 2: yes.
@@ -121,7 +121,7 @@ pub(crate) fn has_prefetch_write() -> bool {
             known => known == 2,
         }
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    #[cfg(not(all(target_arch = "x86_64", not(target_env = "sgx"), not(loom), not(miri))))]
     false
 }
 

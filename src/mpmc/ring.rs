@@ -502,8 +502,8 @@ impl<T> Shared<T> {
     /// costs hundreds of nanoseconds. Fetched for writing a few lines early,
     /// the line arrives owned, in one transaction, before it is needed. Only
     /// a published slot's line: one the senders are still filling would be
-    /// taken from them mid-write (without the check, a near-empty ring ran
-    /// several times slower). And the senders' refill gap
+    /// taken from them mid-write (without the check, a near-empty ring far
+    /// apart ran about three times slower). And the senders' refill gap
     /// (`REFILL_GAP_BYTES`) reaches past these lines, so that a blocked
     /// sender does not poll a line the receivers have just taken over.
     /// Measured: `docs/measurements.md`, 2026-12-05 "the take-ahead".
