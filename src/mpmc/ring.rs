@@ -512,7 +512,14 @@ impl<T> Shared<T> {
         if self.take_ahead == 0 {
             return None;
         }
-        let q = self.forward(pos, self.take_ahead);
+        // `forward(pos, take_ahead)`, in `next`'s form: past the lap's last
+        // index, `lap_gap` further on.
+        let ahead = pos.wrapping_add(self.take_ahead);
+        let q = if (pos & self.lap_mask) + self.take_ahead < self.capacity {
+            ahead
+        } else {
+            ahead.wrapping_add(self.lap_gap)
+        };
         self.published(q).then_some(q)
     }
 
