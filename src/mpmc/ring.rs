@@ -822,6 +822,11 @@ mod tests {
         assert_eq!(super::take_ahead::<[u8; 512]>(3, true), 0);
         assert_eq!(super::refill_gap::<u64>(1024), 16 + 8);
         assert_eq!(super::refill_gap::<()>(1024), 32 + 16);
+        let flat = Shared::<u64>::new(&Builder::new(1024));
+        if matches!(flat.slots, super::Storage::Flat(_)) {
+            let expected = if crate::sync::has_prefetch_write() { 16 } else { 0 };
+            assert_eq!(flat.take_ahead, expected, "what a flat ring keeps");
+        }
         let paged = Shared::<u64>::new(&Builder::new(super::FLAT_MAX_BYTES));
         assert!(matches!(paged.slots, super::Storage::Paged(_)));
         assert_eq!(paged.take_ahead, 0, "a paged ring has none");

@@ -112,12 +112,12 @@ impl<T> Sender<T> {
     /// PPoPP 2008), which keeps a producer and a consumer a few lines apart
     /// for the same reason. The gap reaches two lines past the ones the
     /// receivers own ahead of them (`Shared::line_to_own`), so that the
-    /// line a waiting sender polls is not one of those either. Nothing is claimed or changed: a send still
-    /// claims the first free position, `try_send` is untouched, and a wait
-    /// whose receivers do not make the gap in time (slow, or stopped after
-    /// freeing fewer slots) goes on as before after the bounded spin, so
-    /// the gap delays a blocked send by at most ~1.4 µs and never holds it
-    /// back for good. Tasks do not wait for it (their waits register
+    /// line a waiting sender polls is not one of those either. Nothing is
+    /// claimed or changed: a send still claims the first free position,
+    /// `try_send` is untouched, and a wait whose receivers do not make the
+    /// gap in time (slow, or stopped after freeing fewer slots) goes on as
+    /// before after the bounded spin, so the gap delays a blocked send by
+    /// at most ~1.4 µs and never holds it back for good. Tasks do not wait for it (their waits register
     /// instead of spinning); nor do rings too small for a gap
     /// (`Shared::refill_gap`). Measured: `docs/measurements.md`,
     /// 2026-12-05 "the refill gap".
