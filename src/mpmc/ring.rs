@@ -90,30 +90,37 @@ impl<T> Settled for Shared<T> {
     }
 }
 
-/// How many positions past `tail` a blocked sender of a ring of `capacity`
-/// slots of `T` waits to see free before it refills
-/// (`Sender::let_receivers_ahead`): the slots in `REFILL_GAP_BYTES`, at
-/// least 1; 0 (no gap) on a ring of fewer than four times that many slots,
-/// where it would hold a sender back for a good part of the ring.
-fn refill_gap<T>(capacity: usize) -> usize {
-    let gap = (REFILL_GAP_BYTES / core::mem::size_of::<Slot<T>>()).max(1);
-    if gap.saturating_mul(4) <= capacity {
-        gap
+/// The slots of `T` in `bytes`, at least 1, as a distance along a ring of
+/// `capacity` slots; 0 (none) on a ring of fewer than four times that many
+/// slots, where the distance would be a good part of the ring. The refill
+/// gap and the take-ahead are both sized this way.
+fn slots_in<T>(bytes: usize, capacity: usize) -> usize {
+    let slots = (bytes / core::mem::size_of::<Slot<T>>()).max(1);
+    if slots.saturating_mul(4) <= capacity {
+        slots
     } else {
         0
     }
 }
 
+/// How many positions past `tail` a blocked sender of a ring of `capacity`
+/// slots of `T` waits to see free before it refills
+/// (`Sender::let_receivers_ahead`): the slots in `REFILL_GAP_BYTES` (see
+/// [`slots_in`]); on a small ring none, where it would hold a sender back
+/// for a good part of the ring.
+fn refill_gap<T>(capacity: usize) -> usize {
+    slots_in::<T>(REFILL_GAP_BYTES, capacity)
+}
+
 /// How many positions ahead of the one it takes a receiver of a flat ring
 /// of `capacity` slots of `T` asks for a slot's line for writing
 /// (`Shared::line_to_own`), on a CPU that has a write prefetch
-/// (`prefetch`): the slots in `TAKE_AHEAD_BYTES`, at least 1; 0 (none) on
-/// a ring of fewer than four times that many slots, where the line ahead
-/// would be close to the one the senders are filling.
+/// (`prefetch`): the slots in `TAKE_AHEAD_BYTES` (see [`slots_in`]); on a
+/// small ring none, where the line ahead would be close to the one the
+/// senders are filling.
 fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
-    let ahead = (TAKE_AHEAD_BYTES / core::mem::size_of::<Slot<T>>()).max(1);
-    if prefetch && ahead.saturating_mul(4) <= capacity {
-        ahead
+    if prefetch {
+        slots_in::<T>(TAKE_AHEAD_BYTES, capacity)
     } else {
         0
     }
@@ -328,12 +335,14 @@ impl<T> Shared<T> {
     #[inline(always)]
     pub(super) fn forward(&self, pos: usize, k: usize) -> usize {
         debug_assert!(k <= self.capacity);
-        let mask = self.one_lap - 1;
-        let i = (pos & mask) + k;
-        if i < self.capacity {
-            pos.wrapping_add(k)
+        // As `next` does for 1: past the lap's last index the position
+        // skips the `lap_gap` positions that have no slot (`lap start +
+        // one_lap + (index + k - capacity)` is `pos + k + lap_gap`).
+        let ahead = pos.wrapping_add(k);
+        if (pos & self.lap_mask) + k < self.capacity {
+            ahead
         } else {
-            (pos & !mask).wrapping_add(self.one_lap).wrapping_add(i - self.capacity)
+            ahead.wrapping_add(self.lap_gap)
         }
     }
 
@@ -512,14 +521,7 @@ impl<T> Shared<T> {
         if self.take_ahead == 0 {
             return None;
         }
-        // `forward(pos, take_ahead)`, in `next`'s form: past the lap's last
-        // index, `lap_gap` further on.
-        let ahead = pos.wrapping_add(self.take_ahead);
-        let q = if (pos & self.lap_mask) + self.take_ahead < self.capacity {
-            ahead
-        } else {
-            ahead.wrapping_add(self.lap_gap)
-        };
+        let q = self.forward(pos, self.take_ahead);
         self.published(q).then_some(q)
     }
 
@@ -770,10 +772,10 @@ mod tests {
     use super::{Claimant, Shared};
     use crate::{Builder, WaitStrategy};
 
-    /// `next` (the hot path's form, from `lap_mask` and `lap_gap`) walks
-    /// every index of a lap in order and then index 0 of the next lap, as
-    /// `forward(pos, 1)` (the general form) says, across the wrap of the
-    /// position counter too.
+    /// `next` (the hot path's step of one) walks every index of a lap in
+    /// order and then index 0 of the next lap, as the index and lap of each
+    /// position and `forward(pos, 1)` (any distance) say, across the wrap of
+    /// the position counter too.
     #[test]
     fn next_steps_through_the_lap_encoding() {
         for capacity in [1, 2, 3, 5, 8, 1023, 1024, 1025] {

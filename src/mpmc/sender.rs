@@ -117,10 +117,10 @@ impl<T> Sender<T> {
     /// `try_send` is untouched, and a wait whose receivers do not make the
     /// gap in time (slow, or stopped after freeing fewer slots) goes on as
     /// before after the bounded spin, so the gap delays a blocked send by
-    /// at most ~1.4 µs and never holds it back for good. Tasks do not wait for it (their waits register
-    /// instead of spinning); nor do rings too small for a gap
-    /// (`Shared::refill_gap`). Measured: `docs/measurements.md`,
-    /// 2026-12-05 "the refill gap".
+    /// at most ~1.4 µs and never holds it back for good. Tasks do not wait
+    /// for it (their waits register instead of spinning); nor do rings too
+    /// small for a gap (`Shared::refill_gap`). Measured:
+    /// `docs/measurements.md`, 2026-12-05 "the refill gap".
     #[inline(always)]
     fn let_receivers_ahead(&self) {
         #[cfg(not(loom))]
