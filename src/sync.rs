@@ -156,9 +156,11 @@ pub(crate) const SHORT_WAIT_RETRIES: u32 = 16;
 #[cfg(loom)]
 pub(crate) const SHORT_WAIT_RETRIES: u32 = 1;
 
-/// MPMC: the most spin hints a blocked `send` spends, once per wait, letting
-/// the receivers get [`REFILL_GAP_BYTES`] of slots ahead before it refills
-/// (`mpmc::Sender::let_receivers_ahead`). About 1.4 µs on the 2-vCPU Zen 5
+/// The most spin hints a blocked `send` spends, once per wait, letting the
+/// other side get a gap ahead before it refills: [`REFILL_GAP_BYTES`] of
+/// slots on the MPMC ring (`mpmc::Sender::let_receivers_ahead`),
+/// [`SPSC_REFILL_GAP_BYTES`] on the SPSC ring
+/// (`spsc::Producer::let_consumer_ahead`). About 1.4 µs on the 2-vCPU Zen 5
 /// VM (a spin hint took 21.5 ns there): far longer than the receivers take
 /// to move a few items on, and short enough that a wait whose receivers
 /// are slow or stopped goes on as before.
@@ -176,6 +178,24 @@ pub(crate) const TAKE_AHEAD_BYTES: usize = 256;
 /// the line the sender polls while it waits nor the one it then writes is
 /// one the receivers are working in (see `mpmc::Sender::let_receivers_ahead`).
 pub(crate) const REFILL_GAP_BYTES: usize = TAKE_AHEAD_BYTES + 128;
+
+/// SPSC: how much room, in bytes of slots, a `send` that found the ring
+/// full waits to see before it refills: eight cache lines (see
+/// `spsc::Producer::let_consumer_ahead`).
+pub(crate) const SPSC_REFILL_GAP_BYTES: usize = 512;
+
+/// The slots of `slot_bytes` each in `bytes`, at least 1, as a distance
+/// along a ring of `capacity` slots; 0 (none) on a ring of fewer than four
+/// times that many slots, where the distance would be a good part of the
+/// ring. Sizes the refill gaps of both rings and the MPMC take-ahead.
+pub(crate) fn slots_in(bytes: usize, slot_bytes: usize, capacity: usize) -> usize {
+    let slots = (bytes / slot_bytes.max(1)).max(1);
+    if slots.saturating_mul(4) <= capacity {
+        slots
+    } else {
+        0
+    }
+}
 
 /// `Park`: retries spun before a wait first reads the clock (see the
 /// adaptive policy in `wait.rs`); a short wait ends within them and pays no

@@ -429,6 +429,9 @@ pub(crate) struct Waiter {
     /// ended within the inline retries), and the budget it ran to.
     #[cfg_attr(loom, allow(dead_code))]
     clock: Option<(Instant, u32)>,
+    /// The wait began in a [`short_wait`], whose first pause ran the
+    /// operation's [`Blocking::first_pause`] already.
+    after_short: bool,
 }
 
 /// What [`Waiter::pause`] decided.
@@ -469,6 +472,7 @@ impl Waiter {
             probe: false,
             several: false,
             clock: None,
+            after_short: false,
         }
     }
 
@@ -484,6 +488,7 @@ impl Waiter {
     ) -> Self {
         let mut waiter = Waiter::new(strategy, deadline);
         waiter.counted = true;
+        waiter.after_short = true;
         waiter.step = SHORT_WAIT_RETRIES;
         waiter.begin(sleepers, peer);
         waiter
@@ -849,6 +854,20 @@ pub(crate) struct WaitOn<'a> {
     pub(crate) settle: Option<Settle<'a>>,
 }
 
+impl WaitOn<'_> {
+    /// Whether a thread's wait here begins by spinning: always, but for a
+    /// `Park` wait whose registry's learned spin budget says spinning does
+    /// not pay (the other side shares this core; see [`Waiter::begin`]).
+    #[inline(always)]
+    pub(crate) fn spins_first(&self) -> bool {
+        #[cfg(not(loom))]
+        if self.strategy == WaitStrategy::Park && !spinning_pays(self.sleepers.spin_budget()) {
+            return false;
+        }
+        true
+    }
+}
+
 /// A ring whose other side claims positions with sequentially consistent
 /// read-modify-writes of one counter (the MPMC ring: senders move `tail`,
 /// receivers `head`, each by a `SeqCst` compare-exchange), and notifies
@@ -986,8 +1005,10 @@ pub(crate) trait Blocking {
     #[inline(always)]
     fn while_waiting(&self) {}
     /// Runs once in a thread's wait (not a task's), after its first pause
-    /// if the wait spins ([`Waits::spinning`]): the MPMC send's refill gap
-    /// (`Sender::let_receivers_ahead`). Nothing by default.
+    /// if the wait spins ([`Waits::spinning`]): the sends' refill gaps
+    /// (`mpmc::Sender::let_receivers_ahead`, and for a timed SPSC send
+    /// `spsc::Producer::let_consumer_ahead`; a plain SPSC send runs its gap
+    /// before its short wait instead). Nothing by default.
     #[inline(always)]
     fn first_pause(&self) {}
 }
@@ -1093,7 +1114,10 @@ struct ShortWait {
 }
 
 impl Waits for ShortWait {
-    /// Only SPSC handles wait here, and they have no `first_pause`.
+    /// Only SPSC handles wait here. The producer's refill gap runs before
+    /// its short wait (`spsc::Producer::send_waiting`), and the waiter the
+    /// call may go on to does not run it again
+    /// ([`Waiter::after_short_wait`]).
     #[inline(always)]
     fn spinning(&self) -> bool {
         false
@@ -1112,8 +1136,7 @@ impl Waits for ShortWait {
                 waits.store(waits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
             }
             // Spinning is off here (see `Waiter::begin`): no retries either.
-            #[cfg(not(loom))]
-            if on.strategy == WaitStrategy::Park && !spinning_pays(on.sleepers.spin_budget()) {
+            if !on.spins_first() {
                 self.left = 0;
             }
         }
@@ -1152,7 +1175,7 @@ impl Waits for Waiter {
     /// waiter); `BusySpin` always spins.
     #[inline(always)]
     fn spinning(&self) -> bool {
-        self.strategy == WaitStrategy::BusySpin || self.step < self.spin_limit
+        !self.after_short && (self.strategy == WaitStrategy::BusySpin || self.step < self.spin_limit)
     }
 
     #[inline]

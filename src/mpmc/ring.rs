@@ -90,17 +90,11 @@ impl<T> Settled for Shared<T> {
     }
 }
 
-/// The slots of `T` in `bytes`, at least 1, as a distance along a ring of
-/// `capacity` slots; 0 (none) on a ring of fewer than four times that many
-/// slots, where the distance would be a good part of the ring. The refill
-/// gap and the take-ahead are both sized this way.
+/// The slots of `T` in `bytes` as a distance along a ring of `capacity`
+/// slots ([`crate::sync::slots_in`]). The refill gap and the take-ahead are
+/// both sized this way.
 fn slots_in<T>(bytes: usize, capacity: usize) -> usize {
-    let slots = (bytes / core::mem::size_of::<Slot<T>>()).max(1);
-    if slots.saturating_mul(4) <= capacity {
-        slots
-    } else {
-        0
-    }
+    crate::sync::slots_in(bytes, core::mem::size_of::<Slot<T>>(), capacity)
 }
 
 /// How many positions past `tail` a blocked sender of a ring of `capacity`

@@ -56,7 +56,7 @@ use self::segment::{Segment, Sizing};
 use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
-use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{barrier, prefetch_read, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering, SPSC_REFILL_GAP_BYTES};
 use crate::wait::{send_after_try, send_outcome, short_wait, Progress, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -122,6 +122,11 @@ impl Builder {
             park,
             marks,
             check_at: marks.map_or(usize::MAX, |m| m.high),
+            refill_gap: if sizing.segmented {
+                0
+            } else {
+                crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<Cell<T>>(), capacity)
+            },
             shared: shared.clone(),
         };
         let consumer = Consumer {
@@ -317,6 +322,11 @@ pub struct Producer<T> {
     /// reaches it, so the common case is one compare of two fields of this
     /// handle, with or without watermarks.
     check_at: usize,
+    /// How many free slots a `send` that found the ring full waits for
+    /// (bounded) before it refills ([`Producer::let_consumer_ahead`]); 0 on
+    /// a segmented ring and on a ring too small for a gap.
+    #[cfg_attr(loom, allow(dead_code))]
+    refill_gap: usize,
     shared: Arc<Shared<T>>,
 }
 
@@ -567,6 +577,12 @@ impl<T> Producer<T> {
     /// again.
     #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
+        // The ring was full: let the consumer get a gap ahead first, before
+        // the short wait's first spin hint (a hint costs tens of ns on some
+        // CPUs, and a free-running producer waits here every run of slots).
+        if self.waiting().spins_first() {
+            self.let_consumer_ahead();
+        }
         let mut op = &mut *self;
         match short_wait(&mut op, value) {
             Ok(done) => send_outcome(Ok(done)),
@@ -699,7 +715,7 @@ fn next_lap(pos: usize, base: &mut usize, seg_len: usize) {
     }
 }
 
-handle_blocking!(send: Producer<T>, attempt: try_send);
+handle_blocking!(send: Producer<T>, attempt: try_send, first_pause: let_consumer_ahead);
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
@@ -1110,6 +1126,47 @@ impl<T> Producer<T> {
         self.tail.wrapping_sub(shared.head.load(Ordering::Acquire)) < self.capacity
             || !shared.cold.consumer_alive.load(Ordering::Acquire)
     }
+
+    /// The refill gap of a `send` that found the ring full: once per wait
+    /// (a plain `send`'s at its start, a timed one's after its first pause)
+    /// if that wait spins (not where the consumer shares this thread's
+    /// core, where a `Park` wait does not spin), spin
+    /// (at most `REFILL_GAP_SPINS` hints) until `refill_gap` slots are free
+    /// (`SPSC_REFILL_GAP_BYTES`, eight cache lines), then go on.
+    ///
+    /// Why: a producer that refills a full ring as soon as one slot is free
+    /// reloads `head` for every item, a line the consumer writes for every
+    /// item, so that line crosses between the cores twice per item; and it
+    /// writes a line or two behind the consumer's reads. Waiting for a gap
+    /// first, the producer reloads `head` once and then writes a run of
+    /// slots from its cached limit, and the two sides keep to different
+    /// lines: the "temporal slipping" of FastForward (Giacomoni, Moseley
+    /// and Vachharajani, PPoPP 2008), as the MPMC sender's
+    /// `let_receivers_ahead`. Nothing is claimed or changed: the attempt
+    /// after it still writes into the first free slot, `try_send` is
+    /// untouched, and a consumer that does not free the gap in time (slow,
+    /// or stopped after fewer items) only delays this send by the bounded
+    /// spin. Measured: `docs/measurements.md`, 2026-12-05 "the SPSC refill
+    /// gap".
+    #[inline(always)]
+    fn let_consumer_ahead(&self) {
+        #[cfg(not(loom))]
+        {
+            if self.refill_gap == 0 {
+                return;
+            }
+            let shared = &*self.shared;
+            let want = self.capacity - self.refill_gap;
+            for _ in 0..crate::sync::REFILL_GAP_SPINS {
+                // Relaxed: this decides only how long to spin; the attempt
+                // after it loads `head` again with Acquire before it writes.
+                if self.tail.wrapping_sub(shared.head.load(Ordering::Relaxed)) <= want {
+                    return;
+                }
+                crate::sync::spin_hint();
+            }
+        }
+    }
 }
 
 impl<T> Consumer<T> {
@@ -1152,9 +1209,10 @@ handle_debug!(Producer, Consumer);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::{Consumer, Producer};
+    use crate::{Builder, WaitStrategy};
 
     /// `rx.recv()` on an empty ring, with `send` run by another thread once
     /// the receive has begun to wait (its wait counter moved).
@@ -1191,5 +1249,64 @@ mod tests {
         assert!(!rx.hint_waits, "receives without a wait leave it");
         assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| tx.send(5).unwrap()), 5);
         assert!(rx.hint_waits, "a hand-over again");
+    }
+
+    /// The producer's refill gap (`Producer::let_consumer_ahead`) is the
+    /// slots in eight cache lines, on flat rings of at least four gaps; none
+    /// on smaller or segmented rings.
+    #[test]
+    fn the_refill_gap_is_eight_lines_of_slots_on_flat_rings_big_enough() {
+        fn gap<T>(capacity: usize) -> usize {
+            super::channel::<T>(capacity).0.refill_gap
+        }
+        assert_eq!(gap::<u64>(1024), 64);
+        assert_eq!(gap::<u64>(256), 64);
+        assert_eq!(gap::<u64>(255), 0, "fewer than four gaps");
+        assert_eq!(gap::<u64>(1), 0);
+        assert_eq!(gap::<[u8; 48]>(1024), 10);
+        assert_eq!(gap::<[u8; 4096]>(4), 1, "a slot larger than the gap: one slot");
+        assert_eq!(gap::<[u8; 4096]>(3), 0);
+        let (segmented, _rx) = Builder::new(1024).__segment_slots(64).spsc::<u64>();
+        assert!(segmented.sizing.segmented);
+        assert_eq!(segmented.refill_gap, 0, "a segmented ring");
+    }
+
+    /// The gap is a bounded spin: a send blocked on a full ring whose
+    /// consumer frees one slot and then waits for that very send (far fewer
+    /// than the gap's 64 slots) still completes, for every strategy and
+    /// for both the plain and the timed send. With the gap's spin unbounded
+    /// it would wait for the gap for good, and this test would time out.
+    #[test]
+    fn a_blocked_send_does_not_wait_for_the_gap_for_good() {
+        for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
+            for timed in [false, true] {
+                let (mut tx, mut rx) = Builder::new(256).wait_strategy(strategy).spsc::<u64>();
+                assert_eq!(tx.refill_gap, 64, "the ring has a gap");
+                for i in 0..256 {
+                    tx.try_send(i).unwrap();
+                }
+                // Not a scoped thread: if the send never completed, the test
+                // must fail, not wait for it.
+                let sender = std::thread::spawn(move || {
+                    if timed {
+                        tx.send_timeout(256, Duration::from_secs(3600)).unwrap();
+                    } else {
+                        tx.send(256).unwrap();
+                    }
+                });
+                // Let the sender begin its wait on the full ring (if it has
+                // not yet, it finds the one free slot and sends at once).
+                std::thread::sleep(Duration::from_millis(20));
+                assert_eq!(rx.try_recv(), Ok(0), "{strategy:?}");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !sender.is_finished() {
+                    assert!(Instant::now() < deadline, "{strategy:?}, timed {timed}: the blocked send never completed");
+                    std::thread::yield_now();
+                }
+                sender.join().unwrap();
+                let rest: Vec<u64> = rx.try_iter().collect();
+                assert_eq!(rest, (1..=256).collect::<Vec<_>>(), "{strategy:?}, timed {timed}");
+            }
+        }
     }
 }
