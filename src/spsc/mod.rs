@@ -539,6 +539,14 @@ impl<T> Producer<T> {
     /// May enter the kernel on `SpinYield` (yielding) and `Park` (parking,
     /// waking the consumer) channels; never on `BusySpin`.
     ///
+    /// On a full ring of at least four times 512 bytes of slots (not a
+    /// segmented one), a wait that spins first lets the consumer free 512
+    /// bytes of slots, or one slot of a larger item (at most 64 spin
+    /// hints: 0.6–1.4 µs on the machines measured) before it refills, so
+    /// that the two threads do not trade one cache line per item; a
+    /// consumer that frees less in that time only delays the send by it.
+    /// [`try_send`](Producer::try_send) never waits.
+    ///
     /// # Errors
     ///
     /// [`SendError`] with the value if the consumer is gone, whether before
