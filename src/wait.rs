@@ -429,8 +429,10 @@ pub(crate) struct Waiter {
     /// ended within the inline retries), and the budget it ran to.
     #[cfg_attr(loom, allow(dead_code))]
     clock: Option<(Instant, u32)>,
-    /// The wait began in a [`short_wait`], whose first pause ran the
-    /// operation's [`Blocking::first_pause`] already.
+    /// The wait goes on from a [`short_wait`]: only a plain SPSC `send` or
+    /// `recv` comes here, and the send ran its refill gap before its short
+    /// wait (`spsc::Producer::send_waiting`), so this wait's first pause
+    /// does not run [`Blocking::first_pause`] again.
     after_short: bool,
 }
 
