@@ -859,7 +859,8 @@ pub(crate) struct WaitOn<'a> {
 impl WaitOn<'_> {
     /// Whether a thread's wait here begins by spinning: always, but for a
     /// `Park` wait whose registry's learned spin budget says spinning does
-    /// not pay (the other side shares this core; see [`Waiter::begin`]).
+    /// not pay (the waits there outlast any spin, or the other side shares
+    /// this core; see [`Waiter::begin`]).
     #[inline(always)]
     pub(crate) fn spins_first(&self) -> bool {
         #[cfg(not(loom))]

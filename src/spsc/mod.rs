@@ -1138,8 +1138,9 @@ impl<T> Producer<T> {
 
     /// The refill gap of a `send` that found the ring full: once per wait
     /// (a plain `send`'s at its start, a timed one's after its first pause)
-    /// if that wait spins (not where the consumer shares this thread's
-    /// core, where a `Park` wait does not spin), spin
+    /// if that wait spins (not a `Park` wait whose learned budget says
+    /// spinning does not pay: the consumer on this core, or waits longer
+    /// than any spin), spin
     /// (at most `REFILL_GAP_SPINS` hints) until `refill_gap` slots are free
     /// (`SPSC_REFILL_GAP_BYTES`, eight cache lines), then go on.
     ///
