@@ -167,6 +167,34 @@ pub(crate) const SHORT_WAIT_RETRIES: u32 = 1;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const REFILL_GAP_SPINS: u32 = 64;
 
+/// Tests: waits (yielding) for `thread` to finish and returns what it
+/// returned; panics with `what` if it has not finished within `limit`. A
+/// thread that may never finish (a blocked call under test) then fails the
+/// test instead of hanging it.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn join_within<R>(thread: std::thread::JoinHandle<R>, limit: std::time::Duration, what: &str) -> R {
+    let deadline = std::time::Instant::now() + limit;
+    while !thread.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::yield_now();
+    }
+    thread.join().unwrap()
+}
+
+/// The refill gap's wait, shared by both rings' blocked sends: spin (at
+/// most [`REFILL_GAP_SPINS`] hints) until `made` says the other side has
+/// freed the gap, then return either way.
+#[cfg_attr(loom, allow(dead_code))]
+#[inline(always)]
+pub(crate) fn wait_for_gap(made: impl Fn() -> bool) {
+    for _ in 0..REFILL_GAP_SPINS {
+        if made() {
+            return;
+        }
+        spin_hint();
+    }
+}
+
 /// MPMC: how far ahead of the item it takes a receiver asks for the line of
 /// a published slot for writing, in bytes of slots: four cache lines (see
 /// `mpmc::Shared::line_to_own`).

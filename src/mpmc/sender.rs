@@ -131,12 +131,7 @@ impl<T> Sender<T> {
                 return;
             }
             let ahead = shared.forward(shared.tail.load(Ordering::Relaxed), gap);
-            for _ in 0..crate::sync::REFILL_GAP_SPINS {
-                if shared.free_for(ahead, Ordering::Relaxed) {
-                    return;
-                }
-                crate::sync::spin_hint();
-            }
+            crate::sync::wait_for_gap(|| shared.free_for(ahead, Ordering::Relaxed));
         }
     }
 
@@ -573,12 +568,8 @@ mod tests {
             // yet, it finds the one free slot and sends at once).
             std::thread::sleep(Duration::from_millis(20));
             assert_eq!(rx.try_recv(), Ok(0), "{strategy:?}");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !sender.is_finished() {
-                assert!(Instant::now() < deadline, "{strategy:?}: the blocked send never completed");
-                std::thread::yield_now();
-            }
-            sender.join().unwrap();
+            let what = format!("{strategy:?}: the blocked send never completed");
+            crate::sync::join_within(sender, Duration::from_secs(10), &what);
             let rest: Vec<u64> = rx.try_iter().collect();
             assert_eq!(rest, (1..=128).collect::<Vec<_>>(), "{strategy:?}");
         }

@@ -122,11 +122,6 @@ impl Builder {
             park,
             marks,
             check_at: marks.map_or(usize::MAX, |m| m.high),
-            refill_gap: if sizing.segmented {
-                0
-            } else {
-                crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<Cell<T>>(), capacity)
-            },
             shared: shared.clone(),
         };
         let consumer = Consumer {
@@ -322,10 +317,6 @@ pub struct Producer<T> {
     /// reaches it, so the common case is one compare of two fields of this
     /// handle, with or without watermarks.
     check_at: usize,
-    /// How many free slots a `send` that found the ring full waits for
-    /// (bounded) before it refills ([`Producer::let_consumer_ahead`]); 0 on
-    /// a segmented ring and on a ring too small for a gap.
-    refill_gap: usize,
     shared: Arc<Shared<T>>,
 }
 
@@ -589,7 +580,7 @@ impl<T> Producer<T> {
         // measured, paid once per run of slots by a free-running producer:
         // with the gap after it, the blocking rows lost about a tenth). A
         // ring too small for a gap skips the check.
-        if self.refill_gap != 0 && self.waiting().spins_first() {
+        if self.refill_gap() != 0 && self.waiting().spins_first() {
             self.let_consumer_ahead();
         }
         let mut op = &mut *self;
@@ -1162,19 +1153,29 @@ impl<T> Producer<T> {
     fn let_consumer_ahead(&self) {
         #[cfg(not(loom))]
         {
-            if self.refill_gap == 0 {
+            let gap = self.refill_gap();
+            if gap == 0 {
                 return;
             }
             let shared = &*self.shared;
-            let want = self.capacity - self.refill_gap;
-            for _ in 0..crate::sync::REFILL_GAP_SPINS {
-                // Relaxed: this decides only how long to spin; the attempt
-                // after it loads `head` again with Acquire before it writes.
-                if self.tail.wrapping_sub(shared.head.load(Ordering::Relaxed)) <= want {
-                    return;
-                }
-                crate::sync::spin_hint();
-            }
+            let want = self.capacity - gap;
+            // Relaxed: this decides only how long to spin; the attempt after
+            // it loads `head` again with Acquire before it writes.
+            crate::sync::wait_for_gap(|| self.tail.wrapping_sub(shared.head.load(Ordering::Relaxed)) <= want);
+        }
+    }
+
+    /// How many free slots a `send` that found the ring full waits for
+    /// (bounded) before it refills ([`Producer::let_consumer_ahead`]): the
+    /// slots in `SPSC_REFILL_GAP_BYTES` (see [`crate::sync::slots_in`]); 0
+    /// on a segmented ring and on a ring too small for a gap. Derived, as
+    /// the MPMC ring's is (the size is a constant, so this is a compare).
+    #[inline(always)]
+    fn refill_gap(&self) -> usize {
+        if self.sizing.segmented {
+            0
+        } else {
+            crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<Cell<T>>(), self.capacity)
         }
     }
 }
@@ -1219,7 +1220,7 @@ handle_debug!(Producer, Consumer);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::{Consumer, Producer};
     use crate::{Builder, WaitStrategy};
@@ -1267,7 +1268,7 @@ mod tests {
     #[test]
     fn the_refill_gap_is_eight_lines_of_slots_on_flat_rings_big_enough() {
         fn gap<T>(capacity: usize) -> usize {
-            super::channel::<T>(capacity).0.refill_gap
+            super::channel::<T>(capacity).0.refill_gap()
         }
         assert_eq!(gap::<u64>(1024), 64);
         assert_eq!(gap::<u64>(256), 64);
@@ -1278,7 +1279,7 @@ mod tests {
         assert_eq!(gap::<[u8; 4096]>(3), 0);
         let (segmented, _rx) = Builder::new(1024).__segment_slots(64).spsc::<u64>();
         assert!(segmented.sizing.segmented);
-        assert_eq!(segmented.refill_gap, 0, "a segmented ring");
+        assert_eq!(segmented.refill_gap(), 0, "a segmented ring");
     }
 
     /// The gap is a bounded spin: a send blocked on a full ring whose
@@ -1291,7 +1292,7 @@ mod tests {
         for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
             for timed in [false, true] {
                 let (mut tx, mut rx) = Builder::new(256).wait_strategy(strategy).spsc::<u64>();
-                assert_eq!(tx.refill_gap, 64, "the ring has a gap");
+                assert_eq!(tx.refill_gap(), 64, "the ring has a gap");
                 for i in 0..256 {
                     tx.try_send(i).unwrap();
                 }
@@ -1308,12 +1309,8 @@ mod tests {
                 // not yet, it finds the one free slot and sends at once).
                 std::thread::sleep(Duration::from_millis(20));
                 assert_eq!(rx.try_recv(), Ok(0), "{strategy:?}");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while !sender.is_finished() {
-                    assert!(Instant::now() < deadline, "{strategy:?}, timed {timed}: the blocked send never completed");
-                    std::thread::yield_now();
-                }
-                sender.join().unwrap();
+                let what = format!("{strategy:?}, timed {timed}: the blocked send never completed");
+                crate::sync::join_within(sender, Duration::from_secs(10), &what);
                 let rest: Vec<u64> = rx.try_iter().collect();
                 assert_eq!(rest, (1..=256).collect::<Vec<_>>(), "{strategy:?}, timed {timed}");
             }
