@@ -19,7 +19,12 @@
 //! - `ping-pong`: two tasks bouncing one item over two channels; the p50 of
 //!   the round trip, and what it cost: the process's CPU time (both
 //!   workers and the thread that runs the timing task, spinning or not) per
-//!   round trip. A low p50 bought by spinning shows up there;
+//!   round trip. A low p50 bought by spinning shows up there. With the
+//!   share of sampled round trips (every 64th) in which the timing task's
+//!   thread (the one that runs `block_on`) and the echo task's worker were
+//!   on one CPU: three threads on two vCPUs, placed by the kernel, and
+//!   where the two busy ones share a vCPU every answer waits for a
+//!   context switch;
 //! - `paced`: what an async stage fed by a blocking ingest thread sees when
 //!   items come at a steady pace (one every 10 µs, 100 µs, 1 ms): a producer
 //!   thread pinned to one core sends each item at its instant with the
@@ -58,7 +63,7 @@ use support::capacity as cap;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -389,30 +394,53 @@ fn process_cpu_ns() -> f64 {
     support::cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) as f64
 }
 
-/// The p50 round trip (ns) of one item bounced between two tasks, and the
-/// process's CPU time per round trip (ns) over the run.
-fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> (f64, f64) {
+/// The p50 round trip (ns) of one item bounced between two tasks; the
+/// process's CPU time per round trip (ns) over the run; and the share of
+/// sampled round trips in which the two tasks' threads were on one CPU.
+fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> ((f64, f64), f64) {
     let cpu0 = process_cpu_ns();
-    let p50 = ping_pong_p50(rt, name, n);
-    (p50, (process_cpu_ns() - cpu0) / n as f64)
+    let (p50, one_cpu) = ping_pong_p50(rt, name, n);
+    ((p50, (process_cpu_ns() - cpu0) / n as f64), one_cpu)
 }
 
-fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
+/// Every this many round trips, the echo task notes its CPU before it
+/// answers, and the timing task, once it has the answer, looks whether it
+/// runs on the same one.
+const PING_SAMPLE_EVERY: usize = 64;
+
+/// The CPU the calling thread runs on (`sched_getcpu`; -1 if unknown).
+fn cpu_now() -> i32 {
+    // SAFETY: no arguments; it only reads the calling thread's CPU.
+    unsafe { libc::sched_getcpu() }
+}
+
+/// The p50 round trip (ns), and the share of sampled round trips in which
+/// the timing task and the echo task ran on one CPU: the main thread (which
+/// runs the timing task in `block_on`) and the echo task's worker are
+/// three threads on two vCPUs with the idle worker, and where the two busy
+/// ones share a vCPU every answer waits for a context switch.
+fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> (f64, f64) {
     macro_rules! pp {
         ($a:expr, $b:expr, |$s:ident, $v:ident| $send:expr, |$r:ident| $recv:expr) => {{
             let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = ($a, $b);
+            let echo_cpu = Arc::new(AtomicI32::new(-1));
+            let echo_at = echo_cpu.clone();
             rt.block_on(async move {
                 let echo = tokio::spawn(async move {
-                    for _ in 0..n {
+                    for i in 0..n {
                         let $v = {
                             let $r = &mut a_rx;
                             $recv
                         };
+                        if i % PING_SAMPLE_EVERY == 0 {
+                            echo_at.store(cpu_now(), Ordering::Relaxed);
+                        }
                         let $s = &mut b_tx;
                         $send;
                     }
                 });
                 let mut rtts = Vec::with_capacity(n);
+                let (mut samples, mut one_cpu) = (0u32, 0u32);
                 for i in 0..n {
                     let t = Instant::now();
                     {
@@ -426,10 +454,14 @@ fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> f64 {
                     };
                     std::hint::black_box(v);
                     rtts.push(t.elapsed().as_nanos() as f64);
+                    if i % PING_SAMPLE_EVERY == 0 {
+                        samples += 1;
+                        one_cpu += u32::from(echo_cpu.load(Ordering::Relaxed) == cpu_now());
+                    }
                 }
                 echo.await.unwrap();
                 rtts.sort_by(f64::total_cmp);
-                rtts[n / 2]
+                (rtts[n / 2], f64::from(one_cpu) / f64::from(samples.max(1)))
             })
         }};
     }
@@ -649,13 +681,13 @@ type PerImpl<T> = Vec<Vec<T>>;
 /// and after the last. `run(i)` measures implementation `i` and returns two
 /// values. Returns those values per implementation (in round order), each
 /// round's placement class and the line that prints them.
-fn probed_rounds(
+fn probed_rounds<R: Clone>(
     rounds: usize,
     cores: (core_affinity::CoreId, core_affinity::CoreId),
     n: usize,
-    mut run: impl FnMut(usize) -> (f64, f64),
-) -> (PerImpl<(f64, f64)>, Vec<support::Where>, String) {
-    let mut results: PerImpl<(f64, f64)> = vec![Vec::new(); n];
+    mut run: impl FnMut(usize) -> R,
+) -> (PerImpl<R>, Vec<support::Where>, String) {
+    let mut results: PerImpl<R> = vec![Vec::new(); n];
     let mut probes = support::RoundProbes::new(cores, rounds);
     for round in 0..rounds {
         probes.before_round();
@@ -775,10 +807,15 @@ fn main() {
     }
     let (results, wheres, classes) =
         probed_rounds(cfg.rounds, cores, ping_impls.len(), |i| ping_pong(&rts.multi, ping_impls[i], cfg.round_trips));
-    let (per_round, cpu_per_round) = split(results);
+    let (pairs, one_cpu): (PerImpl<(f64, f64)>, PerImpl<f64>) =
+        results.into_iter().map(|r| r.into_iter().unzip()).unzip();
+    let (per_round, cpu_per_round) = split(pairs);
     report("ping-pong p50", "µs round trip", &ping_impls, &per_round, 1e-3, false, &wheres);
     report("ping-pong CPU", "µs of process CPU time per round trip", &ping_impls, &cpu_per_round, 1e-3, false, &wheres);
     println!("  {classes}");
+    let what =
+        format!("share of sampled round trips (every {PING_SAMPLE_EVERY}th) with both tasks' threads on one CPU");
+    print_shares(&what, &ping_impls, &one_cpu);
     println!("\n{}", placement.report());
 }
 
