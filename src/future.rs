@@ -58,7 +58,16 @@
 //! can arrive before it returns `Pending`. Each registry remembers the
 //! thread of the notifier that last woke a task there; a thread is told
 //! apart by a number unique in the process, kept in a thread-local
-//! (`sync::thread_token`; no system call).
+//! (`sync::thread_token`; no system call). Nor when that notifier's thread
+//! was then on the CPU this task's thread runs on now (a `sched_getcpu`
+//! through the vDSO, at the wake-up and at this decision): the peer's
+//! thread shares the CPU, and a spin holds the CPU the answer needs. On a
+//! 2-vCPU Intel VM an async ping-pong (`block_on` on the main thread, the
+//! echo task on a worker: three threads on two vCPUs) whose two busy
+//! threads the kernel had put on one vCPU part of the time ran at 2–29 µs
+//! per round trip (p50) while its tasks spun there, 1.7–1.8 µs without,
+//! against 0.4–0.8 µs on two vCPUs (`docs/measurements.md`, "the async
+//! ping-pong misses here").
 //!
 //! The budget learns from how each spin ended: one caught while spinning
 //! keeps the budget at least four times the gap it bridged (and spinning
@@ -305,7 +314,8 @@ enum Sleep {
 /// (module docs, "Spinning before registering" and "Gathering before
 /// registering"), decided at its first pause and only if it is its side's
 /// only handle. Nothing, if the last task woken on its registry was woken
-/// from the thread it runs on ([`Sleepers::woken_here`]). A short spin
+/// from the thread it runs on ([`Sleepers::woken_here`]), or from a thread
+/// then on the CPU it runs on ([`Sleepers::woken_on_this_cpu`]). A short spin
 /// and nothing else, if the registry's home is another thread ("Away from
 /// home"). Otherwise, if
 /// its side moved at most `TASK_SPIN_MAX_MOVED` items since a task last
@@ -326,7 +336,7 @@ struct TaskSpin {
     /// The first pause of the operation has decided whether to spin.
     decided: bool,
     /// Decided not to spin, on a side with one handle: its peer last woke
-    /// it from this thread, or its side moved more than
+    /// it from this thread or this CPU, or its side moved more than
     /// `TASK_SPIN_MAX_MOVED` items since the previous wait (and it does not
     /// spin there as an apart task does). A sleep of
     /// such a wait counts as paced for the registry's barrier pair however
@@ -387,9 +397,10 @@ impl TaskSpin {
             self.decided = true;
             let Some(p) = side.progress.filter(|p| p.alone()) else { return false };
             let moved = sleepers.task_moved_since_last_wait(&p);
-            // Its peer woke it from this thread last: the peer is queued
-            // behind it here, and can answer only once it returns `Pending`.
-            if sleepers.woken_here() {
+            // Its peer woke it from this thread (or CPU) last: the peer is
+            // queued behind it here, and can answer only once it returns
+            // `Pending` (or its thread is preempted).
+            if sleepers.woken_here() || sleepers.woken_on_this_cpu() {
                 self.sleeps_pace = true;
                 return false;
             }
@@ -1750,6 +1761,38 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(1));
         let mut spin = TaskSpin::default();
         assert!(spin.spin(&rx.waiting(), || true));
+    }
+
+    /// A task whose peer last woke it from another thread on the CPU it
+    /// now runs on does not spin (its spin would hold the CPU the answer
+    /// needs) and counts its sleep as paced, as one woken from its own
+    /// thread; woken from another CPU, it spins. On a thread pinned for the
+    /// test (skipped where pinning is refused; under Miri the CPU is never
+    /// known).
+    #[test]
+    fn a_task_woken_from_its_own_cpu_does_not_spin() {
+        std::thread::spawn(|| {
+            if crate::sync::pin_to(0).is_err() || crate::sync::current_cpu() == crate::sync::NO_CPU {
+                return;
+            }
+            let (_tx, rx) = crate::spsc::channel::<u32>(16);
+            let sleepers = rx.waiting().sleepers;
+            sleepers.pretend_woken_on(0);
+            assert!(!sleepers.woken_here(), "another thread woke it");
+            let looks = Cell::new(0);
+            let mut spin = TaskSpin::default();
+            assert!(!spin.spin(&rx.waiting(), || {
+                looks.set(looks.get() + 1);
+                true
+            }));
+            assert_eq!((looks.get(), spin.began.is_none(), spin.sleeps_pace), (0, true, true), "no spin, paced");
+            sleepers.pretend_woken_on(1);
+            let mut spin = TaskSpin::default();
+            assert!(spin.spin(&rx.waiting(), || true), "woken from another CPU: it spins");
+            assert!(spin.began.is_some());
+        })
+        .join()
+        .unwrap();
     }
 
     /// Two tasks bouncing an item on one thread (a single-threaded

@@ -1345,6 +1345,14 @@ pub(crate) struct Sleepers {
     /// that wake a task, only when it changes.
     #[cfg_attr(loom, allow(dead_code))]
     task_woken_from: AtomicUsize,
+    /// `Park`: the CPU the thread of [`task_woken_from`](Sleepers::task_woken_from)
+    /// ran on when it woke that task ([`NO_CPU`]: none yet, or not known). A
+    /// task about to wait here on another thread on that CPU waits behind
+    /// a peer that shares its CPU: it neither spins nor gathers either
+    /// ([`Sleepers::woken_on_this_cpu`]). Written with `task_woken_from`,
+    /// only when it changes.
+    #[cfg_attr(loom, allow(dead_code))]
+    task_woken_cpu: AtomicU32,
     /// `Park`: sleeps in a row (up to `TASK_APART_AFTER`) of this side's
     /// sole-handle task that ended on another thread than the one that
     /// woke it; 0 after one that ended on the waking thread. At
@@ -1601,6 +1609,7 @@ impl Sleepers {
             task_last_pos: AtomicUsize::new(0),
             task_gathers: AtomicBool::new(false),
             task_woken_from: AtomicUsize::new(0),
+            task_woken_cpu: AtomicU32::new(NO_CPU),
             task_apart: AtomicU32::new(0),
             task_apart_waits: AtomicU32::new(0),
             task_away_misses: AtomicU32::new(0),
@@ -2110,6 +2119,10 @@ impl Sleepers {
             if self.task_woken_from.load(Ordering::Relaxed) != here {
                 self.task_woken_from.store(here, Ordering::Relaxed);
             }
+            let cpu = current_cpu();
+            if self.task_woken_cpu.load(Ordering::Relaxed) != cpu {
+                self.task_woken_cpu.store(cpu, Ordering::Relaxed);
+            }
         }
         match tasks {
             0 => {}
@@ -2409,6 +2422,19 @@ impl Sleepers {
         self.task_woken_from.load(Ordering::Relaxed) == thread_token()
     }
 
+    /// Whether the last task woken here was woken from a thread then on
+    /// the CPU the calling thread runs on now (see
+    /// [`Sleepers::task_woken_cpu`]): its peer shares this CPU, and
+    /// spinning would hold the CPU the answer needs. A hint: either thread
+    /// may have moved since (then the wait spins or not one time wrongly).
+    /// One `sched_getcpu` (through the vDSO) per call.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn woken_on_this_cpu(&self) -> bool {
+        let cpu = self.task_woken_cpu.load(Ordering::Relaxed);
+        cpu != NO_CPU && cpu == current_cpu()
+    }
+
     /// Whether this registry has a home ("Home threads" in the module docs)
     /// and it is not the calling thread: a task registering here now would
     /// end it with a `membarrier` (`future.rs`, "Away from home"). A hint
@@ -2536,6 +2562,14 @@ impl Sleepers {
     #[cfg(all(test, not(loom)))]
     pub(crate) fn pretend_woken_here(&self) {
         self.task_woken_from.store(thread_token(), Ordering::Relaxed);
+    }
+
+    /// Records `cpu` as the CPU of the thread that last woke a task here,
+    /// and that thread as another than the caller (tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pretend_woken_on(&self, cpu: u32) {
+        self.task_woken_from.store(0, Ordering::Relaxed);
+        self.task_woken_cpu.store(cpu, Ordering::Relaxed);
     }
 
     /// Gives the registry the fence pair and a home on `thread`, a token
@@ -3493,6 +3527,35 @@ mod tests {
         assert!(wakers.queue.capacity() <= WAKERS_KEPT, "{}", wakers.queue.capacity());
     }
 
+    /// The CPU of the thread a task was last woken from is remembered per
+    /// registry: a task about to wait on that CPU is told so, one on
+    /// another CPU is not. Threads pinned for the test (skipped where
+    /// pinning is refused or there is one CPU; under Miri the CPU is never
+    /// known, so never the same).
+    #[test]
+    fn a_registry_remembers_the_cpu_its_task_was_woken_from() {
+        let sleepers = Sleepers::new();
+        // Runs `f` on a thread pinned to `cpu`; `None` if pinning is refused.
+        let on = |cpu: u32, f: &(dyn Fn() -> bool + Sync)| -> Option<bool> {
+            std::thread::scope(|s| s.spawn(|| crate::sync::pin_to(cpu).ok().map(|()| f())).join().unwrap())
+        };
+        assert_ne!(on(0, &|| sleepers.woken_on_this_cpu()), Some(true), "nobody woke a task yet");
+        let mut key = None;
+        let _ = sleepers.register_waker(&mut key, futures::task::noop_waker_ref(), true, true);
+        let woke = on(0, &|| {
+            sleepers.wake_all();
+            true
+        });
+        if woke.is_none() {
+            return; // pinning refused here
+        }
+        assert_eq!(on(0, &|| sleepers.woken_on_this_cpu()), Some(!cfg!(miri)), "a task on the waker's CPU");
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert_eq!(on(1, &|| sleepers.woken_on_this_cpu()), Some(false), "a task on another CPU");
+        }
+        assert!(!sleepers.woken_here(), "on the waker's CPU, not on its thread");
+    }
+
     /// The thread a task was last woken from is remembered per registry.
     #[test]
     fn a_registry_remembers_which_thread_woke_its_task() {
@@ -3966,11 +4029,13 @@ mod tests {
                 tx.try_send(7).unwrap();
                 assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
             }
-            // As if woken from another thread (a peer on another worker):
-            // a wake-up from this thread would make the next wait one that
-            // does not spin, whose sleeps count however short
-            // (`a_task_whose_peer_runs_on_its_thread_does_not_spin`).
-            rx.waiting().sleepers.task_woken_from.store(0, Ordering::Relaxed);
+            // As if woken from another thread on another CPU (a peer on
+            // another worker): a wake-up from this thread, or from this
+            // CPU, would make the next wait one that does not spin, whose
+            // sleeps count however short
+            // (`a_task_whose_peer_runs_on_its_thread_does_not_spin`,
+            // `a_task_woken_from_its_own_cpu_does_not_spin`).
+            rx.waiting().sleepers.pretend_woken_on(crate::sync::NO_CPU);
             rx.waiting().sleepers.on_fence_pair()
         }
         let paced = Duration::from_nanos(u64::from(PACED_WAIT_NS) + 10_000);
