@@ -1911,3 +1911,59 @@ fn a_leaked_pool_future_costs_at_most_the_wakeup_it_absorbs() {
     assert_eq!(woken(&cg), 1, "the next publication wakes the live waiter");
     assert_eq!(poll(&mut g, &wg), Poll::Ready(Ok(1)));
 }
+
+/// An async ping-pong between two threads that share one CPU (each runs
+/// `block_on`; both pinned to the first CPU where the platform lets a
+/// thread pin itself): a task woken from a thread on its own CPU does not
+/// spin but registers at once and sleeps, counting the sleep as paced (its
+/// channel side may switch to the fence pair). Every round trip must
+/// complete, in order, on both rings; a lost wake-up hangs.
+#[test]
+fn a_ping_pong_between_two_threads_on_one_cpu_completes() {
+    let rounds: u64 = if cfg!(miri) { 20 } else { 2_000 };
+    let pin = || {
+        if let Some(first) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().next()) {
+            let _ = core_affinity::set_for_current(first);
+        }
+    };
+    returns("SPSC ping-pong on one CPU", move || {
+        let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = (park_spsc::<u64>(1), park_spsc::<u64>(1));
+        let echo = thread::spawn(move || {
+            pin();
+            block_on(async {
+                for _ in 0..rounds {
+                    let v = a_rx.recv_async().await.unwrap();
+                    b_tx.send_async(v).await.unwrap();
+                }
+            })
+        });
+        pin();
+        block_on(async {
+            for i in 0..rounds {
+                a_tx.send_async(i).await.unwrap();
+                assert_eq!(b_rx.recv_async().await, Ok(i));
+            }
+        });
+        echo.join().unwrap();
+    });
+    returns("MPMC ping-pong on one CPU", move || {
+        let ((a_tx, a_rx), (b_tx, b_rx)) = (park_mpmc::<u64>(1), park_mpmc::<u64>(1));
+        let echo = thread::spawn(move || {
+            pin();
+            block_on(async {
+                for _ in 0..rounds {
+                    let v = a_rx.recv_async().await.unwrap();
+                    b_tx.send_async(v).await.unwrap();
+                }
+            })
+        });
+        pin();
+        block_on(async {
+            for i in 0..rounds {
+                a_tx.send_async(i).await.unwrap();
+                assert_eq!(b_rx.recv_async().await, Ok(i));
+            }
+        });
+        echo.join().unwrap();
+    });
+}
