@@ -1926,44 +1926,32 @@ fn a_ping_pong_between_two_threads_on_one_cpu_completes() {
             let _ = core_affinity::set_for_current(first);
         }
     };
-    returns("SPSC ping-pong on one CPU", move || {
-        let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = (park_spsc::<u64>(1), park_spsc::<u64>(1));
-        let echo = thread::spawn(move || {
-            pin();
-            block_on(async {
-                for _ in 0..rounds {
-                    let v = a_rx.recv_async().await.unwrap();
-                    b_tx.send_async(v).await.unwrap();
-                }
+    // The same exchange on either ring: `$make` builds one channel.
+    macro_rules! ping_pong {
+        ($what:expr, $make:expr) => {
+            returns($what, move || {
+                #[allow(unused_mut)]
+                let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = ($make, $make);
+                let echo = thread::spawn(move || {
+                    pin();
+                    block_on(async {
+                        for _ in 0..rounds {
+                            let v = a_rx.recv_async().await.unwrap();
+                            b_tx.send_async(v).await.unwrap();
+                        }
+                    })
+                });
+                pin();
+                block_on(async {
+                    for i in 0..rounds {
+                        a_tx.send_async(i).await.unwrap();
+                        assert_eq!(b_rx.recv_async().await, Ok(i));
+                    }
+                });
+                echo.join().unwrap();
             })
-        });
-        pin();
-        block_on(async {
-            for i in 0..rounds {
-                a_tx.send_async(i).await.unwrap();
-                assert_eq!(b_rx.recv_async().await, Ok(i));
-            }
-        });
-        echo.join().unwrap();
-    });
-    returns("MPMC ping-pong on one CPU", move || {
-        let ((a_tx, a_rx), (b_tx, b_rx)) = (park_mpmc::<u64>(1), park_mpmc::<u64>(1));
-        let echo = thread::spawn(move || {
-            pin();
-            block_on(async {
-                for _ in 0..rounds {
-                    let v = a_rx.recv_async().await.unwrap();
-                    b_tx.send_async(v).await.unwrap();
-                }
-            })
-        });
-        pin();
-        block_on(async {
-            for i in 0..rounds {
-                a_tx.send_async(i).await.unwrap();
-                assert_eq!(b_rx.recv_async().await, Ok(i));
-            }
-        });
-        echo.join().unwrap();
-    });
+        };
+    }
+    ping_pong!("SPSC ping-pong on one CPU", park_spsc::<u64>(1));
+    ping_pong!("MPMC ping-pong on one CPU", park_mpmc::<u64>(1));
 }
