@@ -63,7 +63,7 @@ use support::capacity as cap;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -229,30 +229,54 @@ type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// the consumer looks whether it runs on the same one.
 const SAMPLE_EVERY: u64 = 256;
 
-/// The co-location samples of one run.
-#[derive(Default)]
+/// The co-location samples of one run: every `every`-th item the producer
+/// notes where it runs (`at`: its thread, or its CPU) and the consumer
+/// looks whether it runs at the same place.
 struct Colocation {
-    /// The producer's thread at its last sample ([`thread_number`]).
+    /// Where a thread runs now: [`thread_number`] or [`cpu_now`].
+    at: fn() -> u64,
+    every: u64,
+    /// Where the producer ran at its last sample.
     producer: AtomicU64,
-    /// Consumer samples taken, and those on the producer's thread.
+    /// Consumer samples taken, and those at the producer's place.
     samples: AtomicU64,
     same: AtomicU64,
 }
 
 impl Colocation {
+    /// Samples on which thread the two sides run, every [`SAMPLE_EVERY`] items.
+    fn threads() -> Self {
+        Self::new(thread_number, SAMPLE_EVERY)
+    }
+
+    /// Samples on which CPU the two sides run, every `every` items.
+    fn cpus(every: u64) -> Self {
+        Self::new(cpu_now, every)
+    }
+
+    fn new(at: fn() -> u64, every: u64) -> Self {
+        Colocation {
+            at,
+            every,
+            producer: AtomicU64::new(u64::MAX),
+            samples: AtomicU64::new(0),
+            same: AtomicU64::new(0),
+        }
+    }
+
     #[inline(always)]
     fn producer_at(&self, i: u64) {
-        if i % SAMPLE_EVERY == 0 {
-            self.producer.store(thread_number(), Ordering::Relaxed);
+        if i % self.every == 0 {
+            self.producer.store((self.at)(), Ordering::Relaxed);
         }
     }
 
     /// Counts into `local` (samples, same), added to the totals at the end.
     #[inline(always)]
     fn consumer_at(&self, n: u64, local: &mut (u64, u64)) {
-        if n % SAMPLE_EVERY == 0 {
+        if n % self.every == 0 {
             local.0 += 1;
-            local.1 += u64::from(self.producer.load(Ordering::Relaxed) == thread_number());
+            local.1 += u64::from(self.producer.load(Ordering::Relaxed) == (self.at)());
         }
     }
 
@@ -261,7 +285,7 @@ impl Colocation {
         self.same.fetch_add(local.1, Ordering::Relaxed);
     }
 
-    /// The fraction of the consumer's samples taken on the producer's thread.
+    /// The fraction of the consumer's samples taken at the producer's place.
     fn fraction(&self) -> f64 {
         self.same.load(Ordering::Relaxed) as f64 / self.samples.load(Ordering::Relaxed).max(1) as f64
     }
@@ -342,7 +366,7 @@ fn current_thread() -> tokio::runtime::Runtime {
 /// One 1p1c measurement: items/s, and the fraction of co-location samples
 /// on one thread.
 fn run_1p1c(rts: &Runtimes, regime: Regime, name: &str, items: u64) -> (f64, f64) {
-    let col = Arc::new(Colocation::default());
+    let col = Arc::new(Colocation::threads());
     let (prod, cons) = pair(name, items, &col);
     let both_on = |rt: &tokio::runtime::Runtime, prod: Task<()>, cons: Task<u64>| {
         let start = Instant::now();
@@ -405,13 +429,15 @@ fn ping_pong(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> ((f64, f64),
 
 /// Every this many round trips, the echo task notes its CPU before it
 /// answers, and the timing task, once it has the answer, looks whether it
-/// runs on the same one.
-const PING_SAMPLE_EVERY: usize = 64;
+/// runs on the same one ([`Colocation::cpus`]).
+const PING_SAMPLE_EVERY: u64 = 64;
 
-/// The CPU the calling thread runs on (`sched_getcpu`; -1 if unknown).
-fn cpu_now() -> i32 {
+/// The CPU the calling thread runs on (`sched_getcpu`; `u64::MAX` if
+/// unknown).
+fn cpu_now() -> u64 {
     // SAFETY: no arguments; it only reads the calling thread's CPU.
-    unsafe { libc::sched_getcpu() }
+    let cpu = unsafe { libc::sched_getcpu() };
+    u64::try_from(cpu).unwrap_or(u64::MAX)
 }
 
 /// The p50 round trip (ns), and the share of sampled round trips in which
@@ -423,24 +449,22 @@ fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> (f64, f6
     macro_rules! pp {
         ($a:expr, $b:expr, |$s:ident, $v:ident| $send:expr, |$r:ident| $recv:expr) => {{
             let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = ($a, $b);
-            let echo_cpu = Arc::new(AtomicI32::new(-1));
-            let echo_at = echo_cpu.clone();
+            let col = Arc::new(Colocation::cpus(PING_SAMPLE_EVERY));
+            let echo_col = col.clone();
             rt.block_on(async move {
                 let echo = tokio::spawn(async move {
-                    for i in 0..n {
+                    for i in 0..n as u64 {
                         let $v = {
                             let $r = &mut a_rx;
                             $recv
                         };
-                        if i % PING_SAMPLE_EVERY == 0 {
-                            echo_at.store(cpu_now(), Ordering::Relaxed);
-                        }
+                        echo_col.producer_at(i);
                         let $s = &mut b_tx;
                         $send;
                     }
                 });
                 let mut rtts = Vec::with_capacity(n);
-                let (mut samples, mut one_cpu) = (0u32, 0u32);
+                let mut local = (0, 0);
                 for i in 0..n {
                     let t = Instant::now();
                     {
@@ -454,14 +478,12 @@ fn ping_pong_p50(rt: &tokio::runtime::Runtime, name: &str, n: usize) -> (f64, f6
                     };
                     std::hint::black_box(v);
                     rtts.push(t.elapsed().as_nanos() as f64);
-                    if i % PING_SAMPLE_EVERY == 0 {
-                        samples += 1;
-                        one_cpu += u32::from(echo_cpu.load(Ordering::Relaxed) == cpu_now());
-                    }
+                    col.consumer_at(i as u64, &mut local);
                 }
                 echo.await.unwrap();
+                col.add(local);
                 rtts.sort_by(f64::total_cmp);
-                (rtts[n / 2], f64::from(one_cpu) / f64::from(samples.max(1)))
+                (rtts[n / 2], col.fraction())
             })
         }};
     }
