@@ -66,7 +66,8 @@
 //! echo task on a worker: three threads on two vCPUs) whose two busy
 //! threads the kernel had put on one vCPU part of the time ran at 2–29 µs
 //! per round trip (p50) while its tasks spun there, 1.7–1.8 µs without,
-//! against 0.4–0.8 µs on two vCPUs (`docs/measurements.md`, "the async
+//! against 0.4–0.8 µs on two vCPUs, and the process's CPU per round trip
+//! fell from 4.2–31 µs to 2.7–7.8 µs (`docs/measurements.md`, "the async
 //! ping-pong misses here").
 //!
 //! The budget learns from how each spin ended: one caught while spinning
