@@ -245,14 +245,21 @@ pub(crate) const PARK_SPIN_OFF_NS: u32 = 1_000;
 pub(crate) const NO_CPU: u32 = u32::MAX;
 
 /// The CPU this thread runs on now (it may move at any time), or `NO_CPU`
-/// where that is not known cheaply. Linux: `sched_getcpu` through the vDSO
-/// (3 ns on the 2-vCPU EPYC VM).
+/// where that is not known cheaply. Linux: the C library's `sched_getcpu`,
+/// which calls the vDSO (3 ns on the 2-vCPU EPYC VM), or makes the system
+/// call where there is none. Not rustix's: it finds the vDSO by parsing it
+/// itself, and under valgrind, which maps none, that read crashed every
+/// program whose thread or task waited on a `Park` channel
+/// (rustix #1559; `.ci/run` runs an example under valgrind since).
 #[cfg_attr(loom, allow(dead_code))]
 #[inline]
 pub(crate) fn current_cpu() -> u32 {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     {
-        u32::try_from(rustix::thread::sched_getcpu()).unwrap_or(NO_CPU)
+        // SAFETY: `sched_getcpu` takes no arguments and touches no memory of
+        // ours; it returns the CPU number or -1 (then `NO_CPU`).
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).unwrap_or(NO_CPU)
     }
     #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
     {
