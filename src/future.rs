@@ -275,9 +275,19 @@ use crate::{broadcast, mpmc, spsc, RecvError, SendError};
 // new registration retires any entry left by a leaked (`mem::forget`)
 // future instead.
 
-/// The waiting state an async operation keeps between polls.
+/// The waiting state an async operation keeps between polls: none until
+/// its first pause. A future is built with only this `None` (one byte
+/// written), and one whose first attempt succeeds never writes more: with
+/// the whole state built for every `send_async` / `recv_async`, a stream of
+/// ready operations on one thread ran about 5 ns per item slower than
+/// `try_send` / `try_recv` with a yield on `Full` / `Empty`
+/// (`docs/measurements.md`, 2026-12-06).
 #[derive(Debug, Default)]
-pub(crate) struct AsyncWait {
+pub(crate) struct AsyncWait(Option<WaitState>);
+
+/// An async operation's waiting state once it paused (see [`AsyncWait`]).
+#[derive(Debug, Default)]
+struct WaitState {
     /// The future's entry in the registry, if it registered and has not
     /// deregistered since. (The entry itself may be gone: woken.)
     key: Option<u64>,
@@ -296,7 +306,7 @@ pub(crate) struct AsyncWait {
 }
 
 /// Whether an async operation slept, and how its sleep counts for the
-/// registry's barrier pair (`AsyncWait::complete`).
+/// registry's barrier pair (`WaitState::complete`).
 #[cfg(not(loom))]
 #[derive(Debug, Default, Clone, Copy)]
 enum Sleep {
@@ -342,7 +352,7 @@ struct TaskSpin {
     /// spin there as an apart task does). A sleep of
     /// such a wait counts as paced for the registry's barrier pair however
     /// short it was, if its side moved at most `TASK_PACED_MAX_MOVED` items
-    /// since the previous sleep there ([`AsyncWait::complete`]).
+    /// since the previous sleep there ([`WaitState::complete`]).
     sleeps_pace: bool,
 }
 
@@ -489,6 +499,46 @@ impl TaskSpin {
 
 impl AsyncWait {
     /// After an attempt that found no room (no item): registers, and says
+    /// whether to try again at once (`true`) or return `Pending`. The
+    /// operation's state begins here.
+    #[inline]
+    fn pause(&mut self, side: &WaitOn<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
+        self.0.get_or_insert_with(WaitState::default).pause(side, cx, ready)
+    }
+
+    /// The operation completed (or failed for good): see
+    /// [`WaitState::complete`]; the state is gone afterwards (the stream /
+    /// sink reuse it for their next operation).
+    #[inline]
+    fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
+        if let Some(state) = &mut self.0 {
+            state.complete(side, baton);
+            self.0 = None;
+        }
+    }
+
+    /// The future is dropped before completing: see [`WaitState::cancel`].
+    #[inline(always)]
+    fn cancel<B: Blocking>(&mut self, handle: &B) {
+        if let Some(state) = &mut self.0 {
+            state.cancel(handle);
+        }
+    }
+
+    fn is_registered(&self) -> bool {
+        self.0.as_ref().is_some_and(|state| state.key.is_some())
+    }
+
+    /// Nothing happened in this operation yet: it never paused, so it holds
+    /// no registration, no count, no spin to learn from.
+    #[inline(always)]
+    fn is_fresh(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl WaitState {
+    /// After an attempt that found no room (no item): registers, and says
     /// whether to try again at once (`true`) or return `Pending`.
     fn pause(&mut self, side: &WaitOn<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
         if !self.counted {
@@ -553,8 +603,7 @@ impl AsyncWait {
     }
 
     /// The operation completed (or failed for good): leaves the registry
-    /// without passing anything on, and resets for a next operation (the
-    /// stream / sink reuse it). With `baton`, an MPMC operation that had
+    /// without passing anything on. With `baton`, an MPMC operation that had
     /// registered passes the baton as a woken thread does.
     fn complete(&mut self, side: &WaitOn<'_>, baton: impl Fn() -> bool) {
         #[cfg(not(loom))]
@@ -583,7 +632,6 @@ impl AsyncWait {
                 side.sleepers.pass_baton(kind, baton);
             }
         }
-        *self = AsyncWait::default();
     }
 
     /// After a sleep: whether the task was woken from another thread than
@@ -612,18 +660,6 @@ impl AsyncWait {
         if self.key.is_some() {
             handle.wait_on().sleepers.deregister_waker(&mut self.key, true);
         }
-    }
-
-    fn is_registered(&self) -> bool {
-        self.key.is_some()
-    }
-
-    /// Nothing happened in this operation yet: it never paused, so it holds
-    /// no registration, no count, no spin to learn from. (Every change of
-    /// the state begins in `pause`, which first sets `counted`.)
-    #[inline(always)]
-    fn is_fresh(&self) -> bool {
-        !self.counted
     }
 }
 
@@ -1386,7 +1422,7 @@ pub(crate) use adapters::{broadcast_adapters, mpmc_adapters, spsc_adapters};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{AsyncWait, Sleep, TaskEnd, TaskSpin, TASK_SPIN_MAX_MOVED};
+    use super::{AsyncWait, Sleep, TaskEnd, TaskSpin, WaitState, TASK_SPIN_MAX_MOVED};
     use crate::sync::{Instant, TASK_BRIDGE_NS, TASK_BRIDGE_WITHIN_NS, TASK_GATHER_NS, TASK_GATHER_SLOT_NS};
     use crate::sync::{TASK_APART_AFTER, TASK_APART_PROBE_EVERY, TASK_SPIN_MAX_NS, TASK_SPIN_ON_NS};
     use crate::sync::{TASK_AWAY_OFF_AFTER, TASK_AWAY_PROBE_EVERY, TASK_AWAY_SPIN_NS};
@@ -1680,7 +1716,7 @@ mod tests {
         }
     }
 
-    /// The end of an operation that spun, through `AsyncWait::complete`:
+    /// The end of an operation that spun, through `WaitState::complete`:
     /// one that slept and was woken from another thread (here: from no
     /// task's thread yet) soon after missed a wake-up, bridges the next
     /// spin and counts towards apart; one that registered without sleeping
@@ -1692,7 +1728,7 @@ mod tests {
         let side = rx.waiting();
         let sleepers = side.sleepers;
         let end = |sleep: Sleep| {
-            let mut wait = AsyncWait { registered: true, counted: true, sleep, ..AsyncWait::default() };
+            let mut wait = WaitState { registered: true, counted: true, sleep, ..WaitState::default() };
             wait.spin.began = Some((Instant::now(), TASK_SPIN_MAX_NS));
             wait.complete(&side, || false);
         };
