@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Verification runners beyond `cargo test --workspace`. Each subcommand
 # installs what it needs (nightly components, cargo-fuzz) and prints its
-# wall time. Used by .ci/run (loom, miri, tsan-ci, hooks-hidden) and by developers.
+# wall time. Used by .ci/run (loom, miri, tsan-ci, hooks-hidden, pages, broadcast-flip,
+# valgrind, targets) and by developers.
 #
 #   scripts/check.sh loom        loom models, each at its default bound (what CI runs)
 #   scripts/check.sh loom-quick  loom models at LOOM_MAX_PREEMPTIONS=2 (every default is
@@ -18,6 +19,8 @@
 #                                layout its item size would not get (feature
 #                                __test-broadcast-flip; CI)
 #   scripts/check.sh valgrind    every example (`--quick`) under valgrind's memcheck (CI)
+#   scripts/check.sh targets     clippy -D warnings on the library for other targets: macOS,
+#                                Windows (no membarrier, no thread moves), aarch64 and musl Linux (CI)
 #   scripts/check.sh fuzz [SECS] every cargo-fuzz target (spsc_ops, mpmc_ops, broadcast_ops), SECS each (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -180,6 +183,20 @@ valgrind_examples() {
   done
 }
 
+other_targets() {
+  # The library for targets this machine does not run: their code paths
+  # (the `fence(SeqCst)` fallback instead of `membarrier`, no CPU numbers,
+  # no thread moves; the C library's `sched_getcpu` on musl; another
+  # architecture's atomics and spin hint) must build without a warning.
+  # `cargo clippy` checks without linking, so only the targets' std is needed.
+  local targets=(x86_64-apple-darwin x86_64-pc-windows-msvc aarch64-unknown-linux-gnu x86_64-unknown-linux-musl)
+  rustup target add "${targets[@]}"
+  local t
+  for t in "${targets[@]}"; do
+    timed cargo clippy -p ringflow --lib --all-features --target "$t" -- -D warnings
+  done
+}
+
 fuzz() {
   local secs="${1:-600}"
   nightly_with rust-src
@@ -201,6 +218,7 @@ case "${1:-}" in
   pages) pages ;;
   broadcast-flip) broadcast_flip ;;
   valgrind) valgrind_examples ;;
+  targets) other_targets ;;
   fuzz) shift; fuzz "${1:-600}" ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) sed -n '2,23p' "$0"; exit 2 ;;
 esac

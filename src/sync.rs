@@ -336,8 +336,9 @@ fn first_thread_token(token: &core::cell::Cell<usize>) -> usize {
     mine
 }
 
-/// What [`move_elsewhere`] did.
-#[cfg_attr(loom, allow(dead_code))]
+/// What [`move_elsewhere`] did. (Only Linux moves threads: elsewhere, and
+/// under loom and Miri, `NotMoved` is never made.)
+#[cfg_attr(not(all(target_os = "linux", not(loom), not(miri))), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Move {
     /// The thread now runs on another CPU of its affinity mask, and the mask
@@ -366,7 +367,7 @@ pub(crate) fn set_moves(on: bool) {
 }
 
 /// Whether moving is on for the process (see [`MOVES_ON`]).
-#[cfg_attr(loom, allow(dead_code))]
+#[cfg_attr(not(all(target_os = "linux", not(loom), not(miri))), allow(dead_code))]
 fn moves_on() -> bool {
     MOVES_ON.load(std::sync::atomic::Ordering::Relaxed)
 }
