@@ -1453,6 +1453,44 @@ mod tests {
         }
     }
 
+    /// A future writes no waiting state until it waits: none while its
+    /// operation completes at the first poll, some once it registered, and
+    /// none again once it completed, so that the stream and sink, which
+    /// keep one `AsyncWait` for all their operations, count each wait of
+    /// each operation (`Stats::recv_waits`).
+    #[test]
+    fn a_future_has_waiting_state_only_while_it_waits() {
+        use core::future::Future;
+        use core::pin::Pin;
+        use core::task::Poll;
+        let (tx, rx) = crate::mpmc::channel::<u32>(1);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut ready = tx.send_async(1);
+        assert!(ready.wait.0.is_none());
+        assert_eq!(Pin::new(&mut ready).poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(ready.wait.0.is_none(), "completed at its first poll: no state written");
+        drop(ready);
+        let mut waiting = tx.send_async(2);
+        assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending(), "the ring is full");
+        assert!(waiting.wait.0.is_some() && waiting.wait.is_registered());
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(Pin::new(&mut waiting).poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(waiting.wait.0.is_none(), "completed: its state is gone");
+        drop(waiting);
+        // One `AsyncWait` for two operations that each wait once (what the
+        // stream does): each wait is counted.
+        let (mut tx, mut rx) = crate::spsc::channel::<u32>(1);
+        let mut wait = AsyncWait::default();
+        for i in 0..2 {
+            assert!(super::poll_recv(&mut rx, &mut wait, &mut cx).is_pending(), "empty");
+            assert!(!wait.is_fresh());
+            tx.try_send(i).unwrap();
+            assert_eq!(super::poll_recv(&mut rx, &mut wait, &mut cx), Poll::Ready(Ok(i)));
+            assert!(wait.is_fresh(), "the next operation starts fresh");
+            assert_eq!(rx.stats().recv_waits, u64::from(i) + 1);
+        }
+    }
+
     /// `n` items through `tx` and `rx`, as a side moves between two task
     /// waits.
     fn pass(tx: &mut crate::spsc::Producer<u32>, rx: &mut crate::spsc::Consumer<u32>, n: u32) {
