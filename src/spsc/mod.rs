@@ -571,8 +571,11 @@ impl<T> Producer<T> {
     /// apart (0.40 / 0.43). All of these were measured while `send` / `recv`
     /// themselves were `#[inline]`; since they are `#[inline(always)]` the
     /// same free-running rows read 0.89–1.14 close together and 0.90–1.00
-    /// far apart (`docs/measurements.md`), and the four arrangements were not compared
-    /// again.
+    /// far apart (`docs/measurements.md`). Compared again on 2026-12-06 (a
+    /// Zen 3 VM, eight alternated pairs of `targets --rounds 7 SPSC`): both
+    /// calls, as now, free-running `BusySpin` / `Park` over own try 0.99–1.00
+    /// / 0.95–0.99 close together (0.93–0.94 / 0.90–0.91 with
+    /// `recv_waiting` inlined), far apart and near-empty within the spread.
     #[inline(never)]
     fn send_waiting(&mut self, value: T) -> Result<(), SendTimeoutError<T>> {
         // The ring was full: let the consumer get a gap ahead first, before
@@ -981,9 +984,11 @@ impl<T> Consumer<T> {
     }
 
     /// The plain `recv`'s wait after a failed attempt: the short wait,
-    /// then the driver (see `Producer::send_waiting`, also for why this one
-    /// is inlined and that one is not).
-    #[inline(always)]
+    /// then the driver. A call, as `Producer::send_waiting` is (see there):
+    /// inlined into the caller's loop, the waiting code slowed the receive
+    /// that finds its item, which is what a free-running consumer runs
+    /// (`docs/measurements.md`, 2026-12-06).
+    #[inline(never)]
     fn recv_waiting(&mut self) -> Result<T, RecvTimeoutError> {
         let mut op = &mut *self;
         let received = match short_wait(&mut op, ()) {
