@@ -250,7 +250,8 @@ pub(crate) const NO_CPU: u32 = u32::MAX;
 /// call where there is none. Not rustix's: it finds the vDSO by parsing it
 /// itself, and under valgrind, which maps none, that read crashed every
 /// program whose thread or task waited on a `Park` channel
-/// (rustix #1559; `.ci/run` runs an example under valgrind since).
+/// (rustix #1559; `scripts/check.sh valgrind` runs every example under it since,
+/// in CI).
 #[cfg_attr(loom, allow(dead_code))]
 #[inline]
 pub(crate) fn current_cpu() -> u32 {
