@@ -293,8 +293,6 @@ struct WaitState {
     key: Option<u64>,
     /// Registered at least once in this operation.
     registered: bool,
-    /// Counted in the channel's wait counter.
-    counted: bool,
     /// `Park`: the spin phase of this operation (see [`TaskSpin`]).
     #[cfg(not(loom))]
     spin: TaskSpin,
@@ -500,10 +498,20 @@ impl TaskSpin {
 impl AsyncWait {
     /// After an attempt that found no room (no item): registers, and says
     /// whether to try again at once (`true`) or return `Pending`. The
-    /// operation's state begins here.
+    /// operation's state begins at its first pause, which also counts the
+    /// wait in the channel's wait counter (once per operation).
     #[inline]
     fn pause(&mut self, side: &WaitOn<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
-        self.0.get_or_insert_with(WaitState::default).pause(side, cx, ready)
+        let state = match &mut self.0 {
+            Some(state) => state,
+            None => {
+                if let Some(waits) = side.waits {
+                    waits.fetch_add(1, Ordering::Relaxed);
+                }
+                self.0.insert(WaitState::default())
+            }
+        };
+        state.pause(side, cx, ready)
     }
 
     /// The operation completed (or failed for good): see
@@ -538,15 +546,8 @@ impl AsyncWait {
 }
 
 impl WaitState {
-    /// After an attempt that found no room (no item): registers, and says
-    /// whether to try again at once (`true`) or return `Pending`.
+    /// [`AsyncWait::pause`] once the operation's state exists.
     fn pause(&mut self, side: &WaitOn<'_>, cx: &mut Context<'_>, ready: impl Fn() -> bool) -> bool {
-        if !self.counted {
-            self.counted = true;
-            if let Some(waits) = side.waits {
-                waits.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         let Some(kind) = side.park else {
             // BusySpin / SpinYield: nobody notifies; come back at once.
             // (One spin hint, which under loom is the yield that lets the
@@ -1766,7 +1767,7 @@ mod tests {
         let side = rx.waiting();
         let sleepers = side.sleepers;
         let end = |sleep: Sleep| {
-            let mut wait = WaitState { registered: true, counted: true, sleep, ..WaitState::default() };
+            let mut wait = WaitState { registered: true, sleep, ..WaitState::default() };
             wait.spin.began = Some((Instant::now(), TASK_SPIN_MAX_NS));
             wait.complete(&side, || false);
         };
