@@ -175,8 +175,9 @@ valgrind_examples() {
     apt-get update -qq && apt-get install -y -qq valgrind
   fi
   cargo build --release --examples
-  local ex
-  for ex in throughput burst_buffer retry_dlq fanout pipeline async_stage; do
+  local f ex
+  for f in examples/*.rs; do
+    ex=$(basename "$f" .rs)
     local t0; t0=$(date +%s)
     valgrind -q --error-exitcode=1 "target/release/examples/${ex}" --quick >/dev/null
     echo "--- valgrind: example ${ex} passed in $(( $(date +%s) - t0 ))s"
