@@ -583,7 +583,12 @@ mod tests {
     /// `wait_until_clear` slept until its deadline.
     #[test]
     fn watermark_proofs_left_half_a_range_behind_prove_nothing() {
-        let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).mpmc::<u32>();
+        let mut builder = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3);
+        // A flat ring in every build (`jump_empty_to` rewrites a flat
+        // ring's stamps): a test length of a page at least the capacity
+        // keeps it flat, also under `__test-pages`.
+        builder.segment_slots = Some(4);
+        let (tx, rx) = builder.mpmc::<u32>();
         let (tx2, rx2) = (tx.clone(), rx.clone());
         let one_lap = tx.shared.one_lap;
         tx.shared.jump_empty_to((1usize << (usize::BITS - 1)).wrapping_add(one_lap));
