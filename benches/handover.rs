@@ -34,8 +34,12 @@
 //! the stamps' gain depends on it.
 //!
 //! ```sh
-//! cargo bench --bench handover [-- --quick] [--rounds N] [--items N]
+//! cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work]
 //! ```
+//!
+//! The work per item is a mean, each item's drawn from half to one and a
+//! half times it, unless `--fixed-work` (as in `targets`; the figures in
+//! `docs/measurements.md` from before 2026-12-06 were taken with fixed work).
 
 mod support;
 
@@ -222,13 +226,14 @@ const RTRB: usize = 3;
 
 fn main() {
     check_args(
-        "cargo bench --bench handover [-- --quick] [--rounds N] [--items N]",
-        &["--quick"],
+        "cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work]",
+        &["--quick", "--fixed-work"],
         &["--rounds", "--items"],
         false,
     );
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let fixed = args.iter().any(|a| a == "--fixed-work");
     let rounds = arg_value(&args, "--rounds").map_or(if quick { 3 } else { 7 }, |n| n as usize);
     let items = arg_value(&args, "--items").unwrap_or(if quick { 200_000 } else { 2_000_000 });
     let cores = cores();
@@ -243,9 +248,9 @@ fn main() {
     .map(|&(name, ns, producer)| {
         let units = if ns > 0.0 { busy_units_for(ns) } else { 0 };
         let work = if producer {
-            SideWork { producer: units, consumer: 0 }
+            SideWork { producer: units, consumer: 0, fixed }
         } else {
-            SideWork { producer: 0, consumer: units }
+            SideWork { producer: 0, consumer: units, fixed }
         };
         let label = if ns > 0.0 {
             format!("{name}, {ns} ns/item on the {}", if producer { "producer" } else { "consumer" })
@@ -256,8 +261,10 @@ fn main() {
     })
     .collect();
     println!(
-        "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated)",
-        cores.0.id, cores.1.id
+        "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated), {}",
+        cores.0.id,
+        cores.1.id,
+        if fixed { "every item's work exactly the amount named" } else { "each item's work drawn from 0.5-1.5x the amount named" }
     );
     let placement = Placement::probe(cores);
     for (label, work) in &regimes {

@@ -6,7 +6,7 @@
 //! configuration says little; a ratio of two runs made seconds apart says
 //! more, and the median of seven such ratios more again.
 //!
-//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]`
+//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--fixed-work] [FILTER]`
 //!
 //! A `FILTER` keeps the rows whose name contains it (e.g. `SPSC`,
 //! `watermarks`, `2P2C`); targets with a row filtered out are skipped.
@@ -34,6 +34,14 @@
 //! the producer work is raised step by step (1, 2, 3, 4, 6, 8, 12, 16, 24,
 //! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in four
 //! of five short runs (`--near-empty-ns N` sets the work instead).
+//!
+//! The work is a mean: each item's is drawn uniformly from half to one and
+//! a half times it (`--fixed-work`: exactly it, as these rows did before
+//! 2026-12-06). With exactly the same work before every item, the two
+//! threads lock into one phase of the hand-over, and which one depends on
+//! the code of the bench's loop: the same library code measured 0.86× and
+//! 0.99× rtrb near-empty in two builds of this bench that differed by an
+//! untaken branch (`support/harness.rs`, `ItemWork`).
 //!
 //! The MPMC rows are free-running; they report the mean fill their
 //! receivers saw where the queue can tell its length (every implementation
@@ -79,11 +87,12 @@ const REGIMES: [(&str, bool, bool); 3] =
     [("near-empty", true, false), ("free", false, false), ("near-full", false, true)];
 
 /// Busy-loop units per item: near-empty (on the producer) and near-full
-/// (on the consumer).
+/// (on the consumer), and whether every item's work is exactly that.
 #[derive(Clone, Copy)]
 struct Units {
     near_empty: u32,
     near_full: u32,
+    fixed: bool,
 }
 
 /// An SPSC row in a regime (see the module docs), named `SPSC <regime> <name>`.
@@ -92,6 +101,7 @@ fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name
     let work = SideWork {
         producer: if producer_works { units.near_empty } else { 0 },
         consumer: if consumer_works { units.near_full } else { 0 },
+        fixed: units.fixed,
     };
     Row {
         name: format!("SPSC {label} {name}"),
@@ -275,12 +285,12 @@ const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", co
 /// The least producer work (ns, and busy-loop units) that keeps rtrb in the
 /// near-empty regime: its consumer's mean fill at most `MAX_FILL` in four
 /// of five short runs. The ladder's top (30 ns) if none does.
-fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
+fn least_near_empty_work(cores: (CoreId, CoreId), fixed: bool) -> (u64, u32) {
     const LADDER: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 30];
     const MAX_FILL: f64 = 2.0;
     for ns in LADDER {
         let units = busy_units_for(ns as f64);
-        let work = SideWork { producer: units, consumer: 0 };
+        let work = SideWork { producer: units, consumer: 0, fixed };
         let mut fills: Vec<f64> =
             (0..5).map(|_| spsc_transfer_regime::<[u64; 1], Rtrb>(Rtrb, CAP, 200_000, cores, work).1).collect();
         eprintln!("[targets] near-empty calibration: {ns} ns/item, rtrb mean fill {fills:.1?}");
@@ -298,13 +308,14 @@ fn least_near_empty_work(cores: (CoreId, CoreId)) -> (u64, u32) {
 
 fn main() {
     check_args(
-        "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [FILTER]",
-        &["--quick"],
+        "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--fixed-work] [FILTER]",
+        &["--quick", "--fixed-work"],
         &["--rounds", "--items", "--work-ns", "--near-empty-ns"],
         true,
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let fixed = args.iter().any(|a| a == "--fixed-work");
     let rounds = arg_value(&args, "--rounds").unwrap_or(if quick { 3 } else { 7 }) as usize;
     let work_ns = arg_value(&args, "--work-ns").unwrap_or(30);
     let items = arg_value(&args, "--items").unwrap_or(if quick { 200_000 } else { 2_000_000 });
@@ -320,9 +331,9 @@ fn main() {
     let units = busy_units_for(work_ns as f64);
     let (empty_ns, empty_units) = match arg_value(&args, "--near-empty-ns") {
         Some(ns) => (ns, busy_units_for(ns as f64)),
-        None => least_near_empty_work(cores),
+        None => least_near_empty_work(cores, fixed),
     };
-    let mut rows = rows(Units { near_empty: empty_units, near_full: units });
+    let mut rows = rows(Units { near_empty: empty_units, near_full: units, fixed });
     if let Some((_, f)) = filter {
         rows.retain(|r| r.name.contains(f.as_str()));
         assert!(!rows.is_empty(), "no configuration matches {f:?}");
@@ -332,8 +343,10 @@ fn main() {
         "{rounds} interleaved rounds (order rotated), {items} items per run \
          (one-core rows 1/4, batch rows 4x, regime rows with work 1/2), capacity {CAP}, threads pinned to cores {} \
          and {}; near-empty: {empty_ns} ns of producer work per item ({empty_units} busy-loop units, the least \
-         that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units)",
-        cores.0.id, cores.1.id
+         that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units); {}",
+        cores.0.id,
+        cores.1.id,
+        if fixed { "every item's work exactly that" } else { "each item's work drawn from 0.5-1.5x that" }
     );
     println!("ringflow throughput targets: {settings}");
     let placement = Placement::probe(cores);

@@ -548,11 +548,53 @@ pub fn spsc_transfer<P: Payload, Q: Spsc<P>>(q: Q, capacity: usize, items: u64, 
 }
 
 /// Per-item work, in iterations of [`busy`]'s loop, on each side of an SPSC
-/// transfer: what puts the transfer in a regime on purpose.
+/// transfer: what puts the transfer in a regime on purpose. Each item's work
+/// varies around that mean (see [`ItemWork`]) unless `fixed`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SideWork {
     pub producer: u32,
     pub consumer: u32,
+    pub fixed: bool,
+}
+
+/// The work of one side, item by item: `mean` units on average, each item's
+/// drawn uniformly from `mean / 2 ..= mean / 2 + mean` (a xorshift, a few
+/// instructions per item), or exactly `mean` when `fixed`.
+///
+/// Why it varies: with exactly the same work before every item the two
+/// threads lock into one phase of their hand-over, and which phase depends
+/// on the code of the loop around the queue, not on the queue. Measured
+/// (2026-12-06, a 2-vCPU AMD EPYC Zen 3 VM, vCPUs close together; `targets`
+/// near-empty, 30 ns of producer work): the same ringflow and rtrb code,
+/// in two builds of this bench that differed only in an untaken branch in
+/// the producer's loop, gave ringflow try + spin over rtrb 0.86× and 0.99×
+/// (medians of 7 and 8 runs); with the work varied, 0.98× with the narrowest
+/// spread of the three (`docs/measurements.md`). Real stages' work varies
+/// from item to item too.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemWork {
+    mean: u32,
+    state: u32,
+    fixed: bool,
+}
+
+impl ItemWork {
+    pub fn new(mean: u32, seed: u32, fixed: bool) -> Self {
+        ItemWork { mean, state: seed | 1, fixed }
+    }
+    /// The next item's units.
+    #[inline(always)]
+    pub fn next_units(&mut self) -> u32 {
+        if self.fixed || self.mean == 0 {
+            return self.mean;
+        }
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.state = x;
+        self.mean / 2 + x % (self.mean + 1)
+    }
 }
 
 /// `units` iterations of a loop the optimiser cannot remove: a fixed amount
@@ -606,18 +648,20 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     let fill = Arc::new(Mutex::new(f64::NAN));
     let fill2 = fill.clone();
     let producer: Work = worker(move |stop: &Stop| {
+        let mut w = ItemWork::new(work.producer, 0x9e37_79b9, work.fixed);
         for i in 0..items {
-            busy(work.producer);
+            busy(w.next_units());
             Q::send(&mut tx, P::make(i), stop)?;
         }
         Ok(())
     });
     let consumer: Work = worker(move |stop: &Stop| {
+        let mut w = ItemWork::new(work.consumer, 0x85eb_ca6b, work.fixed);
         let (mut sum, mut samples) = (0usize, 0usize);
         for i in 0..items {
             let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
             assert_eq!(v.seq(), i, "lost, duplicated or reordered item");
-            busy(work.consumer);
+            busy(w.next_units());
             if i % 1024 == 512 {
                 if let Some(n) = Q::len(&rx) {
                     sum += n;
