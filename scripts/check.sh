@@ -150,10 +150,10 @@ pages() {
   # the run reuses the dependencies of the test build. The library's own
   # tests run too (until 2026-12-06 the step ran only the integration
   # tests, and one lib test that needs a flat ring failed here unseen).
-  # The loom models are not run again here: they use rings of one or two slots, which stay flat
-  # (a page must be smaller than the ring), so a paged rerun checked the
-  # flat ring twice; the paged storage has models of its own
-  # (loom-tests/tests/mpmc_pages.rs, in `loom`).
+  # The loom models are not run again here: they use rings of one or two
+  # slots, which stay flat (a page must be smaller than the ring), so a
+  # paged rerun checked the flat ring twice; the paged storage has models
+  # of its own (loom-tests/tests/mpmc_pages.rs, in `loom`).
   timed cargo test -p ringflow --features __test-hooks,futures,__test-pages \
     --lib --test mpmc --test pages --test batch --test flow --test guards --test fuzz_replay --test async
 }

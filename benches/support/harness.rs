@@ -568,9 +568,9 @@ pub struct SideWork {
 /// near-empty, 30 ns of producer work): the same ringflow and rtrb code,
 /// in two builds of this bench that differed only in an untaken branch in
 /// the producer's loop, gave ringflow try + spin over rtrb 0.86× and 0.99×
-/// (medians of 7 and 8 runs); with the work varied, 0.98× with the narrowest
-/// spread of the three (`docs/measurements.md`). Real stages' work varies
-/// from item to item too.
+/// (medians of 7 and 8 alternated runs), and the first build 0.97× a few
+/// minutes later; with the work varied, 0.98× in both windows
+/// (`docs/measurements.md`). Real stages' work varies from item to item too.
 #[derive(Clone, Copy, Debug)]
 pub struct ItemWork {
     mean: u32,
