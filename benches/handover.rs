@@ -264,7 +264,7 @@ fn main() {
         "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated), {}",
         cores.0.id,
         cores.1.id,
-        if fixed { "every item's work exactly the amount named" } else { "each item's work drawn from 0.5-1.5x the amount named" }
+        ItemWork::describe(fixed)
     );
     let placement = Placement::probe(cores);
     for (label, work) in &regimes {

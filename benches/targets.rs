@@ -346,7 +346,7 @@ fn main() {
          that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units); {}",
         cores.0.id,
         cores.1.id,
-        if fixed { "every item's work exactly that" } else { "each item's work drawn from 0.5-1.5x that" }
+        ItemWork::describe(fixed)
     );
     println!("ringflow throughput targets: {settings}");
     let placement = Placement::probe(cores);

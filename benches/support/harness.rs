@@ -579,6 +579,15 @@ pub struct ItemWork {
 }
 
 impl ItemWork {
+    /// How a bench's settings line names the work (`--fixed-work` or not).
+    pub fn describe(fixed: bool) -> &'static str {
+        if fixed {
+            "every item's work exactly the mean"
+        } else {
+            "each item's work drawn from 0.5-1.5x the mean"
+        }
+    }
+
     pub fn new(mean: u32, seed: u32, fixed: bool) -> Self {
         ItemWork { mean, state: seed | 1, fixed }
     }
