@@ -20,6 +20,15 @@
 //! - **separate stamps**: the same protocol with the stamps in an array of
 //!   their own, so that values stay contiguous (what `as_slices` chunks
 //!   need): a hand-over then moves a stamp line and a value line;
+//! - **cached indices**: no stamps; the producer publishes its position
+//!   `tail` in a line of its own after writing the value, and each side
+//!   reads the other's position only when its cached copy runs out
+//!   (Lamport's ring with the cached indices of Rigtorp's `SPSCQueue`, the
+//!   design of rtrb and of ringflow's SPSC ring) with nothing else: no
+//!   disconnection, no notification, a mask for the slot. The floor of
+//!   that design: where ringflow or rtrb runs slower, their extra code
+//!   costs it; where this runs no faster than rtrb, no trimming of the
+//!   design reaches past rtrb;
 //! - rtrb (`push`/`pop` + spin) and ringflow's SPSC ring (`try_send` /
 //!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
 //!   each cached by the other side.
@@ -57,12 +66,28 @@ type Item = [u64; 1];
 
 const CAP: usize = 1024;
 
-/// The prototypes' shared state: `stamps_in_slot` picks the layout.
+/// Where a prototype's consumer learns that a slot holds an item.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// A stamp beside each value.
+    InSlot,
+    /// The stamps in an array of their own.
+    Separate,
+    /// No stamps: the producer's published position, `Ring::tail`.
+    Indices,
+}
+
+/// The prototypes' shared state: `layout` says which fields are used.
 struct Ring<T> {
     /// The consumer's published position (positions below it are free).
     /// Written only by the consumer, read by the producer when its cached
     /// copy says full.
     head: CachePadded<AtomicUsize>,
+    /// `Layout::Indices`: the producer's published position (positions
+    /// below it hold items). Written only by the producer, after the
+    /// values below it (Release); read by the consumer when its cached copy
+    /// says empty.
+    tail: CachePadded<AtomicUsize>,
     /// In-slot layout: `(stamp, value)` pairs. Invariant: slot `i`'s value
     /// is initialised once its stamp is `p + 1` for a position `p` with
     /// `p % len == i`, until the consumer moves past `p`.
@@ -70,34 +95,36 @@ struct Ring<T> {
     /// Separate layout: the stamps, one per slot (`slots`' own stamps are
     /// then unused). Same invariant, stamp `i` for value `i`.
     stamps: Box<[AtomicUsize]>,
-    stamps_in_slot: bool,
+    layout: Layout,
     mask: usize,
 }
 
 // SAFETY: a value cell is written only by the producer before it publishes
-// the slot's stamp (Release) and read only by the consumer after it has seen
-// that stamp (Acquire); the producer writes a slot again only after the
-// consumer has published a position past it (Release / Acquire on `head`).
+// the slot's stamp, or `tail` past it (Release), and read only by the
+// consumer after it has seen that stamp or `tail` (Acquire); the producer
+// writes a slot again only after the consumer has published a position past
+// it (Release / Acquire on `head`).
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
-    fn new(capacity: usize, stamps_in_slot: bool) -> Self {
+    fn new(capacity: usize, layout: Layout) -> Self {
         assert!(capacity.is_power_of_two());
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
             slots: (0..capacity).map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit()))).collect(),
-            stamps: (0..if stamps_in_slot { 0 } else { capacity }).map(|_| AtomicUsize::new(0)).collect(),
-            stamps_in_slot,
+            stamps: (0..if layout == Layout::Separate { capacity } else { 0 }).map(|_| AtomicUsize::new(0)).collect(),
+            layout,
             mask: capacity - 1,
         }
     }
 
     #[inline(always)]
     fn stamp(&self, i: usize) -> &AtomicUsize {
-        if self.stamps_in_slot {
-            &self.slots[i].0
-        } else {
+        if self.layout == Layout::Separate {
             &self.stamps[i]
+        } else {
+            &self.slots[i].0
         }
     }
 }
@@ -111,6 +138,8 @@ pub struct ProtoTx<T> {
 pub struct ProtoRx<T> {
     ring: Arc<Ring<T>>,
     head: usize,
+    /// `Layout::Indices`: the producer's position as last read.
+    cached_tail: usize,
     /// Publish `head` every this many items (a power of two).
     publish_every: usize,
 }
@@ -129,10 +158,14 @@ impl<T: Copy> ProtoTx<T> {
         let i = self.tail & ring.mask;
         // SAFETY: `tail - head < capacity`, so the consumer has moved past
         // the position this slot last held and does not read it again until
-        // the stamp below; the producer is the only writer.
+        // the stamp (or `tail`) below; the producer is the only writer.
         unsafe { (*ring.slots[i].1.get()).write(value) };
         self.tail = self.tail.wrapping_add(1);
-        ring.stamp(i).store(self.tail, Ordering::Release);
+        if ring.layout == Layout::Indices {
+            ring.tail.store(self.tail, Ordering::Release);
+        } else {
+            ring.stamp(i).store(self.tail, Ordering::Release);
+        }
         Ok(())
     }
 }
@@ -143,15 +176,23 @@ impl<T: Copy> ProtoRx<T> {
         let ring = &*self.ring;
         let i = self.head & ring.mask;
         let next = self.head.wrapping_add(1);
-        if ring.stamp(i).load(Ordering::Acquire) != next {
+        if ring.layout == Layout::Indices {
+            if self.head == self.cached_tail {
+                // Acquire: the values below `tail` are written.
+                self.cached_tail = ring.tail.load(Ordering::Acquire);
+                if self.head == self.cached_tail {
+                    return None;
+                }
+            }
+        } else if ring.stamp(i).load(Ordering::Acquire) != next {
             if ring.head.load(Ordering::Relaxed) != self.head {
                 // Nothing to read: release what a lazy publication held back.
                 ring.head.store(self.head, Ordering::Release);
             }
             return None;
         }
-        // SAFETY: the stamp says the value of position `head` is written
-        // (and visible: Acquire), and the producer does not write this slot
+        // SAFETY: the stamp (or `tail`) says the value of position `head` is
+        // written (and visible: Acquire), and the producer does not write this slot
         // again before we publish a position past it. `T: Copy`, so reading
         // leaves nothing to drop.
         let value = unsafe { (*ring.slots[i].1.get()).assume_init_read() };
@@ -166,7 +207,7 @@ impl<T: Copy> ProtoRx<T> {
 /// A prototype: the layout and how often the consumer publishes.
 #[derive(Clone, Copy)]
 struct Proto {
-    stamps_in_slot: bool,
+    layout: Layout,
     publish_every: usize,
 }
 
@@ -174,10 +215,10 @@ impl<T: Copy + Send + 'static> Queue<T> for Proto {
     type Tx = ProtoTx<T>;
     type Rx = ProtoRx<T>;
     fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        let ring = Arc::new(Ring::new(capacity, self.stamps_in_slot));
+        let ring = Arc::new(Ring::new(capacity, self.layout));
         (
             ProtoTx { ring: ring.clone(), tail: 0, cached_head: 0 },
-            ProtoRx { ring, head: 0, publish_every: self.publish_every },
+            ProtoRx { ring, head: 0, cached_tail: 0, publish_every: self.publish_every },
         )
     }
 }
@@ -215,14 +256,15 @@ fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork
     (items as f64 / t.as_secs_f64() / 1e6, fill)
 }
 
-const IMPLS: [(&str, Run); 5] = [
-    ("in-slot stamps", |n, c, w| rate(Proto { stamps_in_slot: true, publish_every: 1 }, n, c, w)),
-    ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto { stamps_in_slot: true, publish_every: 64 }, n, c, w)),
-    ("separate stamps", |n, c, w| rate(Proto { stamps_in_slot: false, publish_every: 1 }, n, c, w)),
+const IMPLS: [(&str, Run); 6] = [
+    ("in-slot stamps", |n, c, w| rate(Proto { layout: Layout::InSlot, publish_every: 1 }, n, c, w)),
+    ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto { layout: Layout::InSlot, publish_every: 64 }, n, c, w)),
+    ("separate stamps", |n, c, w| rate(Proto { layout: Layout::Separate, publish_every: 1 }, n, c, w)),
+    ("cached indices (bare)", |n, c, w| rate(Proto { layout: Layout::Indices, publish_every: 1 }, n, c, w)),
     ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
 ];
-const RTRB: usize = 3;
+const RTRB: usize = 4;
 
 fn main() {
     check_args(
