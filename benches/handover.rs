@@ -88,12 +88,15 @@ struct Ring<T> {
     /// values below it (Release); read by the consumer when its cached copy
     /// says empty.
     tail: CachePadded<AtomicUsize>,
-    /// In-slot layout: `(stamp, value)` pairs. Invariant: slot `i`'s value
-    /// is initialised once its stamp is `p + 1` for a position `p` with
-    /// `p % len == i`, until the consumer moves past `p`.
+    /// In-slot layout: `(stamp, value)` pairs (empty otherwise). Invariant:
+    /// slot `i`'s value is initialised once its stamp is `p + 1` for a
+    /// position `p` with `p % len == i`, until the consumer moves past `p`.
     slots: Box<[(AtomicUsize, UnsafeCell<MaybeUninit<T>>)]>,
-    /// Separate layout: the stamps, one per slot (`slots`' own stamps are
-    /// then unused). Same invariant, stamp `i` for value `i`.
+    /// The other layouts: the values alone, contiguous (a `u64` takes 8
+    /// bytes, as in rtrb's and ringflow's rings). Same invariant, with
+    /// stamp `i` of `stamps` (separate layout) or `tail` past `p`.
+    values: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    /// Separate layout: the stamps, one per slot (empty otherwise).
     stamps: Box<[AtomicUsize]>,
     layout: Layout,
     mask: usize,
@@ -112,7 +115,12 @@ impl<T> Ring<T> {
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
-            slots: (0..capacity).map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit()))).collect(),
+            slots: (0..if layout == Layout::InSlot { capacity } else { 0 })
+                .map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit())))
+                .collect(),
+            values: (0..if layout == Layout::InSlot { 0 } else { capacity })
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
             stamps: (0..if layout == Layout::Separate { capacity } else { 0 }).map(|_| AtomicUsize::new(0)).collect(),
             layout,
             mask: capacity - 1,
@@ -126,6 +134,19 @@ impl<T> Ring<T> {
         } else {
             &self.slots[i].0
         }
+    }
+
+    #[inline(always)]
+    fn value(&self, i: usize) -> &UnsafeCell<MaybeUninit<T>> {
+        if self.layout == Layout::InSlot {
+            &self.slots[i].1
+        } else {
+            &self.values[i]
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.mask + 1
     }
 }
 
@@ -148,10 +169,10 @@ impl<T: Copy> ProtoTx<T> {
     #[inline(always)]
     fn push(&mut self, value: T) -> Result<(), T> {
         let ring = &*self.ring;
-        if self.tail.wrapping_sub(self.cached_head) == ring.slots.len() {
+        if self.tail.wrapping_sub(self.cached_head) == ring.capacity() {
             // Acquire: the consumer's reads of the slots it released are done.
             self.cached_head = ring.head.load(Ordering::Acquire);
-            if self.tail.wrapping_sub(self.cached_head) == ring.slots.len() {
+            if self.tail.wrapping_sub(self.cached_head) == ring.capacity() {
                 return Err(value);
             }
         }
@@ -159,7 +180,7 @@ impl<T: Copy> ProtoTx<T> {
         // SAFETY: `tail - head < capacity`, so the consumer has moved past
         // the position this slot last held and does not read it again until
         // the stamp (or `tail`) below; the producer is the only writer.
-        unsafe { (*ring.slots[i].1.get()).write(value) };
+        unsafe { (*ring.value(i).get()).write(value) };
         self.tail = self.tail.wrapping_add(1);
         if ring.layout == Layout::Indices {
             ring.tail.store(self.tail, Ordering::Release);
@@ -195,7 +216,7 @@ impl<T: Copy> ProtoRx<T> {
         // written (and visible: Acquire), and the producer does not write this slot
         // again before we publish a position past it. `T: Copy`, so reading
         // leaves nothing to drop.
-        let value = unsafe { (*ring.slots[i].1.get()).assume_init_read() };
+        let value = unsafe { (*ring.value(i).get()).assume_init_read() };
         self.head = next;
         if next & (self.publish_every - 1) == 0 {
             ring.head.store(next, Ordering::Release);
