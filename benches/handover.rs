@@ -66,24 +66,26 @@ type Item = [u64; 1];
 
 const CAP: usize = 1024;
 
-/// Where a prototype's consumer learns that a slot holds an item.
-#[derive(Clone, Copy, PartialEq)]
-enum Layout {
+/// Where a prototype's consumer learns that a slot holds an item: the
+/// prototypes' const parameter `L`, so that each compiles to code of its
+/// own with no test of the layout per item.
+mod layout {
     /// A stamp beside each value.
-    InSlot,
+    pub const IN_SLOT: u8 = 0;
     /// The stamps in an array of their own.
-    Separate,
+    pub const SEPARATE: u8 = 1;
     /// No stamps: the producer's published position, `Ring::tail`.
-    Indices,
+    pub const INDICES: u8 = 2;
 }
+use layout::{INDICES, IN_SLOT, SEPARATE};
 
-/// The prototypes' shared state: `layout` says which fields are used.
-struct Ring<T> {
+/// The prototypes' shared state: the layout `L` says which fields are used.
+struct Ring<T, const L: u8> {
     /// The consumer's published position (positions below it are free).
     /// Written only by the consumer, read by the producer when its cached
     /// copy says full.
     head: CachePadded<AtomicUsize>,
-    /// `Layout::Indices`: the producer's published position (positions
+    /// `INDICES`: the producer's published position (positions
     /// below it hold items). Written only by the producer, after the
     /// values below it (Release); read by the consumer when its cached copy
     /// says empty.
@@ -98,7 +100,6 @@ struct Ring<T> {
     values: Box<[UnsafeCell<MaybeUninit<T>>]>,
     /// Separate layout: the stamps, one per slot (empty otherwise).
     stamps: Box<[AtomicUsize]>,
-    layout: Layout,
     mask: usize,
 }
 
@@ -107,29 +108,28 @@ struct Ring<T> {
 // consumer after it has seen that stamp or `tail` (Acquire); the producer
 // writes a slot again only after the consumer has published a position past
 // it (Release / Acquire on `head`).
-unsafe impl<T: Send> Sync for Ring<T> {}
+unsafe impl<T: Send, const L: u8> Sync for Ring<T, L> {}
 
-impl<T> Ring<T> {
-    fn new(capacity: usize, layout: Layout) -> Self {
+impl<T, const L: u8> Ring<T, L> {
+    fn new(capacity: usize) -> Self {
         assert!(capacity.is_power_of_two());
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
-            slots: (0..if layout == Layout::InSlot { capacity } else { 0 })
+            slots: (0..if L == IN_SLOT { capacity } else { 0 })
                 .map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit())))
                 .collect(),
-            values: (0..if layout == Layout::InSlot { 0 } else { capacity })
+            values: (0..if L == IN_SLOT { 0 } else { capacity })
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect(),
-            stamps: (0..if layout == Layout::Separate { capacity } else { 0 }).map(|_| AtomicUsize::new(0)).collect(),
-            layout,
+            stamps: (0..if L == SEPARATE { capacity } else { 0 }).map(|_| AtomicUsize::new(0)).collect(),
             mask: capacity - 1,
         }
     }
 
     #[inline(always)]
     fn stamp(&self, i: usize) -> &AtomicUsize {
-        if self.layout == Layout::Separate {
+        if L == SEPARATE {
             &self.stamps[i]
         } else {
             &self.slots[i].0
@@ -138,7 +138,7 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn value(&self, i: usize) -> &UnsafeCell<MaybeUninit<T>> {
-        if self.layout == Layout::InSlot {
+        if L == IN_SLOT {
             &self.slots[i].1
         } else {
             &self.values[i]
@@ -150,22 +150,21 @@ impl<T> Ring<T> {
     }
 }
 
-pub struct ProtoTx<T> {
-    ring: Arc<Ring<T>>,
+pub struct ProtoTx<T, const L: u8> {
+    ring: Arc<Ring<T, L>>,
     tail: usize,
     cached_head: usize,
 }
 
-pub struct ProtoRx<T> {
-    ring: Arc<Ring<T>>,
+/// `EVERY`: publish `head` every this many items (a power of two).
+pub struct ProtoRx<T, const L: u8, const EVERY: usize> {
+    ring: Arc<Ring<T, L>>,
     head: usize,
-    /// `Layout::Indices`: the producer's position as last read.
+    /// `INDICES`: the producer's position as last read.
     cached_tail: usize,
-    /// Publish `head` every this many items (a power of two).
-    publish_every: usize,
 }
 
-impl<T: Copy> ProtoTx<T> {
+impl<T: Copy, const L: u8> ProtoTx<T, L> {
     #[inline(always)]
     fn push(&mut self, value: T) -> Result<(), T> {
         let ring = &*self.ring;
@@ -182,7 +181,7 @@ impl<T: Copy> ProtoTx<T> {
         // the stamp (or `tail`) below; the producer is the only writer.
         unsafe { (*ring.value(i).get()).write(value) };
         self.tail = self.tail.wrapping_add(1);
-        if ring.layout == Layout::Indices {
+        if L == INDICES {
             ring.tail.store(self.tail, Ordering::Release);
         } else {
             ring.stamp(i).store(self.tail, Ordering::Release);
@@ -191,13 +190,13 @@ impl<T: Copy> ProtoTx<T> {
     }
 }
 
-impl<T: Copy> ProtoRx<T> {
+impl<T: Copy, const L: u8, const EVERY: usize> ProtoRx<T, L, EVERY> {
     #[inline(always)]
     fn pop(&mut self) -> Option<T> {
         let ring = &*self.ring;
         let i = self.head & ring.mask;
         let next = self.head.wrapping_add(1);
-        if ring.layout == Layout::Indices {
+        if L == INDICES {
             if self.head == self.cached_tail {
                 // Acquire: the values below `tail` are written.
                 self.cached_tail = ring.tail.load(Ordering::Acquire);
@@ -218,35 +217,30 @@ impl<T: Copy> ProtoRx<T> {
         // leaves nothing to drop.
         let value = unsafe { (*ring.value(i).get()).assume_init_read() };
         self.head = next;
-        if next & (self.publish_every - 1) == 0 {
+        if next & (EVERY - 1) == 0 {
             ring.head.store(next, Ordering::Release);
         }
         Some(value)
     }
 }
 
-/// A prototype: the layout and how often the consumer publishes.
+/// A prototype: the layout `L` and how often the consumer publishes
+/// (`EVERY` items).
 #[derive(Clone, Copy)]
-struct Proto {
-    layout: Layout,
-    publish_every: usize,
-}
+struct Proto<const L: u8, const EVERY: usize>;
 
-impl<T: Copy + Send + 'static> Queue<T> for Proto {
-    type Tx = ProtoTx<T>;
-    type Rx = ProtoRx<T>;
+impl<T: Copy + Send + 'static, const L: u8, const EVERY: usize> Queue<T> for Proto<L, EVERY> {
+    type Tx = ProtoTx<T, L>;
+    type Rx = ProtoRx<T, L, EVERY>;
     fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
-        let ring = Arc::new(Ring::new(capacity, self.layout));
-        (
-            ProtoTx { ring: ring.clone(), tail: 0, cached_head: 0 },
-            ProtoRx { ring, head: 0, cached_tail: 0, publish_every: self.publish_every },
-        )
+        let ring = Arc::new(Ring::new(capacity));
+        (ProtoTx { ring: ring.clone(), tail: 0, cached_head: 0 }, ProtoRx { ring, head: 0, cached_tail: 0 })
     }
 }
 
-impl<T: Copy + Send + 'static> Spsc<T> for Proto {
+impl<T: Copy + Send + 'static, const L: u8, const EVERY: usize> Spsc<T> for Proto<L, EVERY> {
     #[inline(always)]
-    fn send(tx: &mut ProtoTx<T>, mut value: T, stop: &Stop) -> Result<(), Stopped> {
+    fn send(tx: &mut ProtoTx<T, L>, mut value: T, stop: &Stop) -> Result<(), Stopped> {
         let mut spin = Spin::new(stop);
         loop {
             match tx.push(value) {
@@ -257,7 +251,7 @@ impl<T: Copy + Send + 'static> Spsc<T> for Proto {
         }
     }
     #[inline(always)]
-    fn recv(rx: &mut ProtoRx<T>, stop: &Stop) -> Result<T, Stopped> {
+    fn recv(rx: &mut ProtoRx<T, L, EVERY>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
         loop {
             if let Some(v) = rx.pop() {
@@ -278,10 +272,10 @@ fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork
 }
 
 const IMPLS: [(&str, Run); 6] = [
-    ("in-slot stamps", |n, c, w| rate(Proto { layout: Layout::InSlot, publish_every: 1 }, n, c, w)),
-    ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto { layout: Layout::InSlot, publish_every: 64 }, n, c, w)),
-    ("separate stamps", |n, c, w| rate(Proto { layout: Layout::Separate, publish_every: 1 }, n, c, w)),
-    ("cached indices (bare)", |n, c, w| rate(Proto { layout: Layout::Indices, publish_every: 1 }, n, c, w)),
+    ("in-slot stamps", |n, c, w| rate(Proto::<IN_SLOT, 1>, n, c, w)),
+    ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto::<IN_SLOT, 64>, n, c, w)),
+    ("separate stamps", |n, c, w| rate(Proto::<SEPARATE, 1>, n, c, w)),
+    ("cached indices (bare)", |n, c, w| rate(Proto::<INDICES, 1>, n, c, w)),
     ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
 ];
