@@ -196,25 +196,26 @@ impl<T: Copy, const L: u8, const EVERY: usize> ProtoRx<T, L, EVERY> {
         let ring = &*self.ring;
         let i = self.head & ring.mask;
         let next = self.head.wrapping_add(1);
-        if L == INDICES {
+        let ready = if L == INDICES {
             if self.head == self.cached_tail {
                 // Acquire: the values below `tail` are written.
                 self.cached_tail = ring.tail.load(Ordering::Acquire);
-                if self.head == self.cached_tail {
-                    return None;
-                }
             }
-        } else if ring.stamp(i).load(Ordering::Acquire) != next {
-            if ring.head.load(Ordering::Relaxed) != self.head {
+            self.head != self.cached_tail
+        } else {
+            ring.stamp(i).load(Ordering::Acquire) == next
+        };
+        if !ready {
+            if EVERY > 1 && ring.head.load(Ordering::Relaxed) != self.head {
                 // Nothing to read: release what a lazy publication held back.
                 ring.head.store(self.head, Ordering::Release);
             }
             return None;
         }
-        // SAFETY: the stamp (or `tail`) says the value of position `head` is
-        // written (and visible: Acquire), and the producer does not write this slot
-        // again before we publish a position past it. `T: Copy`, so reading
-        // leaves nothing to drop.
+        // SAFETY: the stamp (or `tail`) says the value of position `head`
+        // is written (and visible: Acquire), and the producer does not write
+        // this slot again before we publish a position past it. `T: Copy`,
+        // so reading leaves nothing to drop.
         let value = unsafe { (*ring.value(i).get()).assume_init_read() };
         self.head = next;
         if next & (EVERY - 1) == 0 {
