@@ -43,6 +43,11 @@
 //! 0.99× rtrb near-empty in two builds of this bench that differed by an
 //! untaken branch (`support/harness.rs`, `ItemWork`).
 //!
+//! Each regime runs ringflow's try + spin and blocking calls against rtrb
+//! (try + spin), crossbeam-channel, kanal, crossbeam's `ArrayQueue` (try +
+//! spin) and std's `sync_channel`; the targets are stated against rtrb and
+//! crossbeam-channel, the other peers are context (the table's rates).
+//!
 //! The MPMC rows are free-running; they report the mean fill their
 //! receivers saw where the queue can tell its length (every implementation
 //! here but none of the `std` rows), because the MPMC ring hands over at
@@ -140,6 +145,8 @@ fn rows(units: Units) -> Vec<Row> {
         }
         r.push(spsc_regime(regime, units, "crossbeam-channel", CrossbeamChannel));
         r.push(spsc_regime(regime, units, "kanal", Kanal));
+        r.push(spsc_regime(regime, units, "ArrayQueue try+spin", ArrayQueueSpin));
+        r.push(spsc_regime(regime, units, "std sync_channel", StdSync));
     }
     r.push(spsc_one_core("SPSC one core ringflow Park", RingflowBlocking(Park, None)));
     r.push(spsc_one_core("SPSC one core kanal", Kanal));

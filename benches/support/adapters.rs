@@ -346,6 +346,9 @@ impl<T: Send + 'static> Spsc<T> for ArrayQueueSpin {
         let mut spin = Spin::new(stop);
         pop_until(|| rx.pop(), || spin.spin())
     }
+    fn len(rx: &SharedArrayQueue<T>) -> Option<usize> {
+        Some(rx.len())
+    }
 }
 
 /// crossbeam `ArrayQueue` for MPMC use, push / pop + backoff. It has no
