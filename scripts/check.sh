@@ -43,13 +43,54 @@ timed() {
 
 loom() {
   # With an argument: every model at that preemption bound. Without: each
-  # model at its own default bound (see loom-tests/README.md).
+  # model at its own default bound (see loom-tests/README.md), the model
+  # files in two groups side by side (loom_groups).
   if [ -n "${1:-}" ]; then
     LOOM_MAX_PREEMPTIONS="$1" RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
       timed cargo test -p loom-tests --release
   else
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release
+    loom_groups
   fi
+}
+
+# The loom files that go in group A; group B is every other file in
+# loom-tests/tests, so a new model file is never left out. A model is one
+# thread exploring its schedules, and cargo runs one test file after
+# another, so a file whose longest model outlasts the rest left a core idle
+# (CI, 2026-12-06: 298 s of models after a 57 s build). Each group runs one
+# model at a time (`--test-threads=1`), one group per core. Their times
+# from libtest's `--report-time`, one model at a time (2026-12-06):
+# spsc_fifo 53.6 s, mpmc_pages 26.3, mpmc_force 16.4, broadcast 15.7,
+# mpmc_disconnect 13.6 (A: 125.6); async_wake 41.1, mpmc_wake 33.8,
+# mpmc_fifo 32.4, and the rest 7.4 together (B: 114.7).
+LOOM_GROUP_A=(spsc_fifo mpmc_pages mpmc_force broadcast mpmc_disconnect)
+
+loom_groups() {
+  local a=() b=() f name
+  for name in "${LOOM_GROUP_A[@]}"; do
+    [ -f "loom-tests/tests/$name.rs" ] || { echo "loom group A names a missing file: $name"; return 1; }
+    a+=(--test "$name")
+  done
+  for f in loom-tests/tests/*.rs; do
+    name=$(basename "$f" .rs)
+    [[ " ${LOOM_GROUP_A[*]} " == *" $name "* ]] || b+=(--test "$name")
+  done
+  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release --tests --no-run
+  mkdir -p target
+  loom_group a "${a[@]}" & local pa=$!
+  loom_group b "${b[@]}" & local pb=$!
+  local rc=0
+  wait "$pa" || rc=1
+  wait "$pb" || rc=1
+  cat target/loom-a.log target/loom-b.log
+  return "$rc"
+}
+
+loom_group() {
+  # loom_group NAME TEST-ARGS... : one group, one model at a time, logged to target/loom-NAME.log.
+  local name="$1"; shift
+  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    timed cargo test -p loom-tests --release "$@" -- --test-threads=1 > "target/loom-$name.log" 2>&1
 }
 
 # The fast Miri subset: every integration test file; stress-sized tests
@@ -65,7 +106,8 @@ loom() {
 # 2026-12-06 (e7a0466) the halves had grown to 847 s and 648 s (report-time
 # 388 and 309, 71 of A's in one lib test); that test now runs 300
 # items under Miri instead of 2 000 (71 -> 11) and `batch` (10) moved to B:
-# about 318 each.
+# in CI on f864e24 311.5 and 315, 808 s and 767 s (a slower day: loom took
+# 355 s against 286 s the day's runs before).
 MIRI_TESTS_A=(--lib --test mpmc --test guards --test segments --test async)
 MIRI_TESTS_B=(--test spsc --test pages --test flow --test fuzz_replay --test broadcast --test batch)
 
