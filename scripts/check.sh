@@ -41,6 +41,28 @@ timed() {
   echo "--- $* : $(( $(date +%s) - t0 ))s"
 }
 
+# side_by_side KIND RUN A-ARGS... :: B-ARGS... : `RUN a A-ARGS...` and
+# `RUN b B-ARGS...` in the background, one per core (each RUN logs to
+# target/KIND-a.log and target/KIND-b.log); waits for both, prints both
+# logs, and fails if either failed. Used by the loom groups and Miri's halves.
+side_by_side() {
+  local kind="$1" run="$2" first=()
+  shift 2
+  while [ "$1" != "::" ]; do
+    first+=("$1")
+    shift
+  done
+  shift
+  mkdir -p target
+  "$run" a "${first[@]}" & local pa=$!
+  "$run" b "$@" & local pb=$!
+  local rc=0
+  wait "$pa" || rc=1
+  wait "$pb" || rc=1
+  cat "target/$kind-a.log" "target/$kind-b.log"
+  return "$rc"
+}
+
 loom() {
   # With an argument: every model at that preemption bound. Without: each
   # model at its own default bound (see loom-tests/README.md), the model
@@ -76,14 +98,7 @@ loom_groups() {
     [[ " ${LOOM_GROUP_A[*]} " == *" $name "* ]] || b+=(--test "$name")
   done
   RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release --tests --no-run
-  mkdir -p target
-  loom_group a "${a[@]}" & local pa=$!
-  loom_group b "${b[@]}" & local pb=$!
-  local rc=0
-  wait "$pa" || rc=1
-  wait "$pb" || rc=1
-  cat target/loom-a.log target/loom-b.log
-  return "$rc"
+  side_by_side loom loom_group "${a[@]}" :: "${b[@]}"
 }
 
 loom_group() {
@@ -121,13 +136,7 @@ miri() {
   # halves compiled every dev-dependency for Miri, at the same time.
   MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS_EXTRA:-}" CARGO_TARGET_DIR=target/miri \
     timed cargo +nightly miri test -p ringflow "${MIRI_TESTS_A[@]}" "${MIRI_TESTS_B[@]}" --no-run
-  miri_half a "${MIRI_TESTS_A[@]}" & local a=$!
-  miri_half b "${MIRI_TESTS_B[@]}" & local b=$!
-  local rc=0
-  wait "$a" || rc=1
-  wait "$b" || rc=1
-  cat target/miri-a.log target/miri-b.log
-  return "$rc"
+  side_by_side miri miri_half "${MIRI_TESTS_A[@]}" :: "${MIRI_TESTS_B[@]}"
 }
 
 miri_half() {
