@@ -129,6 +129,7 @@ impl<T, const L: u8> Ring<T, L> {
 
     #[inline(always)]
     fn stamp(&self, i: usize) -> &AtomicUsize {
+        debug_assert!(L != INDICES, "the indices layout has no stamps");
         if L == SEPARATE {
             &self.stamps[i]
         } else {
@@ -234,6 +235,7 @@ impl<T: Copy + Send + 'static, const L: u8, const EVERY: usize> Queue<T> for Pro
     type Tx = ProtoTx<T, L>;
     type Rx = ProtoRx<T, L, EVERY>;
     fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
+        const { assert!(EVERY.is_power_of_two(), "EVERY is a mask: a power of two") };
         let ring = Arc::new(Ring::new(capacity));
         (ProtoTx { ring: ring.clone(), tail: 0, cached_head: 0 }, ProtoRx { ring, head: 0, cached_tail: 0 })
     }
