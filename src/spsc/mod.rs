@@ -427,7 +427,7 @@ impl<T> Producer<T> {
     // the out-of-line wait, and with `#[inline]` LLVM kept this one out of
     // line inside `send` in some callers' loops, a call per item on the
     // blocking path (`objdump` of the latency bench: 23 calls, two of them
-    // in the ping-pong threads' loops; the suite bench 75; none since). In
+    // in its threads' loops; the suite bench 75; none since). In
     // `targets` a few instructions more here had the same effect and cost
     // the blocking rows a fifth (`docs/measurements.md`, 2026-12-06 15:3x).
     #[inline(always)]
