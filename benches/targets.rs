@@ -284,7 +284,6 @@ fn targets() -> Vec<Target> {
     t
 }
 
-/// What every run records: its rate.
 /// What every run records: its rate, and the mean fill the consumer saw
 /// (regime rows; NaN elsewhere).
 const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate", "mean fill"] };
