@@ -68,8 +68,7 @@ loom() {
   # model at its own default bound (see loom-tests/README.md), the model
   # files in two groups side by side (loom_groups).
   if [ -n "${1:-}" ]; then
-    LOOM_MAX_PREEMPTIONS="$1" RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-      timed cargo test -p loom-tests --release
+    LOOM_MAX_PREEMPTIONS="$1" loom_test
   else
     loom_groups
   fi
@@ -97,15 +96,20 @@ loom_groups() {
     name=$(basename "$f" .rs)
     [[ " ${LOOM_GROUP_A[*]} " == *" $name "* ]] || b+=(--test "$name")
   done
-  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release --tests --no-run
+  loom_test --tests --no-run
   side_by_side loom loom_group "${a[@]}" :: "${b[@]}"
 }
 
 loom_group() {
   # loom_group NAME TEST-ARGS... : one group, one model at a time, logged to target/loom-NAME.log.
   local name="$1"; shift
-  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-    timed cargo test -p loom-tests --release "$@" -- --test-threads=1 > "target/loom-$name.log" 2>&1
+  loom_test "$@" -- --test-threads=1 > "target/loom-$name.log" 2>&1
+}
+
+# loom_test ARGS... : `cargo test` of the loom models with ARGS, built with
+# `--cfg loom` in their own target directory (every loom run goes through it).
+loom_test() {
+  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release "$@"
 }
 
 # The fast Miri subset: every integration test file; stress-sized tests
