@@ -465,7 +465,7 @@ impl Scenario {
             // A handful per run of the bench: leaking the names is fine.
             Scenario::Paced(us) => Box::leak(format!("paced-{us}us").into_boxed_str()),
         };
-        Metrics { scenario, unit: "ns", columns: &COLUMNS }
+        Metrics { scenario, unit: "ns", columns: &COLUMNS, column_units: &[] }
     }
 }
 

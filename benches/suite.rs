@@ -318,9 +318,9 @@ const FILL: usize = 7;
 const CPU: usize = 8;
 const FAULTS: usize = 9;
 
-const CAPACITY_METRICS: Metrics = Metrics { scenario: "capacity", unit: "value", columns: COLUMNS };
-const KEEP_UP_METRICS: Metrics = Metrics { scenario: "keep-up", unit: "value", columns: COLUMNS };
-const SUITE_METRICS: Metrics = Metrics { scenario: "suite", unit: "value", columns: COLUMNS };
+const CAPACITY_METRICS: Metrics = Metrics { scenario: "capacity", unit: "value", columns: COLUMNS, column_units: &[] };
+const KEEP_UP_METRICS: Metrics = Metrics { scenario: "keep-up", unit: "value", columns: COLUMNS, column_units: &[] };
+const SUITE_METRICS: Metrics = Metrics { scenario: "suite", unit: "value", columns: COLUMNS, column_units: &[] };
 
 fn values(set: &[(usize, f64)]) -> Vec<f64> {
     let mut v = vec![f64::NAN; COLUMNS.len()];

@@ -286,7 +286,12 @@ fn targets() -> Vec<Target> {
 
 /// What every run records: its rate, and the mean fill the consumer saw
 /// (regime rows; NaN elsewhere).
-const METRICS: Metrics = Metrics { scenario: "throughput", unit: "M items/s", columns: &["rate", "mean fill"] };
+const METRICS: Metrics = Metrics {
+    scenario: "throughput",
+    unit: "M items/s",
+    columns: &["rate", "mean fill"],
+    column_units: &["M items/s", "items"],
+};
 
 /// The least producer work (ns, and busy-loop units) that keeps rtrb in the
 /// near-empty regime: its consumer's mean fill at most `MAX_FILL` in four

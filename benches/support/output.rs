@@ -70,6 +70,11 @@ pub struct Metrics {
     pub unit: &'static str,
     #[serde(skip)]
     pub columns: &'static [&'static str],
+    /// Each column's unit where they differ (`targets`: a rate in
+    /// `M items/s` beside a fill in items); empty when every column is in
+    /// `unit`.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub column_units: &'static [&'static str],
 }
 
 impl Metrics {
@@ -343,7 +348,12 @@ pub fn write_results(stem: &str, report: &Report, runs: &[&Run]) -> Result<Vec<P
     let mut header: Vec<String> =
         ["scenario", "implementation", "round", "position", "outcome", "count", "wanted"].map(String::from).into();
     if let Some(m) = runs.first().and_then(|r| metrics_of(r.scenario)) {
-        header.extend(m.columns.iter().map(|c| m.csv_column(c, m.unit)));
+        header.extend(
+            m.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| m.csv_column(c, m.column_units.get(i).copied().unwrap_or(m.unit))),
+        );
     }
     csv.write_record(&header)?;
     for run in runs {
