@@ -129,7 +129,7 @@ pub(super) struct Sizing {
 const SLACK_BYTES: usize = 128;
 
 /// A cache line, for [`slack_slots`].
-const LINE: usize = 64;
+pub(super) const LINE: usize = 64;
 
 /// Slots a flat ring of `capacity` items of `size` bytes has beyond its
 /// capacity.
