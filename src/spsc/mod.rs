@@ -25,7 +25,10 @@
 //! overwrites that slot. On `BusySpin` / `SpinYield` channels those are the
 //! only orderings on the try paths: no SeqCst and no read-modify-write.
 //! `Park` channels add the notification of `wait.rs` (a compiler fence and a
-//! load while nobody sleeps).
+//! load while nobody sleeps). A receive well behind the producer also hints
+//! the CPU to fetch a published line four lines ahead
+//! (`Consumer::read_ahead`); a hint, not an access, so the protocol is as
+//! above.
 //!
 //! # Storage
 //!
@@ -828,27 +831,38 @@ impl<T> Consumer<T> {
         Ok(value)
     }
 
-    /// At the first slot of each cache line's worth, while the consumer's
-    /// cached `tail` shows at least [`READ_AHEAD_BYTES`] and one more line
-    /// of items queued behind `head`: ask for the line that far ahead, so
-    /// that its transfer from the producer's core overlaps the receives
-    /// before it instead of stalling the receive that reaches it. A hint
-    /// only (no load in the language's sense); for items of up to a line.
+    /// Once per line's worth of slots (at slot indices that are multiples
+    /// of it: the buffer is not line-aligned, so this is a cadence, not a
+    /// line's first slot), while the consumer's cached `tail` shows at least
+    /// [`READ_AHEAD_BYTES`] and one more line of items queued from `head`
+    /// on: ask for the slot that far ahead, so that its line's transfer from
+    /// the producer's core overlaps the receives before it instead of
+    /// stalling the receive that reaches it. A hint only (no load in the
+    /// language's sense); for items of up to a line.
     ///
     /// Only that far behind the producer: the line asked for is then one the
     /// producer has finished with (it published every slot of it), so the
     /// hint never takes a line from under the producer's stores. A consumer
     /// that has caught up reads at its plain speed, slower than a producer
-    /// that does not wait, so the queue grows back to the gate instead of the
-    /// two threads trading the line being filled item by item.
+    /// that does not wait, so the queue grows back past the gate instead of
+    /// the two threads trading the line being filled item by item.
     ///
-    /// Measured free-running (2-vCPU Zen 3 VM, `targets`, try + spin, rounds
-    /// with the vCPUs close together): without it ringflow ran at
-    /// 0.82–0.87× rtrb, its ring full; with it the queue mostly settles at
-    /// 100–300 items and the rounds there run at ~260 M items/s, 1.3–1.4×
-    /// rtrb (`docs/measurements.md`, 2026-12-06 21:1x). The same hint on the
-    /// producer's side (`prefetchw` ahead of `tail`) brought back the slow
-    /// mode of #11 (fill under 100, ~130 M items/s) and is not used.
+    /// Measured free-running (2-vCPU Zen 3 VM, `targets`, rounds with the
+    /// vCPUs close together; `docs/measurements.md`, 2026-12-06 21:1x).
+    /// Without it the ring sits full and try + spin runs at 0.83–0.87× rtrb
+    /// (medians over the close rounds of seven batches of 8–16 alternated
+    /// runs). With it most rounds fall in one of two modes: the queue
+    /// settles at 100–300 items and the round runs at 240–270 M items/s
+    /// (1.3–1.4× rtrb), or a hiccup fills the ring and a producer that polls
+    /// it keeps it full, and the round runs at 139–146 M items/s in most
+    /// batches against ~167 without the hint (not the hint's traffic: a
+    /// build that skips it on a more than half full ring ran there as
+    /// slowly; the cause was not found). Batch medians 0.93–1.17× rtrb;
+    /// `BusySpin` 0.80–0.85× → 0.91–1.26×, `Park` 0.77–0.81× → 0.80–1.04×
+    /// (their `send` leaves a full ring a gap before it refills). The same
+    /// hint on the producer's side (`prefetchw` ahead of `tail`) brought
+    /// back the slow mode of #11 (fill under 100, ~130 M items/s) and is
+    /// not used.
     #[inline(always)]
     fn read_ahead(&self) {
         let queued = self.cached_tail.wrapping_sub(self.head);
