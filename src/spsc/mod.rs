@@ -747,9 +747,10 @@ const READ_AHEAD_BYTES: usize = 256;
 /// The slot whose line [`Consumer::read_ahead`] asks for, if any: with the
 /// consumer at slot `idx` of a segment of `seg_len` slots and `queued` items
 /// readable as its cached `tail` shows, the slot [`READ_AHEAD_BYTES`] ahead
-/// (wrapping at the segment's end) when `idx` is the first of a line's worth
-/// of slots and that line's worth is queued in full; `None` otherwise, and
-/// always for zero-sized items and items larger than a line.
+/// (wrapping at the segment's end) when `idx` is a multiple of a line's
+/// worth of slots and that slot and a line's worth after it are queued (so
+/// every slot of its line is published or already read); `None` otherwise,
+/// and always for zero-sized items and items larger than a line.
 #[inline(always)]
 fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize> {
     let size = core::mem::size_of::<T>();
@@ -841,8 +842,9 @@ impl<T> Consumer<T> {
     /// language's sense); for items of up to a line.
     ///
     /// Only that far behind the producer: the line asked for is then one the
-    /// producer has finished with (it published every slot of it), so the
-    /// hint never takes a line from under the producer's stores. A consumer
+    /// producer has finished with (every slot of it published or already
+    /// read, and the slack keeps a full ring's producer behind `head`), so
+    /// the hint never takes a line from under the producer's stores. A consumer
     /// that has caught up reads at its plain speed, slower than a producer
     /// that does not wait, so the queue grows back past the gate instead of
     /// the two threads trading the line being filled item by item.
@@ -1397,22 +1399,23 @@ mod tests {
         }
     }
 
-    /// The read-ahead hint's target: four lines on, at line starts only,
-    /// only with that line queued in full, wrapping at the segment's end,
-    /// never for zero-sized items or items over a line.
+    /// The read-ahead hint's target: four lines on, at multiples of a
+    /// line's worth of slots only, only with that slot and a line's worth
+    /// after it queued, wrapping at the segment's end, never for zero-sized
+    /// items or items over a line.
     #[test]
     fn read_ahead_targets_a_queued_line_four_lines_on() {
         use super::read_ahead_slot;
         // `u64`: 8 a line, 32 slots ahead, needing 40 queued.
         assert_eq!(read_ahead_slot::<u64>(0, 40, 1024), Some(32));
         assert_eq!(read_ahead_slot::<u64>(0, 39, 1024), None, "the line ahead not all queued");
-        assert_eq!(read_ahead_slot::<u64>(3, 1000, 1024), None, "not a line start");
+        assert_eq!(read_ahead_slot::<u64>(3, 1000, 1024), None, "not a multiple of a line's worth");
         assert_eq!(read_ahead_slot::<u64>(1000, 40, 1024), Some(8), "wraps at the segment's end");
         assert_eq!(read_ahead_slot::<u64>(992, 64, 1024), Some(0));
         // 16-byte items: 4 a line, 16 slots ahead, needing 20 queued.
         assert_eq!(read_ahead_slot::<[u64; 2]>(4, 20, 64), Some(20));
         assert_eq!(read_ahead_slot::<[u64; 2]>(2, 64, 64), None);
-        // A line-sized item: every slot starts a line, 4 slots ahead.
+        // A line-sized item: every slot, 4 slots ahead.
         assert_eq!(read_ahead_slot::<[u8; 64]>(7, 5, 16), Some(11));
         assert_eq!(read_ahead_slot::<[u8; 64]>(14, 5, 16), Some(2));
         assert_eq!(read_ahead_slot::<[u8; 65]>(0, 16, 16), None, "over a line");
