@@ -40,6 +40,7 @@ impl<T> Producer<T> {
     /// ```
     pub fn write_chunk_uninit(&mut self, n: usize) -> WriteChunkUninit<'_, T> {
         let granted = if self.is_disconnected() { 0 } else { self.free_slots(n).min(n) };
+        self.write_ahead_past(granted);
         WriteChunkUninit { producer: self, len: granted }
     }
 
@@ -252,6 +253,7 @@ impl<T> Consumer<T> {
     /// ```
     pub fn read_chunk(&mut self, n: usize) -> ReadChunk<'_, T> {
         let granted = self.available(n).min(n);
+        self.read_ahead_past(granted);
         ReadChunk { consumer: self, len: granted }
     }
 
