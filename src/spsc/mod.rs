@@ -796,9 +796,12 @@ fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize
 /// was granted `granted` slots with `room` slots in all as its cached view
 /// shows (queued items for the consumer, free slots for the producer): past
 /// the granted slots, a line's worth apart, at most [`READ_AHEAD_BYTES`]
-/// on, each with a whole line's worth of slots from it inside `room` (so
-/// the line it is in holds only slots of that handle's side). Empty for
-/// zero-sized items and items larger than a line.
+/// on, each with a whole line's worth of slots from it inside `room`, so
+/// that no hinted line reaches past `room` into slots the other side may be
+/// working in (the buffer is not line-aligned: a hinted line may begin
+/// before its offset, in the grant or just before the handle's slot, a line
+/// this side works in anyway). Empty for zero-sized items and items larger
+/// than a line.
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::Range<usize>> {
