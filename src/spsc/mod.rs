@@ -27,8 +27,9 @@
 //! `Park` channels add the notification of `wait.rs` (a compiler fence and a
 //! load while nobody sleeps). A receive well behind the producer also hints
 //! the CPU to fetch a published line four lines ahead
-//! (`Consumer::read_ahead`); a hint, not an access, so the protocol is as
-//! above.
+//! (`Consumer::read_ahead`), and the batch calls hint the lines past what
+//! they grant (`Consumer::read_ahead_past`, `Producer::write_ahead_past`):
+//! hints, not accesses, so the protocol is as above.
 //!
 //! # Storage
 //!
@@ -772,6 +773,19 @@ impl<T> Drop for Producer<T> {
 /// take-ahead (`sync::TAKE_AHEAD_BYTES`).
 const READ_AHEAD_BYTES: usize = 256;
 
+/// The read and write hints' geometry for items of type `T`: slots per
+/// cache line, and slots in [`READ_AHEAD_BYTES`]; `None` (no hints) for
+/// zero-sized items and items larger than a line. Constant for each `T`.
+#[inline(always)]
+const fn hint_geometry<T>() -> Option<(usize, usize)> {
+    let size = core::mem::size_of::<T>();
+    if size == 0 || size > LINE {
+        None
+    } else {
+        Some((LINE / size, READ_AHEAD_BYTES / size))
+    }
+}
+
 /// The slot whose line [`Consumer::read_ahead`] asks for, if any: with the
 /// consumer at slot `idx` of a segment of `seg_len` slots and `queued` items
 /// readable as its cached `tail` shows, the slot [`READ_AHEAD_BYTES`] ahead
@@ -781,12 +795,7 @@ const READ_AHEAD_BYTES: usize = 256;
 /// and always for zero-sized items and items larger than a line.
 #[inline(always)]
 fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize> {
-    let size = core::mem::size_of::<T>();
-    if size == 0 || size > LINE {
-        return None;
-    }
-    let per_line = LINE / size;
-    let ahead = READ_AHEAD_BYTES / size;
+    let (per_line, ahead) = hint_geometry::<T>()?;
     // `queued <= seg_len` (the consumer's invariant), so `ahead < seg_len`
     // here, as `wrap_add` needs.
     (idx % per_line == 0 && queued >= ahead + per_line).then(|| wrap_add(idx, ahead, seg_len))
@@ -805,12 +814,10 @@ fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::Range<usize>> {
-    let size = core::mem::size_of::<T>();
-    if size == 0 || size > LINE {
+    let Some((per_line, ahead)) = hint_geometry::<T>() else {
         return (0..0).step_by(1);
-    }
-    let per_line = LINE / size;
-    let end = room.min(granted + READ_AHEAD_BYTES / size);
+    };
+    let end = room.min(granted + ahead);
     // Offsets `k` with `k + per_line <= end`.
     (granted..(end + 1).saturating_sub(per_line).max(granted)).step_by(per_line)
 }
@@ -912,7 +919,10 @@ impl<T> Consumer<T> {
     /// build that skips it on a more than half full ring ran there as
     /// slowly; the cause was not found). Batch medians 0.93–1.17× rtrb;
     /// `BusySpin` 0.80–0.85× → 0.91–1.26×, `Park` 0.77–0.81× → 0.80–1.04×
-    /// (their `send` leaves a full ring a gap before it refills). The same
+    /// (their `send` leaves a full ring a gap before it refills). Near-empty
+    /// and near-full rows and the round trip stayed within their spread, and
+    /// so did the paced rows' latency and CPU (one item at a time never
+    /// queues the 40 items the hint waits for). The same
     /// hint on the producer's side (`prefetchw` ahead of `tail`) brought
     /// back the slow mode of #11 (fill under 100, ~130 M items/s) and is
     /// not used.

@@ -128,7 +128,8 @@ pub(super) struct Sizing {
 /// adjacent-line prefetchers fetch lines in pairs.
 const SLACK_BYTES: usize = 128;
 
-/// A cache line, for [`slack_slots`].
+/// A cache line, for [`slack_slots`] and the SPSC read and write hints
+/// (`hint_geometry` in `mod.rs`).
 pub(super) const LINE: usize = 64;
 
 /// Slots a flat ring of `capacity` items of `size` bytes has beyond its
