@@ -35,6 +35,15 @@
 //! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in four
 //! of five short runs (`--near-empty-ns N` sets the work instead).
 //!
+//! The two regimes with work also run that work with no ring (`work alone
+//! (no ring)`: each side's loop and work per item on its core, nothing
+//! passed between them; the time is the busier side's). No ring can move
+//! items faster there than its working side's loop alone, so the row's
+//! ratio to rtrb (`work alone vs rtrb`, a `(bound)` row) is the most any
+//! ring could lead rtrb by in that round: a goal above it is out of reach
+//! at that work, whatever the ring. (The bound is generous: the idle side's
+//! core is idle, where a ring's would be polling.)
+//!
 //! The work is a mean: each item's is drawn uniformly from half to one and
 //! a half times it (`--fixed-work`: exactly it, as these rows did before
 //! 2026-12-06). With exactly the same work before every item, the two
@@ -115,6 +124,21 @@ fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name
     }
 }
 
+/// The bound of a regime with work (see [`spsc_work_alone`]): each side's
+/// loop and work with no ring, named `SPSC <regime> work alone (no ring)`.
+fn spsc_regime_bound(regime: (&str, bool, bool), units: Units) -> Row {
+    let (label, producer_works, consumer_works) = regime;
+    let work = SideWork {
+        producer: if producer_works { units.near_empty } else { 0 },
+        consumer: if consumer_works { units.near_full } else { 0 },
+        fixed: units.fixed,
+    };
+    row(&format!("SPSC {label} {BOUND}"), 0.5, move |n, c| spsc_work_alone::<[u64; 1]>(n, c, work))
+}
+
+/// The name of the regime rows' bound.
+const BOUND: &str = "work alone (no ring)";
+
 fn spsc_one_core<Q: Spsc<[u64; 1]>>(name: &str, q: Q) -> Row {
     row(name, 0.25, move |n, c| spsc_transfer::<[u64; 1], Q>(q, CAP, n, (c.0, c.0)))
 }
@@ -147,6 +171,9 @@ fn rows(units: Units) -> Vec<Row> {
         r.push(spsc_regime(regime, units, "kanal", Kanal));
         r.push(spsc_regime(regime, units, "ArrayQueue try+spin", ArrayQueueSpin));
         r.push(spsc_regime(regime, units, "std sync_channel", StdSync));
+        if regime.1 || regime.2 {
+            r.push(spsc_regime_bound(regime, units));
+        }
     }
     r.push(spsc_one_core("SPSC one core ringflow Park", RingflowBlocking(Park, None)));
     r.push(spsc_one_core("SPSC one core kanal", Kanal));
@@ -192,6 +219,9 @@ enum Goal {
     Cost,
     /// Shown for comparison; no issue sets a goal.
     None,
+    /// A regime's bound: its work alone (no ring) over a ring's rate. No
+    /// ring's ratio to that ring can exceed it in the same round.
+    Bound,
 }
 
 fn target(what: &str, num: &str, dens: &[&str], goal: Goal) -> Target {
@@ -212,6 +242,14 @@ fn targets() -> Vec<Target> {
             &[&row("rtrb try+spin")],
             Goal::AtLeast(goal),
         ));
+        if regime != "free" {
+            t.push(target(
+                &format!("SPSC {regime}: work alone vs rtrb"),
+                &row(BOUND),
+                &[&row("rtrb try+spin")],
+                Goal::Bound,
+            ));
+        }
         for s in ["BusySpin", "Park"] {
             t.push(target(
                 &format!("SPSC {regime}: {s} vs own try+spin"),
@@ -424,6 +462,7 @@ fn main() {
             Goal::AtLeast(g) => (format!(">= {g:.2}"), if s.median >= g { "met" } else { "MISSED" }),
             Goal::Cost => ("-".to_string(), "(cost)"),
             Goal::None => ("-".to_string(), "(no goal)"),
+            Goal::Bound => ("-".to_string(), "(bound)"),
         };
         println!(
             "  {:<44} {:>7.2}x {:>6.2} - {:<6.2} {:>8}  {verdict:<8} {:>14} {:>14}",
@@ -437,6 +476,10 @@ fn main() {
         );
     }
     println!("  (cost rows: the rate with watermarks over the rate without; 1.00 = free)");
+    println!(
+        "  (bound rows: the regime's work with no ring over rtrb's rate; no ring's ratio to rtrb can pass it, \
+         so a goal above it is out of any ring's reach at that work)"
+    );
 
     let mut banner = Facts::machine();
     banner.push("pinning", format!("cores {} and {}", cores.0.id, cores.1.id));

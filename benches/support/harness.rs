@@ -688,6 +688,28 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     (t, fill)
 }
 
+/// Each side's loop of [`spsc_transfer_regime`] with its work per item and
+/// no ring between them: the producer makes each item and does its work,
+/// the consumer does its work per item, on the same pinned cores, started
+/// together; the time is the slower side's. No SPSC ring can move items
+/// faster in that regime than its busier side's work alone, so this is the
+/// bound of any ring there (an upper bound: the other core is idle once
+/// its side is done, where with a ring it would be polling).
+pub fn spsc_work_alone<P: Payload>(items: u64, cores: (CoreId, CoreId), work: SideWork) -> Duration {
+    let side = move |units: u32, seed: u32| -> Work {
+        worker(move |_: &Stop| {
+            let mut w = ItemWork::new(units, seed, work.fixed);
+            for i in 0..items {
+                busy(w.next_units());
+                std::hint::black_box(P::make(i));
+            }
+            Ok(())
+        })
+    };
+    // The seeds of `spsc_transfer_regime`'s two sides: the same draws.
+    run_workers(vec![(cores.0, side(work.producer, 0x9e37_79b9)), (cores.1, side(work.consumer, 0x85eb_ca6b))])
+}
+
 /// P producers, C consumers: producer `p` sends `(p << 40) | seq` for its
 /// share of `items`; consumers check per-producer order and the total
 /// count. Producers alternate between the two cores, consumers take the
