@@ -271,7 +271,7 @@ type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
 
 fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
     let (t, fill) = spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work);
-    (items as f64 / t.as_secs_f64() / 1e6, fill)
+    (items as f64 / t.as_secs_f64() / 1e6, fill.mean)
 }
 
 const IMPLS: [(&str, Run); 6] = [

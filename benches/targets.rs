@@ -32,8 +32,10 @@
 //! fast ring runs at the work's ceiling and a lead cannot show, so the
 //! near-empty work is the *least that keeps the regime*: before the rounds,
 //! the producer work is raised step by step (1, 2, 3, 4, 6, 8, 12, 16, 24,
-//! 30 ns) until rtrb's consumer sees a mean fill of at most 2 items in four
-//! of five short runs (`--near-empty-ns N` sets the work instead).
+//! 30 ns) until rtrb's consumer typically sees at most one item queued (the
+//! median of its samples, in four of five short runs; a mean of at most 2
+//! before 2026-12-07, which a VM's hiccups kept out of reach on some days)
+//! (`--near-empty-ns N` sets the work instead).
 //!
 //! The two regimes with work also run that work with no ring (`work alone
 //! (no ring)`: each side's loop and work per item on its core, nothing
@@ -120,7 +122,10 @@ fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name
     Row {
         name: format!("SPSC {label} {name}"),
         scale: if producer_works || consumer_works { 0.5 } else { 1.0 },
-        run: Box::new(move |n, c| spsc_transfer_regime::<[u64; 1], Q>(q, CAP, n, c, work)),
+        run: Box::new(move |n, c| {
+            let (t, fill) = spsc_transfer_regime::<[u64; 1], Q>(q, CAP, n, c, work);
+            (t, fill.mean)
+        }),
     }
 }
 
@@ -332,22 +337,33 @@ const METRICS: Metrics = Metrics {
 };
 
 /// The least producer work (ns, and busy-loop units) that keeps rtrb in the
-/// near-empty regime: its consumer's mean fill at most `MAX_FILL` in four
-/// of five short runs. The ladder's top (30 ns) if none does.
+/// near-empty regime: its consumer's typical fill (the median of its
+/// samples) at most `MAX_FILL` in four of five short runs. The ladder's top
+/// (30 ns) if none does.
+///
+/// The median, not the mean: on the 2-vCPU Zen 3 VM (2026-12-07) rtrb's
+/// consumer saw a median fill of 1 from 8 ns (long runs) or 16 ns (this
+/// ladder's short runs) of work on, but means of 1.2–17 up to 30 ns, set by
+/// a few samples of 30–200 items (a hiccup of the VM fills the ring for a
+/// moment), so the mean-based ladder ran to its top and measured the regime
+/// at 30 ns, where the work alone runs within 1.1× rtrb and no ring's lead
+/// can show (`docs/measurements.md`, 2026-12-07).
 fn least_near_empty_work(cores: (CoreId, CoreId), fixed: bool) -> (u64, u32) {
     const LADDER: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 30];
-    const MAX_FILL: f64 = 2.0;
+    const MAX_FILL: f64 = 1.0;
     for ns in LADDER {
         let units = busy_units_for(ns as f64);
         let work = SideWork { producer: units, consumer: 0, fixed };
-        let mut fills: Vec<f64> =
+        let fills: Vec<Fill> =
             (0..5).map(|_| spsc_transfer_regime::<[u64; 1], Rtrb>(Rtrb, CAP, 200_000, cores, work).1).collect();
-        eprintln!("[targets] near-empty calibration: {ns} ns/item, rtrb mean fill {fills:.1?}");
-        fills.sort_by(f64::total_cmp);
+        let mut medians: Vec<f64> = fills.iter().map(|f| f.median).collect();
+        let means: Vec<f64> = fills.iter().map(|f| f.mean).collect();
+        eprintln!("[targets] near-empty calibration: {ns} ns/item, rtrb fill median {medians:.0?}, mean {means:.1?}");
+        medians.sort_by(f64::total_cmp);
         // Four of five runs at most MAX_FILL: one noisy run neither makes
         // nor breaks a step (with the median of three, a step whose rows
         // then ran at a mean fill of 9 passed).
-        if fills[3] <= MAX_FILL {
+        if medians[3] <= MAX_FILL {
             return (ns, units);
         }
     }

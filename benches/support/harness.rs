@@ -639,23 +639,46 @@ pub fn busy_units_for(ns: f64) -> u32 {
     (ns / per_unit[10]).round().max(1.0) as u32
 }
 
+/// The queue's length as an SPSC consumer saw it, sampled after every
+/// 1024th item it received: the mean, and the median sample (NaN where the
+/// queue cannot tell its length). The mean says where a run spent its items
+/// (a hiccup that fills the ring for a while moves it); the median is the
+/// typical fill, which such a hiccup does not move.
+#[derive(Clone, Copy, Debug)]
+pub struct Fill {
+    pub mean: f64,
+    pub median: f64,
+}
+
+impl Fill {
+    fn of(mut samples: Vec<usize>) -> Fill {
+        if samples.is_empty() {
+            return Fill { mean: f64::NAN, median: f64::NAN };
+        }
+        samples.sort_unstable();
+        let mean = samples.iter().sum::<usize>() as f64 / samples.len() as f64;
+        Fill { mean, median: samples[samples.len() / 2] as f64 }
+    }
+}
+
 /// An SPSC transfer in a chosen regime: `work` per item on each side (the
 /// side that works is the slower one, so with producer work the consumer
 /// keeps up and every item crosses alone — near-empty; with consumer work
 /// the queue fills and the consumer takes what has piled up — near-full;
 /// with none, free-running, whatever the two cores settle into). Returns
-/// the time and the mean fill the consumer saw (queue length sampled every
-/// 1024 items; NaN where the queue cannot tell).
+/// the time and the fill the consumer saw ([`Fill`]).
 pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     q: Q,
     capacity: usize,
     items: u64,
     cores: (CoreId, CoreId),
     work: SideWork,
-) -> (Duration, f64) {
+) -> (Duration, Fill) {
     let (mut tx, mut rx) = q.channel(capacity);
-    let fill = Arc::new(Mutex::new(f64::NAN));
+    let fill = Arc::new(Mutex::new(Vec::new()));
     let fill2 = fill.clone();
+    // Room for every sample, allocated before the clock starts.
+    let mut samples: Vec<usize> = Vec::with_capacity((items / 1024 + 1) as usize);
     let producer: Work = worker(move |stop: &Stop| {
         let mut w = ItemWork::new(work.producer, 0x9e37_79b9, work.fixed);
         for i in 0..items {
@@ -666,26 +689,22 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     });
     let consumer: Work = worker(move |stop: &Stop| {
         let mut w = ItemWork::new(work.consumer, 0x85eb_ca6b, work.fixed);
-        let (mut sum, mut samples) = (0usize, 0usize);
         for i in 0..items {
             let v = std::hint::black_box(Q::recv(&mut rx, stop)?);
             assert_eq!(v.seq(), i, "lost, duplicated or reordered item");
             busy(w.next_units());
             if i % 1024 == 512 {
                 if let Some(n) = Q::len(&rx) {
-                    sum += n;
-                    samples += 1;
+                    samples.push(n);
                 }
             }
         }
-        if samples > 0 {
-            *fill2.lock().unwrap() = sum as f64 / samples as f64;
-        }
+        *fill2.lock().unwrap() = samples;
         Ok(())
     });
     let t = run_workers(vec![(cores.0, producer), (cores.1, consumer)]);
-    let fill = *fill.lock().unwrap();
-    (t, fill)
+    let samples = std::mem::take(&mut *fill.lock().unwrap());
+    (t, Fill::of(samples))
 }
 
 /// Each side's loop of [`spsc_transfer_regime`] with its work per item and
