@@ -31,7 +31,10 @@
 //!   design reaches past rtrb;
 //! - rtrb (`push`/`pop` + spin) and ringflow's SPSC ring (`try_send` /
 //!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
-//!   each cached by the other side.
+//!   each cached by the other side;
+//! - in the regimes with work, that work with no ring (`work alone (no
+//!   ring): the bound`, as in `targets`): no hand-over moves items faster,
+//!   so its ratio to rtrb is the most any design could lead rtrb by there.
 //!
 //! Regimes (as in `targets`): free-running; near-empty (the producer does
 //! `W` ns of work per item, so every item crosses alone); near-full (the
@@ -274,13 +277,25 @@ fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork
     (items as f64 / t.as_secs_f64() / 1e6, fill.mean)
 }
 
-const IMPLS: [(&str, Run); 6] = [
+/// Each side's loop and work with no ring between them
+/// ([`spsc_work_alone`]): no ring moves items faster in a regime with work,
+/// so its ratio to rtrb is the most any hand-over could lead rtrb by there.
+/// Not run free-running (no work: nothing bounds the rings there).
+fn work_alone(items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
+    if work.producer == 0 && work.consumer == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    (items as f64 / spsc_work_alone::<Item>(items, cores, work).as_secs_f64() / 1e6, f64::NAN)
+}
+
+const IMPLS: [(&str, Run); 7] = [
     ("in-slot stamps", |n, c, w| rate(Proto::<IN_SLOT, 1>, n, c, w)),
     ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto::<IN_SLOT, 64>, n, c, w)),
     ("separate stamps", |n, c, w| rate(Proto::<SEPARATE, 1>, n, c, w)),
     ("cached indices (bare)", |n, c, w| rate(Proto::<INDICES, 1>, n, c, w)),
     ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
+    ("work alone (no ring): the bound", work_alone),
 ];
 const RTRB: usize = 4;
 
@@ -345,6 +360,9 @@ fn main() {
             "\n## {label}\n| implementation | M items/s (median, min–max) | / rtrb per round (median, min–max) | mean fill (median) |\n|---|---|---|---|"
         );
         for (i, (name, _)) in IMPLS.iter().enumerate() {
+            if rates[i].iter().all(|r| r.is_nan()) {
+                continue; // the bound, free-running
+            }
             let (m, lo, hi) = spread(rates[i].clone());
             let (r, rlo, rhi) = spread((0..rounds).map(|k| rates[i][k] / rates[RTRB][k]).collect());
             let fill = spread(fills[i].clone()).0;
