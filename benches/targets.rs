@@ -44,7 +44,9 @@
 //! ratio to rtrb (`work alone vs rtrb`, a `(bound)` row) is the most any
 //! ring could lead rtrb by in that round: a goal above it is out of reach
 //! at that work, whatever the ring. (The bound is generous: the idle side's
-//! core is idle, where a ring's would be polling.)
+//! core is idle, where a ring's would be polling. It is timed apart from
+//! the rings, so on a VM whose speed moves within a round a ring can land
+//! above it in that round.)
 //!
 //! The work is a mean: each item's is drawn uniformly from half to one and
 //! a half times it (`--fixed-work`: exactly it, as these rows did before
@@ -225,7 +227,8 @@ enum Goal {
     /// Shown for comparison; no issue sets a goal.
     None,
     /// A regime's bound: its work alone (no ring) over a ring's rate. No
-    /// ring's ratio to that ring can exceed it in the same round.
+    /// ring's ratio to that ring can exceed it but by noise (the work alone
+    /// is timed apart from the rings, at its own moment of the round).
     Bound,
 }
 
@@ -493,8 +496,8 @@ fn main() {
     }
     println!("  (cost rows: the rate with watermarks over the rate without; 1.00 = free)");
     println!(
-        "  (bound rows: the regime's work with no ring over rtrb's rate; no ring's ratio to rtrb can pass it, \
-         so a goal above it is out of any ring's reach at that work)"
+        "  (bound rows: the regime's work with no ring over rtrb's rate; no ring's ratio to rtrb can pass it \
+         but by a round's noise, so a goal above it is out of any ring's reach at that work)"
     );
 
     let mut banner = Facts::machine();
