@@ -113,14 +113,20 @@ struct Units {
     fixed: bool,
 }
 
-/// An SPSC row in a regime (see the module docs), named `SPSC <regime> <name>`.
-fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name: &str, q: Q) -> Row {
-    let (label, producer_works, consumer_works) = regime;
-    let work = SideWork {
+/// Each side's work per item in a regime.
+fn regime_work(regime: (&str, bool, bool), units: Units) -> SideWork {
+    let (_, producer_works, consumer_works) = regime;
+    SideWork {
         producer: if producer_works { units.near_empty } else { 0 },
         consumer: if consumer_works { units.near_full } else { 0 },
         fixed: units.fixed,
-    };
+    }
+}
+
+/// An SPSC row in a regime (see the module docs), named `SPSC <regime> <name>`.
+fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name: &str, q: Q) -> Row {
+    let (label, producer_works, consumer_works) = regime;
+    let work = regime_work(regime, units);
     Row {
         name: format!("SPSC {label} {name}"),
         scale: if producer_works || consumer_works { 0.5 } else { 1.0 },
@@ -134,12 +140,8 @@ fn spsc_regime<Q: Spsc<[u64; 1]>>(regime: (&str, bool, bool), units: Units, name
 /// The bound of a regime with work (see [`spsc_work_alone`]): each side's
 /// loop and work with no ring, named `SPSC <regime> work alone (no ring)`.
 fn spsc_regime_bound(regime: (&str, bool, bool), units: Units) -> Row {
-    let (label, producer_works, consumer_works) = regime;
-    let work = SideWork {
-        producer: if producer_works { units.near_empty } else { 0 },
-        consumer: if consumer_works { units.near_full } else { 0 },
-        fixed: units.fixed,
-    };
+    let work = regime_work(regime, units);
+    let label = regime.0;
     row(&format!("SPSC {label} {BOUND}"), 0.5, move |n, c| spsc_work_alone::<[u64; 1]>(n, c, work))
 }
 

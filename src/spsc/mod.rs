@@ -114,6 +114,7 @@ impl Builder {
         let capacity = self.capacity;
         let park = self.park_barrier();
         let marks = self.flow_marks();
+        let plain = park.is_none() && marks.is_none();
         let producer = Producer {
             tail: self.start,
             tail_base: self.start,
@@ -129,7 +130,7 @@ impl Builder {
             park,
             marks,
             check_at: marks.map_or(usize::MAX, |m| m.high),
-            plain: park.is_none() && marks.is_none(),
+            plain,
             shared: shared.clone(),
         };
         let consumer = Consumer {
@@ -144,7 +145,7 @@ impl Builder {
             park,
             marks,
             check_below: marks.map_or(0, |m| m.low + 1),
-            plain: park.is_none() && marks.is_none(),
+            plain,
             hint_waits: true,
             shared,
         };
@@ -326,11 +327,13 @@ pub struct Producer<T> {
     /// reaches it, so the common case is one compare of two fields of this
     /// handle, with or without watermarks.
     check_at: usize,
-    /// Neither `park` nor `marks`: nothing runs after a store of `tail`
+    /// Neither `park` nor `marks` (a copy of what they say, kept so that
+    /// the common case is one branch): nothing runs after a store of `tail`
     /// (`publish_tail` returns at once). The two checks it skips, each a
     /// load and a branch never taken on such a channel, held a `BusySpin`
-    /// try path's streaming rounds at 233–270 M items/s, 277–311 without
-    /// (2-vCPU Zen 3 VM, `docs/measurements.md`, 2026-12-07). `Park` and
+    /// try path's free-running streaming rounds at 233–270 M items/s,
+    /// 277–311 without (2-vCPU Zen 3 VM; near-empty and near-full rows
+    /// within their spread; `docs/measurements.md`, 2026-12-07). `Park` and
     /// watermark channels pay one branch more.
     plain: bool,
     shared: Arc<Shared<T>>,
@@ -485,11 +488,7 @@ impl<T> Producer<T> {
             return;
         }
         let free = self.limit.wrapping_sub(self.tail);
-        let idx = self.tail_idx();
-        for k in lines_past::<T>(granted, free) {
-            // `k < free <= seg_len`, as `wrap_add` needs.
-            prefetch_write(self.buffer.as_ptr().wrapping_add(wrap_add(idx, k, self.seg_len)));
-        }
+        hint_lines_past(self.buffer, self.tail_idx(), self.seg_len, granted, free, prefetch_write);
     }
 
     /// Free slots as far as the producer can tell (in its segment, all
@@ -837,6 +836,26 @@ fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::R
     (granted..(end + 1).saturating_sub(per_line).max(granted)).step_by(per_line)
 }
 
+/// The batch calls' hints: `hint` ([`prefetch_read`] or [`prefetch_write`])
+/// on the slot at each of [`lines_past`]'s offsets from slot `idx` of the
+/// segment of `seg_len` slots at `buffer`, after `granted` slots out of
+/// `room` (the queued items or the free slots the handle's cache shows).
+#[inline(always)]
+#[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
+fn hint_lines_past<T>(
+    buffer: NonNull<Cell<T>>,
+    idx: usize,
+    seg_len: usize,
+    granted: usize,
+    room: usize,
+    hint: fn(*const Cell<T>),
+) {
+    for k in lines_past::<T>(granted, room) {
+        // `k < room <= seg_len`, as `wrap_add` needs.
+        hint(buffer.as_ptr().wrapping_add(wrap_add(idx, k, seg_len)));
+    }
+}
+
 impl<T> Consumer<T> {
     /// Makes sure the slot at `head` is readable: refreshes the cached tail
     /// if the cache says empty.
@@ -962,11 +981,7 @@ impl<T> Consumer<T> {
     #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
     fn read_ahead_past(&self, granted: usize) {
         let queued = self.cached_tail.wrapping_sub(self.head);
-        let idx = self.head_idx();
-        for k in lines_past::<T>(granted, queued) {
-            // `k < queued <= seg_len`, as `wrap_add` needs.
-            prefetch_read(self.buffer.as_ptr().wrapping_add(wrap_add(idx, k, self.seg_len)));
-        }
+        hint_lines_past(self.buffer, self.head_idx(), self.seg_len, granted, queued, prefetch_read);
     }
 
     /// On finding the ring empty: a leaked read guard may have moved the
