@@ -13,10 +13,13 @@
 //!   its own, which the producer reads only when its cached copy says the
 //!   ring is full (the shape of Concurrency Kit's `ck_pring`, of IFFQ
 //!   (Maffione et al., 2019) and of crossbeam's `ArrayQueue` slots without
-//!   their CAS). Two variants: the position published after every item, or
+//!   their CAS). Variants: the position published after every item, or
 //!   every 64 items (a lazy release; it makes `Full` inexact by up to 63
 //!   slots, which the crate's contract does not allow as is, so it is
-//!   measured only to see what lazy release is worth);
+//!   measured only to see what lazy release is worth); and a third with
+//!   the producer's position `tail` stored after each stamp as well, which
+//!   the consumer does not read: what keeping a shared `tail` (for the
+//!   length, the batch calls, disconnection) would cost on top of stamps;
 //! - **separate stamps**: the same protocol with the stamps in an array of
 //!   their own, so that values stay contiguous (what `as_slices` chunks
 //!   need): a hand-over then moves a stamp line and a value line;
@@ -79,8 +82,18 @@ mod layout {
     pub const SEPARATE: u8 = 1;
     /// No stamps: the producer's published position, `Ring::tail`.
     pub const INDICES: u8 = 2;
+    /// A stamp beside each value, and the producer's position published
+    /// as well (after the stamp), which the consumer does not read: what
+    /// a ring that keeps its shared `tail` for everything else (length,
+    /// batches, disconnection) would pay on top of the stamps.
+    pub const IN_SLOT_AND_TAIL: u8 = 3;
 }
-use layout::{INDICES, IN_SLOT, SEPARATE};
+use layout::{INDICES, IN_SLOT, IN_SLOT_AND_TAIL, SEPARATE};
+
+/// Whether layout `L` keeps each stamp beside its value.
+const fn in_slot(l: u8) -> bool {
+    l == IN_SLOT || l == IN_SLOT_AND_TAIL
+}
 
 /// The prototypes' shared state: the layout `L` says which fields are used.
 struct Ring<T, const L: u8> {
@@ -88,12 +101,12 @@ struct Ring<T, const L: u8> {
     /// Written only by the consumer, read by the producer when its cached
     /// copy says full.
     head: CachePadded<AtomicUsize>,
-    /// `INDICES`: the producer's published position (positions
-    /// below it hold items). Written only by the producer, after the
+    /// `INDICES` and `IN_SLOT_AND_TAIL`: the producer's published position
+    /// (positions below it hold items). Written only by the producer, after the
     /// values below it (Release); read by the consumer when its cached copy
     /// says empty.
     tail: CachePadded<AtomicUsize>,
-    /// In-slot layout: `(stamp, value)` pairs (empty otherwise). Invariant:
+    /// In-slot layouts: `(stamp, value)` pairs (empty otherwise). Invariant:
     /// slot `i`'s value is initialised once its stamp is `p + 1` for a
     /// position `p` with `p % len == i`, until the consumer moves past `p`.
     slots: Box<[(AtomicUsize, UnsafeCell<MaybeUninit<T>>)]>,
@@ -119,10 +132,10 @@ impl<T, const L: u8> Ring<T, L> {
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
-            slots: (0..if L == IN_SLOT { capacity } else { 0 })
+            slots: (0..if in_slot(L) { capacity } else { 0 })
                 .map(|_| (AtomicUsize::new(0), UnsafeCell::new(MaybeUninit::uninit())))
                 .collect(),
-            values: (0..if L == IN_SLOT { 0 } else { capacity })
+            values: (0..if in_slot(L) { 0 } else { capacity })
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect(),
             stamps: (0..if L == SEPARATE { capacity } else { 0 }).map(|_| AtomicUsize::new(0)).collect(),
@@ -142,7 +155,7 @@ impl<T, const L: u8> Ring<T, L> {
 
     #[inline(always)]
     fn value(&self, i: usize) -> &UnsafeCell<MaybeUninit<T>> {
-        if L == IN_SLOT {
+        if in_slot(L) {
             &self.slots[i].1
         } else {
             &self.values[i]
@@ -185,10 +198,11 @@ impl<T: Copy, const L: u8> ProtoTx<T, L> {
         // the stamp (or `tail`) below; the producer is the only writer.
         unsafe { (*ring.value(i).get()).write(value) };
         self.tail = self.tail.wrapping_add(1);
-        if L == INDICES {
-            ring.tail.store(self.tail, Ordering::Release);
-        } else {
+        if L != INDICES {
             ring.stamp(i).store(self.tail, Ordering::Release);
+        }
+        if L == INDICES || L == IN_SLOT_AND_TAIL {
+            ring.tail.store(self.tail, Ordering::Release);
         }
         Ok(())
     }
@@ -288,8 +302,9 @@ fn work_alone(items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64)
     (items as f64 / spsc_work_alone::<Item>(items, cores, work).as_secs_f64() / 1e6, f64::NAN)
 }
 
-const IMPLS: [(&str, Run); 7] = [
+const IMPLS: [(&str, Run); 8] = [
     ("in-slot stamps", |n, c, w| rate(Proto::<IN_SLOT, 1>, n, c, w)),
+    ("in-slot stamps, tail published too", |n, c, w| rate(Proto::<IN_SLOT_AND_TAIL, 1>, n, c, w)),
     ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto::<IN_SLOT, 64>, n, c, w)),
     ("separate stamps", |n, c, w| rate(Proto::<SEPARATE, 1>, n, c, w)),
     ("cached indices (bare)", |n, c, w| rate(Proto::<INDICES, 1>, n, c, w)),
@@ -297,7 +312,7 @@ const IMPLS: [(&str, Run); 7] = [
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
     ("work alone (no ring): the bound", work_alone),
 ];
-const RTRB: usize = 4;
+const RTRB: usize = 5;
 
 fn main() {
     check_args(
