@@ -35,6 +35,12 @@
 //! - rtrb (`push`/`pop` + spin) and ringflow's SPSC ring (`try_send` /
 //!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
 //!   each cached by the other side;
+//! - rtrb and ringflow's try path with **temporal slipping** (FastForward,
+//!   Giacomoni et al., 2008): the consumer's loop waits 16 or 64 spin hints
+//!   more after each poll that finds the ring empty, so the producer keeps
+//!   the shared lines between items; a policy of the caller's loop, which
+//!   any ring's user can run, paid for in latency (an item may wait up to
+//!   the slip before the consumer looks; not measured here);
 //! - in the regimes with work, that work with no ring (`work alone (no
 //!   ring): the bound`, as in `targets`): no hand-over moves items faster,
 //!   so its ratio to rtrb is the most any design could lead rtrb by there.
@@ -282,6 +288,74 @@ impl<T: Copy + Send + 'static, const L: u8, const EVERY: usize> Spsc<T> for Prot
     }
 }
 
+/// Temporal slipping (FastForward's name for it: Giacomoni, Moseley and
+/// Vachharajani, PPoPP 2008): the consumer's loop waits `B` spin hints
+/// after each poll that finds the ring empty, on top of the one every spin
+/// loop here makes, so that it reads the shared lines less often and the
+/// producer keeps them between items (the consumer then finds several
+/// items per look). A policy of the consumer's loop around `try_*`, which
+/// any ring's user can run: rtrb and ringflow both get it. It costs
+/// latency: an item may wait up to the slip (`B` hints; `std::hint::spin_loop`
+/// took 9.6 ns on the Intel Xeon VM of 2026-12-07) before the consumer
+/// looks, which this throughput harness does not show.
+#[derive(Clone, Copy)]
+struct Slip<const B: u32, const RINGFLOW: bool>;
+
+/// The consumer's wait after an empty poll: `B` hints, then the loop's own.
+#[inline(always)]
+fn slip<const B: u32>(spin: &mut Spin) -> Result<(), Stopped> {
+    for _ in 0..B {
+        std::hint::spin_loop();
+    }
+    spin.spin()
+}
+
+impl<T: Send + 'static, const B: u32> Queue<T> for Slip<B, false> {
+    type Tx = rtrb::Producer<T>;
+    type Rx = rtrb::Consumer<T>;
+    fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
+        Rtrb.channel(capacity)
+    }
+}
+
+impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, false> {
+    #[inline(always)]
+    fn send(tx: &mut rtrb::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
+        <Rtrb as Spsc<T>>::send(tx, value, stop)
+    }
+    #[inline(always)]
+    fn recv(rx: &mut rtrb::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        pop_until(|| rx.pop().ok(), || slip::<B>(&mut spin))
+    }
+    fn len(rx: &rtrb::Consumer<T>) -> Option<usize> {
+        <Rtrb as Spsc<T>>::len(rx)
+    }
+}
+
+impl<T: Send + 'static, const B: u32> Queue<T> for Slip<B, true> {
+    type Tx = ringflow::spsc::Producer<T>;
+    type Rx = ringflow::spsc::Consumer<T>;
+    fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
+        RingflowTry.channel(capacity)
+    }
+}
+
+impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, true> {
+    #[inline(always)]
+    fn send(tx: &mut ringflow::spsc::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
+        <RingflowTry as Spsc<T>>::send(tx, value, stop)
+    }
+    #[inline(always)]
+    fn recv(rx: &mut ringflow::spsc::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
+        let mut spin = Spin::new(stop);
+        pop_until(|| rx.try_recv().ok(), || slip::<B>(&mut spin))
+    }
+    fn len(rx: &ringflow::spsc::Consumer<T>) -> Option<usize> {
+        <RingflowTry as Spsc<T>>::len(rx)
+    }
+}
+
 /// A run: its rate (M items/s) and the mean fill its consumer saw (NaN for
 /// the prototypes, which cannot tell their length).
 type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
@@ -302,7 +376,7 @@ fn work_alone(items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64)
     (items as f64 / spsc_work_alone::<Item>(items, cores, work).as_secs_f64() / 1e6, f64::NAN)
 }
 
-const IMPLS: [(&str, Run); 8] = [
+const IMPLS: [(&str, Run); 12] = [
     ("in-slot stamps", |n, c, w| rate(Proto::<IN_SLOT, 1>, n, c, w)),
     ("in-slot stamps, tail published too", |n, c, w| rate(Proto::<IN_SLOT_AND_TAIL, 1>, n, c, w)),
     ("in-slot stamps, lazy head (64)", |n, c, w| rate(Proto::<IN_SLOT, 64>, n, c, w)),
@@ -310,6 +384,10 @@ const IMPLS: [(&str, Run); 8] = [
     ("cached indices (bare)", |n, c, w| rate(Proto::<INDICES, 1>, n, c, w)),
     ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
+    ("rtrb, slip 16 hints after empty", |n, c, w| rate(Slip::<16, false>, n, c, w)),
+    ("rtrb, slip 64", |n, c, w| rate(Slip::<64, false>, n, c, w)),
+    ("ringflow try, slip 16", |n, c, w| rate(Slip::<16, true>, n, c, w)),
+    ("ringflow try, slip 64", |n, c, w| rate(Slip::<64, true>, n, c, w)),
     ("work alone (no ring): the bound", work_alone),
 ];
 const RTRB: usize = 5;
