@@ -64,6 +64,8 @@ use crate::sync::{
     barrier, has_prefetch_write, prefetch_read, prefetch_write, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering,
     SPSC_REFILL_GAP_BYTES,
 };
+#[cfg(not(loom))]
+use crate::sync::{RECV_SLIP, SLIP_PAYS_ITEMS};
 use crate::wait::{send_after_try, send_outcome, short_wait, Progress, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -393,7 +395,8 @@ pub struct Consumer<T> {
     /// with the one item they waited for (a hand-over the consumer waits
     /// out, as in a ping-pong), `false` while they end with more behind it
     /// (a stream the consumer keeps up with); set when a plain `recv`'s
-    /// wait ends.
+    /// wait ends. `false` also makes a plain `recv`'s next wait slip first
+    /// ([`Consumer::slip`]); a slip that did not pay sets it `true`.
     hint_waits: bool,
     shared: Arc<Shared<T>>,
 }
@@ -1181,6 +1184,8 @@ impl<T> Consumer<T> {
     /// (`docs/measurements.md`, 2026-12-06).
     #[inline(never)]
     fn recv_waiting(&mut self) -> Result<T, RecvTimeoutError> {
+        #[cfg(not(loom))]
+        let slipped = self.slip();
         let mut op = &mut *self;
         let received = match short_wait(&mut op, ()) {
             Ok(done) => done,
@@ -1189,6 +1194,12 @@ impl<T> Consumer<T> {
         // Nothing more visible behind the item waited for: the next wait is
         // a hand-over too, and prefetches (see `hint_waits`).
         self.hint_waits = self.cached_tail == self.head;
+        // A slip that found too few items did not pay: the stream is slower
+        // than a slip's worth of hand-overs, so the next wait does not slip.
+        #[cfg(not(loom))]
+        if slipped && self.cached_tail.wrapping_sub(self.head) + 1 < SLIP_PAYS_ITEMS {
+            self.hint_waits = true;
+        }
         received
     }
 
@@ -1405,6 +1416,52 @@ impl<T> Consumer<T> {
         }
     }
 
+    /// Temporal slipping (the term and the idea are FastForward's:
+    /// Giacomoni, Moseley and Vachharajani, PPoPP 2008): in a stream the
+    /// consumer keeps up with (the last wait ended with more items behind
+    /// the one it waited for: `!hint_waits`), a plain `recv` that finds the
+    /// ring empty spins for [`RECV_SLIP`] before it looks at `tail` again.
+    /// Looking at once pulls the `tail` line and the slot line back from
+    /// the producer for every item, and the producer must win both back for
+    /// its next store; slipping lets it store several items while it holds
+    /// them, and the consumer then takes them in one look. Returns whether
+    /// it slipped: a slip after which fewer than [`SLIP_PAYS_ITEMS`] items
+    /// are queued did not pay (the stream is slower than the hand-overs
+    /// slipping saves), and `recv_waiting` then makes the next wait a
+    /// hand-over (`hint_waits`), which does not slip; without that, each
+    /// slip queued the few items that made the next wait a stream's again.
+    ///
+    /// Only where the wait would spin anyway (`BusySpin`, `SpinYield`, a
+    /// `Park` wait whose spin pays: never with both sides on one core), and
+    /// not in a hand-over (a ping-pong, a paced stream: each wait ends with
+    /// its one item), whose latency it would add to. Not in `try_recv`
+    /// (which does not wait), the timed receives or the async one. What it
+    /// costs: in a stream fast enough to keep slipping an item may wait up
+    /// to the slip longer before it is taken. Measured on the Intel VM of
+    /// 2026-12-07 (a line's round trip 110–150 ns; `docs/measurements.md`,
+    /// 2026-12-07): `cargo bench --bench targets -- "SPSC near-empty"`,
+    /// three alternated runs a work level, blocking over crossbeam-channel
+    /// 1.29–1.33× → 2.06–2.17× at 10 ns of producer work per item, 1.73× →
+    /// 3.69–3.83× at 30 ns (over own try + spin 0.89–0.92× → 1.45–1.84×);
+    /// the free-running, near-full, one-core and batch rows and the round
+    /// trip within their spread.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn slip(&self) -> bool {
+        if self.hint_waits || !self.waiting().spins_first() {
+            return false;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..8 {
+                core::hint::spin_loop();
+            }
+            if start.elapsed() >= RECV_SLIP {
+                return true;
+            }
+        }
+    }
+
     /// An item at `head`, or the producer gone (fresh loads).
     pub(crate) fn item_or_gone(&self) -> bool {
         let shared = &*self.shared;
@@ -1456,6 +1513,30 @@ mod tests {
         assert!(!rx.hint_waits, "receives without a wait leave it");
         assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| tx.send(5).unwrap()), 5);
         assert!(rx.hint_waits, "a hand-over again");
+    }
+
+    /// A wait in a stream (the wait before it ended with items behind the
+    /// one it waited for) slips first (`Consumer::slip`); a slip after
+    /// which fewer than `SLIP_PAYS_ITEMS` items are queued makes the next
+    /// wait a hand-over again (no slip), one after which that many are
+    /// queued keeps the stream's. The items are sent only once the wait
+    /// has begun (after its slip), so what a slip finds is what was sent.
+    #[test]
+    fn a_slip_that_finds_too_few_items_ends_the_slipping() {
+        use crate::sync::SLIP_PAYS_ITEMS;
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&[0, 1]), 2)), 0);
+        assert_eq!(rx.recv(), Ok(1));
+        assert!(!rx.hint_waits, "a stream: the next wait slips");
+        let n = SLIP_PAYS_ITEMS as u32;
+        let many: Vec<u32> = (0..n).collect();
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&many), many.len())), 0);
+        assert!(!rx.hint_waits, "a slip that found SLIP_PAYS_ITEMS items: still a stream");
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), (1..n).collect::<Vec<_>>());
+        let few: Vec<u32> = (0..n - 1).collect();
+        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&few), few.len())), 0);
+        assert!(rx.hint_waits, "a slip that found fewer: the next wait is a hand-over");
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), (1..n - 1).collect::<Vec<_>>());
     }
 
     /// The producer's refill gap (`Producer::let_consumer_ahead`) is the
