@@ -1451,11 +1451,11 @@ impl<T> Consumer<T> {
     /// to the slip longer before it is taken. Measured on the Intel VM of
     /// 2026-12-07 (a line's round trip 110–150 ns; `docs/measurements.md`,
     /// 2026-12-07): `cargo bench --bench targets -- "SPSC near-empty"`,
-    /// three alternated runs a work level, blocking over crossbeam-channel
-    /// 1.29–1.33× → 2.06–2.17× at 10 ns of producer work per item, 1.73× →
-    /// 3.69–3.83× at 30 ns (over own try + spin 0.89–0.92× → 1.45–1.84×);
-    /// the free-running, near-full, one-core and batch rows and the round
-    /// trip within their spread.
+    /// three or six alternated runs a work level, blocking over
+    /// crossbeam-channel 1.29–1.33× → 2.06–2.17× at 10 ns of producer work
+    /// per item, 1.73–1.83× → 3.07–3.83× at 30 ns (over own try + spin
+    /// 0.89–0.94× → 1.45–1.84×); the free-running, near-full, one-core and
+    /// batch rows and the round trip within their spread.
     #[cfg(not(loom))]
     #[inline(always)]
     fn slip(&self) -> bool {
