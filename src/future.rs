@@ -253,7 +253,7 @@ use core::task::{Context, Poll};
 
 use crate::sync::{spin_hint, Ordering};
 #[cfg(not(loom))]
-use crate::sync::{Instant, PACED_MAX_MOVED, SPIN_CLOCK_EVERY, TASK_BRIDGE_WITHIN_NS, TASK_PACED_MAX_MOVED};
+use crate::sync::{spin_until, Instant, PACED_MAX_MOVED, TASK_BRIDGE_WITHIN_NS, TASK_PACED_MAX_MOVED};
 #[cfg(not(loom))]
 use crate::wait::lasted_paced;
 use crate::wait::{drive, Blocking, Registration, WaitOn, Waits};
@@ -371,26 +371,6 @@ struct TaskSpin {
 /// (`docs/measurements.md`, "small rings").
 #[cfg(not(loom))]
 const TASK_SPIN_MAX_MOVED: usize = 16;
-
-/// Spin-loop hints, calling `look` after each, until it holds (`true`) or
-/// `ns` have passed since `began` (`false`), reading the clock every
-/// `SPIN_CLOCK_EVERY` looks: the loop of both the spin phase (`look` is the
-/// re-check) and a gather (`look` is `|| false`: it does not look).
-#[cfg(not(loom))]
-#[inline(always)]
-fn spin_until(began: Instant, ns: u32, look: impl Fn() -> bool) -> bool {
-    loop {
-        for _ in 0..SPIN_CLOCK_EVERY {
-            spin_hint();
-            if look() {
-                return true;
-            }
-        }
-        if began.elapsed().as_nanos() >= u128::from(ns) {
-            return false;
-        }
-    }
-}
 
 #[cfg(not(loom))]
 impl TaskSpin {

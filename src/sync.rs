@@ -148,10 +148,10 @@ pub(crate) const YIELD_STEPS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const YIELD_STEPS: u32 = 1;
 
-/// How long a plain SPSC `recv` waits, in a stream it keeps up with,
-/// before it looks at an empty ring again (`spsc::Consumer::slip`).
+/// How long a plain SPSC `recv` waits, in ns, in a stream it keeps up
+/// with, before it looks at an empty ring again (`spsc::Consumer::slip`).
 #[cfg(not(loom))]
-pub(crate) const RECV_SLIP: core::time::Duration = core::time::Duration::from_nanos(600);
+pub(crate) const RECV_SLIP_NS: u32 = 600;
 /// The fewest items a slip must find queued for the next wait to slip
 /// too: at least one every 75 ns, a stream faster than the hand-over of an
 /// item at a time (about 130 ns an item on the Intel VM of 2026-12-07).
@@ -517,6 +517,27 @@ pub(crate) const YIELD_RAN_ANOTHER_NS: u32 = 1_000;
 /// `Park`: retries between two clock reads while spinning on a budget.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SPIN_CLOCK_EVERY: u32 = 16;
+
+/// Spin-loop hints, calling `look` after each, until it holds (`true`) or
+/// `ns` have passed since `began` (`false`), reading the clock every
+/// [`SPIN_CLOCK_EVERY`] looks: the loop of a task's spin phase (`look` is
+/// the re-check), of its gather and of an SPSC receive's slip (`look` is
+/// `|| false`: it does not look; `spsc::Consumer::slip`).
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn spin_until(began: Instant, ns: u32, look: impl Fn() -> bool) -> bool {
+    loop {
+        for _ in 0..SPIN_CLOCK_EVERY {
+            spin_hint();
+            if look() {
+                return true;
+            }
+        }
+        if began.elapsed().as_nanos() >= u128::from(ns) {
+            return false;
+        }
+    }
+}
 
 /// `Park`: the cap on a wait's spin past its inline retries, in ns (kanal
 /// spins up to about 25 µs; a gap longer than this is better slept through).

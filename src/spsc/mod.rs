@@ -65,7 +65,7 @@ use crate::sync::{
     SPSC_REFILL_GAP_BYTES,
 };
 #[cfg(not(loom))]
-use crate::sync::{RECV_SLIP, SLIP_PAYS_ITEMS};
+use crate::sync::{spin_until, RECV_SLIP_NS, SLIP_PAYS_ITEMS};
 use crate::wait::{send_after_try, send_outcome, short_wait, Progress, WaitOn};
 #[cfg(doc)]
 use crate::WaitStrategy;
@@ -1431,7 +1431,7 @@ impl<T> Consumer<T> {
     /// Giacomoni, Moseley and Vachharajani, PPoPP 2008): in a stream the
     /// consumer keeps up with (the last wait ended with more items behind
     /// the one it waited for: `!hint_waits`), a plain `recv` that finds the
-    /// ring empty spins for [`RECV_SLIP`] before it looks at `tail` again.
+    /// ring empty spins for [`RECV_SLIP_NS`] before it looks at `tail` again.
     /// Looking at once pulls the `tail` line and the slot line back from
     /// the producer for every item, and the producer must win both back for
     /// its next store; slipping lets it store several items while it holds
@@ -1462,15 +1462,8 @@ impl<T> Consumer<T> {
         if self.hint_waits || !self.waiting().spins_first() {
             return false;
         }
-        let start = Instant::now();
-        loop {
-            for _ in 0..8 {
-                core::hint::spin_loop();
-            }
-            if start.elapsed() >= RECV_SLIP {
-                return true;
-            }
-        }
+        spin_until(Instant::now(), RECV_SLIP_NS, || false);
+        true
     }
 
     /// An item at `head`, or the producer gone (fresh loads).
