@@ -1170,7 +1170,7 @@ impl<T> Consumer<T> {
     /// slipping"): the two cores then trade the ring's cache lines once
     /// per several items instead of once per item, which near empty
     /// raised the blocking rate 1.5–1.8× on a VM whose cores take ~130 ns
-    /// to pass a line, at the cost of up to that 0.6 µs for some items of
+    /// to pass a line, at the cost of up to about that 0.6 µs for some items of
     /// such a stream. Hand-overs (each wait ends with its one item: a
     /// ping-pong, a paced stream) and slower streams never slip;
     /// [`try_recv`](Consumer::try_recv) never waits.
@@ -1453,9 +1453,11 @@ impl<T> Consumer<T> {
     /// 2026-12-07): `cargo bench --bench targets -- "SPSC near-empty"`,
     /// three or six alternated runs a work level, blocking over
     /// crossbeam-channel 1.29–1.33× → 2.06–2.17× at 10 ns of producer work
-    /// per item, 1.73–1.83× → 3.07–3.83× at 30 ns (over own try + spin
-    /// 0.89–0.94× → 1.45–1.84×); the free-running, near-full, one-core and
-    /// batch rows and the round trip within their spread.
+    /// per item (1.74–2.06× in ten later runs), 1.73–1.83× → 3.07–3.83× at
+    /// 30 ns (over own try + spin 0.89–0.94× → 1.39–1.84×); the
+    /// free-running, near-full, one-core and batch rows, the round trip and
+    /// the paced rows' consumer CPU within their spread (the slip spins
+    /// only where the wait spun anyway).
     #[cfg(not(loom))]
     #[inline(always)]
     fn slip(&self) -> bool {
