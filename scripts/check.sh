@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Verification runners beyond `cargo test --workspace`. Each subcommand
 # installs what it needs (nightly components, cargo-fuzz) and prints its
-# wall time. Used by .ci/run (loom, miri, tsan-ci, hooks-hidden, pages, broadcast-flip,
+# wall time. Used by .ci/run (loom, miri, tsan-ci, hooks-hidden, pages, broadcast-flip, spsc-stamped,
 # valgrind, targets) and by developers.
 #
 #   scripts/check.sh loom        loom models, each at its default bound (what CI runs)
@@ -18,6 +18,8 @@
 #   scripts/check.sh broadcast-flip  the broadcast tests again with every ring on the slot
 #                                layout its item size would not get (feature
 #                                __test-broadcast-flip; CI)
+#   scripts/check.sh spsc-stamped  the SPSC tests again on the stamped layout (feature
+#                                __test-spsc-stamped; CI)
 #   scripts/check.sh valgrind    every example (`--quick`) under valgrind's memcheck (CI)
 #   scripts/check.sh targets     clippy -D warnings on the library for other targets: macOS,
 #                                Windows (no membarrier, no thread moves), aarch64 and musl Linux (CI)
@@ -98,12 +100,23 @@ loom_groups() {
   done
   loom_test --tests --no-run
   side_by_side loom loom_group "${a[@]}" :: "${b[@]}"
+  # The SPSC models once more on the stamped layout (loom-tests feature
+  # `stamped`): the FIFO file on one core, the wake-up and disconnection
+  # files on the other.
+  loom_test --features stamped --tests --no-run
+  side_by_side loom-stamped loom_stamped_group --test spsc_fifo :: --test spsc_wake --test spsc_disconnect
 }
 
 loom_group() {
   # loom_group NAME TEST-ARGS... : one group, one model at a time, logged to target/loom-NAME.log.
   local name="$1"; shift
   loom_test "$@" -- --test-threads=1 > "target/loom-$name.log" 2>&1
+}
+
+loom_stamped_group() {
+  # As loom_group, with the SPSC models on the stamped layout; logged to target/loom-stamped-NAME.log.
+  local name="$1"; shift
+  loom_test --features stamped "$@" -- --test-threads=1 > "target/loom-stamped-$name.log" 2>&1
 }
 
 # loom_test ARGS... : `cargo test` of the loom models with ARGS, built with
@@ -226,6 +239,16 @@ broadcast_flip() {
     --test broadcast --test fuzz_replay --test async
 }
 
+spsc_stamped() {
+  # The SPSC tests on the stamped layout (`Builder::spsc_stamped`): their
+  # rings come from `tests/common`'s `spsc_channel` / `spsc_t`, which the
+  # feature `__test-spsc-stamped` points at it (tests of the chunk API, of
+  # segments and of huge zero-sized rings name the default layout: the
+  # stamped one has no chunks, no segments and a stamp a slot).
+  timed cargo test -p ringflow --features __test-hooks,futures,__test-spsc-stamped \
+    --test spsc --test async --test flow --test batch
+}
+
 valgrind_examples() {
   # Every example under valgrind's memcheck: the crate's threads and tasks
   # wait on `Park` channels there (system calls, the vDSO, `membarrier`),
@@ -279,6 +302,7 @@ case "${1:-}" in
   hooks-hidden) hooks_hidden ;;
   pages) pages ;;
   broadcast-flip) broadcast_flip ;;
+  spsc-stamped) spsc_stamped ;;
   valgrind) valgrind_examples ;;
   targets) other_targets ;;
   fuzz) shift; fuzz "${1:-600}" ;;

@@ -18,11 +18,17 @@ pub(crate) type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 /// uniqueness is asserted while both handles access slots concurrently
 /// through shared references (Miri's aliasing models treat `Box` like
 /// `&mut`).
-pub(crate) struct Buffer<S> {
+pub struct Buffer<S> {
     /// Start of a `Box<[S]>` of length `len` (leaked with `Box::leak`, or
     /// allocated with its layout by `zeroed`), reclaimed only in `Drop`.
     ptr: NonNull<S>,
     len: usize,
+}
+
+impl<S> core::fmt::Debug for Buffer<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Buffer").field("len", &self.len).finish_non_exhaustive()
+    }
 }
 
 impl<S> Buffer<S> {
@@ -111,10 +117,16 @@ impl<S> Buffer<S> {
 /// ring passes it to every access), so that all-zero memory is the initial
 /// state and a ring of any capacity is built without touching its slots
 /// ([`Buffer::stamped`]).
-pub(crate) struct StampedSlot<T> {
+pub struct StampedSlot<T> {
     /// The stamp minus the slot's base.
     raw_stamp: AtomicUsize,
     pub(crate) value: Cell<T>,
+}
+
+impl<T> core::fmt::Debug for StampedSlot<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StampedSlot").finish_non_exhaustive()
+    }
 }
 
 impl<T> StampedSlot<T> {

@@ -756,6 +756,11 @@ where
 // error and how the driver's failure maps to it.
 macro_rules! send_future {
     ($ring:ident, $tx:ident, $($mut_:ident)?) => {
+        send_future!($ring, $tx [] [] [], $($mut_)?);
+    };
+    // With generic parameters besides `T` (the SPSC layout), each list with
+    // its leading comma: as declared, as bounded in impls, as arguments.
+    ($ring:ident, $tx:ident [$($decl:tt)*] [$($imp:tt)*] [$($arg:tt)*], $($mut_:ident)?) => {
         /// The future of
         #[doc = concat!("[`", stringify!($tx), "::send_async`](crate::", stringify!($ring), "::", stringify!($tx), "::send_async).")]
         ///
@@ -768,17 +773,17 @@ macro_rules! send_future {
         /// always (the value is never pinned). Polling it again after it
         /// resolved panics.
         #[must_use = "futures do nothing unless polled"]
-        pub struct SendFuture<'a, T> {
-            pub(crate) tx: &'a $($mut_)? crate::$ring::$tx<T>,
+        pub struct SendFuture<'a, T $($decl)*> {
+            pub(crate) tx: &'a $($mut_)? crate::$ring::$tx<T $($arg)*>,
             pub(crate) value: Option<T>,
             pub(crate) wait: AsyncWait,
         }
 
         // The value is never pinned (it is moved in and out by value), so
         // the future is `Unpin` whatever `T` is.
-        impl<T> Unpin for SendFuture<'_, T> {}
+        impl<T $($imp)*> Unpin for SendFuture<'_, T $($arg)*> {}
 
-        impl<T> Future for SendFuture<'_, T> {
+        impl<T $($imp)*> Future for SendFuture<'_, T $($arg)*> {
             type Output = Result<(), SendError<T>>;
 
             #[inline]
@@ -788,13 +793,13 @@ macro_rules! send_future {
             }
         }
 
-        impl<T> Drop for SendFuture<'_, T> {
+        impl<T $($imp)*> Drop for SendFuture<'_, T $($arg)*> {
             fn drop(&mut self) {
                 self.wait.cancel(&self.tx);
             }
         }
 
-        impl<T> fmt::Debug for SendFuture<'_, T> {
+        impl<T $($imp)*> fmt::Debug for SendFuture<'_, T $($arg)*> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct("SendFuture")
                     .field("pending", &self.value.is_some())
@@ -807,6 +812,10 @@ macro_rules! send_future {
 
 macro_rules! recv_future {
     ($ring:ident, $rx:ident, [$($bound:tt)*], $err:ty, $map:expr, $errdoc:literal, $($mut_:ident)?) => {
+        recv_future!($ring, $rx [] [] [], [$($bound)*], $err, $map, $errdoc, $($mut_)?);
+    };
+    // As `send_future!`'s generic form.
+    ($ring:ident, $rx:ident [$($decl:tt)*] [$($imp:tt)*] [$($arg:tt)*], [$($bound:tt)*], $err:ty, $map:expr, $errdoc:literal, $($mut_:ident)?) => {
         /// The future of
         #[doc = concat!("[`", stringify!($rx), "::recv_async`](crate::", stringify!($ring), "::", stringify!($rx), "::recv_async).")]
         ///
@@ -816,14 +825,14 @@ macro_rules! recv_future {
         /// `Send` when the handle it borrows is: when `T: Send` (on a
         /// broadcast ring `T: Send + Sync`, as for its handles); `Unpin`.
         #[must_use = "futures do nothing unless polled"]
-        pub struct RecvFuture<'a, T: $($bound)*> {
-            pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T>,
+        pub struct RecvFuture<'a, T: $($bound)* $($decl)*> {
+            pub(crate) rx: &'a $($mut_)? crate::$ring::$rx<T $($arg)*>,
             pub(crate) wait: AsyncWait,
         }
 
-        impl<T: $($bound)*> Unpin for RecvFuture<'_, T> {}
+        impl<T: $($bound)* $($imp)*> Unpin for RecvFuture<'_, T $($arg)*> {}
 
-        impl<T: $($bound)*> Future for RecvFuture<'_, T> {
+        impl<T: $($bound)* $($imp)*> Future for RecvFuture<'_, T $($arg)*> {
             type Output = Result<T, $err>;
 
             #[inline]
@@ -833,13 +842,13 @@ macro_rules! recv_future {
             }
         }
 
-        impl<T: $($bound)*> Drop for RecvFuture<'_, T> {
+        impl<T: $($bound)* $($imp)*> Drop for RecvFuture<'_, T $($arg)*> {
             fn drop(&mut self) {
                 self.wait.cancel(&self.rx);
             }
         }
 
-        impl<T: $($bound)*> fmt::Debug for RecvFuture<'_, T> {
+        impl<T: $($bound)* $($imp)*> fmt::Debug for RecvFuture<'_, T $($arg)*> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct("RecvFuture").field("registered", &self.wait.is_registered()).finish_non_exhaustive()
             }
@@ -850,10 +859,10 @@ macro_rules! recv_future {
 /// The SPSC futures (re-exported from [`crate::spsc`]).
 pub(crate) mod spsc_futures {
     use super::*;
-    send_future!(spsc, Producer, mut);
+    send_future!(spsc, Producer [, L: spsc::Layout = spsc::Packed] [, L: spsc::Layout] [, L], mut);
     recv_future!(
         spsc,
-        Consumer,
+        Consumer [, L: spsc::Layout = spsc::Packed] [, L: spsc::Layout] [, L],
         [],
         RecvError,
         disconnected,
@@ -883,7 +892,7 @@ pub(crate) mod broadcast_futures {
     recv_future!(broadcast, Receiver, [Clone], broadcast::RecvError, broadcast::RecvTimeoutError::untimed, "Resolves to this receiver's next item (a clone), or to [`RecvError::Disconnected`](crate::broadcast::RecvError::Disconnected) once it has seen every item and the sender is gone, or (Lossy channels) to [`RecvError::Lagged`](crate::broadcast::RecvError::Lagged) as `recv` does.", mut);
 }
 
-impl<T> spsc::Producer<T> {
+impl<T, L: spsc::Layout> spsc::Producer<T, L> {
     /// Sends `value`, waiting for room without blocking the thread: the
     /// returned future resolves once the value is in the ring.
     ///
@@ -924,12 +933,12 @@ impl<T> spsc::Producer<T> {
     /// assert_eq!(consumer.join().unwrap(), 3);
     /// # });
     /// ```
-    pub fn send_async(&mut self, value: T) -> spsc_futures::SendFuture<'_, T> {
+    pub fn send_async(&mut self, value: T) -> spsc_futures::SendFuture<'_, T, L> {
         spsc_futures::SendFuture { tx: self, value: Some(value), wait: AsyncWait::default() }
     }
 }
 
-impl<T> spsc::Consumer<T> {
+impl<T, L: spsc::Layout> spsc::Consumer<T, L> {
     /// Receives the oldest item, waiting for one without blocking the
     /// thread.
     ///
@@ -954,7 +963,7 @@ impl<T> spsc::Consumer<T> {
     /// assert!(rx.recv_async().await.is_err());
     /// # });
     /// ```
-    pub fn recv_async(&mut self) -> spsc_futures::RecvFuture<'_, T> {
+    pub fn recv_async(&mut self) -> spsc_futures::RecvFuture<'_, T, L> {
         spsc_futures::RecvFuture { rx: self, wait: AsyncWait::default() }
     }
 }
@@ -1110,6 +1119,10 @@ mod adapters {
     // A `Sink` over a sender: the same on every ring.
     macro_rules! sink_for {
         ($ring:ident, $tx:ident, $($by:tt)?) => {
+            sink_for!($ring, $tx [] [] [], $($by)?);
+        };
+        // As `send_future!`'s generic form.
+        ($ring:ident, $tx:ident [$($decl:tt)*] [$($imp:tt)*] [$($arg:tt)*], $($by:tt)?) => {
             /// A [`Sink`] into a
             #[doc = concat!("[`", stringify!($tx), "`](crate::", stringify!($ring), "::", stringify!($tx), ").")]
             ///
@@ -1130,24 +1143,24 @@ mod adapters {
             /// returning `Ready` means the sink holds nothing. A
             /// `start_send` while it holds nothing needs no `poll_ready`.
             #[must_use = "sinks do nothing unless polled"]
-            pub struct SendSink<T> {
-                tx: crate::$ring::$tx<T>,
+            pub struct SendSink<T $($decl)*> {
+                tx: crate::$ring::$tx<T $($arg)*>,
                 pending: Option<T>,
                 wait: AsyncWait,
             }
 
-            impl<T> Unpin for SendSink<T> {}
+            impl<T $($imp)*> Unpin for SendSink<T $($arg)*> {}
 
-            impl<T> crate::$ring::$tx<T> {
+            impl<T $($imp)*> crate::$ring::$tx<T $($arg)*> {
                 /// Turns the handle into a [`Sink`] (feature `futures`).
-                pub fn into_sink(self) -> SendSink<T> {
+                pub fn into_sink(self) -> SendSink<T $($arg)*> {
                     SendSink { tx: self, pending: None, wait: AsyncWait::default() }
                 }
             }
 
-            impl<T> SendSink<T> {
+            impl<T $($imp)*> SendSink<T $($arg)*> {
                 /// The handle, for introspection (`len`, `stats`, ...).
-                pub fn get_ref(&self) -> &crate::$ring::$tx<T> {
+                pub fn get_ref(&self) -> &crate::$ring::$tx<T $($arg)*> {
                     &self.tx
                 }
 
@@ -1175,7 +1188,7 @@ mod adapters {
                 /// assert_eq!(rx.try_recv().ok(), Some(1));
                 /// assert!(rx.try_recv().is_err());
                 /// ```
-                pub fn into_inner(self) -> (crate::$ring::$tx<T>, Option<T>) {
+                pub fn into_inner(self) -> (crate::$ring::$tx<T $($arg)*>, Option<T>) {
                     let mut this = core::mem::ManuallyDrop::new(self);
                     let this: &mut Self = &mut this;
                     this.wait.cancel(&$($by)? this.tx);
@@ -1196,7 +1209,7 @@ mod adapters {
                 }
             }
 
-            impl<T> Sink<T> for SendSink<T> {
+            impl<T $($imp)*> Sink<T> for SendSink<T $($arg)*> {
                 type Error = SendError<T>;
 
                 fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
@@ -1225,13 +1238,13 @@ mod adapters {
                 }
             }
 
-            impl<T> Drop for SendSink<T> {
+            impl<T $($imp)*> Drop for SendSink<T $($arg)*> {
                 fn drop(&mut self) {
                     self.wait.cancel(&$($by)? self.tx);
                 }
             }
 
-            impl<T> fmt::Debug for SendSink<T> {
+            impl<T $($imp)*> fmt::Debug for SendSink<T $($arg)*> {
                 fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.debug_struct("SendSink")
                         .field("tx", &self.tx)
@@ -1250,6 +1263,10 @@ mod adapters {
     // `$($bound)*`: what receiving needs of `T`.
     macro_rules! stream_for {
         ($ring:ident, $rx:ident, [$($bound:tt)*], $item:ty, $on_ok:expr, $on_err:expr, $doc:literal, $($by:tt)?) => {
+            stream_for!($ring, $rx [] [] [], [$($bound)*], $item, $on_ok, $on_err, $doc, $($by)?);
+        };
+        // As `send_future!`'s generic form.
+        ($ring:ident, $rx:ident [$($decl:tt)*] [$($imp:tt)*] [$($arg:tt)*], [$($bound:tt)*], $item:ty, $on_ok:expr, $on_err:expr, $doc:literal, $($by:tt)?) => {
             /// A [`Stream`] of the items of a
             #[doc = concat!("[`", stringify!($rx), "`](crate::", stringify!($ring), "::", stringify!($rx), "),")]
             #[doc = $doc]
@@ -1257,25 +1274,25 @@ mod adapters {
             /// the `poll_next` that returns it. Dropping the stream drops the
             /// handle (and so may disconnect the channel).
             #[must_use = "streams do nothing unless polled"]
-            pub struct RecvStream<T: $($bound)*> {
-                rx: crate::$ring::$rx<T>,
+            pub struct RecvStream<T: $($bound)* $($decl)*> {
+                rx: crate::$ring::$rx<T $($arg)*>,
                 wait: AsyncWait,
                 done: bool,
             }
 
-            impl<T: $($bound)*> Unpin for RecvStream<T> {}
+            impl<T: $($bound)* $($imp)*> Unpin for RecvStream<T $($arg)*> {}
 
-            impl<T: $($bound)*> crate::$ring::$rx<T> {
+            impl<T: $($bound)* $($imp)*> crate::$ring::$rx<T $($arg)*> {
                 /// Turns the handle into a [`Stream`] of its items (feature
                 /// `futures`).
-                pub fn into_stream(self) -> RecvStream<T> {
+                pub fn into_stream(self) -> RecvStream<T $($arg)*> {
                     RecvStream { rx: self, wait: AsyncWait::default(), done: false }
                 }
             }
 
-            impl<T: $($bound)*> RecvStream<T> {
+            impl<T: $($bound)* $($imp)*> RecvStream<T $($arg)*> {
                 /// The handle, for introspection (`len`, `stats`, ...).
-                pub fn get_ref(&self) -> &crate::$ring::$rx<T> {
+                pub fn get_ref(&self) -> &crate::$ring::$rx<T $($arg)*> {
                     &self.rx
                 }
 
@@ -1299,7 +1316,7 @@ mod adapters {
                 /// let mut rx = stream.into_inner();
                 /// assert_eq!(rx.try_recv().ok(), Some(2)); // the rest is still there
                 /// ```
-                pub fn into_inner(self) -> crate::$ring::$rx<T> {
+                pub fn into_inner(self) -> crate::$ring::$rx<T $($arg)*> {
                     let mut this = core::mem::ManuallyDrop::new(self);
                     let this: &mut Self = &mut this;
                     this.wait.cancel(&$($by)? this.rx);
@@ -1311,7 +1328,7 @@ mod adapters {
                 }
             }
 
-            impl<T: $($bound)*> Stream for RecvStream<T> {
+            impl<T: $($bound)* $($imp)*> Stream for RecvStream<T $($arg)*> {
                 type Item = $item;
 
                 fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<$item>> {
@@ -1331,19 +1348,19 @@ mod adapters {
                 }
             }
 
-            impl<T: $($bound)*> FusedStream for RecvStream<T> {
+            impl<T: $($bound)* $($imp)*> FusedStream for RecvStream<T $($arg)*> {
                 fn is_terminated(&self) -> bool {
                     self.done
                 }
             }
 
-            impl<T: $($bound)*> Drop for RecvStream<T> {
+            impl<T: $($bound)* $($imp)*> Drop for RecvStream<T $($arg)*> {
                 fn drop(&mut self) {
                     self.wait.cancel(&$($by)? self.rx);
                 }
             }
 
-            impl<T: $($bound)*> fmt::Debug for RecvStream<T> {
+            impl<T: $($bound)* $($imp)*> fmt::Debug for RecvStream<T $($arg)*> {
                 fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.debug_struct("RecvStream")
                         .field("rx", &self.rx)
@@ -1358,10 +1375,10 @@ mod adapters {
     /// SPSC adapters (re-exported from [`crate::spsc`]).
     pub(crate) mod spsc_adapters {
         use super::*;
-        sink_for!(spsc, Producer,);
+        sink_for!(spsc, Producer [, L: spsc::Layout = spsc::Packed] [, L: spsc::Layout] [, L],);
         stream_for!(
             spsc,
-            Consumer,
+            Consumer [, L: spsc::Layout = spsc::Packed] [, L: spsc::Layout] [, L],
             [],
             T,
             |v| v,

@@ -71,7 +71,12 @@ macro_rules! handle_introspection {
 /// items (so `T: Debug` is not needed).
 macro_rules! handle_debug {
     ($($handle:ident),+) => {$(
-        impl<T> core::fmt::Debug for $handle<T> {
+        handle_debug!([] $handle<T>);
+    )+};
+    // One handle with generic parameters besides `T` (the SPSC layout):
+    // `[, L: Layout]`.
+    ([$($gen:tt)*] $handle:ident<$($arg:ident),+>) => {
+        impl<T $($gen)*> core::fmt::Debug for $handle<$($arg),+> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.debug_struct(stringify!($handle))
                     .field("len", &self.len())
@@ -80,7 +85,7 @@ macro_rules! handle_debug {
                     .finish()
             }
         }
-    )+};
+    };
 }
 
 /// The receiving iterators of a ring whose receiver type is `$rx`: `TryIter`
@@ -89,12 +94,18 @@ macro_rules! handle_debug {
 /// consumer, whose methods take `&mut self`).
 macro_rules! receiver_iterators {
     ($rx:ident $(, $mut:ident)?) => {
+        receiver_iterators!($rx [] [] [] $(, $mut)?);
+    };
+    // With generic parameters besides `T` (the SPSC layout), each list with
+    // its leading comma: as declared (with defaults), as bounded in impls,
+    // as arguments.
+    ($rx:ident [$($decl:tt)*] [$($imp:tt)*] [$($arg:tt)*] $(, $mut:ident)?) => {
         #[doc = concat!("Iterator returned by [`", stringify!($rx), "::try_iter`]: receives what is there, without waiting.")]
-        pub struct TryIter<'a, T> {
-            rx: &'a $($mut)? $rx<T>,
+        pub struct TryIter<'a, T $($decl)*> {
+            rx: &'a $($mut)? $rx<T $($arg)*>,
         }
 
-        impl<T> Iterator for TryIter<'_, T> {
+        impl<T $($imp)*> Iterator for TryIter<'_, T $($arg)*> {
             type Item = T;
             fn next(&mut self) -> Option<T> {
                 self.rx.try_recv().ok()
@@ -102,11 +113,11 @@ macro_rules! receiver_iterators {
         }
 
         #[doc = concat!("Iterator returned by [`", stringify!($rx), "::iter`]: waits for each item, ends at disconnection.")]
-        pub struct Iter<'a, T> {
-            rx: &'a $($mut)? $rx<T>,
+        pub struct Iter<'a, T $($decl)*> {
+            rx: &'a $($mut)? $rx<T $($arg)*>,
         }
 
-        impl<T> Iterator for Iter<'_, T> {
+        impl<T $($imp)*> Iterator for Iter<'_, T $($arg)*> {
             type Item = T;
             fn next(&mut self) -> Option<T> {
                 self.rx.recv().ok()
@@ -115,14 +126,14 @@ macro_rules! receiver_iterators {
 
         // `recv` fails only once every sender is gone and nothing is left,
         // and no sender can come back: after the first `None`, only `None`.
-        impl<T> core::iter::FusedIterator for Iter<'_, T> {}
+        impl<T $($imp)*> core::iter::FusedIterator for Iter<'_, T $($arg)*> {}
 
         #[doc = concat!("Owning blocking iterator, from `", stringify!($rx), "::into_iter`.")]
-        pub struct IntoIter<T> {
-            rx: $rx<T>,
+        pub struct IntoIter<T $($decl)*> {
+            rx: $rx<T $($arg)*>,
         }
 
-        impl<T> Iterator for IntoIter<T> {
+        impl<T $($imp)*> Iterator for IntoIter<T $($arg)*> {
             type Item = T;
             fn next(&mut self) -> Option<T> {
                 self.rx.recv().ok()
@@ -130,37 +141,37 @@ macro_rules! receiver_iterators {
         }
 
         // As for `Iter`.
-        impl<T> core::iter::FusedIterator for IntoIter<T> {}
+        impl<T $($imp)*> core::iter::FusedIterator for IntoIter<T $($arg)*> {}
 
-        impl<T> IntoIterator for $rx<T> {
+        impl<T $($imp)*> IntoIterator for $rx<T $($arg)*> {
             type Item = T;
-            type IntoIter = IntoIter<T>;
-            fn into_iter(self) -> IntoIter<T> {
+            type IntoIter = IntoIter<T $($arg)*>;
+            fn into_iter(self) -> IntoIter<T $($arg)*> {
                 IntoIter { rx: self }
             }
         }
 
-        impl<'a, T> IntoIterator for &'a $($mut)? $rx<T> {
+        impl<'a, T $($imp)*> IntoIterator for &'a $($mut)? $rx<T $($arg)*> {
             type Item = T;
-            type IntoIter = Iter<'a, T>;
-            fn into_iter(self) -> Iter<'a, T> {
+            type IntoIter = Iter<'a, T $($arg)*>;
+            fn into_iter(self) -> Iter<'a, T $($arg)*> {
                 self.iter()
             }
         }
 
-        impl<T> core::fmt::Debug for TryIter<'_, T> {
+        impl<T $($imp)*> core::fmt::Debug for TryIter<'_, T $($arg)*> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.debug_struct("TryIter").field("rx", &self.rx).finish()
             }
         }
 
-        impl<T> core::fmt::Debug for Iter<'_, T> {
+        impl<T $($imp)*> core::fmt::Debug for Iter<'_, T $($arg)*> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.debug_struct("Iter").field("rx", &self.rx).finish()
             }
         }
 
-        impl<T> core::fmt::Debug for IntoIter<T> {
+        impl<T $($imp)*> core::fmt::Debug for IntoIter<T $($arg)*> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.debug_struct("IntoIter").field("rx", &self.rx).finish()
             }
@@ -176,9 +187,11 @@ macro_rules! receiver_iterators {
 /// handles): written once here. A receive may name a method to run before
 /// each pause (`while_waiting: method`), a send one to run once after a
 /// thread's first pause, if that wait spins (`first_pause: method`).
+/// Generic parameters besides `T` go in brackets after the direction
+/// (`send[L: Layout]: Producer<T, L>`, the SPSC layout).
 macro_rules! handle_blocking {
-    (send: $tx:ty, attempt: $attempt:ident $(, first_pause: $first:ident)?) => {
-        impl<T> $crate::wait::Blocking for $tx {
+    (send $([$($gen:tt)*])?: $tx:ty, attempt: $attempt:ident $(, first_pause: $first:ident)?) => {
+        impl<T $(, $($gen)*)?> $crate::wait::Blocking for $tx {
             type Carry = T;
             type Output = ();
             type Error = T;
@@ -205,8 +218,8 @@ macro_rules! handle_blocking {
             }
         }
     };
-    (recv: $rx:ty, attempt: $attempt:ident $(, while_waiting: $hint:ident)?) => {
-        impl<T> $crate::wait::Blocking for $rx {
+    (recv $([$($gen:tt)*])?: $rx:ty, attempt: $attempt:ident $(, while_waiting: $hint:ident)?) => {
+        impl<T $(, $($gen)*)?> $crate::wait::Blocking for $rx {
             type Carry = ();
             type Output = T;
             type Error = $crate::RecvTimeoutError;

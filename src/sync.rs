@@ -30,7 +30,7 @@ pub(crate) use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 #[derive(Debug)]
 #[repr(transparent)]
-pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
 impl<T> UnsafeCell<T> {

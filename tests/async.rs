@@ -10,6 +10,8 @@
 //! counts shrink; the hand-polled tests, which decide every interleaving
 //! themselves, run in full.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,8 +20,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::SpscInLayout;
 use futures::executor::block_on;
-use ringflow::{broadcast, mpmc, spsc, Builder, RecvError, SendError, TryRecvError, WaitStrategy};
+use ringflow::{broadcast, mpmc, Builder, RecvError, SendError, TryRecvError, WaitStrategy};
 
 const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::Park, WaitStrategy::SpinYield, WaitStrategy::BusySpin];
 
@@ -60,8 +63,8 @@ impl Drop for Tracked {
     }
 }
 
-fn park_spsc<T>(cap: usize) -> (spsc::Producer<T>, spsc::Consumer<T>) {
-    Builder::new(cap).wait_strategy(WaitStrategy::Park).spsc()
+fn park_spsc<T>(cap: usize) -> (common::Tx<T>, common::Rx<T>) {
+    Builder::new(cap).wait_strategy(WaitStrategy::Park).spsc_t()
 }
 
 fn park_mpmc<T>(cap: usize) -> (mpmc::Sender<T>, mpmc::Receiver<T>) {
@@ -74,7 +77,7 @@ fn park_mpmc<T>(cap: usize) -> (mpmc::Sender<T>, mpmc::Receiver<T>) {
 fn futures_are_send_when_t_is_send() {
     fn assert_send<S: Send>(_: &S) {}
     fn assert_unpin<S: Unpin>(_: &S) {}
-    let (mut tx, mut rx) = spsc::channel::<String>(1);
+    let (mut tx, mut rx) = common::spsc_channel::<String>(1);
     let (mtx, mrx) = mpmc::channel::<String>(1);
     {
         let f = tx.send_async(String::new());
@@ -101,7 +104,7 @@ fn futures_are_send_when_t_is_send() {
 #[test]
 fn spsc_async_both_sides_every_strategy() {
     for s in STRATEGIES {
-        let (mut tx, mut rx) = Builder::new(8).wait_strategy(s).spsc::<u64>();
+        let (mut tx, mut rx) = Builder::new(8).wait_strategy(s).spsc_t::<u64>();
         let producer = thread::spawn(move || {
             block_on(async {
                 for i in 0..N {
@@ -123,7 +126,7 @@ fn spsc_async_both_sides_every_strategy() {
 fn spsc_async_mixed_with_blocking_every_strategy() {
     for s in STRATEGIES {
         // Blocking producer, async consumer; then async producer, blocking consumer.
-        let (mut tx, mut rx) = Builder::new(4).wait_strategy(s).spsc::<u64>();
+        let (mut tx, mut rx) = Builder::new(4).wait_strategy(s).spsc_t::<u64>();
         let p = thread::spawn(move || (0..N).for_each(|i| tx.send(i).unwrap()));
         block_on(async {
             for i in 0..N {
@@ -131,7 +134,7 @@ fn spsc_async_mixed_with_blocking_every_strategy() {
             }
         });
         p.join().unwrap();
-        let (mut tx, mut rx) = Builder::new(4).wait_strategy(s).spsc::<u64>();
+        let (mut tx, mut rx) = Builder::new(4).wait_strategy(s).spsc_t::<u64>();
         let c = thread::spawn(move || (0..N).map(|_| rx.recv().unwrap()).sum::<u64>());
         block_on(async {
             for i in 0..N {
@@ -184,13 +187,13 @@ fn mpmc_async_both_sides_every_strategy() {
 
 #[test]
 fn errors_hand_values_back() {
-    let (mut tx, rx) = spsc::channel::<u32>(1);
+    let (mut tx, rx) = common::spsc_channel::<u32>(1);
     drop(rx);
     assert_eq!(block_on(tx.send_async(5)), Err(SendError(5)));
     let (tx, rx) = mpmc::channel::<u32>(1);
     drop(rx);
     assert_eq!(block_on(tx.send_async(6)), Err(SendError(6)));
-    let (tx, mut rx) = spsc::channel::<u32>(2);
+    let (tx, mut rx) = common::spsc_channel::<u32>(2);
     let mut tx = tx;
     tx.try_send(1).unwrap();
     drop(tx);

@@ -1,6 +1,8 @@
 //! The batch API: SPSC chunks and slice/iterator conveniences, MPMC
 //! try_send_many / try_recv_many.
 
+mod common;
+
 // SAFETY (every `unsafe { .. }` around a `__claim_send` / `__claim_recv` test
 // hook in this file): the guard it returns is finished or dropped, never leaked.
 use std::cell::RefCell;
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+use common::SpscInLayout;
 use ringflow::{Builder, TryRecvError, WaitStrategy};
 
 /// Records every drop by id, so double drops and leaks show.
@@ -99,7 +102,7 @@ fn write_chunk_on_disconnected_channel_grants_nothing() {
 #[test]
 fn send_iter_never_pulls_items_it_cannot_send() {
     let log = Rc::new(RefCell::new(Vec::new()));
-    let (mut tx, mut rx) = Builder::new(3).wait_strategy(WaitStrategy::SpinYield).spsc::<Tracked>();
+    let (mut tx, mut rx) = Builder::new(3).wait_strategy(WaitStrategy::SpinYield).spsc_t::<Tracked>();
     let mut items = (0..5).map(|id| Tracked { id, log: log.clone() });
     assert_eq!(tx.send_iter(&mut items), 3);
     assert!(log.borrow().is_empty(), "nothing dropped while sending");
@@ -116,7 +119,7 @@ fn send_iter_never_pulls_items_it_cannot_send() {
 
 #[test]
 fn send_iter_publishes_what_was_written_when_the_iterator_panics() {
-    let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(8);
+    let (mut tx, mut rx) = common::spsc_channel::<u32>(8);
     let mut n = 0;
     let mut items = std::iter::from_fn(|| {
         n += 1;
@@ -200,7 +203,7 @@ fn release_with_a_panicking_drop_drops_the_rest_once_and_frees_all() {
 fn batched_transfer_between_threads_is_fifo() {
     let total: u64 = if cfg!(miri) { 500 } else { 1_000_000 };
     for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
-        let (mut tx, mut rx) = Builder::new(100).wait_strategy(strategy).spsc::<u64>();
+        let (mut tx, mut rx) = Builder::new(100).wait_strategy(strategy).spsc_t::<u64>();
         let producer = thread::spawn(move || {
             let mut next = 0u64;
             let mut buf = [0u64; 37];
@@ -239,7 +242,7 @@ fn batched_transfer_between_threads_is_fifo() {
 
 #[test]
 fn batch_positions_cross_usize_max() {
-    let (mut tx, mut rx) = Builder::new(7).__start_position(usize::MAX - 10).spsc::<u32>();
+    let (mut tx, mut rx) = Builder::new(7).__start_position(usize::MAX - 10).spsc_t::<u32>();
     let mut next = 0;
     let mut expected = 0;
     for _ in 0..20 {

@@ -49,11 +49,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ringflow::{
-    mpmc, spsc, Builder, Congestion, RecvError, RecvTimeoutError, SendTimeoutError, Stats, TryRecvError, TrySendError,
+    mpmc, Builder, Congestion, RecvError, RecvTimeoutError, SendTimeoutError, Stats, TryRecvError, TrySendError,
     WaitStrategy,
 };
 
-use common::{scaled, Rng, Watchdog};
+use common::{scaled, Rng, SpscInLayout, Watchdog};
 use Congestion::{Clear, Congested};
 
 const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park];
@@ -131,11 +131,11 @@ struct Spsc;
 struct Mpmc;
 
 impl Ring for Spsc {
-    type Tx = spsc::Producer<u64>;
-    type Rx = spsc::Consumer<u64>;
+    type Tx = common::Tx<u64>;
+    type Rx = common::Rx<u64>;
     const NAME: &'static str = "spsc";
     fn build(b: Builder) -> (Self::Tx, Self::Rx) {
-        b.spsc()
+        b.spsc_t()
     }
     fn send(tx: &mut Self::Tx, v: u64) {
         tx.send(v).unwrap();
@@ -409,7 +409,7 @@ fn watermarks_panic_unless_low_below_high_within_capacity() {
     let cap = 8;
     let bad = [(3, 3), (4, 3), (8, 8), (0, 0), (0, 9), (7, 9), (9, 10), (usize::MAX, 1), (0, usize::MAX)];
     for (low, high) in bad {
-        let s = panic_message(|| drop(Builder::new(cap).watermarks(low, high).spsc::<u8>()));
+        let s = panic_message(|| drop(Builder::new(cap).watermarks(low, high).spsc_t::<u8>()));
         let m = panic_message(|| drop(Builder::new(cap).watermarks(low, high).mpmc::<u8>()));
         for (ring, msg) in [("spsc", s), ("mpmc", m)] {
             let msg = msg.unwrap_or_else(|| panic!("{ring}: watermarks({low}, {high}) on capacity {cap} must panic"));
@@ -418,7 +418,7 @@ fn watermarks_panic_unless_low_below_high_within_capacity() {
     }
     let good = [(0, 1), (7, 8), (0, 8), (3, 4), (2, 6)];
     for (low, high) in good {
-        let (mut tx, mut rx) = Builder::new(cap).watermarks(low, high).spsc::<u8>();
+        let (mut tx, mut rx) = Builder::new(cap).watermarks(low, high).spsc_t::<u8>();
         tx.send(1).unwrap();
         assert_eq!(rx.recv(), Ok(1));
         let (tx, rx) = Builder::new(cap).watermarks(low, high).mpmc::<u8>();
@@ -426,7 +426,7 @@ fn watermarks_panic_unless_low_below_high_within_capacity() {
         assert_eq!(rx.recv(), Ok(1));
     }
     // Capacity 1 allows exactly (0, 1).
-    drop(Builder::new(1).watermarks(0, 1).spsc::<u8>());
+    drop(Builder::new(1).watermarks(0, 1).spsc_t::<u8>());
     assert!(panic_message(|| {
         let _ = Builder::new(1).watermarks(0, 2);
     })
@@ -1052,7 +1052,7 @@ fn counters_never_decrease_while_threads_run() {
 #[test]
 fn spsc_counters_never_decrease_while_threads_run() {
     let _dog = Watchdog::new("spsc stats monotonicity");
-    let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).spsc::<u64>();
+    let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).spsc_t::<u64>();
     let n = scaled(20_000, 100) as u64;
     let producer = thread::spawn(move || {
         let mut rng = Rng::new(5);
@@ -1101,7 +1101,8 @@ fn spsc_counters_never_decrease_while_threads_run() {
 /// calls run the same raise / lower as single sends and receives.
 #[test]
 fn batch_operations_raise_and_lower_the_flag() {
-    // SPSC: send_slice / recv_into, send_iter / read_chunk.
+    // SPSC: send_slice / recv_into, send_iter / read_chunk (the default
+    // layout's: the stamped one has no chunks).
     let (mut tx, mut rx) = Builder::new(16).watermarks(3, 10).spsc::<u64>();
     assert_eq!(tx.send_slice(&[0; 12]), 12);
     assert_eq!(flag(tx.stats()), Congested, "send_slice across `high` raises");
@@ -1147,7 +1148,7 @@ fn batch_drains_never_leave_the_flag_stuck() {
         let n = scaled(3000, 50) as u64;
         let batch = 1 + rng.below(cap);
         // SPSC: send_slice in, recv_into out.
-        let (mut tx, mut rx) = Builder::new(cap).wait_strategy(WaitStrategy::SpinYield).watermarks(low, high).spsc();
+        let (mut tx, mut rx) = Builder::new(cap).wait_strategy(WaitStrategy::SpinYield).watermarks(low, high).spsc_t();
         let producer = thread::spawn(move || {
             let items: Vec<u64> = (0..n).collect();
             let mut sent = 0;
@@ -1218,7 +1219,7 @@ fn batch_drains_never_leave_the_flag_stuck() {
 /// and by fuzzing).
 #[test]
 fn spsc_send_iter_fills_every_free_slot() {
-    let (mut tx, mut rx) = spsc::channel::<u64>(16);
+    let (mut tx, mut rx) = common::spsc_channel::<u64>(16);
     assert_eq!(tx.send_slice(&[0; 12]), 12);
     let mut out = [0; 9];
     assert_eq!(rx.recv_into(&mut out), 9); // 3 left, 13 free
@@ -1238,7 +1239,7 @@ fn watermarks_on_channels_that_never_park_make_no_system_call() {
     use ringflow::__test_hooks::{membarrier_calls_on_this_thread as heavy, park_channels_use_membarrier};
     for strategy in [WaitStrategy::BusySpin, WaitStrategy::SpinYield, WaitStrategy::Park] {
         let before = heavy();
-        let (mut tx, mut rx) = Builder::new(8).wait_strategy(strategy).watermarks(2, 6).spsc::<u32>();
+        let (mut tx, mut rx) = Builder::new(8).wait_strategy(strategy).watermarks(2, 6).spsc_t::<u32>();
         for _ in 0..3 {
             while tx.try_send(0).is_ok() {}
             assert_eq!(tx.congestion(), Congestion::Congested);
@@ -1275,7 +1276,7 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
     use ringflow::__test_hooks::fail_next_heavy_barriers;
     for ring in ["spsc", "mpmc"] {
         let (tx, rx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).mpmc::<u32>();
-        let (mut stx, srx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).spsc::<u32>();
+        let (mut stx, srx) = Builder::new(4).wait_strategy(WaitStrategy::Park).watermarks(1, 3).spsc_t::<u32>();
         let mut send = |v| if ring == "spsc" { stx.try_send(v).is_ok() } else { tx.try_send(v).is_ok() };
         fail_next_heavy_barriers(1);
         assert!(send(0) && send(1) && send(2), "{ring}: the send that reaches `high` succeeds");
@@ -1290,7 +1291,7 @@ fn a_failed_heavy_barrier_is_never_a_panic() {
 
     // A waiter whose barrier always fails (an SPSC one: its waits always
     // need the barrier): never sleeps, still times out...
-    let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc::<u32>();
+    let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).spsc_t::<u32>();
     fail_next_heavy_barriers(u64::MAX);
     assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(ringflow::RecvTimeoutError::Timeout));
     assert_eq!(rx.stats().parks, 0, "it must not sleep without the barrier");
@@ -1362,11 +1363,11 @@ fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()))
             }
             "spsc" => {
-                let (mut tx, mut rx) = b.spsc::<u64>();
+                let (mut tx, mut rx) = b.spsc_t::<u64>();
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(move || rx.recv().unwrap()))
             }
             "spsc task" => {
-                let (mut tx, mut rx) = b.spsc::<u64>();
+                let (mut tx, mut rx) = b.spsc_t::<u64>();
                 let recv = move || futures::executor::block_on(rx.recv_async()).unwrap();
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(recv))
             }
@@ -1376,7 +1377,7 @@ fn paced_and_brisk_stretches_switch_barrier_pairs_without_losing_wakeups() {
                 (Box::new(move |v| tx.send(v).unwrap()), Box::new(recv))
             }
             _ => {
-                let (mut tx, mut rx) = b.spsc::<u64>();
+                let (mut tx, mut rx) = b.spsc_t::<u64>();
                 let send = move |v| futures::executor::block_on(tx.send_async(v)).unwrap();
                 (Box::new(send), Box::new(move || rx.recv().unwrap()))
             }
@@ -1433,7 +1434,7 @@ fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
     const BURST: u64 = 4_000;
     let dog = Arc::new(Watchdog::new("a side that stopped waiting"));
     for attempt in 1..=ATTEMPTS {
-        let (mut tx, mut rx) = Builder::new(1024).wait_strategy(WaitStrategy::Park).spsc::<u64>();
+        let (mut tx, mut rx) = Builder::new(1024).wait_strategy(WaitStrategy::Park).spsc_t::<u64>();
         // The producer sends what it is told: `(items, paced)`, paced items
         // ~80 µs apart (past `PACED_WAIT_NS`, 50 µs), so that each receive
         // waits long enough to park.
@@ -1452,7 +1453,7 @@ fn a_registry_whose_side_stopped_waiting_is_switched_back_by_its_notifier() {
         });
         let mut expect = 0;
         // One paced receive: whether it parked, and whether it ran `membarrier`.
-        let paced_recv = |rx: &mut spsc::Consumer<u64>, expect: &mut u64| {
+        let paced_recv = |rx: &mut common::Rx<u64>, expect: &mut u64| {
             plan.send((1, true)).unwrap();
             let (parks, calls) = (rx.stats().parks, membarrier_calls_on_this_thread());
             assert_eq!(rx.recv(), Ok(*expect), "items in order, none lost");

@@ -19,8 +19,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{scaled, Opaque, Rng, Tracked, Tracker, Watchdog, Zst};
-use ringflow::spsc::{self, Consumer, Producer};
+use common::{scaled, Opaque, Rng, SpscInLayout, Tracked, Tracker, Watchdog, Zst};
+use common::{Rx as Consumer, Tx as Producer};
 use ringflow::{
     Builder, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitStrategy,
 };
@@ -32,7 +32,7 @@ const STRATEGIES: [WaitStrategy; 3] = [WaitStrategy::BusySpin, WaitStrategy::Spi
 const ACT_AFTER: Duration = Duration::from_millis(50);
 
 fn chan<T>(capacity: usize, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>) {
-    Builder::new(capacity).wait_strategy(strategy).spsc()
+    Builder::new(capacity).wait_strategy(strategy).spsc_t()
 }
 
 /// A deadline that has already passed.
@@ -80,7 +80,7 @@ fn send_and_recv_without_waiting() {
 
 #[test]
 fn try_send_on_a_full_ring_hands_the_value_back() {
-    let (mut tx, mut rx) = spsc::channel::<String>(2);
+    let (mut tx, mut rx) = common::spsc_channel::<String>(2);
     tx.try_send("a".into()).unwrap();
     tx.try_send("b".into()).unwrap();
     let err = tx.try_send("c".to_string()).unwrap_err();
@@ -188,20 +188,20 @@ fn producer_drop_with_items_queued_lets_the_consumer_drain_them_first() {
 
 #[test]
 fn disconnection_is_seen_from_both_sides() {
-    let (tx, rx) = spsc::channel::<u8>(1);
+    let (tx, rx) = common::spsc_channel::<u8>(1);
     assert!(!tx.is_disconnected());
     assert!(!rx.is_disconnected());
     drop(tx);
     assert!(rx.is_disconnected());
 
-    let (tx, rx) = spsc::channel::<u8>(1);
+    let (tx, rx) = common::spsc_channel::<u8>(1);
     drop(rx);
     assert!(tx.is_disconnected());
 }
 
 #[test]
 fn peek_shows_the_oldest_item_without_removing_it() {
-    let (mut tx, mut rx) = spsc::channel::<String>(2);
+    let (mut tx, mut rx) = common::spsc_channel::<String>(2);
     assert!(rx.peek().is_none());
     tx.send("x".into()).unwrap();
     tx.send("y".into()).unwrap();
@@ -221,7 +221,7 @@ fn peek_shows_the_oldest_item_without_removing_it() {
 
 #[test]
 fn peek_follows_the_ring_around_many_laps() {
-    let (mut tx, mut rx) = spsc::channel::<u64>(3);
+    let (mut tx, mut rx) = common::spsc_channel::<u64>(3);
     for i in 0..scaled(1_000, 50) as u64 {
         tx.try_send(i).unwrap();
         assert_eq!(rx.peek(), Some(&i));
@@ -232,7 +232,7 @@ fn peek_follows_the_ring_around_many_laps() {
 
 #[test]
 fn try_iter_takes_what_is_there_and_stops() {
-    let (mut tx, mut rx) = spsc::channel::<u32>(8);
+    let (mut tx, mut rx) = common::spsc_channel::<u32>(8);
     assert_eq!(rx.try_iter().next(), None);
     for i in 0..5 {
         tx.send(i).unwrap();
@@ -307,7 +307,7 @@ for_each_strategy!(
 #[test]
 fn into_iter_drops_what_it_did_not_yield() {
     let t = Tracker::new(4);
-    let (mut tx, rx) = spsc::channel::<Tracked>(4);
+    let (mut tx, rx) = common::spsc_channel::<Tracked>(4);
     for id in 0..4 {
         tx.send(t.item(id)).unwrap();
     }
@@ -322,10 +322,10 @@ fn into_iter_drops_what_it_did_not_yield() {
 
 #[test]
 fn wait_strategy_is_reported_by_both_handles() {
-    let (tx, rx) = spsc::channel::<u8>(1);
+    let (tx, rx) = common::spsc_channel::<u8>(1);
     assert_eq!(tx.wait_strategy(), WaitStrategy::Park, "channel() uses the default");
     assert_eq!(rx.wait_strategy(), WaitStrategy::Park);
-    let (tx, rx) = Builder::new(1).spsc::<u8>();
+    let (tx, rx) = Builder::new(1).spsc_t::<u8>();
     assert_eq!(tx.wait_strategy(), WaitStrategy::Park);
     assert_eq!(rx.wait_strategy(), WaitStrategy::Park);
     for strategy in STRATEGIES {
@@ -339,7 +339,7 @@ fn wait_strategy_is_reported_by_both_handles() {
 fn introspection_through_shared_references_from_other_threads() {
     // `Producer` / `Consumer` are `Sync` for these payloads, so `&tx` / `&rx`
     // can be read from another thread while the owner keeps them.
-    let (mut tx, mut rx) = spsc::channel::<u32>(3);
+    let (mut tx, mut rx) = common::spsc_channel::<u32>(3);
     tx.send(1).unwrap();
     tx.send(2).unwrap();
     thread::scope(|s| {
@@ -437,12 +437,12 @@ fn error_debug_works_without_t_debug_and_names_the_variant() {
 
     // The everyday consequence: `unwrap()` on a send result compiles and
     // works for a payload without `Debug`.
-    let (mut tx, mut rx) = spsc::channel::<Opaque>(1);
+    let (mut tx, mut rx) = common::spsc_channel::<Opaque>(1);
     tx.try_send(Opaque(1)).unwrap();
     tx.send_timeout(Opaque(2), Duration::ZERO).unwrap_err();
     assert_eq!(rx.recv().unwrap().0, 1);
     let panic = catch_unwind(AssertUnwindSafe(|| {
-        let (mut tx, _rx) = spsc::channel::<Opaque>(1);
+        let (mut tx, _rx) = common::spsc_channel::<Opaque>(1);
         tx.try_send(Opaque(1)).unwrap();
         tx.try_send(Opaque(2)).unwrap(); // Full: panics with the Debug text
     }))
@@ -453,7 +453,7 @@ fn error_debug_works_without_t_debug_and_names_the_variant() {
 
 #[test]
 fn handles_and_iterators_implement_debug_without_t_debug() {
-    let (mut tx, mut rx) = spsc::channel::<Opaque>(3);
+    let (mut tx, mut rx) = common::spsc_channel::<Opaque>(3);
     tx.send(Opaque(1)).unwrap();
     let p = format!("{tx:?}");
     let c = format!("{rx:?}");
@@ -487,7 +487,7 @@ fn errors_implement_std_error_and_convert() {
         let c = rx.recv_timeout(Duration::ZERO)?.0;
         Ok(a + b + c)
     }
-    let (mut tx, mut rx) = spsc::channel(2);
+    let (mut tx, mut rx) = common::spsc_channel(2);
     assert_eq!(pipeline(&mut tx, &mut rx).unwrap(), 6);
 
     assert_eq!(TrySendError::from(SendError(9)), TrySendError::Disconnected(9));
@@ -521,7 +521,7 @@ fn handles_and_errors_are_send_and_sync_for_send_payloads() {
     assert_send::<Builder>();
 
     // And they really move between threads.
-    let (mut tx, mut rx) = spsc::channel::<Cell<u8>>(1);
+    let (mut tx, mut rx) = common::spsc_channel::<Cell<u8>>(1);
     let t = thread::spawn(move || tx.send(Cell::new(3)).is_ok());
     assert!(t.join().unwrap());
     let t = thread::spawn(move || rx.recv().map(Cell::into_inner));
@@ -600,7 +600,7 @@ fn capacity_1025_just_above_a_power_of_two() {
 #[test]
 fn capacity_is_exact_for_odd_and_power_of_two_sizes() {
     for cap in [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129] {
-        let (mut tx, rx) = spsc::channel::<u8>(cap);
+        let (mut tx, rx) = common::spsc_channel::<u8>(cap);
         assert_eq!(tx.capacity(), cap);
         assert_eq!(rx.capacity(), cap);
         let mut sent = 0;
@@ -620,7 +620,7 @@ fn capacity_is_exact_for_odd_and_power_of_two_sizes() {
 /// Sends and receives batches of varying size so the fill level and the
 /// slot index take every value, for at least `laps` laps of the ring.
 fn wrap_around(capacity: usize, laps: usize, seed: u64) {
-    let (mut tx, mut rx) = spsc::channel::<u64>(capacity);
+    let (mut tx, mut rx) = common::spsc_channel::<u64>(capacity);
     let mut rng = Rng::new(seed);
     let (mut sent, mut received) = (0u64, 0u64);
     let target = (laps * capacity) as u64;
@@ -675,7 +675,7 @@ fn wrap_around_many_laps_capacity_7() {
 /// Random single-step operations against a `VecDeque` model, starting the
 /// positions at `start`; every observer is checked after every step.
 fn model_from_position(capacity: usize, start: usize, ops: usize, seed: u64) {
-    let (mut tx, mut rx) = Builder::new(capacity).__start_position(start).spsc::<u64>();
+    let (mut tx, mut rx) = Builder::new(capacity).__start_position(start).spsc_t::<u64>();
     let mut model = VecDeque::new();
     let mut rng = Rng::new(seed);
     let mut next = 0u64;
@@ -732,7 +732,7 @@ fn positions_cross_usize_max_while_filling_and_draining() {
     for &capacity in capacities {
         for k in 0..capacity.min(6) {
             let start = usize::MAX - k;
-            let (mut tx, mut rx) = Builder::new(capacity).__start_position(start).spsc::<usize>();
+            let (mut tx, mut rx) = Builder::new(capacity).__start_position(start).spsc_t::<usize>();
             for lap in 0..2 {
                 for i in 0..capacity {
                     assert_eq!(tx.len(), i, "start MAX-{k}, lap {lap}");
@@ -759,7 +759,7 @@ fn positions_cross_usize_max_while_filling_and_draining() {
 #[test]
 fn positions_at_usize_max_exact_steps() {
     // Capacity 3 starting at MAX - 1: tail goes MAX-1 -> MAX -> 0 -> 1.
-    let (mut tx, mut rx) = Builder::new(3).__start_position(usize::MAX - 1).spsc::<&str>();
+    let (mut tx, mut rx) = Builder::new(3).__start_position(usize::MAX - 1).spsc_t::<&str>();
     assert!(tx.is_empty() && rx.is_empty());
     tx.try_send("a").unwrap(); // tail = MAX
     assert_eq!((tx.len(), rx.len()), (1, 1));
@@ -784,7 +784,7 @@ fn positions_at_usize_max_exact_steps() {
 fn transfer_across_usize_max(strategy: WaitStrategy) {
     // The positions cross usize::MAX after 38 items; the rest is margin.
     let n = scaled(2_000, 100) as u64;
-    let (mut tx, mut rx) = Builder::new(4).wait_strategy(strategy).__start_position(usize::MAX - 37).spsc::<u64>();
+    let (mut tx, mut rx) = Builder::new(4).wait_strategy(strategy).__start_position(usize::MAX - 37).spsc_t::<u64>();
     let producer = thread::spawn(move || {
         for i in 0..n {
             tx.send(i).unwrap();
@@ -809,7 +809,7 @@ for_each_strategy!(transfer_across_usize_max);
 
 #[test]
 fn zst_unit_items() {
-    let (mut tx, mut rx) = spsc::channel::<()>(3);
+    let (mut tx, mut rx) = common::spsc_channel::<()>(3);
     for lap in 0..scaled(1_000, 30) {
         for i in 0..3 {
             assert_eq!(tx.len(), i, "lap {lap}");
@@ -833,7 +833,8 @@ fn zst_unit_items() {
 #[test]
 fn zst_huge_capacity_does_not_allocate_or_loop() {
     let cap = 1usize << 40;
-    let (mut tx, mut rx) = spsc::channel::<()>(cap);
+    // The default layout's (a stamped ring allocates a stamp a slot).
+    let (mut tx, mut rx) = ringflow::spsc::channel::<()>(cap);
     assert_eq!(tx.capacity(), cap);
     assert_eq!(rx.capacity(), cap);
     let n = scaled(10_000, 200);
@@ -853,6 +854,7 @@ fn zst_huge_capacity_does_not_allocate_or_loop() {
 
 #[test]
 fn zst_capacity_usize_max() {
+    // The default layout's (a stamped ring allocates a stamp a slot).
     let (mut tx, mut rx) = Builder::new(usize::MAX).__start_position(usize::MAX - 2).spsc::<()>();
     assert_eq!(tx.capacity(), usize::MAX);
     for i in 0..10 {
@@ -871,6 +873,7 @@ fn zst_capacity_usize_max() {
 #[test]
 fn zst_with_drop_counter_huge_capacity_drops_exactly_the_queued_items() {
     type Z = Zst<0>;
+    // The default layout's (a stamped ring allocates a stamp a slot).
     let (mut tx, mut rx) = Builder::new(1 << 40).spsc::<Z>();
     for _ in 0..100 {
         tx.try_send(Zst).unwrap();
@@ -891,7 +894,7 @@ fn zst_with_drop_counter_huge_capacity_drops_exactly_the_queued_items() {
 #[test]
 fn zst_with_drop_counter_consumer_dropped_first() {
     type Z = Zst<1>;
-    let (mut tx, mut rx) = spsc::channel::<Z>(3);
+    let (mut tx, mut rx) = common::spsc_channel::<Z>(3);
     // Move the slot index, then leave 3 items straddling the buffer's end.
     tx.try_send(Zst).unwrap();
     tx.try_send(Zst).unwrap();
@@ -924,7 +927,7 @@ fn zst_with_drop_counter_consumer_dropped_first() {
 /// `usize::MAX`), then drops both handles in the given order.
 fn queued_items_dropped_exactly_once(consumer_first: bool, start: usize) {
     let t = Tracker::new(16);
-    let (mut tx, mut rx) = Builder::new(5).__start_position(start).spsc::<Tracked>();
+    let (mut tx, mut rx) = Builder::new(5).__start_position(start).spsc_t::<Tracked>();
     for id in 0..3 {
         tx.try_send(t.item(id)).unwrap();
     }
@@ -990,7 +993,7 @@ fn full_ring_dropped_drops_every_item_once() {
     for cap in [1, 2, 3, 8] {
         for shift in 0..cap {
             let t = Tracker::new(cap + shift);
-            let (mut tx, mut rx) = spsc::channel::<Tracked>(cap);
+            let (mut tx, mut rx) = common::spsc_channel::<Tracked>(cap);
             for id in 0..shift {
                 tx.send(t.item(id)).unwrap();
                 drop(rx.recv().unwrap());
@@ -1009,7 +1012,7 @@ fn full_ring_dropped_drops_every_item_once() {
 #[test]
 fn empty_ring_dropped_drops_nothing() {
     let t = Tracker::new(4);
-    let (mut tx, mut rx) = spsc::channel::<Tracked>(4);
+    let (mut tx, mut rx) = common::spsc_channel::<Tracked>(4);
     for id in 0..4 {
         tx.send(t.item(id)).unwrap();
         let v = rx.recv().unwrap();
@@ -1077,7 +1080,7 @@ fn values_handed_back_in_errors_are_dropped_exactly_once() {
 /// `catch_unwind`: the panic propagates and every item is dropped once.
 fn panicking_drop(consumer_last: bool, panic_at: usize) {
     let t = Tracker::new(8);
-    let (mut tx, mut rx) = spsc::channel::<Tracked>(5);
+    let (mut tx, mut rx) = common::spsc_channel::<Tracked>(5);
     for id in 0..2 {
         tx.send(t.item(id)).unwrap();
         drop(rx.recv().unwrap());
@@ -1121,7 +1124,7 @@ fn panicking_drop_of_a_queued_item_producer_dropped_last() {
 #[test]
 #[should_panic(expected = "capacity")]
 fn capacity_0_panics_in_channel() {
-    let _ = spsc::channel::<u8>(0);
+    let _ = common::spsc_channel::<u8>(0);
 }
 
 #[test]
@@ -1133,26 +1136,26 @@ fn capacity_0_panics_in_builder() {
 #[test]
 #[should_panic(expected = "capacity")]
 fn capacity_0_panics_for_zst() {
-    let _ = Builder::new(0).wait_strategy(WaitStrategy::BusySpin).spsc::<()>();
+    let _ = Builder::new(0).wait_strategy(WaitStrategy::BusySpin).spsc_t::<()>();
 }
 
 #[test]
 #[should_panic(expected = "capacity")]
 fn capacity_whose_buffer_overflows_panics() {
-    let _ = Builder::new(usize::MAX / 2).spsc::<u64>();
+    let _ = Builder::new(usize::MAX / 2).spsc_t::<u64>();
 }
 
 #[test]
 #[should_panic(expected = "capacity")]
 fn capacity_whose_buffer_overflows_panics_in_channel() {
-    let _ = spsc::channel::<[u8; 4096]>(usize::MAX / 4096 + 1);
+    let _ = common::spsc_channel::<[u8; 4096]>(usize::MAX / 4096 + 1);
 }
 
 #[test]
 #[should_panic(expected = "capacity")]
 fn capacity_just_over_the_allocation_limit_panics() {
     // One element more than fits in `isize::MAX` bytes.
-    let _ = Builder::new(isize::MAX as usize / 8 + 1).spsc::<u64>();
+    let _ = Builder::new(isize::MAX as usize / 8 + 1).spsc_t::<u64>();
 }
 
 // ---------------------------------------------------------------------------
@@ -1578,7 +1581,7 @@ fn tracked_payloads_across_threads_are_each_dropped_once() {
     // drop on different threads.
     for consumer_last in [false, true] {
         let t = Tracker::new(200);
-        let (mut tx, mut rx) = spsc::channel::<Tracked>(128);
+        let (mut tx, mut rx) = common::spsc_channel::<Tracked>(128);
         let t2 = t.clone();
         let producer = thread::spawn(move || {
             for id in 0..200 {
@@ -1613,8 +1616,9 @@ fn tracked_payloads_across_threads_are_each_dropped_once() {
 
 /// A ZST ring of capacity `usize::MAX` (accepted: its buffer is 0 bytes)
 /// whose consumer slot index has been moved to `usize::MAX - 1` with the
-/// O(1) batch calls, with `queued` items left in the ring.
-fn zst_ring_with_head_index_at_the_end(queued: usize) -> (Producer<()>, Consumer<()>) {
+/// O(1) batch calls, with `queued` items left in the ring. The default
+/// layout's (a stamped ring has a stamp word a slot, and no chunks).
+fn zst_ring_with_head_index_at_the_end(queued: usize) -> (ringflow::spsc::Producer<()>, ringflow::spsc::Consumer<()>) {
     let (mut tx, mut rx) = Builder::new(usize::MAX).wait_strategy(WaitStrategy::BusySpin).spsc::<()>();
     let chunk = tx.write_chunk_uninit(usize::MAX);
     assert_eq!(chunk.len(), usize::MAX);
@@ -1659,4 +1663,113 @@ fn zst_capacity_above_half_usize_drop_with_items_across_the_buffer_end() {
         drop(rx);
     }));
     assert!(dropped.is_ok(), "dropping a ring with 3 queued ZSTs from slot usize::MAX - 1 panicked");
+}
+
+// ---------------------------------------------------------------------------
+// The stamped layout, named explicitly (`Builder::spsc_stamped`): these run
+// in every test run and under Miri; `scripts/check.sh spsc-stamped` runs the
+// whole file (and the async, flow and batch files) on it as well.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn stamped_transfer_between_threads_is_fifo() {
+    let n = scaled(200_000, 300) as u64;
+    for strategy in [WaitStrategy::BusySpin, WaitStrategy::Park] {
+        let _w = Watchdog::new("stamped FIFO transfer");
+        let (mut tx, mut rx) = Builder::new(8).wait_strategy(strategy).spsc_stamped::<u64>();
+        let producer = thread::spawn(move || {
+            for i in 0..n {
+                if i % 3 == 0 {
+                    tx.send(i).unwrap();
+                } else {
+                    while let Err(e) = tx.try_send(i) {
+                        assert!(e.is_full());
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        });
+        for i in 0..n {
+            let v = if i % 2 == 0 { rx.recv().unwrap() } else { rx.iter().next().unwrap() };
+            assert_eq!(v, i, "{strategy:?}");
+        }
+        producer.join().unwrap();
+        assert_eq!(rx.recv(), Err(RecvError));
+    }
+}
+
+#[test]
+fn stamped_ring_drops_each_item_once_across_laps_and_at_the_end() {
+    let t = Tracker::new(37);
+    let (mut tx, mut rx) = Builder::new(3).spsc_stamped::<Tracked>();
+    let mut next_in = 0;
+    let mut next_out = 0;
+    // Many laps of a 3-item ring (plus its slack), one receive behind.
+    while next_in < 37 {
+        tx.try_send(t.item(next_in)).unwrap();
+        next_in += 1;
+        if next_in - next_out == 3 {
+            assert!(tx.is_full());
+            assert_eq!(rx.peek().map(|v| v.id()), Some(next_out));
+            assert_eq!(rx.try_recv().unwrap().id(), next_out);
+            next_out += 1;
+        }
+    }
+    t.assert_dropped_once(0..next_out);
+    drop(tx);
+    t.assert_not_dropped(next_out..37);
+    drop(rx);
+    t.assert_dropped_once(0..37);
+}
+
+#[test]
+fn stamped_positions_cross_usize_max() {
+    for start in [usize::MAX - 4, usize::MAX, 0] {
+        let (mut tx, mut rx) = Builder::new(2).__start_position(start).__segment_slots(3).spsc_stamped::<u32>();
+        for i in 0..20 {
+            tx.try_send(2 * i).unwrap();
+            tx.try_send(2 * i + 1).unwrap();
+            assert!(tx.is_full());
+            assert_eq!(rx.try_recv(), Ok(2 * i), "start {start}");
+            assert_eq!(rx.try_recv(), Ok(2 * i + 1), "start {start}");
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "a stale stamp is not an item (start {start})");
+        }
+    }
+}
+
+#[test]
+fn stamped_batches_and_single_items_mix() {
+    let (mut tx, mut rx) = Builder::new(5).spsc_stamped::<u32>();
+    assert_eq!(tx.send_slice(&[1, 2, 3]), 3);
+    assert_eq!(rx.try_recv(), Ok(1), "a batch's items carry their stamps");
+    tx.try_send(4).unwrap();
+    assert_eq!(tx.send_iter(&mut (5..100)), 2, "the room the call began with");
+    let mut out = [0; 8];
+    assert_eq!(rx.recv_into(&mut out), 5);
+    assert_eq!(&out[..5], [2, 3, 4, 5, 6]);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    for round in 0..10 {
+        assert_eq!(tx.send_slice(&[round; 4]), 4);
+        assert_eq!(rx.try_recv(), Ok(round));
+        assert_eq!(rx.recv_into(&mut out), 3);
+    }
+    drop(tx);
+    assert_eq!(rx.recv_into(&mut out), 0);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn stamped_send_iter_sends_what_it_wrote_when_the_iterator_panics() {
+    let t = Tracker::new(8);
+    let (mut tx, mut rx) = Builder::new(8).spsc_stamped::<Tracked>();
+    let mut n = 0;
+    let mut items = std::iter::from_fn(|| {
+        assert!(n < 3, "iterator failure");
+        n += 1;
+        Some(t.item(n - 1))
+    });
+    assert!(catch_unwind(AssertUnwindSafe(|| tx.send_iter(&mut items))).is_err());
+    t.assert_not_dropped(0..3);
+    assert_eq!(rx.try_iter().map(|v| v.id()).collect::<Vec<_>>(), [0, 1, 2]);
+    t.assert_dropped_once(0..3);
 }

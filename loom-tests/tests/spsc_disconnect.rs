@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{model, model_parks, yield_times, Item, Ledger};
+use common::{model, model_parks, yield_times, Item, Ledger, SpscLayout};
 use loom::thread;
 use ringflow::{Builder, RecvError, SendError, TryRecvError, TrySendError, WaitStrategy};
 
@@ -24,7 +24,10 @@ use ringflow::{Builder, RecvError, SendError, TryRecvError, TrySendError, WaitSt
 fn producer_drop_while_receiving() {
     model("producer_drop_while_receiving", 4, || {
         let ledger = Ledger::new(3);
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).__segment_slots(2).spsc::<Item>();
+        let (mut tx, mut rx) = Builder::new(2)
+            .wait_strategy(WaitStrategy::SpinYield)
+            .__segment_slots(2)
+            .spsc_with_layout::<Item, SpscLayout>();
         let items: Vec<Item> = (0..3).map(|i| ledger.item(i)).collect();
         let producer = thread::spawn(move || {
             for item in items {
@@ -62,7 +65,10 @@ fn producer_drop_while_receiving() {
 fn consumer_drop_while_sending() {
     model("consumer_drop_while_sending", 4, || {
         let ledger = Ledger::new(4);
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::SpinYield).__segment_slots(2).spsc::<Item>();
+        let (mut tx, mut rx) = Builder::new(2)
+            .wait_strategy(WaitStrategy::SpinYield)
+            .__segment_slots(2)
+            .spsc_with_layout::<Item, SpscLayout>();
         let items: Vec<Item> = (0..4).map(|i| ledger.item(i)).collect();
         let producer = thread::spawn(move || {
             let mut disconnected = false;
@@ -111,7 +117,8 @@ fn consumer_drop_while_sending() {
 fn blocked_recv_woken_by_producer_drop() {
     model_parks("blocked_recv_woken_by_producer_drop", 4, || {
         let ledger = Ledger::new(1);
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<Item>();
+        let (mut tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<Item, SpscLayout>();
         let item = ledger.item(0);
         let producer = thread::spawn(move || {
             yield_times(2);
@@ -134,7 +141,8 @@ fn blocked_recv_woken_by_producer_drop() {
 #[test]
 fn blocked_recv_woken_by_producer_drop_empty() {
     model_parks("blocked_recv_woken_by_producer_drop_empty", 4, || {
-        let (tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
+        let (tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<u32, SpscLayout>();
         let producer = thread::spawn(move || {
             yield_times(2);
             drop(tx);
@@ -152,7 +160,8 @@ fn blocked_recv_woken_by_producer_drop_empty() {
 fn blocked_send_woken_by_consumer_drop() {
     model_parks("blocked_send_woken_by_consumer_drop", 4, || {
         let ledger = Ledger::new(2);
-        let (mut tx, rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<Item>();
+        let (mut tx, rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<Item, SpscLayout>();
         assert!(tx.try_send(ledger.item(0)).is_ok());
         let consumer = thread::spawn(move || {
             yield_times(2);

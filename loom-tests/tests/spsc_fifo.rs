@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::model;
+use common::{model, SpscLayout};
 use loom::cell::UnsafeCell;
 use loom::thread;
 use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
@@ -30,7 +30,7 @@ fn fifo(capacity: usize, slots: usize, start: usize, items: u32) {
         .wait_strategy(WaitStrategy::BusySpin)
         .__start_position(start)
         .__segment_slots(slots)
-        .spsc::<u32>();
+        .spsc_with_layout::<u32, SpscLayout>();
     assert_eq!(tx.__segment_len(), slots, "a flat buffer of `slots` slots");
     let producer = thread::spawn(move || {
         for i in 0..items {
@@ -113,8 +113,10 @@ fn fifo_wrap_with_slack_across_usize_max() {
 #[test]
 fn send_happens_before_recv() {
     model("send_happens_before_recv", 4, || {
-        let (mut tx, mut rx) =
-            Builder::new(1).wait_strategy(WaitStrategy::BusySpin).__segment_slots(1).spsc::<Box<UnsafeCell<u64>>>();
+        let (mut tx, mut rx) = Builder::new(1)
+            .wait_strategy(WaitStrategy::BusySpin)
+            .__segment_slots(1)
+            .spsc_with_layout::<Box<UnsafeCell<u64>>, SpscLayout>();
         let producer = thread::spawn(move || {
             for i in 0..2u64 {
                 let payload = Box::new(UnsafeCell::new(0));

@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::{model_parks, yield_times};
+use common::{model_parks, yield_times, SpscLayout};
 use loom::thread;
 use ringflow::{Builder, TryRecvError, WaitStrategy};
 
@@ -30,7 +30,8 @@ use ringflow::{Builder, TryRecvError, WaitStrategy};
 #[test]
 fn blocked_send_woken_by_recv() {
     model_parks("blocked_send_woken_by_recv", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
+        let (mut tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<u32, SpscLayout>();
         tx.try_send(0).unwrap();
         let consumer = thread::spawn(move || {
             yield_times(2);
@@ -55,7 +56,8 @@ fn blocked_send_woken_by_recv() {
 #[test]
 fn blocked_recv_woken_by_send() {
     model_parks("blocked_recv_woken_by_send", 4, || {
-        let (mut tx, mut rx) = Builder::new(2).wait_strategy(WaitStrategy::Park).__segment_slots(2).spsc::<u32>();
+        let (mut tx, mut rx) =
+            Builder::new(2).wait_strategy(WaitStrategy::Park).__segment_slots(2).spsc_with_layout::<u32, SpscLayout>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.send(0).unwrap();
@@ -81,7 +83,8 @@ fn blocked_recv_woken_by_send() {
 #[test]
 fn protocol_minimal_recv_parks() {
     model_parks("protocol_minimal_recv_parks", 4, || {
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
+        let (mut tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<u32, SpscLayout>();
         let producer = thread::spawn(move || {
             yield_times(2);
             tx.try_send(7).unwrap();
@@ -102,7 +105,8 @@ fn protocol_minimal_recv_parks() {
 fn ping_pong_both_sides_park() {
     model_parks("ping_pong_both_sides_park", 4, || {
         // One slot, no slack (`__segment_slots`), so that the ring wraps.
-        let (mut tx, mut rx) = Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc::<u32>();
+        let (mut tx, mut rx) =
+            Builder::new(1).wait_strategy(WaitStrategy::Park).__segment_slots(1).spsc_with_layout::<u32, SpscLayout>();
         let producer = thread::spawn(move || {
             for i in 0..3 {
                 tx.send(i).unwrap();

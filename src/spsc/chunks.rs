@@ -9,10 +9,10 @@
 
 use core::mem::MaybeUninit;
 
-use super::{Consumer, Producer};
+use super::{Consumer, Packed, Producer};
 use crate::buffer::{drop_each, wrap_add};
 
-impl<T> Producer<T> {
+impl<T> Producer<T, Packed> {
     /// Grants up to `n` free slots to write in place; the chunk holds fewer
     /// if fewer are free, and none if the consumer is gone. Nothing is
     /// visible to the consumer until the chunk is committed, and then all of
@@ -38,6 +38,7 @@ impl<T> Producer<T> {
     /// unsafe { chunk.commit_all() };
     /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 10, 20, 30, 40]);
     /// ```
+    #[inline]
     pub fn write_chunk_uninit(&mut self, n: usize) -> WriteChunkUninit<'_, T> {
         let granted = if self.is_disconnected() { 0 } else { self.free_slots(n).min(n) };
         self.write_ahead_past(granted);
@@ -135,7 +136,7 @@ impl<T> Producer<T> {
 /// committing publishes nothing (and drops nothing: values written but not
 /// committed are leaked, not dropped).
 pub struct WriteChunkUninit<'a, T> {
-    producer: &'a mut Producer<T>,
+    producer: &'a mut Producer<T, Packed>,
     /// Granted slots: at most the free slots seen when it was created, which
     /// stay free until committed (only this producer fills slots).
     len: usize,
@@ -154,6 +155,7 @@ impl<T> WriteChunkUninit<'_, T> {
 
     /// The granted slots as two slices (the second is non-empty only when
     /// the chunk wraps around the end of the buffer), in send order.
+    #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
         let p = &*self.producer;
         let start = p.tail_idx();
@@ -185,6 +187,7 @@ impl<T> WriteChunkUninit<'_, T> {
     /// # Panics
     ///
     /// If `n > self.len()`.
+    #[inline]
     pub unsafe fn commit(self, n: usize) {
         assert!(n <= self.len, "ringflow: commit({n}) exceeds the {} granted slots", self.len);
         self.producer.publish_tail(n);
@@ -195,6 +198,7 @@ impl<T> WriteChunkUninit<'_, T> {
     /// # Safety
     ///
     /// Every granted slot must have been initialised.
+    #[inline]
     pub unsafe fn commit_all(self) {
         let n = self.len;
         // SAFETY: forwarded to the caller.
@@ -231,7 +235,7 @@ impl<T> WriteChunkUninit<'_, T> {
     }
 }
 
-impl<T> Consumer<T> {
+impl<T> Consumer<T, Packed> {
     /// Grants up to `n` queued items to read in place (fewer if fewer are
     /// queued). Release them with [`ReadChunk::release`] or move them out with
     /// its iterator; either publishes the new position once for the batch.
@@ -251,6 +255,7 @@ impl<T> Consumer<T> {
     /// chunk.release(2); // drops the first two, keeps the third
     /// assert_eq!(rx.try_recv(), Ok(3));
     /// ```
+    #[inline]
     pub fn read_chunk(&mut self, n: usize) -> ReadChunk<'_, T> {
         let granted = self.available(n).min(n);
         self.read_ahead_past(granted);
@@ -285,7 +290,7 @@ impl<T> Consumer<T> {
 /// Queued items granted by [`Consumer::read_chunk`]. Dropping it without
 /// releasing leaves the items queued.
 pub struct ReadChunk<'a, T> {
-    consumer: &'a mut Consumer<T>,
+    consumer: &'a mut Consumer<T, Packed>,
     /// Granted items: at most what was published when it was created, which
     /// stay in place until released (only this consumer frees slots).
     len: usize,
@@ -304,6 +309,7 @@ impl<'a, T> ReadChunk<'a, T> {
 
     /// The granted items as two slices, oldest first (the second is
     /// non-empty only when the chunk wraps around the end of the buffer).
+    #[inline]
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let c = &*self.consumer;
         let start = c.head_idx();
@@ -328,10 +334,11 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Panics
     ///
     /// If `n > self.len()`.
+    #[inline]
     pub fn release(self, n: usize) {
         assert!(n <= self.len, "ringflow: release({n}) exceeds the {} granted items", self.len);
         struct Publish<'c, T> {
-            consumer: &'c mut Consumer<T>,
+            consumer: &'c mut Consumer<T, Packed>,
         }
         impl<T> Drop for Publish<'_, T> {
             fn drop(&mut self) {
@@ -378,7 +385,7 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
 pub struct ReadChunkIntoIter<'a, T> {
     /// Its private position moves past each item as it is moved out; the
     /// shared position is stored once, on drop.
-    consumer: &'a mut Consumer<T>,
+    consumer: &'a mut Consumer<T, Packed>,
     len: usize,
     /// Items moved out so far (the consumer's position is already past
     /// them); their slots are published free on drop.

@@ -44,18 +44,69 @@
 //! working set follow what it holds, not its capacity; the capacity is
 //! still exact, enforced by the positions. See `segment.rs`. Each handle
 //! keeps the slot index of its position *within its current segment*.
+//!
+//! # Layouts
+//!
+//! The handles' second type parameter says how the slots are laid out.
+//!
+//! - [`Packed`], the default (`Producer<T>` is `Producer<T, Packed>`): the
+//!   values alone, contiguous, as described above. The consumer learns
+//!   what it may read from `tail`. An item that crosses an empty ring
+//!   alone therefore moves two cache lines from the producer's core to the
+//!   consumer's (`tail`'s, then the slot's), and the producer must win
+//!   both back for its next item.
+//! - [`Stamped`] ([`Builder::spsc_stamped`]): a stamp word beside each
+//!   value, which the producer stores (`Release`, after the value) with
+//!   the item's position; a consumer whose cached `tail` says empty reads
+//!   the stamp of the slot at `head` instead of `tail`, and the item is
+//!   one line's hand-over. The producer still stores `tail` after its
+//!   stamps, for the calls that read it (the length, the batch calls,
+//!   disconnection), but nothing on the item path reads it, so near empty
+//!   its line stays in the producer's cache. Per-slot sequence stamps with
+//!   a consumer index the producer reads only when its cache says full are
+//!   Concurrency Kit's `ck_pring` and the shape of crossbeam's
+//!   `Slot { stamp, msg }` without the compare-and-swap (there is one
+//!   producer); the stamps are stored relative to the slot, so the zeroed
+//!   allocation is the "nothing yet" state of every slot
+//!   (`StampedSlot` in `src/buffer.rs`).
+//!
+//! Which wins depends on the regime, and no one layout wins every one
+//! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
+//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07,
+//! `docs/measurements.md`): near empty, try + spin, the stamped ring ran
+//! at 1.78–1.80× rtrb with 30 ns of producer work per item and 2.19× with
+//! 10 ns, where the packed one ran at 0.92–1.00×; free-running it ran at
+//! 0.92–0.93× the packed ring, near full level with it (0.98–0.99×). A
+//! stamp costs a word a slot (16 bytes for a `u64` instead of 8), and the
+//! stamped ring has no in-place chunks (its values are not contiguous:
+//! [`send_slice`](Producer::send_slice), [`send_iter`](Producer::send_iter)
+//! and [`recv_into`](Consumer::recv_into) it has) and no segments (it is
+//! one flat buffer of its capacity, zeroed, whose pages the kernel backs
+//! as the positions first reach them). So: the stamped layout for a hop
+//! where items cross one at a time to a consumer that keeps up (the
+//! normal state of a well-provisioned low-latency stage), the default
+//! where items stream or are taken in batches, for the chunk API, and for
+//! large capacities that should cost only what they hold. On machines
+//! whose cores pass lines quickly the stamped ring's lead near empty is
+//! smaller (an in-slot stamp prototype ran at 1.04–1.14× rtrb there on an
+//! AMD EPYC Zen 3 VM, `cargo bench --bench handover`).
 
 #[cfg(not(loom))]
 mod chunks;
+mod layout;
 mod segment;
 #[cfg(not(loom))]
+mod stamped;
+#[cfg(not(loom))]
 pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunkUninit};
+pub use layout::{Layout, Packed, Stamped};
 
 use core::ptr::NonNull;
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
+use self::layout::Slot;
 use self::segment::{Segment, Sizing, LINE};
 use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
@@ -104,10 +155,71 @@ impl Builder {
     ///
     /// If `capacity` items of `T` would not fit in one allocation.
     pub fn spsc<T>(self) -> (Producer<T>, Consumer<T>) {
+        self.spsc_with_layout()
+    }
+
+    /// Builds a single-producer single-consumer ring of the [`Stamped`]
+    /// layout: a stamp word beside each value, so that an item crossing an
+    /// empty ring moves one cache line between the cores instead of two.
+    /// See the [module docs](crate::spsc#layouts) for when it pays. Its
+    /// handles have every method of the default layout's but the in-place
+    /// chunks (`write_chunk_uninit`, `read_chunk`); `send_slice`,
+    /// `send_iter` and `recv_into` are there.
+    ///
+    /// A stamped ring is always one flat buffer of `capacity` slots and a
+    /// small slack, allocated zeroed: the kernel backs its pages as the
+    /// positions first reach them, so its memory grows to the whole
+    /// capacity only after the first lap (the default layout keeps large
+    /// rings in segments that follow the queue: see the module docs).
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` slots would not fit in one allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::{spsc, Builder};
+    /// let (mut tx, mut rx): (spsc::Producer<u64, spsc::Stamped>, _) = Builder::new(64).spsc_stamped();
+    /// tx.send(7).unwrap();
+    /// assert_eq!(rx.recv(), Ok(7));
+    /// ```
+    pub fn spsc_stamped<T>(self) -> (Producer<T, Stamped>, Consumer<T, Stamped>) {
+        self.spsc_with_layout()
+    }
+
+    /// Builds a single-producer single-consumer ring of layout `L`:
+    /// [`spsc`](Builder::spsc) for [`Packed`],
+    /// [`spsc_stamped`](Builder::spsc_stamped) for [`Stamped`]. For code
+    /// generic over the layout.
+    ///
+    /// # Panics
+    ///
+    /// As the layout's own builder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringflow::{spsc, Builder};
+    /// fn pair<L: spsc::Layout>() -> (spsc::Producer<u32, L>, spsc::Consumer<u32, L>) {
+    ///     Builder::new(8).spsc_with_layout()
+    /// }
+    /// let (mut tx, mut rx) = pair::<spsc::Stamped>();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
+    pub fn spsc_with_layout<T, L: Layout>(self) -> (Producer<T, L>, Consumer<T, L>) {
+        let stamped = <L::Slot<T> as Slot<T>>::STAMPED;
         // A capacity is a bound, but one the ring could reach: the segments
         // it may grow to (at most `capacity` slots each) must be allocatable.
-        assert_layout::<Cell<T>>(self.capacity);
-        let sizing = Sizing::new::<T>(self.capacity, self.segment_slots);
+        assert_layout::<L::Slot<T>>(self.capacity);
+        // A stamped ring is flat: its consumer reads the stamp of the slot
+        // at `head`, which a segment's end would move elsewhere.
+        let sizing = if stamped {
+            Sizing::flat::<L::Slot<T>>(self.capacity, self.segment_slots)
+        } else {
+            Sizing::new::<T>(self.capacity, self.segment_slots)
+        };
         let first = Segment::alloc(sizing.base);
         let shared = Arc::new(Shared::new(&self, first));
         // SAFETY: just allocated, and linked as the consumer's segment.
@@ -127,6 +239,7 @@ impl Builder {
             seg_len,
             segment: first,
             seg_start: self.start,
+            origin: self.start,
             sizing,
             buffer,
             park,
@@ -143,6 +256,7 @@ impl Builder {
             seg_len,
             segment: first,
             segmented: sizing.segmented,
+            origin: self.start,
             buffer,
             park,
             marks,
@@ -156,7 +270,7 @@ impl Builder {
 }
 
 /// State shared by the two handles.
-struct Shared<T> {
+struct Shared<T, L: Layout> {
     /// Consumer position: the start position plus the number of items ever
     /// received, wrapping. Written only by the consumer (`Release`, after
     /// moving the value out); `tail - head <= capacity` at all times.
@@ -166,11 +280,11 @@ struct Shared<T> {
     /// the slot). Slots for positions `head..tail` hold initialised values.
     tail: CachePadded<AtomicUsize>,
     /// Read-mostly state: written only on disconnection or by a sleeper.
-    cold: CachePadded<Cold<T>>,
+    cold: CachePadded<Cold<T, L>>,
     capacity: usize,
 }
 
-struct Cold<T> {
+struct Cold<T, L: Layout> {
     /// `false` once the producer is dropped; stored (`Release`) after its
     /// last `tail` store, so a consumer that sees `false` and then re-reads
     /// `tail` sees every item.
@@ -182,14 +296,14 @@ struct Cold<T> {
     /// items (and free the segments). Meaningful only once the consumer is
     /// gone.
     head_idx: AtomicUsize,
-    head_segment: AtomicPtr<Segment<T>>,
+    head_segment: AtomicPtr<Segment<T, L>>,
     /// Wait strategy, sleepers, congestion flag and counters.
     ctl: Control,
 }
 
-impl<T> Shared<T> {
+impl<T, L: Layout> Shared<T, L> {
     /// The shared state of a ring whose items start in segment `first`.
-    fn new(b: &Builder, first: NonNull<Segment<T>>) -> Self {
+    fn new(b: &Builder, first: NonNull<Segment<T, L>>) -> Self {
         Shared {
             head: CachePadded::new(AtomicUsize::new(b.start)),
             tail: CachePadded::new(AtomicUsize::new(b.start)),
@@ -205,7 +319,7 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> Drop for Shared<T> {
+impl<T, L: Layout> Drop for Shared<T, L> {
     fn drop(&mut self) {
         // Both handles are gone (this is the last `Arc`), so nothing moves.
         // The queued items are `head..tail`, starting at slot `head_idx` of
@@ -216,8 +330,9 @@ impl<T> Drop for Shared<T> {
         debug_assert!(tail.wrapping_sub(head) <= self.capacity);
         // Each segment with the slot its items start at and their number.
         // Freed by the guard's `Drop`, after the items (also on unwind).
-        struct Segments<T>(Vec<(NonNull<Segment<T>>, usize, usize)>);
-        impl<T> Drop for Segments<T> {
+        type Run<T, L> = (NonNull<Segment<T, L>>, usize, usize);
+        struct Segments<T, L: Layout>(Vec<Run<T, L>>);
+        impl<T, L: Layout> Drop for Segments<T, L> {
             fn drop(&mut self) {
                 for &(segment, _, _) in &self.0 {
                     // SAFETY: each segment of the chain is listed once,
@@ -254,7 +369,7 @@ impl<T> Drop for Shared<T> {
             // `head..tail` stored in this segment, initialised and
             // unreachable by anyone else (both handles are gone);
             // `drop_each` visits each item once.
-            unsafe { seg.buffer.get(idx).with_mut(|p| (*p).assume_init_drop()) };
+            unsafe { seg.buffer.get(idx).cell().with_mut(|p| (*p).assume_init_drop()) };
         });
     }
 }
@@ -277,7 +392,7 @@ impl<T> Drop for Shared<T> {
 // closures, which the allocator places next to each other). Measured:
 // `cargo bench --bench handover`, near-full rows.
 #[repr(align(128))]
-pub struct Producer<T> {
+pub struct Producer<T, L: Layout = Packed> {
     /// Private copy of `shared.tail`; the producer is its only writer, so it
     /// is always exact.
     tail: usize,
@@ -311,15 +426,19 @@ pub struct Producer<T> {
     /// The producer's segment: the last of the chain, never freed while the
     /// producer is alive (the consumer frees only segments it has left,
     /// which are closed).
-    segment: NonNull<Segment<T>>,
+    segment: NonNull<Segment<T, L>>,
     /// The position stored at slot 0 of the producer's segment, or any later
     /// position up to `head` once the consumer is known to be in this
     /// segment: items in this segment are those at and after
     /// `max(head, seg_start)`.
     seg_start: usize,
+    /// The ring's first position: the stamp encoding's origin
+    /// ([`layout::Slot`]; slot `idx` has base `origin + idx`). Read only by
+    /// the [`Stamped`] layout.
+    origin: usize,
     sizing: Sizing,
     /// The segment's buffer, copied to save a pointer chase per operation.
-    buffer: NonNull<Cell<T>>,
+    buffer: NonNull<L::Slot<T>>,
     /// `Some` on `Park` channels: notify sleeping consumers after each send.
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
@@ -338,7 +457,7 @@ pub struct Producer<T> {
     /// within their spread; `docs/measurements.md`, 2026-12-07). `Park` and
     /// watermark channels pay one branch more.
     plain: bool,
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared<T, L>>,
 }
 
 /// The receiving half of an SPSC ring. Methods that move values take
@@ -354,7 +473,7 @@ pub struct Producer<T> {
 /// ```
 // Aligned to 128 bytes for the reason given on `Producer`.
 #[repr(align(128))]
-pub struct Consumer<T> {
+pub struct Consumer<T, L: Layout = Packed> {
     /// Private copy of `shared.head`; always exact.
     head: usize,
     /// The position at slot 0 of the consumer's segment in the current lap:
@@ -371,12 +490,14 @@ pub struct Consumer<T> {
     seg_len: usize,
     /// The segment the consumer reads: the first of the chain. The consumer
     /// frees it when it moves to the next.
-    segment: NonNull<Segment<T>>,
+    segment: NonNull<Segment<T, L>>,
     /// `false` for a flat ring (one segment, never closed): then `tail`
     /// needs no clamping.
     segmented: bool,
+    /// As `Producer::origin`.
+    origin: usize,
     /// The segment's buffer.
-    buffer: NonNull<Cell<T>>,
+    buffer: NonNull<L::Slot<T>>,
     /// `Some` on `Park` channels: notify sleeping producers after each receive.
     park: Option<barrier::Kind>,
     /// `Some` when watermarks are configured.
@@ -398,15 +519,15 @@ pub struct Consumer<T> {
     /// wait ends. `false` also makes a plain `recv`'s next wait slip first
     /// ([`Consumer::slip`]); a slip that did not pay sets it `true`.
     hint_waits: bool,
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared<T, L>>,
 }
 
 // SAFETY: the handles move `T` values between threads (so `T: Send` is
 // required) and share only atomics and the slot array, whose accesses are
 // synchronised by the head/tail protocol described in the module docs.
-unsafe impl<T: Send> Send for Producer<T> {}
+unsafe impl<T: Send, L: Layout> Send for Producer<T, L> {}
 // SAFETY: as for `Producer`.
-unsafe impl<T: Send> Send for Consumer<T> {}
+unsafe impl<T: Send, L: Layout> Send for Consumer<T, L> {}
 // SAFETY: every method that touches a `T` or the handle's private fields
 // needs `&mut self`. Through `&Producer` only these are callable: `len`,
 // `capacity`, `is_empty`, `is_full`, `is_disconnected`, `wait_strategy` and
@@ -416,15 +537,15 @@ unsafe impl<T: Send> Send for Consumer<T> {}
 // registry (a `Mutex` / `Condvar` pair). All of that is shared state of the
 // channel built for concurrent use (atomics, `Mutex`, `Condvar`), so sharing
 // the handle between threads is sound.
-unsafe impl<T: Send> Sync for Producer<T> {}
+unsafe impl<T: Send, L: Layout> Sync for Producer<T, L> {}
 // SAFETY: through `&Consumer` only the introspection methods are callable
 // (as for `Producer`: atomics, the congestion flag and its wake-ups).
 // `peek` needs `&mut self` today, but the `&T` it hands out may be read
 // while the `Consumer` is shared, so `T: Sync` is required as well; this
 // keeps the bound right if a shared peek is ever added.
-unsafe impl<T: Send + Sync> Sync for Consumer<T> {}
+unsafe impl<T: Send + Sync, L: Layout> Sync for Consumer<T, L> {}
 
-impl<T> Producer<T> {
+impl<T, L: Layout> Producer<T, L> {
     /// Sends `value` if there is room, without waiting.
     ///
     /// Never enters the kernel on `BusySpin` / `SpinYield` channels, but
@@ -563,6 +684,9 @@ impl<T> Producer<T> {
     #[inline(always)]
     fn publish_tail(&mut self, n: usize) {
         debug_assert!(n <= self.limit.wrapping_sub(self.tail));
+        if <L::Slot<T> as Slot<T>>::STAMPED {
+            self.stamp(n);
+        }
         self.tail = self.tail.wrapping_add(n);
         next_lap(self.tail, &mut self.tail_base, self.seg_len);
         let shared = &*self.shared;
@@ -577,6 +701,23 @@ impl<T> Producer<T> {
         }
         if self.tail.wrapping_sub(self.cached_head) >= self.check_at {
             self.after_send_flow();
+        }
+    }
+
+    /// [`Stamped`] layout: stamps the next `n` slots, which the caller has
+    /// initialised, with their positions (each a `Release` store after the
+    /// value's write), before `publish_tail` stores `tail`. A consumer that
+    /// reads a stamp may read that slot; `tail` still covers every item for
+    /// the calls that read it (the length, the batch calls, disconnection,
+    /// the wait's re-check of the default layout).
+    #[inline(always)]
+    fn stamp(&self, n: usize) {
+        let first = self.tail_idx();
+        for k in 0..n {
+            // `k < n <= seg_len`, as `wrap_add` needs.
+            let idx = wrap_add(first, k, self.seg_len);
+            // SAFETY: `idx < seg_len`.
+            unsafe { self.slot(idx) }.publish(self.origin.wrapping_add(idx), self.tail.wrapping_add(k));
         }
     }
 
@@ -756,6 +897,17 @@ impl<T> Producer<T> {
     /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
+        // SAFETY: the caller's contract.
+        unsafe { self.slot(idx) }.cell()
+    }
+
+    /// Slot `idx` of the producer's segment.
+    ///
+    /// # Safety
+    ///
+    /// `idx < seg_len`.
+    #[inline(always)]
+    unsafe fn slot(&self, idx: usize) -> &L::Slot<T> {
         debug_assert!(idx < self.seg_len);
         // SAFETY: the caller guarantees `idx < seg_len`, the buffer's length;
         // the producer's segment lives as long as the producer.
@@ -774,9 +926,9 @@ fn next_lap(pos: usize, base: &mut usize, seg_len: usize) {
     }
 }
 
-handle_blocking!(send: Producer<T>, attempt: try_send, first_pause: let_consumer_ahead);
+handle_blocking!(send[L: Layout]: Producer<T, L>, attempt: try_send, first_pause: let_consumer_ahead);
 
-impl<T> Drop for Producer<T> {
+impl<T, L: Layout> Drop for Producer<T, L> {
     fn drop(&mut self) {
         let cold = &self.shared.cold;
         // Release: a consumer that sees `false` sees every `tail` store.
@@ -845,32 +997,52 @@ fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::R
 /// `room` (the queued items or the free slots the handle's cache shows).
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
-fn hint_lines_past<T>(
-    buffer: NonNull<Cell<T>>,
-    idx: usize,
-    seg_len: usize,
-    granted: usize,
-    room: usize,
-    hint: fn(*const Cell<T>),
-) {
-    for k in lines_past::<T>(granted, room) {
+fn hint_lines_past<S>(buffer: NonNull<S>, idx: usize, seg_len: usize, granted: usize, room: usize, hint: fn(*const S)) {
+    for k in lines_past::<S>(granted, room) {
         // `k < room <= seg_len`, as `wrap_add` needs.
         hint(buffer.as_ptr().wrapping_add(wrap_add(idx, k, seg_len)));
     }
 }
 
-impl<T> Consumer<T> {
+impl<T, L: Layout> Consumer<T, L> {
     /// Makes sure the slot at `head` is readable: refreshes the cached tail
     /// if the cache says empty.
     #[inline(always)]
     fn ready(&mut self) -> Result<(), TryRecvError> {
         if self.head == self.cached_tail {
+            if <L::Slot<T> as Slot<T>>::STAMPED {
+                return self.stamp_ready();
+            }
             self.load_tail();
             if self.head == self.cached_tail {
                 return self.empty_or_disconnected();
             }
         }
         Ok(())
+    }
+
+    /// [`Stamped`] layout, the cache saying empty: the slot at `head` is
+    /// readable if its stamp says it holds the item at `head` (the one
+    /// hand-over line: `tail` is not read). Otherwise nothing is there: the
+    /// producer stamps each slot before it stores `tail`, so an item whose
+    /// send happened before this call has its stamp visible here.
+    #[inline(always)]
+    fn stamp_ready(&mut self) -> Result<(), TryRecvError> {
+        if self.stamped_item() {
+            self.cached_tail = self.head.wrapping_add(1);
+            return Ok(());
+        }
+        self.empty_or_disconnected()
+    }
+
+    /// [`Stamped`] layout: whether the slot at `head` holds the item at
+    /// `head` (an `Acquire` load of its stamp).
+    #[inline(always)]
+    fn stamped_item(&self) -> bool {
+        debug_assert!(!self.segmented, "a stamped ring is flat");
+        let idx = self.head_idx();
+        // SAFETY: `head_idx() < seg_len`.
+        unsafe { self.slot(idx) }.published(self.origin.wrapping_add(idx), self.head)
     }
 
     #[cold]
@@ -966,7 +1138,7 @@ impl<T> Consumer<T> {
     #[inline(always)]
     fn read_ahead(&self) {
         let queued = self.cached_tail.wrapping_sub(self.head);
-        if let Some(slot) = read_ahead_slot::<T>(self.head_idx(), queued, self.seg_len) {
+        if let Some(slot) = read_ahead_slot::<L::Slot<T>>(self.head_idx(), queued, self.seg_len) {
             prefetch_read(self.buffer.as_ptr().wrapping_add(slot));
         }
     }
@@ -1172,7 +1344,9 @@ impl<T> Consumer<T> {
     /// raised the blocking rate 1.5–1.8× on a VM whose cores take ~130 ns
     /// to pass a line, at the cost of up to about that 0.6 µs for some items of
     /// such a stream. Hand-overs (each wait ends with its one item: a
-    /// ping-pong, a paced stream) and slower streams never slip;
+    /// ping-pong, a paced stream) and slower streams never slip, nor does a
+    /// [`Stamped`] ring's receive (it takes one item a look, by its stamp,
+    /// so every wait ends as a hand-over's);
     /// [`try_recv`](Consumer::try_recv) never waits.
     ///
     /// # Errors
@@ -1251,7 +1425,7 @@ impl<T> Consumer<T> {
     /// for i in 0..3 { tx.send(i).unwrap(); }
     /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
     /// ```
-    pub fn try_iter(&mut self) -> TryIter<'_, T> {
+    pub fn try_iter(&mut self) -> TryIter<'_, T, L> {
         TryIter { rx: self }
     }
 
@@ -1266,7 +1440,7 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.iter().sum::<i32>(), 45);
     /// t.join().unwrap();
     /// ```
-    pub fn iter(&mut self) -> Iter<'_, T> {
+    pub fn iter(&mut self) -> Iter<'_, T, L> {
         Iter { rx: self }
     }
 
@@ -1298,6 +1472,17 @@ impl<T> Consumer<T> {
     /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
+        // SAFETY: the caller's contract.
+        unsafe { self.slot(idx) }.cell()
+    }
+
+    /// Slot `idx` of the consumer's segment.
+    ///
+    /// # Safety
+    ///
+    /// `idx < seg_len`.
+    #[inline(always)]
+    unsafe fn slot(&self, idx: usize) -> &L::Slot<T> {
         debug_assert!(idx < self.seg_len);
         // SAFETY: the caller guarantees `idx < seg_len`; the consumer's
         // segment lives until the consumer frees it, moving on.
@@ -1305,9 +1490,9 @@ impl<T> Consumer<T> {
     }
 }
 
-handle_blocking!(recv: Consumer<T>, attempt: try_recv, while_waiting: prefetch_next);
+handle_blocking!(recv[L: Layout]: Consumer<T, L>, attempt: try_recv, while_waiting: prefetch_next);
 
-impl<T> Drop for Consumer<T> {
+impl<T, L: Layout> Drop for Consumer<T, L> {
     fn drop(&mut self) {
         let cold = &self.shared.cold;
         // Tell the last handle where the queued items start: the position
@@ -1323,7 +1508,7 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-receiver_iterators!(Consumer, mut);
+receiver_iterators!(Consumer [, L: Layout = Packed] [, L: Layout] [, L], mut);
 
 #[cfg(feature = "futures")]
 pub use crate::future::spsc_adapters::{RecvStream, SendSink};
@@ -1332,7 +1517,7 @@ pub use crate::future::spsc_futures::{RecvFuture, SendFuture};
 // Where each side waits, and its fresh re-check: one definition for the
 // blocking driver (`Blocking`) and the async futures (`future.rs`). One
 // operation at a time per SPSC side, so no baton.
-impl<T> Producer<T> {
+impl<T, L: Layout> Producer<T, L> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         self.shared.cold.ctl.send_side(self.park, false, Some(Progress::counter(&self.shared.tail, self.capacity)))
@@ -1393,12 +1578,12 @@ impl<T> Producer<T> {
         if self.sizing.segmented {
             0
         } else {
-            crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<Cell<T>>(), self.capacity)
+            crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<L::Slot<T>>(), self.capacity)
         }
     }
 }
 
-impl<T> Consumer<T> {
+impl<T, L: Layout> Consumer<T, L> {
     #[inline(always)]
     pub(crate) fn waiting(&self) -> WaitOn<'_> {
         let ctl = &self.shared.cold.ctl;
@@ -1471,18 +1656,85 @@ impl<T> Consumer<T> {
     /// An item at `head`, or the producer gone (fresh loads).
     pub(crate) fn item_or_gone(&self) -> bool {
         let shared = &*self.shared;
-        shared.tail.load(Ordering::Acquire) != self.head || !shared.cold.producer_alive.load(Ordering::Acquire)
+        // The stamped layout's waits look at the slot's stamp, not `tail`
+        // (the producer stores both before it checks for sleepers, so
+        // either serves the wait's barrier protocol).
+        let item = if <L::Slot<T> as Slot<T>>::STAMPED {
+            self.cached_tail != self.head || self.stamped_item()
+        } else {
+            shared.tail.load(Ordering::Acquire) != self.head
+        };
+        item || !shared.cold.producer_alive.load(Ordering::Acquire)
     }
 }
 
-handle_debug!(Producer, Consumer);
+handle_debug!([, L: Layout] Producer<T, L>);
+handle_debug!([, L: Layout] Consumer<T, L>);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::time::Duration;
 
+    use super::layout::Slot;
     use super::{Consumer, Producer};
-    use crate::{Builder, WaitStrategy};
+    use crate::buffer::StampedSlot;
+    use crate::sync::Ordering;
+    use crate::{Builder, TryRecvError, WaitStrategy};
+
+    /// The stamp encoding (`layout.rs`): a slot never written (all-zero
+    /// stamp) holds no position that lands in it, a stamp from an earlier
+    /// lap is not the current one, and a published stamp is seen, for slot
+    /// bases anywhere in `usize` (the positions wrap).
+    #[test]
+    fn a_stamp_matches_only_the_position_it_was_published_for() {
+        let len = 10;
+        for origin in [0, 1, usize::MAX / 2, usize::MAX - 3, usize::MAX] {
+            for idx in [0, 1, len - 1] {
+                let base = origin.wrapping_add(idx);
+                let slot = StampedSlot::<u64>::with_raw_stamp(0);
+                for lap in 0..3usize {
+                    let pos = base.wrapping_add(lap * len);
+                    assert!(!slot.published(base, pos), "origin {origin}, slot {idx}, lap {lap}: not yet");
+                    slot.publish(base, pos);
+                    assert!(slot.published(base, pos), "origin {origin}, slot {idx}, lap {lap}");
+                    assert!(!slot.published(base, pos.wrapping_add(len)), "the next lap's item is not there");
+                }
+            }
+        }
+    }
+
+    /// A stamped consumer takes an item whose stamp it sees without looking
+    /// at `tail` (the one-line hand-over); the default layout's needs `tail`.
+    /// Shown by publishing an item and then moving the shared `tail` back,
+    /// as a consumer that has not yet seen the producer's `tail` store
+    /// would find it.
+    #[test]
+    fn a_stamped_receive_reads_the_stamp_not_tail() {
+        let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        tx.try_send(5).unwrap();
+        rx.shared.tail.store(0, Ordering::Relaxed);
+        assert!(rx.item_or_gone(), "the wait's re-check reads the stamp too");
+        assert_eq!(rx.try_recv(), Ok(5));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        rx.shared.tail.store(1, Ordering::Relaxed);
+
+        let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).spsc::<u64>();
+        tx.try_send(5).unwrap();
+        rx.shared.tail.store(0, Ordering::Relaxed);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "the default layout reads `tail`");
+        rx.shared.tail.store(1, Ordering::Relaxed);
+        assert_eq!(rx.try_recv(), Ok(5));
+    }
+
+    /// The memory a stamped slot takes: the value and one `usize`, padded
+    /// to the value's alignment (documented on `Stamped`).
+    #[test]
+    fn a_stamped_slot_is_the_value_and_a_word() {
+        assert_eq!(core::mem::size_of::<StampedSlot<u64>>(), 16);
+        assert_eq!(core::mem::size_of::<StampedSlot<u8>>(), 16);
+        assert_eq!(core::mem::size_of::<StampedSlot<[u64; 4]>>(), 40);
+        assert_eq!(core::mem::size_of::<StampedSlot<()>>(), 8);
+    }
 
     /// `rx.recv()` on an empty ring, with `send` run by another thread once
     /// the receive has begun to wait (its wait counter moved).

@@ -43,27 +43,28 @@
 
 use core::ptr::NonNull;
 
-use crate::buffer::{Buffer, Cell};
+use super::layout::{Layout, Slot};
+use crate::buffer::Buffer;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
 /// A buffer of slots and the link to the next one.
-pub(super) struct Segment<T> {
-    pub(super) buffer: Buffer<Cell<T>>,
+pub(super) struct Segment<T, L: Layout> {
+    pub(super) buffer: Buffer<L::Slot<T>>,
     /// The position one past the last item stored here. Written once, by
     /// the producer, before `next` (which publishes it); meaningless while
     /// `next` is null.
     end: AtomicUsize,
     /// The segment that follows, or null while the producer still writes
     /// here. Stored once (`Release`) by the producer when it moves on.
-    next: AtomicPtr<Segment<T>>,
+    next: AtomicPtr<Segment<T, L>>,
 }
 
-impl<T> Segment<T> {
+impl<T, L: Layout> Segment<T, L> {
     /// A new open segment of `len` slots, owned by the caller until it is
     /// handed to [`Segment::free`] (or linked into the chain).
-    pub(super) fn alloc(len: usize) -> NonNull<Segment<T>> {
+    pub(super) fn alloc(len: usize) -> NonNull<Segment<T, L>> {
         let segment = Box::new(Segment {
-            buffer: Buffer::uninit_cells(len),
+            buffer: <L::Slot<T> as Slot<T>>::alloc(len),
             end: AtomicUsize::new(0),
             next: AtomicPtr::new(core::ptr::null_mut()),
         });
@@ -76,7 +77,7 @@ impl<T> Segment<T> {
     /// # Safety
     ///
     /// `segment` came from `alloc`, is freed once, and nobody uses it after.
-    pub(super) unsafe fn free(segment: NonNull<Segment<T>>) {
+    pub(super) unsafe fn free(segment: NonNull<Segment<T, L>>) {
         // SAFETY: the caller's contract; `alloc` leaked a `Box`.
         drop(unsafe { Box::from_raw(segment.as_ptr()) });
     }
@@ -94,7 +95,7 @@ impl<T> Segment<T> {
     ///
     /// `this` is the producer's open segment, alive until `next` is stored,
     /// and the caller does not use it after this call.
-    pub(super) unsafe fn close(this: NonNull<Segment<T>>, end: usize, next: NonNull<Segment<T>>) {
+    pub(super) unsafe fn close(this: NonNull<Segment<T, L>>, end: usize, next: NonNull<Segment<T, L>>) {
         let this = this.as_ptr();
         // SAFETY: the segment is alive and open (caller's contract); only
         // the producer writes `end`, and no consumer reads it before `next`.
@@ -106,7 +107,7 @@ impl<T> Segment<T> {
     }
 
     /// Consumer: `Some((end, next))` once the producer has moved on.
-    pub(super) fn closed(&self) -> Option<(usize, NonNull<Segment<T>>)> {
+    pub(super) fn closed(&self) -> Option<(usize, NonNull<Segment<T, L>>)> {
         let next = NonNull::new(self.next.load(Ordering::Acquire))?;
         Some((self.end.load(Ordering::Relaxed), next))
     }
@@ -192,6 +193,17 @@ impl Sizing {
             return Sizing { base: capacity + slack_slots(capacity, size), segmented: false };
         }
         Sizing { base: (BASE_BYTES / size).max(1), segmented: true }
+    }
+
+    /// A flat ring of `capacity` slots of type `S` and their slack, or of
+    /// the length a test asked for if it is at least the capacity (the
+    /// stamped layout, which never chains segments).
+    pub(super) fn flat<S>(capacity: usize, test_base: Option<usize>) -> Sizing {
+        let base = match test_base {
+            Some(base) if base >= capacity => base,
+            _ => capacity + slack_slots(capacity, core::mem::size_of::<S>()),
+        };
+        Sizing { base, segmented: false }
     }
 
     /// The length of the segment that follows a full one of `len` slots,

@@ -309,3 +309,33 @@ macro_rules! for_each_strategy {
         )*
     };
 }
+
+/// The SPSC layout the SPSC tests build their rings with: the default
+/// (`Packed`), or `Stamped` with the crate's test feature
+/// `__test-spsc-stamped` (`scripts/check.sh spsc-stamped`).
+#[cfg(not(feature = "__test-spsc-stamped"))]
+pub type SpscLayout = ringflow::spsc::Packed;
+#[cfg(feature = "__test-spsc-stamped")]
+pub type SpscLayout = ringflow::spsc::Stamped;
+
+/// An SPSC producer of the tests' layout.
+pub type Tx<T> = ringflow::spsc::Producer<T, SpscLayout>;
+/// An SPSC consumer of the tests' layout.
+pub type Rx<T> = ringflow::spsc::Consumer<T, SpscLayout>;
+
+/// `spsc::channel` in the tests' layout.
+pub fn spsc_channel<T>(capacity: usize) -> (Tx<T>, Rx<T>) {
+    ringflow::Builder::new(capacity).spsc_with_layout()
+}
+
+/// `Builder::spsc` in the tests' layout.
+pub trait SpscInLayout {
+    /// The ring, in [`SpscLayout`].
+    fn spsc_t<T>(self) -> (Tx<T>, Rx<T>);
+}
+
+impl SpscInLayout for ringflow::Builder {
+    fn spsc_t<T>(self) -> (Tx<T>, Rx<T>) {
+        self.spsc_with_layout()
+    }
+}

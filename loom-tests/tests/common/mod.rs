@@ -8,6 +8,13 @@ use std::time::Instant;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 
+/// The SPSC layout the SPSC model files build their rings with: the default,
+/// or the stamped one with this crate's feature `stamped`.
+#[cfg(not(feature = "stamped"))]
+pub type SpscLayout = ringflow::spsc::Packed;
+#[cfg(feature = "stamped")]
+pub type SpscLayout = ringflow::spsc::Stamped;
+
 /// Runs `f` under loom with preemption bound `default_bound`, unless
 /// `LOOM_MAX_PREEMPTIONS` is set, which wins (so a deeper or shallower run
 /// is one environment variable away). Prints the number of executions
