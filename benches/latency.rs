@@ -135,6 +135,10 @@ fn implementations() -> Vec<Impl> {
     for s in [BusySpin, SpinYield, Park] {
         all.push(queue(&format!("ringflow spsc {s:?}"), RingflowBlocking(s, None)));
     }
+    // The stamped layout (`Builder::spsc_stamped`): one line per hand-over.
+    for s in [BusySpin, Park] {
+        all.push(queue(&format!("ringflow spsc stamped {s:?}"), RingflowStampedBlocking(s)));
+    }
     // The MPMC ring with one sender and one receiver.
     for s in [BusySpin, SpinYield, Park] {
         all.push(queue(&format!("ringflow mpmc {s:?}"), RingflowMpmc(s, None)));

@@ -176,6 +176,11 @@ fn rows(units: Units) -> Vec<Row> {
         for s in [BusySpin, Park] {
             r.push(spsc_regime(regime, units, &format!("ringflow {}", strategy_name(s)), RingflowBlocking(s, None)));
         }
+        r.push(spsc_regime(regime, units, "ringflow stamped try+spin", RingflowStampedTry));
+        for s in [BusySpin, Park] {
+            let name = format!("ringflow stamped {}", strategy_name(s));
+            r.push(spsc_regime(regime, units, &name, RingflowStampedBlocking(s)));
+        }
         r.push(spsc_regime(regime, units, "crossbeam-channel", CrossbeamChannel));
         r.push(spsc_regime(regime, units, "kanal", Kanal));
         r.push(spsc_regime(regime, units, "ArrayQueue try+spin", ArrayQueueSpin));
@@ -260,19 +265,37 @@ fn targets() -> Vec<Target> {
                 Goal::Bound,
             ));
         }
-        for s in ["BusySpin", "Park"] {
-            t.push(target(
-                &format!("SPSC {regime}: {s} vs own try+spin"),
-                &row(&format!("ringflow {s}")),
-                &[&row("ringflow try+spin")],
-                Goal::AtLeast(0.9),
-            ));
-            t.push(target(
-                &format!("SPSC {regime}: {s} vs crossbeam-channel"),
-                &row(&format!("ringflow {s}")),
-                &[&row("crossbeam-channel")],
-                Goal::AtLeast(2.0),
-            ));
+        // The stamped layout (`Builder::spsc_stamped`), against the same
+        // goals: a second layout must win somewhere measured.
+        t.push(target(
+            &format!("SPSC {regime}: stamped try+spin vs rtrb"),
+            &row("ringflow stamped try+spin"),
+            &[&row("rtrb try+spin")],
+            Goal::AtLeast(goal),
+        ));
+        t.push(target(
+            &format!("SPSC {regime}: stamped vs packed try+spin"),
+            &row("ringflow stamped try+spin"),
+            &[&row("ringflow try+spin")],
+            Goal::None,
+        ));
+        // The blocking calls of either layout against its own try path and
+        // crossbeam-channel.
+        for (layout, ring) in [("", "ringflow"), ("stamped ", "ringflow stamped")] {
+            for s in ["BusySpin", "Park"] {
+                t.push(target(
+                    &format!("SPSC {regime}: {layout}{s} vs own try+spin"),
+                    &row(&format!("{ring} {s}")),
+                    &[&row(&format!("{ring} try+spin"))],
+                    Goal::AtLeast(0.9),
+                ));
+                t.push(target(
+                    &format!("SPSC {regime}: {layout}{s} vs crossbeam-channel"),
+                    &row(&format!("{ring} {s}")),
+                    &[&row("crossbeam-channel")],
+                    Goal::AtLeast(2.0),
+                ));
+            }
         }
     }
     t.push(target(

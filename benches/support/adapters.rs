@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use core_affinity::CoreId;
 use crossbeam_utils::CachePadded;
+use ringflow::spsc::{Packed, Stamped};
 use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
 
 use super::harness::{run_workers, worker, Snooze, Spin, Stop, Stopped, Work};
@@ -236,6 +237,46 @@ queue!(RingflowMpmc, ringflow::mpmc::Sender<T>, ringflow::mpmc::Receiver<T>, |q,
 blocking_spsc!(RingflowMpmc);
 blocking_mpmc!(RingflowMpmc, len: |rx| rx.len());
 
+/// ringflow SPSC of the stamped layout (`Builder::spsc_stamped`), blocking
+/// `send` / `recv` with the given wait strategy.
+#[derive(Clone, Copy)]
+pub struct RingflowStampedBlocking(pub WaitStrategy);
+
+queue!(
+    RingflowStampedBlocking,
+    ringflow::spsc::Producer<T, Stamped>,
+    ringflow::spsc::Consumer<T, Stamped>,
+    |q, capacity| ringflow_builder(capacity, q.0, None).spsc_stamped()
+);
+blocking_spsc!(RingflowStampedBlocking, len: |rx| rx.len());
+
+/// `Spsc` for a ringflow SPSC adapter whose handles are of layout `$layout`,
+/// driven by `try_send` / `try_recv` + spin.
+macro_rules! ringflow_try_spsc {
+    ($ty:ty, $layout:ty) => {
+        impl<T: Send + 'static> Spsc<T> for $ty {
+            #[inline(always)]
+            fn send(tx: &mut ringflow::spsc::Producer<T, $layout>, value: T, stop: &Stop) -> Result<(), Stopped> {
+                let mut spin = Spin::new(stop);
+                push_until(value, |v| ringflow_try_send(tx.try_send(v)), || spin.spin())
+            }
+            #[inline(always)]
+            fn recv(rx: &mut ringflow::spsc::Consumer<T, $layout>, stop: &Stop) -> Result<T, Stopped> {
+                let mut spin = Spin::new(stop);
+                let pop = || match rx.try_recv() {
+                    Ok(v) => Some(v),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => panic!("sender gone"),
+                };
+                pop_until(pop, || spin.spin())
+            }
+            fn len(rx: &ringflow::spsc::Consumer<T, $layout>) -> Option<usize> {
+                Some(rx.len())
+            }
+        }
+    };
+}
+
 /// ringflow SPSC, `try_send` / `try_recv` + spin on a `BusySpin` channel.
 #[derive(Clone, Copy)]
 pub struct RingflowTry;
@@ -243,27 +284,19 @@ pub struct RingflowTry;
 queue!(RingflowTry, ringflow::spsc::Producer<T>, ringflow::spsc::Consumer<T>, |_q, capacity| {
     ringflow_builder(capacity, WaitStrategy::BusySpin, None).spsc()
 });
+ringflow_try_spsc!(RingflowTry, Packed);
 
-impl<T: Send + 'static> Spsc<T> for RingflowTry {
-    #[inline(always)]
-    fn send(tx: &mut ringflow::spsc::Producer<T>, value: T, stop: &Stop) -> Result<(), Stopped> {
-        let mut spin = Spin::new(stop);
-        push_until(value, |v| ringflow_try_send(tx.try_send(v)), || spin.spin())
-    }
-    #[inline(always)]
-    fn recv(rx: &mut ringflow::spsc::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
-        let mut spin = Spin::new(stop);
-        let pop = || match rx.try_recv() {
-            Ok(v) => Some(v),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => panic!("sender gone"),
-        };
-        pop_until(pop, || spin.spin())
-    }
-    fn len(rx: &ringflow::spsc::Consumer<T>) -> Option<usize> {
-        Some(rx.len())
-    }
-}
+/// [`RingflowTry`] on the stamped layout (`Builder::spsc_stamped`).
+#[derive(Clone, Copy)]
+pub struct RingflowStampedTry;
+
+queue!(
+    RingflowStampedTry,
+    ringflow::spsc::Producer<T, Stamped>,
+    ringflow::spsc::Consumer<T, Stamped>,
+    |_q, capacity| ringflow_builder(capacity, WaitStrategy::BusySpin, None).spsc_stamped()
+);
+ringflow_try_spsc!(RingflowStampedTry, Stamped);
 
 /// ringflow MPMC, `try_*` + backoff on a `BusySpin` channel.
 #[derive(Clone, Copy)]
