@@ -244,9 +244,9 @@ spsc_stamped() {
   # rings come from `tests/common`'s `spsc_channel` / `spsc_t`, which the
   # feature `__test-spsc-stamped` points at it (tests of the chunk API, of
   # segments and of huge zero-sized rings name the default layout: the
-  # stamped one has no chunks, no segments and a stamp a slot).
+  # stamped one has no slice views, no segments and a stamp a slot).
   timed cargo test -p ringflow --features __test-hooks,futures,__test-spsc-stamped \
-    --test spsc --test async --test flow --test batch
+    --test spsc --test async --test flow --test batch --test guards
 }
 
 valgrind_examples() {

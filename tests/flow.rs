@@ -1101,8 +1101,8 @@ fn spsc_counters_never_decrease_while_threads_run() {
 /// calls run the same raise / lower as single sends and receives.
 #[test]
 fn batch_operations_raise_and_lower_the_flag() {
-    // SPSC: send_slice / recv_into, send_iter / read_chunk (the default
-    // layout's: the stamped one has no chunks).
+    // SPSC: send_slice / recv_into, send_iter / read_chunk (on the default
+    // layout: its own test, not one of the ones run on both).
     let (mut tx, mut rx) = Builder::new(16).watermarks(3, 10).spsc::<u64>();
     assert_eq!(tx.send_slice(&[0; 12]), 12);
     assert_eq!(flag(tx.stats()), Congested, "send_slice across `high` raises");

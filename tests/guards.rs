@@ -12,6 +12,9 @@
 //!
 //! All of them run under Miri (`scripts/check.sh miri`), which turns a read of
 //! a moved-out slot into a reported error even where the counts would not.
+//! The SPSC guards run on the default layout here, and on the stamped one
+//! with feature `__test-spsc-stamped` (`scripts/check.sh spsc-stamped`; the
+//! stamped guards under Miri: `stamped_chunk_guards_*` in `tests/spsc.rs`).
 
 mod common;
 
@@ -30,7 +33,7 @@ use ringflow::TryRecvError;
 #[test]
 fn leaked_read_chunk_iterator_never_exposes_a_moved_out_value() {
     let t = Tracker::new(2);
-    let (mut tx, mut rx) = ringflow::spsc::channel(4);
+    let (mut tx, mut rx) = common::spsc_channel(4);
     tx.send(t.item(0)).unwrap();
     tx.send(t.item(1)).unwrap();
     let mut it = rx.read_chunk(2).into_iter();
@@ -54,7 +57,7 @@ fn leaked_read_chunk_iterator_never_exposes_a_moved_out_value() {
 /// producer for good).
 #[test]
 fn leaked_iterator_then_batch_polls_free_the_room() {
-    let (mut tx, mut rx) = ringflow::spsc::channel::<u32>(2);
+    let (mut tx, mut rx) = common::spsc_channel::<u32>(2);
     tx.try_send(1).unwrap();
     tx.try_send(2).unwrap();
     let mut it = rx.read_chunk(2).into_iter();
@@ -80,7 +83,7 @@ fn read_chunk_iterator_leaked_at_every_point() {
     for keep_using in [false, true] {
         for k in 0..=n {
             let t = Tracker::new(n + 1);
-            let (mut tx, mut rx) = ringflow::spsc::channel(n);
+            let (mut tx, mut rx) = common::spsc_channel(n);
             for id in 0..n {
                 tx.send(t.item(id)).unwrap();
             }
@@ -117,7 +120,7 @@ fn read_chunk_iterator_dropped_at_every_point() {
     let n = 4;
     for k in 0..=n {
         let t = Tracker::new(n);
-        let (mut tx, mut rx) = ringflow::spsc::channel(n);
+        let (mut tx, mut rx) = common::spsc_channel(n);
         for id in 0..n {
             tx.send(t.item(id)).unwrap();
         }
@@ -139,12 +142,12 @@ fn read_chunk_iterator_dropped_at_every_point() {
 #[allow(clippy::forget_non_drop)]
 fn leaked_read_chunk_leaves_every_item_queued() {
     let t = Tracker::new(3);
-    let (mut tx, mut rx) = ringflow::spsc::channel(3);
+    let (mut tx, mut rx) = common::spsc_channel(3);
     for id in 0..3 {
         tx.send(t.item(id)).unwrap();
     }
     let chunk = rx.read_chunk(2);
-    assert_eq!(chunk.as_slices().0.len(), 2);
+    assert_eq!(chunk.iter().count(), 2);
     mem::forget(chunk);
     assert_eq!(t.total(), 0);
     assert_eq!(rx.try_recv().map(|v| v.id()).ok(), Some(0));
@@ -159,7 +162,7 @@ fn read_chunk_release_with_a_panicking_drop_at_every_point() {
     let n = 4;
     for p in 0..n {
         let t = Tracker::new(n + 1);
-        let (mut tx, mut rx) = ringflow::spsc::channel(n + 1);
+        let (mut tx, mut rx) = common::spsc_channel(n + 1);
         for id in 0..=n {
             let item = if id == p { t.panicking_item(id) } else { t.item(id) };
             tx.send(item).unwrap();
@@ -184,9 +187,9 @@ fn read_chunk_release_with_a_panicking_drop_at_every_point() {
 fn leaked_write_chunk_publishes_nothing() {
     static DROPS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
     let item = |id| PanicOnce::new(&DROPS, id, false);
-    let (mut tx, mut rx) = ringflow::spsc::channel(2);
+    let (mut tx, mut rx) = common::spsc_channel(2);
     let mut chunk = tx.write_chunk_uninit(2);
-    chunk.as_mut_slices().0[0].write(item(0));
+    chunk.get_mut(0).unwrap().write(item(0));
     mem::forget(chunk);
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
     tx.send(item(1)).unwrap();
@@ -204,7 +207,7 @@ fn fill_from_iter_with_an_iterator_panicking_at_every_point() {
     let n = 4;
     for k in 0..=n {
         let t = Tracker::new(n);
-        let (mut tx, mut rx) = ringflow::spsc::channel(n);
+        let (mut tx, mut rx) = common::spsc_channel(n);
         let mut next = 0;
         let mut iter = std::iter::from_fn(|| {
             if next == k {

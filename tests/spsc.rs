@@ -1617,7 +1617,7 @@ fn tracked_payloads_across_threads_are_each_dropped_once() {
 /// A ZST ring of capacity `usize::MAX` (accepted: its buffer is 0 bytes)
 /// whose consumer slot index has been moved to `usize::MAX - 1` with the
 /// O(1) batch calls, with `queued` items left in the ring. The default
-/// layout's (a stamped ring has a stamp word a slot, and no chunks).
+/// layout's (a stamped ring has a stamp word a slot).
 fn zst_ring_with_head_index_at_the_end(queued: usize) -> (ringflow::spsc::Producer<()>, ringflow::spsc::Consumer<()>) {
     let (mut tx, mut rx) = Builder::new(usize::MAX).wait_strategy(WaitStrategy::BusySpin).spsc::<()>();
     let chunk = tx.write_chunk_uninit(usize::MAX);
@@ -1772,4 +1772,56 @@ fn stamped_send_iter_sends_what_it_wrote_when_the_iterator_panics() {
     t.assert_not_dropped(0..3);
     assert_eq!(rx.try_iter().map(|v| v.id()).collect::<Vec<_>>(), [0, 1, 2]);
     t.assert_dropped_once(0..3);
+}
+
+/// The chunk guards of the stamped layout under Miri too (`tests/guards.rs`
+/// runs every guard on it with `__test-spsc-stamped`): the owning iterator
+/// leaked or dropped after every number of items, a write chunk leaked
+/// after a write, and `get` / `iter` / `get_mut`.
+#[test]
+#[allow(clippy::forget_non_drop)] // a leak test: it must stay one if a `Drop` is added
+fn stamped_chunk_guards_leaked_and_dropped_at_every_point() {
+    let n = 3;
+    for leak in [false, true] {
+        for k in 0..=n {
+            let t = Tracker::new(n);
+            let (mut tx, mut rx) = Builder::new(n).spsc_stamped::<Tracked>();
+            let mut chunk = tx.write_chunk_uninit(n);
+            for id in 0..n {
+                chunk.get_mut(id).unwrap().write(t.item(id));
+            }
+            assert!(chunk.get_mut(n).is_none());
+            // SAFETY: every granted slot was written above.
+            unsafe { chunk.commit_all() };
+            let chunk = rx.read_chunk(n);
+            assert_eq!(chunk.iter().map(|v| v.id()).collect::<Vec<_>>(), [0, 1, 2]);
+            assert_eq!(chunk.get(1).map(|v| v.id()), Some(1));
+            let mut it = chunk.into_iter();
+            for id in 0..k {
+                assert_eq!(it.next().map(|v| v.id()), Some(id));
+            }
+            if leak {
+                std::mem::forget(it);
+            } else {
+                drop(it);
+                assert_eq!(tx.len(), n - k, "k = {k}: the taken slots are free");
+            }
+            t.assert_dropped_once(0..k);
+            t.assert_not_dropped(k..n);
+            for id in k..n {
+                assert_eq!(rx.try_recv().map(|v| v.id()).ok(), Some(id), "k = {k}, leak {leak}");
+            }
+            drop((tx, rx));
+            t.assert_dropped_once(0..n);
+        }
+    }
+    // A leaked write chunk publishes nothing (its written value would be
+    // leaked, not dropped: a `u64` here, so that Miri sees no leak).
+    let (mut tx, mut rx) = Builder::new(2).spsc_stamped::<u64>();
+    let mut chunk = tx.write_chunk_uninit(2);
+    chunk.get_mut(0).unwrap().write(7);
+    std::mem::forget(chunk);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    tx.send(8).unwrap();
+    assert_eq!(rx.try_recv(), Ok(8));
 }

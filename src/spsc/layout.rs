@@ -23,10 +23,9 @@ pub trait Layout: sealed::Sealed + 'static {
 /// a slot). The consumer learns what it may read from the producer's
 /// shared position (`tail`), which it loads when its cached copy says
 /// empty. Fastest when items stream or the consumer batches, and the only
-/// layout with the in-place chunk API
-/// ([`write_chunk_uninit`](super::Producer::write_chunk_uninit),
-/// [`read_chunk`](super::Consumer::read_chunk)), which hands out slices of
-/// slots.
+/// layout whose chunks hand out their slots as slices
+/// ([`as_mut_slices`](super::WriteChunkUninit::as_mut_slices),
+/// [`as_slices`](super::ReadChunk::as_slices)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Packed {}
 

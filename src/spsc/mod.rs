@@ -78,9 +78,9 @@
 //! 10 ns, where the packed one ran at 0.92–1.00×; free-running it ran at
 //! 0.92–0.93× the packed ring, near full level with it (0.98–0.99×). A
 //! stamp costs a word a slot (16 bytes for a `u64` instead of 8), and the
-//! stamped ring has no in-place chunks (its values are not contiguous:
-//! [`send_slice`](Producer::send_slice), [`send_iter`](Producer::send_iter)
-//! and [`recv_into`](Consumer::recv_into) it has) and no segments (it is
+//! stamped ring's chunks ([`Producer::write_chunk_uninit`],
+//! [`Consumer::read_chunk`]) are written and read a slot at a time, with no
+//! slice views (its values are not contiguous), and it has no segments (it is
 //! one flat buffer of its capacity, zeroed, whose pages the kernel backs
 //! as the positions first reach them). So: the stamped layout for a hop
 //! where items cross one at a time to a consumer that keeps up (the
@@ -162,9 +162,10 @@ impl Builder {
     /// layout: a stamp word beside each value, so that an item crossing an
     /// empty ring moves one cache line between the cores instead of two.
     /// See the [module docs](crate::spsc#layouts) for when it pays. Its
-    /// handles have every method of the default layout's but the in-place
-    /// chunks (`write_chunk_uninit`, `read_chunk`); `send_slice`,
-    /// `send_iter` and `recv_into` are there.
+    /// handles have every method of the default layout's but the chunks'
+    /// slice views (`as_mut_slices`, `as_slices`): their chunks are written
+    /// and read a slot at a time (`get_mut`, `fill_from_iter`, `get`,
+    /// `iter`, the owning iterator).
     ///
     /// A stamped ring is always one flat buffer of `capacity` slots and a
     /// small slack, allocated zeroed: the kernel backs its pages as the
