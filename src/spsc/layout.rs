@@ -13,7 +13,7 @@ mod sealed {
 /// [`Producer`](super::Producer) and [`Consumer`](super::Consumer), either
 /// [`Packed`] (the default) or [`Stamped`]. Sealed: the crate's two layouts
 /// are the only ones.
-pub trait Layout: sealed::Sealed + 'static {
+pub trait Layout: sealed::Sealed + Sized + 'static {
     /// The slot type (crate-internal).
     #[doc(hidden)]
     type Slot<T>: Slot<T>;

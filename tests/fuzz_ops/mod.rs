@@ -27,6 +27,10 @@
 //!        has more than one handle
 //! ```
 //!
+//! Every SPSC session runs twice from the same bytes: on the default slot
+//! layout, then on the stamped one (`Builder::spsc_stamped`; always flat,
+//! its chunks read and written a slot at a time: see `FuzzLayout`).
+//!
 //! Payloads are [`Val`]s: each carries a unique id and a heap-allocated tag
 //! derived from it (so a double drop is a double free that ASan reports, and
 //! a value read from a stale or uninitialised slot fails the tag check), and
@@ -93,6 +97,7 @@ const MAX_HANDLES: usize = 4;
 
 /// A cursor over the fuzz input: op bytes end the session when the input
 /// runs out, argument bytes read as 0.
+#[derive(Clone)]
 struct Input<'a> {
     data: &'a [u8],
     pos: usize,
@@ -151,6 +156,10 @@ struct Config {
     /// (`__segment_slots(capacity)`), so that a few items wrap around the
     /// buffer and reuse its slots. Half of those sessions.
     exact_flat: bool,
+    /// SPSC: the session runs on the stamped layout (not decoded: every
+    /// SPSC session runs on both layouts, this one second). A stamped ring
+    /// is flat whatever `segment` asks.
+    stamped: bool,
 }
 
 impl Config {
@@ -196,6 +205,7 @@ impl Config {
             plain: extra & 0x80 != 0,
             segment,
             exact_flat,
+            stamped: false,
         }
     }
 
@@ -203,7 +213,7 @@ impl Config {
     /// then a chunk may end at a segment boundary, before the room (or the
     /// queue) does.
     fn segmented(&self) -> bool {
-        self.segment.is_some_and(|slots| slots < self.capacity)
+        !self.stamped && self.segment.is_some_and(|slots| slots < self.capacity)
     }
 
     fn builder(&self) -> Builder {
@@ -279,11 +289,11 @@ trait Payload: Sized {
     /// The id, after checking that the value is intact.
     fn check_id(&self) -> usize;
     /// `send_slice`, for `Copy` payloads; `None` if the type has none.
-    fn send_slice(_tx: &mut spsc::Producer<Self>, _items: &[Self]) -> Option<usize> {
+    fn send_slice<L: FuzzLayout>(_tx: &mut spsc::Producer<Self, L>, _items: &[Self]) -> Option<usize> {
         None
     }
     /// `recv_into` a buffer of `n` placeholders, for `Copy` payloads.
-    fn recv_into(_rx: &mut spsc::Consumer<Self>, _n: usize) -> Option<(usize, Vec<Self>)> {
+    fn recv_into<L: FuzzLayout>(_rx: &mut spsc::Consumer<Self, L>, _n: usize) -> Option<(usize, Vec<Self>)> {
         None
     }
 }
@@ -357,14 +367,100 @@ impl Payload for Plain {
         self.id as usize
     }
 
-    fn send_slice(tx: &mut spsc::Producer<Self>, items: &[Self]) -> Option<usize> {
-        Some(tx.send_slice(items))
+    fn send_slice<L: FuzzLayout>(tx: &mut spsc::Producer<Self, L>, items: &[Self]) -> Option<usize> {
+        Some(L::send_slice(tx, items))
     }
 
-    fn recv_into(rx: &mut spsc::Consumer<Self>, n: usize) -> Option<(usize, Vec<Self>)> {
+    fn recv_into<L: FuzzLayout>(rx: &mut spsc::Consumer<Self, L>, n: usize) -> Option<(usize, Vec<Self>)> {
         let mut out = vec![Plain::PLACEHOLDER; n];
-        let got = rx.recv_into(&mut out);
+        let got = L::recv_into(rx, &mut out);
         Some((got, out))
+    }
+}
+
+/// What the SPSC interpreter does differently on each slot layout: the
+/// slice copies (each layout has its own `send_slice` / `recv_into`), and
+/// how a chunk's slots are written and read (the default layout's as
+/// slices, whose split it checks; the stamped layout's one by one).
+trait FuzzLayout: spsc::Layout {
+    const STAMPED: bool;
+    fn send_slice<P: Copy>(tx: &mut spsc::Producer<P, Self>, items: &[P]) -> usize;
+    fn recv_into<P: Copy>(rx: &mut spsc::Consumer<P, Self>, out: &mut [P]) -> usize;
+    /// Writes `vals` into the first granted slots of `chunk` (`granted` of
+    /// them; the producer's slot index `tail_idx` in a flat buffer of
+    /// `flat_len`, checked unless `segmented`).
+    fn write<P>(chunk: &mut spsc::WriteChunkUninit<'_, P, Self>, vals: Vec<P>, at: ChunkAt, step: usize);
+    /// The granted items of `chunk`, oldest first (`granted` of them, from
+    /// slot index `head_idx`).
+    fn read<'c, P>(chunk: &'c spsc::ReadChunk<'_, P, Self>, at: ChunkAt, step: usize) -> Vec<&'c P>;
+}
+
+/// Where a chunk lies: its length, its first slot index in a flat buffer of
+/// `flat_len` slots, and whether the ring is segmented (then the index is
+/// not checked).
+#[derive(Clone, Copy)]
+struct ChunkAt {
+    granted: usize,
+    idx: usize,
+    flat_len: usize,
+    segmented: bool,
+}
+
+impl FuzzLayout for spsc::Packed {
+    const STAMPED: bool = false;
+
+    fn send_slice<P: Copy>(tx: &mut spsc::Producer<P, Self>, items: &[P]) -> usize {
+        tx.send_slice(items)
+    }
+
+    fn recv_into<P: Copy>(rx: &mut spsc::Consumer<P, Self>, out: &mut [P]) -> usize {
+        rx.recv_into(out)
+    }
+
+    fn write<P>(chunk: &mut spsc::WriteChunkUninit<'_, P, Self>, vals: Vec<P>, at: ChunkAt, step: usize) {
+        let (first, second) = chunk.as_mut_slices();
+        if !at.segmented {
+            assert_eq!(first.len(), at.granted.min(at.flat_len - at.idx), "step {step}: first slice");
+        }
+        assert_eq!(first.len() + second.len(), at.granted, "step {step}: slices cover the grant");
+        for (slot, v) in first.iter_mut().chain(second.iter_mut()).zip(vals) {
+            slot.write(v);
+        }
+    }
+
+    fn read<'c, P>(chunk: &'c spsc::ReadChunk<'_, P, Self>, at: ChunkAt, step: usize) -> Vec<&'c P> {
+        let (first, second) = chunk.as_slices();
+        if !at.segmented {
+            assert_eq!(first.len(), at.granted.min(at.flat_len - at.idx), "step {step}: first slice");
+        }
+        assert_eq!(first.len() + second.len(), at.granted, "step {step}: slices cover the grant");
+        first.iter().chain(second).collect()
+    }
+}
+
+impl FuzzLayout for spsc::Stamped {
+    const STAMPED: bool = true;
+
+    fn send_slice<P: Copy>(tx: &mut spsc::Producer<P, Self>, items: &[P]) -> usize {
+        tx.send_slice(items)
+    }
+
+    fn recv_into<P: Copy>(rx: &mut spsc::Consumer<P, Self>, out: &mut [P]) -> usize {
+        rx.recv_into(out)
+    }
+
+    fn write<P>(chunk: &mut spsc::WriteChunkUninit<'_, P, Self>, vals: Vec<P>, at: ChunkAt, step: usize) {
+        assert!(chunk.get_mut(at.granted).is_none(), "step {step}: a slot past the grant");
+        for (i, v) in vals.into_iter().enumerate() {
+            chunk.get_mut(i).expect("within the grant").write(v);
+        }
+    }
+
+    fn read<'c, P>(chunk: &'c spsc::ReadChunk<'_, P, Self>, at: ChunkAt, step: usize) -> Vec<&'c P> {
+        assert!(chunk.get(at.granted).is_none(), "step {step}: an item past the grant");
+        let items: Vec<&P> = chunk.iter().collect();
+        assert_eq!(items.len(), at.granted, "step {step}: iter covers the grant");
+        items
     }
 }
 
@@ -632,29 +728,30 @@ const SPSC_WEIGHTS: &[(SpscOp, usize)] = &[
 /// Op byte (low 6 bits) to operation, in the order of `SPSC_WEIGHTS`.
 const SPSC_OPS: [SpscOp; 64] = op_table(SPSC_WEIGHTS);
 
-struct Spsc<P> {
+struct Spsc<P, L: spsc::Layout> {
     m: Model<P>,
     /// Slots of the ring's buffer when it is flat: exactly `capacity` with
     /// `exact_flat`, exactly `k` with `__segment_slots(k)` at or above the
     /// capacity, else the capacity plus a slack (items of up to 64 bytes).
     flat_len: usize,
-    tx: Option<spsc::Producer<P>>,
-    rx: Option<spsc::Consumer<P>>,
+    tx: Option<spsc::Producer<P, L>>,
+    rx: Option<spsc::Consumer<P, L>>,
 }
 
-impl<P: Payload> Spsc<P> {
+impl<P: Payload, L: FuzzLayout> Spsc<P, L> {
     fn new(cfg: Config) -> Self {
         let builder = if cfg.exact_flat { cfg.builder().__segment_slots(cfg.capacity) } else { cfg.builder() };
-        let (tx, rx) = builder.spsc::<P>();
+        let (tx, rx) = builder.spsc_with_layout::<P, L>();
         let flat_len = tx.__segment_len();
+        // A stamped slot is the value and a word (`Stamped`'s docs).
+        let slot =
+            if L::STAMPED { (std::mem::size_of::<P>() + 8).next_multiple_of(8) } else { std::mem::size_of::<P>() };
         match cfg.segment {
             _ if cfg.exact_flat => assert_eq!(flat_len, cfg.capacity, "an exact flat buffer"),
             Some(k) if k >= cfg.capacity => assert_eq!(flat_len, k, "a flat buffer of the length asked for"),
-            Some(_) => {}
-            None if std::mem::size_of::<P>() <= 64 => {
-                assert!(flat_len > cfg.capacity + 1, "a slack of two slots or more")
-            }
-            None => assert_eq!(flat_len, cfg.capacity, "no slack for items of more than a line"),
+            Some(_) if cfg.segmented() => {}
+            _ if slot <= 64 => assert!(flat_len > cfg.capacity + 1, "a slack of two slots or more"),
+            _ => assert_eq!(flat_len, cfg.capacity, "no slack for items of more than a line"),
         }
         Spsc { m: Model::new(cfg), flat_len, tx: Some(tx), rx: Some(rx) }
     }
@@ -853,17 +950,8 @@ impl<P: Payload> Spsc<P> {
                 let k = if variant { granted } else { k_arg % (granted + 1) };
                 let vals = m.make_n(k);
                 let ids: Vec<usize> = vals.iter().map(|v| v.check_id()).collect();
-                {
-                    let (first, second) = chunk.as_mut_slices();
-                    let tail_idx = m.pushed % flat_len;
-                    if !m.cfg.segmented() {
-                        assert_eq!(first.len(), granted.min(flat_len - tail_idx), "step {step}: first slice");
-                    }
-                    assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
-                    for (slot, v) in first.iter_mut().chain(second.iter_mut()).zip(vals) {
-                        slot.write(v);
-                    }
-                }
+                let at = ChunkAt { granted, idx: m.pushed % flat_len, flat_len, segmented: m.cfg.segmented() };
+                L::write(&mut chunk, vals, at, step);
                 if variant {
                     // SAFETY: `k == granted` and every granted slot was written.
                     unsafe { chunk.commit_all() };
@@ -915,16 +1003,9 @@ impl<P: Payload> Spsc<P> {
                 let chunk = rx.read_chunk(n);
                 let granted = chunk_grant(m.cfg.segmented(), chunk.len(), n.min(m.queue.len()), "read_chunk", step);
                 assert_eq!(chunk.is_empty(), granted == 0);
-                {
-                    let (first, second) = chunk.as_slices();
-                    let head_idx = m.popped % flat_len;
-                    if !m.cfg.segmented() {
-                        assert_eq!(first.len(), granted.min(flat_len - head_idx), "step {step}: first slice");
-                    }
-                    assert_eq!(first.len() + second.len(), granted, "step {step}: slices cover the grant");
-                    for (i, v) in first.iter().chain(second).enumerate() {
-                        expect_id(v, m.queue[i], "read_chunk slice");
-                    }
+                let at = ChunkAt { granted, idx: m.popped % flat_len, flat_len, segmented: m.cfg.segmented() };
+                for (i, v) in L::read(&chunk, at, step).into_iter().enumerate() {
+                    expect_id(v, m.queue[i], "read_chunk slice");
                 }
                 let k = (k_arg / 3) % (granted + 1);
                 match mode {
@@ -1028,7 +1109,7 @@ impl<P: Payload> Spsc<P> {
     /// Runs one session; returns when every handle is gone or the input
     /// runs out.
     fn run(cfg: Config, input: &mut Input<'_>) {
-        let mut s = Spsc::<P>::new(cfg);
+        let mut s = Spsc::<P, L>::new(cfg);
         s.check();
         while s.tx.is_some() || s.rx.is_some() {
             let Some(byte) = input.next() else { break };
@@ -1048,11 +1129,18 @@ pub fn run_spsc(data: &[u8]) {
     let mut input = Input::new(data);
     loop {
         let cfg = Config::decode(&mut input);
+        // Each session on both layouts, from the same bytes.
+        let stamped_input = input.clone();
+        let stamped = Config { stamped: true, ..cfg };
+        let mut stamped_input = stamped_input;
         if cfg.plain {
-            Spsc::<Plain>::run(cfg, &mut input);
+            Spsc::<Plain, spsc::Packed>::run(cfg, &mut input);
+            Spsc::<Plain, spsc::Stamped>::run(stamped, &mut stamped_input);
         } else {
-            Spsc::<Val>::run(cfg, &mut input);
+            Spsc::<Val, spsc::Packed>::run(cfg, &mut input);
+            Spsc::<Val, spsc::Stamped>::run(stamped, &mut stamped_input);
         }
+        debug_assert_eq!(input.pos, stamped_input.pos, "both layouts read the same session");
         if input.is_done() {
             return;
         }
