@@ -151,3 +151,36 @@ fn send_happens_before_recv() {
         producer.join().unwrap();
     });
 }
+
+/// Model 1f: the consumer's length right after a receive. On the stamped
+/// layout a receive can take an item by its stamp before the producer's
+/// `tail` store is visible, so `tail` may be behind the consumer's `head`:
+/// `len` must then say 0 (and so must the batch calls' view, which
+/// `tests/spsc.rs` checks), not `tail - head` wrapped around. (Seeded bug:
+/// `len` without that clamp reports the capacity here.)
+#[test]
+fn len_right_after_a_receive() {
+    model("len_right_after_a_receive", 4, || {
+        let (mut tx, mut rx) = Builder::new(2)
+            .wait_strategy(WaitStrategy::BusySpin)
+            .__segment_slots(2)
+            .spsc_with_layout::<u32, SpscLayout>();
+        let producer = thread::spawn(move || {
+            tx.try_send(7).unwrap();
+            tx
+        });
+        loop {
+            match rx.try_recv() {
+                Ok(v) => {
+                    assert_eq!(v, 7);
+                    break;
+                }
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Disconnected) => panic!("the producer is alive"),
+            }
+        }
+        assert_eq!(rx.len(), 0, "nothing is queued after the one item");
+        let _tx = producer.join().unwrap();
+        assert_eq!(rx.len(), 0);
+    });
+}

@@ -1200,11 +1200,29 @@ impl<T, L: Layout> Consumer<T, L> {
         self.set_cached_tail(tail);
     }
 
-    /// Takes `tail`, just loaded with `Acquire`, as the cached one: on a
-    /// segmented ring clamped to the consumer's segment (`follow_segments`).
+    /// The items from `head` to `tail` (a value of the shared `tail`). On
+    /// the [`Stamped`] layout the consumer may have taken items by their
+    /// stamps that `tail` does not show yet (the producer stores each stamp
+    /// before `tail`), so `tail` may be behind `head` (by at most the
+    /// capacity): then `tail` shows nothing queued, not `tail - head`
+    /// wrapped around. The default layout's consumer reads only what `tail`
+    /// showed, so its `tail` is never behind.
+    #[inline(always)]
+    fn queued(head: usize, tail: usize, capacity: usize) -> usize {
+        let n = tail.wrapping_sub(head);
+        if <L::Slot<T> as Slot<T>>::STAMPED && n > capacity {
+            0
+        } else {
+            n
+        }
+    }
+
+    /// Takes `tail`, just loaded with `Acquire`, as the cached one (not
+    /// behind `head`: see [`queued`](Consumer::queued)); on a segmented
+    /// ring clamped to the consumer's segment (`follow_segments`).
     #[inline(always)]
     fn set_cached_tail(&mut self, tail: usize) {
-        self.cached_tail = tail;
+        self.cached_tail = self.head.wrapping_add(Self::queued(self.head, tail, self.capacity));
         if self.segmented {
             self.follow_segments();
         }
@@ -1297,14 +1315,14 @@ impl<T, L: Layout> Consumer<T, L> {
     fn after_remove_flow(&mut self) {
         let Some(marks) = self.marks else { return };
         let shared = &*self.shared;
-        let head = self.head;
+        let (head, capacity) = (self.head, self.capacity);
         let mut fresh = None;
         shared.cold.ctl.after_remove(marks, |low| {
             // Acquire pairs with the producer's Release store of `tail`.
             let tail = shared.tail.load(Ordering::Acquire);
             fresh = Some(tail);
             // The length, not what is readable in the consumer's segment.
-            tail.wrapping_sub(head) <= low
+            Self::queued(head, tail, capacity) <= low
         });
         if let Some(tail) = fresh {
             self.set_cached_tail(tail);
@@ -1450,7 +1468,7 @@ impl<T, L: Layout> Consumer<T, L> {
     /// [`capacity`](Consumer::capacity).
     pub fn len(&self) -> usize {
         let tail = self.shared.tail.load(Ordering::Acquire);
-        tail.wrapping_sub(self.head).min(self.capacity)
+        Self::queued(self.head, tail, self.capacity).min(self.capacity)
     }
 
     handle_introspection!(capacity: |this| this.capacity, control: |this| &this.shared.cold.ctl, marks: |this| this.marks);
@@ -1717,7 +1735,15 @@ mod tests {
         assert!(rx.item_or_gone(), "the wait's re-check reads the stamp too");
         assert_eq!(rx.try_recv(), Ok(5));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        // `tail` is now behind `head`: every call that reads it sees an
+        // empty ring, not `tail - head` wrapped around.
+        assert_eq!(rx.len(), 0);
+        assert!(rx.is_empty() && !rx.is_full());
+        assert_eq!(rx.recv_into(&mut [0; 4]), 0);
+        assert!(rx.read_chunk(4).is_empty());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         rx.shared.tail.store(1, Ordering::Relaxed);
+        assert_eq!(rx.len(), 0);
 
         let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).spsc::<u64>();
         tx.try_send(5).unwrap();
