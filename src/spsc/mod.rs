@@ -1311,7 +1311,13 @@ impl<T, L: Layout> Consumer<T, L> {
     /// length is there): the receiver's side of the congestion protocol.
     /// Refreshes the cached `tail` if the flag is set, so the next removals
     /// skip this again unless the ring really is that short.
-    #[inline]
+    // Out of line: inlined into every receive (behind the branch on
+    // `check_below`), its code held the stamped layout's free-running
+    // try + spin at 0.58–0.65× rtrb where the same build without the
+    // stamped clamp in `set_cached_tail` ran at 0.77–0.88× (the clamp is
+    // never executed there); out of line, 0.70–0.73×, and the watermark
+    // rows unchanged (`docs/measurements.md`, 2026-12-07 06:1x–).
+    #[inline(never)]
     fn after_remove_flow(&mut self) {
         let Some(marks) = self.marks else { return };
         let shared = &*self.shared;
@@ -1363,9 +1369,9 @@ impl<T, L: Layout> Consumer<T, L> {
     /// raised the blocking rate 1.5–1.8× on a VM whose cores take ~130 ns
     /// to pass a line, at the cost of up to about that 0.6 µs for some items of
     /// such a stream. Hand-overs (each wait ends with its one item: a
-    /// ping-pong, a paced stream) and slower streams never slip, nor does a
-    /// [`Stamped`] ring's receive (it takes one item a look, by its stamp,
-    /// so every wait ends as a hand-over's);
+    /// ping-pong, a paced stream) and slower streams never slip (on a
+    /// [`Stamped`] ring, a wait ends as a stream's when the slot after the
+    /// item it waited for is already stamped);
     /// [`try_recv`](Consumer::try_recv) never waits.
     ///
     /// # Errors
@@ -1395,9 +1401,19 @@ impl<T, L: Layout> Consumer<T, L> {
             Ok(done) => done,
             Err(()) => self.recv_until(None, true),
         };
+        // A stamped consumer took the item by its stamp; after a slip it
+        // looks at `tail` once, as the default layout's wait did, so that the
+        // stop rule below counts what the slip let through and the receives
+        // after it take those items without a stamp each.
+        #[cfg(not(loom))]
+        if slipped && <L::Slot<T> as Slot<T>>::STAMPED {
+            self.load_tail();
+        }
         // Nothing more visible behind the item waited for: the next wait is
-        // a hand-over too, and prefetches (see `hint_waits`).
-        self.hint_waits = self.cached_tail == self.head;
+        // a hand-over too, and prefetches (see `hint_waits`). A stamped
+        // consumer, which took the item by its stamp, looks at the next
+        // slot's stamp instead of its cached `tail`.
+        self.hint_waits = self.cached_tail == self.head && !(<L::Slot<T> as Slot<T>>::STAMPED && self.stamped_item());
         // A slip that found too few items did not pay: the stream is slower
         // than a slip's worth of hand-overs, so the next wait does not slip.
         #[cfg(not(loom))]
@@ -1765,10 +1781,10 @@ mod tests {
 
     /// `rx.recv()` on an empty ring, with `send` run by another thread once
     /// the receive has begun to wait (its wait counter moved).
-    fn recv_after_a_wait(
-        rx: &mut Consumer<u32>,
-        tx: &mut Producer<u32>,
-        send: impl FnOnce(&mut Producer<u32>) + Send,
+    fn recv_after_a_wait<L: super::Layout>(
+        rx: &mut Consumer<u32, L>,
+        tx: &mut Producer<u32, L>,
+        send: impl FnOnce(&mut Producer<u32, L>) + Send,
     ) -> u32 {
         let before = rx.stats().recv_waits;
         std::thread::scope(|s| {
@@ -1808,18 +1824,32 @@ mod tests {
     /// has begun (after its slip), so what a slip finds is what was sent.
     #[test]
     fn a_slip_that_finds_too_few_items_ends_the_slipping() {
+        slip_stops::<super::Packed>();
+        slip_stops::<super::Stamped>();
+    }
+
+    fn slip_stops<L: super::Layout>() {
         use crate::sync::SLIP_PAYS_ITEMS;
-        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc::<u32>();
-        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&[0, 1]), 2)), 0);
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_with_layout::<u32, L>();
+        assert_eq!(
+            recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_iter(&mut [0u32, 1].into_iter()), 2)),
+            0
+        );
         assert_eq!(rx.recv(), Ok(1));
         assert!(!rx.hint_waits, "a stream: the next wait slips");
         let n = SLIP_PAYS_ITEMS as u32;
         let many: Vec<u32> = (0..n).collect();
-        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&many), many.len())), 0);
+        assert_eq!(
+            recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_iter(&mut many.iter().copied()), many.len())),
+            0
+        );
         assert!(!rx.hint_waits, "a slip that found SLIP_PAYS_ITEMS items: still a stream");
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), (1..n).collect::<Vec<_>>());
         let few: Vec<u32> = (0..n - 1).collect();
-        assert_eq!(recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_slice(&few), few.len())), 0);
+        assert_eq!(
+            recv_after_a_wait(&mut rx, &mut tx, |tx| assert_eq!(tx.send_iter(&mut few.iter().copied()), few.len())),
+            0
+        );
         assert!(rx.hint_waits, "a slip that found fewer: the next wait is a hand-over");
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), (1..n - 1).collect::<Vec<_>>());
     }
