@@ -74,9 +74,10 @@
 //! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
 //! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07,
 //! `docs/measurements.md`): near empty, try + spin, the stamped ring ran
-//! at 1.78–1.80× rtrb with 30 ns of producer work per item and 2.19× with
-//! 10 ns, where the packed one ran at 0.92–1.00×; free-running it ran at
-//! 0.92–0.93× the packed ring, near full level with it (0.98–0.99×). A
+//! at 1.72–1.81× rtrb with 30 ns of producer work per item and 2.19–2.41×
+//! with 10 ns, where the packed one ran at 0.90–1.00×, and its blocking
+//! calls at 4.1–4.3× crossbeam-channel (30 ns); free-running it ran at
+//! 0.89–0.90× the packed ring, near full level with it (0.98–0.99×). A
 //! stamp costs a word a slot (16 bytes for a `u64` instead of 8), and the
 //! stamped ring's chunks ([`Producer::write_chunk_uninit`],
 //! [`Consumer::read_chunk`]) are written and read a slot at a time, with no
