@@ -136,13 +136,7 @@ fn send_happens_before_recv() {
             }
         });
         for i in 0..2u64 {
-            let payload = loop {
-                match rx.try_recv() {
-                    Ok(p) => break p,
-                    Err(TryRecvError::Empty) => thread::yield_now(),
-                    Err(TryRecvError::Disconnected) => panic!("Disconnected before every item arrived"),
-                }
-            };
+            let payload = recv_yielding(&mut rx);
             // SAFETY: the consumer owns the box now; loom checks that the
             // producer's write happens-before this read.
             let v = payload.with(|p| unsafe { *p });
@@ -169,18 +163,21 @@ fn len_right_after_a_receive() {
             tx.try_send(7).unwrap();
             tx
         });
-        loop {
-            match rx.try_recv() {
-                Ok(v) => {
-                    assert_eq!(v, 7);
-                    break;
-                }
-                Err(TryRecvError::Empty) => thread::yield_now(),
-                Err(TryRecvError::Disconnected) => panic!("the producer is alive"),
-            }
-        }
+        assert_eq!(recv_yielding(&mut rx), 7);
         assert_eq!(rx.len(), 0, "nothing is queued after the one item");
         let _tx = producer.join().unwrap();
         assert_eq!(rx.len(), 0);
     });
+}
+
+/// `try_recv` until an item comes, yielding on `Empty` (the producer is
+/// alive until it arrives).
+fn recv_yielding<T, L: ringflow::spsc::Layout>(rx: &mut ringflow::spsc::Consumer<T, L>) -> T {
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return v,
+            Err(TryRecvError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Disconnected) => panic!("Disconnected before the item arrived"),
+        }
+    }
 }
