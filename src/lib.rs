@@ -4,7 +4,9 @@
 //! crossbeam-channel naming):
 //!
 //! - [`spsc`]: a single-producer single-consumer ring (`Producer` /
-//!   `Consumer`, methods on `&mut self`);
+//!   `Consumer`, methods on `&mut self`), in two slot layouts: the
+//!   default one, and a stamped one (`Builder::spsc_stamped`) whose items
+//!   cross an empty ring in one cache line (see [`spsc`]'s "Layouts");
 //! - [`mpmc`]: a multi-producer multi-consumer ring (`Sender` / `Receiver`,
 //!   `Clone`, methods on `&self`), with `force_send` to overwrite the oldest
 //!   item;
@@ -49,7 +51,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `builder` | [`Builder`]: capacity, wait strategy, watermarks, then `.spsc()` / `.mpmc()` / `.broadcast()` |
-//! | [`spsc`] | the SPSC ring (`mod.rs`), its batch API (`chunks.rs`) and where its items live (`segment.rs`: one buffer, or segments that grow and shrink with the queue) |
+//! | [`spsc`] | the SPSC ring (`mod.rs`), its two slot layouts (`layout.rs`), its batch API (`chunks.rs`; the stamped layout's slice copies in `stamped.rs`) and where its items live (`segment.rs`: one buffer, or segments that grow and shrink with the queue) |
 //! | [`mpmc`] | the MPMC ring: `ring.rs` (slots, positions, the one claim routine), `pages.rs` (a large ring's slots: pages attached as positions reach them, recycled once read), `sender.rs`, `receiver.rs` |
 //! | [`broadcast`] | the fan-out ring: shared state and registry (`mod.rs`), `sender.rs`, `receiver.rs`, `error.rs` |
 //! | `wait` | [`WaitStrategy`], the waiter (adaptive `Park`), the one driver of blocking and async operations, the sleeper registry of threads and wakers |
@@ -74,7 +76,9 @@
 //! instrumentation (claim guards that stall a slot, a start position for
 //! wrap-around tests, barrier counters) to the crate's own tests, loom models
 //! and fuzz targets. It is not part of the public API, not covered by semver,
-//! and must not be enabled by users.
+//! and must not be enabled by users. Nor must the other `__test-*` features
+//! (`__test-pages`, `__test-broadcast-flip`, `__test-spsc-stamped`), which
+//! only change how the crate's own tests build their rings.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
 

@@ -29,8 +29,9 @@ pub trait Layout: sealed::Sealed + Sized + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Packed {}
 
-/// A stamp word beside each value (`size_of::<usize>()` bytes more a slot,
-/// rounded up to `T`'s alignment: 16 bytes for a `u64`). The producer
+/// A stamp word beside each value: a slot is the value and a `usize`,
+/// padded to the larger of their alignments (16 bytes for a `u64` or a
+/// `u8`, 40 for a `[u64; 4]`, 8 for a zero-sized item). The producer
 /// stamps each slot it fills with the item's position, and a consumer
 /// whose cached copy of `tail` says empty reads the stamp of the slot it
 /// needs instead of `tail`: when the ring is near empty (every item crosses
