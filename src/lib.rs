@@ -78,7 +78,7 @@
 //! and fuzz targets. It is not part of the public API, not covered by semver,
 //! and must not be enabled by users. Nor must the other `__test-*` features
 //! (`__test-pages`, `__test-broadcast-flip`, `__test-spsc-stamped`), which
-//! only change how the crate's own tests build their rings.
+//! change how rings are laid out for the crate's own test runs.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
 
