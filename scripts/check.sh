@@ -11,7 +11,8 @@
 #   scripts/check.sh miri        Miri on the fast subset, strict provenance (what CI runs)
 #   scripts/check.sh miri-full   Miri on every test, strict provenance, then tree borrows
 #   scripts/check.sh tsan        ThreadSanitizer on the integration/stress tests
-#   scripts/check.sh tsan-ci     ThreadSanitizer on the MPMC, SPSC and guard tests (what CI runs)
+#   scripts/check.sh tsan-ci     ThreadSanitizer on the MPMC, SPSC and guard tests, and the SPSC,
+#                                guard and batch tests on the stamped layout (what CI runs)
 #   scripts/check.sh hooks-hidden  the test hooks are unreachable without `__test-hooks` (CI)
 #   scripts/check.sh pages       the MPMC tests again with every ring of more than two
 #                                slots on two-slot pages (feature __test-pages; CI)
@@ -298,7 +299,8 @@ case "${1:-}" in
   miri) miri ;;
   miri-full) miri_full ;;
   tsan) tsan ;;
-  tsan-ci) tsan --test mpmc --test spsc --test segments --test pages --test guards ;;
+  tsan-ci) tsan --test mpmc --test spsc --test segments --test pages --test guards \
+    && tsan --features __test-hooks,__test-spsc-stamped --test spsc --test guards --test batch ;;
   hooks-hidden) hooks_hidden ;;
   pages) pages ;;
   broadcast-flip) broadcast_flip ;;
