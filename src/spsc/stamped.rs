@@ -1,7 +1,7 @@
 //! The slice copies of the [`Stamped`] layout, `send_slice` and `recv_into`,
 //! one slot at a time (its values are not contiguous, so it has no slice
 //! views), each batch published with one store of `tail` (after a stamp per
-//! item) or `head`. Its chunks and `send_iter` are the generic ones of
+//! item) or `head`: written with the generic `send_iter` and read chunk of
 //! `chunks.rs`.
 //!
 //! Not compiled under loom, as the default layout's batch API.
@@ -42,19 +42,14 @@ impl<T> Consumer<T, Stamped> {
     where
         T: Copy,
     {
-        let n = self.available(out.len()).min(out.len());
-        self.read_ahead_past(n);
-        let first = self.head_idx();
-        for (k, v) in out[..n].iter_mut().enumerate() {
-            // `k < n <= seg_len`, as `wrap_add` needs.
-            let idx = crate::buffer::wrap_add(first, k, self.seg_len);
-            // SAFETY: `idx < seg_len`, and the slot is one of the `n` queued
-            // items `available` saw published, which the producer does not
-            // touch until `head` moves past them.
-            *v = unsafe { self.cell(idx).with(|p| (*p).assume_init_read()) };
+        // The generic chunk, a slot at a time: `release` publishes `head`
+        // once (and drops nothing: `T: Copy` has no drop glue).
+        let chunk = self.read_chunk(out.len());
+        let n = chunk.len();
+        for (v, item) in out.iter_mut().zip(chunk.iter()) {
+            *v = *item;
         }
-        // `T: Copy` has no drop glue: freeing the slots is just publishing.
-        self.publish_head(n);
+        chunk.release(n);
         n
     }
 }
