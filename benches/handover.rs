@@ -349,7 +349,14 @@ impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, true> {
     #[inline(always)]
     fn recv(rx: &mut ringflow::spsc::Consumer<T>, stop: &Stop) -> Result<T, Stopped> {
         let mut spin = Spin::new(stop);
-        pop_until(|| rx.try_recv().ok(), || slip::<B>(&mut spin))
+        // As `RingflowTry`'s loop: nothing yet is `Empty`; a producer gone
+        // mid-run is a harness bug, not "nothing yet".
+        let pop = || match rx.try_recv() {
+            Ok(v) => Some(v),
+            Err(ringflow::TryRecvError::Empty) => None,
+            Err(ringflow::TryRecvError::Disconnected) => panic!("sender gone"),
+        };
+        pop_until(pop, || slip::<B>(&mut spin))
     }
     fn len(rx: &ringflow::spsc::Consumer<T>) -> Option<usize> {
         <RingflowTry as Spsc<T>>::len(rx)
