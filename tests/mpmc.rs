@@ -521,6 +521,66 @@ fn exact_capacity_and_fifo_when_started_near_usize_max() {
     }
 }
 
+/// A handle starts each claim at the position after its own last one (its
+/// hint) instead of loading the shared position. A hint left behind while
+/// clones moved the ring on (by one item, by laps, to full and back) must
+/// only cost a retry: exact `Full` / `Empty`, FIFO across the handles, and
+/// the right `len()`, at a start position near `usize::MAX` too (the
+/// staleness then spans the wrap of the positions).
+#[test]
+fn a_handle_whose_claim_hint_went_stale_still_claims_the_right_position() {
+    for start in [None, Some(usize::MAX - 5)] {
+        for capacity in [1, 2, 3, 8] {
+            let ctx = format!("cap {capacity} start {start:?}");
+            let mut b = Builder::new(capacity);
+            if let Some(s) = start {
+                b = b.__start_position(s);
+            }
+            let (a_tx, a_rx) = b.mpmc::<u64>();
+            let (b_tx, b_rx) = (a_tx.clone(), a_rx.clone());
+            let mut next = 0u64;
+            let mut expect = 0u64;
+            // Each pair of handles takes a turn, so that the other pair's
+            // hints fall behind: by one item, then by three laps.
+            for gap in [1, 3 * capacity + 1] {
+                assert_eq!(a_tx.try_send(next), Ok(()), "{ctx}");
+                next += 1;
+                assert_eq!(a_rx.try_recv(), Ok(expect), "{ctx}");
+                expect += 1;
+                for _ in 0..gap {
+                    assert_eq!(b_tx.try_send(next), Ok(()), "{ctx}");
+                    next += 1;
+                    assert_eq!(b_rx.try_recv(), Ok(expect), "{ctx}");
+                    expect += 1;
+                }
+                // The stale handles: a receive finds the ring empty, a send
+                // lands after the clones' items, and the stale receiver
+                // takes it.
+                assert_eq!(a_rx.try_recv(), Err(TryRecvError::Empty), "{ctx}: gap {gap}");
+                assert_eq!(a_tx.try_send(next), Ok(()), "{ctx}: gap {gap}");
+                next += 1;
+                assert_eq!(a_rx.len(), 1, "{ctx}: gap {gap}");
+                assert_eq!(a_rx.try_recv(), Ok(expect), "{ctx}: gap {gap}");
+                expect += 1;
+            }
+            // A full ring, filled by the clone: the stale sender gets an
+            // exact `Full`, and room as soon as the clone receiver frees a
+            // slot.
+            for _ in 0..capacity {
+                assert_eq!(b_tx.try_send(next), Ok(()), "{ctx}");
+                next += 1;
+            }
+            assert_eq!(a_tx.try_send(u64::MAX), Err(TrySendError::Full(u64::MAX)), "{ctx}");
+            assert_eq!(b_rx.try_recv(), Ok(expect), "{ctx}");
+            expect += 1;
+            assert_eq!(a_tx.try_send(next), Ok(()), "{ctx}: one slot free");
+            next += 1;
+            let got: Vec<u64> = a_rx.try_iter().collect();
+            assert_eq!(got, (expect..next).collect::<Vec<_>>(), "{ctx}: FIFO across the handles");
+        }
+    }
+}
+
 /// Runs random operations against a `VecDeque` model until `min_sends`
 /// items were enqueued, alternating fill and drain phases so that the ring
 /// runs full and empty again and again; checks every result and `len()`

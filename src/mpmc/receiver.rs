@@ -1,6 +1,6 @@
 //! [`Receiver`]: the receiving half of the MPMC ring.
 
-use super::ring::{Claimant, Shared};
+use super::ring::{Claimant, Shared, NO_HINT};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
 use crate::wait::{Settle, Side, WaitOn};
@@ -22,6 +22,12 @@ pub struct Receiver<T> {
     /// nothing is proven. Any value ever stored stays true (`tail` only
     /// moves on), so threads sharing this handle may overwrite each other.
     full_until: AtomicUsize,
+    /// Where this handle's next claim of `head` looks first: the position
+    /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
+    /// `head`). A guess the claim's compare-exchange checks, so threads
+    /// sharing this handle may overwrite each other's (see `NO_HINT` for
+    /// why it exists).
+    hint: AtomicUsize,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -37,7 +43,7 @@ impl<T> Receiver<T> {
         // No proof yet: the word at the current head proves nothing
         // (`Shared::proves`).
         let full_until = AtomicUsize::new(shared.head.load(Ordering::Relaxed));
-        Receiver { shared, park, marks, full_until }
+        Receiver { shared, park, marks, full_until, hint: AtomicUsize::new(NO_HINT) }
     }
 }
 
@@ -83,7 +89,7 @@ impl<T> Receiver<T> {
     #[inline(always)]
     fn recv_once(&self, claimant: Claimant) -> Result<T, TryRecvError> {
         let shared = &*self.shared;
-        let pos = match shared.claim_recv(claimant) {
+        let pos = match shared.claim_recv(self.hint.load(Ordering::Relaxed), claimant) {
             Ok(pos) => pos,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -93,7 +99,7 @@ impl<T> Receiver<T> {
                 }
                 // Every sender is gone, so no claim is in flight: one more
                 // claim decides between an item and disconnection.
-                match shared.claim_recv(claimant) {
+                match shared.claim_recv(NO_HINT, claimant) {
                     Ok(pos) => pos,
                     Err(()) => return Err(TryRecvError::Disconnected),
                 }
@@ -101,6 +107,7 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `pos` was just claimed by this thread.
         let value = unsafe { shared.take(pos) };
+        self.hint.store(shared.hint_after(pos), Ordering::Relaxed);
         self.after_take(pos, 1);
         Ok(value)
     }
@@ -205,7 +212,7 @@ impl<T> Receiver<T> {
         let want = shared.len().clamp(1, max);
         out.reserve(want);
         let room = (out.capacity() - out.len()).min(max);
-        let (first, n) = match shared.claim(&shared.head, 1, room, Claimant::Try) {
+        let (first, n) = match shared.claim(&shared.head, self.hint.load(Ordering::Relaxed), 1, room, Claimant::Try) {
             Ok(run) => run,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -215,7 +222,7 @@ impl<T> Receiver<T> {
                 }
                 // Every sender is gone, so no claim is in flight: one more
                 // claim decides between items and disconnection.
-                shared.claim(&shared.head, 1, room, Claimant::Try).map_err(|()| TryRecvError::Disconnected)?
+                shared.claim(&shared.head, NO_HINT, 1, room, Claimant::Try).map_err(|()| TryRecvError::Disconnected)?
             }
         };
         let (mut pos, mut last) = (first, first);
@@ -227,6 +234,7 @@ impl<T> Receiver<T> {
             last = pos;
             pos = shared.next(pos);
         }
+        self.hint.store(shared.hint_after(last), Ordering::Relaxed);
         self.after_take(last, n);
         Ok(n)
     }
@@ -297,7 +305,7 @@ impl<T> Receiver<T> {
     #[cfg(feature = "__test-hooks")]
     #[doc(hidden)]
     pub unsafe fn __claim_recv(&self) -> Option<PendingRecv<'_, T>> {
-        self.shared.claim_recv(Claimant::Try).ok().map(|pos| PendingRecv { rx: self, pos, done: false })
+        self.shared.claim_recv(NO_HINT, Claimant::Try).ok().map(|pos| PendingRecv { rx: self, pos, done: false })
     }
 
     /// Number of queued items. Reads each position once: it may be stale and

@@ -120,6 +120,22 @@ fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
     }
 }
 
+/// A handle's claim hint (`Sender::hint`, `Receiver::hint`) when it has
+/// none: the next claim loads the counter. Never a position: its index bits
+/// are all set, and an index is below `capacity < one_lap`.
+///
+/// Why handles keep a hint: a claim's first step was a load of the counter
+/// it then compare-exchanges, and on the thread that moved it last (every
+/// operation of a lone sender or receiver, a stream of operations on one
+/// thread) that load waits for the thread's own previous `lock cmpxchg` of
+/// the same line to complete before the slot's stamp can be loaded and the
+/// next compare-exchange issued. Starting from the position after the
+/// handle's last claim (a plain field, forwarded from the store that wrote
+/// it) takes that load off the chain; the compare-exchange checks the guess
+/// as it checked the load. Measured: `docs/measurements.md`, 2026-12-07 "the
+/// MPMC claim hint".
+pub(super) const NO_HINT: usize = usize::MAX;
+
 /// Largest capacity: positions need at least two lap bits above the index
 /// so that wrapping signed differences between a slot's stamp and a position
 /// (at most one lap apart) are unambiguous.
@@ -233,15 +249,20 @@ impl<T> Shared<T> {
     /// A claimed run stays ready until this thread uses it: a ready stamp
     /// only changes through the owner of the position, and owning it takes a
     /// CAS of `counter` past it, which ours just did.
+    ///
+    /// The first look is at `hint` (a handle's guess, see [`NO_HINT`]) if
+    /// it has one, else at a fresh load of `counter`.
     #[inline(always)]
     pub(super) fn claim(
         &self,
         counter: &AtomicUsize,
+        hint: usize,
         offset: usize,
         max: usize,
         claimant: Claimant,
     ) -> Result<(usize, usize), ()> {
-        self.claim_with(counter, offset, max, claimant, |pos, _stamp| {
+        let start = Self::start(counter, hint);
+        self.claim_with(counter, start, offset, max, claimant, |pos, _stamp| {
             // Not ready. Full / empty, unless our `pos` was stale.
             let current = counter.load(Ordering::Relaxed);
             if current == pos {
@@ -252,6 +273,29 @@ impl<T> Shared<T> {
         })
     }
 
+    /// Where a claim of `counter` first looks: the handle's `hint`, or
+    /// `counter` itself if the handle has none.
+    #[inline(always)]
+    fn start(counter: &AtomicUsize, hint: usize) -> usize {
+        if hint == NO_HINT {
+            counter.load(Ordering::Relaxed)
+        } else {
+            hint
+        }
+    }
+
+    /// The hint a handle keeps after claiming a run that ends at `last`: the
+    /// position after it, where its next claim is likely to succeed; on a
+    /// paged ring none (a stale position there could name a page retired
+    /// since, whose stamp lookup expects positions near the counters).
+    #[inline(always)]
+    pub(super) fn hint_after(&self, last: usize) -> usize {
+        match self.slots {
+            Storage::Flat(_) => self.next(last),
+            Storage::Paged(_) => NO_HINT,
+        }
+    }
+
     /// [`claim`](Shared::claim) with the caller deciding what happens when
     /// the position at `counter` is not ready: `blocked(pos, stamp)` returns
     /// [`Blocked::Retry`] with the position to look at next, or
@@ -260,17 +304,22 @@ impl<T> Shared<T> {
     /// there instead (crossbeam's `ArrayQueue` shares `push_or_else` between
     /// `push` and `force_push` the same way). One claim routine for every
     /// caller. `claimant` says how a lost CAS race is backed off
-    /// ([`contention_backoff`]).
+    /// ([`contention_backoff`]). The first look is at `start`, a position
+    /// `counter` has reached (a load of it, or a handle's hint): a stale
+    /// one only costs a retry, as every outcome but a won CAS at `pos`
+    /// either moves `pos` to a later value of `counter` or (`blocked`)
+    /// confirms against it.
     #[inline(always)]
     pub(super) fn claim_with<E>(
         &self,
         counter: &AtomicUsize,
+        start: usize,
         offset: usize,
         max: usize,
         claimant: Claimant,
         mut blocked: impl FnMut(usize, usize) -> Blocked<E>,
     ) -> Result<(usize, usize), E> {
-        let mut pos = counter.load(Ordering::Relaxed);
+        let mut pos = start;
         let mut contention = 0u32;
         loop {
             // Acquire pairs with the Release store of the stamp by the
@@ -416,10 +465,11 @@ impl<T> Shared<T> {
         !self.published(self.forward(last, low + 1))
     }
 
-    /// Claims the position at `tail` for writing (see [`Shared::claim`]).
+    /// Claims the position at `tail` for writing (see [`Shared::claim`]),
+    /// looking first at `hint`.
     #[inline]
-    pub(super) fn claim_send(&self, claimant: Claimant) -> Result<usize, ()> {
-        self.claim(&self.tail, 0, 1, claimant).map(|(pos, _)| pos)
+    pub(super) fn claim_send(&self, hint: usize, claimant: Claimant) -> Result<usize, ()> {
+        self.claim(&self.tail, hint, 0, 1, claimant).map(|(pos, _)| pos)
     }
 
     /// Writes `value` at the claimed position `pos` and publishes it.
@@ -458,10 +508,11 @@ impl<T> Shared<T> {
         slot.set_stamp(base, pos.wrapping_add(1), Ordering::Release);
     }
 
-    /// Claims the position at `head` for reading (see [`Shared::claim`]).
+    /// Claims the position at `head` for reading (see [`Shared::claim`]),
+    /// looking first at `hint`.
     #[inline]
-    pub(super) fn claim_recv(&self, claimant: Claimant) -> Result<usize, ()> {
-        self.claim(&self.head, 1, 1, claimant).map(|(pos, _)| pos)
+    pub(super) fn claim_recv(&self, hint: usize, claimant: Claimant) -> Result<usize, ()> {
+        self.claim(&self.head, hint, 1, 1, claimant).map(|(pos, _)| pos)
     }
 
     /// Moves the value out of the claimed position `pos` and frees the slot
@@ -763,7 +814,7 @@ impl<T> Drop for Shared<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{Claimant, Shared};
+    use super::{Claimant, Shared, NO_HINT};
     use crate::{Builder, WaitStrategy};
 
     /// `next` (the hot path's step of one) walks every index of a lap in
@@ -837,12 +888,12 @@ mod tests {
         // What a CPU with a write prefetch gets (Miri's has none).
         shared.take_ahead = 16;
         let send = |shared: &Shared<u64>, v: u64| {
-            let pos = shared.claim_send(Claimant::Try).expect("room");
+            let pos = shared.claim_send(NO_HINT, Claimant::Try).expect("room");
             // SAFETY: `pos` was just claimed.
             unsafe { shared.publish(pos, v) };
         };
         let recv = |shared: &Shared<u64>| {
-            let pos = shared.claim_recv(Claimant::Try).expect("an item");
+            let pos = shared.claim_recv(NO_HINT, Claimant::Try).expect("an item");
             // SAFETY: `pos` was just claimed.
             (pos, unsafe { shared.take(pos) })
         };

@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::ring::{Blocked, Claimant, Forced, Shared};
+use super::ring::{Blocked, Claimant, Forced, Shared, NO_HINT};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
@@ -32,6 +32,12 @@ pub struct Sender<T> {
     /// proven. Any value ever stored stays a true statement (`head` only
     /// moves on), so threads sharing this handle may overwrite each other.
     clear_until: AtomicUsize,
+    /// Where this handle's next claim of `tail` looks first: the position
+    /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
+    /// `tail`). A guess the claim's compare-exchange checks, so threads
+    /// sharing this handle may overwrite each other's (see `NO_HINT` for
+    /// why it exists).
+    hint: AtomicUsize,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -47,7 +53,7 @@ impl<T> Sender<T> {
         // No proof yet: the word at the current tail proves nothing
         // (`Shared::proves`).
         let clear_until = AtomicUsize::new(shared.tail.load(Ordering::Relaxed));
-        Sender { shared, park, marks, clear_until }
+        Sender { shared, park, marks, clear_until, hint: AtomicUsize::new(NO_HINT) }
     }
 }
 
@@ -141,10 +147,11 @@ impl<T> Sender<T> {
         if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(TrySendError::Disconnected(value));
         }
-        match shared.claim_send(claimant) {
+        match shared.claim_send(self.hint.load(Ordering::Relaxed), claimant) {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
+                self.hint.store(shared.hint_after(pos), Ordering::Relaxed);
                 self.after_publish(pos, 1);
                 Ok(())
             }
@@ -225,7 +232,8 @@ impl<T> Sender<T> {
         if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        let Ok((first, n)) = shared.claim(&shared.tail, 0, items.len(), Claimant::Try) else { return 0 };
+        let hint = self.hint.load(Ordering::Relaxed);
+        let Ok((first, n)) = shared.claim(&shared.tail, hint, 0, items.len(), Claimant::Try) else { return 0 };
         let (mut pos, mut last) = (first, first);
         for _ in 0..n {
             // `claim` took at most `items.len()` positions.
@@ -236,6 +244,7 @@ impl<T> Sender<T> {
             last = pos;
             pos = shared.next(pos);
         }
+        self.hint.store(shared.hint_after(last), Ordering::Relaxed);
         self.after_publish(last, n);
         n
     }
@@ -309,7 +318,10 @@ impl<T> Sender<T> {
         let mut value = Some(value);
         // The ordinary claim of `tail`; where the slot is not free, evict
         // the oldest item instead of reporting `Full`.
-        let claimed = shared.claim_with(&shared.tail, 0, 1, Claimant::Waiting, |tail, stamp| {
+        // From a fresh load of `tail`, not the hint: the eviction below
+        // relies on its first position being a value `tail` had.
+        let start = shared.tail.load(Ordering::Relaxed);
+        let claimed = shared.claim_with(&shared.tail, start, 0, 1, Claimant::Waiting, |tail, stamp| {
             let oldest = tail.wrapping_sub(shared.one_lap);
             if stamp == oldest.wrapping_add(1) {
                 // The slot holds the published item of position `oldest`, so
@@ -415,7 +427,7 @@ impl<T> Sender<T> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(value);
         }
-        match self.shared.claim_send(Claimant::Try) {
+        match self.shared.claim_send(NO_HINT, Claimant::Try) {
             Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
             Err(()) => Err(value),
         }
