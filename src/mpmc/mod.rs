@@ -25,8 +25,7 @@
 //! Where a claim starts: each handle keeps a *hint*, the position after its
 //! own last claim, and a claim looks first at the slot of that position and
 //! compare-exchanges the counter from it, instead of loading the counter
-//! first (a flat ring's handles; a paged ring's claims load the counter).
-//! The hint is only a guess: the compare-exchange succeeds only if the
+//! first. The hint is only a guess: the compare-exchange succeeds only if the
 //! counter is at that very position, a slot whose stamp is ahead of it
 //! sends the claim to a fresh load of the counter, and so does a failed
 //! compare-exchange (its current value), so a stale hint (clones moved the
@@ -35,7 +34,13 @@
 //! thread's own compare-exchange of it, which waited for that locked
 //! instruction before the stamp could be read: on one thread, a `u64` send
 //! plus receive ran in 12 ns instead of 20 on the Intel Xeon VM of
-//! 2026-12-07 (`docs/measurements.md`, "the MPMC claim hint").
+//! 2026-12-07 (`docs/measurements.md`, "the MPMC claim hint"). On a paged
+//! ring a stale position's stamp lookup reads the logical slot's current
+//! page or recorded free lap, as a stale stamp load does (`pages.rs`, "Why
+//! stale page pointers are harmless"): a later lap's stamp, never an
+//! earlier one. Every operation stores the hint, so it lives in a padded
+//! cell of its own, allocated with the handle (creating or cloning a
+//! handle allocates 128 bytes; the operations allocate nothing).
 //!
 //! # Progress
 //!

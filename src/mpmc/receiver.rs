@@ -1,5 +1,7 @@
 //! [`Receiver`]: the receiving half of the MPMC ring.
 
+use crossbeam_utils::CachePadded;
+
 use super::ring::{Claimant, Shared, NO_HINT};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
@@ -26,8 +28,13 @@ pub struct Receiver<T> {
     /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
     /// `head`). A guess the claim's compare-exchange checks, so threads
     /// sharing this handle may overwrite each other's (see `NO_HINT` for
-    /// why it exists).
-    hint: AtomicUsize,
+    /// why it exists). Stored by every operation, so it lives in a padded
+    /// cell of its own (allocated with the handle): in the handle it would
+    /// share a line with whatever the user placed next to the handle (say
+    /// the other side's handle, moved into a neighbouring boxed thread
+    /// closure), and each store would pull that line from the other core;
+    /// the handle itself stays read-only on the hot path.
+    hint: Box<CachePadded<AtomicUsize>>,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -43,7 +50,7 @@ impl<T> Receiver<T> {
         // No proof yet: the word at the current head proves nothing
         // (`Shared::proves`).
         let full_until = AtomicUsize::new(shared.head.load(Ordering::Relaxed));
-        Receiver { shared, park, marks, full_until, hint: AtomicUsize::new(NO_HINT) }
+        Receiver { shared, park, marks, full_until, hint: Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))) }
     }
 }
 

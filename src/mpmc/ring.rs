@@ -285,15 +285,10 @@ impl<T> Shared<T> {
     }
 
     /// The hint a handle keeps after claiming a run that ends at `last`: the
-    /// position after it, where its next claim is likely to succeed; on a
-    /// paged ring none (a stale position there could name a page retired
-    /// since, whose stamp lookup expects positions near the counters).
+    /// position after it, where its next claim is likely to succeed.
     #[inline(always)]
     pub(super) fn hint_after(&self, last: usize) -> usize {
-        match self.slots {
-            Storage::Flat(_) => self.next(last),
-            Storage::Paged(_) => NO_HINT,
-        }
+        self.next(last)
     }
 
     /// [`claim`](Shared::claim) with the caller deciding what happens when

@@ -4,6 +4,8 @@ use core::mem::MaybeUninit;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
+
 use super::ring::{Blocked, Claimant, Forced, Shared, NO_HINT};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
@@ -36,8 +38,13 @@ pub struct Sender<T> {
     /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
     /// `tail`). A guess the claim's compare-exchange checks, so threads
     /// sharing this handle may overwrite each other's (see `NO_HINT` for
-    /// why it exists).
-    hint: AtomicUsize,
+    /// why it exists). Stored by every operation, so it lives in a padded
+    /// cell of its own (allocated with the handle): in the handle it would
+    /// share a line with whatever the user placed next to the handle (say
+    /// the other side's handle, moved into a neighbouring boxed thread
+    /// closure), and each store would pull that line from the other core;
+    /// the handle itself stays read-only on the hot path.
+    hint: Box<CachePadded<AtomicUsize>>,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -53,7 +60,7 @@ impl<T> Sender<T> {
         // No proof yet: the word at the current tail proves nothing
         // (`Shared::proves`).
         let clear_until = AtomicUsize::new(shared.tail.load(Ordering::Relaxed));
-        Sender { shared, park, marks, clear_until, hint: AtomicUsize::new(NO_HINT) }
+        Sender { shared, park, marks, clear_until, hint: Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))) }
     }
 }
 
