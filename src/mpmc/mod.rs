@@ -37,8 +37,8 @@
 //! 2026-12-07 (`docs/measurements.md`, "the MPMC claim hint"). On a paged
 //! ring a stale position's stamp lookup reads the logical slot's current
 //! page or recorded free lap, as a stale stamp load does (`pages.rs`, "Why
-//! stale page pointers are harmless"): a later lap's stamp, never an
-//! earlier one. Every operation stores the hint, so it lives in a padded
+//! stale page pointers are harmless"): a stamp of that slot at the
+//! position's lap or a later one. Every operation stores the hint, so it lives in a padded
 //! cell of its own, allocated with the handle (creating or cloning a
 //! handle allocates 128 bytes; the operations allocate nothing).
 //!

@@ -12,6 +12,10 @@ use crate::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
 /// `T: Send`, with every method on `&self`.
+///
+/// Creating a handle (the channel, or `clone`) allocates a 128-byte cell of
+/// its own for its claim hint (the module docs, "Where a claim starts");
+/// its operations allocate nothing.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
     /// `Some` on `Park` channels: notify sleeping senders after each receive.

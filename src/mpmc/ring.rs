@@ -130,8 +130,8 @@ fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
 /// thread) that load waits for the thread's own previous `lock cmpxchg` of
 /// the same line to complete before the slot's stamp can be loaded and the
 /// next compare-exchange issued. Starting from the position after the
-/// handle's last claim (a plain field, forwarded from the store that wrote
-/// it) takes that load off the chain; the compare-exchange checks the guess
+/// handle's last claim (a relaxed word of the handle's own, forwarded from
+/// the store that wrote it) takes that load off the chain; the compare-exchange checks the guess
 /// as it checked the load. Measured: `docs/measurements.md`, 2026-12-07 "the
 /// MPMC claim hint".
 pub(super) const NO_HINT: usize = usize::MAX;

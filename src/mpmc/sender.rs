@@ -17,6 +17,10 @@ use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
 /// `T: Send`, with every method on `&self`.
 ///
+/// Creating a handle (the channel, or `clone`) allocates a 128-byte cell of
+/// its own for its claim hint (the module docs, "Where a claim starts");
+/// its operations allocate nothing.
+///
 /// ```compile_fail
 /// fn assert_send<S: Send>(_: &S) {}
 /// let (tx, _rx) = ringflow::mpmc::channel::<std::rc::Rc<u8>>(1);
