@@ -40,7 +40,7 @@
 //! stale page pointers are harmless"): a stamp of that slot at the
 //! position's lap or a later one. Every operation stores the hint, so it lives in a padded
 //! cell of its own, allocated with the handle (creating or cloning a
-//! handle allocates 128 bytes; the operations allocate nothing).
+//! handle allocates 128 bytes on x86_64; the operations allocate nothing).
 //!
 //! # Progress
 //!

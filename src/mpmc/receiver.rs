@@ -1,8 +1,6 @@
 //! [`Receiver`]: the receiving half of the MPMC ring.
 
-use crossbeam_utils::CachePadded;
-
-use super::ring::{Claimant, Shared, NO_HINT};
+use super::ring::{ClaimHint, Claimant, Shared, NO_HINT};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
 use crate::wait::{Settle, Side, WaitOn};
@@ -13,9 +11,9 @@ use crate::{RecvError, RecvTimeoutError, TryRecvError};
 /// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
 /// `T: Send`, with every method on `&self`.
 ///
-/// Creating a handle (the channel, or `clone`) allocates a 128-byte cell of
-/// its own for its claim hint (the module docs, "Where a claim starts");
-/// its operations allocate nothing.
+/// Creating a handle (the channel, or `clone`) allocates a cache-padded cell
+/// of its own for its claim hint, 128 bytes on x86_64 (the module docs,
+/// "Where a claim starts"); its operations allocate nothing.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
     /// `Some` on `Park` channels: notify sleeping senders after each receive.
@@ -28,17 +26,8 @@ pub struct Receiver<T> {
     /// nothing is proven. Any value ever stored stays true (`tail` only
     /// moves on), so threads sharing this handle may overwrite each other.
     full_until: AtomicUsize,
-    /// Where this handle's next claim of `head` looks first: the position
-    /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
-    /// `head`). A guess the claim's compare-exchange checks, so threads
-    /// sharing this handle may overwrite each other's (see `NO_HINT` for
-    /// why it exists). Stored by every operation, so it lives in a padded
-    /// cell of its own (allocated with the handle): in the handle it would
-    /// share a line with whatever the user placed next to the handle (say
-    /// the other side's handle, moved into a neighbouring boxed thread
-    /// closure), and each store would pull that line from the other core;
-    /// the handle itself stays read-only on the hot path.
-    hint: Box<CachePadded<AtomicUsize>>,
+    /// Where this handle's next claim of `head` looks first.
+    hint: ClaimHint,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -54,7 +43,7 @@ impl<T> Receiver<T> {
         // No proof yet: the word at the current head proves nothing
         // (`Shared::proves`).
         let full_until = AtomicUsize::new(shared.head.load(Ordering::Relaxed));
-        Receiver { shared, park, marks, full_until, hint: Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))) }
+        Receiver { shared, park, marks, full_until, hint: ClaimHint::new() }
     }
 }
 
@@ -100,7 +89,7 @@ impl<T> Receiver<T> {
     #[inline(always)]
     fn recv_once(&self, claimant: Claimant) -> Result<T, TryRecvError> {
         let shared = &*self.shared;
-        let pos = match shared.claim_recv(self.hint.load(Ordering::Relaxed), claimant) {
+        let pos = match shared.claim_recv(self.hint.get(), claimant) {
             Ok(pos) => pos,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -118,7 +107,7 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `pos` was just claimed by this thread.
         let value = unsafe { shared.take(pos) };
-        self.hint.store(shared.hint_after(pos), Ordering::Relaxed);
+        self.hint.claimed(shared, pos);
         self.after_take(pos, 1);
         Ok(value)
     }
@@ -223,7 +212,7 @@ impl<T> Receiver<T> {
         let want = shared.len().clamp(1, max);
         out.reserve(want);
         let room = (out.capacity() - out.len()).min(max);
-        let (first, n) = match shared.claim(&shared.head, self.hint.load(Ordering::Relaxed), 1, room, Claimant::Try) {
+        let (first, n) = match shared.claim(&shared.head, self.hint.get(), 1, room, Claimant::Try) {
             Ok(run) => run,
             Err(()) => {
                 // Acquire: synchronises with every sender's final decrement,
@@ -245,7 +234,7 @@ impl<T> Receiver<T> {
             last = pos;
             pos = shared.next(pos);
         }
-        self.hint.store(shared.hint_after(last), Ordering::Relaxed);
+        self.hint.claimed(shared, last);
         self.after_take(last, n);
         Ok(n)
     }

@@ -120,8 +120,8 @@ fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
     }
 }
 
-/// A handle's claim hint (`Sender::hint`, `Receiver::hint`) when it has
-/// none: the next claim loads the counter. Never a position: its index bits
+/// A handle's [`ClaimHint`] when it has none: the next claim loads the
+/// counter. Never a position: its index bits
 /// are all set, and an index is below `capacity < one_lap`.
 ///
 /// Why handles keep a hint: a claim's first step was a load of the counter
@@ -135,6 +135,37 @@ fn take_ahead<T>(capacity: usize, prefetch: bool) -> usize {
 /// as it checked the load. Measured: `docs/measurements.md`, 2026-12-07 "the
 /// MPMC claim hint".
 pub(super) const NO_HINT: usize = usize::MAX;
+
+/// A handle's claim hint (see [`NO_HINT`] for why): where its next claim
+/// of `tail` (a sender's) or `head` (a receiver's) looks first, the
+/// position after its last claim, or `NO_HINT` until it has claimed. A
+/// guess the claim's compare-exchange checks, so threads sharing a handle
+/// may overwrite each other's. Stored by every operation, so it lives in a
+/// cache-padded cell of its own, allocated with the handle: in the handle
+/// it would share a line with whatever the user placed next to the handle
+/// (say the other side's handle, moved into a neighbouring boxed thread
+/// closure), and each store would pull that line from the other core; the
+/// handle itself stays read-only on the hot path.
+pub(super) struct ClaimHint(Box<CachePadded<AtomicUsize>>);
+
+impl ClaimHint {
+    pub(super) fn new() -> Self {
+        ClaimHint(Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))))
+    }
+
+    /// Where the handle's next claim looks first, or `NO_HINT`.
+    #[inline(always)]
+    pub(super) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// After the handle claimed a run that ends at `last`: the position
+    /// after it, where its next claim is likely to succeed.
+    #[inline(always)]
+    pub(super) fn claimed<T>(&self, shared: &Shared<T>, last: usize) {
+        self.0.store(shared.next(last), Ordering::Relaxed);
+    }
+}
 
 /// Largest capacity: positions need at least two lap bits above the index
 /// so that wrapping signed differences between a slot's stamp and a position
@@ -282,13 +313,6 @@ impl<T> Shared<T> {
         } else {
             hint
         }
-    }
-
-    /// The hint a handle keeps after claiming a run that ends at `last`: the
-    /// position after it, where its next claim is likely to succeed.
-    #[inline(always)]
-    pub(super) fn hint_after(&self, last: usize) -> usize {
-        self.next(last)
     }
 
     /// [`claim`](Shared::claim) with the caller deciding what happens when

@@ -4,9 +4,7 @@ use core::mem::MaybeUninit;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crossbeam_utils::CachePadded;
-
-use super::ring::{Blocked, Claimant, Forced, Shared, NO_HINT};
+use super::ring::{Blocked, ClaimHint, Claimant, Forced, Shared};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
@@ -17,9 +15,9 @@ use crate::{SendError, SendTimeoutError, TrySendError, WaitStrategy};
 /// The sending half of an MPMC ring: `Clone`, `Send` and `Sync` when
 /// `T: Send`, with every method on `&self`.
 ///
-/// Creating a handle (the channel, or `clone`) allocates a 128-byte cell of
-/// its own for its claim hint (the module docs, "Where a claim starts");
-/// its operations allocate nothing.
+/// Creating a handle (the channel, or `clone`) allocates a cache-padded cell
+/// of its own for its claim hint, 128 bytes on x86_64 (the module docs,
+/// "Where a claim starts"); its operations allocate nothing.
 ///
 /// ```compile_fail
 /// fn assert_send<S: Send>(_: &S) {}
@@ -38,17 +36,8 @@ pub struct Sender<T> {
     /// proven. Any value ever stored stays a true statement (`head` only
     /// moves on), so threads sharing this handle may overwrite each other.
     clear_until: AtomicUsize,
-    /// Where this handle's next claim of `tail` looks first: the position
-    /// after its last claim (`Shared::hint_after`), or `NO_HINT` (load
-    /// `tail`). A guess the claim's compare-exchange checks, so threads
-    /// sharing this handle may overwrite each other's (see `NO_HINT` for
-    /// why it exists). Stored by every operation, so it lives in a padded
-    /// cell of its own (allocated with the handle): in the handle it would
-    /// share a line with whatever the user placed next to the handle (say
-    /// the other side's handle, moved into a neighbouring boxed thread
-    /// closure), and each store would pull that line from the other core;
-    /// the handle itself stays read-only on the hot path.
-    hint: Box<CachePadded<AtomicUsize>>,
+    /// Where this handle's next claim of `tail` looks first.
+    hint: ClaimHint,
 }
 
 // SAFETY: values of `T` move between threads through the ring (hence
@@ -64,7 +53,7 @@ impl<T> Sender<T> {
         // No proof yet: the word at the current tail proves nothing
         // (`Shared::proves`).
         let clear_until = AtomicUsize::new(shared.tail.load(Ordering::Relaxed));
-        Sender { shared, park, marks, clear_until, hint: Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))) }
+        Sender { shared, park, marks, clear_until, hint: ClaimHint::new() }
     }
 }
 
@@ -158,11 +147,11 @@ impl<T> Sender<T> {
         if shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(TrySendError::Disconnected(value));
         }
-        match shared.claim_send(self.hint.load(Ordering::Relaxed), claimant) {
+        match shared.claim_send(self.hint.get(), claimant) {
             Ok(pos) => {
                 // SAFETY: `pos` was just claimed by this thread.
                 unsafe { shared.publish(pos, value) };
-                self.hint.store(shared.hint_after(pos), Ordering::Relaxed);
+                self.hint.claimed(shared, pos);
                 self.after_publish(pos, 1);
                 Ok(())
             }
@@ -243,8 +232,9 @@ impl<T> Sender<T> {
         if items.is_empty() || shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        let hint = self.hint.load(Ordering::Relaxed);
-        let Ok((first, n)) = shared.claim(&shared.tail, hint, 0, items.len(), Claimant::Try) else { return 0 };
+        let Ok((first, n)) = shared.claim(&shared.tail, self.hint.get(), 0, items.len(), Claimant::Try) else {
+            return 0;
+        };
         let (mut pos, mut last) = (first, first);
         for _ in 0..n {
             // `claim` took at most `items.len()` positions.
@@ -255,7 +245,7 @@ impl<T> Sender<T> {
             last = pos;
             pos = shared.next(pos);
         }
-        self.hint.store(shared.hint_after(last), Ordering::Relaxed);
+        self.hint.claimed(shared, last);
         self.after_publish(last, n);
         n
     }
@@ -438,7 +428,7 @@ impl<T> Sender<T> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(value);
         }
-        match self.shared.claim_send(NO_HINT, Claimant::Try) {
+        match self.shared.claim_send(super::ring::NO_HINT, Claimant::Try) {
             Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
             Err(()) => Err(value),
         }
