@@ -6,7 +6,7 @@
 //! configuration says little; a ratio of two runs made seconds apart says
 //! more, and the median of seven such ratios more again.
 //!
-//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--fixed-work] [FILTER]`
+//! `cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--spin-pauses N] [--fixed-work] [FILTER]`
 //!
 //! A `FILTER` keeps the rows whose name contains it (e.g. `SPSC`,
 //! `watermarks`, `2P2C`); targets with a row filtered out are skipped.
@@ -55,6 +55,15 @@
 //! the code of the bench's loop: the same library code measured 0.86× and
 //! 0.99× rtrb near-empty in two builds of this bench that differed by an
 //! untaken branch (`support/harness.rs`, `ItemWork`).
+//!
+//! `--spin-pauses N` makes every try + spin caller (ringflow's, rtrb's,
+//! `ArrayQueue`'s alike) run N spin-loop hints per failed attempt instead
+//! of one. Free-running, every ring here runs full, and a full ring's rate
+//! is set by how often its producer polls the consumer's position (each
+//! poll takes that line from the consumer, whose next store must win it
+//! back); the option shows how the rows move with that polling rate
+//! (`docs/measurements.md`, 2026-12-07 12:1x). The placement probe always
+//! spins one hint per attempt.
 //!
 //! Each regime runs ringflow's try + spin and blocking calls against rtrb
 //! (try + spin), crossbeam-channel, kanal, crossbeam's `ArrayQueue` (try +
@@ -401,9 +410,9 @@ fn least_near_empty_work(cores: (CoreId, CoreId), fixed: bool) -> (u64, u32) {
 
 fn main() {
     check_args(
-        "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--fixed-work] [FILTER]",
+        "cargo bench --bench targets [-- --quick] [--rounds N] [--items N] [--work-ns N] [--near-empty-ns N] [--spin-pauses N] [--fixed-work] [FILTER]",
         &["--quick", "--fixed-work"],
-        &["--rounds", "--items", "--work-ns", "--near-empty-ns"],
+        &["--rounds", "--items", "--work-ns", "--near-empty-ns", "--spin-pauses"],
         true,
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -417,9 +426,11 @@ fn main() {
         !a.starts_with("--")
             && !matches!(
                 i.checked_sub(1).map(|j| args[j].as_str()),
-                Some("--rounds" | "--items" | "--work-ns" | "--near-empty-ns")
+                Some("--rounds" | "--items" | "--work-ns" | "--near-empty-ns" | "--spin-pauses")
             )
     });
+    let spin_pauses = arg_value(&args, "--spin-pauses").unwrap_or(1).clamp(1, 1 << 16) as u32;
+    set_spin_pauses(spin_pauses);
     let cores = cores();
     let units = busy_units_for(work_ns as f64);
     let (empty_ns, empty_units) = match arg_value(&args, "--near-empty-ns") {
@@ -436,7 +447,8 @@ fn main() {
         "{rounds} interleaved rounds (order rotated), {items} items per run \
          (one-core rows 1/4, batch rows 4x, regime rows with work 1/2), capacity {CAP}, threads pinned to cores {} \
          and {}; near-empty: {empty_ns} ns of producer work per item ({empty_units} busy-loop units, the least \
-         that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units); {}",
+         that keeps rtrb near empty unless set), near-full: {work_ns} ns of consumer work ({units} units); {}; \
+         try + spin callers run {spin_pauses} spin-loop hint(s) per failed attempt",
         cores.0.id,
         cores.1.id,
         ItemWork::describe(fixed)

@@ -6,7 +6,7 @@
 //! panics sets that flag on its way out, so its peers give up instead of
 //! waiting for it forever.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -95,18 +95,26 @@ impl Stop {
     }
 }
 
-/// Busy-wait step for try-based loops: a spin-loop hint per attempt, and a
-/// look at the stop flag every 1024 attempts (so the flag's cache line is
-/// not touched on the fast path).
+/// Busy-wait step for try-based loops: a spin-loop hint per attempt (or
+/// [`set_spin_pauses`] of them), and a look at the stop flag every 1024
+/// attempts (so the flag's cache line is not touched on the fast path).
 pub struct Spin<'a> {
     stop: &'a Stop,
     n: u32,
+    /// One hint per attempt whatever [`set_spin_pauses`] says (the
+    /// placement probe, which must measure the same way in every run).
+    single: bool,
 }
 
 impl<'a> Spin<'a> {
     #[inline(always)]
     pub fn new(stop: &'a Stop) -> Self {
-        Spin { stop, n: 0 }
+        Spin { stop, n: 0, single: false }
+    }
+    /// A `Spin` of one hint per attempt, whatever [`set_spin_pauses`] says.
+    #[inline(always)]
+    pub fn single(stop: &'a Stop) -> Self {
+        Spin { stop, n: 0, single: true }
     }
     #[inline(always)]
     pub fn spin(&mut self) -> Result<(), Stopped> {
@@ -115,8 +123,27 @@ impl<'a> Spin<'a> {
             return Err(Stopped);
         }
         std::hint::spin_loop();
+        let more = if self.single { 1 } else { SPIN_PAUSES.load(Ordering::Relaxed) };
+        if more > 1 {
+            for _ in 1..more {
+                std::hint::spin_loop();
+            }
+        }
         Ok(())
     }
+}
+
+/// Spin-loop hints per failed attempt in [`Spin`] (1 unless set).
+static SPIN_PAUSES: AtomicU32 = AtomicU32::new(1);
+
+/// Sets how many spin-loop hints a [`Spin`] runs per failed attempt, for the
+/// whole process: the polling rate of every try + spin caller (ringflow's,
+/// rtrb's, `ArrayQueue`'s alike). A full ring's producer that polls less
+/// often takes its consumer's position line less often (`targets
+/// --spin-pauses`).
+#[allow(dead_code)] // not every bench sets it
+pub fn set_spin_pauses(n: u32) {
+    SPIN_PAUSES.store(n.max(1), Ordering::Relaxed);
 }
 
 /// `crossbeam_utils::Backoff` (spin, then yield) with the same stop check:
@@ -331,7 +358,7 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
             let ping: Work = worker(move |stop: &Stop| {
                 for i in 0..TRIPS {
                     a.store(2 * i + 1, Ordering::Release);
-                    let mut spin = Spin::new(stop);
+                    let mut spin = Spin::single(stop);
                     while a.load(Ordering::Acquire) != 2 * i + 2 {
                         spin.spin()?;
                     }
@@ -340,7 +367,7 @@ pub fn line_round_trip_ns(cores: (CoreId, CoreId)) -> f64 {
             });
             let pong: Work = worker(move |stop: &Stop| {
                 for i in 0..TRIPS {
-                    let mut spin = Spin::new(stop);
+                    let mut spin = Spin::single(stop);
                     while b.load(Ordering::Acquire) != 2 * i + 1 {
                         spin.spin()?;
                     }
