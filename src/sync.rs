@@ -148,8 +148,9 @@ pub(crate) const YIELD_STEPS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const YIELD_STEPS: u32 = 1;
 
-/// How long a plain SPSC `recv` waits, in ns, in a stream it keeps up
-/// with, before it looks at an empty ring again (`spsc::Consumer::slip`).
+/// How long a plain `recv` waits, in ns, in a stream it keeps up with,
+/// before it looks at an empty ring again (`spsc::Consumer::slip`,
+/// `mpmc::Receiver::slip`).
 #[cfg(not(loom))]
 pub(crate) const RECV_SLIP_NS: u32 = 600;
 /// The fewest items a slip must find queued for the next wait to slip

@@ -3,10 +3,14 @@
 use super::ring::{ClaimHint, Claimant, Shared, NO_HINT};
 use crate::flow::Marks;
 use crate::sync::{barrier, Arc, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+use crate::sync::{spin_until, RECV_SLIP_NS, SLIP_PAYS_ITEMS};
 use crate::wait::{Settle, Side, WaitOn};
 #[cfg(doc)]
 use crate::{mpmc::Sender, WaitStrategy};
 use crate::{RecvError, RecvTimeoutError, TryRecvError};
+#[cfg(not(loom))]
+use std::time::Instant;
 
 /// The receiving half of an MPMC ring: `Clone`, `Send` and `Sync` when
 /// `T: Send`, with every method on `&self`.
@@ -250,7 +254,77 @@ impl<T> Receiver<T> {
         if let Ok(v) = self.try_recv_waiting() {
             return Ok(v);
         }
-        self.recv_until(None, false).map_err(|_| RecvError)
+        self.recv_waiting().map_err(|_| RecvError)
+    }
+
+    /// The plain `recv`'s wait after a failed attempt: a slip first where
+    /// it pays ([`slip`](Receiver::slip)), then the driver; afterwards it
+    /// notes whether the wait ended in a stream.
+    #[inline(never)]
+    fn recv_waiting(&self) -> Result<T, RecvTimeoutError> {
+        #[cfg(not(loom))]
+        let slipped = self.slip();
+        let received = self.recv_until(None, false);
+        #[cfg(not(loom))]
+        if received.is_ok() {
+            self.hint.set_stream(self.ended_in_a_stream(slipped));
+        }
+        received
+    }
+
+    /// After a wait that received an item: whether it ended in a stream,
+    /// the item after it already published (`claimed` moved the hint
+    /// there). After a slip, only if the slip let at least
+    /// [`SLIP_PAYS_ITEMS`] through: fewer, and the stream is slower than
+    /// the hand-overs a slip saves, so the next wait does not slip (without
+    /// this rule each slip would queue the few items that make the next
+    /// wait look like a stream's again).
+    #[cfg(not(loom))]
+    fn ended_in_a_stream(&self, slipped: bool) -> bool {
+        let shared = &*self.shared;
+        if slipped {
+            return shared.len() + 1 >= SLIP_PAYS_ITEMS;
+        }
+        let next = self.hint.get();
+        next != NO_HINT && shared.published(next)
+    }
+
+    /// Temporal slipping (FastForward's term and idea: Giacomoni, Moseley
+    /// and Vachharajani, PPoPP 2008; the SPSC consumer's `slip` does the
+    /// same): when this receiver's last wait ended in a stream (the next
+    /// item was already published), a plain `recv` that finds the ring empty
+    /// spins for [`RECV_SLIP_NS`] before it waits. Waiting at once pulls the
+    /// line the sender is filling back for every item, and the sender must
+    /// win it back for its next store; slipping lets the sender store a run
+    /// of items while it holds the line, which this receiver then takes one
+    /// claim after another without waiting. Returns whether it slipped.
+    ///
+    /// Why the MPMC ring needs it: since receivers claim from their hint
+    /// (`ClaimHint`) a receive is fast enough to catch a sender that works
+    /// tens of ns per item, and the ring then hands items over one at a
+    /// time, slower than before the hint. Measured on the Intel VM of
+    /// 2026-12-07 (`docs/measurements.md`, 2026-12-07 12:1x; pinned 1P1C
+    /// `Park`, capacity 1 024, `u64`, M items/s, without → with): the
+    /// sender working 26 ns per item 17.0–17.5 → 20.9–22.6, 46 ns
+    /// 10.1–10.6 → 13.6–15.0, 10 ns level (37–39), 117 ns 7.5–7.6 →
+    /// 6.9–7.3 (a loss: there each wait ends with the next item published
+    /// often enough to slip every other wait, and the slips find too few);
+    /// `cargo bench --bench suite -- keep-up` at capacity 1 024 `()` /
+    /// `u64` / `[u64; 4]` 8.9–10.4 / 9.9–11.3 / 8.2–9.8 → 15.9–16.0 /
+    /// 15.2 / 12.6.
+    ///
+    /// Only where the wait would spin anyway (`BusySpin`, `SpinYield`, a
+    /// `Park` wait whose spin pays), never in a hand-over (the last wait
+    /// ended with nothing behind its item: a ping-pong, a paced stream),
+    /// nor in `try_recv`, the timed receives or the async one.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn slip(&self) -> bool {
+        if !self.hint.stream() || !self.waiting().spins_first() {
+            return false;
+        }
+        spin_until(Instant::now(), RECV_SLIP_NS, || false);
+        true
     }
 
     timed_forms!(recv, ;
@@ -400,5 +474,69 @@ impl<T> Receiver<T> {
 impl<T> core::fmt::Debug for PendingRecv<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingRecv").field("pos", &self.pos).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::sync::SLIP_PAYS_ITEMS;
+    use crate::{Builder, WaitStrategy};
+
+    /// What a wait's end says about the next one: a stream when the item
+    /// after the one received is already published, unless a slip preceded
+    /// the wait and let fewer than `SLIP_PAYS_ITEMS` through.
+    #[test]
+    fn a_wait_ended_in_a_stream_when_the_next_item_was_published() {
+        let (tx, rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).mpmc::<u32>();
+        // A new handle has no hint: no stream, whatever is queued.
+        tx.send(0).unwrap();
+        assert!(!rx.ended_in_a_stream(false));
+        assert_eq!(rx.try_recv(), Ok(0));
+        // Nothing behind the item taken: a hand-over.
+        assert!(!rx.ended_in_a_stream(false));
+        tx.send(1).unwrap();
+        assert!(rx.ended_in_a_stream(false), "the next item is published");
+        // After a slip: the items queued behind the one received count.
+        assert!(!rx.ended_in_a_stream(true), "one queued after a slip does not pay");
+        for i in 2..SLIP_PAYS_ITEMS as u32 {
+            tx.send(i).unwrap();
+        }
+        // `SLIP_PAYS_ITEMS - 1` queued: with the item received, the slip let
+        // `SLIP_PAYS_ITEMS` through.
+        assert!(rx.ended_in_a_stream(true));
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert!(!rx.ended_in_a_stream(true), "one fewer does not pay");
+    }
+
+    /// `recv` slips only after a wait that ended in a stream, and a slip
+    /// that found too little ends the slipping; every item still arrives,
+    /// in order.
+    #[test]
+    fn a_receiver_slips_only_after_a_stream_and_stops_when_it_does_not_pay() {
+        let (tx, rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).mpmc::<u32>();
+        assert!(!rx.slip(), "a new receiver does not slip");
+        let late = |tx: crate::mpmc::Sender<u32>, v: u32| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send(v).unwrap();
+            })
+        };
+        // A hand-over: the wait ends with its item alone.
+        let t = late(tx.clone(), 7);
+        assert_eq!(rx.recv(), Ok(7));
+        t.join().unwrap();
+        assert!(!rx.hint.stream(), "a hand-over is not a stream");
+        // As if the last wait had ended in a stream: the next wait slips,
+        // finds one item, and so the one after it does not slip.
+        rx.hint.set_stream(true);
+        let t = late(tx.clone(), 8);
+        assert_eq!(rx.recv(), Ok(8));
+        t.join().unwrap();
+        assert!(!rx.hint.stream(), "a slip that found one item did not pay");
+        assert!(!rx.slip());
+        rx.hint.set_stream(true);
+        assert!(rx.slip(), "a BusySpin wait slips after a stream");
     }
 }

@@ -8,7 +8,7 @@ use super::pages::Pages;
 use crate::buffer::{drop_each, lap_distance, Buffer, StampedSlot};
 use crate::builder::Builder;
 use crate::flow::Control;
-use crate::sync::{spin_hint, yield_now, AtomicUsize, Ordering, REFILL_GAP_BYTES, TAKE_AHEAD_BYTES};
+use crate::sync::{spin_hint, yield_now, AtomicBool, AtomicUsize, Ordering, REFILL_GAP_BYTES, TAKE_AHEAD_BYTES};
 use crate::wait::{Progress, Settled, Side};
 use crate::WaitStrategy;
 
@@ -146,24 +146,48 @@ pub(super) const NO_HINT: usize = usize::MAX;
 /// (say the other side's handle, moved into a neighbouring boxed thread
 /// closure), and each store would pull that line from the other core; the
 /// handle itself stays read-only on the hot path.
-pub(super) struct ClaimHint(Box<CachePadded<AtomicUsize>>);
+///
+/// The same cell keeps a receiver's `stream` flag: whether its last
+/// blocking wait ended in a stream (see `Receiver::slip`). Relaxed, a
+/// guess as the hint is.
+pub(super) struct ClaimHint(Box<CachePadded<HintCell>>);
+
+struct HintCell {
+    pos: AtomicUsize,
+    stream: AtomicBool,
+}
 
 impl ClaimHint {
     pub(super) fn new() -> Self {
-        ClaimHint(Box::new(CachePadded::new(AtomicUsize::new(NO_HINT))))
+        ClaimHint(Box::new(CachePadded::new(HintCell {
+            pos: AtomicUsize::new(NO_HINT),
+            stream: AtomicBool::new(false),
+        })))
     }
 
     /// Where the handle's next claim looks first, or `NO_HINT`.
     #[inline(always)]
     pub(super) fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.0.pos.load(Ordering::Relaxed)
     }
 
     /// After the handle claimed a run that ends at `last`: the position
     /// after it, where its next claim is likely to succeed.
     #[inline(always)]
     pub(super) fn claimed<T>(&self, shared: &Shared<T>, last: usize) {
-        self.0.store(shared.next(last), Ordering::Relaxed);
+        self.0.pos.store(shared.next(last), Ordering::Relaxed);
+    }
+
+    /// A receiver's: whether its last blocking wait ended in a stream.
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(super) fn stream(&self) -> bool {
+        self.0.stream.load(Ordering::Relaxed)
+    }
+
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) fn set_stream(&self, stream: bool) {
+        self.0.stream.store(stream, Ordering::Relaxed);
     }
 }
 
