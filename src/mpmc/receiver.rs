@@ -306,9 +306,8 @@ impl<T> Receiver<T> {
     /// 2026-12-07 (`docs/measurements.md`, 2026-12-07 12:1x; pinned 1P1C
     /// `Park`, capacity 1 024, `u64`, M items/s, without → with): the
     /// sender working 26 ns per item 17.0–17.5 → 20.9–22.6, 46 ns
-    /// 10.1–10.6 → 13.6–15.0, 10 ns level (37–39), 117 ns 7.5–7.6 →
-    /// 6.9–7.3 (a loss: there each wait ends with the next item published
-    /// often enough to slip every other wait, and the slips find too few);
+    /// 10.1–10.6 → 13.6–15.0, 10 ns level (37–39); at 117 ns −8 % to +10 %
+    /// over six pairs of runs, four of them 4–8 % lower (not explained);
     /// `cargo bench --bench suite -- keep-up` at capacity 1 024 `()` /
     /// `u64` / `[u64; 4]` 8.9–10.4 / 9.9–11.3 / 8.2–9.8 → 15.9–16.0 /
     /// 15.2 / 12.6.
