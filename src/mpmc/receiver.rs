@@ -273,6 +273,12 @@ impl<T> Receiver<T> {
     #[inline(never)]
     fn recv_waiting(&self) -> Result<T, RecvTimeoutError> {
         #[cfg(not(loom))]
+        if self.shared.capacity < SLIP_PAYS_ITEMS {
+            // Too small for a slip to pay (see `slip`): no look at the
+            // next slot after the wait either.
+            return self.recv_until(None, false);
+        }
+        #[cfg(not(loom))]
         let slipped = self.slip();
         let received = self.recv_until(None, false);
         #[cfg(not(loom))]
@@ -323,13 +329,16 @@ impl<T> Receiver<T> {
     /// 15.2 / 12.6.
     ///
     /// Only where the wait would spin anyway (`BusySpin`, `SpinYield`, a
-    /// `Park` wait whose spin pays), never in a hand-over (the last wait
-    /// ended with nothing behind its item: a ping-pong, a paced stream),
-    /// nor in `try_recv`, the timed receives or the async one.
+    /// `Park` wait whose spin pays), on rings of at least `SLIP_PAYS_ITEMS`
+    /// slots, never in a hand-over (the last wait ended with nothing behind
+    /// its item: a ping-pong, a paced stream), nor in `try_recv`, the timed
+    /// receives or the async one.
     #[cfg(not(loom))]
     #[inline(always)]
     fn slip(&self) -> bool {
-        if !self.hint.stream() || !self.waiting().spins_first() {
+        // A ring that cannot hold `SLIP_PAYS_ITEMS` items never lets a slip
+        // pay: its senders fill it and wait out the rest of the slip.
+        if self.shared.capacity < SLIP_PAYS_ITEMS || !self.hint.stream() || !self.waiting().spins_first() {
             return false;
         }
         spin_until(Instant::now(), RECV_SLIP_NS, || false);
@@ -546,5 +555,9 @@ mod tests {
         assert!(!rx.slip());
         rx.hint.set_stream(true);
         assert!(rx.slip(), "a BusySpin wait slips after a stream");
+        // A ring too small for a slip to pay never slips.
+        let (_tx, small) = Builder::new(SLIP_PAYS_ITEMS - 1).wait_strategy(WaitStrategy::BusySpin).mpmc::<u32>();
+        small.hint.set_stream(true);
+        assert!(!small.slip(), "a ring of fewer than SLIP_PAYS_ITEMS slots does not slip");
     }
 }
