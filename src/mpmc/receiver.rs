@@ -269,20 +269,15 @@ impl<T> Receiver<T> {
 
     /// The plain `recv`'s wait after a failed attempt: a slip first where
     /// it pays ([`slip`](Receiver::slip)), then the driver; afterwards it
-    /// notes whether the wait ended in a stream.
+    /// notes whether the wait ended in a stream (not on a ring too small
+    /// for a slip to pay: no look at the next slot there).
     #[inline(never)]
     fn recv_waiting(&self) -> Result<T, RecvTimeoutError> {
-        #[cfg(not(loom))]
-        if self.shared.capacity < SLIP_PAYS_ITEMS {
-            // Too small for a slip to pay (see `slip`): no look at the
-            // next slot after the wait either.
-            return self.recv_until(None, false);
-        }
         #[cfg(not(loom))]
         let slipped = self.slip();
         let received = self.recv_until(None, false);
         #[cfg(not(loom))]
-        if received.is_ok() {
+        if received.is_ok() && self.shared.capacity >= SLIP_PAYS_ITEMS {
             self.hint.set_stream(self.ended_in_a_stream(slipped));
         }
         received
