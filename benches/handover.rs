@@ -65,8 +65,14 @@
 //! the stamps' gain depends on it.
 //!
 //! ```sh
-//! cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work]
+//! cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work] [--send-out-of-line]
 //! ```
+//!
+//! `--send-out-of-line`: every producer's send (try + spin) is a call per
+//! item instead of inlined into the loop, as a wrapper that is not inlined
+//! or a trait object makes it. A few ns more per item on the producer's
+//! side can decide which mode a free-running pair settles in
+//! (`docs/measurements.md`, 2026-12-07 15:0x).
 //!
 //! The work per item is a mean, each item's drawn from half to one and a
 //! half times it, unless `--fixed-work` (as in `targets`; the figures in
@@ -76,7 +82,7 @@ mod support;
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use core_affinity::CoreId;
@@ -543,8 +549,16 @@ impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, true> {
 /// the prototypes, which cannot tell their length).
 type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
 
+/// `--send-out-of-line`: every ring's producer sends through a call per
+/// item ([`spsc_transfer_regime_send_out_of_line`]).
+static SEND_OUT_OF_LINE: AtomicBool = AtomicBool::new(false);
+
 fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
-    let (t, fill) = spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work);
+    let (t, fill) = if SEND_OUT_OF_LINE.load(Ordering::Relaxed) {
+        spsc_transfer_regime_send_out_of_line::<Item, Q>(q, CAP, items, cores, work)
+    } else {
+        spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work)
+    };
     (items as f64 / t.as_secs_f64() / 1e6, fill.mean)
 }
 
@@ -578,14 +592,16 @@ const RTRB: usize = 6;
 
 fn main() {
     check_args(
-        "cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work]",
-        &["--quick", "--fixed-work"],
+        "cargo bench --bench handover [-- --quick] [--rounds N] [--items N] [--fixed-work] [--send-out-of-line]",
+        &["--quick", "--fixed-work", "--send-out-of-line"],
         &["--rounds", "--items"],
         false,
     );
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let fixed = args.iter().any(|a| a == "--fixed-work");
+    let out_of_line = args.iter().any(|a| a == "--send-out-of-line");
+    SEND_OUT_OF_LINE.store(out_of_line, Ordering::Relaxed);
     let rounds = arg_value(&args, "--rounds").map_or(if quick { 3 } else { 7 }, |n| n as usize);
     let items = arg_value(&args, "--items").unwrap_or(if quick { 200_000 } else { 2_000_000 });
     let cores = cores();
@@ -613,10 +629,11 @@ fn main() {
     })
     .collect();
     println!(
-        "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated), {}",
+        "# SPSC hand-over experiment: cores {} and {}, capacity {CAP}, u64, {items} items per run, {rounds} rounds (order rotated), {}{}",
         cores.0.id,
         cores.1.id,
-        ItemWork::describe(fixed)
+        ItemWork::describe(fixed),
+        if out_of_line { ", the producer's send called out of line (a call per item)" } else { "" }
     );
     let placement = Placement::probe(cores);
     for (label, work) in &regimes {
