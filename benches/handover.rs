@@ -550,12 +550,12 @@ impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, true> {
 type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
 
 /// `--send-out-of-line`: every ring's producer sends through a call per
-/// item ([`spsc_transfer_regime_send_out_of_line`]).
+/// item ([`spsc_transfer_regime_with`]).
 static SEND_OUT_OF_LINE: AtomicBool = AtomicBool::new(false);
 
 fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
     let (t, fill) = if SEND_OUT_OF_LINE.load(Ordering::Relaxed) {
-        spsc_transfer_regime_send_out_of_line::<Item, Q>(q, CAP, items, cores, work)
+        spsc_transfer_regime_with::<Item, Q, true>(q, CAP, items, cores, work)
     } else {
         spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work)
     };

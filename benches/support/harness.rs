@@ -701,23 +701,7 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     cores: (CoreId, CoreId),
     work: SideWork,
 ) -> (Duration, Fill) {
-    transfer_regime::<P, Q, false>(q, capacity, items, cores, work)
-}
-
-/// [`spsc_transfer_regime`] with the producer's send called out of line:
-/// one call per item, as a wrapper that is not inlined or a trait object
-/// makes it (the consumer's loop is unchanged). A few ns more per item on
-/// the producer's side can decide which mode a free-running pair settles
-/// in (`docs/measurements.md`, 2026-12-07 15:0x).
-#[allow(dead_code)] // not every bench has the option
-pub fn spsc_transfer_regime_send_out_of_line<P: Payload, Q: Spsc<P>>(
-    q: Q,
-    capacity: usize,
-    items: u64,
-    cores: (CoreId, CoreId),
-    work: SideWork,
-) -> (Duration, Fill) {
-    transfer_regime::<P, Q, true>(q, capacity, items, cores, work)
+    spsc_transfer_regime_with::<P, Q, false>(q, capacity, items, cores, work)
 }
 
 /// `Q::send`, never inlined into its caller's loop.
@@ -726,10 +710,13 @@ fn send_out_of_line<P: Payload, Q: Spsc<P>>(tx: &mut Q::Tx, value: P, stop: &Sto
     Q::send(tx, value, stop)
 }
 
-/// [`spsc_transfer_regime`]'s body; `OUT_OF_LINE`: the producer's send is a
-/// call per item.
+/// [`spsc_transfer_regime`], and with `OUT_OF_LINE` the producer's send
+/// called out of line: one call per item, as a wrapper that is not inlined
+/// or a trait object makes it (the consumer's loop is unchanged). A few ns
+/// more per item on the producer's side can decide which mode a
+/// free-running pair settles in (`docs/measurements.md`, 2026-12-07 15:0x).
 #[inline(always)]
-fn transfer_regime<P: Payload, Q: Spsc<P>, const OUT_OF_LINE: bool>(
+pub fn spsc_transfer_regime_with<P: Payload, Q: Spsc<P>, const OUT_OF_LINE: bool>(
     q: Q,
     capacity: usize,
     items: u64,
