@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::ring::{Blocked, ClaimHint, Claimant, Forced, Shared, NO_HINT};
+use super::ring::{Blocked, ClaimHint, Claimant, Forced, Shared};
 use crate::flow::{wait_until_clear, Congestion, Marks};
 #[cfg(doc)]
 use crate::mpmc::Receiver;
@@ -428,7 +428,7 @@ impl<T> Sender<T> {
         if self.shared.cold.receivers.load(Ordering::Relaxed) == 0 {
             return Err(value);
         }
-        match self.shared.claim_send(NO_HINT, Claimant::Try) {
+        match self.shared.claim_send(super::ring::NO_HINT, Claimant::Try) {
             Ok(pos) => Ok(PendingSend { tx: self, pos, value: Some(value) }),
             Err(()) => Err(value),
         }
