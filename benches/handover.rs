@@ -45,6 +45,9 @@
 //! - rtrb (`push`/`pop` + spin) and ringflow's SPSC ring (`try_send` /
 //!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
 //!   each cached by the other side;
+//! - ringflow's stamped SPSC ring (`Builder::spsc_stamped`, try + spin):
+//!   the line stamps above, with the crate's `tail`, disconnection and
+//!   waiting around them;
 //! - rtrb and ringflow's try path with **temporal slipping** (FastForward,
 //!   Giacomoni et al., 2008): the consumer's loop waits 16 or 64 spin hints
 //!   more after each poll that finds the ring empty, so the producer keeps
@@ -550,12 +553,47 @@ impl<T: Send + 'static, const B: u32> Spsc<T> for Slip<B, true> {
 type Run = fn(u64, (CoreId, CoreId), SideWork) -> (f64, f64);
 
 /// `--send-out-of-line`: every ring's producer sends through a call per
-/// item ([`spsc_transfer_regime_with`]).
+/// item ([`OutOfLine`]).
 static SEND_OUT_OF_LINE: AtomicBool = AtomicBool::new(false);
+
+/// `Q` with its producer's send (try + spin) called out of line: one call
+/// per item, as a wrapper that is not inlined or a trait object makes it;
+/// the consumer's loop is `Q`'s, inlined. A few ns more per item on the
+/// producer's side can decide which mode a free-running pair settles in
+/// (`docs/measurements.md`, 2026-12-07 15:0x).
+#[derive(Clone, Copy)]
+struct OutOfLine<Q>(Q);
+
+impl<T: Send + 'static, Q: Queue<T>> Queue<T> for OutOfLine<Q> {
+    type Tx = Q::Tx;
+    type Rx = Q::Rx;
+    fn channel(self, capacity: usize) -> (Self::Tx, Self::Rx) {
+        self.0.channel(capacity)
+    }
+}
+
+impl<T: Send + 'static, Q: Spsc<T>> Spsc<T> for OutOfLine<Q> {
+    fn send(tx: &mut Q::Tx, value: T, stop: &Stop) -> Result<(), Stopped> {
+        send_out_of_line::<T, Q>(tx, value, stop)
+    }
+    #[inline(always)]
+    fn recv(rx: &mut Q::Rx, stop: &Stop) -> Result<T, Stopped> {
+        Q::recv(rx, stop)
+    }
+    fn len(rx: &Q::Rx) -> Option<usize> {
+        Q::len(rx)
+    }
+}
+
+/// `Q::send`, never inlined into its caller's loop.
+#[inline(never)]
+fn send_out_of_line<T: Send + 'static, Q: Spsc<T>>(tx: &mut Q::Tx, value: T, stop: &Stop) -> Result<(), Stopped> {
+    Q::send(tx, value, stop)
+}
 
 fn rate<Q: Spsc<Item>>(q: Q, items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64) {
     let (t, fill) = if SEND_OUT_OF_LINE.load(Ordering::Relaxed) {
-        spsc_transfer_regime_with::<Item, Q, true>(q, CAP, items, cores, work)
+        spsc_transfer_regime::<Item, OutOfLine<Q>>(OutOfLine(q), CAP, items, cores, work)
     } else {
         spsc_transfer_regime::<Item, Q>(q, CAP, items, cores, work)
     };
@@ -573,7 +611,7 @@ fn work_alone(items: u64, cores: (CoreId, CoreId), work: SideWork) -> (f64, f64)
     (items as f64 / spsc_work_alone::<Item>(items, cores, work).as_secs_f64() / 1e6, f64::NAN)
 }
 
-const IMPLS: [(&str, Run); 13] = [
+const IMPLS: [(&str, Run); 14] = [
     ("in-slot stamps", |n, c, w| rate(Proto::<IN_SLOT, 1>, n, c, w)),
     ("line stamps", |n, c, w| rate(LineProto, n, c, w)),
     ("in-slot stamps, tail published too", |n, c, w| rate(Proto::<IN_SLOT_AND_TAIL, 1>, n, c, w)),
@@ -582,6 +620,7 @@ const IMPLS: [(&str, Run); 13] = [
     ("cached indices (bare)", |n, c, w| rate(Proto::<INDICES, 1>, n, c, w)),
     ("rtrb", |n, c, w| rate(Rtrb, n, c, w)),
     ("ringflow SPSC try (today)", |n, c, w| rate(RingflowTry, n, c, w)),
+    ("ringflow SPSC stamped try", |n, c, w| rate(RingflowStampedTry, n, c, w)),
     ("rtrb, slip 16 hints after empty", |n, c, w| rate(Slip::<16, false>, n, c, w)),
     ("rtrb, slip 64", |n, c, w| rate(Slip::<64, false>, n, c, w)),
     ("ringflow try, slip 16", |n, c, w| rate(Slip::<16, true>, n, c, w)),

@@ -241,6 +241,90 @@ fn write_touch(stamp: &AtomicUsize) {
     let _ = stamp.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed);
 }
 
+/// Slots per [`StampedGroup`].
+pub(crate) const GROUP: usize = 7;
+
+/// A group of slots of the SPSC ring's stamped layout: one stamp word and
+/// [`GROUP`] values, aligned to a cache line, so that for items of up to
+/// 8 bytes a group is one 64-byte line (seven `u64` and their stamp).
+///
+/// The stamp is one past the last position published in the group (the
+/// producer stores it with `Release` after writing that value); the
+/// producer publishes positions in order, so every position below a stamp
+/// is published. It is stored relative to the ring's first position (its
+/// *origin*, which every access passes), so that all-zero memory is the
+/// initial state: "nothing from the origin on is published".
+#[repr(C, align(64))]
+pub struct StampedGroup<T> {
+    /// One past the last position published here, minus the origin.
+    raw_stamp: AtomicUsize,
+    /// Invariant: the value of slot `k` is initialised from the stamp store
+    /// that covers its position until the consumer releases that position.
+    pub(crate) values: [Cell<T>; GROUP],
+}
+
+impl<T> core::fmt::Debug for StampedGroup<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StampedGroup").finish_non_exhaustive()
+    }
+}
+
+impl<T> StampedGroup<T> {
+    /// A group with nothing published and empty cells (all-zero bytes are
+    /// this, which is how the buffers start outside loom).
+    #[cfg(any(loom, test))]
+    pub(crate) fn empty() -> Self {
+        StampedGroup {
+            raw_stamp: AtomicUsize::new(0),
+            values: core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+        }
+    }
+
+    /// One past the last position published in the group, for a ring whose
+    /// origin is `origin`.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, origin: usize, order: Ordering) -> usize {
+        self.raw_stamp.load(order).wrapping_add(origin)
+    }
+
+    /// Stores the group's stamp, for a ring whose origin is `origin`.
+    #[inline(always)]
+    pub(crate) fn set_stamp(&self, origin: usize, stamp: usize, order: Ordering) {
+        self.raw_stamp.store(stamp.wrapping_sub(origin), order);
+    }
+}
+
+impl<T> Buffer<StampedGroup<T>> {
+    /// `len` groups with nothing published: a zeroed allocation whose first
+    /// two pages are write-touched (a reader's first look at a page not yet
+    /// written maps the shared zero page, and the writer's store then
+    /// faults again: see [`Buffer::prefault_ahead`]); under loom, whose
+    /// atomics and cells are tracked objects, constructed group by group.
+    ///
+    /// # Panics
+    ///
+    /// If `len` is 0 or `len` groups would overflow the maximum allocation.
+    pub(crate) fn stamped_groups(len: usize) -> Self {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: all-zero bytes are a valid `StampedGroup<T>`: an
+            // `AtomicUsize` of 0 and `MaybeUninit` cells, for which any
+            // bytes are valid.
+            let groups: Self = unsafe { Buffer::zeroed(len) };
+            let per_page = (PAGE / core::mem::size_of::<StampedGroup<T>>()).max(1);
+            for idx in (0..len.min(2 * per_page)).step_by(per_page) {
+                // SAFETY: `idx < len`.
+                write_touch(&unsafe { groups.get(idx) }.raw_stamp);
+            }
+            groups
+        }
+        #[cfg(loom)]
+        {
+            Buffer::from_fn(len, |_| StampedGroup::empty())
+        }
+    }
+}
+
 impl<T> Buffer<Cell<T>> {
     /// Allocates `len` empty cells.
     ///

@@ -701,28 +701,6 @@ pub fn spsc_transfer_regime<P: Payload, Q: Spsc<P>>(
     cores: (CoreId, CoreId),
     work: SideWork,
 ) -> (Duration, Fill) {
-    spsc_transfer_regime_with::<P, Q, false>(q, capacity, items, cores, work)
-}
-
-/// `Q::send`, never inlined into its caller's loop.
-#[inline(never)]
-fn send_out_of_line<P: Payload, Q: Spsc<P>>(tx: &mut Q::Tx, value: P, stop: &Stop) -> Result<(), Stopped> {
-    Q::send(tx, value, stop)
-}
-
-/// [`spsc_transfer_regime`], and with `OUT_OF_LINE` the producer's send
-/// called out of line: one call per item, as a wrapper that is not inlined
-/// or a trait object makes it (the consumer's loop is unchanged). A few ns
-/// more per item on the producer's side can decide which mode a
-/// free-running pair settles in (`docs/measurements.md`, 2026-12-07 15:0x).
-#[inline(always)]
-pub fn spsc_transfer_regime_with<P: Payload, Q: Spsc<P>, const OUT_OF_LINE: bool>(
-    q: Q,
-    capacity: usize,
-    items: u64,
-    cores: (CoreId, CoreId),
-    work: SideWork,
-) -> (Duration, Fill) {
     let (mut tx, mut rx) = q.channel(capacity);
     let fill = Arc::new(Mutex::new(Vec::new()));
     let fill2 = fill.clone();
@@ -732,11 +710,7 @@ pub fn spsc_transfer_regime_with<P: Payload, Q: Spsc<P>, const OUT_OF_LINE: bool
         let mut w = ItemWork::new(work.producer, 0x9e37_79b9, work.fixed);
         for i in 0..items {
             busy(w.next_units());
-            if OUT_OF_LINE {
-                send_out_of_line::<P, Q>(&mut tx, P::make(i), stop)?;
-            } else {
-                Q::send(&mut tx, P::make(i), stop)?;
-            }
+            Q::send(&mut tx, P::make(i), stop)?;
         }
         Ok(())
     });
