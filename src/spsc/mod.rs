@@ -79,25 +79,29 @@
 //!
 //! Which wins depends on the regime, and no one layout wins every one
 //! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
-//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07,
-//! `docs/measurements.md`): near empty, try + spin, the stamped ring ran
-//! at 1.72–1.81× rtrb with 30 ns of producer work per item and 2.19–2.41×
-//! with 10 ns, where the packed one ran at 0.90–1.00×, and its blocking
-//! calls at 4.1–4.3× crossbeam-channel (30 ns); free-running it ran at
-//! 0.89–0.90× the packed ring, near full level with it (0.98–0.99×). A
-//! stamp costs a word a slot (16 bytes for a `u64` instead of 8), and the
-//! stamped ring's chunks ([`Producer::write_chunk_uninit`],
-//! [`Consumer::read_chunk`]) are written and read a slot at a time, with no
-//! slice views (its values are not contiguous), and it has no segments (it is
-//! one flat buffer of its capacity, zeroed, whose pages the kernel backs
-//! as the positions first reach them). So: the stamped layout for a hop
-//! where items cross one at a time to a consumer that keeps up (the
-//! normal state of a well-provisioned low-latency stage), the default
-//! where items stream or are taken in batches, for the chunk API, and for
-//! large capacities that should cost only what they hold. On machines
-//! whose cores pass lines quickly the stamped ring's lead near empty is
-//! smaller (an in-slot stamp prototype ran at 1.04–1.14× rtrb there on an
-//! AMD EPYC Zen 3 VM, `cargo bench --bench handover`).
+//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07, three
+//! runs; `docs/measurements.md`): near empty, try + spin, the stamped ring
+//! ran at 1.59–1.69× rtrb with the least producer work that keeps the
+//! regime, where the packed one ran at 0.94–0.96×; free-running at
+//! 0.94–1.03× rtrb (packed 0.72–0.90×); near full at 1.34–1.36× (packed
+//! 1.36–1.45×). When the producer's send is a call per item (`cargo bench
+//! --bench handover -- --send-out-of-line`) a free-running packed ring
+//! falls into the mode where every item crosses alone and runs at
+//! 0.11–0.15× rtrb; the stamped one ran at 0.75× there. A group costs a
+//! stamp word per seven slots, rounded up to whole lines (64 bytes for
+//! seven `u64`: 9.1 bytes a slot against 8), and the stamped ring's chunks
+//! ([`Producer::write_chunk_uninit`], [`Consumer::read_chunk`]) are
+//! written and read a slot at a time, with no slice views (its values are
+//! not contiguous), and it has no segments (it is one flat buffer of its
+//! capacity, zeroed, whose pages the kernel backs as the positions first
+//! reach them). So: the stamped layout for a hop where items cross one at
+//! a time to a consumer that keeps up (the normal state of a
+//! well-provisioned low-latency stage), the default where the consumer
+//! batches, for the chunk API's slices, and for large capacities that
+//! should cost only what they hold. On machines whose cores pass lines
+//! quickly the stamped ring's lead near empty is smaller (an in-slot stamp
+//! prototype ran at 1.04–1.14× rtrb there on an AMD EPYC Zen 3 VM, `cargo
+//! bench --bench handover`).
 
 #[cfg(not(loom))]
 mod chunks;
