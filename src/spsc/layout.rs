@@ -2,10 +2,7 @@
 //! [`Stamped`]. See the [module docs](crate::spsc#layouts) for when each
 //! pays.
 
-use core::ptr::NonNull;
-
-use super::segment::LINE;
-use crate::buffer::{Buffer, Cell, StampedGroup, GROUP};
+use crate::buffer::{Buffer, Cell, StampedSlot};
 use crate::sync::Ordering;
 
 mod sealed {
@@ -32,18 +29,13 @@ pub trait Layout: sealed::Sealed + Sized + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Packed {}
 
-/// The slots in groups of seven, each group one stamp word and seven
-/// values aligned to a cache line: `size_of::<T>()` plus a seventh of a
-/// word a slot, rounded up to whole lines per group (a group is 64 bytes
-/// for items of up to 8 bytes: 9.1 bytes a `u64` or a `u8`; 256 bytes for
-/// `[u64; 4]`: 36.6 a slot; 64 bytes for seven zero-sized items). The
-/// producer stores a group's stamp with one past the position it has just
-/// written there, and a consumer whose cached copy of `tail` says empty
-/// reads the stamp of the group it needs instead of `tail` and takes every
-/// item below it: when the ring is near empty (every item crosses alone)
-/// an item then moves one cache line between the cores, not two (for
-/// items of up to 8 bytes, whose group is one line; a larger item in a
-/// slot past its group's first line moves that line and the stamp's).
+/// A stamp word beside each value: a slot is the value and a `usize`,
+/// padded to the larger of their alignments (16 bytes for a `u64` or a
+/// `u8`, 40 for a `[u64; 4]`, 8 for a zero-sized item). The producer
+/// stamps each slot it fills with the item's position, and a consumer
+/// whose cached copy of `tail` says empty reads the stamp of the slot it
+/// needs instead of `tail`: when the ring is near empty (every item crosses
+/// alone) an item then moves one cache line between the cores, not two.
 /// Built with [`Builder::spsc_stamped`](crate::Builder::spsc_stamped); see
 /// the [module docs](crate::spsc#layouts) for what it costs and where it
 /// was measured.
@@ -58,126 +50,79 @@ impl Layout for Packed {
 }
 
 impl Layout for Stamped {
-    type Slot<T> = StampedGroup<T>;
+    type Slot<T> = StampedSlot<T>;
 }
 
-/// What the ring needs of its buffer's element type (crate-internal; `pub`
-/// only because [`Layout`] names it). An element holds [`PER`](Slot::PER)
-/// slots: slot `idx` of a buffer is slot `idx % PER` of element
-/// `idx / PER` ([`cell_at`], [`element_of`]).
+/// What the ring needs of a slot type (crate-internal; `pub` only because
+/// [`Layout`] names it). `base` is the stamp encoding's origin for the slot
+/// (the ring's start position plus the slot's index, so that all-zero
+/// memory is the "nothing published" state of every lap: see
+/// [`StampedSlot`]).
 #[doc(hidden)]
 pub trait Slot<T>: Sized {
-    /// Whether elements carry a stamp (`false`: [`publish`](Slot::publish)
-    /// does nothing and [`published_end`](Slot::published_end) is never
-    /// asked).
+    /// Whether slots carry a stamp (`false`: [`publish`](Slot::publish) does
+    /// nothing and [`published`](Slot::published) is never asked).
     const STAMPED: bool;
-    /// Slots per element.
-    const PER: usize;
-    /// Bytes of buffer a slot takes (an element's size over `PER`, rounded
-    /// up): the unit of the slack and refill-gap arithmetic.
-    const SLOT_BYTES: usize;
-    /// The read and write hints' geometry: slots per cache line and slots
-    /// in `READ_AHEAD_BYTES` (`mod.rs`), or `None` for no hints.
-    const HINT: Option<(usize, usize)>;
-    /// A buffer of at least `slots` slots, all empty.
-    fn alloc(slots: usize) -> Buffer<Self>;
-    /// The value's cell of slot `k` of this element (`k < PER`).
-    fn cell(&self, k: usize) -> &Cell<T>;
-    /// Marks every position up to and including `pos`, whose slot is in
-    /// this element, as published (after its value was written; `Release`,
-    /// so a consumer that sees the stamp sees the value). `origin` is the
-    /// ring's first position (the stamp encoding's zero).
-    fn publish(&self, origin: usize, pos: usize);
-    /// One past the last position published in this element (`Acquire`):
-    /// every position below it is published.
-    fn published_end(&self, origin: usize) -> usize;
-}
-
-/// The element of a buffer at `base` that holds slot `idx`.
-///
-/// # Safety
-///
-/// `idx` is below the buffer's slots, and the buffer outlives `'a`.
-#[inline(always)]
-pub(crate) unsafe fn element_of<'a, T, S: Slot<T> + 'a>(base: NonNull<S>, idx: usize) -> &'a S {
-    // SAFETY: the caller's contract: element `idx / PER` is in the buffer.
-    unsafe { &*base.as_ptr().add(idx / S::PER) }
-}
-
-/// The cell of slot `idx` of a buffer at `base`.
-///
-/// # Safety
-///
-/// As [`element_of`].
-#[inline(always)]
-pub(crate) unsafe fn cell_at<'a, T: 'a, S: Slot<T> + 'a>(base: NonNull<S>, idx: usize) -> &'a Cell<T> {
-    // SAFETY: the caller's contract.
-    unsafe { element_of::<T, S>(base, idx) }.cell(idx % S::PER)
-}
-
-/// A hint's target for slot `idx`: the start of its element (a line of its
-/// own for a stamped group whose hints are on, `HINT`).
-#[inline(always)]
-pub(crate) fn hint_ptr<T, S: Slot<T>>(base: NonNull<S>, idx: usize) -> *const S {
-    base.as_ptr().wrapping_add(idx / S::PER)
+    /// `len` empty slots.
+    fn alloc(len: usize) -> Buffer<Self>;
+    /// The value's cell.
+    fn cell(&self) -> &Cell<T>;
+    /// Marks the slot as holding the item at position `pos` (after its value
+    /// was written; `Release`, so a consumer that sees the stamp sees the
+    /// value).
+    fn publish(&self, base: usize, pos: usize);
+    /// Whether the slot holds the item at position `pos` (`Acquire`).
+    fn published(&self, base: usize, pos: usize) -> bool;
 }
 
 impl<T> Slot<T> for Cell<T> {
     const STAMPED: bool = false;
-    const PER: usize = 1;
-    const SLOT_BYTES: usize = core::mem::size_of::<T>();
-    const HINT: Option<(usize, usize)> = super::hint_geometry(core::mem::size_of::<T>());
 
     #[inline(always)]
-    fn alloc(slots: usize) -> Buffer<Self> {
-        Buffer::uninit_cells(slots)
+    fn alloc(len: usize) -> Buffer<Self> {
+        Buffer::uninit_cells(len)
     }
 
     #[inline(always)]
-    fn cell(&self, _k: usize) -> &Cell<T> {
+    fn cell(&self) -> &Cell<T> {
         self
     }
 
     #[inline(always)]
-    fn publish(&self, _origin: usize, _pos: usize) {}
+    fn publish(&self, _base: usize, _pos: usize) {}
 
     #[inline(always)]
-    fn published_end(&self, _origin: usize) -> usize {
-        0
+    fn published(&self, _base: usize, _pos: usize) -> bool {
+        false
     }
 }
 
-impl<T> Slot<T> for StampedGroup<T> {
+impl<T> Slot<T> for StampedSlot<T> {
     const STAMPED: bool = true;
-    const PER: usize = GROUP;
-    const SLOT_BYTES: usize = core::mem::size_of::<Self>().div_ceil(GROUP);
-    /// A group that is one line is hinted a group at a time; larger ones
-    /// not at all.
-    const HINT: Option<(usize, usize)> =
-        if core::mem::size_of::<Self>() == LINE { Some((GROUP, super::READ_AHEAD_BYTES / LINE * GROUP)) } else { None };
 
     #[inline(always)]
-    fn alloc(slots: usize) -> Buffer<Self> {
-        Buffer::stamped_groups(slots.div_ceil(GROUP))
+    fn alloc(len: usize) -> Buffer<Self> {
+        Buffer::stamped(len)
     }
 
     #[inline(always)]
-    fn cell(&self, k: usize) -> &Cell<T> {
-        &self.values[k]
+    fn cell(&self) -> &Cell<T> {
+        &self.value
     }
 
-    /// The stamp is `pos + 1`. A stamp left from an earlier lap is below
-    /// every position the group holds now, and the all-zero stamp of a
-    /// group never written means the origin, below every position: a
-    /// consumer waiting for `pos` takes it once the stamp is past `pos`
-    /// (compared as a signed distance, so positions may wrap).
+    /// The stamp of the item at `pos` is `pos + 1`. The positions that land
+    /// in a slot are `base + k * len` for laps `k = 0, 1, ...`, so a stamp
+    /// left from an earlier lap is `len` (or a multiple) less than the one
+    /// a consumer waiting for `pos` looks for, and the all-zero stamp of a
+    /// slot never written means `base`, which no position landing there
+    /// stamps (it would be `base - 1`). Equal only after 2^64 positions.
     #[inline(always)]
-    fn publish(&self, origin: usize, pos: usize) {
-        self.set_stamp(origin, pos.wrapping_add(1), Ordering::Release);
+    fn publish(&self, base: usize, pos: usize) {
+        self.set_stamp(base, pos.wrapping_add(1), Ordering::Release);
     }
 
     #[inline(always)]
-    fn published_end(&self, origin: usize) -> usize {
-        self.stamp(origin, Ordering::Acquire)
+    fn published(&self, base: usize, pos: usize) -> bool {
+        self.stamp(base, Ordering::Acquire) == pos.wrapping_add(1)
     }
 }
