@@ -277,10 +277,20 @@ impl<T> Receiver<T> {
         let slipped = self.slip();
         let received = self.recv_until(None, false);
         #[cfg(not(loom))]
-        if received.is_ok() && self.shared.capacity >= SLIP_PAYS_ITEMS {
+        if received.is_ok() && self.slips_can_pay() {
             self.hint.set_stream(self.ended_in_a_stream(slipped));
         }
         received
+    }
+
+    /// Whether the ring can hold the [`SLIP_PAYS_ITEMS`] items a slip must
+    /// let through to pay: on a smaller one the senders fill it and wait out
+    /// the rest of the slip, so it never slips (the one gate of `slip` and
+    /// of `recv_waiting`'s look after a wait).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn slips_can_pay(&self) -> bool {
+        self.shared.capacity >= SLIP_PAYS_ITEMS
     }
 
     /// After a wait that received an item: whether it ended in a stream,
@@ -331,9 +341,7 @@ impl<T> Receiver<T> {
     #[cfg(not(loom))]
     #[inline(always)]
     fn slip(&self) -> bool {
-        // A ring that cannot hold `SLIP_PAYS_ITEMS` items never lets a slip
-        // pay: its senders fill it and wait out the rest of the slip.
-        if self.shared.capacity < SLIP_PAYS_ITEMS || !self.hint.stream() || !self.waiting().spins_first() {
+        if !self.slips_can_pay() || !self.hint.stream() || !self.waiting().spins_first() {
             return false;
         }
         spin_until(Instant::now(), RECV_SLIP_NS, || false);
