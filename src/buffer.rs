@@ -20,9 +20,14 @@ pub(crate) type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 /// `&mut`).
 pub struct Buffer<S> {
     /// Start of a `Box<[S]>` of length `len` (leaked with `Box::leak`, or
-    /// allocated with its layout by `zeroed`), reclaimed only in `Drop`.
+    /// allocated with its layout by `zeroed`), or, if `line_aligned`, of
+    /// memory with that layout aligned to a cache line instead
+    /// (`zeroed_line_aligned`); reclaimed only in `Drop`.
     ptr: NonNull<S>,
     len: usize,
+    /// Whether `ptr` came from `zeroed_line_aligned` (freed with its layout,
+    /// not as a `Box`).
+    line_aligned: bool,
 }
 
 impl<S> core::fmt::Debug for Buffer<S> {
@@ -62,9 +67,42 @@ impl<S> Buffer<S> {
     /// If `len` is 0 or `len` slots would overflow the maximum allocation.
     #[cfg(not(loom))]
     pub(crate) unsafe fn zeroed(len: usize) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::zeroed_in(len, false) }
+    }
+
+    /// As [`Buffer::zeroed`], the slots starting at a multiple of
+    /// [`LINE_ALIGN`] bytes (so that slots of a line's size are each one
+    /// line).
+    ///
+    /// # Safety
+    ///
+    /// As [`Buffer::zeroed`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Buffer::zeroed`].
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn zeroed_line_aligned(len: usize) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::zeroed_in(len, true) }
+    }
+
+    /// The layout of the memory behind `len` slots.
+    fn layout(len: usize, line_aligned: bool) -> std::alloc::Layout {
+        let layout = std::alloc::Layout::array::<S>(len).expect("checked by assert_layout");
+        if line_aligned {
+            layout.align_to(LINE_ALIGN).expect("a cache line is a power of two under isize::MAX")
+        } else {
+            layout
+        }
+    }
+
+    #[cfg(not(loom))]
+    unsafe fn zeroed_in(len: usize, line_aligned: bool) -> Self {
         assert_capacity(len);
         assert_layout::<S>(len);
-        let layout = std::alloc::Layout::array::<S>(len).expect("checked by assert_layout");
+        let layout = Self::layout(len, line_aligned);
         let ptr = if layout.size() == 0 {
             NonNull::dangling()
         } else {
@@ -75,14 +113,15 @@ impl<S> Buffer<S> {
         // `Drop` frees it as a `Box<[S]>` of length `len`, which is exactly
         // what this is: memory from the global allocator with the layout of
         // `[S; len]` (or a dangling pointer for zero bytes), holding `len`
-        // valid values (the caller's guarantee).
-        Buffer { ptr, len }
+        // valid values (the caller's guarantee); or, line-aligned, with
+        // `layout` itself.
+        Buffer { ptr, len, line_aligned }
     }
 
     fn from_box(boxed: Box<[S]>) -> Self {
         let len = boxed.len();
         let ptr = NonNull::from(Box::leak(boxed)).cast::<S>();
-        Buffer { ptr, len }
+        Buffer { ptr, len, line_aligned: false }
     }
 
     /// The slot at `idx`.
@@ -241,6 +280,162 @@ fn write_touch(stamp: &AtomicUsize) {
     let _ = stamp.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed);
 }
 
+/// Bytes of a cache line: the alignment of [`Buffer::zeroed_line_aligned`],
+/// the unit a stamped group is sized in.
+pub(crate) const LINE_ALIGN: usize = 64;
+
+/// Bytes of a cache line, for the groups.
+const GROUP_LINE: usize = LINE_ALIGN;
+
+/// The bytes of a group's line after its stamp word, where the values go.
+const GROUP_VALUE_BYTES: usize = GROUP_LINE - core::mem::size_of::<usize>();
+
+/// Slots per [`StampedGroup<T>`]: as many `T` as its values take, which
+/// for items of up to 28 bytes is the line after the stamp (seven `u64`,
+/// three `[u64; 2]`, two 24-byte items), then one (an item of 29 to 56
+/// bytes alone in the line, a larger one beside its stamp);
+/// [`GROUP_VALUE_BYTES`] for a zero-sized item. Under loom at most
+/// [`LOOM_GROUP`], the cells it builds.
+pub(crate) const fn group_slots<T>() -> usize {
+    let size = core::mem::size_of::<T>();
+    let per = if size == 0 { GROUP_VALUE_BYTES } else { core::mem::size_of::<GroupValues<T>>() / size };
+    #[cfg(loom)]
+    let per = if per > LOOM_GROUP { LOOM_GROUP } else { per };
+    per
+}
+
+/// Under loom a group is an array of tracked cells, this many (the models'
+/// `usize` items fill seven in a line, as outside loom).
+#[cfg(loom)]
+const LOOM_GROUP: usize = 7;
+
+/// A group's values outside loom: the bytes of a line after the stamp, or
+/// one `T` if that is larger. The cells are reached by offset
+/// ([`StampedGroup::cell`]), [`group_slots`] of them. (Under loom only its
+/// size is used, by [`group_slots`].)
+#[cfg_attr(loom, allow(dead_code))]
+#[repr(C)]
+union GroupValues<T> {
+    line: [MaybeUninit<u8>; GROUP_VALUE_BYTES],
+    one: core::mem::ManuallyDrop<MaybeUninit<T>>,
+}
+
+/// A group of slots of the SPSC ring's stamped layout: one stamp word and
+/// [`group_slots`] values. A group of items of up to 56 bytes (aligned to
+/// at most 8) is 64 bytes, and the ring's buffer starts on a cache line
+/// ([`Buffer::stamped_groups`]), so each such group is one line (seven
+/// `u64` and their stamp, three `[u64; 2]`, two 24-byte items, one of 29
+/// to 56 bytes); a larger item is alone beside its stamp, the groups then
+/// packed as the per-slot stamps of the other rings are.
+///
+/// The stamp is one past the last position published in the group (the
+/// producer stores it with `Release` after writing that value); the
+/// producer publishes positions in order, so every position below a stamp
+/// is published. It is stored relative to the ring's first position (its
+/// *origin*, which every access passes), so that all-zero memory is the
+/// initial state: "nothing from the origin on is published".
+#[repr(C)]
+pub struct StampedGroup<T> {
+    /// One past the last position published here, minus the origin.
+    raw_stamp: AtomicUsize,
+    /// The cells, slot `k` at byte `k * size_of::<T>()` (outside loom).
+    /// Invariant: the value of slot `k` is initialised from the stamp store
+    /// that covers its position until the consumer releases that position.
+    #[cfg(not(loom))]
+    values: core::cell::UnsafeCell<MaybeUninit<GroupValues<T>>>,
+    #[cfg(loom)]
+    values: [Cell<T>; LOOM_GROUP],
+}
+
+impl<T> core::fmt::Debug for StampedGroup<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StampedGroup").finish_non_exhaustive()
+    }
+}
+
+impl<T> StampedGroup<T> {
+    /// A group with nothing published and empty cells (all-zero bytes are
+    /// this, which is how the buffers start outside loom).
+    #[cfg(any(loom, test))]
+    pub(crate) fn empty() -> Self {
+        StampedGroup {
+            raw_stamp: AtomicUsize::new(0),
+            #[cfg(not(loom))]
+            values: core::cell::UnsafeCell::new(MaybeUninit::uninit()),
+            #[cfg(loom)]
+            values: core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+        }
+    }
+
+    /// The cell of slot `k` (`k < group_slots::<T>()`).
+    #[inline(always)]
+    pub(crate) fn cell(&self, k: usize) -> &Cell<T> {
+        debug_assert!(k < group_slots::<T>());
+        #[cfg(not(loom))]
+        {
+            // The union is at least a line's value bytes and one `T`, and
+            // `group_slots` fits its `k` slots in whichever is larger: slot
+            // `k` is inside `values`.
+            let cell = self.values.get().cast::<Cell<T>>().wrapping_add(k);
+            // SAFETY: `cell` is in bounds of `values` and aligned for `T`
+            // (the union is, and `k * size_of::<T>()` keeps it so); a `Cell<T>`
+            // (`UnsafeCell<MaybeUninit<T>>`, transparent) is valid for any
+            // bytes; the bytes are inside an `UnsafeCell`, so a shared
+            // reference to them may be written through the cell, and the
+            // reference lives as long as `&self`.
+            unsafe { &*cell }
+        }
+        #[cfg(loom)]
+        {
+            &self.values[k]
+        }
+    }
+
+    /// One past the last position published in the group, for a ring whose
+    /// origin is `origin`.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, origin: usize, order: Ordering) -> usize {
+        self.raw_stamp.load(order).wrapping_add(origin)
+    }
+
+    /// Stores the group's stamp, for a ring whose origin is `origin`.
+    #[inline(always)]
+    pub(crate) fn set_stamp(&self, origin: usize, stamp: usize, order: Ordering) {
+        self.raw_stamp.store(stamp.wrapping_sub(origin), order);
+    }
+}
+
+impl<T> Buffer<StampedGroup<T>> {
+    /// `len` groups with nothing published: a zeroed allocation whose first
+    /// two pages are write-touched (a reader's first look at a page not yet
+    /// written maps the shared zero page, and the writer's store then
+    /// faults again: see [`Buffer::prefault_ahead`]); under loom, whose
+    /// atomics and cells are tracked objects, constructed group by group.
+    ///
+    /// # Panics
+    ///
+    /// If `len` is 0 or `len` groups would overflow the maximum allocation.
+    pub(crate) fn stamped_groups(len: usize) -> Self {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: all-zero bytes are a valid `StampedGroup<T>`: an
+            // `AtomicUsize` of 0 and `MaybeUninit` cells, for which any
+            // bytes are valid.
+            let groups: Self = unsafe { Buffer::zeroed_line_aligned(len) };
+            let per_page = (PAGE / core::mem::size_of::<StampedGroup<T>>()).max(1);
+            for idx in (0..len.min(2 * per_page)).step_by(per_page) {
+                // SAFETY: `idx < len`.
+                write_touch(&unsafe { groups.get(idx) }.raw_stamp);
+            }
+            groups
+        }
+        #[cfg(loom)]
+        {
+            Buffer::from_fn(len, |_| StampedGroup::empty())
+        }
+    }
+}
+
 impl<T> Buffer<Cell<T>> {
     /// Allocates `len` empty cells.
     ///
@@ -272,6 +467,21 @@ impl<T> Buffer<Cell<T>> {
 impl<S> Drop for Buffer<S> {
     fn drop(&mut self) {
         let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+        if self.line_aligned {
+            let layout = Self::layout(self.len, true);
+            // SAFETY: `ptr` came from `zeroed_line_aligned`: `len` valid
+            // slots in memory allocated with `layout` (or, for zero bytes, a
+            // dangling pointer, which is not freed), reclaimed only here,
+            // once. Dropping the slots drops no items (cells are
+            // `MaybeUninit`).
+            unsafe {
+                core::ptr::drop_in_place(slice);
+                if layout.size() != 0 {
+                    std::alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), layout);
+                }
+            }
+            return;
+        }
         // SAFETY: `ptr`/`len` came from `Box::leak` of a boxed slice of
         // exactly this length, or from `zeroed` with the same layout, and
         // are reclaimed only here, once. Dropping the

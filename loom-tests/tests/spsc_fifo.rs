@@ -103,6 +103,20 @@ fn fifo_wrap_with_slack_across_usize_max() {
     model("fifo_wrap_with_slack_across_usize_max", 4, || fifo(2, 3, usize::MAX - 1, 5));
 }
 
+/// Model 1g: capacity 1 in eight slots, positions from `usize::MAX - 3`,
+/// nine items: on the stamped layout (seven slots to a stamped group) the
+/// producer fills the first group, moves to the second (a group of one
+/// slot, the buffer's end), and wraps to the first group, whose stamp
+/// still holds the last lap's position, the positions wrapping across
+/// `usize::MAX` on the way; on the default layout, one lap of eight slots
+/// and one slot of the next. (Capacity 2 ran 1.8 M executions in 83 s at
+/// a preemption bound of 2: a load of a group's one stamp may read any of
+/// its earlier stores.)
+#[test]
+fn fifo_across_groups_and_laps() {
+    model("fifo_across_groups_and_laps", 4, || fifo(1, 8, usize::MAX - 3, 9));
+}
+
 /// Model 8: send happens-before recv. The payload is a boxed loom
 /// `UnsafeCell`, written (non-atomically, as far as loom is concerned) by the
 /// producer before `try_send` and read by the consumer after `try_recv`. If

@@ -13,7 +13,7 @@
 
 use core::mem::MaybeUninit;
 
-use super::layout::{Layout, Slot};
+use super::layout::{cell_at, Layout};
 use super::{Consumer, Packed, Producer};
 use crate::buffer::{drop_each, wrap_add};
 
@@ -402,7 +402,7 @@ impl<'a, T, L: Layout> ReadChunk<'a, T, L> {
             // (its position moved past them above); `drop_each` visits it
             // once, and the producer cannot reuse it before `Publish` stores
             // `head`, after every drop has run.
-            unsafe { (*base.as_ptr().add(idx)).cell().with_mut(|p| (*p).assume_init_drop()) };
+            unsafe { cell_at::<T, L::Slot<T>>(base, idx).with_mut(|p| (*p).assume_init_drop()) };
         });
     }
 }

@@ -55,42 +55,54 @@
 //!   alone therefore moves two cache lines from the producer's core to the
 //!   consumer's (`tail`'s, then the slot's), and the producer must win
 //!   both back for its next item.
-//! - [`Stamped`] ([`Builder::spsc_stamped`]): a stamp word beside each
-//!   value, which the producer stores (`Release`, after the value) with
-//!   the item's position; a consumer whose cached `tail` says empty reads
-//!   the stamp of the slot at `head` instead of `tail`, and the item is
-//!   one line's hand-over. The producer still stores `tail` after its
-//!   stamps, for the calls that read it (the length, the batch calls,
-//!   disconnection), but nothing on the item path reads it, so near empty
-//!   its line stays in the producer's cache. Per-slot sequence stamps with
-//!   a consumer index the producer reads only when its cache says full are
-//!   Concurrency Kit's `ck_pring` and the shape of crossbeam's
-//!   `Slot { stamp, msg }` without the compare-and-swap (there is one
-//!   producer); the stamps are stored relative to the slot, so the zeroed
-//!   allocation is the "nothing yet" state of every slot
-//!   (`StampedSlot` in `src/buffer.rs`).
+//! - [`Stamped`] ([`Builder::spsc_stamped`]): the slots in groups of a
+//!   cache line, each group a stamp word and as many values as fit in the
+//!   line beside it (seven `u64`, three `[u64; 2]`, one of 29 to 56 bytes;
+//!   a larger item alone beside its stamp). The producer
+//!   stores a group's stamp (`Release`, after the value) with one past the
+//!   position it has just written there; it publishes in order, so every
+//!   position below a stamp is published. A consumer whose cached `tail`
+//!   says empty reads the stamp of the group that holds `head` instead of
+//!   `tail` and takes every item below it: an item that crosses alone is
+//!   one line's hand-over, and a stream is read with one stamp load per
+//!   group. The producer still stores `tail` after its stamps, for the
+//!   calls that read it (the length, the batch calls, disconnection), but
+//!   nothing on the item path reads it, so near empty its line stays in
+//!   the producer's cache. Sequence stamps with a consumer index the
+//!   producer reads only when its cache says full are Concurrency Kit's
+//!   `ck_pring` and the shape of crossbeam's `Slot { stamp, msg }` without
+//!   the compare-and-swap (there is one producer); one stamp per line
+//!   rather than per slot is the line-granular layout of IFFQ (Maffione et
+//!   al., 2019), with the stamp in the line instead of a null value per
+//!   slot (items are generic). The stamps are stored relative to the
+//!   ring's first position, so the zeroed allocation is the "nothing yet"
+//!   state of every group (`StampedGroup` in `src/buffer.rs`).
 //!
 //! Which wins depends on the regime, and no one layout wins every one
 //! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
-//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07,
-//! `docs/measurements.md`): near empty, try + spin, the stamped ring ran
-//! at 1.72–1.81× rtrb with 30 ns of producer work per item and 2.19–2.41×
-//! with 10 ns, where the packed one ran at 0.90–1.00×, and its blocking
-//! calls at 4.1–4.3× crossbeam-channel (30 ns); free-running it ran at
-//! 0.89–0.90× the packed ring, near full level with it (0.98–0.99×). A
-//! stamp costs a word a slot (16 bytes for a `u64` instead of 8), and the
-//! stamped ring's chunks ([`Producer::write_chunk_uninit`],
-//! [`Consumer::read_chunk`]) are written and read a slot at a time, with no
-//! slice views (its values are not contiguous), and it has no segments (it is
-//! one flat buffer of its capacity, zeroed, whose pages the kernel backs
-//! as the positions first reach them). So: the stamped layout for a hop
-//! where items cross one at a time to a consumer that keeps up (the
-//! normal state of a well-provisioned low-latency stage), the default
-//! where items stream or are taken in batches, for the chunk API, and for
-//! large capacities that should cost only what they hold. On machines
-//! whose cores pass lines quickly the stamped ring's lead near empty is
-//! smaller (an in-slot stamp prototype ran at 1.04–1.14× rtrb there on an
-//! AMD EPYC Zen 3 VM, `cargo bench --bench handover`).
+//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07, three
+//! runs; `docs/measurements.md`): near empty, try + spin, the stamped ring
+//! ran at 1.59–1.69× rtrb with the least producer work that keeps the
+//! regime, where the packed one ran at 0.94–0.96×; free-running at
+//! 0.94–1.03× rtrb (packed 0.72–0.90×); near full at 1.34–1.36× (packed
+//! 1.36–1.45×). When the producer's send is a call per item (`cargo bench
+//! --bench handover -- --send-out-of-line`) a free-running packed ring
+//! falls into the mode where every item crosses alone and runs at
+//! 0.11–0.15× rtrb; the stamped one ran at 0.75× there. A group costs a
+//! stamp word per seven slots, rounded up to whole lines (64 bytes for
+//! seven `u64`: 9.1 bytes a slot against 8), and the stamped ring's chunks
+//! ([`Producer::write_chunk_uninit`], [`Consumer::read_chunk`]) are
+//! written and read a slot at a time, with no slice views (its values are
+//! not contiguous), and it has no segments (it is one flat buffer of its
+//! capacity, zeroed, whose pages the kernel backs as the positions first
+//! reach them). So: the stamped layout for a hop where items cross one at
+//! a time to a consumer that keeps up (the normal state of a
+//! well-provisioned low-latency stage), the default where the consumer
+//! batches, for the chunk API's slices, and for large capacities that
+//! should cost only what they hold. On machines whose cores pass lines
+//! quickly the stamped ring's lead near empty is smaller (an in-slot stamp
+//! prototype ran at 1.04–1.14× rtrb there on an AMD EPYC Zen 3 VM, `cargo
+//! bench --bench handover`).
 
 #[cfg(not(loom))]
 mod chunks;
@@ -107,7 +119,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use self::layout::Slot;
+use self::layout::{cell_at, element_of, hint_ptr, Slot};
 use self::segment::{Segment, Sizing, LINE};
 use crate::buffer::{drop_each, wrap_add, Cell};
 use crate::builder::{assert_layout, Builder};
@@ -160,8 +172,9 @@ impl Builder {
     }
 
     /// Builds a single-producer single-consumer ring of the [`Stamped`]
-    /// layout: a stamp word beside each value, so that an item crossing an
-    /// empty ring moves one cache line between the cores instead of two.
+    /// layout: a stamp word per group of seven slots, in the group's cache
+    /// line, so that an item crossing an empty ring moves one cache line
+    /// between the cores instead of two.
     /// See the [module docs](crate::spsc#layouts) for when it pays. Its
     /// handles have every method of the default layout's but the chunks'
     /// slice views (`as_mut_slices`, `as_slices`): their chunks are written
@@ -169,7 +182,7 @@ impl Builder {
     /// `iter`, the owning iterator).
     ///
     /// A stamped ring is always one flat buffer of `capacity` slots and a
-    /// small slack, allocated zeroed: the kernel backs its pages as the
+    /// small slack, in whole groups, allocated zeroed: the kernel backs its pages as the
     /// positions first reach them, so its memory grows to the whole
     /// capacity only after the first lap (the default layout keeps large
     /// rings in segments that follow the queue: see the module docs).
@@ -218,7 +231,8 @@ impl Builder {
         // A stamped ring is flat: its consumer reads the stamp of the slot
         // at `head`, which a segment's end would move elsewhere.
         let sizing = if stamped {
-            Sizing::flat::<L::Slot<T>>(self.capacity, self.segment_slots)
+            let slot = <L::Slot<T> as Slot<T>>::SLOT_BYTES;
+            Sizing::flat(self.capacity, slot, <L::Slot<T> as Slot<T>>::PER, self.segment_slots)
         } else {
             Sizing::new::<T>(self.capacity, self.segment_slots)
         };
@@ -366,12 +380,12 @@ impl<T, L: Layout> Drop for Shared<T, L> {
             done_here += 1;
             // SAFETY: the segment is alive (freed only by the guard).
             let seg = unsafe { segment.as_ref() };
-            let idx = wrap_add(start, done_here - 1, seg.buffer.len());
-            // SAFETY: `idx < len`; the slot holds one of the items in
+            let idx = wrap_add(start, done_here - 1, seg.slots);
+            // SAFETY: `idx < slots`; the slot holds one of the items in
             // `head..tail` stored in this segment, initialised and
             // unreachable by anyone else (both handles are gone);
             // `drop_each` visits each item once.
-            unsafe { seg.buffer.get(idx).cell().with_mut(|p| (*p).assume_init_drop()) };
+            unsafe { cell_at::<T, L::Slot<T>>(seg.buffer.as_ptr(), idx).with_mut(|p| (*p).assume_init_drop()) };
         });
     }
 }
@@ -435,8 +449,7 @@ pub struct Producer<T, L: Layout = Packed> {
     /// `max(head, seg_start)`.
     seg_start: usize,
     /// The ring's first position: the stamp encoding's origin
-    /// ([`layout::Slot`]; slot `idx` has base `origin + idx`). Read only by
-    /// the [`Stamped`] layout.
+    /// ([`layout::Slot`]). Read only by the [`Stamped`] layout.
     origin: usize,
     sizing: Sizing,
     /// The segment's buffer, copied to save a pointer chase per operation.
@@ -614,7 +627,7 @@ impl<T, L: Layout> Producer<T, L> {
             return;
         }
         let free = self.limit.wrapping_sub(self.tail);
-        hint_lines_past(self.buffer, self.tail_idx(), self.seg_len, granted, free, prefetch_write);
+        hint_lines_past::<T, L::Slot<T>>(self.buffer, self.tail_idx(), self.seg_len, granted, free, prefetch_write);
     }
 
     /// Free slots as far as the producer can tell (in its segment, all
@@ -706,20 +719,24 @@ impl<T, L: Layout> Producer<T, L> {
         }
     }
 
-    /// [`Stamped`] layout: stamps the next `n` slots, which the caller has
-    /// initialised, with their positions (each a `Release` store after the
-    /// value's write), before `publish_tail` stores `tail`. A consumer that
-    /// reads a stamp may read that slot; `tail` still covers every item for
-    /// the calls that read it (the length, the batch calls, disconnection,
-    /// the wait's re-check of the default layout).
+    /// [`Stamped`] layout: publishes the next `n` slots, which the caller
+    /// has initialised, in their groups' stamps (a `Release` store after the
+    /// values' writes: one for each group the slots end in, and one for the
+    /// last slot), before `publish_tail` stores `tail`. A consumer that
+    /// reads a stamp may read every slot below it; `tail` still covers every
+    /// item for the calls that read it (the length, the batch calls,
+    /// disconnection, the wait's re-check of the default layout).
     #[inline(always)]
     fn stamp(&self, n: usize) {
+        let per = <L::Slot<T> as Slot<T>>::PER;
         let first = self.tail_idx();
         for k in 0..n {
             // `k < n <= seg_len`, as `wrap_add` needs.
             let idx = wrap_add(first, k, self.seg_len);
-            // SAFETY: `idx < seg_len`.
-            unsafe { self.slot(idx) }.publish(self.origin.wrapping_add(idx), self.tail.wrapping_add(k));
+            if k + 1 == n || (idx + 1) % per == 0 || idx + 1 == self.seg_len {
+                // SAFETY: `idx < seg_len`.
+                unsafe { self.slot(idx) }.publish(self.origin, self.tail.wrapping_add(k));
+            }
         }
     }
 
@@ -899,11 +916,14 @@ impl<T, L: Layout> Producer<T, L> {
     /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
-        // SAFETY: the caller's contract.
-        unsafe { self.slot(idx) }.cell()
+        debug_assert!(idx < self.seg_len);
+        // SAFETY: the caller's contract (`idx` is below the buffer's slots),
+        // and the buffer outlives the handle's borrow.
+        unsafe { cell_at::<T, L::Slot<T>>(self.buffer, idx) }
     }
 
-    /// Slot `idx` of the producer's segment.
+    /// The element (a stamped group, or the cell itself) that holds slot
+    /// `idx` of the producer's segment.
     ///
     /// # Safety
     ///
@@ -911,9 +931,9 @@ impl<T, L: Layout> Producer<T, L> {
     #[inline(always)]
     unsafe fn slot(&self, idx: usize) -> &L::Slot<T> {
         debug_assert!(idx < self.seg_len);
-        // SAFETY: the caller guarantees `idx < seg_len`, the buffer's length;
+        // SAFETY: the caller guarantees `idx < seg_len`, the buffer's slots;
         // the producer's segment lives as long as the producer.
-        unsafe { &*self.buffer.as_ptr().add(idx) }
+        unsafe { element_of::<T, L::Slot<T>>(self.buffer, idx) }
     }
 }
 
@@ -942,14 +962,13 @@ impl<T, L: Layout> Drop for Producer<T, L> {
 /// How far ahead of `head` a receive asks for a published line, in bytes of
 /// slots: four cache lines (see `Consumer::read_ahead`), as the MPMC
 /// take-ahead (`sync::TAKE_AHEAD_BYTES`).
-const READ_AHEAD_BYTES: usize = 256;
+pub(super) const READ_AHEAD_BYTES: usize = 256;
 
 /// The read and write hints' geometry for items of type `T`: slots per
 /// cache line, and slots in [`READ_AHEAD_BYTES`]; `None` (no hints) for
 /// zero-sized items and items larger than a line. Constant for each `T`.
 #[inline(always)]
-const fn hint_geometry<T>() -> Option<(usize, usize)> {
-    let size = core::mem::size_of::<T>();
+pub(super) const fn hint_geometry(size: usize) -> Option<(usize, usize)> {
     if size == 0 || size > LINE {
         None
     } else {
@@ -965,8 +984,8 @@ const fn hint_geometry<T>() -> Option<(usize, usize)> {
 /// every slot of its line is published or already read); `None` otherwise,
 /// and always for zero-sized items and items larger than a line.
 #[inline(always)]
-fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize> {
-    let (per_line, ahead) = hint_geometry::<T>()?;
+fn read_ahead_slot(geometry: Option<(usize, usize)>, idx: usize, queued: usize, seg_len: usize) -> Option<usize> {
+    let (per_line, ahead) = geometry?;
     // `queued <= seg_len` (the consumer's invariant), so `ahead < seg_len`
     // here, as `wrap_add` needs.
     (idx % per_line == 0 && queued >= ahead + per_line).then(|| wrap_add(idx, ahead, seg_len))
@@ -984,8 +1003,12 @@ fn read_ahead_slot<T>(idx: usize, queued: usize, seg_len: usize) -> Option<usize
 /// than a line.
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
-fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::Range<usize>> {
-    let Some((per_line, ahead)) = hint_geometry::<T>() else {
+fn lines_past(
+    geometry: Option<(usize, usize)>,
+    granted: usize,
+    room: usize,
+) -> core::iter::StepBy<core::ops::Range<usize>> {
+    let Some((per_line, ahead)) = geometry else {
         return (0..0).step_by(1);
     };
     let end = room.min(granted + ahead);
@@ -999,10 +1022,17 @@ fn lines_past<T>(granted: usize, room: usize) -> core::iter::StepBy<core::ops::R
 /// `room` (the queued items or the free slots the handle's cache shows).
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
-fn hint_lines_past<S>(buffer: NonNull<S>, idx: usize, seg_len: usize, granted: usize, room: usize, hint: fn(*const S)) {
-    for k in lines_past::<S>(granted, room) {
+fn hint_lines_past<T, S: Slot<T>>(
+    buffer: NonNull<S>,
+    idx: usize,
+    seg_len: usize,
+    granted: usize,
+    room: usize,
+    hint: fn(*const S),
+) {
+    for k in lines_past(S::HINT, granted, room) {
         // `k < room <= seg_len`, as `wrap_add` needs.
-        hint(buffer.as_ptr().wrapping_add(wrap_add(idx, k, seg_len)));
+        hint(hint_ptr::<T, S>(buffer, wrap_add(idx, k, seg_len)));
     }
 }
 
@@ -1024,27 +1054,42 @@ impl<T, L: Layout> Consumer<T, L> {
     }
 
     /// [`Stamped`] layout, the cache saying empty: the slot at `head` is
-    /// readable if its stamp says it holds the item at `head` (the one
-    /// hand-over line: `tail` is not read). Otherwise nothing is there: the
-    /// producer stamps each slot before it stores `tail`, so an item whose
-    /// send happened before this call has its stamp visible here.
+    /// readable if its group's stamp is past `head` (the one hand-over
+    /// line: `tail` is not read). Otherwise nothing is there: the producer
+    /// stores the stamps before it stores `tail`, so an item whose send
+    /// happened before this call has its stamp visible here.
     #[inline(always)]
     fn stamp_ready(&mut self) -> Result<(), TryRecvError> {
-        if self.stamped_item() {
-            self.cached_tail = self.head.wrapping_add(1);
+        if let Some(end) = self.stamped_end() {
+            // Every position below the stamp is published: the items up to
+            // it are readable without another look (those in the rest of
+            // the group, and on a full ring any after it).
+            self.cached_tail = end;
             return Ok(());
         }
         self.empty_or_disconnected()
     }
 
-    /// [`Stamped`] layout: whether the slot at `head` holds the item at
-    /// `head` (an `Acquire` load of its stamp).
+    /// [`Stamped`] layout: the stamp of the group that holds the slot at
+    /// `head` (an `Acquire` load), if it is past `head`, i.e. the item at
+    /// `head` is published. `end - head` is then at most the capacity: the
+    /// producer stores a stamp only up to its `tail`, which is at most the
+    /// capacity past any `head` the consumer has had.
     #[inline(always)]
-    fn stamped_item(&self) -> bool {
+    fn stamped_end(&self) -> Option<usize> {
         debug_assert!(!self.segmented, "a stamped ring is flat");
         let idx = self.head_idx();
         // SAFETY: `head_idx() < seg_len`.
-        unsafe { self.slot(idx) }.published(self.origin.wrapping_add(idx), self.head)
+        let end = unsafe { self.slot(idx) }.published_end(self.origin);
+        // A signed distance: positions wrap, and a stamp from an earlier lap
+        // (or the origin's, nothing published) is at or below `head`.
+        ((end.wrapping_sub(self.head) as isize) > 0).then_some(end)
+    }
+
+    /// [`Stamped`] layout: whether the item at `head` is published.
+    #[inline(always)]
+    fn stamped_item(&self) -> bool {
+        self.stamped_end().is_some()
     }
 
     #[cold]
@@ -1140,8 +1185,9 @@ impl<T, L: Layout> Consumer<T, L> {
     #[inline(always)]
     fn read_ahead(&self) {
         let queued = self.cached_tail.wrapping_sub(self.head);
-        if let Some(slot) = read_ahead_slot::<L::Slot<T>>(self.head_idx(), queued, self.seg_len) {
-            prefetch_read(self.buffer.as_ptr().wrapping_add(slot));
+        let geometry = <L::Slot<T> as Slot<T>>::HINT;
+        if let Some(slot) = read_ahead_slot(geometry, self.head_idx(), queued, self.seg_len) {
+            prefetch_read(hint_ptr::<T, L::Slot<T>>(self.buffer, slot));
         }
     }
 
@@ -1158,7 +1204,7 @@ impl<T, L: Layout> Consumer<T, L> {
     #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
     fn read_ahead_past(&self, granted: usize) {
         let queued = self.cached_tail.wrapping_sub(self.head);
-        hint_lines_past(self.buffer, self.head_idx(), self.seg_len, granted, queued, prefetch_read);
+        hint_lines_past::<T, L::Slot<T>>(self.buffer, self.head_idx(), self.seg_len, granted, queued, prefetch_read);
     }
 
     /// On finding the ring empty: a leaked read guard may have moved the
@@ -1259,7 +1305,7 @@ impl<T, L: Layout> Consumer<T, L> {
             // consumer leaves it.
             let seg = unsafe { next.as_ref() };
             self.buffer = seg.buffer.as_ptr();
-            self.seg_len = seg.buffer.len();
+            self.seg_len = seg.slots;
             // `head` is at `end`, slot 0 of `next`.
             self.head_base = self.head;
             // SAFETY: `left` came from `Segment::alloc`; nobody else uses a
@@ -1508,11 +1554,14 @@ impl<T, L: Layout> Consumer<T, L> {
     /// `idx < seg_len`.
     #[inline(always)]
     unsafe fn cell(&self, idx: usize) -> &Cell<T> {
-        // SAFETY: the caller's contract.
-        unsafe { self.slot(idx) }.cell()
+        debug_assert!(idx < self.seg_len);
+        // SAFETY: the caller's contract (`idx` is below the buffer's slots),
+        // and the buffer outlives the handle's borrow.
+        unsafe { cell_at::<T, L::Slot<T>>(self.buffer, idx) }
     }
 
-    /// Slot `idx` of the consumer's segment.
+    /// The element (a stamped group, or the cell itself) that holds slot
+    /// `idx` of the consumer's segment.
     ///
     /// # Safety
     ///
@@ -1520,9 +1569,9 @@ impl<T, L: Layout> Consumer<T, L> {
     #[inline(always)]
     unsafe fn slot(&self, idx: usize) -> &L::Slot<T> {
         debug_assert!(idx < self.seg_len);
-        // SAFETY: the caller guarantees `idx < seg_len`; the consumer's
-        // segment lives until the consumer frees it, moving on.
-        unsafe { &*self.buffer.as_ptr().add(idx) }
+        // SAFETY: the caller guarantees `idx < seg_len`, the buffer's slots;
+        // the consumer's segment lives until the consumer frees it, moving on.
+        unsafe { element_of::<T, L::Slot<T>>(self.buffer, idx) }
     }
 }
 
@@ -1614,7 +1663,7 @@ impl<T, L: Layout> Producer<T, L> {
         if self.sizing.segmented {
             0
         } else {
-            crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, core::mem::size_of::<L::Slot<T>>(), self.capacity)
+            crate::sync::slots_in(SPSC_REFILL_GAP_BYTES, <L::Slot<T> as Slot<T>>::SLOT_BYTES, self.capacity)
         }
     }
 }
@@ -1644,7 +1693,7 @@ impl<T, L: Layout> Consumer<T, L> {
     #[inline(always)]
     fn prefetch_next(&self) {
         if self.hint_waits {
-            prefetch_read(self.buffer.as_ptr().wrapping_add(self.head_idx()));
+            prefetch_read(hint_ptr::<T, L::Slot<T>>(self.buffer, self.head_idx()));
         }
     }
 
@@ -1713,7 +1762,7 @@ mod tests {
 
     use super::layout::Slot;
     use super::{Consumer, Producer};
-    use crate::buffer::StampedSlot;
+    use crate::buffer::{group_slots, StampedGroup};
     use crate::sync::Ordering;
     use crate::{Builder, TryRecvError, WaitStrategy};
 
@@ -1723,17 +1772,25 @@ mod tests {
     /// bases anywhere in `usize` (the positions wrap).
     #[test]
     fn a_stamp_matches_only_the_position_it_was_published_for() {
-        let len = 10;
+        let len = 14; // slots in the ring: two groups
         for origin in [0, 1, usize::MAX / 2, usize::MAX - 3, usize::MAX] {
-            for idx in [0, 1, len - 1] {
-                let base = origin.wrapping_add(idx);
-                let slot = StampedSlot::<u64>::with_raw_stamp(0);
-                for lap in 0..3usize {
-                    let pos = base.wrapping_add(lap * len);
-                    assert!(!slot.published(base, pos), "origin {origin}, slot {idx}, lap {lap}: not yet");
-                    slot.publish(base, pos);
-                    assert!(slot.published(base, pos), "origin {origin}, slot {idx}, lap {lap}");
-                    assert!(!slot.published(base, pos.wrapping_add(len)), "the next lap's item is not there");
+            let group = StampedGroup::<u64>::empty();
+            let published = |pos: usize| (group.published_end(origin).wrapping_sub(pos) as isize) > 0;
+            for lap in 0..3usize {
+                // The group's seven slots on this lap: positions `first..first + 7`.
+                let first = origin.wrapping_add(lap * len);
+                for k in 0..group_slots::<u64>() {
+                    let pos = first.wrapping_add(k);
+                    assert!(!published(pos), "origin {origin}, lap {lap}, slot {k}: not yet");
+                    group.publish(origin, pos);
+                    for below in 0..=k {
+                        assert!(
+                            published(first.wrapping_add(below)),
+                            "origin {origin}, lap {lap}: slot {below} of {k}"
+                        );
+                    }
+                    assert!(!published(pos.wrapping_add(1)), "the next position is not there");
+                    assert!(!published(pos.wrapping_add(len)), "nor the next lap's");
                 }
             }
         }
@@ -1770,14 +1827,106 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(5));
     }
 
-    /// The memory a stamped slot takes: the value and one `usize`, padded
-    /// to the value's alignment (documented on `Stamped`).
+    /// The memory a stamped group takes and the slots it holds (documented
+    /// on `Stamped`): one line for items that fit beside the stamp, as many
+    /// as fit; a larger item alone in whole lines.
     #[test]
-    fn a_stamped_slot_is_the_value_and_a_word() {
-        assert_eq!(core::mem::size_of::<StampedSlot<u64>>(), 16);
-        assert_eq!(core::mem::size_of::<StampedSlot<u8>>(), 16);
-        assert_eq!(core::mem::size_of::<StampedSlot<[u64; 4]>>(), 40);
-        assert_eq!(core::mem::size_of::<StampedSlot<()>>(), 8);
+    fn a_stamped_group_is_a_line_for_small_items() {
+        use super::layout::Slot;
+        fn geometry<T>() -> (usize, usize, usize, Option<(usize, usize)>) {
+            (
+                core::mem::size_of::<StampedGroup<T>>(),
+                group_slots::<T>(),
+                <StampedGroup<T> as Slot<T>>::SLOT_BYTES,
+                <StampedGroup<T> as Slot<T>>::HINT,
+            )
+        }
+        // (group bytes, slots, bytes a slot, hint geometry)
+        assert_eq!(geometry::<u64>(), (64, 7, 10, Some((7, 28))));
+        assert_eq!(geometry::<u32>(), (64, 14, 5, Some((14, 56))));
+        assert_eq!(geometry::<u8>(), (64, 56, 2, Some((56, 224))));
+        assert_eq!(geometry::<[u64; 2]>(), (64, 3, 22, Some((3, 12))));
+        assert_eq!(geometry::<[u8; 24]>(), (64, 2, 32, Some((2, 8))));
+        assert_eq!(geometry::<[u64; 4]>(), (64, 1, 64, Some((1, 4))));
+        assert_eq!(geometry::<[u8; 56]>(), (64, 1, 64, Some((1, 4))));
+        assert_eq!(geometry::<[u8; 57]>(), (72, 1, 72, None), "beside its stamp");
+        assert_eq!(geometry::<[u64; 16]>(), (136, 1, 136, None));
+        assert_eq!(geometry::<u128>(), (80, 4, 20, None), "16-aligned: values from byte 16");
+        assert_eq!(geometry::<()>(), (64, 56, 2, Some((56, 224))));
+        // The ring's groups start on a line, so a 64-byte group is one line.
+        for slots in [1, 7, 8, 1000] {
+            let groups = <StampedGroup<u64> as Slot<u64>>::alloc(slots);
+            assert_eq!(groups.as_ptr().as_ptr() as usize % 64, 0);
+            assert_eq!(groups.len(), slots.div_ceil(7));
+        }
+    }
+
+    /// Rings of every group geometry (items of 1 to 64 bytes, 16-aligned
+    /// ones; capacities below, at and past a group, not multiples of it)
+    /// keep FIFO order and exact capacity across laps: filled to full, then
+    /// drained in steps that end inside groups, the positions starting just
+    /// below `usize::MAX` so that they wrap on the way.
+    #[test]
+    fn stamped_rings_of_every_group_size_keep_order_and_capacity() {
+        fn check<T: Copy + PartialEq + core::fmt::Debug>(make: impl Fn(u64) -> T) {
+            for capacity in [1, 2, 3, 7, 8, 15, 29, 57] {
+                let (mut tx, mut rx) = Builder::new(capacity).__start_position(usize::MAX - 5).spsc_stamped::<T>();
+                let (mut sent, mut got) = (0u64, 0u64);
+                for step in [1usize, 2, 3, 5, 7, 13] {
+                    while tx.try_send(make(sent)).is_ok() {
+                        sent += 1;
+                    }
+                    assert_eq!((sent - got) as usize, capacity, "full at the capacity");
+                    for _ in 0..step.min(capacity) {
+                        assert_eq!(rx.try_recv(), Ok(make(got)), "capacity {capacity}");
+                        got += 1;
+                    }
+                }
+                while let Ok(v) = rx.try_recv() {
+                    assert_eq!(v, make(got));
+                    got += 1;
+                }
+                assert_eq!(got, sent);
+            }
+        }
+        check::<u8>(|i| i as u8);
+        check::<u32>(|i| i as u32);
+        check::<u64>(|i| i);
+        check::<[u64; 2]>(|i| [i, !i]);
+        check::<[u8; 24]>(|i| [i as u8; 24]);
+        check::<[u64; 4]>(|i| [i; 4]);
+        check::<[u64; 8]>(|i| [i; 8]);
+        check::<u128>(|i| (i as u128) << 64 | i as u128);
+        check::<()>(|_| ());
+    }
+
+    /// Every slot of a group is its own `T`-sized, `T`-aligned cell inside
+    /// the group, after the stamp: values written to each are read back.
+    #[test]
+    fn a_stamped_groups_cells_are_disjoint_and_inside_it() {
+        fn check<T: Copy + PartialEq + core::fmt::Debug>(make: impl Fn(usize) -> T) {
+            let group = StampedGroup::<T>::empty();
+            let start = core::ptr::addr_of!(group) as usize;
+            let n = group_slots::<T>();
+            for k in 0..n {
+                let at = group.cell(k).with(|p| p as usize);
+                assert!(at >= start + 8, "slot {k} after the stamp");
+                assert!(at + core::mem::size_of::<T>() <= start + core::mem::size_of::<StampedGroup<T>>());
+                assert_eq!(at % core::mem::align_of::<T>(), 0);
+                // SAFETY: the cell is the test's alone.
+                group.cell(k).with_mut(|p| unsafe { (*p).write(make(k)) });
+            }
+            for k in 0..n {
+                // SAFETY: written above.
+                assert_eq!(group.cell(k).with(|p| unsafe { (*p).assume_init() }), make(k));
+            }
+        }
+        check::<u64>(|k| k as u64 * 0x0101_0101_0101_0101);
+        check::<u8>(|k| k as u8);
+        check::<[u64; 2]>(|k| [k as u64, !(k as u64)]);
+        check::<[u8; 24]>(|k| [k as u8; 24]);
+        check::<[u64; 16]>(|k| [k as u64; 16]);
+        check::<u128>(|k| (k as u128) << 64 | k as u128);
     }
 
     /// `rx.recv()` on an empty ring, with `send` run by another thread once
@@ -1937,19 +2086,39 @@ mod tests {
     fn read_ahead_targets_a_queued_line_four_lines_on() {
         use super::read_ahead_slot;
         // `u64`: 8 a line, 32 slots ahead, needing 40 queued.
-        assert_eq!(read_ahead_slot::<u64>(0, 40, 1024), Some(32));
-        assert_eq!(read_ahead_slot::<u64>(0, 39, 1024), None, "the line ahead not all queued");
-        assert_eq!(read_ahead_slot::<u64>(3, 1000, 1024), None, "not a multiple of a line's worth");
-        assert_eq!(read_ahead_slot::<u64>(1000, 40, 1024), Some(8), "wraps at the segment's end");
-        assert_eq!(read_ahead_slot::<u64>(992, 64, 1024), Some(0));
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<u64>()), 0, 40, 1024), Some(32));
+        assert_eq!(
+            read_ahead_slot(super::hint_geometry(core::mem::size_of::<u64>()), 0, 39, 1024),
+            None,
+            "the line ahead not all queued"
+        );
+        assert_eq!(
+            read_ahead_slot(super::hint_geometry(core::mem::size_of::<u64>()), 3, 1000, 1024),
+            None,
+            "not a multiple of a line's worth"
+        );
+        assert_eq!(
+            read_ahead_slot(super::hint_geometry(core::mem::size_of::<u64>()), 1000, 40, 1024),
+            Some(8),
+            "wraps at the segment's end"
+        );
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<u64>()), 992, 64, 1024), Some(0));
         // 16-byte items: 4 a line, 16 slots ahead, needing 20 queued.
-        assert_eq!(read_ahead_slot::<[u64; 2]>(4, 20, 64), Some(20));
-        assert_eq!(read_ahead_slot::<[u64; 2]>(2, 64, 64), None);
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<[u64; 2]>()), 4, 20, 64), Some(20));
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<[u64; 2]>()), 2, 64, 64), None);
         // A line-sized item: every slot, 4 slots ahead.
-        assert_eq!(read_ahead_slot::<[u8; 64]>(7, 5, 16), Some(11));
-        assert_eq!(read_ahead_slot::<[u8; 64]>(14, 5, 16), Some(2));
-        assert_eq!(read_ahead_slot::<[u8; 65]>(0, 16, 16), None, "over a line");
-        assert_eq!(read_ahead_slot::<()>(0, 1000, 1024), None, "zero-sized");
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<[u8; 64]>()), 7, 5, 16), Some(11));
+        assert_eq!(read_ahead_slot(super::hint_geometry(core::mem::size_of::<[u8; 64]>()), 14, 5, 16), Some(2));
+        assert_eq!(
+            read_ahead_slot(super::hint_geometry(core::mem::size_of::<[u8; 65]>()), 0, 16, 16),
+            None,
+            "over a line"
+        );
+        assert_eq!(
+            read_ahead_slot(super::hint_geometry(core::mem::size_of::<()>()), 0, 1000, 1024),
+            None,
+            "zero-sized"
+        );
     }
 
     /// The batch calls' hints: past the granted slots, a line's worth
@@ -1958,7 +2127,8 @@ mod tests {
     #[test]
     fn batch_hints_cover_at_most_four_lines_past_the_grant() {
         use super::lines_past;
-        let offsets = |granted, room| lines_past::<u64>(granted, room).collect::<Vec<_>>();
+        let g = |size: usize| super::hint_geometry(size);
+        let offsets = |granted, room| lines_past(g(8), granted, room).collect::<Vec<_>>();
         assert_eq!(offsets(64, 1000), [64, 72, 80, 88]);
         assert_eq!(offsets(64, 90), [64, 72, 80]);
         assert_eq!(offsets(64, 87), [64, 72], "only whole lines' worth inside the room");
@@ -1966,8 +2136,8 @@ mod tests {
         assert_eq!(offsets(64, 64), [] as [usize; 0], "nothing past the grant");
         assert_eq!(offsets(0, 8), [0]);
         assert_eq!(offsets(0, 0), [] as [usize; 0]);
-        assert_eq!(lines_past::<[u8; 64]>(3, 100).collect::<Vec<_>>(), [3, 4, 5, 6]);
-        assert_eq!(lines_past::<[u8; 65]>(0, 100).count(), 0, "over a line");
-        assert_eq!(lines_past::<()>(0, 100).count(), 0, "zero-sized");
+        assert_eq!(lines_past(g(64), 3, 100).collect::<Vec<_>>(), [3, 4, 5, 6]);
+        assert_eq!(lines_past(g(65), 0, 100).count(), 0, "over a line");
+        assert_eq!(lines_past(g(0), 0, 100).count(), 0, "zero-sized");
     }
 }

@@ -50,6 +50,9 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 /// A buffer of slots and the link to the next one.
 pub(super) struct Segment<T, L: Layout> {
     pub(super) buffer: Buffer<L::Slot<T>>,
+    /// Slots in `buffer` (its elements times `Slot::PER`, or fewer: the
+    /// length asked of `alloc`).
+    pub(super) slots: usize,
     /// The position one past the last item stored here. Written once, by
     /// the producer, before `next` (which publishes it); meaningless while
     /// `next` is null.
@@ -65,6 +68,7 @@ impl<T, L: Layout> Segment<T, L> {
     pub(super) fn alloc(len: usize) -> NonNull<Segment<T, L>> {
         let segment = Box::new(Segment {
             buffer: <L::Slot<T> as Slot<T>>::alloc(len),
+            slots: len,
             end: AtomicUsize::new(0),
             next: AtomicPtr::new(core::ptr::null_mut()),
         });
@@ -195,13 +199,16 @@ impl Sizing {
         Sizing { base: (BASE_BYTES / size).max(1), segmented: true }
     }
 
-    /// A flat ring of `capacity` slots of type `S` and their slack, or of
-    /// the length a test asked for if it is at least the capacity (the
-    /// stamped layout, which never chains segments).
-    pub(super) fn flat<S>(capacity: usize, test_base: Option<usize>) -> Sizing {
+    /// A flat ring of `capacity` slots of `slot_bytes` bytes each and their
+    /// slack, rounded up to a multiple of `per`, or of the length a test
+    /// asked for if it is at least the capacity (the stamped layout, which
+    /// never chains segments).
+    pub(super) fn flat(capacity: usize, slot_bytes: usize, per: usize, test_base: Option<usize>) -> Sizing {
         let base = match test_base {
             Some(base) if base >= capacity => base,
-            _ => capacity + slack_slots(capacity, core::mem::size_of::<S>()),
+            // Rounded up to whole elements of `per` slots (a stamped
+            // ring's groups), so that every lap uses each group whole.
+            _ => (capacity + slack_slots(capacity, slot_bytes)).next_multiple_of(per),
         };
         Sizing { base, segmented: false }
     }
