@@ -298,7 +298,10 @@ const GROUP_VALUE_BYTES: usize = GROUP_LINE - core::mem::size_of::<usize>();
 /// [`LOOM_GROUP`], the cells it builds.
 pub(crate) const fn group_slots<T>() -> usize {
     let size = core::mem::size_of::<T>();
-    let per = if size == 0 { GROUP_VALUE_BYTES } else { core::mem::size_of::<GroupValues<T>>() / size };
+    let per = match core::mem::size_of::<GroupValues<T>>().checked_div(size) {
+        Some(per) => per,
+        None => GROUP_VALUE_BYTES, // zero-sized
+    };
     #[cfg(loom)]
     let per = if per > LOOM_GROUP { LOOM_GROUP } else { per };
     per

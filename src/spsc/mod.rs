@@ -82,15 +82,16 @@
 //! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
 //! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07, three
 //! runs; `docs/measurements.md`): near empty, try + spin, the stamped ring
-//! ran at 1.59–1.69× rtrb with the least producer work that keeps the
-//! regime, where the packed one ran at 0.94–0.96×; free-running at
-//! 0.94–1.03× rtrb (packed 0.72–0.90×); near full at 1.34–1.36× (packed
-//! 1.36–1.45×). When the producer's send is a call per item (`cargo bench
+//! ran at 1.56–1.58× rtrb with the least producer work that keeps the
+//! regime, where the packed one ran at 0.87–0.89×; free-running at
+//! 0.91–1.00× rtrb (packed 0.74–0.83×); near full at 1.25–1.33× (packed
+//! 1.32–1.45×). When the producer's send is a call per item (`cargo bench
 //! --bench handover -- --send-out-of-line`) a free-running packed ring
 //! falls into the mode where every item crosses alone and runs at
-//! 0.11–0.15× rtrb; the stamped one ran at 0.75× there. A group costs a
-//! stamp word per seven slots, rounded up to whole lines (64 bytes for
-//! seven `u64`: 9.1 bytes a slot against 8), and the stamped ring's chunks
+//! 0.11–0.15× rtrb; the stamped one ran at 0.73–0.76× there. A group
+//! costs a stamp word per line (64 bytes for seven `u64`: 9.1 bytes a slot
+//! against 8; 21.3 for a `[u64; 2]`, 64 for a `[u64; 4]`, the item and a
+//! word for items over 56 bytes), and the stamped ring's chunks
 //! ([`Producer::write_chunk_uninit`], [`Consumer::read_chunk`]) are
 //! written and read a slot at a time, with no slice views (its values are
 //! not contiguous), and it has no segments (it is one flat buffer of its
