@@ -98,6 +98,11 @@ impl<S> Buffer<S> {
         }
     }
 
+    /// [`Buffer::zeroed`], line-aligned or not.
+    ///
+    /// # Safety
+    ///
+    /// As [`Buffer::zeroed`].
     #[cfg(not(loom))]
     unsafe fn zeroed_in(len: usize, line_aligned: bool) -> Self {
         assert_capacity(len);

@@ -39,7 +39,8 @@ pub enum Packed {}
 /// zero-sized one 56 to a group). The memory a slot takes: 64 bytes over
 /// the slots of a line (9.1 bytes a `u64`, 21.3 a `[u64; 2]`, 64 a
 /// `[u64; 4]`), or the item and a word for larger ones (72 bytes a
-/// `[u64; 8]`). The producer stores a group's stamp with one past the
+/// `[u64; 8]`; a `u128`, aligned to 16, four in an 80-byte group whose
+/// values start at byte 16). The producer stores a group's stamp with one past the
 /// position it has just written there, and a consumer whose cached copy of
 /// `tail` says empty reads the stamp of the group it needs instead of
 /// `tail` and takes every item below it: when the ring is near empty
