@@ -312,8 +312,9 @@ pub(crate) const fn group_slots<T>() -> usize {
     per
 }
 
-/// Under loom a group is an array of tracked cells, this many (the models'
-/// `usize` items fill seven in a line, as outside loom).
+/// Under loom a group is an array of tracked cells, at most this many
+/// (8-byte items fill seven in a line outside loom too; the models' `u32`
+/// items, fourteen to a line outside loom, run in groups of seven there).
 #[cfg(loom)]
 const LOOM_GROUP: usize = 7;
 

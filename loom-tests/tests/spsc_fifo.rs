@@ -104,9 +104,9 @@ fn fifo_wrap_with_slack_across_usize_max() {
 }
 
 /// Model 1g: capacity 1 in eight slots, positions from `usize::MAX - 3`,
-/// nine items: on the stamped layout (seven slots to a stamped group) the
-/// producer fills the first group, moves to the second (a group of one
-/// slot, the buffer's end), and wraps to the first group, whose stamp
+/// nine items: on the stamped layout (seven slots to a stamped group under
+/// loom) the producer fills the first group, moves to the second (a group
+/// of one slot, the buffer's end), and wraps to the first group, whose stamp
 /// still holds the last lap's position, the positions wrapping across
 /// `usize::MAX` on the way; on the default layout, one lap of eight slots
 /// and one slot of the next. (Capacity 2 ran 1.8 M executions in 83 s at

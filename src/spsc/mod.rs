@@ -173,9 +173,9 @@ impl Builder {
     }
 
     /// Builds a single-producer single-consumer ring of the [`Stamped`]
-    /// layout: a stamp word per group of seven slots, in the group's cache
-    /// line, so that an item crossing an empty ring moves one cache line
-    /// between the cores instead of two.
+    /// layout: a stamp word per cache line of items (seven `u64` to a
+    /// line), in that line, so that an item crossing an empty ring moves one
+    /// cache line between the cores instead of two.
     /// See the [module docs](crate::spsc#layouts) for when it pays. Its
     /// handles have every method of the default layout's but the chunks'
     /// slice views (`as_mut_slices`, `as_slices`): their chunks are written
