@@ -46,7 +46,7 @@
 //!   `try_recv` + spin on a `BusySpin` channel): a shared `tail` and `head`,
 //!   each cached by the other side;
 //! - ringflow's stamped SPSC ring (`Builder::spsc_stamped`, try + spin):
-//!   the in-slot stamps above, with the crate's `tail`, disconnection and
+//!   the line stamps above, with the crate's `tail`, disconnection and
 //!   waiting around them;
 //! - rtrb and ringflow's try path with **temporal slipping** (FastForward,
 //!   Giacomoni et al., 2008): the consumer's loop waits 16 or 64 spin hints

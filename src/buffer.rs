@@ -19,14 +19,14 @@ pub(crate) type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 /// through shared references (Miri's aliasing models treat `Box` like
 /// `&mut`).
 pub struct Buffer<S> {
-    /// Start of a `Box<[S]>` of length `len` (leaked with `Box::leak`, or
-    /// allocated with its layout by `zeroed`), or, if `line_aligned`, of
-    /// memory with that layout aligned to a cache line instead
-    /// (`zeroed_line_aligned`); reclaimed only in `Drop`.
+    /// Start of `len` slots in memory from the global allocator with the
+    /// layout of `[S; len]` (a `Box<[S]>` leaked with `Box::leak`, or
+    /// `zeroed`'s allocation), or, if `line_aligned`, that layout aligned to
+    /// a cache line (`zeroed_line_aligned`); freed with it only in `Drop`.
     ptr: NonNull<S>,
     len: usize,
-    /// Whether `ptr` came from `zeroed_line_aligned` (freed with its layout,
-    /// not as a `Box`).
+    /// Whether `ptr` came from `zeroed_line_aligned` (its layout is then
+    /// line-aligned: `Buffer::layout`).
     line_aligned: bool,
 }
 
@@ -72,7 +72,7 @@ impl<S> Buffer<S> {
     }
 
     /// As [`Buffer::zeroed`], the slots starting at a multiple of
-    /// [`LINE_ALIGN`] bytes (so that slots of a line's size are each one
+    /// [`LINE`] bytes (so that slots of a line's size are each one
     /// line).
     ///
     /// # Safety
@@ -92,7 +92,7 @@ impl<S> Buffer<S> {
     fn layout(len: usize, line_aligned: bool) -> std::alloc::Layout {
         let layout = std::alloc::Layout::array::<S>(len).expect("checked by assert_layout");
         if line_aligned {
-            layout.align_to(LINE_ALIGN).expect("a cache line is a power of two under isize::MAX")
+            layout.align_to(LINE).expect("a cache line is a power of two under isize::MAX")
         } else {
             layout
         }
@@ -115,11 +115,9 @@ impl<S> Buffer<S> {
             let raw = unsafe { std::alloc::alloc_zeroed(layout) };
             NonNull::new(raw.cast::<S>()).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
         };
-        // `Drop` frees it as a `Box<[S]>` of length `len`, which is exactly
-        // what this is: memory from the global allocator with the layout of
-        // `[S; len]` (or a dangling pointer for zero bytes), holding `len`
-        // valid values (the caller's guarantee); or, line-aligned, with
-        // `layout` itself.
+        // `Drop` frees it with `layout`, the one it was allocated with (or
+        // leaves the dangling pointer for zero bytes); it holds `len` valid
+        // values (the caller's guarantee).
         Buffer { ptr, len, line_aligned }
     }
 
@@ -286,14 +284,12 @@ fn write_touch(stamp: &AtomicUsize) {
 }
 
 /// Bytes of a cache line: the alignment of [`Buffer::zeroed_line_aligned`],
-/// the unit a stamped group is sized in.
-pub(crate) const LINE_ALIGN: usize = 64;
-
-/// Bytes of a cache line, for the groups.
-const GROUP_LINE: usize = LINE_ALIGN;
+/// the unit a stamped group is sized in, and the SPSC ring's slack and
+/// hints' (`spsc/segment.rs`, `hint_geometry` in `spsc/mod.rs`).
+pub(crate) const LINE: usize = 64;
 
 /// The bytes of a group's line after its stamp word, where the values go.
-const GROUP_VALUE_BYTES: usize = GROUP_LINE - core::mem::size_of::<usize>();
+const GROUP_VALUE_BYTES: usize = LINE - core::mem::size_of::<usize>();
 
 /// Slots per [`StampedGroup<T>`]: as many `T` as its values take, which
 /// for items of up to 28 bytes is the line after the stamp (seven `u64`,
@@ -476,26 +472,19 @@ impl<T> Buffer<Cell<T>> {
 impl<S> Drop for Buffer<S> {
     fn drop(&mut self) {
         let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-        if self.line_aligned {
-            let layout = Self::layout(self.len, true);
-            // SAFETY: `ptr` came from `zeroed_line_aligned`: `len` valid
-            // slots in memory allocated with `layout` (or, for zero bytes, a
-            // dangling pointer, which is not freed), reclaimed only here,
-            // once. Dropping the slots drops no items (cells are
-            // `MaybeUninit`).
-            unsafe {
-                core::ptr::drop_in_place(slice);
-                if layout.size() != 0 {
-                    std::alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), layout);
-                }
+        let layout = Self::layout(self.len, self.line_aligned);
+        // SAFETY: `ptr`/`len` are `len` valid slots in memory from the
+        // global allocator with `layout`: a leaked `Box<[S]>` of exactly this
+        // length (a boxed slice's layout is `Layout::array`), or `zeroed` /
+        // `zeroed_line_aligned`'s allocation; or, for zero bytes, a dangling
+        // pointer, which is not freed. Reclaimed only here, once. Dropping
+        // the slots drops no items (cells are `MaybeUninit`).
+        unsafe {
+            core::ptr::drop_in_place(slice);
+            if layout.size() != 0 {
+                std::alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), layout);
             }
-            return;
         }
-        // SAFETY: `ptr`/`len` came from `Box::leak` of a boxed slice of
-        // exactly this length, or from `zeroed` with the same layout, and
-        // are reclaimed only here, once. Dropping the
-        // slots drops no items (cells are `MaybeUninit`).
-        drop(unsafe { Box::from_raw(slice) });
     }
 }
 

@@ -4,8 +4,7 @@
 
 use core::ptr::NonNull;
 
-use super::segment::LINE;
-use crate::buffer::{group_slots, Buffer, Cell, StampedGroup};
+use crate::buffer::{group_slots, Buffer, Cell, StampedGroup, LINE};
 use crate::sync::Ordering;
 
 mod sealed {

@@ -121,8 +121,8 @@ use std::time::Instant;
 use crossbeam_utils::CachePadded;
 
 use self::layout::{cell_at, element_of, hint_ptr, Slot};
-use self::segment::{Segment, Sizing, LINE};
-use crate::buffer::{drop_each, wrap_add, Cell};
+use self::segment::{Segment, Sizing};
+use crate::buffer::{drop_each, wrap_add, Cell, LINE};
 use crate::builder::{assert_layout, Builder};
 use crate::flow::{wait_until_clear, Congestion, Control, Marks};
 use crate::sync::{

@@ -44,7 +44,7 @@
 use core::ptr::NonNull;
 
 use super::layout::{Layout, Slot};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, LINE};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
 /// A buffer of slots and the link to the next one.
@@ -132,10 +132,6 @@ pub(super) struct Sizing {
 /// slot its consumer reads next (see [`slack_slots`]): two cache lines, as
 /// adjacent-line prefetchers fetch lines in pairs.
 const SLACK_BYTES: usize = 128;
-
-/// A cache line, for [`slack_slots`] and the SPSC read and write hints
-/// (`hint_geometry` in `mod.rs`).
-pub(super) const LINE: usize = 64;
 
 /// Slots a flat ring of `capacity` items of `size` bytes has beyond its
 /// capacity.
