@@ -628,7 +628,13 @@ impl<T, L: Layout> Producer<T, L> {
             return;
         }
         let free = self.limit.wrapping_sub(self.tail);
-        hint_lines_past::<T, L::Slot<T>>(self.buffer, self.tail_idx(), self.seg_len, granted, free, prefetch_write);
+        hint_lines_past::<T, L::Slot<T>>(
+            self.buffer,
+            self.tail_idx(),
+            self.seg_len,
+            (granted, free, 1),
+            prefetch_write,
+        );
     }
 
     /// Free slots as far as the producer can tell (in its segment, all
@@ -965,6 +971,12 @@ impl<T, L: Layout> Drop for Producer<T, L> {
 /// take-ahead (`sync::TAKE_AHEAD_BYTES`).
 pub(super) const READ_AHEAD_BYTES: usize = 256;
 
+/// How far past a batch's grant the consumer asks for published lines, in
+/// spans of [`READ_AHEAD_BYTES`]: two, eight lines, the whole next batch of
+/// 64 `u64` (see [`Consumer::read_ahead_past`]). The producer's batch hint
+/// reaches one span.
+const BATCH_READ_AHEAD_SPANS: usize = 2;
+
 /// The read and write hints' geometry for items of type `T`: slots per
 /// cache line, and slots in [`READ_AHEAD_BYTES`]; `None` (no hints) for
 /// zero-sized items and items larger than a line. Constant for each `T`.
@@ -995,8 +1007,8 @@ fn read_ahead_slot(geometry: Option<(usize, usize)>, idx: usize, queued: usize, 
 /// Offsets from a handle's slot whose lines a batch call hints, after it
 /// was granted `granted` slots with `room` slots in all as its cached view
 /// shows (queued items for the consumer, free slots for the producer): past
-/// the granted slots, a line's worth apart, at most [`READ_AHEAD_BYTES`]
-/// on, each with a whole line's worth of slots from it inside `room`, so
+/// the granted slots, a line's worth apart, at most `spans` times
+/// [`READ_AHEAD_BYTES`] on, each with a whole line's worth of slots from it inside `room`, so
 /// that no hinted line reaches past `room` into slots the other side may be
 /// working in (the buffer is not line-aligned: a hinted line may begin
 /// before its offset, in the grant or just before the handle's slot, a line
@@ -1006,13 +1018,14 @@ fn read_ahead_slot(geometry: Option<(usize, usize)>, idx: usize, queued: usize, 
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn lines_past(
     geometry: Option<(usize, usize)>,
+    spans: usize,
     granted: usize,
     room: usize,
 ) -> core::iter::StepBy<core::ops::Range<usize>> {
     let Some((per_line, ahead)) = geometry else {
         return (0..0).step_by(1);
     };
-    let end = room.min(granted + ahead);
+    let end = room.min(granted + spans * ahead);
     // Offsets `k` with `k + per_line <= end`.
     (granted..(end + 1).saturating_sub(per_line).max(granted)).step_by(per_line)
 }
@@ -1020,18 +1033,18 @@ fn lines_past(
 /// The batch calls' hints: `hint` ([`prefetch_read`] or [`prefetch_write`])
 /// on the slot at each of [`lines_past`]'s offsets from slot `idx` of the
 /// segment of `seg_len` slots at `buffer`, after `granted` slots out of
-/// `room` (the queued items or the free slots the handle's cache shows).
+/// `room` (the queued items or the free slots the handle's cache shows),
+/// `spans` times [`READ_AHEAD_BYTES`] on at most.
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn hint_lines_past<T, S: Slot<T>>(
     buffer: NonNull<S>,
     idx: usize,
     seg_len: usize,
-    granted: usize,
-    room: usize,
+    (granted, room, spans): (usize, usize, usize),
     hint: fn(*const S),
 ) {
-    for k in lines_past(S::HINT, granted, room) {
+    for k in lines_past(S::HINT, spans, granted, room) {
         // `k < room <= seg_len`, as `wrap_add` needs.
         hint(hint_ptr::<T, S>(buffer, wrap_add(idx, k, seg_len)));
     }
@@ -1193,19 +1206,31 @@ impl<T, L: Layout> Consumer<T, L> {
     }
 
     /// A batch's [`read_ahead`](Consumer::read_ahead): after granting
-    /// `granted` items, hint the lines of the next [`READ_AHEAD_BYTES`] of
-    /// queued slots past them (at most four hints), so that the next batch's
-    /// first lines are on their way while this one is read. Measured on the
-    /// 2-vCPU Zen 3 VM (`targets`, batches of 64 over rtrb's chunks, this
-    /// hint alone, two sets of 30 and 25 alternated runs;
-    /// `docs/measurements.md`, 2026-12-06 21:1x): 1.20–1.21× → 1.24–1.26×
-    /// close together, 1.18–1.23× → 1.29–1.40× far apart; with the
-    /// producer's hint too, see [`Producer::write_ahead_past`].
+    /// `granted` items, hint the lines of the next two spans of
+    /// [`READ_AHEAD_BYTES`] of queued slots past them
+    /// ([`BATCH_READ_AHEAD_SPANS`]: eight hints for `u64`, a whole next
+    /// batch of 64), so that the next batch's lines are on their way while
+    /// this one is read. Measured on the 2-vCPU Zen 3 VM with one span
+    /// (`targets`, batches of 64 over rtrb's chunks, this hint alone, two
+    /// sets of 30 and 25 alternated runs; `docs/measurements.md`,
+    /// 2026-12-06 21:1x): 1.20–1.21× → 1.24–1.26× close together,
+    /// 1.18–1.23× → 1.29–1.40× far apart; with the producer's hint too, see
+    /// [`Producer::write_ahead_past`]. Two spans instead of one, on the
+    /// 2-vCPU Intel Xeon VM (2026-12-07 21:2x, four alternated runs a
+    /// build, close together): ringflow's chunks 705 → 872 M items/s
+    /// (medians), 1.15× → 1.50× rtrb's; the producer's hint at two spans
+    /// as well moved nothing more (1.17× alone, 1.48× with both).
     #[inline(always)]
     #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
     fn read_ahead_past(&self, granted: usize) {
         let queued = self.cached_tail.wrapping_sub(self.head);
-        hint_lines_past::<T, L::Slot<T>>(self.buffer, self.head_idx(), self.seg_len, granted, queued, prefetch_read);
+        hint_lines_past::<T, L::Slot<T>>(
+            self.buffer,
+            self.head_idx(),
+            self.seg_len,
+            (granted, queued, BATCH_READ_AHEAD_SPANS),
+            prefetch_read,
+        );
     }
 
     /// On finding the ring empty: a leaked read guard may have moved the
@@ -2123,13 +2148,15 @@ mod tests {
     }
 
     /// The batch calls' hints: past the granted slots, a line's worth
-    /// apart, at most four lines on, each with a line's worth inside the
-    /// room; none for zero-sized items or items over a line.
+    /// apart, at most [`READ_AHEAD_BYTES`](super::READ_AHEAD_BYTES) on a
+    /// span (the producer's one, the consumer's two), each with a line's
+    /// worth inside the room; none for zero-sized items or items over a
+    /// line.
     #[test]
-    fn batch_hints_cover_at_most_four_lines_past_the_grant() {
+    fn batch_hints_reach_their_spans_past_the_grant() {
         use super::lines_past;
         let g = |size: usize| super::hint_geometry(size);
-        let offsets = |granted, room| lines_past(g(8), granted, room).collect::<Vec<_>>();
+        let offsets = |granted, room| lines_past(g(8), 1, granted, room).collect::<Vec<_>>();
         assert_eq!(offsets(64, 1000), [64, 72, 80, 88]);
         assert_eq!(offsets(64, 90), [64, 72, 80]);
         assert_eq!(offsets(64, 87), [64, 72], "only whole lines' worth inside the room");
@@ -2137,8 +2164,14 @@ mod tests {
         assert_eq!(offsets(64, 64), [] as [usize; 0], "nothing past the grant");
         assert_eq!(offsets(0, 8), [0]);
         assert_eq!(offsets(0, 0), [] as [usize; 0]);
-        assert_eq!(lines_past(g(64), 3, 100).collect::<Vec<_>>(), [3, 4, 5, 6]);
-        assert_eq!(lines_past(g(65), 0, 100).count(), 0, "over a line");
-        assert_eq!(lines_past(g(0), 0, 100).count(), 0, "zero-sized");
+        assert_eq!(lines_past(g(64), 1, 3, 100).collect::<Vec<_>>(), [3, 4, 5, 6]);
+        assert_eq!(lines_past(g(65), 1, 0, 100).count(), 0, "over a line");
+        assert_eq!(lines_past(g(0), 1, 0, 100).count(), 0, "zero-sized");
+        // Two spans: eight lines past a grant of 64, as the room allows.
+        let two = |granted, room| lines_past(g(8), 2, granted, room).collect::<Vec<_>>();
+        assert_eq!(two(64, 1000), [64, 72, 80, 88, 96, 104, 112, 120]);
+        assert_eq!(two(64, 100), [64, 72, 80, 88]);
+        // 24-byte items: two slots a step, 20 slots (480 bytes) on.
+        assert_eq!(lines_past(g(24), 2, 0, 1000).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
     }
 }
