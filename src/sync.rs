@@ -194,12 +194,15 @@ pub(crate) fn join_within<R>(thread: std::thread::JoinHandle<R>, limit: std::tim
 
 /// The refill gap's wait, shared by both rings' blocked sends: spin (at
 /// most [`REFILL_GAP_SPINS`] hints) until `made` says the other side has
-/// freed the gap, then return either way.
+/// freed the gap, then return either way. `made` is asked before the first
+/// hint and then after every `every` hints: each look reads a position the
+/// other side writes (the SPSC consumer's `head`, written for every item),
+/// and each read takes that line from the writer's core.
 #[cfg_attr(loom, allow(dead_code))]
 #[inline(always)]
-pub(crate) fn wait_for_gap(made: impl Fn() -> bool) {
-    for _ in 0..REFILL_GAP_SPINS {
-        if made() {
+pub(crate) fn wait_for_gap(every: u32, made: impl Fn() -> bool) {
+    for i in 0..REFILL_GAP_SPINS {
+        if i % every == 0 && made() {
             return;
         }
         spin_hint();
@@ -222,6 +225,15 @@ pub(crate) const REFILL_GAP_BYTES: usize = TAKE_AHEAD_BYTES + 128;
 /// full waits to see before it refills: eight cache lines (see
 /// `spsc::Producer::let_consumer_ahead`).
 pub(crate) const SPSC_REFILL_GAP_BYTES: usize = 512;
+
+/// SPSC: how many spin hints apart a `send` waiting for its refill gap
+/// looks at `head` ([`wait_for_gap`]'s `every`): four looks in a whole
+/// wait. Each look takes the line of `head` from the consumer's core, and
+/// the consumer's next store of `head` waits for it to come back, with
+/// every store behind it; looking at every hint held a full ring's
+/// consumer to the rate of a `try_send` loop's (measured:
+/// `spsc::Producer::let_consumer_ahead`).
+pub(crate) const SPSC_REFILL_GAP_LOOK_EVERY: u32 = 16;
 
 /// The slots of `slot_bytes` each in `bytes`, at least 1, as a distance
 /// along a ring of `capacity` slots; 0 (none) on a ring of fewer than four

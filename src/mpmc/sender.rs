@@ -137,7 +137,7 @@ impl<T> Sender<T> {
                 return;
             }
             let ahead = shared.forward(shared.tail.load(Ordering::Relaxed), gap);
-            crate::sync::wait_for_gap(|| shared.free_for(ahead, Ordering::Relaxed));
+            crate::sync::wait_for_gap(1, || shared.free_for(ahead, Ordering::Relaxed));
         }
     }
 
