@@ -117,6 +117,38 @@ fn fifo_across_groups_and_laps() {
     model("fifo_across_groups_and_laps", 4, || fifo(1, 8, usize::MAX - 3, 9));
 }
 
+/// Model 1h: a blocking receive past a whole group. Seven items (a whole
+/// stamped group under loom) are queued before the producer thread starts;
+/// it sends three more while the model thread takes all ten with `recv`.
+/// On the stamped layout the first receive finds its group whole and loads
+/// `tail`, racing the producer's stores of the next items, and takes what
+/// `tail` shows without a stamp each (`Consumer::stamp_ready`): loom's
+/// cells catch a slot read before its write is visible to the consumer,
+/// and the FIFO check an item taken past what was published. On the
+/// default layout, the plain `tail` hand-over.
+#[test]
+fn blocking_receive_past_a_whole_group() {
+    model("blocking_receive_past_a_whole_group", 3, || {
+        let (mut tx, mut rx) = Builder::new(10)
+            .wait_strategy(WaitStrategy::BusySpin)
+            .__segment_slots(14)
+            .spsc_with_layout::<u32, SpscLayout>();
+        for i in 0..7 {
+            tx.try_send(i).unwrap();
+        }
+        let producer = thread::spawn(move || {
+            for i in 7..10 {
+                tx.send(i).unwrap();
+            }
+        });
+        for i in 0..10 {
+            assert_eq!(rx.recv(), Ok(i), "strict FIFO");
+        }
+        producer.join().unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
 /// Model 8: send happens-before recv. The payload is a boxed loom
 /// `UnsafeCell`, written (non-atomically, as far as loom is concerned) by the
 /// producer before `try_send` and read by the consumer after `try_recv`. If
