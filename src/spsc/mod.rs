@@ -1075,9 +1075,11 @@ impl<T, L: Layout> Consumer<T, L> {
     /// happened before this call has its stamp visible here.
     ///
     /// `STREAM` (a blocking receive, not `try_recv` or `peek`), groups of
-    /// four items or more (items of up to 14 bytes): when the stamp shows
-    /// the whole group published, the producer is a group or more ahead,
-    /// and the receive also loads `tail` to see how far. On a full ring the
+    /// four items or more (items of up to 14 bytes): when the receive
+    /// enters a group at its first slot and the stamp shows the whole group
+    /// published, the producer is a group or more ahead, and the receive
+    /// also loads `tail` to see how far (one item at a group's last slot,
+    /// as in a ping-pong, is not a group ahead: no look). On a full ring the
     /// consumer then takes the items up to there without a stamp each, and
     /// [`read_ahead`](Consumer::read_ahead) asks for the lines ahead as on
     /// the default layout (the stamps alone show one group, too little for
@@ -1101,7 +1103,10 @@ impl<T, L: Layout> Consumer<T, L> {
             self.cached_tail = end;
             let per = <L::Slot<T> as Slot<T>>::PER;
             let published = end.wrapping_sub(self.head);
-            if STREAM && per >= 4 && published >= per - self.head_idx() % per {
+            // A whole group ahead (the stamp shows no more than its group,
+            // so `head` is at the group's first slot): not one item at a
+            // group's last slot, as in a ping-pong.
+            if STREAM && per >= 4 && published >= per {
                 // Acquire pairs with the producer's Release store of `tail`
                 // (after the stamps and values of every item below it).
                 let tail = self.shared.tail.load(Ordering::Acquire);
@@ -1910,6 +1915,22 @@ mod tests {
         }
         assert_eq!(rx.recv(), Ok(0));
         assert_eq!(rx.cached_tail, 3);
+
+        // One item at a group's last slot completes the group but is not a
+        // group ahead: no look, though more is queued behind it.
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        for i in 0..6 {
+            tx.try_send(i).unwrap();
+        }
+        for i in 0..6 {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        assert_eq!(rx.cached_tail, 6);
+        for i in 6..9 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.recv(), Ok(6));
+        assert_eq!(rx.cached_tail, 7, "the stamp's end only");
 
         // `tail` behind the stamps (the producer stores it after them): the
         // stamps' end stands.
