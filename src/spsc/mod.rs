@@ -80,12 +80,13 @@
 //!
 //! Which wins depends on the regime, and no one layout wins every one
 //! (`cargo bench --bench targets -- SPSC`, the `stamped` rows; a 2-vCPU
-//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07, three
-//! runs; `docs/measurements.md`): near empty, try + spin, the stamped ring
-//! ran at 1.56–1.58× rtrb with the least producer work that keeps the
-//! regime, where the packed one ran at 0.87–0.89×; free-running at
-//! 0.91–1.00× rtrb (packed 0.74–0.83×); near full at 1.25–1.33× (packed
-//! 1.32–1.45×). When the producer's send is a call per item (`cargo bench
+//! Intel Xeon VM whose cores pass a line in ~130 ns, 2026-12-07 22:0x,
+//! three runs; `docs/measurements.md`): near empty, try + spin, the
+//! stamped ring ran at 1.51–1.77× rtrb with the least producer work that
+//! keeps the regime, where the packed one ran at 0.93–0.97×; free-running
+//! at 0.86–1.04× rtrb (packed 0.84–0.97×), its blocking calls at
+//! 1.22–1.52× its try + spin; near full at 1.34–1.40× (packed
+//! 1.39–1.46×). When the producer's send is a call per item (`cargo bench
 //! --bench handover -- --send-out-of-line`) a free-running packed ring
 //! falls into the mode where every item crosses alone and runs at
 //! 0.11–0.15× rtrb; the stamped one ran at 0.73–0.76× there. A group
