@@ -233,6 +233,7 @@ pub(crate) const SPSC_REFILL_GAP_BYTES: usize = 512;
 /// every store behind it; looking at every hint held a full ring's
 /// consumer to the rate of a `try_send` loop's (measured:
 /// `spsc::Producer::let_consumer_ahead`).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SPSC_REFILL_GAP_LOOK_EVERY: u32 = 16;
 
 /// The slots of `slot_bytes` each in `bytes`, at least 1, as a distance
