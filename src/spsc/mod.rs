@@ -1009,12 +1009,12 @@ fn read_ahead_slot(geometry: Option<(usize, usize)>, idx: usize, queued: usize, 
 /// was granted `granted` slots with `room` slots in all as its cached view
 /// shows (queued items for the consumer, free slots for the producer): past
 /// the granted slots, a line's worth apart, at most `spans` times
-/// [`READ_AHEAD_BYTES`] on, each with a whole line's worth of slots from it inside `room`, so
-/// that no hinted line reaches past `room` into slots the other side may be
-/// working in (the buffer is not line-aligned: a hinted line may begin
-/// before its offset, in the grant or just before the handle's slot, a line
-/// this side works in anyway). Empty for zero-sized items and items larger
-/// than a line.
+/// [`READ_AHEAD_BYTES`] on, each with a whole line's worth of slots from it
+/// inside `room`, so that no hinted line reaches past `room` into slots the
+/// other side may be working in (the buffer is not line-aligned: a hinted
+/// line may begin before its offset, in the grant or just before the
+/// handle's slot, a line this side works in anyway). Empty for zero-sized
+/// items and items larger than a line.
 #[inline(always)]
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn lines_past(
@@ -1883,15 +1883,11 @@ mod tests {
         }
     }
 
-    /// A stamped consumer takes an item whose stamp it sees without looking
-    /// at `tail` (the one-line hand-over); the default layout's needs `tail`.
-    /// Shown by publishing an item and then moving the shared `tail` back,
-    /// as a consumer that has not yet seen the producer's `tail` store
-    /// would find it.
-    /// A stamped blocking receive that enters a group whose stamp shows it
-    /// whole loads `tail` and takes what it shows without more stamps;
-    /// `try_recv` keeps to the stamps, and so does a blocking receive that
-    /// finds its group incomplete, or a `tail` behind the stamps.
+    /// A stamped blocking receive that enters a group at its first slot
+    /// with the whole group stamped loads `tail` and takes what it shows
+    /// without more stamps; `try_recv` keeps to the stamps, and so does a
+    /// blocking receive that finds its group incomplete, one item at a
+    /// group's last slot, or a `tail` behind the stamps.
     #[test]
     fn a_stamped_blocking_receive_looks_at_tail_past_a_whole_group() {
         let per = <StampedGroup<u64> as Slot<u64>>::PER;
@@ -1949,6 +1945,11 @@ mod tests {
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     }
 
+    /// A stamped consumer takes an item whose stamp it sees without looking
+    /// at `tail` (the one-line hand-over); the default layout's needs `tail`.
+    /// Shown by publishing an item and then moving the shared `tail` back,
+    /// as a consumer that has not yet seen the producer's `tail` store
+    /// would find it.
     #[test]
     fn a_stamped_receive_reads_the_stamp_not_tail() {
         let (mut tx, mut rx) = Builder::new(4).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
