@@ -634,7 +634,9 @@ impl<T, L: Layout> Producer<T, L> {
             self.buffer,
             self.tail_idx(),
             self.seg_len,
-            (granted, free, 1),
+            granted,
+            free,
+            BATCH_WRITE_AHEAD_SPANS,
             prefetch_write,
         );
     }
@@ -975,9 +977,13 @@ pub(super) const READ_AHEAD_BYTES: usize = 256;
 
 /// How far past a batch's grant the consumer asks for published lines, in
 /// spans of [`READ_AHEAD_BYTES`]: two, eight lines, the whole next batch of
-/// 64 `u64` (see [`Consumer::read_ahead_past`]). The producer's batch hint
-/// reaches one span.
+/// 64 `u64` (see [`Consumer::read_ahead_past`]).
 const BATCH_READ_AHEAD_SPANS: usize = 2;
+
+/// How far past a batch's grant the producer asks for free lines for
+/// writing, in spans of [`READ_AHEAD_BYTES`]: one (two moved nothing; see
+/// [`Producer::write_ahead_past`]).
+const BATCH_WRITE_AHEAD_SPANS: usize = 1;
 
 /// The read and write hints' geometry for items of type `T`: slots per
 /// cache line, and slots in [`READ_AHEAD_BYTES`]; `None` (no hints) for
@@ -1043,7 +1049,9 @@ fn hint_lines_past<T, S: Slot<T>>(
     buffer: NonNull<S>,
     idx: usize,
     seg_len: usize,
-    (granted, room, spans): (usize, usize, usize),
+    granted: usize,
+    room: usize,
+    spans: usize,
     hint: fn(*const S),
 ) {
     for k in lines_past(S::HINT, spans, granted, room) {
@@ -1230,7 +1238,9 @@ impl<T, L: Layout> Consumer<T, L> {
             self.buffer,
             self.head_idx(),
             self.seg_len,
-            (granted, queued, BATCH_READ_AHEAD_SPANS),
+            granted,
+            queued,
+            BATCH_READ_AHEAD_SPANS,
             prefetch_read,
         );
     }
