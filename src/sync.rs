@@ -195,14 +195,15 @@ pub(crate) fn join_within<R>(thread: std::thread::JoinHandle<R>, limit: std::tim
 /// The refill gap's wait, shared by both rings' blocked sends: spin (at
 /// most [`REFILL_GAP_SPINS`] hints) until `made` says the other side has
 /// freed the gap, then return either way. `made` is asked before the first
-/// hint and then after every `every` hints: each look reads a position the
-/// other side writes (the SPSC consumer's `head`, written for every item),
+/// hint and then every [`REFILL_GAP_LOOK_EVERY`] hints: each look reads a
+/// line the other side writes (the SPSC consumer's `head`, written for
+/// every item; the stamp of an MPMC slot the receivers are about to take),
 /// and each read takes that line from the writer's core.
 #[cfg_attr(loom, allow(dead_code))]
 #[inline(always)]
-pub(crate) fn wait_for_gap(every: u32, made: impl Fn() -> bool) {
+pub(crate) fn wait_for_gap(made: impl Fn() -> bool) {
     for i in 0..REFILL_GAP_SPINS {
-        if i % every == 0 && made() {
+        if i % REFILL_GAP_LOOK_EVERY == 0 && made() {
             return;
         }
         spin_hint();
@@ -226,15 +227,17 @@ pub(crate) const REFILL_GAP_BYTES: usize = TAKE_AHEAD_BYTES + 128;
 /// `spsc::Producer::let_consumer_ahead`).
 pub(crate) const SPSC_REFILL_GAP_BYTES: usize = 512;
 
-/// SPSC: how many spin hints apart a `send` waiting for its refill gap
-/// looks at `head` ([`wait_for_gap`]'s `every`): four looks in a whole
-/// wait. Each look takes the line of `head` from the consumer's core, and
-/// the consumer's next store of `head` waits for it to come back, with
-/// every store behind it; looking at every hint held a full ring's
-/// consumer to the rate of a `try_send` loop's (measured:
-/// `spsc::Producer::let_consumer_ahead`).
+/// How many spin hints apart a `send` waiting for its refill gap looks at
+/// the other side's position ([`wait_for_gap`]): four looks in a whole
+/// wait, the last within a quarter of the wait of the gap appearing. Each
+/// look takes a line the other side writes, and on x86 that side's next
+/// store to it, and every store behind it, waits for the line to come back.
+/// Looking at every hint (as both rings did before 2026-12-07) held a full
+/// ring's consumer near the rate of a `try_send` loop's. Measured for the
+/// SPSC ring at `spsc::Producer::let_consumer_ahead`; for the MPMC ring at
+/// `mpmc::Sender::let_receivers_ahead`.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const SPSC_REFILL_GAP_LOOK_EVERY: u32 = 16;
+pub(crate) const REFILL_GAP_LOOK_EVERY: u32 = 16;
 
 /// The slots of `slot_bytes` each in `bytes`, at least 1, as a distance
 /// along a ring of `capacity` slots; 0 (none) on a ring of fewer than four

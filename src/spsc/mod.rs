@@ -1676,7 +1676,7 @@ impl<T, L: Layout> Producer<T, L> {
     /// spin. Measured: `docs/measurements.md`, 2026-12-05 "the SPSC refill
     /// gap".
     ///
-    /// The wait looks at `head` every `SPSC_REFILL_GAP_LOOK_EVERY` (16)
+    /// The wait looks at `head` every `REFILL_GAP_LOOK_EVERY` (16)
     /// hints, not at every one: each look takes the consumer's `head` line,
     /// and on x86 the consumer's next store of `head`, and every store
     /// behind it, waits for that line to come back. Looking at every hint
@@ -1702,9 +1702,7 @@ impl<T, L: Layout> Producer<T, L> {
             let want = self.capacity - gap;
             // Relaxed: this decides only how long to spin; the attempt after
             // it loads `head` again with Acquire before it writes.
-            crate::sync::wait_for_gap(crate::sync::SPSC_REFILL_GAP_LOOK_EVERY, || {
-                self.tail.wrapping_sub(shared.head.load(Ordering::Relaxed)) <= want
-            });
+            crate::sync::wait_for_gap(|| self.tail.wrapping_sub(shared.head.load(Ordering::Relaxed)) <= want);
         }
     }
 
