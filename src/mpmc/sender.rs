@@ -133,7 +133,7 @@ impl<T> Sender<T> {
     /// slot's line, which the receivers' take-ahead asks to own a few lines
     /// before they reach it. On the 2-vCPU Intel Xeon VM (`targets
     /// --rounds 5 MPMC`, two batches of six alternated runs a build, close
-    /// together; `docs/measurements.md` 2026-12-08 00:2x), a look every 1 /
+    /// together; `docs/measurements.md` 2026-12-08 00:0x), a look every 1 /
     /// 16 hints (and 32, one batch), batch medians in M items/s: `Park`
     /// 1P1C 90.9, 93.9 / 96.8, 98.8 (101.8), 8P8C 85.8, 89.4 / 90.2, 92.0
     /// (95.5); `BusySpin` 1P1C 86.7, 90.9 / 93.8, 95.2 (98.8). 16 for the
