@@ -117,13 +117,15 @@ fn fifo_across_groups_and_laps() {
     model("fifo_across_groups_and_laps", 4, || fifo(1, 8, usize::MAX - 3, 9));
 }
 
-/// Model 1h: blocking receives past a whole group. Seven items (a whole
+/// Model 1h: a blocking receive past a whole group. Seven items (a whole
 /// stamped group under loom) are queued before the producer thread starts;
-/// it sends three more while the model thread takes all ten with `recv`,
-/// from the whole group into the next, which the producer is filling:
-/// loom's cells catch a slot read before its write is visible to the
-/// consumer, and the FIFO check an item taken past what was published. On
-/// the default layout, the plain `tail` hand-over.
+/// it sends three more while the model thread takes all ten with `recv`.
+/// On the stamped layout the first receive finds its group whole and loads
+/// `tail`, racing the producer's stores of the next items, and takes what
+/// `tail` shows without a stamp each (`Consumer::stamp_ready`): loom's
+/// cells catch a slot read before its write is visible to the consumer,
+/// and the FIFO check an item taken past what was published. On the
+/// default layout, the plain `tail` hand-over.
 #[test]
 fn blocking_receive_past_a_whole_group() {
     model("blocking_receive_past_a_whole_group", 3, || {

@@ -84,9 +84,9 @@
 //! three runs; `docs/measurements.md`): near empty, try + spin, the
 //! stamped ring ran at 1.51–1.77× rtrb with the least producer work that
 //! keeps the regime, where the packed one ran at 0.93–0.97×; free-running
-//! at 0.86–1.04× rtrb (packed 0.84–0.97×; its blocking calls at
-//! 0.95–0.98× its try + spin with `BusySpin`, 0.91–0.95× with `Park`, in
-//! nine runs at 21:3x–21:5x); near full at 1.34–1.40× (packed
+//! at 0.86–1.04× rtrb (packed 0.84–0.97×), its blocking calls at
+//! 1.22–1.52× its try + spin (1.20–1.25× `BusySpin`, 1.13–1.36× `Park` in
+//! four runs on 2026-12-08 00:1x); near full at 1.34–1.40× (packed
 //! 1.39–1.46×). When the producer's send is a call per item (`cargo bench
 //! --bench handover -- --send-out-of-line`) a free-running packed ring
 //! falls into the mode where every item crosses alone and runs at
@@ -1062,12 +1062,13 @@ fn hint_lines_past<T, S: Slot<T>>(
 
 impl<T, L: Layout> Consumer<T, L> {
     /// Makes sure the slot at `head` is readable: refreshes the cached tail
-    /// if the cache says empty.
+    /// if the cache says empty. `STREAM`: the caller is a blocking receive
+    /// (see [`stamp_ready`](Consumer::stamp_ready)).
     #[inline(always)]
-    fn ready(&mut self) -> Result<(), TryRecvError> {
+    fn ready<const STREAM: bool>(&mut self) -> Result<(), TryRecvError> {
         if self.head == self.cached_tail {
             if <L::Slot<T> as Slot<T>>::STAMPED {
-                return self.stamp_ready();
+                return self.stamp_ready::<STREAM>();
             }
             self.load_tail();
             if self.head == self.cached_tail {
@@ -1082,13 +1083,59 @@ impl<T, L: Layout> Consumer<T, L> {
     /// line: `tail` is not read). Otherwise nothing is there: the producer
     /// stores the stamps before it stores `tail`, so an item whose send
     /// happened before this call has its stamp visible here.
+    ///
+    /// `STREAM` (a blocking receive, not `try_recv` or `peek`), groups of
+    /// four items or more (items of up to 14 bytes): when the receive
+    /// enters a group at its first slot and the stamp shows the whole group
+    /// published, the producer is a group or more ahead, and the receive
+    /// also loads `tail` to see how far (one item at a group's last slot,
+    /// as in a ping-pong, is not a group ahead: no look). On a full ring the
+    /// consumer then takes the items up to there without a stamp each, and
+    /// [`read_ahead`](Consumer::read_ahead) asks for the lines ahead as on
+    /// the default layout (the stamps alone show one group, too little for
+    /// it): free-running, each group's line was otherwise a miss the
+    /// consumer waited for. Near empty the group the consumer enters is
+    /// seldom complete, so `tail` is seldom read. Measured on the 2-vCPU
+    /// Intel Xeon VM (`targets`, three alternated runs, 2026-12-07 21:4x):
+    /// free-running `BusySpin` 185 → 247 M items/s (over own try + spin
+    /// 0.96× → 1.23×), `Park` 174 → 214 (0.93× → 1.06×); near empty the
+    /// blocking rows 16.3–17.0 → 17.9–18.0; near full 17.5–18.0 → 17.0.
+    /// Not in `try_recv`: there the same look cost the near-empty try +
+    /// spin row a sixth (12.1 → 10.2 M items/s, 1.66× → 1.35× rtrb; a
+    /// `try_recv` loop looks again at once, and enters complete groups
+    /// more often than a blocking receive, which slips).
+    ///
+    /// Reverted for a day (2026-12-07 23:0x) on paced runs with bursts in
+    /// which its build showed items waiting in the ring for 0.6–1.6 ms at
+    /// p99 in 5 of 36 rows against 1 of 36 without it; restored on
+    /// 2026-12-08 after 32 more alternated runs of each build
+    /// (`latency -- --only paced`, the 10 µs rows of both strategies) put
+    /// such rows at 1 of 64 with it and 3 of 64 without: the earlier count
+    /// was the machine's noise. Four alternated `targets -- --rounds 7
+    /// SPSC` runs then: free-running `BusySpin` 191 → 244 M items/s, `Park`
+    /// 183 → 249 (over own try + spin 0.97× → 1.22×, 0.92× → 1.27×), other
+    /// rows within their spread; the round trip unchanged (five runs).
     #[inline(always)]
-    fn stamp_ready(&mut self) -> Result<(), TryRecvError> {
+    fn stamp_ready<const STREAM: bool>(&mut self) -> Result<(), TryRecvError> {
         if let Some(end) = self.stamped_end() {
             // Every position below the stamp is published: the items up to
             // it are readable without another look (those in the rest of
             // the group, and on a full ring any after it).
             self.cached_tail = end;
+            let per = <L::Slot<T> as Slot<T>>::PER;
+            let published = end.wrapping_sub(self.head);
+            // A whole group ahead (the stamp shows no more than its group,
+            // so `head` is at the group's first slot): not one item at a
+            // group's last slot, as in a ping-pong.
+            if STREAM && per >= 4 && published >= per {
+                // Acquire pairs with the producer's Release store of `tail`
+                // (after the stamps and values of every item below it).
+                let tail = self.shared.tail.load(Ordering::Acquire);
+                // `tail` may be behind the stamps (see `queued`).
+                if Self::queued(self.head, tail, self.capacity) > published {
+                    self.cached_tail = tail;
+                }
+            }
             return Ok(());
         }
         self.empty_or_disconnected()
@@ -1159,7 +1206,14 @@ impl<T, L: Layout> Consumer<T, L> {
     /// ```
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.ready()?;
+        self.receive::<false>()
+    }
+
+    /// `try_recv`, and the first attempt of a blocking receive (`STREAM`:
+    /// see [`stamp_ready`](Consumer::stamp_ready)).
+    #[inline(always)]
+    fn receive<const STREAM: bool>(&mut self) -> Result<T, TryRecvError> {
+        self.ready::<STREAM>()?;
         // SAFETY: `head_idx() < seg_len` and `head != cached_tail`, so the slot
         // is in `head..tail` and initialised; the producer does not touch it
         // until we publish a `head` past it. Reading moves the value out; the
@@ -1436,7 +1490,7 @@ impl<T, L: Layout> Consumer<T, L> {
     /// assert_eq!(rx.try_recv().unwrap(), "x"); // still there until received
     /// ```
     pub fn peek(&mut self) -> Option<&T> {
-        self.ready().ok()?;
+        self.ready::<false>().ok()?;
         // SAFETY: as in `try_recv`, the slot holds an initialised value that
         // the producer will not touch while `head` stays put, and `head` can
         // only move through `&mut self`, which the returned borrow holds.
@@ -1466,7 +1520,7 @@ impl<T, L: Layout> Consumer<T, L> {
     #[inline(always)]
     pub fn recv(&mut self) -> Result<T, RecvError> {
         // Fast path inline; the waiting loop stays out of line and cold.
-        if let Ok(v) = self.try_recv() {
+        if let Ok(v) = self.receive::<true>() {
             return Ok(v);
         }
         self.recv_waiting().map_err(|_| RecvError)
@@ -1847,6 +1901,68 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A stamped blocking receive that enters a group at its first slot
+    /// with the whole group stamped loads `tail` and takes what it shows
+    /// without more stamps; `try_recv` keeps to the stamps, and so does a
+    /// blocking receive that finds its group incomplete, one item at a
+    /// group's last slot, or a `tail` behind the stamps.
+    #[test]
+    fn a_stamped_blocking_receive_looks_at_tail_past_a_whole_group() {
+        let per = <StampedGroup<u64> as Slot<u64>>::PER;
+        assert_eq!(per, 7);
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        for i in 0..20 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(rx.cached_tail, 7, "try_recv: the group's stamp alone");
+        for i in 1..7 {
+            assert_eq!(rx.recv(), Ok(i), "inside the group: no look");
+        }
+        assert_eq!(rx.cached_tail, 7);
+        assert_eq!(rx.recv(), Ok(7));
+        assert_eq!(rx.cached_tail, 20, "a whole group: `tail` read");
+
+        // An incomplete group: the stamps alone.
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        for i in 0..3 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(rx.cached_tail, 3);
+
+        // One item at a group's last slot completes the group but is not a
+        // group ahead: no look, though more is queued behind it.
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        for i in 0..6 {
+            tx.try_send(i).unwrap();
+        }
+        for i in 0..6 {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        assert_eq!(rx.cached_tail, 6);
+        for i in 6..9 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.recv(), Ok(6));
+        assert_eq!(rx.cached_tail, 7, "the stamp's end only");
+
+        // `tail` behind the stamps (the producer stores it after them): the
+        // stamps' end stands.
+        let (mut tx, mut rx) = Builder::new(64).wait_strategy(WaitStrategy::BusySpin).spsc_stamped::<u64>();
+        for i in 0..20 {
+            tx.try_send(i).unwrap();
+        }
+        rx.shared.tail.store(2, Ordering::Relaxed);
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(rx.cached_tail, 7);
+        rx.shared.tail.store(20, Ordering::Relaxed);
+        for i in 1..20 {
+            assert_eq!(rx.recv(), Ok(i));
+        }
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     }
 
     /// A stamped consumer takes an item whose stamp it sees without looking
