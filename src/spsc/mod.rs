@@ -1105,10 +1105,10 @@ impl<T, L: Layout> Consumer<T, L> {
     /// `try_recv` loop looks again at once, and enters complete groups
     /// more often than a blocking receive, which slips).
     ///
-    /// Reverted for a day (2026-12-07 23:0x) on paced runs with bursts in
-    /// which its build showed items waiting in the ring for 0.6–1.6 ms at
-    /// p99 in 5 of 36 rows against 1 of 36 without it; restored on
-    /// 2026-12-08 after 32 more alternated runs of each build
+    /// Out from 2026-12-07 23:1x to 2026-12-08 00:2x, on paced runs with
+    /// bursts in which its build showed items waiting in the ring for
+    /// 0.6–1.6 ms at p99 in 5 of 36 rows against 1 of 36 without it;
+    /// restored after 32 more alternated runs of each build
     /// (`latency -- --only paced`, the 10 µs rows of both strategies) put
     /// such rows at 1 of 64 with it and 3 of 64 without: the earlier count
     /// was the machine's noise. Four alternated `targets -- --rounds 7
