@@ -19,7 +19,17 @@ mod common;
 use common::{model, SpscLayout};
 use loom::cell::UnsafeCell;
 use loom::thread;
+use ringflow::spsc::{Consumer, Producer};
 use ringflow::{Builder, TryRecvError, TrySendError, WaitStrategy};
+
+/// A `BusySpin` ring of `capacity` in a buffer of `slots` slots, on the
+/// layout under test.
+fn busy_ring<T>(capacity: usize, slots: usize) -> (Producer<T, SpscLayout>, Consumer<T, SpscLayout>) {
+    Builder::new(capacity)
+        .wait_strategy(WaitStrategy::BusySpin)
+        .__segment_slots(slots)
+        .spsc_with_layout::<T, SpscLayout>()
+}
 
 /// Producer thread pushes `0..items` with `try_send`, yielding on `Full`;
 /// the model thread pops with `try_recv`, yielding on `Empty`, and checks
@@ -129,10 +139,7 @@ fn fifo_across_groups_and_laps() {
 #[test]
 fn blocking_receive_past_a_whole_group() {
     model("blocking_receive_past_a_whole_group", 3, || {
-        let (mut tx, mut rx) = Builder::new(10)
-            .wait_strategy(WaitStrategy::BusySpin)
-            .__segment_slots(14)
-            .spsc_with_layout::<u32, SpscLayout>();
+        let (mut tx, mut rx) = busy_ring::<u32>(10, 14);
         for i in 0..7 {
             tx.try_send(i).unwrap();
         }
@@ -159,10 +166,7 @@ fn blocking_receive_past_a_whole_group() {
 #[test]
 fn send_happens_before_recv() {
     model("send_happens_before_recv", 4, || {
-        let (mut tx, mut rx) = Builder::new(1)
-            .wait_strategy(WaitStrategy::BusySpin)
-            .__segment_slots(1)
-            .spsc_with_layout::<Box<UnsafeCell<u64>>, SpscLayout>();
+        let (mut tx, mut rx) = busy_ring::<Box<UnsafeCell<u64>>>(1, 1);
         let producer = thread::spawn(move || {
             for i in 0..2u64 {
                 let payload = Box::new(UnsafeCell::new(0));
@@ -201,10 +205,7 @@ fn send_happens_before_recv() {
 #[test]
 fn len_right_after_a_receive() {
     model("len_right_after_a_receive", 4, || {
-        let (mut tx, mut rx) = Builder::new(2)
-            .wait_strategy(WaitStrategy::BusySpin)
-            .__segment_slots(2)
-            .spsc_with_layout::<u32, SpscLayout>();
+        let (mut tx, mut rx) = busy_ring::<u32>(2, 2);
         let producer = thread::spawn(move || {
             tx.try_send(7).unwrap();
             tx
