@@ -1026,9 +1026,9 @@ fn read_ahead_slot(geometry: Option<(usize, usize)>, idx: usize, queued: usize, 
 #[cfg_attr(loom, allow(dead_code))] // used by the batch API, not built under loom
 fn lines_past(
     geometry: Option<(usize, usize)>,
-    spans: usize,
     granted: usize,
     room: usize,
+    spans: usize,
 ) -> core::iter::StepBy<core::ops::Range<usize>> {
     let Some((per_line, ahead)) = geometry else {
         return (0..0).step_by(1);
@@ -1054,7 +1054,7 @@ fn hint_lines_past<T, S: Slot<T>>(
     spans: usize,
     hint: fn(*const S),
 ) {
-    for k in lines_past(S::HINT, spans, granted, room) {
+    for k in lines_past(S::HINT, granted, room, spans) {
         // `k < room <= seg_len`, as `wrap_add` needs.
         hint(hint_ptr::<T, S>(buffer, wrap_add(idx, k, seg_len)));
     }
@@ -2299,7 +2299,7 @@ mod tests {
     fn batch_hints_reach_their_spans_past_the_grant() {
         use super::lines_past;
         let g = |size: usize| super::hint_geometry(size);
-        let offsets = |granted, room| lines_past(g(8), 1, granted, room).collect::<Vec<_>>();
+        let offsets = |granted, room| lines_past(g(8), granted, room, 1).collect::<Vec<_>>();
         assert_eq!(offsets(64, 1000), [64, 72, 80, 88]);
         assert_eq!(offsets(64, 90), [64, 72, 80]);
         assert_eq!(offsets(64, 87), [64, 72], "only whole lines' worth inside the room");
@@ -2307,14 +2307,14 @@ mod tests {
         assert_eq!(offsets(64, 64), [] as [usize; 0], "nothing past the grant");
         assert_eq!(offsets(0, 8), [0]);
         assert_eq!(offsets(0, 0), [] as [usize; 0]);
-        assert_eq!(lines_past(g(64), 1, 3, 100).collect::<Vec<_>>(), [3, 4, 5, 6]);
-        assert_eq!(lines_past(g(65), 1, 0, 100).count(), 0, "over a line");
-        assert_eq!(lines_past(g(0), 1, 0, 100).count(), 0, "zero-sized");
+        assert_eq!(lines_past(g(64), 3, 100, 1).collect::<Vec<_>>(), [3, 4, 5, 6]);
+        assert_eq!(lines_past(g(65), 0, 100, 1).count(), 0, "over a line");
+        assert_eq!(lines_past(g(0), 0, 100, 1).count(), 0, "zero-sized");
         // Two spans: eight lines past a grant of 64, as the room allows.
-        let two = |granted, room| lines_past(g(8), 2, granted, room).collect::<Vec<_>>();
+        let two = |granted, room| lines_past(g(8), granted, room, 2).collect::<Vec<_>>();
         assert_eq!(two(64, 1000), [64, 72, 80, 88, 96, 104, 112, 120]);
         assert_eq!(two(64, 100), [64, 72, 80, 88]);
         // 24-byte items: two slots a step, 20 slots (480 bytes) on.
-        assert_eq!(lines_past(g(24), 2, 0, 1000).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+        assert_eq!(lines_past(g(24), 0, 1000, 2).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
     }
 }
