@@ -136,9 +136,14 @@ impl<T> Sender<T> {
     /// together; `docs/measurements.md` 2026-12-08 00:0x), a look every 1 /
     /// 16 hints (and 32, one batch), batch medians in M items/s: `Park`
     /// 1P1C 90.9, 93.9 / 96.8, 98.8 (101.8), 8P8C 85.8, 89.4 / 90.2, 92.0
-    /// (95.5); `BusySpin` 1P1C 86.7, 90.9 / 93.8, 95.2 (98.8). 16 for the
-    /// reason the SPSC wait gives: a small ring's gap can appear within a
-    /// few microseconds.
+    /// (95.5); `BusySpin` 1P1C 86.7, 90.9 / 93.8, 95.2 (98.8). Those rows
+    /// are free-running; near full (a scratch program, 30 ns of receiver
+    /// work per item, three alternated runs of five) 1P1C `BusySpin`
+    /// 17.0–17.5 → 18.2–20.2 M items/s, `Park` 17.3–18.0 → 18.2–20.6, 2P2C
+    /// (four threads on two vCPUs) `BusySpin` 4.7–5.4 → 5.7–7.3, `Park`
+    /// 17.4–17.8 → 17.8–19.6; a ring that never fills never waits here. 16
+    /// for the reason the SPSC wait gives: a small ring's gap can appear
+    /// within a few microseconds.
     #[inline(always)]
     fn let_receivers_ahead(&self) {
         #[cfg(not(loom))]
