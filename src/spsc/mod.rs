@@ -85,8 +85,8 @@
 //! stamped ring ran at 1.51–1.77× rtrb with the least producer work that
 //! keeps the regime, where the packed one ran at 0.93–0.97×; free-running
 //! at 0.86–1.04× rtrb (packed 0.84–0.97×), its blocking calls at
-//! 1.22–1.52× its try + spin (1.20–1.25× `BusySpin`, 1.13–1.36× `Park` in
-//! four runs on 2026-12-08 00:1x); near full at 1.34–1.40× (packed
+//! 1.22–1.52× its try + spin (1.09–1.26× in three runs on 2026-12-08
+//! 00:2x, at 212–238 M items/s); near full at 1.34–1.40× (packed
 //! 1.39–1.46×). When the producer's send is a call per item (`cargo bench
 //! --bench handover -- --send-out-of-line`) a free-running packed ring
 //! falls into the mode where every item crosses alone and runs at
