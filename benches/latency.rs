@@ -675,62 +675,14 @@ fn print_park_targets(us: u64, series: &[Series], all: &[Impl]) {
     }
 }
 
-/// The quantile `q` of `h`, read between the clock's ticks when the clock
-/// steps coarsely.
-///
-/// A clock that moves in steps of `step` ns reports an interval of `d` ns
-/// as `floor(d / step)` or `ceil(d / step)` steps, the latter with
-/// probability `frac(d / step)` (the start falls anywhere within a tick),
-/// so a sample stands for anything within half a step of its value. This
-/// spreads each tick's count evenly over that width and reads the quantile
-/// from the resulting cumulative curve (the grouped-data median). On a
-/// clock that resolves single nanoseconds (`step` below 1.5) it is the
-/// histogram's own quantile. Without it, on the Zen 4 VM whose clock steps
-/// 10 ns (2026-12-08), a 120 ns floor and a 130 ns ring were 1.08x apart
-/// and 140 ns 1.17x, with nothing in between, where the goal is 1.1x.
-fn quantile_within_step(h: &Histogram<u64>, q: f64, step: f64) -> f64 {
-    if step < 1.5 {
-        return h.value_at_quantile(q) as f64;
-    }
-    let rank = q * h.len() as f64;
-    let mut below = 0u64;
-    // (tick, samples) in ascending order; neighbouring values that round
-    // to one tick (the ns conversion of e.g. 12 ticks of 10.015 ns gives
-    // 120 or 121) are one group.
-    let mut group: Option<(f64, u64)> = None;
-    for rec in h.iter_recorded() {
-        let tick = (rec.value_iterated_to() as f64 / step).round();
-        let n = rec.count_at_value();
-        match &mut group {
-            Some((t, c)) if *t == tick => *c += n,
-            _ => {
-                if let Some((t, c)) = group {
-                    if (below + c) as f64 >= rank {
-                        return (t - 0.5) * step + (rank - below as f64) / c as f64 * step;
-                    }
-                    below += c;
-                }
-                group = Some((tick, n));
-            }
-        }
-    }
-    match group {
-        Some((t, c)) => (t - 0.5) * step + ((rank - below as f64) / c as f64).min(1.0) * step,
-        None => 0.0,
-    }
-}
-
 /// The step of the clock behind `Instant` in ns, measured once: 1.0 on a
 /// clock that resolves nanoseconds, about 10 on the Zen 4 VM whose time
 /// stamp counter advances every 10 ns.
 ///
-/// Times 100 000 intervals of a random 0–255 loop turns of busy work: on a
-/// fine clock the intervals take (nearly) every value of their range, on a
-/// coarse one only those near a multiple of its step. Counting only values
-/// seen in at least 0.05 % of the intervals: if fewer than half the
-/// nanoseconds of their range are seen, the step is the median distance
-/// between neighbouring clusters of values (each a run of consecutive
-/// nanoseconds, the rounding of one tick count); otherwise 1.
+/// Times 100 000 intervals of a random 0–255 loop turns of busy work and
+/// hands their lengths to [`step_of`]: on a fine clock the intervals take
+/// (nearly) every value of their range, on a coarse one only those near a
+/// multiple of its step.
 fn clock_step_ns() -> f64 {
     static STEP: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *STEP.get_or_init(|| {
@@ -748,30 +700,7 @@ fn clock_step_ns() -> f64 {
             }
             *seen.entry(t.elapsed().as_nanos() as u64).or_default() += 1;
         }
-        let frequent: Vec<(u64, u32)> = seen.into_iter().filter(|&(_, c)| c as usize * 2000 >= N).collect();
-        // Clusters of consecutive values, as count-weighted centres.
-        let mut centres: Vec<f64> = Vec::new();
-        let mut i = 0;
-        while i < frequent.len() {
-            let (mut sum, mut n) = (0.0, 0.0);
-            let mut j = i;
-            while j < frequent.len() && (j == i || frequent[j].0 == frequent[j - 1].0 + 1) {
-                sum += frequent[j].0 as f64 * frequent[j].1 as f64;
-                n += frequent[j].1 as f64;
-                j += 1;
-            }
-            centres.push(sum / n);
-            i = j;
-        }
-        // A fine clock fills its range (a missing value or two make
-        // clusters too, but most values are seen); a coarse one leaves most
-        // of it empty.
-        let span = frequent.last().map_or(0, |l| l.0 - frequent[0].0 + 1);
-        if centres.len() < 3 || frequent.len() as u64 * 2 > span {
-            return 1.0;
-        }
-        let gaps: Vec<f64> = centres.windows(2).map(|w| w[1] - w[0]).collect();
-        median(&gaps).max(1.0)
+        step_of(&seen)
     })
 }
 
@@ -944,7 +873,7 @@ fn main() {
     let step = clock_step_ns();
     banner.push(
         "clock step",
-        if step < 1.5 {
+        if step < FINE_STEP_NS {
             format!("{step:.1} ns (percentiles as recorded)")
         } else {
             format!("{step:.1} ns (percentiles read between ticks: each sample spread over one step)")

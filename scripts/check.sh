@@ -126,7 +126,9 @@ loom_test() {
   RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom timed cargo test -p loom-tests --release "$@"
 }
 
-# The fast Miri subset: every integration test file; stress-sized tests
+# The fast Miri subset: every integration test file of the library (not
+# bench_quantile.rs, the latency bench's arithmetic: no unsafe code, no
+# threads, and 200 000-sample cases); stress-sized tests
 # shrink their counts under cfg!(miri) and the few that cannot are marked
 # #[cfg_attr(miri, ignore)]. Miri interprets a test binary on one thread, so
 # the files run as two halves of about equal Miri time side by side, one

@@ -7,7 +7,9 @@
 //!   watch it, pinned worker threads (timed for throughput, supervised by a
 //!   watchdog for latency), the throughput transfers, interleaved rounds;
 //! * `output` — the results model (runs, summaries across rounds, the
-//!   machine banner) and its files: CSV, JSON, SVG percentile plots.
+//!   machine banner) and its files: CSV, JSON, SVG percentile plots;
+//! * `quantile` — a clock's step and percentiles read between its ticks
+//!   (the latency bench; also compiled by `tests/bench_quantile.rs`).
 //!
 //! Each bench (`latency.rs`, `targets.rs`, `throughput.rs`, `suite.rs`,
 //! `handover.rs`, and `broadcast.rs` and `async.rs` for the placement probe) declares
@@ -18,9 +20,12 @@
 mod adapters;
 mod harness;
 mod output;
+mod quantile;
 
 #[allow(unused_imports)] // broadcast.rs and async.rs use only the harness and `cpu_model`
 pub use adapters::*;
 pub use harness::*;
 #[allow(unused_imports)] // criterion writes throughput.rs's results
 pub use output::*;
+#[allow(unused_imports)] // only the latency bench reads percentiles
+pub use quantile::*;
