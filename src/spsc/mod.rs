@@ -107,8 +107,8 @@
 //! prototype ran at 1.04–1.14× rtrb there on an AMD EPYC Zen 3 VM, `cargo
 //! bench --bench handover`) or gone: on a Zen 4 VM whose vCPUs passed a
 //! line in ~65 ns (2026-12-08, three `targets` runs) it ran near empty at
-//! 0.96–0.98× rtrb, where every ring was within a few percent of the work
-//! alone, and free-running at 0.80–0.85× (the packed ring 1.09–1.38×);
+//! 0.96–0.98× rtrb, where every ring ran at 0.80–0.93× the work alone's
+//! rate, and free-running at 0.80–0.85× (the packed ring 1.09–1.38×);
 //! with the same VM's vCPUs far apart it led near empty by 1.10–1.24×.
 
 #[cfg(not(loom))]
