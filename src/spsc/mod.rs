@@ -623,7 +623,7 @@ impl<T, L: Layout> Producer<T, L> {
         if <L::Slot<T> as Slot<T>>::STAMPED {
             element.publish(self.origin, self.tail);
         }
-        self.advance_tail(1);
+        self.publish_tail_after_stamps(1);
         Ok(())
     }
 
@@ -728,15 +728,16 @@ impl<T, L: Layout> Producer<T, L> {
         if <L::Slot<T> as Slot<T>>::STAMPED {
             self.stamp(n);
         }
-        self.advance_tail(n);
+        self.publish_tail_after_stamps(n);
     }
 
     /// `publish_tail` after the stamps: moves `tail` past the next `n`
     /// slots, which the caller has initialised (and stamped, in the
     /// [`Stamped`] layout), stores it, then the notification and congestion
-    /// check.
+    /// check. (It publishes, unlike the consumer's `advance_head`, which
+    /// only moves the private position.)
     #[inline(always)]
-    fn advance_tail(&mut self, n: usize) {
+    fn publish_tail_after_stamps(&mut self, n: usize) {
         debug_assert!(n <= self.limit.wrapping_sub(self.tail));
         self.tail = self.tail.wrapping_add(n);
         next_lap(self.tail, &mut self.tail_base, self.seg_len);
