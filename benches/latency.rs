@@ -679,25 +679,18 @@ fn print_park_targets(us: u64, series: &[Series], all: &[Impl]) {
 /// clock that resolves nanoseconds, about 10 on the Zen 4 VM whose time
 /// stamp counter advances every 10 ns.
 ///
-/// Times 100 000 intervals of a random 0–255 loop turns of busy work and
-/// hands their lengths to [`step_of`]: on a fine clock the intervals take
-/// (nearly) every value of their range, on a coarse one only those near a
-/// multiple of its step.
+/// Times 100 000 intervals of the regime rows' random busy work (85–255
+/// units, [`ItemWork`]) and hands their lengths to [`step_of`]: on a fine
+/// clock the intervals take (nearly) every value of their range, on a
+/// coarse one only those near a multiple of its step.
 fn clock_step_ns() -> f64 {
     static STEP: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *STEP.get_or_init(|| {
-        const N: usize = 100_000;
+        let mut work = ItemWork::new(170, 0x9e37_79b9, false);
         let mut seen = std::collections::BTreeMap::<u64, u32>::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..N {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let spins = x % 256;
+        for _ in 0..100_000 {
             let t = Instant::now();
-            for i in 0..spins {
-                std::hint::black_box(i);
-            }
+            busy(work.next_units());
             *seen.entry(t.elapsed().as_nanos() as u64).or_default() += 1;
         }
         step_of(&seen)
