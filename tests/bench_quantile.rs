@@ -14,16 +14,21 @@ use quantile::{quantile_within_step, step_of};
 mod common;
 use common::Rng;
 
-/// Interval lengths as a clock of `step` ns reads them (rounded to whole
-/// ns): true lengths spread evenly over `lo..hi` ns, each started at a
-/// random phase of the clock's tick.
+/// An interval of `d` ns as a clock of `step` ns reads it (rounded to
+/// whole ns), started at a random phase of the clock's tick.
+fn clock_reading(d: f64, step: f64, rng: &mut Rng) -> u64 {
+    let phase = step * unit(rng);
+    let ticks = ((phase + d) / step).floor() - (phase / step).floor();
+    (ticks * step).round() as u64
+}
+
+/// Interval lengths as a clock of `step` ns reads them: true lengths
+/// spread evenly over `lo..hi` ns.
 fn read_by_clock(step: f64, lo: f64, hi: f64, n: usize, rng: &mut Rng) -> BTreeMap<u64, u32> {
     let mut seen = BTreeMap::new();
     for _ in 0..n {
         let d = lo + (hi - lo) * unit(rng);
-        let phase = step * unit(rng);
-        let ticks = ((phase + d) / step).floor() - (phase / step).floor();
-        *seen.entry((ticks * step).round() as u64).or_insert(0) += 1;
+        *seen.entry(clock_reading(d, step, rng)).or_insert(0) += 1;
     }
     seen
 }
@@ -74,9 +79,7 @@ fn quantised_normal(mean: f64, sd: f64, step: f64, n: usize, rng: &mut Rng) -> (
     for _ in 0..n {
         let (u1, u2) = (unit(rng).max(1e-12), unit(rng));
         let d = mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        let phase = step * unit(rng);
-        let ticks = ((phase + d) / step).floor() - (phase / step).floor();
-        h.record((ticks * step).round().max(1.0) as u64).unwrap();
+        h.record(clock_reading(d, step, rng).max(1)).unwrap();
         truth.push(d);
     }
     truth.sort_by(f64::total_cmp);

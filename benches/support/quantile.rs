@@ -83,6 +83,10 @@ pub fn quantile_within_step(h: &Histogram<u64>, q: f64, step: f64) -> f64 {
     }
     let rank = q * h.len() as f64;
     let mut below = 0u64;
+    // Where `rank` falls in tick `t`'s `c` samples, spread over its step
+    // (the fraction is at most 1 for every group but the last, which takes
+    // whatever rounding leaves past the end).
+    let within = |t: f64, below: u64, c: u64| (t - 0.5) * step + ((rank - below as f64) / c as f64).min(1.0) * step;
     // (tick, samples) of the group being summed, in ascending order.
     let mut group: Option<(f64, u64)> = None;
     for rec in h.iter_recorded() {
@@ -93,7 +97,7 @@ pub fn quantile_within_step(h: &Histogram<u64>, q: f64, step: f64) -> f64 {
             _ => {
                 if let Some((t, c)) = group {
                     if (below + c) as f64 >= rank {
-                        return (t - 0.5) * step + (rank - below as f64) / c as f64 * step;
+                        return within(t, below, c);
                     }
                     below += c;
                 }
@@ -101,8 +105,5 @@ pub fn quantile_within_step(h: &Histogram<u64>, q: f64, step: f64) -> f64 {
             }
         }
     }
-    match group {
-        Some((t, c)) => (t - 0.5) * step + ((rank - below as f64) / c as f64).min(1.0) * step,
-        None => 0.0,
-    }
+    group.map_or(0.0, |(t, c)| within(t, below, c))
 }
